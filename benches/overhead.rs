@@ -1,0 +1,118 @@
+//! Load-generator overhead: onnx-workbench's closed loop against a bare
+//! `Session::run` loop with identical sessions, inputs and thread counts.
+//!
+//! Run with `cargo bench --bench overhead -- [MODEL] [SECONDS] [REPEATS]`.
+//! Prints one Markdown table row per concurrency level; the ratio is the
+//! median engine throughput over the median bare-loop throughput.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use onnx_workbench::engine::{
+    LayerProfiling, ProfileConfig, RunHandle, RunStatus, inputs,
+    runtime::runtime,
+    session::{ModelSource, build_session},
+};
+use ort::session::SessionInputValue;
+
+fn config(concurrency: u32, seconds: f64) -> ProfileConfig {
+    ProfileConfig {
+        concurrency,
+        intra_threads: 1,
+        inter_threads: 1,
+        duration_secs: Some(seconds),
+        warmup_secs: 1.0,
+        layer_profiling: LayerProfiling::Off,
+        ..ProfileConfig::default()
+    }
+}
+
+/// C threads, each with its own session, calling `run` back to back.
+fn bare_loop(model: &Path, config: &ProfileConfig) -> f64 {
+    let runtime = runtime().expect("ONNX Runtime");
+    let warmup = Duration::from_secs_f64(config.warmup_secs);
+    let measured = Duration::from_secs_f64(config.duration_secs.unwrap_or(5.0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..config.concurrency)
+        .map(|index| {
+            let mut session = build_session(runtime, ModelSource::File(model), config, None)
+                .expect("session")
+                .session;
+            let declared = inputs::declared_inputs(&session).expect("inputs");
+            let prepared = inputs::prepare(&declared, config).expect("prepare");
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name(format!("bare-{index}"))
+                .spawn(move || {
+                    let values = prepared.to_values().expect("values");
+                    let views: Vec<SessionInputValue<'_>> =
+                        values[0].iter().map(SessionInputValue::from).collect();
+                    let started = Instant::now();
+                    let mut count = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        drop(session.run(&views[..]).expect("run"));
+                        if started.elapsed() >= warmup {
+                            count += 1;
+                        }
+                    }
+                    count
+                })
+                .expect("spawn")
+        })
+        .collect();
+    std::thread::sleep(warmup + measured);
+    stop.store(true, Ordering::Relaxed);
+    let total: u64 = threads.into_iter().map(|t| t.join().expect("join")).sum();
+    total as f64 / measured.as_secs_f64()
+}
+
+fn engine(model: &Path, config: &ProfileConfig) -> f64 {
+    let record = RunHandle::start(model.to_path_buf(), config.clone())
+        .expect("start")
+        .join();
+    assert_eq!(record.status, RunStatus::Completed, "{:?}", record.failure);
+    record.summary.expect("summary").inferences_per_sec
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
+    let model = PathBuf::from(
+        args.first()
+            .map_or("sample_models/mlp.onnx", String::as_str),
+    );
+    let seconds: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5.0);
+    let repeats: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3);
+    println!(
+        "model {}, {seconds} s measured per run, {repeats} alternating repeats",
+        model.display()
+    );
+    println!("| concurrency | bare Session::run loop (inf/s) | onnx-workbench (inf/s) | ratio |");
+    println!("|---|---|---|---|");
+    for concurrency in [1, 2] {
+        let config = config(concurrency, seconds);
+        let (mut bare, mut ours) = (Vec::new(), Vec::new());
+        for _ in 0..repeats {
+            bare.push(bare_loop(&model, &config));
+            ours.push(engine(&model, &config));
+        }
+        let (bare, ours) = (median(&mut bare), median(&mut ours));
+        println!(
+            "| {concurrency} | {bare:.0} | {ours:.0} | {:.1} % |",
+            100.0 * ours / bare
+        );
+    }
+}

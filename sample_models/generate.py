@@ -1,0 +1,287 @@
+"""Generate the sample ONNX models used by onnx-workbench.
+
+Run from the repository root:
+
+    python3 sample_models/generate.py
+
+Requires (pip): onnx==1.23.2 numpy
+Optional, for the self-check run at the end: onnxruntime==1.31.1
+
+Writes mlp.onnx, cnn.onnx, transformer.onnx and multi_input.onnx next to this
+script. All models use opset 17 (default domain) and IR version 8. Weights come
+from a fixed numpy seed, so reruns produce byte-identical files.
+"""
+
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 17
+IR_VERSION = 8
+PRODUCER = "onnx-workbench sample_models/generate.py"
+SEED = 20240601
+OUT_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class Builder:
+    """Small helper that collects nodes and initializers for one graph."""
+
+    def __init__(self, rng):
+        self.rng = rng
+        self.nodes = []
+        self.inits = []
+
+    def init(self, name, array):
+        self.inits.append(numpy_helper.from_array(np.array(array, order="C"), name))
+        return name
+
+    def he(self, name, shape, fan_in):
+        w = self.rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+        return self.init(name, w.astype(np.float32))
+
+    def small(self, name, shape, scale=0.01):
+        return self.init(name, (self.rng.standard_normal(shape) * scale).astype(np.float32))
+
+    def i64(self, name, values):
+        return self.init(name, np.array(values, dtype=np.int64))
+
+    def f32(self, name, values):
+        return self.init(name, np.array(values, dtype=np.float32))
+
+    def node(self, op, inputs, outputs, name, **attrs):
+        self.nodes.append(helper.make_node(op, inputs, outputs, name=name, **attrs))
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def model(self, graph_name, inputs, outputs, doc):
+        graph = helper.make_graph(
+            self.nodes, graph_name, inputs, outputs, initializer=self.inits, doc_string=doc
+        )
+        m = helper.make_model(
+            graph,
+            opset_imports=[helper.make_opsetid("", OPSET)],
+            producer_name=PRODUCER,
+            producer_version="1",
+            doc_string=doc,
+        )
+        m.ir_version = IR_VERSION
+        return m
+
+
+def float_param_count(model):
+    """Elements in floating-point initializers of rank >= 1 (weights, biases, norm params).
+
+    Scalar constants (attention scale, GELU constants, clamp value) and int64
+    shape/axes tensors are not counted.
+    """
+    total = 0
+    for t in model.graph.initializer:
+        if t.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE) and len(t.dims):
+            total += int(np.prod(t.dims))
+    return total
+
+
+def make_mlp(rng):
+    b = Builder(rng)
+    x = "input"
+    dims = [(256, 512), (512, 256), (256, 10)]
+    for i, (fin, fout) in enumerate(dims, start=1):
+        w = b.he(f"fc{i}.weight", (fin, fout), fin)
+        bias = b.small(f"fc{i}.bias", (fout,))
+        last = i == len(dims)
+        out = "logits" if last else f"fc{i}_out"
+        x = b.node("Gemm", [x, w, bias], [out], f"fc{i}")
+        if not last:
+            x = b.node("Relu", [x], [f"relu{i}_out"], f"relu{i}")
+    doc = "Sample MLP: 256 -> 512 -> 256 -> 10 with Gemm + Relu. Random He-style weights (not trained)."
+    return b.model(
+        "mlp",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 256])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
+        doc,
+    )
+
+
+def make_cnn(rng):
+    b = Builder(rng)
+    x = "image"
+    for i, (cin, cout) in enumerate([(1, 16), (16, 32)], start=1):
+        w = b.he(f"conv{i}.weight", (cout, cin, 3, 3), cin * 9)
+        bias = b.small(f"conv{i}.bias", (cout,))
+        x = b.node("Conv", [x, w, bias], [f"conv{i}_out"], f"conv{i}",
+                   kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1])
+        scale = b.f32(f"bn{i}.scale", 1.0 + 0.1 * rng.standard_normal(cout))
+        shift = b.f32(f"bn{i}.bias", 0.1 * rng.standard_normal(cout))
+        mean = b.f32(f"bn{i}.mean", 0.1 * rng.standard_normal(cout))
+        var = b.f32(f"bn{i}.var", rng.uniform(0.5, 1.5, cout))
+        x = b.node("BatchNormalization", [x, scale, shift, mean, var], [f"bn{i}_out"], f"bn{i}",
+                   epsilon=1e-5)
+        x = b.node("Relu", [x], [f"relu{i}_out"], f"relu{i}")
+        x = b.node("MaxPool", [x], [f"pool{i}_out"], f"pool{i}",
+                   kernel_shape=[2, 2], strides=[2, 2])
+    x = b.node("Flatten", [x], ["flatten_out"], "flatten", axis=1)
+    w = b.he("fc1.weight", (32 * 7 * 7, 64), 32 * 7 * 7)
+    x = b.node("Gemm", [x, w, b.small("fc1.bias", (64,))], ["fc1_out"], "fc1")
+    x = b.node("Relu", [x], ["relu3_out"], "relu3")
+    w = b.he("fc2.weight", (64, 10), 64)
+    b.node("Gemm", [x, w, b.small("fc2.bias", (10,))], ["logits"], "fc2")
+    doc = ("Sample MNIST-style CNN: 2x (Conv 3x3 + BatchNormalization + Relu + MaxPool 2x2), "
+           "Flatten, Gemm 1568->64, Relu, Gemm 64->10. Random weights (not trained).")
+    return b.model(
+        "cnn",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 1, 28, 28])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
+        doc,
+    )
+
+
+def make_transformer(rng):
+    d, heads, ffn = 64, 4, 256
+    hd = d // heads
+    b = Builder(rng)
+    shape_heads = b.i64("shape_heads", [0, 0, heads, hd])
+    shape_model = b.i64("shape_model", [0, 0, d])
+    scale = b.f32("attn_scale", 1.0 / np.sqrt(hd))
+
+    def linear(prefix, x, fin, fout):
+        w = b.he(f"{prefix}.weight", (fin, fout), fin)
+        bias = b.small(f"{prefix}.bias", (fout,))
+        y = b.node("MatMul", [x, w], [f"{prefix}_matmul_out"], f"{prefix}_matmul")
+        return b.node("Add", [y, bias], [f"{prefix}_out"], f"{prefix}_add")
+
+    x = "hidden"
+    heads_out = {}
+    for p, perm in [("q", [0, 2, 1, 3]), ("k", [0, 2, 3, 1]), ("v", [0, 2, 1, 3])]:
+        y = linear(f"{p}_proj", x, d, d)
+        y = b.node("Reshape", [y, shape_heads], [f"{p}_reshape_out"], f"{p}_reshape")
+        heads_out[p] = b.node("Transpose", [y], [f"{p}_transpose_out"], f"{p}_transpose", perm=perm)
+    # q: [b, h, s, hd], k: [b, h, hd, s], v: [b, h, s, hd]
+    s = b.node("MatMul", [heads_out["q"], heads_out["k"]], ["attn_scores"], "attn_qk_matmul")
+    s = b.node("Mul", [s, scale], ["attn_scaled"], "attn_scale_mul")
+    s = b.node("Softmax", [s], ["attn_probs"], "attn_softmax", axis=-1)
+    ctx = b.node("MatMul", [s, heads_out["v"]], ["attn_context"], "attn_v_matmul")
+    ctx = b.node("Transpose", [ctx], ["attn_context_t"], "attn_context_transpose", perm=[0, 2, 1, 3])
+    ctx = b.node("Reshape", [ctx, shape_model], ["attn_context_merged"], "attn_context_reshape")
+    attn = linear("out_proj", ctx, d, d)
+    r1 = b.node("Add", [x, attn], ["residual1_out"], "residual1")
+    ln1 = b.node("LayerNormalization",
+                 [r1, b.f32("ln1.scale", np.ones(d)), b.f32("ln1.bias", np.zeros(d))],
+                 ["ln1_out"], "ln1", axis=-1, epsilon=1e-5)
+    h = linear("ffn_up", ln1, d, ffn)
+    # GELU, exact form: 0.5 * x * (1 + erf(x / sqrt(2)))
+    g = b.node("Mul", [h, b.f32("gelu_inv_sqrt2", 1.0 / np.sqrt(2.0))], ["gelu_div_out"], "gelu_scale")
+    g = b.node("Erf", [g], ["gelu_erf_out"], "gelu_erf")
+    g = b.node("Add", [g, b.f32("gelu_one", 1.0)], ["gelu_add_out"], "gelu_add_one")
+    g = b.node("Mul", [h, g], ["gelu_mul_out"], "gelu_mul")
+    g = b.node("Mul", [g, b.f32("gelu_half", 0.5)], ["gelu_out"], "gelu_half")
+    f = linear("ffn_down", g, ffn, d)
+    r2 = b.node("Add", [ln1, f], ["residual2_out"], "residual2")
+    b.node("LayerNormalization",
+           [r2, b.f32("ln2.scale", np.ones(d)), b.f32("ln2.bias", np.zeros(d))],
+           ["output"], "ln2", axis=-1, epsilon=1e-5)
+    doc = ("Sample transformer encoder block (post-LN): d_model 64, 4 heads, FFN 256 with "
+           "Erf-based GELU. Dynamic batch and sequence length. Random weights (not trained).")
+    return b.model(
+        "transformer",
+        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "seq", d])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", "seq", d])],
+        doc,
+    )
+
+
+def make_multi_input(rng):
+    vocab, dim, classes = 1000, 32, 4
+    b = Builder(rng)
+    emb = b.f32("embedding.weight", rng.standard_normal((vocab, dim)) * 0.1)
+    axis2 = b.i64("axes_2", [2])
+    axis1 = b.i64("axes_1", [1])
+    e = b.node("Gather", [emb, "input_ids"], ["embedded"], "embedding_gather", axis=0)
+    m = b.node("Unsqueeze", ["attention_mask", axis2], ["mask_unsqueezed"], "mask_unsqueeze")
+    e = b.node("Mul", [e, m], ["masked"], "mask_mul")
+    s = b.node("ReduceSum", [e, axis1], ["pooled_sum"], "pool_sum", keepdims=0)
+    c = b.node("ReduceSum", [m, axis1], ["mask_count"], "mask_sum", keepdims=0)
+    c = b.node("Max", [c, b.f32("one", 1.0)], ["mask_count_clamped"], "mask_clamp")
+    p = b.node("Div", [s, c], ["pooled_mean"], "pool_mean_div")
+    w = b.he("classifier.weight", (dim, classes), dim)
+    b.node("Gemm", [p, w, b.small("classifier.bias", (classes,))], ["scores"], "classifier")
+    doc = ("Sample multi-input model: embedding lookup (vocab 1000 x 32) of int64 input_ids, "
+           "masked mean pooling with float attention_mask, Gemm 32->4. input_ids outside "
+           "[-1000, 999] make Gather fail at run time. Random weights (not trained).")
+    return b.model(
+        "multi_input",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.FLOAT, ["batch", "seq"]),
+        ],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", classes])],
+        doc,
+    )
+
+
+MODELS = [
+    ("mlp.onnx", make_mlp),
+    ("cnn.onnx", make_cnn),
+    ("transformer.onnx", make_transformer),
+    ("multi_input.onnx", make_multi_input),
+]
+
+
+def self_check(paths):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        print("onnxruntime not installed; skipping self-check")
+        return
+    rng = np.random.default_rng(0)
+    feeds = {
+        "mlp.onnx": {"input": rng.standard_normal((3, 256)).astype(np.float32)},
+        "cnn.onnx": {"image": rng.standard_normal((2, 1, 28, 28)).astype(np.float32)},
+        "transformer.onnx": {"hidden": rng.standard_normal((2, 7, 64)).astype(np.float32)},
+        "multi_input.onnx": {
+            "input_ids": rng.integers(0, 1000, (2, 5), dtype=np.int64),
+            "attention_mask": np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=np.float32),
+        },
+    }
+    for name, path in paths:
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        outs = sess.run(None, feeds[name])
+        shapes = {o.name: list(v.shape) for o, v in zip(sess.get_outputs(), outs)}
+        assert all(np.isfinite(v).all() for v in outs), name
+        print(f"  ort ok {name}: outputs {shapes}")
+        if name == "multi_input.onnx":
+            bad = dict(feeds[name])
+            bad["input_ids"] = bad["input_ids"].copy()
+            bad["input_ids"][0, 0] = 1000
+            quiet = ort.RunOptions()
+            quiet.log_severity_level = 4
+            try:
+                sess.run(None, bad, quiet)
+            except Exception as e:  # expected
+                print(f"  ort expected failure for input_ids=1000: {e}")
+            else:
+                raise AssertionError("Gather with id 1000 did not fail")
+
+
+def main():
+    rng = np.random.default_rng(SEED)
+    written = []
+    for name, fn in MODELS:
+        m = fn(rng)
+        onnx.checker.check_model(m, full_check=True)
+        path = os.path.join(OUT_DIR, name)
+        data = m.SerializeToString()
+        assert len(data) < 2 * 1024 * 1024, name
+        with open(path, "wb") as f:
+            f.write(data)
+        ops = sorted({n.op_type for n in m.graph.node})
+        print(f"{name}: {len(data)} bytes, {float_param_count(m)} params, "
+              f"{len(m.graph.node)} nodes, ops {ops}")
+        written.append((name, path))
+    self_check(written)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,573 @@
+//! The headless commands: `doctor`, `setup`, `inspect`, `profile`, `report`.
+//!
+//! Each command returns an [`ExitCode`]-like number so `main.rs` stays thin:
+//! 0 success, 1 error, 2 usage error (from clap), 3 a run that finished but
+//! had failed requests.
+
+use std::{
+    io::IsTerminal as _,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::{
+    engine::{
+        Arrival, ExecutionProviderKind, InputFile, LayerProfiling, LoadMode, OptLevel,
+        ProfileConfig, RunHandle, RunStatus, config, runtime,
+    },
+    metrics::{RunPhase, Snapshot},
+    model::Model,
+    session::{SessionDocument, render_report, write_chrome_trace, write_csv, write_json},
+    util::{format_count, format_micros},
+};
+
+/// Exit status of a finished run with failed requests.
+pub const EXIT_REQUESTS_FAILED: u8 = 3;
+
+/// Profile ONNX models under concurrent load on ONNX Runtime.
+#[derive(Debug, Parser)]
+#[command(name = "onnx-workbench", disable_version_flag = true)]
+pub struct Cli {
+    /// Print the version, the ONNX Runtime version and library path, and the execution providers.
+    #[arg(short = 'V', long = "version", global = false)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// A headless command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the setup: ONNX Runtime library and version, execution providers, GPU.
+    Doctor,
+    /// Fetch the pinned ONNX Runtime (PyPI wheel onnxruntime==1.31.1) into the cache now.
+    Setup,
+    /// Inspect a model: inputs, outputs, ops, parameters, FLOPs.
+    Inspect(InspectArgs),
+    /// Run load against a model and report throughput, latency and per-layer timings.
+    Profile(Box<ProfileArgs>),
+    /// Print a saved session.
+    Report(ReportArgs),
+}
+
+/// `inspect` arguments.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The .onnx file.
+    pub model: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `report` arguments.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A session file written by `profile --export`.
+    pub session: PathBuf,
+    /// Print the session JSON (normalized) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `profile` arguments.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// The .onnx file.
+    pub model: PathBuf,
+
+    /// Execution provider. CUDA never falls back to CPU silently.
+    #[arg(long, value_enum, default_value_t = ExecutionProviderKind::Cpu, help_heading = "Session")]
+    pub ep: ExecutionProviderKind,
+    /// With --ep cuda: run on the CPU (with a warning) if CUDA cannot register.
+    #[arg(long, help_heading = "Session")]
+    pub allow_fallback: bool,
+    /// CUDA device index.
+    #[arg(long, default_value_t = 0, help_heading = "Session")]
+    pub device_id: i32,
+    /// Intra-op threads per session (0 = ONNX Runtime's default, all cores).
+    #[arg(long, default_value_t = 1, help_heading = "Session")]
+    pub intra_threads: u32,
+    /// Inter-op threads per session (0 = ONNX Runtime's default).
+    #[arg(long, default_value_t = 1, help_heading = "Session")]
+    pub inter_threads: u32,
+    /// Parallel execution of independent nodes (uses the inter-op threads).
+    #[arg(long, help_heading = "Session")]
+    pub parallel: bool,
+    /// Graph optimization level.
+    #[arg(long, value_enum, default_value_t = OptLevel::All, help_heading = "Session")]
+    pub opt_level: OptLevel,
+    /// Sessions in the pool. Default: one per worker (no sharing). Fewer makes
+    /// workers wait for a free session, which shows as queue time.
+    #[arg(long, help_heading = "Session")]
+    pub instances: Option<u32>,
+
+    /// First dimension, when it is symbolic (default 1).
+    #[arg(long, help_heading = "Inputs")]
+    pub batch: Option<i64>,
+    /// Another symbolic dimension, NAME=VALUE (repeatable).
+    #[arg(long = "dim", value_parser = parse_dim, help_heading = "Inputs")]
+    pub dims: Vec<(String, i64)>,
+    /// Real data for an input, NAME=FILE.npy (repeatable; several files for one input are cycled per request).
+    #[arg(long = "input", value_parser = parse_input, help_heading = "Inputs")]
+    pub inputs: Vec<InputFile>,
+    /// Seed for synthetic inputs and Poisson arrivals.
+    #[arg(long, default_value_t = config::DEFAULT_SEED, help_heading = "Inputs")]
+    pub seed: u64,
+
+    /// Worker threads: clients in closed loop, servers of the queue in open loop.
+    #[arg(long, default_value_t = 1, help_heading = "Load")]
+    pub concurrency: u32,
+    /// Open loop: target requests per second (latency counts from the scheduled time).
+    #[arg(long, help_heading = "Load")]
+    pub rate: Option<f64>,
+    /// Open-loop arrival process.
+    #[arg(long, value_enum, default_value_t = Arrival::Poisson, help_heading = "Load")]
+    pub arrival: Arrival,
+    /// Measured duration, e.g. 10s, 500ms, 2m (default 10s unless --requests is given).
+    #[arg(long, value_parser = parse_duration, help_heading = "Load")]
+    pub duration: Option<Duration>,
+    /// Stop after this many measured requests.
+    #[arg(long, help_heading = "Load")]
+    pub requests: Option<u64>,
+    /// Warm-up before measuring, e.g. 2s (0 for none).
+    #[arg(long, value_parser = parse_duration, default_value = "2s", help_heading = "Load")]
+    pub warmup: Duration,
+
+    /// Runs of the separate per-layer profiling pass (after the load, on its own session).
+    #[arg(long, default_value_t = config::DEFAULT_PROFILE_RUNS, help_heading = "Per-layer profiling")]
+    pub profile_runs: u32,
+    /// Instead of a separate pass, profile every Nth run of each worker during the load.
+    #[arg(
+        long,
+        conflicts_with = "no_layer_profile",
+        help_heading = "Per-layer profiling"
+    )]
+    pub profile_every: Option<u32>,
+    /// No per-layer profiling.
+    #[arg(long, help_heading = "Per-layer profiling")]
+    pub no_layer_profile: bool,
+
+    /// No live progress on stderr.
+    #[arg(long, short, help_heading = "Output")]
+    pub quiet: bool,
+    /// Print the session as JSON on stdout instead of the text summary.
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
+    /// Write the session document (JSON) here.
+    #[arg(long, help_heading = "Output")]
+    pub export: Option<PathBuf>,
+    /// Write layers.csv, op_types.csv, timeseries.csv and telemetry.csv into this folder.
+    #[arg(long, help_heading = "Output")]
+    pub export_csv: Option<PathBuf>,
+    /// Write a Chrome/Perfetto trace (request spans and ONNX Runtime node events) here.
+    #[arg(long, help_heading = "Output")]
+    pub export_trace: Option<PathBuf>,
+}
+
+fn parse_dim(text: &str) -> Result<(String, i64), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=VALUE, got '{text}'"))?;
+    let value: i64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{value}' is not a whole number (in --dim {text})"))?;
+    if name.trim().is_empty() {
+        return Err(format!("missing the dimension name in '{text}'"));
+    }
+    if value < 1 {
+        return Err(format!("a dimension must be at least 1 (in --dim {text})"));
+    }
+    Ok((name.trim().to_owned(), value))
+}
+
+fn parse_input(text: &str) -> Result<InputFile, String> {
+    let (name, path) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=FILE.npy, got '{text}'"))?;
+    if name.is_empty() || path.is_empty() {
+        return Err(format!("expected NAME=FILE.npy, got '{text}'"));
+    }
+    Ok(InputFile {
+        name: name.to_owned(),
+        path: PathBuf::from(path),
+    })
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        return if secs.is_finite() && secs >= 0.0 {
+            Ok(Duration::from_secs_f64(secs))
+        } else {
+            Err(format!("'{text}' is not a duration"))
+        };
+    }
+    humantime::parse_duration(text)
+        .map_err(|err| format!("'{text}' is not a duration like 10s or 500ms ({err})"))
+}
+
+impl ProfileArgs {
+    /// The run configuration these flags describe.
+    pub fn to_config(&self) -> ProfileConfig {
+        let duration_secs = match (self.duration, self.requests) {
+            (Some(duration), _) => Some(duration.as_secs_f64()),
+            (None, Some(_)) => None,
+            (None, None) => Some(config::DEFAULT_DURATION_SECS),
+        };
+        ProfileConfig {
+            execution_provider: self.ep,
+            allow_fallback: self.allow_fallback,
+            device_id: self.device_id,
+            intra_threads: self.intra_threads,
+            inter_threads: self.inter_threads,
+            parallel_execution: self.parallel,
+            opt_level: self.opt_level,
+            instances: self.instances,
+            batch: self.batch,
+            dims: self.dims.iter().cloned().collect(),
+            input_files: self.inputs.clone(),
+            seed: self.seed,
+            concurrency: self.concurrency,
+            load: match self.rate {
+                Some(rate_per_sec) => LoadMode::Open {
+                    rate_per_sec,
+                    arrival: self.arrival,
+                },
+                None => LoadMode::Closed,
+            },
+            duration_secs,
+            max_requests: self.requests,
+            warmup_secs: self.warmup.as_secs_f64(),
+            layer_profiling: if self.no_layer_profile {
+                LayerProfiling::Off
+            } else if let Some(every) = self.profile_every {
+                LayerProfiling::Sampled { every }
+            } else {
+                LayerProfiling::SeparatePass {
+                    runs: self.profile_runs,
+                }
+            },
+        }
+    }
+}
+
+/// Runs a parsed command line; returns the process exit status.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    if cli.version {
+        print_version();
+        return Ok(0);
+    }
+    match cli.command {
+        None => {
+            use clap::CommandFactory as _;
+            Cli::command().print_help()?;
+            Ok(0)
+        }
+        Some(Command::Doctor) => doctor(),
+        Some(Command::Setup) => setup(),
+        Some(Command::Inspect(args)) => inspect(&args),
+        Some(Command::Profile(args)) => profile(&args),
+        Some(Command::Report(args)) => report(&args),
+    }
+}
+
+fn print_version() {
+    println!("onnx-workbench {}", env!("CARGO_PKG_VERSION"));
+    match runtime::runtime() {
+        Ok(runtime) => {
+            println!("ONNX Runtime {} ({})", runtime.version, runtime.source);
+            println!("library: {}", runtime.library_path.display());
+            println!("execution providers: {}", available_providers().join(", "));
+        }
+        Err(err) => println!("ONNX Runtime: not available: {err:#}"),
+    }
+}
+
+fn available_providers() -> Vec<String> {
+    use ort::ep::ExecutionProvider as _;
+    let mut providers = vec!["CPUExecutionProvider".to_owned()];
+    match ort::ep::CUDA::is_available() {
+        Ok(true) => providers.push("CUDAExecutionProvider".to_owned()),
+        Ok(false) => {
+            providers.push("(no CUDAExecutionProvider in this ONNX Runtime build)".to_owned())
+        }
+        Err(err) => providers.push(format!("(cannot query CUDA: {err})")),
+    }
+    providers
+}
+
+fn doctor() -> anyhow::Result<u8> {
+    println!("onnx-workbench {}", env!("CARGO_PKG_VERSION"));
+    let runtime = match runtime::runtime() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            println!("ONNX Runtime: NOT AVAILABLE");
+            println!("{err:#}");
+            return Ok(1);
+        }
+    };
+    println!("ONNX Runtime {} from {}", runtime.version, runtime.source);
+    println!("  library: {}", runtime.library_path.display());
+    println!("  build: {}", ort::info());
+    println!(
+        "  execution providers: {}",
+        available_providers().join(", ")
+    );
+    let environment = crate::telemetry::EnvironmentInfo::probe();
+    println!(
+        "machine: {} {} ({}), {} ({} logical cores), {} memory",
+        environment.os,
+        environment.os_version,
+        environment.arch,
+        environment.cpu_model,
+        environment.logical_cores,
+        crate::util::format_bytes(environment.total_memory_bytes)
+    );
+    if environment.gpus.is_empty() {
+        println!(
+            "GPU: {}",
+            environment
+                .gpu_note
+                .unwrap_or_else(|| "none found".to_owned())
+        );
+    } else {
+        for gpu in &environment.gpus {
+            println!(
+                "GPU: {} ({} memory, driver {})",
+                gpu.name,
+                crate::util::format_bytes(gpu.memory_total_bytes),
+                gpu.driver_version
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn setup() -> anyhow::Result<u8> {
+    let (path, source) =
+        runtime::locate_or_provision().context("ONNX Runtime could not be set up")?;
+    println!(
+        "ONNX Runtime {} ready ({source}): {}",
+        runtime::ORT_VERSION,
+        path.display()
+    );
+    Ok(0)
+}
+
+fn inspect(args: &InspectArgs) -> anyhow::Result<u8> {
+    let model = Model::load(&args.model)?;
+    let summary = model.summary();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{summary}");
+    }
+    Ok(0)
+}
+
+fn report(args: &ReportArgs) -> anyhow::Result<u8> {
+    let document = SessionDocument::load(&args.session)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    } else {
+        print!("{}", render_report(&document));
+    }
+    Ok(0)
+}
+
+fn profile(args: &ProfileArgs) -> anyhow::Result<u8> {
+    let config = args.to_config();
+    config.validate()?;
+    check_output_paths(args)?;
+    let handle = RunHandle::start(args.model.clone(), config)?;
+    let stopper = handle.stopper();
+    if let Err(err) = ctrlc::set_handler(move || stopper.stop()) {
+        tracing::warn!("Ctrl-C will not stop the run cleanly: {err}");
+    }
+    show_progress(&handle, args.quiet);
+    let record = handle.join();
+    let document = SessionDocument::new(record);
+
+    let mut export_failed = false;
+    let mut report_line = |result: Result<String, crate::session::SessionError>| match result {
+        Ok(message) => eprintln!("{message}"),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            export_failed = true;
+        }
+    };
+    if let Some(path) = &args.export {
+        report_line(
+            write_json(&document, path).map(|()| format!("session written to {}", path.display())),
+        );
+    }
+    if let Some(dir) = &args.export_csv {
+        report_line(
+            write_csv(&document, dir)
+                .map(|paths| format!("{} CSV files written to {}", paths.len(), dir.display())),
+        );
+    }
+    if let Some(path) = &args.export_trace {
+        report_line(
+            write_chrome_trace(&document, path)
+                .map(|()| format!("trace written to {}", path.display())),
+        );
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    } else {
+        print!("{}", render_report(&document));
+    }
+    let run = &document.run;
+    if run.status == RunStatus::Failed {
+        if let Some(failure) = &run.failure {
+            eprintln!("error: {failure}");
+        }
+        return Ok(1);
+    }
+    if export_failed {
+        return Ok(1);
+    }
+    if run.errors.count > 0 {
+        return Ok(EXIT_REQUESTS_FAILED);
+    }
+    Ok(0)
+}
+
+/// Fails early when an export destination cannot be written, before the run.
+fn check_output_paths(args: &ProfileArgs) -> anyhow::Result<()> {
+    for path in [&args.export, &args.export_trace].into_iter().flatten() {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            bail!(
+                "cannot write {}: the folder {} does not exist",
+                path.display(),
+                dir.display()
+            );
+        }
+        if path.is_dir() {
+            bail!("cannot write {}: it is a folder", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn progress_line(snapshot: &Snapshot, phase: RunPhase) -> String {
+    let p99 = snapshot.latency.map_or_else(
+        || "-".to_owned(),
+        |latency| format_micros(latency.p99_micros),
+    );
+    let recent = snapshot
+        .windows
+        .last()
+        .map_or(snapshot.inferences_per_sec, |w| w.inferences_per_sec);
+    format!(
+        "[{phase}] {:>6.1}s  {} ok  {} failed  {:.0} inf/s (last 1 s: {:.0})  p99 {p99}",
+        snapshot.elapsed_secs,
+        format_count(snapshot.requests_ok),
+        format_count(snapshot.requests_failed),
+        snapshot.inferences_per_sec,
+        recent
+    )
+}
+
+/// Shows the live progress line until the run finishes.
+fn show_progress(handle: &RunHandle, quiet: bool) {
+    let interval = crate::metrics::DEFAULT_PUBLISH_INTERVAL;
+    if quiet {
+        while !handle.is_finished() {
+            std::thread::sleep(interval);
+        }
+        return;
+    }
+    if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        while !handle.is_finished() {
+            bar.set_message(progress_line(&handle.snapshot(), handle.phase()));
+            bar.tick();
+            std::thread::sleep(interval);
+        }
+        bar.finish_and_clear();
+    } else {
+        let mut last_print = Instant::now();
+        while !handle.is_finished() {
+            std::thread::sleep(interval);
+            if last_print.elapsed() >= Duration::from_secs(1) {
+                eprintln!("{}", progress_line(&handle.snapshot(), handle.phase()));
+                last_print = Instant::now();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dims_inputs_and_durations_parse() {
+        assert_eq!(parse_dim("seq=128"), Ok(("seq".to_owned(), 128)));
+        assert!(parse_dim("seq").is_err());
+        assert!(parse_dim("seq=0").is_err());
+        assert!(parse_dim("seq=abc").is_err());
+        assert_eq!(
+            parse_input("ids=a.npy").map(|f| f.name),
+            Ok("ids".to_owned())
+        );
+        assert!(parse_input("ids").is_err());
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn flags_become_the_config() {
+        let cli = Cli::try_parse_from([
+            "onnx-workbench",
+            "profile",
+            "m.onnx",
+            "--rate",
+            "200",
+            "--arrival",
+            "constant",
+            "--concurrency",
+            "2",
+            "--requests",
+            "100",
+            "--dim",
+            "seq=8",
+            "--profile-every",
+            "10",
+        ])
+        .expect("parse");
+        let Some(Command::Profile(args)) = cli.command else {
+            panic!("expected profile")
+        };
+        let config = args.to_config();
+        assert_eq!(
+            config.load,
+            LoadMode::Open {
+                rate_per_sec: 200.0,
+                arrival: Arrival::Constant
+            }
+        );
+        assert_eq!(config.duration_secs, None);
+        assert_eq!(config.max_requests, Some(100));
+        assert_eq!(config.dims.get("seq"), Some(&8));
+        assert_eq!(
+            config.layer_profiling,
+            LayerProfiling::Sampled { every: 10 }
+        );
+        assert_eq!(config.validate(), Ok(()));
+    }
+}

@@ -1,0 +1,318 @@
+//! The full configuration of a profiling run. It is saved in every session
+//! document, so every field is serde and has a default.
+
+use std::{collections::BTreeMap, path::PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Default number of separate-pass profiling runs.
+pub const DEFAULT_PROFILE_RUNS: u32 = 50;
+/// Default measured duration in seconds when neither duration nor a request
+/// count is given.
+pub const DEFAULT_DURATION_SECS: f64 = 10.0;
+/// Default warm-up in seconds.
+pub const DEFAULT_WARMUP_SECS: f64 = 2.0;
+/// Default seed for synthetic inputs and Poisson arrivals.
+pub const DEFAULT_SEED: u64 = 42;
+
+/// Which execution provider to run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionProviderKind {
+    /// ONNX Runtime's default CPU provider.
+    #[default]
+    Cpu,
+    /// NVIDIA CUDA (needs the GPU build of ONNX Runtime and a GPU).
+    Cuda,
+}
+
+impl std::fmt::Display for ExecutionProviderKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
+        })
+    }
+}
+
+/// Graph optimization level, as ONNX Runtime names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum OptLevel {
+    /// No graph optimizations: node names match the model file.
+    Disable,
+    /// Constant folding and redundant-node removal.
+    Basic,
+    /// Basic plus complex fusions.
+    Extended,
+    /// Everything, including layout optimizations.
+    #[default]
+    All,
+}
+
+impl OptLevel {
+    pub(crate) fn to_ort(self) -> ort::session::builder::GraphOptimizationLevel {
+        use ort::session::builder::GraphOptimizationLevel as Level;
+        match self {
+            Self::Disable => Level::Disable,
+            Self::Basic => Level::Level1,
+            Self::Extended => Level::Level2,
+            Self::All => Level::All,
+        }
+    }
+}
+
+impl std::fmt::Display for OptLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Disable => "disable",
+            Self::Basic => "basic",
+            Self::Extended => "extended",
+            Self::All => "all",
+        })
+    }
+}
+
+/// How requests arrive in open-loop mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Arrival {
+    /// Exponential inter-arrival times (a Poisson process), seeded.
+    #[default]
+    Poisson,
+    /// Evenly spaced requests.
+    Constant,
+}
+
+/// Closed loop (each client waits for its answer) or open loop (a target rate).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum LoadMode {
+    /// Each worker sends its next request when the last one returns.
+    #[default]
+    Closed,
+    /// Requests scheduled at `rate_per_sec` and served by the workers;
+    /// latency counts from the scheduled time.
+    Open { rate_per_sec: f64, arrival: Arrival },
+}
+
+/// How per-layer timings are collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum LayerProfiling {
+    /// No per-layer timings.
+    Off,
+    /// A separate pass of `runs` runs on its own session after the load, so the
+    /// profiler does not skew throughput.
+    SeparatePass { runs: u32 },
+    /// Every `every`-th run of each worker is profiled during the load; those
+    /// runs are left out of the latency percentiles.
+    Sampled { every: u32 },
+}
+
+impl Default for LayerProfiling {
+    fn default() -> Self {
+        Self::SeparatePass {
+            runs: DEFAULT_PROFILE_RUNS,
+        }
+    }
+}
+
+/// One user-supplied input file: `NAME=FILE.npy`. Several files for the same
+/// name are cycled through, one per request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFile {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// Everything that defines a profiling run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProfileConfig {
+    pub execution_provider: ExecutionProviderKind,
+    /// Fall back to CPU (with a visible warning) when CUDA cannot register.
+    pub allow_fallback: bool,
+    /// CUDA device index.
+    pub device_id: i32,
+    /// Intra-op threads per session; 0 lets ONNX Runtime decide.
+    pub intra_threads: u32,
+    /// Inter-op threads per session; 0 lets ONNX Runtime decide.
+    pub inter_threads: u32,
+    /// Parallel (rather than sequential) execution of independent nodes.
+    pub parallel_execution: bool,
+    pub opt_level: OptLevel,
+    /// Sessions in the pool; `None` means one per worker.
+    pub instances: Option<u32>,
+    /// Value of the first dim when it is symbolic; `None` means 1.
+    pub batch: Option<i64>,
+    /// Values of other symbolic dims, by name.
+    pub dims: BTreeMap<String, i64>,
+    pub input_files: Vec<InputFile>,
+    pub seed: u64,
+    /// Worker threads: clients in closed loop, servers of the queue in open loop.
+    pub concurrency: u32,
+    pub load: LoadMode,
+    /// Measured duration; `None` with `max_requests` set means "until done".
+    pub duration_secs: Option<f64>,
+    /// Stop after this many measured requests.
+    pub max_requests: Option<u64>,
+    pub warmup_secs: f64,
+    pub layer_profiling: LayerProfiling,
+}
+
+impl Default for ProfileConfig {
+    fn default() -> Self {
+        Self {
+            execution_provider: ExecutionProviderKind::Cpu,
+            allow_fallback: false,
+            device_id: 0,
+            intra_threads: 1,
+            inter_threads: 1,
+            parallel_execution: false,
+            opt_level: OptLevel::All,
+            instances: None,
+            batch: None,
+            dims: BTreeMap::new(),
+            input_files: Vec::new(),
+            seed: DEFAULT_SEED,
+            concurrency: 1,
+            load: LoadMode::Closed,
+            duration_secs: Some(DEFAULT_DURATION_SECS),
+            max_requests: None,
+            warmup_secs: DEFAULT_WARMUP_SECS,
+            layer_profiling: LayerProfiling::default(),
+        }
+    }
+}
+
+/// A configuration that cannot run.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("concurrency must be at least 1")]
+    ZeroConcurrency,
+    #[error("--rate must be a positive number of requests per second, got {0}")]
+    BadRate(f64),
+    #[error("--instances must be at least 1")]
+    ZeroInstances,
+    #[error("--batch must be at least 1, got {0}")]
+    BadBatch(i64),
+    #[error("--dim {name}={value}: a dimension must be at least 1")]
+    BadDim { name: String, value: i64 },
+    #[error("the run has no end: give a duration or a request count")]
+    Unbounded,
+    #[error("duration must be positive, got {0} s")]
+    BadDuration(f64),
+    #[error("warm-up must be zero or positive, got {0} s")]
+    BadWarmup(f64),
+    #[error("--profile-runs and --profile-every must be at least 1")]
+    BadProfiling,
+}
+
+impl ProfileConfig {
+    /// Number of load workers.
+    pub fn num_workers(&self) -> u32 {
+        self.concurrency.max(1)
+    }
+
+    /// Number of ONNX Runtime sessions in the pool.
+    pub fn num_instances(&self) -> u32 {
+        self.instances.unwrap_or_else(|| self.num_workers()).max(1)
+    }
+
+    /// Checks the values that can be checked without the model.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.concurrency == 0 {
+            return Err(ConfigError::ZeroConcurrency);
+        }
+        if let LoadMode::Open { rate_per_sec, .. } = self.load
+            && !(rate_per_sec.is_finite() && rate_per_sec > 0.0)
+        {
+            return Err(ConfigError::BadRate(rate_per_sec));
+        }
+        if self.instances == Some(0) {
+            return Err(ConfigError::ZeroInstances);
+        }
+        if let Some(batch) = self.batch
+            && batch < 1
+        {
+            return Err(ConfigError::BadBatch(batch));
+        }
+        if let Some((name, value)) = self.dims.iter().find(|(_, value)| **value < 1) {
+            return Err(ConfigError::BadDim {
+                name: name.clone(),
+                value: *value,
+            });
+        }
+        match (self.duration_secs, self.max_requests) {
+            (None, None) => return Err(ConfigError::Unbounded),
+            (Some(secs), _) if !(secs.is_finite() && secs > 0.0) => {
+                return Err(ConfigError::BadDuration(secs));
+            }
+            _ => {}
+        }
+        if !(self.warmup_secs.is_finite() && self.warmup_secs >= 0.0) {
+            return Err(ConfigError::BadWarmup(self.warmup_secs));
+        }
+        match self.layer_profiling {
+            LayerProfiling::SeparatePass { runs: 0 } | LayerProfiling::Sampled { every: 0 } => {
+                Err(ConfigError::BadProfiling)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_valid_and_round_trips() {
+        let config = ProfileConfig::default();
+        assert_eq!(config.validate(), Ok(()));
+        let json = serde_json::to_string(&config).expect("serialize");
+        let back: ProfileConfig = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn missing_fields_take_defaults() {
+        let config: ProfileConfig = serde_json::from_str(r#"{"batch": 4}"#).expect("deserialize");
+        assert_eq!(config.batch, Some(4));
+        assert_eq!(config.seed, DEFAULT_SEED);
+    }
+
+    #[test]
+    fn invalid_values_are_rejected() {
+        let mut config = ProfileConfig {
+            concurrency: 0,
+            ..ProfileConfig::default()
+        };
+        assert_eq!(config.validate(), Err(ConfigError::ZeroConcurrency));
+        config.concurrency = 1;
+        config.load = LoadMode::Open {
+            rate_per_sec: -1.0,
+            arrival: Arrival::Poisson,
+        };
+        assert_eq!(config.validate(), Err(ConfigError::BadRate(-1.0)));
+        config.load = LoadMode::Closed;
+        config.duration_secs = None;
+        assert_eq!(config.validate(), Err(ConfigError::Unbounded));
+        config.max_requests = Some(10);
+        assert_eq!(config.validate(), Ok(()));
+        config.dims.insert("seq".into(), 0);
+        assert!(matches!(config.validate(), Err(ConfigError::BadDim { .. })));
+    }
+
+    #[test]
+    fn workers_and_instances_follow_the_load_mode() {
+        let mut config = ProfileConfig {
+            concurrency: 4,
+            ..ProfileConfig::default()
+        };
+        assert_eq!((config.num_workers(), config.num_instances()), (4, 4));
+        config.instances = Some(2);
+        assert_eq!((config.num_workers(), config.num_instances()), (4, 2));
+    }
+}

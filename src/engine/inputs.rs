@@ -1,0 +1,616 @@
+//! Model inputs: resolving symbolic dims, seeded synthetic data for every
+//! tensor dtype ONNX Runtime takes, and `.npy` files supplied by the user.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use half::f16;
+use ndarray::ArrayD;
+use ndarray_npy::ReadNpyExt as _;
+use ort::{
+    session::Session,
+    value::{DynValue, Tensor, TensorElementType, ValueType},
+};
+use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
+use rand_distr::{Distribution as _, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use super::config::{InputFile, ProfileConfig};
+
+/// Synthetic integers are drawn uniformly from `0..SYNTHETIC_INT_RANGE`.
+pub const SYNTHETIC_INT_RANGE: i64 = 10;
+
+/// An input that cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error(
+        "input '{name}' has dtype string; onnx-workbench generates numeric tensors only, so string inputs are not supported"
+    )]
+    StringInput { name: String },
+    #[error("input '{name}' is a {kind}, not a tensor; only tensor inputs are supported")]
+    NotATensor { name: String, kind: String },
+    #[error("input '{name}' has dtype {dtype}, which onnx-workbench cannot generate")]
+    UnsupportedDtype { name: String, dtype: String },
+    #[error(
+        "--batch {batch} cannot be applied: input '{name}' has a fixed first dimension of {fixed}; \
+         this model only runs with batch {fixed}"
+    )]
+    FixedBatch {
+        name: String,
+        fixed: i64,
+        batch: i64,
+    },
+    #[error("input '{name}' has no dimensions, so --batch {batch} cannot be applied")]
+    ScalarBatch { name: String, batch: i64 },
+    #[error(
+        "--dim {name}: the model has no symbolic dimension of that name; its symbolic dims are: {known}"
+    )]
+    UnknownDim { name: String, known: String },
+    #[error(
+        "--dim {name}={dim_value} conflicts with --batch {batch}, which sets the same dimension"
+    )]
+    DimConflictsWithBatch {
+        name: String,
+        dim_value: i64,
+        batch: i64,
+    },
+    #[error("--input {name}=…: the model has no input of that name; its inputs are: {known}")]
+    UnknownInput { name: String, known: String },
+    #[error("input '{name}': cannot read {}: {reason}", path.display())]
+    ReadFile {
+        name: String,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error(
+        "input '{name}': {} has shape {file_shape:?}, but the model needs {expected:?}",
+        path.display()
+    )]
+    WrongShape {
+        name: String,
+        path: PathBuf,
+        file_shape: Vec<usize>,
+        expected: Vec<i64>,
+    },
+    #[error("input '{name}': creating the tensor failed: {reason}")]
+    Tensor { name: String, reason: String },
+}
+
+/// How one model input is fed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputSpec {
+    pub name: String,
+    /// ONNX Runtime's name for the dtype, e.g. `f32`, `i64`.
+    pub dtype: String,
+    /// The concrete shape used.
+    pub shape: Vec<i64>,
+    /// The shape as the model declares it (`-1` for symbolic).
+    pub declared_shape: Vec<i64>,
+    /// Symbol names as the model declares them (empty for fixed or unnamed).
+    pub dim_symbols: Vec<String>,
+    /// `synthetic` or the files fed, in the order they are cycled.
+    pub source: InputSource,
+}
+
+/// Where an input's values come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum InputSource {
+    Synthetic,
+    Files { paths: Vec<PathBuf> },
+}
+
+/// The typed contents of one tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorData {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    F16(Vec<f16>),
+    I8(Vec<i8>),
+    U8(Vec<u8>),
+    I16(Vec<i16>),
+    U16(Vec<u16>),
+    I32(Vec<i32>),
+    U32(Vec<u32>),
+    I64(Vec<i64>),
+    U64(Vec<u64>),
+    Bool(Vec<bool>),
+}
+
+impl TensorData {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::F32(v) => v.len(),
+            Self::F64(v) => v.len(),
+            Self::F16(v) => v.len(),
+            Self::I8(v) => v.len(),
+            Self::U8(v) => v.len(),
+            Self::I16(v) => v.len(),
+            Self::U16(v) => v.len(),
+            Self::I32(v) => v.len(),
+            Self::U32(v) => v.len(),
+            Self::I64(v) => v.len(),
+            Self::U64(v) => v.len(),
+            Self::Bool(v) => v.len(),
+        }
+    }
+
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Builds an ONNX Runtime value of `shape` holding a copy of the data.
+    pub fn to_value(&self, shape: &[i64]) -> ort::Result<DynValue> {
+        let shape = shape.to_vec();
+        Ok(match self {
+            Self::F32(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
+            Self::F64(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
+            Self::F16(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
+            Self::I8(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
+            Self::U8(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
+            Self::I16(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
+            Self::U16(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
+            Self::I32(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
+            Self::U32(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
+            Self::I64(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
+            Self::U64(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
+            Self::Bool(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
+        })
+    }
+}
+
+/// Seeded synthetic data: floats N(0,1), integers in `0..SYNTHETIC_INT_RANGE`,
+/// random bools.
+pub fn synthetic(dtype: TensorElementType, num_elements: usize, seed: u64) -> Option<TensorData> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut normal = || -> f32 { StandardNormal.sample(&mut rng) };
+    Some(match dtype {
+        TensorElementType::Float32 => {
+            TensorData::F32((0..num_elements).map(|_| normal()).collect())
+        }
+        TensorElementType::Float64 => {
+            TensorData::F64((0..num_elements).map(|_| f64::from(normal())).collect())
+        }
+        TensorElementType::Float16 => {
+            TensorData::F16((0..num_elements).map(|_| f16::from_f32(normal())).collect())
+        }
+        other => {
+            let mut ints = (0..num_elements).map(|_| rng.random_range(0..SYNTHETIC_INT_RANGE));
+            match other {
+                TensorElementType::Int8 => TensorData::I8(ints.map(|v| v as i8).collect()),
+                TensorElementType::Uint8 => TensorData::U8(ints.map(|v| v as u8).collect()),
+                TensorElementType::Int16 => TensorData::I16(ints.map(|v| v as i16).collect()),
+                TensorElementType::Uint16 => TensorData::U16(ints.map(|v| v as u16).collect()),
+                TensorElementType::Int32 => TensorData::I32(ints.map(|v| v as i32).collect()),
+                TensorElementType::Uint32 => TensorData::U32(ints.map(|v| v as u32).collect()),
+                TensorElementType::Int64 => TensorData::I64(ints.collect()),
+                TensorElementType::Uint64 => TensorData::U64(ints.map(|v| v as u64).collect()),
+                TensorElementType::Bool => {
+                    TensorData::Bool(ints.by_ref().map(|v| v % 2 == 1).collect())
+                }
+                _ => return None,
+            }
+        }
+    })
+}
+
+/// Resolved inputs: the spec of each input and one or more data sets.
+#[derive(Debug, Clone)]
+pub struct PreparedInputs {
+    pub specs: Vec<InputSpec>,
+    /// `variants[k][i]` is the data of input `i` in variant `k`. Request `n`
+    /// uses variant `n % variants.len()`.
+    pub variants: Vec<Vec<TensorData>>,
+    /// Choices made for the user, printed and saved (e.g. unnamed dims set to 1).
+    pub notes: Vec<String>,
+}
+
+impl PreparedInputs {
+    /// Builds ONNX Runtime values for every variant, in input order.
+    pub fn to_values(&self) -> Result<Vec<Vec<DynValue>>, InputError> {
+        self.variants
+            .iter()
+            .map(|variant| {
+                variant
+                    .iter()
+                    .zip(&self.specs)
+                    .map(|(data, spec)| {
+                        data.to_value(&spec.shape)
+                            .map_err(|err| InputError::Tensor {
+                                name: spec.name.clone(),
+                                reason: err.to_string(),
+                            })
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Elements in the first dim of the first input: the batch size.
+    pub fn batch_size(&self) -> u64 {
+        self.specs
+            .first()
+            .and_then(|spec| spec.shape.first())
+            .map_or(1, |dim| u64::try_from(*dim).unwrap_or(1))
+    }
+}
+
+/// A declared model input as ONNX Runtime reports it.
+#[derive(Debug, Clone)]
+pub struct DeclaredInput {
+    pub name: String,
+    pub dtype: TensorElementType,
+    pub shape: Vec<i64>,
+    pub symbols: Vec<String>,
+}
+
+/// Reads the declared inputs of a session.
+pub fn declared_inputs(session: &Session) -> Result<Vec<DeclaredInput>, InputError> {
+    session
+        .inputs()
+        .iter()
+        .map(|outlet| match outlet.dtype() {
+            ValueType::Tensor {
+                ty,
+                shape,
+                dimension_symbols,
+            } => Ok(DeclaredInput {
+                name: outlet.name().to_owned(),
+                dtype: *ty,
+                shape: shape.to_vec(),
+                symbols: dimension_symbols.to_vec(),
+            }),
+            other => Err(InputError::NotATensor {
+                name: outlet.name().to_owned(),
+                kind: other.to_string(),
+            }),
+        })
+        .collect()
+}
+
+/// Resolves shapes and builds the data for every input.
+pub fn prepare(
+    declared: &[DeclaredInput],
+    config: &ProfileConfig,
+) -> Result<PreparedInputs, InputError> {
+    let mut notes = Vec::new();
+    for input in declared {
+        if input.dtype == TensorElementType::String {
+            return Err(InputError::StringInput {
+                name: input.name.clone(),
+            });
+        }
+    }
+    let known_symbols: Vec<&str> = {
+        let mut symbols: Vec<&str> = declared
+            .iter()
+            .flat_map(|input| input.shape.iter().zip(&input.symbols))
+            .filter(|(dim, symbol)| **dim < 0 && !symbol.is_empty())
+            .map(|(_, symbol)| symbol.as_str())
+            .collect();
+        symbols.sort_unstable();
+        symbols.dedup();
+        symbols
+    };
+    for name in config.dims.keys() {
+        if !known_symbols.contains(&name.as_str()) {
+            let known = if known_symbols.is_empty() {
+                "(none)".to_owned()
+            } else {
+                known_symbols.join(", ")
+            };
+            return Err(InputError::UnknownDim {
+                name: name.clone(),
+                known,
+            });
+        }
+    }
+
+    let mut defaulted: BTreeMap<String, ()> = BTreeMap::new();
+    let mut specs = Vec::with_capacity(declared.len());
+    for input in declared {
+        let mut shape = Vec::with_capacity(input.shape.len());
+        if let Some(batch) = config.batch {
+            match input.shape.first() {
+                None => {
+                    return Err(InputError::ScalarBatch {
+                        name: input.name.clone(),
+                        batch,
+                    });
+                }
+                Some(&fixed) if fixed >= 0 && fixed != batch => {
+                    return Err(InputError::FixedBatch {
+                        name: input.name.clone(),
+                        fixed,
+                        batch,
+                    });
+                }
+                _ => {}
+            }
+        }
+        for (axis, &dim) in input.shape.iter().enumerate() {
+            if dim >= 0 {
+                shape.push(dim);
+                continue;
+            }
+            let symbol = input
+                .symbols
+                .get(axis)
+                .map(String::as_str)
+                .unwrap_or_default();
+            let from_dims = (!symbol.is_empty())
+                .then(|| config.dims.get(symbol))
+                .flatten();
+            let value = match (axis, config.batch, from_dims) {
+                (0, Some(batch), Some(&dim_value)) if dim_value != batch => {
+                    return Err(InputError::DimConflictsWithBatch {
+                        name: symbol.to_owned(),
+                        dim_value,
+                        batch,
+                    });
+                }
+                (0, Some(batch), _) => batch,
+                (_, _, Some(&value)) => value,
+                _ => {
+                    let label = if symbol.is_empty() {
+                        format!("input '{}' dim {axis} is unnamed", input.name)
+                    } else if axis == 0 {
+                        format!("batch dim '{symbol}' not set (--batch)")
+                    } else {
+                        format!("dim '{symbol}' not set (--dim {symbol}=N)")
+                    };
+                    if defaulted.insert(label.clone(), ()).is_none() {
+                        notes.push(format!("{label}; using 1"));
+                    }
+                    1
+                }
+            };
+            shape.push(value);
+        }
+        specs.push(InputSpec {
+            name: input.name.clone(),
+            dtype: input.dtype.to_string(),
+            shape,
+            declared_shape: input.shape.clone(),
+            dim_symbols: input.symbols.clone(),
+            source: InputSource::Synthetic,
+        });
+    }
+
+    let variants = build_variants(declared, &mut specs, &config.input_files, config.seed)?;
+    Ok(PreparedInputs {
+        specs,
+        variants,
+        notes,
+    })
+}
+
+fn build_variants(
+    declared: &[DeclaredInput],
+    specs: &mut [InputSpec],
+    files: &[InputFile],
+    seed: u64,
+) -> Result<Vec<Vec<TensorData>>, InputError> {
+    for file in files {
+        if !declared.iter().any(|input| input.name == file.name) {
+            return Err(InputError::UnknownInput {
+                name: file.name.clone(),
+                known: declared
+                    .iter()
+                    .map(|input| input.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+    let mut per_input: Vec<Vec<TensorData>> = Vec::with_capacity(declared.len());
+    for (index, (input, spec)) in declared.iter().zip(specs.iter_mut()).enumerate() {
+        let paths: Vec<&Path> = files
+            .iter()
+            .filter(|file| file.name == input.name)
+            .map(|file| file.path.as_path())
+            .collect();
+        if paths.is_empty() {
+            let num_elements = spec.shape.iter().map(|dim| *dim as usize).product();
+            let data = synthetic(input.dtype, num_elements, seed.wrapping_add(index as u64))
+                .ok_or_else(|| InputError::UnsupportedDtype {
+                    name: input.name.clone(),
+                    dtype: input.dtype.to_string(),
+                })?;
+            per_input.push(vec![data]);
+        } else {
+            let mut loaded = Vec::with_capacity(paths.len());
+            for path in &paths {
+                loaded.push(read_npy(&input.name, input.dtype, path, &spec.shape)?);
+            }
+            spec.source = InputSource::Files {
+                paths: paths.iter().map(|path| path.to_path_buf()).collect(),
+            };
+            per_input.push(loaded);
+        }
+    }
+    let num_variants = per_input.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    Ok((0..num_variants)
+        .map(|variant| {
+            per_input
+                .iter()
+                .map(|options| options[variant % options.len()].clone())
+                .collect()
+        })
+        .collect())
+}
+
+fn read_npy(
+    name: &str,
+    dtype: TensorElementType,
+    path: &Path,
+    expected: &[i64],
+) -> Result<TensorData, InputError> {
+    fn load<T: ndarray_npy::ReadableElement>(path: &Path) -> Result<ArrayD<T>, String> {
+        let file = std::fs::File::open(path).map_err(|err| err.to_string())?;
+        ArrayD::<T>::read_npy(file).map_err(|err| err.to_string())
+    }
+    fn finish<T>(
+        array: Result<ArrayD<T>, String>,
+        wrap: fn(Vec<T>) -> TensorData,
+        name: &str,
+        path: &Path,
+        expected: &[i64],
+    ) -> Result<TensorData, InputError> {
+        let array = array.map_err(|reason| InputError::ReadFile {
+            name: name.to_owned(),
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        let file_shape = array.shape().to_vec();
+        let matches = file_shape.len() == expected.len()
+            && file_shape
+                .iter()
+                .zip(expected)
+                .all(|(got, want)| *got as i64 == *want);
+        if !matches {
+            return Err(InputError::WrongShape {
+                name: name.to_owned(),
+                path: path.to_path_buf(),
+                file_shape,
+                expected: expected.to_vec(),
+            });
+        }
+        let (values, _offset) = array.into_raw_vec_and_offset();
+        Ok(wrap(values))
+    }
+    match dtype {
+        TensorElementType::Float32 => {
+            finish(load::<f32>(path), TensorData::F32, name, path, expected)
+        }
+        TensorElementType::Float64 => {
+            finish(load::<f64>(path), TensorData::F64, name, path, expected)
+        }
+        TensorElementType::Int8 => finish(load::<i8>(path), TensorData::I8, name, path, expected),
+        TensorElementType::Uint8 => finish(load::<u8>(path), TensorData::U8, name, path, expected),
+        TensorElementType::Int16 => {
+            finish(load::<i16>(path), TensorData::I16, name, path, expected)
+        }
+        TensorElementType::Uint16 => {
+            finish(load::<u16>(path), TensorData::U16, name, path, expected)
+        }
+        TensorElementType::Int32 => {
+            finish(load::<i32>(path), TensorData::I32, name, path, expected)
+        }
+        TensorElementType::Uint32 => {
+            finish(load::<u32>(path), TensorData::U32, name, path, expected)
+        }
+        TensorElementType::Int64 => {
+            finish(load::<i64>(path), TensorData::I64, name, path, expected)
+        }
+        TensorElementType::Uint64 => {
+            finish(load::<u64>(path), TensorData::U64, name, path, expected)
+        }
+        TensorElementType::Bool => {
+            finish(load::<bool>(path), TensorData::Bool, name, path, expected)
+        }
+        other => Err(InputError::ReadFile {
+            name: name.to_owned(),
+            path: path.to_path_buf(),
+            reason: format!(".npy input of dtype {other} is not supported"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn declared(name: &str, shape: &[i64], symbols: &[&str]) -> DeclaredInput {
+        DeclaredInput {
+            name: name.to_owned(),
+            dtype: TensorElementType::Float32,
+            shape: shape.to_vec(),
+            symbols: symbols.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn synthetic_data_is_seeded_and_typed() {
+        let a = synthetic(TensorElementType::Float32, 1000, 7).expect("f32");
+        let b = synthetic(TensorElementType::Float32, 1000, 7).expect("f32");
+        let c = synthetic(TensorElementType::Float32, 1000, 8).expect("f32");
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let TensorData::F32(values) = a else {
+            panic!("wrong type")
+        };
+        let mean = values.iter().sum::<f32>() / values.len() as f32;
+        assert!(mean.abs() < 0.15, "N(0,1) mean {mean}");
+        let TensorData::I64(ints) = synthetic(TensorElementType::Int64, 500, 1).expect("i64")
+        else {
+            panic!("wrong type")
+        };
+        assert!(ints.iter().all(|v| (0..SYNTHETIC_INT_RANGE).contains(v)));
+        assert!(
+            matches!(synthetic(TensorElementType::Float16, 3, 1), Some(TensorData::F16(v)) if v.len() == 3)
+        );
+        assert!(synthetic(TensorElementType::String, 3, 1).is_none());
+    }
+
+    #[test]
+    fn batch_and_dims_resolve_symbols() {
+        let inputs = [declared("hidden", &[-1, -1, 64], &["batch", "seq", ""])];
+        let config = ProfileConfig {
+            batch: Some(4),
+            dims: [("seq".to_owned(), 16)].into(),
+            ..ProfileConfig::default()
+        };
+        let prepared = prepare(&inputs, &config).expect("prepare");
+        assert_eq!(prepared.specs[0].shape, vec![4, 16, 64]);
+        assert_eq!(prepared.batch_size(), 4);
+        assert!(prepared.notes.is_empty());
+        assert_eq!(prepared.variants[0][0].len(), 4 * 16 * 64);
+    }
+
+    #[test]
+    fn unset_and_unnamed_dims_default_to_one_with_a_note() {
+        let inputs = [declared("x", &[-1, -1, 8], &["batch", "", ""])];
+        let prepared = prepare(&inputs, &ProfileConfig::default()).expect("prepare");
+        assert_eq!(prepared.specs[0].shape, vec![1, 1, 8]);
+        assert_eq!(prepared.notes.len(), 2, "{:?}", prepared.notes);
+        assert!(prepared.notes.iter().any(|note| note.contains("unnamed")));
+    }
+
+    #[test]
+    fn wrong_dims_and_fixed_batch_are_clear_errors() {
+        let inputs = [declared("x", &[1, 16], &["", ""])];
+        let config = ProfileConfig {
+            batch: Some(4),
+            ..ProfileConfig::default()
+        };
+        let err = prepare(&inputs, &config).expect_err("fixed batch");
+        assert!(
+            err.to_string().contains("fixed first dimension of 1"),
+            "{err}"
+        );
+
+        let inputs = [declared("x", &[-1, 16], &["batch", ""])];
+        let config = ProfileConfig {
+            dims: [("sequence".to_owned(), 3)].into(),
+            ..ProfileConfig::default()
+        };
+        let err = prepare(&inputs, &config).expect_err("unknown dim");
+        assert!(
+            err.to_string().contains("symbolic dims are: batch"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn string_inputs_are_refused() {
+        let mut input = declared("text", &[-1], &["batch"]);
+        input.dtype = TensorElementType::String;
+        let err = prepare(&[input], &ProfileConfig::default()).expect_err("string");
+        assert!(matches!(err, InputError::StringInput { .. }));
+    }
+}

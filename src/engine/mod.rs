@@ -1,0 +1,48 @@
+//! ONNX Runtime setup, sessions, inputs and the load generator.
+//!
+//! [`RunHandle::start`] is the one entry point for a profiling run: it returns
+//! at once and does everything (model checks, session creation, warm-up, load,
+//! per-layer profiling) on a named controller thread. Readers poll
+//! [`RunHandle::snapshot`]; [`RunHandle::stop`] ends the load early and keeps
+//! what was measured.
+
+pub mod config;
+pub mod inputs;
+pub mod load;
+mod run;
+pub mod runtime;
+pub mod session;
+
+pub use config::{
+    Arrival, ExecutionProviderKind, InputFile, LayerProfiling, LoadMode, OptLevel, ProfileConfig,
+};
+pub use run::{
+    EncodedHistogram, ModelInfo, RunHandle, RunRecord, RunStatus, RunStopper, StartupTimings,
+    StopReason, TraceData,
+};
+
+/// Why a run could not start or went wrong as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Runtime(#[from] runtime::RuntimeError),
+    #[error("invalid configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error("ONNX Runtime could not create a session for this model: {0}")]
+    Session(String),
+    #[error(
+        "the CUDA execution provider could not be registered: {reason}. \
+         Use --ep cpu, or --allow-fallback to run on the CPU with a warning."
+    )]
+    CudaUnavailable { reason: String },
+    #[error(transparent)]
+    Inputs(#[from] inputs::InputError),
+    #[error("the first inference failed, so the load was not started: {0}")]
+    FirstRun(String),
+    #[error("could not start a thread: {0}")]
+    Thread(String),
+    #[error("the run controller panicked: {0}")]
+    Panicked(String),
+}

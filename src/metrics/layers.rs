@@ -1,0 +1,465 @@
+//! Per-layer timings from ONNX Runtime's own profiler.
+//!
+//! ONNX Runtime writes a JSON array of Chrome-trace-like events. The ones that
+//! matter here:
+//! - `cat:"Node"` events named `<node>_kernel_time`, whose `args` carry
+//!   `op_name`, `provider` and the input/output shapes;
+//! - `cat:"Session"` events `model_run` (one per run), `session_initialization`
+//!   and `model_loading_*`.
+//!
+//! `args.thread_scheduling_stats` is `""` with one intra-op thread and an
+//! object with more; it is ignored. Node names are the *optimized* graph's
+//! names (fusions rename nodes), so they only match the model file at
+//! `--opt-level disable`.
+
+use std::{collections::BTreeMap, path::Path};
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Node events kept for the Chrome trace export.
+pub const MAX_TRACE_NODE_EVENTS: usize = 50_000;
+/// Highest per-node duration tracked exactly, in microseconds (one hour).
+const MAX_NODE_MICROS: u64 = 3_600_000_000;
+
+/// An ONNX Runtime profile that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("cannot read the ONNX Runtime profile: {source}: {}", path.display())]
+    Read {
+        source: std::io::Error,
+        path: std::path::PathBuf,
+    },
+    #[error("the ONNX Runtime profile is not the expected JSON: {0}")]
+    Parse(#[from] serde_json::Error),
+}
+
+#[derive(Debug, Deserialize)]
+struct RawEvent {
+    #[serde(default)]
+    cat: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    ts: u64,
+    #[serde(default)]
+    dur: u64,
+    #[serde(default)]
+    tid: u64,
+    #[serde(default)]
+    args: serde_json::Value,
+}
+
+/// One kernel execution of one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeEvent {
+    pub node: String,
+    pub op_type: String,
+    pub provider: String,
+    /// Start, in microseconds since the profiler started.
+    pub ts_micros: u64,
+    pub dur_micros: u64,
+    pub thread_id: u64,
+}
+
+/// A `model_run` span.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RunSpan {
+    pub ts_micros: u64,
+    pub dur_micros: u64,
+}
+
+/// The useful part of one profile file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParsedProfile {
+    pub nodes: Vec<NodeEvent>,
+    pub runs: Vec<RunSpan>,
+    pub session_initialization_micros: Option<u64>,
+    pub model_loading_micros: Option<u64>,
+    /// Node input shapes by node name, from the first event of each node.
+    pub input_shapes: BTreeMap<String, String>,
+}
+
+/// Parses the JSON text of an ONNX Runtime profile.
+pub fn parse_profile(json: &str) -> Result<ParsedProfile, ProfileError> {
+    let events: Vec<RawEvent> = serde_json::from_str(json)?;
+    let mut parsed = ParsedProfile::default();
+    for event in events {
+        match event.cat.as_str() {
+            "Node" => {
+                let Some(node) = event.name.strip_suffix("_kernel_time") else {
+                    continue;
+                };
+                let arg = |key: &str| {
+                    event
+                        .args
+                        .get(key)
+                        .and_then(|value| value.as_str())
+                        .unwrap_or_default()
+                };
+                if !parsed.input_shapes.contains_key(node)
+                    && let Some(shapes) = event.args.get("input_type_shape")
+                {
+                    parsed
+                        .input_shapes
+                        .insert(node.to_owned(), compact_shapes(shapes));
+                }
+                parsed.nodes.push(NodeEvent {
+                    node: node.to_owned(),
+                    op_type: arg("op_name").to_owned(),
+                    provider: arg("provider").to_owned(),
+                    ts_micros: event.ts,
+                    dur_micros: event.dur,
+                    thread_id: event.tid,
+                });
+            }
+            "Session" => match event.name.as_str() {
+                "model_run" => parsed.runs.push(RunSpan {
+                    ts_micros: event.ts,
+                    dur_micros: event.dur,
+                }),
+                "session_initialization" => parsed.session_initialization_micros = Some(event.dur),
+                name if name.starts_with("model_loading") => {
+                    parsed.model_loading_micros = Some(event.dur)
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    Ok(parsed)
+}
+
+/// Reads and parses a profile file.
+pub fn parse_profile_file(path: &Path) -> Result<ParsedProfile, ProfileError> {
+    let json = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+        source,
+        path: path.to_path_buf(),
+    })?;
+    parse_profile(&json)
+}
+
+/// `[{"float":[1,256]},{"float":[512,256]}]` becomes `float[1,256] float[512,256]`.
+fn compact_shapes(value: &serde_json::Value) -> String {
+    let Some(items) = value.as_array() else {
+        return String::new();
+    };
+    let mut parts = Vec::with_capacity(items.len());
+    for item in items {
+        if let Some(object) = item.as_object() {
+            for (dtype, dims) in object {
+                let dims = dims
+                    .as_array()
+                    .map(|dims| {
+                        dims.iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default();
+                parts.push(format!("{dtype}[{dims}]"));
+            }
+        }
+    }
+    parts.join(" ")
+}
+
+/// Where the per-layer timings came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerSource {
+    /// A separate profiling pass after the load.
+    SeparatePass,
+    /// Runs sampled during the load.
+    Sampled,
+}
+
+/// Timings of one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerStats {
+    pub node: String,
+    pub op_type: String,
+    pub provider: String,
+    pub calls: u64,
+    pub total_micros: u64,
+    pub mean_micros: f64,
+    pub p50_micros: f64,
+    pub p90_micros: f64,
+    /// Share of the summed `model_run` time, 0..=1.
+    pub share: f64,
+    /// Input dtypes and shapes of the first call.
+    pub input_shapes: String,
+}
+
+/// Timings summed per op type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpTypeStats {
+    pub op_type: String,
+    pub provider: String,
+    pub nodes: u64,
+    pub calls: u64,
+    pub total_micros: u64,
+    pub share: f64,
+}
+
+/// Per-layer results of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerReport {
+    pub source: LayerSource,
+    /// Number of profiled `model_run`s.
+    pub runs: u64,
+    pub model_run_total_micros: u64,
+    pub model_run_mean_micros: f64,
+    /// Summed kernel time over `model_run` time: the rest is framework overhead.
+    pub kernel_share: f64,
+    pub session_initialization_micros: Option<u64>,
+    /// Sorted by total time, largest first.
+    pub nodes: Vec<LayerStats>,
+    /// Sorted by total time, largest first.
+    pub op_types: Vec<OpTypeStats>,
+}
+
+#[derive(Debug, Clone)]
+struct NodeAccumulator {
+    op_type: String,
+    provider: String,
+    calls: u64,
+    total_micros: u64,
+    histogram: Histogram<u64>,
+    input_shapes: String,
+}
+
+/// Accumulates node events over one or many profile files.
+#[derive(Debug, Clone)]
+pub struct LayerAggregator {
+    source: LayerSource,
+    nodes: BTreeMap<String, NodeAccumulator>,
+    runs: u64,
+    model_run_total_micros: u64,
+    session_initialization_micros: Option<u64>,
+    /// The first node events, for the Chrome trace.
+    pub trace_events: Vec<NodeEvent>,
+    /// The first run spans, for the Chrome trace.
+    pub trace_runs: Vec<RunSpan>,
+}
+
+impl LayerAggregator {
+    /// An empty aggregator.
+    pub fn new(source: LayerSource) -> Self {
+        Self {
+            source,
+            nodes: BTreeMap::new(),
+            runs: 0,
+            model_run_total_micros: 0,
+            session_initialization_micros: None,
+            trace_events: Vec::new(),
+            trace_runs: Vec::new(),
+        }
+    }
+
+    /// Adds a parsed profile. `skip_runs` leading `model_run`s (and the node
+    /// events inside them) are ignored, e.g. a warm-up run.
+    pub fn add(&mut self, profile: ParsedProfile, skip_runs: usize) {
+        if self.session_initialization_micros.is_none() {
+            self.session_initialization_micros = profile.session_initialization_micros;
+        }
+        // Node events of run k start at or after run k's start.
+        let cutoff_micros = if skip_runs == 0 {
+            0
+        } else {
+            profile
+                .runs
+                .get(skip_runs)
+                .map_or(u64::MAX, |run| run.ts_micros)
+        };
+        for run in profile.runs.iter().skip(skip_runs) {
+            self.runs += 1;
+            self.model_run_total_micros += run.dur_micros;
+            if self.trace_runs.len() < MAX_TRACE_NODE_EVENTS / 10 {
+                self.trace_runs.push(*run);
+            }
+        }
+        for event in profile.nodes {
+            if event.ts_micros < cutoff_micros {
+                continue;
+            }
+            let accumulator =
+                self.nodes
+                    .entry(event.node.clone())
+                    .or_insert_with(|| NodeAccumulator {
+                        op_type: event.op_type.clone(),
+                        provider: event.provider.clone(),
+                        calls: 0,
+                        total_micros: 0,
+                        histogram: node_histogram(),
+                        input_shapes: profile
+                            .input_shapes
+                            .get(&event.node)
+                            .cloned()
+                            .unwrap_or_default(),
+                    });
+            accumulator.calls += 1;
+            accumulator.total_micros += event.dur_micros;
+            accumulator
+                .histogram
+                .saturating_record(event.dur_micros.min(MAX_NODE_MICROS));
+            if self.trace_events.len() < MAX_TRACE_NODE_EVENTS {
+                self.trace_events.push(event);
+            }
+        }
+    }
+
+    /// True when no node event was added.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The report so far.
+    pub fn report(&self) -> LayerReport {
+        let run_total = self.model_run_total_micros.max(1) as f64;
+        let share = |micros: u64| {
+            if self.model_run_total_micros == 0 {
+                0.0
+            } else {
+                micros as f64 / run_total
+            }
+        };
+        let mut nodes: Vec<LayerStats> = self
+            .nodes
+            .iter()
+            .map(|(name, acc)| LayerStats {
+                node: name.clone(),
+                op_type: acc.op_type.clone(),
+                provider: acc.provider.clone(),
+                calls: acc.calls,
+                total_micros: acc.total_micros,
+                mean_micros: acc.total_micros as f64 / acc.calls.max(1) as f64,
+                p50_micros: acc.histogram.value_at_quantile(0.5) as f64,
+                p90_micros: acc.histogram.value_at_quantile(0.9) as f64,
+                share: share(acc.total_micros),
+                input_shapes: acc.input_shapes.clone(),
+            })
+            .collect();
+        nodes.sort_by(|a, b| {
+            b.total_micros
+                .cmp(&a.total_micros)
+                .then_with(|| a.node.cmp(&b.node))
+        });
+
+        let mut by_op: BTreeMap<(String, String), OpTypeStats> = BTreeMap::new();
+        for node in &nodes {
+            let entry = by_op
+                .entry((node.op_type.clone(), node.provider.clone()))
+                .or_insert_with(|| OpTypeStats {
+                    op_type: node.op_type.clone(),
+                    provider: node.provider.clone(),
+                    nodes: 0,
+                    calls: 0,
+                    total_micros: 0,
+                    share: 0.0,
+                });
+            entry.nodes += 1;
+            entry.calls += node.calls;
+            entry.total_micros += node.total_micros;
+        }
+        let mut op_types: Vec<OpTypeStats> = by_op
+            .into_values()
+            .map(|mut stats| {
+                stats.share = share(stats.total_micros);
+                stats
+            })
+            .collect();
+        op_types.sort_by(|a, b| {
+            b.total_micros
+                .cmp(&a.total_micros)
+                .then_with(|| a.op_type.cmp(&b.op_type))
+        });
+
+        let kernel_total: u64 = nodes.iter().map(|node| node.total_micros).sum();
+        LayerReport {
+            source: self.source,
+            runs: self.runs,
+            model_run_total_micros: self.model_run_total_micros,
+            model_run_mean_micros: self.model_run_total_micros as f64 / self.runs.max(1) as f64,
+            kernel_share: share(kernel_total),
+            session_initialization_micros: self.session_initialization_micros,
+            nodes,
+            op_types,
+        }
+    }
+}
+
+fn node_histogram() -> Histogram<u64> {
+    match Histogram::new_with_bounds(1, MAX_NODE_MICROS, 2) {
+        Ok(histogram) => histogram,
+        Err(err) => unreachable!("constant histogram bounds rejected: {err}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shaped like ONNX Runtime 1.31's output: one intra thread gives
+    /// `thread_scheduling_stats: ""`, more give an object.
+    const PROFILE: &str = r#"[
+      {"cat":"Session","pid":1,"tid":1,"dur":900,"ts":10,"ph":"X","name":"model_loading_uri","args":{}},
+      {"cat":"Session","pid":1,"tid":1,"dur":4000,"ts":1000,"ph":"X","name":"session_initialization","args":{}},
+      {"cat":"Node","pid":1,"tid":1,"dur":0,"ts":5000,"ph":"X","name":"fc1_fence_before","args":{"op_name":"Gemm"}},
+      {"cat":"Node","pid":1,"tid":1,"dur":30,"ts":5001,"ph":"X","name":"fc1_kernel_time","args":{"op_name":"Gemm","provider":"CPUExecutionProvider","thread_scheduling_stats":"","input_type_shape":[{"float":[1,256]},{"float":[512,256]}]}},
+      {"cat":"Node","pid":1,"tid":1,"dur":10,"ts":5040,"ph":"X","name":"relu1_kernel_time","args":{"op_name":"Relu","provider":"CPUExecutionProvider","thread_scheduling_stats":{"main_thread":{"thread_pool_name":"x"}}}},
+      {"cat":"Session","pid":1,"tid":1,"dur":50,"ts":5000,"ph":"X","name":"model_run","args":{}},
+      {"cat":"Node","pid":1,"tid":1,"dur":50,"ts":6001,"ph":"X","name":"fc1_kernel_time","args":{"op_name":"Gemm","provider":"CPUExecutionProvider","thread_scheduling_stats":""}},
+      {"cat":"Node","pid":1,"tid":1,"dur":10,"ts":6060,"ph":"X","name":"relu1_kernel_time","args":{"op_name":"Relu","provider":"CPUExecutionProvider"}},
+      {"cat":"Session","pid":1,"tid":1,"dur":100,"ts":6000,"ph":"X","name":"model_run","args":{}}
+    ]"#;
+
+    #[test]
+    fn parses_node_and_session_events() {
+        let parsed = parse_profile(PROFILE).expect("parse");
+        assert_eq!(parsed.nodes.len(), 4, "fence events are skipped");
+        assert_eq!(parsed.runs.len(), 2);
+        assert_eq!(parsed.session_initialization_micros, Some(4000));
+        assert_eq!(parsed.model_loading_micros, Some(900));
+        assert_eq!(parsed.input_shapes["fc1"], "float[1,256] float[512,256]");
+        assert_eq!(parsed.nodes[0].op_type, "Gemm");
+    }
+
+    #[test]
+    fn aggregates_per_node_and_op_type_with_shares() {
+        let mut aggregator = LayerAggregator::new(LayerSource::SeparatePass);
+        aggregator.add(parse_profile(PROFILE).expect("parse"), 0);
+        let report = aggregator.report();
+        assert_eq!(report.runs, 2);
+        assert_eq!(report.model_run_total_micros, 150);
+        assert_eq!(report.nodes[0].node, "fc1");
+        assert_eq!(report.nodes[0].calls, 2);
+        assert_eq!(report.nodes[0].total_micros, 80);
+        assert!((report.nodes[0].mean_micros - 40.0).abs() < 1e-9);
+        assert!((report.nodes[0].share - 80.0 / 150.0).abs() < 1e-9);
+        assert_eq!(report.op_types.len(), 2);
+        assert_eq!(report.op_types[1].op_type, "Relu");
+        assert_eq!(report.op_types[1].total_micros, 20);
+        assert!((report.kernel_share - 100.0 / 150.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn skipped_warmup_runs_are_left_out() {
+        let mut aggregator = LayerAggregator::new(LayerSource::SeparatePass);
+        aggregator.add(parse_profile(PROFILE).expect("parse"), 1);
+        let report = aggregator.report();
+        assert_eq!(report.runs, 1);
+        assert_eq!(report.nodes[0].calls, 1);
+        assert_eq!(report.nodes[0].total_micros, 50);
+    }
+
+    #[test]
+    fn malformed_profiles_are_errors() {
+        assert!(parse_profile("{not json").is_err());
+        assert!(parse_profile(r#"{"an":"object"}"#).is_err());
+        assert_eq!(
+            parse_profile("[]").expect("empty array"),
+            ParsedProfile::default()
+        );
+    }
+}

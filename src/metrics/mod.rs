@@ -1,0 +1,340 @@
+//! From raw request samples to what users read: HDR percentiles, 1-second
+//! windows, a stability verdict, and immutable [`Snapshot`]s published at a
+//! fixed interval. Also per-layer timings parsed from ONNX Runtime profiles
+//! ([`layers`]).
+//!
+//! Data flow: load workers `try_send` batches of [`Sample`]s into a bounded
+//! channel; the aggregator thread drains it, and every
+//! [`DEFAULT_PUBLISH_INTERVAL`] swaps a new `Arc<Snapshot>` into place. Readers
+//! (the CLI progress line, the GUI) load the pointer and never block workers.
+
+mod aggregator;
+pub mod histogram;
+pub mod layers;
+
+use std::time::Duration;
+
+pub use aggregator::{Aggregator, AggregatorOutput, AggregatorSettings, RunShared};
+pub use histogram::{HistogramBucket, LatencyHistogram, LatencySummary};
+use serde::{Deserialize, Serialize};
+
+use crate::telemetry::TelemetrySample;
+
+/// How often snapshots are published.
+pub const DEFAULT_PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
+/// Width of a time-series window.
+pub const WINDOW_NANOS: u64 = 1_000_000_000;
+/// Windows kept in a time series (one hour of 1-second windows); older ones
+/// are dropped and counted.
+pub const MAX_WINDOWS: usize = 3600;
+/// Request spans kept for the Chrome trace export.
+pub const MAX_REQUEST_SPANS: usize = 10_000;
+/// Error messages kept verbatim.
+pub const MAX_ERROR_MESSAGES: usize = 10;
+/// Windows a run must keep within [`STABILITY_TOLERANCE`] to be called stable.
+pub const STABILITY_WINDOWS: usize = 3;
+/// Allowed spread of throughput over the last windows, relative to their mean.
+pub const STABILITY_TOLERANCE: f64 = 0.10;
+
+/// One finished request. Times are nanoseconds since the run's epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// When the request was meant to be sent: the schedule in open loop, the
+    /// moment the client issued it in closed loop.
+    pub scheduled_nanos: u64,
+    /// When `Session::run` was called.
+    pub start_nanos: u64,
+    /// When `Session::run` returned.
+    pub end_nanos: u64,
+    pub worker: u16,
+    pub is_ok: bool,
+    /// Profiled with run-level profiling: counted in throughput, left out of
+    /// latency percentiles.
+    pub is_profiled: bool,
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunPhase {
+    #[default]
+    Starting,
+    Warmup,
+    Running,
+    Draining,
+    Profiling,
+    Finished,
+}
+
+impl RunPhase {
+    pub(crate) fn from_u8(value: u8) -> Self {
+        match value {
+            1 => Self::Warmup,
+            2 => Self::Running,
+            3 => Self::Draining,
+            4 => Self::Profiling,
+            5 => Self::Finished,
+            _ => Self::Starting,
+        }
+    }
+
+    pub(crate) fn as_u8(self) -> u8 {
+        match self {
+            Self::Starting => 0,
+            Self::Warmup => 1,
+            Self::Running => 2,
+            Self::Draining => 3,
+            Self::Profiling => 4,
+            Self::Finished => 5,
+        }
+    }
+}
+
+impl std::fmt::Display for RunPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Starting => "starting",
+            Self::Warmup => "warm-up",
+            Self::Running => "running",
+            Self::Draining => "draining",
+            Self::Profiling => "per-layer profiling",
+            Self::Finished => "finished",
+        })
+    }
+}
+
+/// One 1-second window of the measured period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowStats {
+    /// Start, in seconds since the measurement began.
+    pub start_secs: f64,
+    /// Usually 1; shorter for the last, partial window.
+    pub duration_secs: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub inferences: u64,
+    pub inferences_per_sec: f64,
+    pub requests_per_sec: f64,
+    pub p50_micros: Option<f64>,
+    pub p95_micros: Option<f64>,
+    pub p99_micros: Option<f64>,
+    /// Open loop: time from the scheduled send to the start of the run.
+    pub queue_p50_micros: Option<f64>,
+    pub queue_p99_micros: Option<f64>,
+    /// Time inside `Session::run`.
+    pub service_p50_micros: Option<f64>,
+    pub service_p99_micros: Option<f64>,
+    /// Process CPU at the end of the window (100 = one core).
+    pub process_cpu_percent: Option<f64>,
+    pub rss_bytes: Option<u64>,
+}
+
+/// Whether throughput settled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "verdict")]
+pub enum Stability {
+    Stable { spread: f64 },
+    Unstable { spread: f64, reason: String },
+    NotEnoughData { reason: String },
+}
+
+impl std::fmt::Display for Stability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Stable { spread } => write!(
+                f,
+                "stable: the last {STABILITY_WINDOWS} windows are within {:.1} % of each other",
+                spread * 100.0
+            ),
+            Self::Unstable { reason, .. } => write!(f, "unstable: {reason}"),
+            Self::NotEnoughData { reason } => write!(f, "not enough data: {reason}"),
+        }
+    }
+}
+
+/// Judges the last [`STABILITY_WINDOWS`] full windows.
+pub fn stability(windows: &[WindowStats]) -> Stability {
+    let full: Vec<&WindowStats> = windows
+        .iter()
+        .filter(|w| w.duration_secs >= 0.999)
+        .collect();
+    if full.len() < STABILITY_WINDOWS {
+        return Stability::NotEnoughData {
+            reason: format!(
+                "{} full 1-second windows, {STABILITY_WINDOWS} needed; run longer",
+                full.len()
+            ),
+        };
+    }
+    let last = &full[full.len() - STABILITY_WINDOWS..];
+    let rates: Vec<f64> = last.iter().map(|w| w.inferences_per_sec).collect();
+    let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+    let max = rates.iter().copied().fold(f64::MIN, f64::max);
+    let min = rates.iter().copied().fold(f64::MAX, f64::min);
+    if mean <= 0.0 {
+        return Stability::NotEnoughData {
+            reason: "no inferences completed in the last windows".to_owned(),
+        };
+    }
+    let spread = (max - min) / mean;
+    if spread <= STABILITY_TOLERANCE {
+        Stability::Stable { spread }
+    } else {
+        let listed = rates
+            .iter()
+            .map(|r| format!("{r:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Stability::Unstable {
+            spread,
+            reason: format!(
+                "throughput of the last {STABILITY_WINDOWS} windows varied by {:.1} % ({listed} inf/s), more than {:.0} %",
+                spread * 100.0,
+                STABILITY_TOLERANCE * 100.0
+            ),
+        }
+    }
+}
+
+/// Failed requests: a count and the first messages.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorSummary {
+    /// Every failed request of the run, warm-up included (the summary's
+    /// `requests_failed` counts the measured period only).
+    pub count: u64,
+    pub first_messages: Vec<String>,
+}
+
+/// A request, for the Chrome trace.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RequestSpan {
+    pub worker: u16,
+    pub scheduled_micros: u64,
+    pub start_micros: u64,
+    pub end_micros: u64,
+    pub is_ok: bool,
+}
+
+/// Totals of the measured period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub measured_secs: f64,
+    pub requests_ok: u64,
+    pub requests_failed: u64,
+    pub inferences: u64,
+    pub batch_size: u64,
+    pub inferences_per_sec: f64,
+    pub requests_per_sec: f64,
+    /// End-to-end latency (from the scheduled time in open loop).
+    pub latency: Option<LatencySummary>,
+    /// Open loop: time waiting before the run started.
+    pub queue: Option<LatencySummary>,
+    /// Time inside `Session::run`.
+    pub service: Option<LatencySummary>,
+    pub stability: Stability,
+    /// Samples lost because the metrics channel was full.
+    pub dropped_samples: u64,
+    /// Requests profiled with run-level profiling (not in the percentiles).
+    pub profiled_requests: u64,
+    /// Requests that finished after the measured period ended.
+    pub after_stop_requests: u64,
+    /// Open loop: scheduled requests never started when the run ended.
+    pub unsent_requests: u64,
+    /// Windows dropped from the front of the time series.
+    pub dropped_windows: u64,
+}
+
+/// What readers see of a run, published at a fixed interval. Immutable.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub phase: RunPhase,
+    /// Since the load started (warm-up included).
+    pub elapsed_secs: f64,
+    /// Since the measurement started.
+    pub measured_secs: f64,
+    pub requests_ok: u64,
+    pub requests_failed: u64,
+    pub inferences: u64,
+    /// Over the whole measured period.
+    pub inferences_per_sec: f64,
+    pub requests_per_sec: f64,
+    pub latency: Option<LatencySummary>,
+    pub queue: Option<LatencySummary>,
+    pub service: Option<LatencySummary>,
+    /// Closed windows so far; shared between snapshots.
+    pub windows: std::sync::Arc<Vec<WindowStats>>,
+    /// Log-spaced latency histogram for plotting.
+    pub histogram: Vec<HistogramBucket>,
+    pub dropped_samples: u64,
+    pub errors: ErrorSummary,
+    pub telemetry: Option<TelemetrySample>,
+    /// Per-layer timings so far (sampled profiling) or final (separate pass).
+    pub layers: Option<std::sync::Arc<layers::LayerReport>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(rate: f64, duration_secs: f64) -> WindowStats {
+        WindowStats {
+            start_secs: 0.0,
+            duration_secs,
+            requests: rate as u64,
+            errors: 0,
+            inferences: rate as u64,
+            inferences_per_sec: rate,
+            requests_per_sec: rate,
+            p50_micros: None,
+            p95_micros: None,
+            p99_micros: None,
+            queue_p50_micros: None,
+            queue_p99_micros: None,
+            service_p50_micros: None,
+            service_p99_micros: None,
+            process_cpu_percent: None,
+            rss_bytes: None,
+        }
+    }
+
+    #[test]
+    fn stability_needs_three_full_windows() {
+        let windows = [window(100.0, 1.0), window(100.0, 1.0), window(100.0, 0.4)];
+        assert!(matches!(
+            stability(&windows),
+            Stability::NotEnoughData { .. }
+        ));
+    }
+
+    #[test]
+    fn stability_uses_the_spread_of_the_last_three() {
+        let stable = [
+            window(10.0, 1.0),
+            window(1000.0, 1.0),
+            window(1040.0, 1.0),
+            window(1000.0, 1.0),
+        ];
+        let Stability::Stable { spread } = stability(&stable) else {
+            panic!("expected stable")
+        };
+        assert!((spread - 40.0 / (3040.0 / 3.0)).abs() < 1e-9);
+        let unstable = [window(1000.0, 1.0), window(800.0, 1.0), window(1000.0, 1.0)];
+        let verdict = stability(&unstable);
+        assert!(matches!(verdict, Stability::Unstable { .. }));
+        assert!(verdict.to_string().contains("800"), "{verdict}");
+    }
+
+    #[test]
+    fn phases_round_trip_through_u8() {
+        for phase in [
+            RunPhase::Starting,
+            RunPhase::Warmup,
+            RunPhase::Running,
+            RunPhase::Draining,
+            RunPhase::Profiling,
+            RunPhase::Finished,
+        ] {
+            assert_eq!(RunPhase::from_u8(phase.as_u8()), phase);
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Plain-text rendering of a [`ModelSummary`] for the CLI's `inspect`
+//! command: aligned tables, human-readable sizes (through `crate::util`),
+//! and a footnote for unnamed dims.
+
+use std::fmt::{self, Write as _};
+
+use super::inspect::ModelSummary;
+use super::types::{Dim, TensorInfo};
+use crate::util::{format_bytes, format_count};
+
+/// Formats a FLOP count with decimal units: `529.41 KFLOPs`, `4.11 GFLOPs`.
+pub fn format_flops(flops: u64) -> String {
+    const PREFIXES: [&str; 6] = ["K", "M", "G", "T", "P", "E"];
+    if flops < 1000 {
+        return format!("{flops} FLOPs");
+    }
+    let mut scaled = flops as f64 / 1000.0;
+    let mut prefix_index = 0;
+    while scaled >= 1000.0 && prefix_index + 1 < PREFIXES.len() {
+        scaled /= 1000.0;
+        prefix_index += 1;
+    }
+    let prefix = PREFIXES.get(prefix_index).copied().unwrap_or("E");
+    format!("{scaled:.2} {prefix}FLOPs")
+}
+
+/// Formats a shape as `[batch, 3, ?, ?]`, or `unknown rank`.
+pub fn format_shape(shape: Option<&[Dim]>) -> String {
+    match shape {
+        None => "unknown rank".to_owned(),
+        Some(dims) => {
+            let dims = dims.iter().map(Dim::to_string).collect::<Vec<_>>();
+            format!("[{}]", dims.join(", "))
+        }
+    }
+}
+
+/// Alignment of a table column.
+#[derive(Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// Writes rows as a table indented by two spaces, columns padded to the
+/// widest cell. The first row is the header.
+fn write_table(out: &mut String, aligns: &[Align], rows: &[Vec<String>]) {
+    let columns = aligns.len();
+    let widths = (0..columns)
+        .map(|column| {
+            rows.iter()
+                .filter_map(|row| row.get(column))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect::<Vec<_>>();
+    for row in rows {
+        let mut line = String::from(" ");
+        for ((cell, width), align) in row.iter().zip(&widths).zip(aligns) {
+            line.push(' ');
+            let _ = match align {
+                Align::Left => write!(line, "{cell:<width$}"),
+                Align::Right => write!(line, "{cell:>width$}"),
+            };
+            line.push(' ');
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+}
+
+fn tensor_rows(tensors: &[TensorInfo]) -> Vec<Vec<String>> {
+    let header = ["name", "dtype", "shape"].map(str::to_owned).to_vec();
+    std::iter::once(header)
+        .chain(tensors.iter().map(|tensor| {
+            vec![
+                tensor.name.clone(),
+                tensor.dtype.to_string(),
+                format_shape(tensor.shape.as_deref()),
+            ]
+        }))
+        .collect()
+}
+
+impl ModelSummary {
+    /// The human-readable report printed by `inspect`.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let opsets = self
+            .opsets
+            .iter()
+            .map(|opset| format!("{} {}", opset.domain, opset.version))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let producer = match (self.producer_name.as_str(), self.producer_version.as_str()) {
+            ("", "") => "unknown".to_owned(),
+            (name, "") => name.to_owned(),
+            ("", version) => format!("unknown {version}"),
+            (name, version) => format!("{name} {version}"),
+        };
+        let graph_name = if self.graph_name.is_empty() {
+            "(unnamed)"
+        } else {
+            &self.graph_name
+        };
+        out.push_str("Model\n");
+        let header = [
+            ["IR version", &self.ir_version.to_string()],
+            ["opsets", &opsets],
+            ["producer", &producer],
+            ["graph", graph_name],
+        ];
+        write_table(
+            &mut out,
+            &[Align::Left, Align::Left],
+            &header.map(|row| row.map(str::to_owned).to_vec()),
+        );
+
+        for (title, tensors) in [("Inputs", &self.inputs), ("Outputs", &self.outputs)] {
+            let _ = writeln!(out, "\n{title} ({})", tensors.len());
+            if !tensors.is_empty() {
+                write_table(&mut out, &[Align::Left; 3], &tensor_rows(tensors));
+            }
+        }
+
+        let _ = writeln!(out, "\nNodes: {}", format_count(self.node_count as u64));
+        if !self.op_histogram.is_empty() {
+            let rows = std::iter::once(vec!["op_type".to_owned(), "count".to_owned()])
+                .chain(
+                    self.op_histogram
+                        .iter()
+                        .map(|op| vec![op.op_type.clone(), format_count(op.count as u64)]),
+                )
+                .collect::<Vec<_>>();
+            write_table(&mut out, &[Align::Left, Align::Right], &rows);
+        }
+
+        let _ = writeln!(
+            out,
+            "\nParameters: {} ({})",
+            format_count(self.param_count),
+            format_bytes(self.param_bytes)
+        );
+        if self.external_data_bytes > 0 {
+            let _ = writeln!(
+                out,
+                "  in external data: {}",
+                format_bytes(self.external_data_bytes)
+            );
+        }
+
+        self.render_flops(&mut out);
+
+        if !self.warnings.is_empty() {
+            let _ = writeln!(out, "\nWarnings ({})", self.warnings.len());
+            for warning in &self.warnings {
+                let _ = writeln!(out, "  - {warning}");
+            }
+        }
+
+        let has_unnamed = self
+            .inputs
+            .iter()
+            .chain(&self.outputs)
+            .filter_map(|tensor| tensor.shape.as_ref())
+            .flatten()
+            .any(|dim| *dim == Dim::Unnamed);
+        if has_unnamed {
+            out.push_str("\n? = unnamed dynamic dimension (no dim_param in the model, or a negative dim_value)\n");
+        }
+        out
+    }
+
+    fn render_flops(&self, out: &mut String) {
+        let Some(flops) = &self.flops else {
+            out.push_str("\nFLOPs: no Conv, ConvTranspose, MatMul or Gemm nodes\n");
+            return;
+        };
+        let binding = if flops.dims_used.is_empty() {
+            String::new()
+        } else {
+            let dims = flops
+                .dims_used
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(" with {dims}")
+        };
+        let _ = write!(
+            out,
+            "\nFLOPs per inference{binding}: {}",
+            format_count(flops.total)
+        );
+        if flops.total >= 1000 {
+            let _ = write!(out, " ({})", format_flops(flops.total));
+        }
+        out.push('\n');
+        if !flops.by_op_type.is_empty() {
+            let rows = std::iter::once(["op_type", "FLOPs", "share"].map(str::to_owned).to_vec())
+                .chain(flops.by_op_type.iter().map(|(op_type, value)| {
+                    let share_percent = if flops.total == 0 {
+                        0.0
+                    } else {
+                        *value as f64 * 100.0 / flops.total as f64
+                    };
+                    vec![
+                        op_type.clone(),
+                        format_count(*value),
+                        format!("{share_percent:.1}%"),
+                    ]
+                }))
+                .collect::<Vec<_>>();
+            write_table(out, &[Align::Left, Align::Right, Align::Right], &rows);
+        }
+        if flops.nodes_without_shapes > 0 {
+            let _ = write!(
+                out,
+                "  {} Conv/MatMul/Gemm nodes not counted: shapes unknown",
+                flops.nodes_without_shapes
+            );
+            if flops.unsupported_ops.is_empty() {
+                out.push('\n');
+            } else {
+                let _ = writeln!(
+                    out,
+                    " (no shape rule for {})",
+                    flops.unsupported_ops.join(", ")
+                );
+            }
+        }
+    }
+}
+
+impl fmt::Display for ModelSummary {
+    /// Same as [`ModelSummary::render_text`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_flops_and_shapes() {
+        assert_eq!(format_flops(999), "999 FLOPs");
+        assert_eq!(format_flops(529_408), "529.41 KFLOPs");
+        assert_eq!(format_flops(4_110_000_000), "4.11 GFLOPs");
+        assert_eq!(format_flops(u64::MAX), "18.45 EFLOPs");
+        assert_eq!(
+            format_shape(Some(&[
+                Dim::Symbolic("batch".into()),
+                Dim::Fixed(3),
+                Dim::Unnamed
+            ])),
+            "[batch, 3, ?]"
+        );
+        assert_eq!(format_shape(Some(&[])), "[]");
+        assert_eq!(format_shape(None), "unknown rank");
+    }
+}

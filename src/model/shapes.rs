@@ -1,0 +1,1685 @@
+//! A small shape propagation over the main graph, enough to estimate FLOPs.
+//!
+//! Every symbolic or unnamed input dim is first bound to a concrete value,
+//! so all shapes here are concrete `Vec<i64>`. Shapes start from graph
+//! inputs, initializers and Constant nodes, and flow through the common ops
+//! of CNNs, MLPs and transformers. Small integer tensors (shape arithmetic
+//! such as `Shape -> Gather -> Concat -> Reshape`) are folded as constants.
+//! An op without a rule here stops propagation for its outputs: no guessing.
+//! Declared shapes (`value_info`, graph outputs) fill gaps only when all
+//! their symbolic dims are ones that were bound at the inputs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::Model;
+use super::onnx::{self, AttributeProto, NodeProto, TensorProto};
+use super::types::{Dim, TensorInfo, element_count};
+
+/// Key in a dims binding that sets every unnamed (`?` or -1) input dim.
+pub const UNNAMED_DIM_KEY: &str = "?";
+
+/// Value given to a symbolic or unnamed input dim missing from the binding.
+pub const DEFAULT_DIM_VALUE: i64 = 1;
+
+/// Integer tensors up to this many elements are folded as constants.
+const MAX_CONST_ELEMENTS: u64 = 4096;
+
+/// Result of shape propagation for one dims binding.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InferredShapes {
+    /// Concrete shape of every value whose shape is known, by value name.
+    pub shapes: BTreeMap<String, Vec<i64>>,
+    /// The binding actually used: each symbolic dim name found on a graph
+    /// input, plus [`UNNAMED_DIM_KEY`] if any input has unnamed dims.
+    pub dims_used: BTreeMap<String, i64>,
+    /// Op types (with `domain:` prefix outside the default domain) that have
+    /// no shape rule, sorted.
+    pub unsupported_ops: Vec<String>,
+}
+
+/// Propagates concrete shapes through the model's main graph.
+///
+/// `dims` binds symbolic dim names (e.g. `"batch" => 8`) and, under
+/// [`UNNAMED_DIM_KEY`], unnamed ones; anything missing is
+/// [`DEFAULT_DIM_VALUE`].
+pub fn infer_shapes(model: &Model, dims: &BTreeMap<String, i64>) -> InferredShapes {
+    let Some(graph) = model.proto.graph.as_ref() else {
+        return InferredShapes::default();
+    };
+    let mut state = State::default();
+    state.seed_initializers(model, graph);
+    state.seed_inputs(graph, dims);
+    let declared = declared_shapes(graph, &state.dims_used);
+
+    let mut unsupported_ops = BTreeSet::new();
+    for node in &graph.node {
+        let outputs = match infer_node(&mut state, node) {
+            NodeShapes::Known(outputs) => outputs,
+            NodeShapes::Missing => Vec::new(),
+            NodeShapes::Unsupported => {
+                unsupported_ops.insert(qualified_op_type(node));
+                Vec::new()
+            }
+        };
+        for (index, output_name) in node.output.iter().enumerate() {
+            if output_name.is_empty() {
+                continue;
+            }
+            let shape = outputs
+                .get(index)
+                .cloned()
+                .flatten()
+                .or_else(|| declared.get(output_name.as_str()).cloned());
+            // A negative dim (e.g. from a ConstantOfShape of -1) is no shape.
+            if let Some(shape) = shape.filter(|shape| shape.iter().all(|&dim| dim >= 0)) {
+                state.shapes.insert(output_name.clone(), shape);
+            }
+        }
+    }
+    InferredShapes {
+        shapes: state.shapes.into_iter().collect(),
+        dims_used: state.dims_used,
+        unsupported_ops: unsupported_ops.into_iter().collect(),
+    }
+}
+
+/// `op_type`, prefixed with `domain:` when not the default ONNX domain.
+pub(crate) fn qualified_op_type(node: &NodeProto) -> String {
+    match node.domain() {
+        "" | "ai.onnx" => node.op_type().to_owned(),
+        domain => format!("{domain}:{}", node.op_type()),
+    }
+}
+
+/// Shapes and folded integer values known so far.
+#[derive(Default)]
+pub(crate) struct State {
+    /// Concrete shape by value name.
+    pub shapes: HashMap<String, Vec<i64>>,
+    /// Values of small integer tensors, flattened, by value name.
+    pub consts: HashMap<String, Vec<i64>>,
+    /// The dims binding used for graph inputs.
+    pub dims_used: BTreeMap<String, i64>,
+}
+
+impl State {
+    fn seed_initializers(&mut self, model: &Model, graph: &onnx::GraphProto) {
+        for tensor in &graph.initializer {
+            self.add_tensor(model, tensor.name(), tensor);
+        }
+    }
+
+    /// Records a constant tensor's shape and, for small integer tensors, its values.
+    fn add_tensor(&mut self, model: &Model, name: &str, tensor: &TensorProto) {
+        if name.is_empty() || tensor.dims.iter().any(|&dim| dim < 0) {
+            return;
+        }
+        self.shapes.insert(name.to_owned(), tensor.dims.clone());
+        if element_count(&tensor.dims).is_some_and(|count| count <= MAX_CONST_ELEMENTS)
+            && let Some(values) = model.int_values(tensor)
+        {
+            self.consts.insert(name.to_owned(), values);
+        }
+    }
+
+    fn seed_inputs(&mut self, graph: &onnx::GraphProto, dims: &BTreeMap<String, i64>) {
+        let mut ignored_warnings = Vec::new();
+        for input in &graph.input {
+            if self.shapes.contains_key(input.name()) {
+                // An initializer with the same name: its dims are authoritative.
+                continue;
+            }
+            let info = TensorInfo::from_value_info(input, &mut ignored_warnings);
+            let Some(shape) = info.shape else { continue };
+            let concrete = shape
+                .iter()
+                .map(|dim| match dim {
+                    Dim::Fixed(size) => *size,
+                    Dim::Symbolic(name) => {
+                        let size = dims.get(name).copied().unwrap_or(DEFAULT_DIM_VALUE);
+                        self.dims_used.insert(name.clone(), size);
+                        size
+                    }
+                    Dim::Unnamed => {
+                        let size = dims
+                            .get(UNNAMED_DIM_KEY)
+                            .copied()
+                            .unwrap_or(DEFAULT_DIM_VALUE);
+                        self.dims_used.insert(UNNAMED_DIM_KEY.to_owned(), size);
+                        size
+                    }
+                })
+                .collect::<Vec<_>>();
+            if concrete.iter().all(|&size| size >= 0) {
+                self.shapes.insert(input.name().to_owned(), concrete);
+            }
+        }
+    }
+
+    fn shape(&self, node: &NodeProto, index: usize) -> Option<&[i64]> {
+        let name = node.input.get(index).filter(|name| !name.is_empty())?;
+        self.shapes.get(name).map(Vec::as_slice)
+    }
+
+    fn consts(&self, node: &NodeProto, index: usize) -> Option<&[i64]> {
+        let name = node.input.get(index).filter(|name| !name.is_empty())?;
+        self.consts.get(name).map(Vec::as_slice)
+    }
+
+    /// Whether input `index` is given (present and non-empty).
+    fn has_input(node: &NodeProto, index: usize) -> bool {
+        node.input.get(index).is_some_and(|name| !name.is_empty())
+    }
+}
+
+/// Declared shapes from `value_info` and graph outputs whose dims are all
+/// fixed or bound symbolic names.
+fn declared_shapes<'a>(
+    graph: &'a onnx::GraphProto,
+    dims_used: &BTreeMap<String, i64>,
+) -> HashMap<&'a str, Vec<i64>> {
+    let mut ignored_warnings = Vec::new();
+    let mut declared = HashMap::new();
+    for value in graph.value_info.iter().chain(&graph.output) {
+        let info = TensorInfo::from_value_info(value, &mut ignored_warnings);
+        let Some(shape) = info.shape else { continue };
+        let concrete = shape
+            .iter()
+            .map(|dim| match dim {
+                Dim::Fixed(size) => Some(*size),
+                Dim::Symbolic(name) => dims_used.get(name).copied(),
+                Dim::Unnamed => None,
+            })
+            .collect::<Option<Vec<_>>>();
+        if let Some(concrete) = concrete {
+            declared.insert(value.name(), concrete);
+        }
+    }
+    declared
+}
+
+/// What a node's shape rule produced.
+enum NodeShapes {
+    /// Shapes by output index (`None` for outputs the rule does not cover).
+    Known(Vec<Option<Vec<i64>>>),
+    /// The op has a rule but an input shape or constant is unknown.
+    Missing,
+    /// The op has no rule.
+    Unsupported,
+}
+
+/// Ops whose first output has the first input's shape.
+const SAME_SHAPE_OPS: &[&str] = &[
+    "Abs",
+    "Acos",
+    "Asin",
+    "Atan",
+    "BatchNormalization",
+    "Cast",
+    "CastLike",
+    "Ceil",
+    "Celu",
+    "Clip",
+    "Cos",
+    "Cosh",
+    "CumSum",
+    "DequantizeLinear",
+    "Dropout",
+    "Elu",
+    "Erf",
+    "Exp",
+    "Floor",
+    "Gelu",
+    "HardSigmoid",
+    "HardSwish",
+    "Hardmax",
+    "Identity",
+    "InstanceNormalization",
+    "IsInf",
+    "IsNaN",
+    "LRN",
+    "LayerNormalization",
+    "LeakyRelu",
+    "Log",
+    "LogSoftmax",
+    "MeanVarianceNormalization",
+    "Mish",
+    "Neg",
+    "Not",
+    "QuantizeLinear",
+    "Reciprocal",
+    "Relu",
+    "Round",
+    "Selu",
+    "Shrink",
+    "Sigmoid",
+    "Sign",
+    "Sin",
+    "Sinh",
+    "Softmax",
+    "Softplus",
+    "Softsign",
+    "Sqrt",
+    "Tan",
+    "Tanh",
+    "ThresholdedRelu",
+    "Trilu",
+];
+
+/// Ops whose single output is the numpy broadcast of all inputs.
+const BROADCAST_OPS: &[&str] = &[
+    "Add",
+    "And",
+    "BitShift",
+    "BitwiseAnd",
+    "BitwiseOr",
+    "BitwiseXor",
+    "Div",
+    "Equal",
+    "Greater",
+    "GreaterOrEqual",
+    "Less",
+    "LessOrEqual",
+    "Max",
+    "Mean",
+    "Min",
+    "Mod",
+    "Mul",
+    "Or",
+    "PRelu",
+    "Pow",
+    "Sub",
+    "Sum",
+    "Where",
+    "Xor",
+];
+
+/// Reductions that take `axes` (attribute, or input 1 in newer opsets) and `keepdims`.
+const REDUCE_OPS: &[&str] = &[
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ReduceMax",
+    "ReduceMean",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceSum",
+    "ReduceSumSquare",
+];
+
+fn infer_node(state: &mut State, node: &NodeProto) -> NodeShapes {
+    if !matches!(node.domain(), "" | "ai.onnx") {
+        return NodeShapes::Unsupported;
+    }
+    let op_type = node.op_type();
+    if op_type == "Constant" {
+        return constant_node(node, state);
+    }
+    let shapes = if SAME_SHAPE_OPS.contains(&op_type) {
+        same_shape(state, node)
+    } else if BROADCAST_OPS.contains(&op_type) {
+        let inputs = (0..node.input.len())
+            .filter(|&index| State::has_input(node, index))
+            .map(|index| state.shape(node, index))
+            .collect::<Option<Vec<_>>>();
+        inputs
+            .and_then(|inputs| broadcast(&inputs))
+            .map(|shape| vec![Some(shape)])
+    } else if REDUCE_OPS.contains(&op_type) {
+        reduce(state, node).map(|shape| vec![Some(shape)])
+    } else {
+        let single = match op_type {
+            "Conv" => conv(state, node),
+            "ConvTranspose" => conv_transpose(state, node),
+            "MaxPool" | "AveragePool" | "LpPool" => pool(state, node),
+            "GlobalAveragePool" | "GlobalMaxPool" | "GlobalLpPool" => {
+                state.shape(node, 0).filter(|x| x.len() >= 2).map(|x| {
+                    x.iter()
+                        .take(2)
+                        .copied()
+                        .chain(x.iter().skip(2).map(|_| 1))
+                        .collect()
+                })
+            }
+            "Flatten" => flatten(state, node),
+            "Gemm" => gemm_dims(state, node).map(|dims| vec![dims.m, dims.n]),
+            "MatMul" => matmul_dims(state, node).map(|dims| dims.output),
+            "Reshape" => reshape(state, node),
+            "Transpose" => transpose(state, node),
+            "Gather" => gather(state, node),
+            "Unsqueeze" => unsqueeze(state, node),
+            "Squeeze" => squeeze(state, node),
+            "ArgMax" | "ArgMin" => arg_reduce(state, node),
+            "Concat" => concat(state, node),
+            "Slice" => slice(state, node),
+            "Expand" => state
+                .shape(node, 0)
+                .zip(state.consts(node, 1))
+                .and_then(|(x, target)| broadcast(&[x, target])),
+            "ConstantOfShape" => state.consts(node, 0).map(<[i64]>::to_vec),
+            "Shape" => shape_op(state, node).map(|values| vec![values.len() as i64]),
+            "Size" => state.shape(node, 0).map(|_| Vec::new()),
+            "Split" => return split(state, node),
+            _ => return NodeShapes::Unsupported,
+        };
+        single.map(|shape| vec![Some(shape)])
+    };
+    let Some(shapes) = shapes else {
+        return NodeShapes::Missing;
+    };
+    fold_constants(state, node, &shapes);
+    NodeShapes::Known(shapes)
+}
+
+fn constant_node(node: &NodeProto, state: &mut State) -> NodeShapes {
+    let Some(attr) = node.attribute.first() else {
+        return NodeShapes::Missing;
+    };
+    let (shape, values) = match attr.name() {
+        "value" => {
+            let Some(tensor) = attr.t.as_ref() else {
+                return NodeShapes::Missing;
+            };
+            let values = element_count(&tensor.dims)
+                .filter(|&count| count <= MAX_CONST_ELEMENTS)
+                .and_then(|_| super::tensor::inline_int_values(tensor));
+            (tensor.dims.clone(), values)
+        }
+        "sparse_value" => match attr.sparse_tensor.as_ref() {
+            Some(sparse) => (sparse.dims.clone(), None),
+            None => return NodeShapes::Missing,
+        },
+        "value_int" => (Vec::new(), Some(vec![attr.i()])),
+        "value_ints" => (vec![attr.ints.len() as i64], Some(attr.ints.clone())),
+        "value_float" | "value_string" => (Vec::new(), None),
+        "value_floats" => (vec![attr.floats.len() as i64], None),
+        "value_strings" => (vec![attr.strings.len() as i64], None),
+        _ => return NodeShapes::Missing,
+    };
+    if shape.iter().any(|&dim| dim < 0) {
+        return NodeShapes::Missing;
+    }
+    if let (Some(values), Some(output)) = (values, node.output.first()) {
+        state.consts.insert(output.clone(), values);
+    }
+    NodeShapes::Known(vec![Some(shape)])
+}
+
+fn same_shape(state: &State, node: &NodeProto) -> Option<Vec<Option<Vec<i64>>>> {
+    let x = state.shape(node, 0)?.to_vec();
+    let second = match node.op_type() {
+        // Dropout's mask has the input's shape.
+        "Dropout" => Some(x.clone()),
+        // LayerNormalization's Mean and InvStdDev keep the dims before `axis`.
+        "LayerNormalization" => {
+            let axis = normalize_axis(attr_int(node, "axis").unwrap_or(-1), x.len())?;
+            Some(
+                x.iter()
+                    .enumerate()
+                    .map(|(i, &d)| if i < axis { d } else { 1 })
+                    .collect(),
+            )
+        }
+        _ => None,
+    };
+    let third = (node.op_type() == "LayerNormalization")
+        .then(|| second.clone())
+        .flatten();
+    Some(vec![Some(x), second, third])
+}
+
+/// Numpy-style multidirectional broadcasting; `None` if incompatible.
+pub(crate) fn broadcast(shapes: &[&[i64]]) -> Option<Vec<i64>> {
+    let rank = shapes.iter().map(|shape| shape.len()).max()?;
+    let mut out = vec![1i64; rank];
+    for shape in shapes {
+        let offset = rank - shape.len();
+        for (slot, &dim) in out.iter_mut().skip(offset).zip(shape.iter()) {
+            if *slot == 1 {
+                *slot = dim;
+            } else if dim != 1 && dim != *slot {
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Product of dims, `None` on overflow.
+fn checked_product(dims: &[i64]) -> Option<i64> {
+    dims.iter()
+        .try_fold(1i64, |product, &dim| product.checked_mul(dim))
+}
+
+/// Normalizes a possibly negative axis against `rank`.
+fn normalize_axis(axis: i64, rank: usize) -> Option<usize> {
+    let rank = i64::try_from(rank).ok()?;
+    let axis = if axis < 0 { axis + rank } else { axis };
+    (0..rank).contains(&axis).then_some(axis as usize)
+}
+
+fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
+    node.attribute.iter().find(|attr| attr.name() == name)
+}
+
+pub(crate) fn attr_int(node: &NodeProto, name: &str) -> Option<i64> {
+    attr(node, name).and_then(|attr| attr.i)
+}
+
+fn attr_ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
+    attr(node, name).map(|attr| attr.ints.clone())
+}
+
+fn attr_string(node: &NodeProto, name: &str) -> Option<String> {
+    attr(node, name)
+        .and_then(|attr| attr.s.as_deref())
+        .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// Input or attribute holding a list of ints (`axes`, `split`, ...): the
+/// attribute if present, else input `index` if given. `Some(None)` means
+/// neither is given; `None` means the input is given but not a known constant.
+fn ints_from_attr_or_input(
+    state: &State,
+    node: &NodeProto,
+    name: &str,
+    index: usize,
+) -> Option<Option<Vec<i64>>> {
+    if let Some(values) = attr_ints(node, name) {
+        return Some(Some(values));
+    }
+    if State::has_input(node, index) {
+        return state
+            .consts(node, index)
+            .map(|values| Some(values.to_vec()));
+    }
+    Some(None)
+}
+
+/// Spatial geometry shared by Conv and the pools.
+struct Window {
+    kernel: Vec<i64>,
+    strides: Vec<i64>,
+    dilations: Vec<i64>,
+    pads: Vec<i64>,
+    auto_pad: String,
+}
+
+impl Window {
+    fn from_node(node: &NodeProto, kernel: Vec<i64>) -> Option<Self> {
+        let rank = kernel.len();
+        let strides = attr_ints(node, "strides").unwrap_or_else(|| vec![1; rank]);
+        let dilations = attr_ints(node, "dilations").unwrap_or_else(|| vec![1; rank]);
+        let pads = attr_ints(node, "pads").unwrap_or_else(|| vec![0; 2 * rank]);
+        let auto_pad = attr_string(node, "auto_pad").unwrap_or_else(|| "NOTSET".to_owned());
+        let is_valid = strides.len() == rank
+            && dilations.len() == rank
+            && pads.len() == 2 * rank
+            && strides.iter().chain(&dilations).all(|&v| v > 0);
+        is_valid.then_some(Self {
+            kernel,
+            strides,
+            dilations,
+            pads,
+            auto_pad,
+        })
+    }
+
+    /// Output spatial dims for input spatial dims, with ONNX's formulas.
+    /// Computed in i128 so that absurd attributes cannot overflow.
+    fn output(&self, input: &[i64], ceil_mode: bool) -> Option<Vec<i64>> {
+        if input.len() != self.kernel.len() {
+            return None;
+        }
+        let rank = input.len();
+        let wide = |values: &[i64], i: usize| values.get(i).copied().map(i128::from);
+        (0..rank)
+            .map(|i| {
+                let size = wide(input, i)?;
+                let stride = wide(&self.strides, i)?;
+                let effective_kernel = (wide(&self.kernel, i)? - 1) * wide(&self.dilations, i)? + 1;
+                let pad_begin = wide(&self.pads, i)?;
+                let pad_end = wide(&self.pads, i + rank)?;
+                let out = match self.auto_pad.as_str() {
+                    "SAME_UPPER" | "SAME_LOWER" => div_ceil(size, stride),
+                    "VALID" => div_ceil(size - effective_kernel + 1, stride),
+                    _ => {
+                        let span = size + pad_begin + pad_end - effective_kernel;
+                        if span < 0 {
+                            return None;
+                        }
+                        let mut out = if ceil_mode {
+                            div_ceil(span, stride)
+                        } else {
+                            span / stride
+                        } + 1;
+                        // The last window must start inside the input or left padding.
+                        if ceil_mode && (out - 1) * stride >= size + pad_begin {
+                            out -= 1;
+                        }
+                        out
+                    }
+                };
+                i64::try_from(out).ok().filter(|&out| out >= 0)
+            })
+            .collect()
+    }
+}
+
+/// Ceiling division for a positive denominator (truncating for non-positive numerators).
+fn div_ceil(numerator: i128, denominator: i128) -> i128 {
+    if numerator <= 0 {
+        numerator / denominator
+    } else {
+        (numerator + denominator - 1) / denominator
+    }
+}
+
+fn conv(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
+    let x = state.shape(node, 0)?;
+    let w = state.shape(node, 1)?;
+    let group = attr_int(node, "group").unwrap_or(1);
+    // Input channels must match the weight's (C_in / group) x group.
+    if x.len() < 3 || w.len() != x.len() || Some(x[1]) != w[1].checked_mul(group) {
+        return None;
+    }
+    let kernel = attr_ints(node, "kernel_shape").unwrap_or_else(|| w[2..].to_vec());
+    let window = Window::from_node(node, kernel)?;
+    let spatial = window.output(&x[2..], false)?;
+    Some([x[0], w[0]].into_iter().chain(spatial).collect())
+}
+
+fn conv_transpose(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
+    let x = state.shape(node, 0)?;
+    let w = state.shape(node, 1)?;
+    // The weight is [C_in, C_out / group, k...].
+    if x.len() < 3 || w.len() != x.len() || x[1] != w[0] {
+        return None;
+    }
+    let group = attr_int(node, "group").unwrap_or(1);
+    let channels = w[1].checked_mul(group)?;
+    let rank = x.len() - 2;
+    if let Some(output_shape) = attr_ints(node, "output_shape") {
+        let spatial = output_shape.get(output_shape.len().checked_sub(rank)?..)?;
+        return Some(
+            [x[0], channels]
+                .into_iter()
+                .chain(spatial.iter().copied())
+                .collect(),
+        );
+    }
+    let kernel = attr_ints(node, "kernel_shape").unwrap_or_else(|| w[2..].to_vec());
+    let window = Window::from_node(node, kernel)?;
+    let output_padding = attr_ints(node, "output_padding").unwrap_or_else(|| vec![0; rank]);
+    let wide = |values: &[i64], i: usize| values.get(i).copied().map(i128::from);
+    let spatial = (0..rank)
+        .map(|i| {
+            let size = wide(x, i + 2)?;
+            let stride = wide(&window.strides, i)?;
+            let out = if matches!(window.auto_pad.as_str(), "SAME_UPPER" | "SAME_LOWER") {
+                size * stride
+            } else {
+                let effective_kernel =
+                    (wide(&window.kernel, i)? - 1) * wide(&window.dilations, i)? + 1;
+                stride * (size - 1) + wide(&output_padding, i)? + effective_kernel
+                    - wide(&window.pads, i)?
+                    - wide(&window.pads, i + rank)?
+            };
+            i64::try_from(out).ok().filter(|&out| out >= 0)
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some([x[0], channels].into_iter().chain(spatial).collect())
+}
+
+fn pool(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
+    let x = state.shape(node, 0)?;
+    if x.len() < 3 {
+        return None;
+    }
+    let window = Window::from_node(node, attr_ints(node, "kernel_shape")?)?;
+    let ceil_mode = attr_int(node, "ceil_mode").unwrap_or(0) != 0;
+    let spatial = window.output(&x[2..], ceil_mode)?;
+    Some(x[..2].iter().copied().chain(spatial).collect())
+}
+
+fn flatten(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
+    let x = state.shape(node, 0)?;
+    let axis = attr_int(node, "axis").unwrap_or(1);
+    let axis = if axis == x.len() as i64 {
+        x.len()
+    } else {
+        normalize_axis(axis, x.len())?
+    };
+    Some(vec![
+        checked_product(&x[..axis])?,
+        checked_product(&x[axis..])?,
+    ])
+}
+
+/// Dims of a Gemm: `[M, K] x [K, N]` after applying `transA` / `transB`.
+pub(crate) struct GemmDims {
+    pub m: i64,
+    pub n: i64,
+    pub k: i64,
+}
+
+pub(crate) fn gemm_dims(state: &State, node: &NodeProto) -> Option<GemmDims> {
+    let a = state.shape(node, 0)?;
+    let b = state.shape(node, 1)?;
+    let (&[a0, a1], &[b0, b1]) = (a, b) else {
+        return None;
+    };
+    let (m, k) = if attr_int(node, "transA").unwrap_or(0) != 0 {
+        (a1, a0)
+    } else {
+        (a0, a1)
+    };
+    let (k2, n) = if attr_int(node, "transB").unwrap_or(0) != 0 {
+        (b1, b0)
+    } else {
+        (b0, b1)
+    };
+    (k == k2).then_some(GemmDims { m, n, k })
+}
+
+/// Dims of a (batched, broadcasting) MatMul.
+pub(crate) struct MatMulDims {
+    /// The output shape.
+    pub output: Vec<i64>,
+    /// The contracted dim.
+    pub k: i64,
+}
+
+pub(crate) fn matmul_dims(state: &State, node: &NodeProto) -> Option<MatMulDims> {
+    let a = state.shape(node, 0)?;
+    let b = state.shape(node, 1)?;
+    let (batch_a, m, k) = match a {
+        [] => return None,
+        [k] => (&[][..], None, *k),
+        [batch @ .., m, k] => (batch, Some(*m), *k),
+    };
+    let (batch_b, k2, n) = match b {
+        [] => return None,
+        [k] => (&[][..], *k, None),
+        [batch @ .., k, n] => (batch, *k, Some(*n)),
+    };
+    if k != k2 {
+        return None;
+    }
+    let batch = if batch_a.is_empty() && batch_b.is_empty() {
+        Vec::new()
+    } else {
+        broadcast(&[batch_a, batch_b])?
+    };
+    let output = batch.into_iter().chain(m).chain(n).collect();
+    Some(MatMulDims { output, k })
+}
+
+fn reshape(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
+    let x = state.shape(node, 0)?;
+    let target = match state.consts(node, 1) {
+        Some(values) => values.to_vec(),
+        // Reshape-1 had the shape as an attribute.
+        None => attr_ints(node, "shape")?,
+    };
+    let allow_zero = attr_int(node, "allowzero").unwrap_or(0) != 0;
+    let total = checked_product(x)?;
+    let mut inferred_axis = None;
+    let mut out = Vec::with_capacity(target.len());
+    for (axis, &dim) in target.iter().enumerate() {
+        match dim {
+            0 if !allow_zero => out.push(*x.get(axis)?),
+            -1 if inferred_axis.is_none() => {
+                inferred_axis = Some(axis);
+                out.push(1);
+            }
+            dim if dim >= 0 => out.push(dim),
+            _ => return None,
+        }
+    }
+    let known = checked_product(&out)?;
+    match inferred_axis {
+        Some(axis) => {
+            if known == 0 || total % known != 0 {
+                return None;
+            }
+            *out.get_mut(axis)? = total / known;
+        }
+        None if known != total => return None,
+        None => {}
+    }
+    Some(out)
+}
+
+fn transpose(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
+    let x = state.shape(node, 0)?;
+    let perm = attr_ints(node, "perm").unwrap_or_else(|| (0..x.len() as i64).rev().collect());
+    if perm.len() != x.len() {
+        return None;
+    }
+    let mut seen = vec![false; x.len()];
+    perm.iter()
+        .map(|&axis| {
+            let axis = usize::try_from(axis).ok()?;
+            let seen_slot = seen.get_mut(axis)?;
+            if *seen_slot {
+                return None;
+            }
+            *seen_slot = true;
+            x.get(axis).copied()
+        })
+        .collect()
+}
+
+fn gather(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
+    let data = state.shape(node, 0)?;
+    let indices = state.shape(node, 1)?;
+    let axis = normalize_axis(attr_int(node, "axis").unwrap_or(0), data.len())?;
+    Some(
+        data[..axis]
+            .iter()
+            .chain(indices)
+            .chain(&data[axis + 1..])
+            .copied()
+            .collect(),
+    )
+}
+
+fn unsqueeze(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
+    let x = state.shape(node, 0)?;
+    let axes = ints_from_attr_or_input(state, node, "axes", 1)??;
+    let out_rank = x.len() + axes.len();
+    let mut axes = axes
+        .iter()
+        .map(|&axis| normalize_axis(axis, out_rank))
+        .collect::<Option<Vec<_>>>()?;
+    axes.sort_unstable();
+    axes.dedup();
+    if axes.len() + x.len() != out_rank {
+        return None;
+    }
+    let mut input_dims = x.iter();
+    (0..out_rank)
+        .map(|axis| {
+            if axes.binary_search(&axis).is_ok() {
+                Some(1)
+            } else {
+                input_dims.next().copied()
+            }
+        })
+        .collect()
+}
+
+fn squeeze(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
+    let x = state.shape(node, 0)?;
+    match ints_from_attr_or_input(state, node, "axes", 1)? {
+        None => Some(x.iter().copied().filter(|&dim| dim != 1).collect()),
+        Some(axes) => {
+            let axes = axes
+                .iter()
+                .map(|&axis| normalize_axis(axis, x.len()))
+                .collect::<Option<Vec<_>>>()?;
+            if axes.iter().any(|&axis| x.get(axis) != Some(&1)) {
+                return None;
+            }
+            Some(
+                x.iter()
+                    .enumerate()
+                    .filter(|(axis, _)| !axes.contains(axis))
+                    .map(|(_, &dim)| dim)
+                    .collect(),
+            )
+        }
+    }
+}
+
+fn reduce_axes(x: &[i64], axes: &[usize], keep_dims: bool) -> Vec<i64> {
+    x.iter()
+        .enumerate()
+        .filter_map(|(axis, &dim)| match (axes.contains(&axis), keep_dims) {
+            (false, _) => Some(dim),
+            (true, true) => Some(1),
+            (true, false) => None,
+        })
+        .collect()
+}
+
+fn reduce(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
+    let x = state.shape(node, 0)?;
+    let keep_dims = attr_int(node, "keepdims").unwrap_or(1) != 0;
+    let axes = ints_from_attr_or_input(state, node, "axes", 1)?.unwrap_or_default();
+    let axes = if axes.is_empty() {
+        if attr_int(node, "noop_with_empty_axes").unwrap_or(0) != 0 {
+            return Some(x.to_vec());
+        }
+        (0..x.len()).collect()
+    } else {
+        axes.iter()
+            .map(|&axis| normalize_axis(axis, x.len()))
+            .collect::<Option<Vec<_>>>()?
+    };
+    Some(reduce_axes(x, &axes, keep_dims))
+}
+
+fn arg_reduce(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
+    let x = state.shape(node, 0)?;
+    let axis = normalize_axis(attr_int(node, "axis").unwrap_or(0), x.len())?;
+    let keep_dims = attr_int(node, "keepdims").unwrap_or(1) != 0;
+    Some(reduce_axes(x, &[axis], keep_dims))
+}
+
+fn concat(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
+    let inputs = (0..node.input.len())
+        .filter(|&index| State::has_input(node, index))
+        .map(|index| state.shape(node, index))
+        .collect::<Option<Vec<_>>>()?;
+    let first = inputs.first()?;
+    let axis = normalize_axis(attr_int(node, "axis")?, first.len())?;
+    let mut out = first.to_vec();
+    for shape in inputs.iter().skip(1) {
+        if shape.len() != out.len() {
+            return None;
+        }
+        for (index, (slot, &dim)) in out.iter_mut().zip(shape.iter()).enumerate() {
+            if index == axis {
+                *slot = slot.checked_add(dim)?;
+            } else if *slot != dim {
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Output length of slicing a dim of `size` with ONNX Slice semantics.
+fn slice_len(size: i64, start: i64, end: i64, step: i64) -> Option<i64> {
+    if step == 0 {
+        return None;
+    }
+    if size <= 0 {
+        return Some(0);
+    }
+    let (size, start, end, step) = (
+        i128::from(size),
+        i128::from(start),
+        i128::from(end),
+        i128::from(step),
+    );
+    let start = if start < 0 { start + size } else { start };
+    let end = if end < 0 { end + size } else { end };
+    let len = if step > 0 {
+        let start = start.clamp(0, size);
+        let end = end.clamp(0, size);
+        (end - start + step - 1).div_euclid(step)
+    } else {
+        let start = start.clamp(0, size - 1);
+        let end = end.clamp(-1, size - 1);
+        (start - end - step - 1).div_euclid(-step)
+    };
+    i64::try_from(len.max(0)).ok()
+}
+
+fn slice(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
+    let x = state.shape(node, 0)?;
+    let (starts, ends, axes, steps) = if let Some(starts) = attr_ints(node, "starts") {
+        // Slice-1: starts, ends and axes are attributes.
+        (
+            starts,
+            attr_ints(node, "ends")?,
+            attr_ints(node, "axes"),
+            None,
+        )
+    } else {
+        let optional = |index| {
+            if State::has_input(node, index) {
+                state
+                    .consts(node, index)
+                    .map(|values| Some(values.to_vec()))
+            } else {
+                Some(None)
+            }
+        };
+        (
+            state.consts(node, 1)?.to_vec(),
+            state.consts(node, 2)?.to_vec(),
+            optional(3)?,
+            optional(4)?,
+        )
+    };
+    let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
+    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+        return None;
+    }
+    let mut out = x.to_vec();
+    for (((&start, &end), &axis), &step) in starts.iter().zip(&ends).zip(&axes).zip(&steps) {
+        let axis = normalize_axis(axis, x.len())?;
+        let slot = out.get_mut(axis)?;
+        *slot = slice_len(*slot, start, end, step)?;
+    }
+    Some(out)
+}
+
+fn split(state: &State, node: &NodeProto) -> NodeShapes {
+    let Some(x) = state.shape(node, 0) else {
+        return NodeShapes::Missing;
+    };
+    let Some(axis) = normalize_axis(attr_int(node, "axis").unwrap_or(0), x.len()) else {
+        return NodeShapes::Missing;
+    };
+    let size = x[axis];
+    let sizes = match ints_from_attr_or_input(state, node, "split", 1) {
+        None => return NodeShapes::Missing,
+        Some(Some(sizes)) => sizes,
+        Some(None) => {
+            // Equal parts, one per output (opset 18's `num_outputs` must match
+            // the outputs); the last part may be smaller.
+            let parts = node.output.len().max(1) as i64;
+            let Ok(chunk) = i64::try_from(div_ceil(i128::from(size), i128::from(parts))) else {
+                return NodeShapes::Missing;
+            };
+            (0..parts)
+                .map(|part| chunk.min(size - part * chunk).max(0))
+                .collect()
+        }
+    };
+    if sizes
+        .iter()
+        .try_fold(0i64, |sum, &part| sum.checked_add(part))
+        != Some(size)
+    {
+        return NodeShapes::Missing;
+    }
+    let shapes = sizes
+        .iter()
+        .map(|&part| {
+            let mut shape = x.to_vec();
+            shape[axis] = part;
+            Some(shape)
+        })
+        .collect();
+    NodeShapes::Known(shapes)
+}
+
+/// The values a Shape node produces (its input's dims, sliced by `start`/`end`).
+fn shape_op(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
+    let x = state.shape(node, 0)?;
+    let rank = x.len() as i64;
+    let clamp = |value: i64| (if value < 0 { value + rank } else { value }).clamp(0, rank) as usize;
+    let start = clamp(attr_int(node, "start").unwrap_or(0));
+    let end = clamp(attr_int(node, "end").unwrap_or(rank));
+    Some(x.get(start..end.max(start))?.to_vec())
+}
+
+/// Folds small integer tensors through shape arithmetic so that a later
+/// Reshape / Unsqueeze / Slice sees its constant inputs.
+fn fold_constants(state: &mut State, node: &NodeProto, shapes: &[Option<Vec<i64>>]) {
+    let Some(output) = node.output.first().filter(|name| !name.is_empty()) else {
+        return;
+    };
+    let Some(Some(out_shape)) = shapes.first() else {
+        return;
+    };
+    if element_count(out_shape).is_none_or(|count| count > MAX_CONST_ELEMENTS) {
+        return;
+    }
+    let values = match node.op_type() {
+        "Shape" => shape_op(state, node),
+        "Size" => state
+            .shape(node, 0)
+            .and_then(checked_product)
+            .map(|size| vec![size]),
+        "Identity" | "Reshape" | "Unsqueeze" | "Squeeze" | "Flatten" => {
+            state.consts(node, 0).map(<[i64]>::to_vec)
+        }
+        // Only casts to integer types keep integer values.
+        "Cast" => matches!(attr_int(node, "to"), Some(6 | 7))
+            .then(|| state.consts(node, 0).map(<[i64]>::to_vec))
+            .flatten(),
+        "Concat" => (0..node.input.len())
+            .map(|index| state.consts(node, index))
+            .collect::<Option<Vec<_>>>()
+            .filter(|_| out_shape.len() == 1)
+            .map(|parts| parts.concat()),
+        "Gather" => fold_gather(state, node),
+        "Slice" => {
+            let data = state.consts(node, 0);
+            let x = state.shape(node, 0);
+            match (data, x, state.consts(node, 1), state.consts(node, 2)) {
+                (Some(data), Some(&[size]), Some(&[start]), Some(&[end])) => {
+                    let step = state
+                        .consts(node, 4)
+                        .and_then(|s| s.first().copied())
+                        .unwrap_or(1);
+                    fold_slice(data, size, start, end, step)
+                }
+                _ => None,
+            }
+        }
+        "ConstantOfShape" => {
+            let fill =
+                attr(node, "value")
+                    .and_then(|attr| attr.t.as_ref())
+                    .map_or(Some(0), |tensor| {
+                        super::tensor::inline_int_values(tensor)
+                            .and_then(|values| values.first().copied())
+                    });
+            fill.zip(element_count(out_shape))
+                .map(|(fill, count)| vec![fill; count as usize])
+        }
+        "Add" | "Sub" | "Mul" | "Div" => fold_arithmetic(state, node, out_shape),
+        _ => None,
+    };
+    if let Some(values) = values
+        && element_count(out_shape) == Some(values.len() as u64)
+    {
+        state.consts.insert(output.clone(), values);
+    }
+}
+
+fn fold_gather(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
+    let data = state.consts(node, 0)?;
+    let indices = state.consts(node, 1)?;
+    // Only 1-D tables (the usual `Shape -> Gather`).
+    if state.shape(node, 0)?.len() != 1 || attr_int(node, "axis").unwrap_or(0) != 0 {
+        return None;
+    }
+    let size = data.len() as i64;
+    indices
+        .iter()
+        .map(|&index| {
+            let index = if index < 0 { index + size } else { index };
+            data.get(usize::try_from(index).ok()?).copied()
+        })
+        .collect()
+}
+
+fn fold_slice(data: &[i64], size: i64, start: i64, end: i64, step: i64) -> Option<Vec<i64>> {
+    let len = slice_len(size, start, end, step)?;
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    let start = if start < 0 {
+        start.saturating_add(size)
+    } else {
+        start
+    };
+    let start = if step > 0 {
+        start.clamp(0, size)
+    } else {
+        start.clamp(0, size - 1)
+    };
+    (0..len)
+        .map(|i| {
+            let index = i.checked_mul(step)?.checked_add(start)?;
+            data.get(usize::try_from(index).ok()?).copied()
+        })
+        .collect()
+}
+
+fn fold_arithmetic(state: &State, node: &NodeProto, out_shape: &[i64]) -> Option<Vec<i64>> {
+    let a = state.consts(node, 0)?;
+    let b = state.consts(node, 1)?;
+    let count = usize::try_from(element_count(out_shape)?).ok()?;
+    // Same length, or one side a single value; other broadcasts are not folded.
+    let pick = |values: &[i64], i: usize| match values.len() {
+        1 => values.first().copied(),
+        len if len == count => values.get(i).copied(),
+        _ => None,
+    };
+    (0..count)
+        .map(|i| {
+            let (x, y) = (pick(a, i)?, pick(b, i)?);
+            match node.op_type() {
+                "Add" => x.checked_add(y),
+                "Sub" => x.checked_sub(y),
+                "Mul" => x.checked_mul(y),
+                // Integer Div truncates like C, as ONNX Runtime does.
+                _ => x.checked_div(y),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ElemType;
+    use crate::model::estimate_flops;
+    use crate::model::test_util::*;
+
+    /// A model with one float input `x` of the given dims, these nodes and
+    /// initializers, at the given opset.
+    fn model(
+        x_dims: &[&str],
+        nodes: Vec<NodeProto>,
+        initializers: Vec<TensorProto>,
+        opset: i64,
+    ) -> Model {
+        let proto = model_proto(
+            graph(
+                "test",
+                vec![value_info("x", ElemType::Float, x_dims)],
+                vec![],
+                nodes,
+                initializers,
+            ),
+            opset,
+        );
+        Model::from_proto(proto, None)
+    }
+
+    fn dims(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), *value))
+            .collect()
+    }
+
+    /// The inferred shape of `value`, binding `batch` = 1.
+    fn shape_of(model: &Model, value: &str) -> Option<Vec<i64>> {
+        infer_shapes(model, &BTreeMap::new())
+            .shapes
+            .get(value)
+            .cloned()
+    }
+
+    #[test]
+    fn conv_output_sizes() {
+        let cases: Vec<(Vec<AttributeProto>, Vec<i64>)> = vec![
+            (vec![], vec![1, 8, 30, 30]),
+            (
+                vec![
+                    ints_attr("pads", &[1, 1, 1, 1]),
+                    ints_attr("strides", &[2, 2]),
+                ],
+                vec![1, 8, 16, 16],
+            ),
+            (vec![ints_attr("dilations", &[2, 2])], vec![1, 8, 28, 28]),
+            (
+                vec![
+                    string_attr("auto_pad", "SAME_UPPER"),
+                    ints_attr("strides", &[2, 2]),
+                ],
+                vec![1, 8, 16, 16],
+            ),
+            (
+                vec![
+                    string_attr("auto_pad", "VALID"),
+                    ints_attr("strides", &[2, 2]),
+                ],
+                vec![1, 8, 15, 15],
+            ),
+            (vec![ints_attr("pads", &[0, 1, 2, 3])], vec![1, 8, 32, 34]),
+        ];
+        for (attrs, expected) in cases {
+            let m = model(
+                &["1", "3", "32", "32"],
+                vec![node("Conv", &["x", "W"], &["y"], attrs)],
+                vec![zeros("W", &[8, 3, 3, 3])],
+                17,
+            );
+            assert_eq!(shape_of(&m, "y"), Some(expected));
+        }
+        let wrong_channels = model(
+            &["1", "3", "32", "32"],
+            vec![node("Conv", &["x", "W"], &["y"], vec![])],
+            vec![zeros("W", &[8, 2, 3, 3])],
+            17,
+        );
+        assert_eq!(shape_of(&wrong_channels, "y"), None);
+    }
+
+    #[test]
+    fn pools_follow_ceil_mode_and_global_pools_keep_channels() {
+        let pool = |attrs: Vec<AttributeProto>| {
+            let m = model(
+                &["1", "2", "5", "5"],
+                vec![node("MaxPool", &["x"], &["y"], attrs)],
+                vec![],
+                17,
+            );
+            shape_of(&m, "y")
+        };
+        let k2s2 = || {
+            vec![
+                ints_attr("kernel_shape", &[2, 2]),
+                ints_attr("strides", &[2, 2]),
+            ]
+        };
+        assert_eq!(pool(k2s2()), Some(vec![1, 2, 2, 2]));
+        assert_eq!(
+            pool([k2s2(), vec![int_attr("ceil_mode", 1)]].concat()),
+            Some(vec![1, 2, 3, 3])
+        );
+        assert_eq!(
+            pool(vec![
+                ints_attr("kernel_shape", &[3, 3]),
+                ints_attr("pads", &[1, 1, 1, 1])
+            ]),
+            Some(vec![1, 2, 5, 5])
+        );
+        assert_eq!(pool(vec![]), None, "kernel_shape is required");
+
+        let m = model(
+            &["4", "2", "5", "5"],
+            vec![node("GlobalAveragePool", &["x"], &["y"], vec![])],
+            vec![],
+            17,
+        );
+        assert_eq!(shape_of(&m, "y"), Some(vec![4, 2, 1, 1]));
+    }
+
+    #[test]
+    fn reshape_handles_zero_and_minus_one() {
+        let reshape = |target: &[i64], attrs: Vec<AttributeProto>| {
+            let m = model(
+                &["2", "3", "4"],
+                vec![node("Reshape", &["x", "shape"], &["y"], attrs)],
+                vec![int64s("shape", target)],
+                17,
+            );
+            shape_of(&m, "y")
+        };
+        assert_eq!(reshape(&[0, -1], vec![]), Some(vec![2, 12]));
+        assert_eq!(reshape(&[-1, 0, 2, 2], vec![]), Some(vec![2, 3, 2, 2]));
+        assert_eq!(reshape(&[4, 6], vec![]), Some(vec![4, 6]));
+        assert_eq!(reshape(&[5, -1], vec![]), None, "24 is not divisible by 5");
+        assert_eq!(reshape(&[-1, -1], vec![]), None, "two -1");
+        assert_eq!(
+            reshape(&[0, 24], vec![int_attr("allowzero", 1)]),
+            None,
+            "0 x 24 != 24"
+        );
+        assert_eq!(reshape(&[7, 7], vec![]), None, "wrong element count");
+    }
+
+    #[test]
+    fn constant_nodes_feed_shapes_and_values() {
+        let m = model(
+            &["2", "3", "4"],
+            vec![
+                node(
+                    "Constant",
+                    &[],
+                    &["target"],
+                    vec![tensor_attr("value", int64s("", &[-1, 4]))],
+                ),
+                node("Reshape", &["x", "target"], &["y"], vec![]),
+                node(
+                    "Constant",
+                    &[],
+                    &["axes"],
+                    vec![ints_attr("value_ints", &[0])],
+                ),
+                node("Unsqueeze", &["y", "axes"], &["z"], vec![]),
+                node(
+                    "Constant",
+                    &[],
+                    &["w"],
+                    vec![tensor_attr("value", zeros("", &[4, 7]))],
+                ),
+                node("MatMul", &["z", "w"], &["out"], vec![]),
+            ],
+            vec![],
+            17,
+        );
+        assert_eq!(shape_of(&m, "target"), Some(vec![2]));
+        assert_eq!(shape_of(&m, "y"), Some(vec![6, 4]));
+        assert_eq!(shape_of(&m, "z"), Some(vec![1, 6, 4]));
+        assert_eq!(shape_of(&m, "out"), Some(vec![1, 6, 7]));
+        assert_eq!(estimate_flops(&m, &BTreeMap::new()).total, 2 * 6 * 7 * 4);
+    }
+
+    #[test]
+    fn unsqueeze_and_squeeze_take_axes_from_attribute_or_input() {
+        let opset11 = model(
+            &["3", "4"],
+            vec![node(
+                "Unsqueeze",
+                &["x"],
+                &["y"],
+                vec![ints_attr("axes", &[0, -1])],
+            )],
+            vec![],
+            11,
+        );
+        assert_eq!(shape_of(&opset11, "y"), Some(vec![1, 3, 4, 1]));
+
+        let opset13 = model(
+            &["3", "4"],
+            vec![
+                node("Unsqueeze", &["x", "axes"], &["y"], vec![]),
+                node("Squeeze", &["y", "squeeze_axes"], &["z"], vec![]),
+                node("Squeeze", &["y"], &["all"], vec![]),
+            ],
+            vec![int64s("axes", &[1]), int64s("squeeze_axes", &[-2])],
+            13,
+        );
+        assert_eq!(shape_of(&opset13, "y"), Some(vec![3, 1, 4]));
+        assert_eq!(shape_of(&opset13, "z"), Some(vec![3, 4]));
+        assert_eq!(shape_of(&opset13, "all"), Some(vec![3, 4]));
+    }
+
+    #[test]
+    fn reductions_follow_keepdims_and_axes() {
+        let m = model(
+            &["2", "3", "4"],
+            vec![
+                node(
+                    "ReduceMean",
+                    &["x"],
+                    &["mean"],
+                    vec![ints_attr("axes", &[1]), int_attr("keepdims", 0)],
+                ),
+                node("ReduceSum", &["x", "axes"], &["sum"], vec![]),
+                node("ReduceMax", &["x"], &["all"], vec![int_attr("keepdims", 0)]),
+                node(
+                    "ReduceSum",
+                    &["x"],
+                    &["noop"],
+                    vec![int_attr("noop_with_empty_axes", 1)],
+                ),
+                node("ArgMax", &["x"], &["arg"], vec![int_attr("axis", -1)]),
+            ],
+            vec![int64s("axes", &[0, 2])],
+            17,
+        );
+        assert_eq!(shape_of(&m, "mean"), Some(vec![2, 4]));
+        assert_eq!(shape_of(&m, "sum"), Some(vec![1, 3, 1]));
+        assert_eq!(shape_of(&m, "all"), Some(vec![]));
+        assert_eq!(shape_of(&m, "noop"), Some(vec![2, 3, 4]));
+        assert_eq!(shape_of(&m, "arg"), Some(vec![2, 3, 1]));
+    }
+
+    #[test]
+    fn broadcasting_gather_concat_flatten_transpose() {
+        let m = model(
+            &["2", "3", "4"],
+            vec![
+                node("Add", &["x", "bias"], &["add"], vec![]),
+                node("Where", &["cond", "x", "col"], &["where"], vec![]),
+                node("Gather", &["table", "ids"], &["emb"], vec![]),
+                node("Concat", &["x", "x"], &["cat"], vec![int_attr("axis", -1)]),
+                node("Flatten", &["x"], &["flat"], vec![int_attr("axis", 2)]),
+                node("Flatten", &["x"], &["flat0"], vec![int_attr("axis", 0)]),
+                node("Transpose", &["x"], &["rev"], vec![]),
+                node(
+                    "Transpose",
+                    &["x"],
+                    &["perm"],
+                    vec![ints_attr("perm", &[1, 0, 2])],
+                ),
+                node("Mul", &["x", "bad"], &["mismatch"], vec![]),
+                node("Relu", &["mismatch"], &["after_mismatch"], vec![]),
+            ],
+            vec![
+                zeros("bias", &[4]),
+                zeros("cond", &[3, 1]),
+                zeros("col", &[2, 1, 1]),
+                zeros("table", &[1000, 32]),
+                int64s("ids", &[1, 2, 3, 4, 5]),
+                zeros("bad", &[5]),
+            ],
+            17,
+        );
+        assert_eq!(shape_of(&m, "add"), Some(vec![2, 3, 4]));
+        assert_eq!(shape_of(&m, "where"), Some(vec![2, 3, 4]));
+        assert_eq!(shape_of(&m, "emb"), Some(vec![5, 32]));
+        assert_eq!(shape_of(&m, "cat"), Some(vec![2, 3, 8]));
+        assert_eq!(shape_of(&m, "flat"), Some(vec![6, 4]));
+        assert_eq!(shape_of(&m, "flat0"), Some(vec![1, 24]));
+        assert_eq!(shape_of(&m, "rev"), Some(vec![4, 3, 2]));
+        assert_eq!(shape_of(&m, "perm"), Some(vec![3, 2, 4]));
+        assert_eq!(shape_of(&m, "mismatch"), None, "4 and 5 do not broadcast");
+        assert_eq!(shape_of(&m, "after_mismatch"), None);
+    }
+
+    #[test]
+    fn shape_arithmetic_is_folded_into_reshape() {
+        // x [batch, seq, 64] -> Reshape to [batch, -1, 16] built from Shape(x).
+        let m = model(
+            &["batch", "seq", "64"],
+            vec![
+                node("Shape", &["x"], &["s"], vec![]),
+                node("Gather", &["s", "zero"], &["b"], vec![]),
+                node("Unsqueeze", &["b", "axes0"], &["b1"], vec![]),
+                node(
+                    "Concat",
+                    &["b1", "tail"],
+                    &["target"],
+                    vec![int_attr("axis", 0)],
+                ),
+                node("Reshape", &["x", "target"], &["y"], vec![]),
+                node("MatMul", &["y", "W"], &["z"], vec![]),
+                node("Slice", &["s", "one", "three"], &["last_two"], vec![]),
+                node(
+                    "Split",
+                    &["x"],
+                    &["half1", "half2"],
+                    vec![int_attr("axis", 2)],
+                ),
+                node(
+                    "Split",
+                    &["x", "sizes"],
+                    &["part1", "part2"],
+                    vec![int_attr("axis", -1)],
+                ),
+            ],
+            vec![
+                TensorProto {
+                    dims: vec![],
+                    ..int64s("zero", &[0])
+                },
+                int64s("axes0", &[0]),
+                int64s("tail", &[-1, 16]),
+                zeros("W", &[16, 8]),
+                int64s("one", &[1]),
+                int64s("three", &[3]),
+                int64s("sizes", &[48, 16]),
+            ],
+            17,
+        );
+        let inferred = infer_shapes(&m, &dims(&[("batch", 2), ("seq", 5), ("unused", 9)]));
+        assert_eq!(inferred.dims_used, dims(&[("batch", 2), ("seq", 5)]));
+        assert_eq!(inferred.shapes.get("s"), Some(&vec![3]));
+        assert_eq!(inferred.shapes.get("b"), Some(&vec![]));
+        assert_eq!(inferred.shapes.get("target"), Some(&vec![3]));
+        assert_eq!(inferred.shapes.get("y"), Some(&vec![2, 20, 16]));
+        assert_eq!(inferred.shapes.get("z"), Some(&vec![2, 20, 8]));
+        assert_eq!(inferred.shapes.get("last_two"), Some(&vec![2]));
+        assert_eq!(inferred.shapes.get("half1"), Some(&vec![2, 5, 32]));
+        assert_eq!(inferred.shapes.get("part2"), Some(&vec![2, 5, 16]));
+        assert!(inferred.unsupported_ops.is_empty());
+        let flops = estimate_flops(&m, &dims(&[("batch", 2), ("seq", 5)]));
+        assert_eq!(flops.total, 2 * (2 * 20) * 8 * 16);
+    }
+
+    #[test]
+    fn slice_lengths_follow_onnx_clamping() {
+        assert_eq!(slice_len(10, 0, 3, 1), Some(3));
+        assert_eq!(slice_len(10, -3, i64::MAX, 1), Some(3));
+        assert_eq!(slice_len(10, 0, 10, 3), Some(4));
+        assert_eq!(slice_len(10, -1, i64::MIN, -1), Some(10));
+        assert_eq!(slice_len(10, 8, 2, 1), Some(0));
+        assert_eq!(slice_len(10, 0, 5, 0), None);
+    }
+
+    #[test]
+    fn absurd_attributes_and_dims_do_not_panic() {
+        let huge = i64::MAX;
+        let m = model(
+            &["9223372036854775807", "3", "4", "4"],
+            vec![
+                node(
+                    "Conv",
+                    &["x", "W"],
+                    &["c1"],
+                    vec![ints_attr("pads", &[huge, huge, huge, huge])],
+                ),
+                node(
+                    "Conv",
+                    &["x", "W"],
+                    &["c2"],
+                    vec![ints_attr("dilations", &[huge, huge])],
+                ),
+                node(
+                    "Conv",
+                    &["x", "W"],
+                    &["c3"],
+                    vec![ints_attr("strides", &[0, 0])],
+                ),
+                node(
+                    "ConvTranspose",
+                    &["x", "W"],
+                    &["ct"],
+                    vec![ints_attr("strides", &[huge, huge])],
+                ),
+                node(
+                    "MaxPool",
+                    &["x"],
+                    &["p"],
+                    vec![ints_attr("kernel_shape", &[huge, 1])],
+                ),
+                node("Flatten", &["big"], &["f"], vec![]),
+                node("Reshape", &["big", "shape"], &["r"], vec![]),
+                node(
+                    "Concat",
+                    &["big", "big"],
+                    &["cat"],
+                    vec![int_attr("axis", 0)],
+                ),
+                node("Size", &["big"], &["size"], vec![]),
+                node(
+                    "Split",
+                    &["x"],
+                    &["s1", "s2"],
+                    vec![int_attr("num_outputs", huge)],
+                ),
+                node("Slice", &["empty", "minus_one", "min"], &["sl"], vec![]),
+                node("Shape", &["empty"], &["es"], vec![]),
+                node(
+                    "Slice",
+                    &["es", "minus_one", "min", "zero", "minus_one"],
+                    &["esl"],
+                    vec![],
+                ),
+                node(
+                    "Gather",
+                    &["x", "ids"],
+                    &["g"],
+                    vec![int_attr("axis", i64::MIN)],
+                ),
+                node("MatMul", &["big", "big"], &["mm"], vec![]),
+                node("Gemm", &["big", "big"], &["gemm"], vec![]),
+            ],
+            vec![
+                zeros("W", &[2, 3, 3, 3]),
+                TensorProto {
+                    dims: vec![huge, huge, 0],
+                    ..zeros("big", &[0])
+                },
+                int64s("shape", &[-1, 0]),
+                zeros("empty", &[0]),
+                int64s("minus_one", &[-1]),
+                int64s("min", &[i64::MIN]),
+                int64s("zero", &[0]),
+                int64s("ids", &[0]),
+            ],
+            17,
+        );
+        let inferred = infer_shapes(&m, &BTreeMap::new());
+        assert_eq!(inferred.shapes.get("c1"), None);
+        assert_eq!(inferred.shapes.get("sl"), Some(&vec![0]));
+        assert_eq!(inferred.shapes.get("esl"), Some(&vec![1]));
+        let estimate = estimate_flops(&m, &dims(&[("batch", huge)]));
+        assert_eq!(
+            (estimate.total, estimate.nodes_without_shapes),
+            (0, 6),
+            "{:?}",
+            estimate.by_node
+        );
+    }
+
+    #[test]
+    fn unknown_ops_stop_propagation_unless_declared() {
+        let mut m = model(
+            &["batch", "4"],
+            vec![
+                node("NoSuchOp", &["x"], &["h"], vec![]),
+                node("MatMul", &["h", "W"], &["y"], vec![]),
+                onnx::NodeProto {
+                    domain: Some("com.example".to_owned()),
+                    ..node("Custom", &["x"], &["c"], vec![])
+                },
+                node("MatMul", &["c", "W"], &["d"], vec![]),
+            ],
+            vec![zeros("W", &[4, 4])],
+            17,
+        );
+        let inferred = infer_shapes(&m, &dims(&[("batch", 3)]));
+        assert_eq!(inferred.shapes.get("h"), None);
+        assert_eq!(inferred.shapes.get("y"), None);
+        assert_eq!(
+            inferred.unsupported_ops,
+            vec!["NoSuchOp", "com.example:Custom"]
+        );
+        let flops = estimate_flops(&m, &dims(&[("batch", 3)]));
+        assert_eq!((flops.total, flops.nodes_without_shapes), (0, 2));
+
+        // A declared shape for `h` in terms of a bound input dim fills the gap;
+        // one with an unknown symbol does not.
+        if let Some(graph) = m.proto.graph.as_mut() {
+            graph
+                .value_info
+                .push(value_info("h", ElemType::Float, &["batch", "4"]));
+            graph
+                .value_info
+                .push(value_info("c", ElemType::Float, &["unk__0", "4"]));
+        }
+        let flops = estimate_flops(&m, &dims(&[("batch", 3)]));
+        assert_eq!(
+            (flops.total, flops.nodes_without_shapes),
+            (2 * 3 * 4 * 4, 1)
+        );
+    }
+
+    #[test]
+    fn unnamed_dims_bind_through_the_question_mark_key() -> Result<(), crate::model::ModelError> {
+        let m = Model::load(&fixture("unnamed_dims.onnx"))?;
+        let inferred = infer_shapes(&m, &BTreeMap::new());
+        assert_eq!(inferred.dims_used, dims(&[("?", 1), ("batch", 1)]));
+        assert_eq!(inferred.shapes.get("x"), Some(&vec![1, 1, 8]));
+        let inferred = infer_shapes(&m, &dims(&[("?", 5), ("batch", 2)]));
+        assert_eq!(inferred.shapes.get("x"), Some(&vec![2, 5, 8]));
+        assert_eq!(inferred.shapes.get("y"), Some(&vec![2, 8]));
+        Ok(())
+    }
+
+    #[test]
+    fn multi_input_sample_propagates_through_gather_and_reduce()
+    -> Result<(), crate::model::ModelError> {
+        let m = Model::load(&sample_model("multi_input.onnx"))?;
+        let inferred = infer_shapes(&m, &dims(&[("batch", 8), ("seq", 16)]));
+        assert!(inferred.unsupported_ops.is_empty());
+        assert_eq!(inferred.shapes.get("scores"), Some(&vec![8, 4]));
+        let graph = m
+            .proto
+            .graph
+            .as_ref()
+            .map(|g| g.node.as_slice())
+            .unwrap_or_default();
+        let gather_output = graph
+            .iter()
+            .find(|n| n.op_type() == "Gather")
+            .and_then(|n| n.output.first());
+        assert_eq!(
+            gather_output.and_then(|name| inferred.shapes.get(name)),
+            Some(&vec![8, 16, 32])
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! Writing sessions: JSON document, CSV tables, Chrome/Perfetto trace.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::{SessionDocument, SessionError};
+use crate::{engine::LoadMode, util::write_atomic};
+
+/// Writes the session document as pretty JSON.
+pub fn write_json(document: &SessionDocument, path: &Path) -> Result<(), SessionError> {
+    let text =
+        serde_json::to_vec_pretty(document).map_err(|err| SessionError::Encode(err.to_string()))?;
+    write_atomic(path, &text)?;
+    Ok(())
+}
+
+fn to_csv<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>, SessionError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        writer
+            .serialize(row)
+            .map_err(|err| SessionError::Encode(err.to_string()))?;
+    }
+    writer
+        .into_inner()
+        .map_err(|err| SessionError::Encode(err.to_string()))
+}
+
+/// Writes `layers.csv`, `op_types.csv`, `timeseries.csv` and `telemetry.csv`
+/// into `dir` (created if needed). Returns the paths written.
+pub fn write_csv(document: &SessionDocument, dir: &Path) -> Result<Vec<PathBuf>, SessionError> {
+    std::fs::create_dir_all(dir).map_err(|source| SessionError::CreateDir {
+        source,
+        path: dir.to_path_buf(),
+    })?;
+    let run = &document.run;
+    let (nodes, op_types) = match &run.layers {
+        Some(layers) => (layers.nodes.as_slice(), layers.op_types.as_slice()),
+        None => (&[][..], &[][..]),
+    };
+    let files = [
+        ("layers.csv", to_csv(nodes)?),
+        ("op_types.csv", to_csv(op_types)?),
+        ("timeseries.csv", to_csv(&run.timeseries)?),
+        ("telemetry.csv", to_csv(&run.telemetry)?),
+    ];
+    let mut written = Vec::with_capacity(files.len());
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        write_atomic(&path, &bytes)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Process id of the load generator in the trace.
+const LOAD_PID: u32 = 1;
+/// Process id of ONNX Runtime's profiled runs in the trace.
+const ORT_PID: u32 = 2;
+
+/// Builds the Chrome trace (the JSON object format) of a session.
+pub fn chrome_trace(document: &SessionDocument) -> serde_json::Value {
+    let run = &document.run;
+    let trace = &run.trace;
+    let mut events =
+        Vec::with_capacity(trace.request_spans.len() * 2 + trace.node_events.len() + 16);
+    events.push(json!({"name": "process_name", "ph": "M", "pid": LOAD_PID,
+        "args": {"name": "onnx-workbench load (request spans)"}}));
+    let mut workers: Vec<u16> = trace.request_spans.iter().map(|span| span.worker).collect();
+    workers.sort_unstable();
+    workers.dedup();
+    for worker in workers {
+        events.push(
+            json!({"name": "thread_name", "ph": "M", "pid": LOAD_PID, "tid": worker,
+            "args": {"name": format!("wb-worker-{worker}")}}),
+        );
+    }
+    let is_open_loop = matches!(run.config.load, LoadMode::Open { .. });
+    for span in &trace.request_spans {
+        let queue_micros = span.start_micros.saturating_sub(span.scheduled_micros);
+        if is_open_loop && queue_micros > 0 {
+            events.push(json!({"name": "queued", "cat": "request", "ph": "X", "pid": LOAD_PID, "tid": span.worker,
+                "ts": span.scheduled_micros, "dur": queue_micros}));
+        }
+        events.push(json!({"name": "request", "cat": "request", "ph": "X", "pid": LOAD_PID, "tid": span.worker,
+            "ts": span.start_micros, "dur": span.end_micros.saturating_sub(span.start_micros),
+            "args": {"ok": span.is_ok, "queue_us": queue_micros}}));
+    }
+    if !trace.node_events.is_empty() {
+        events.push(json!({"name": "process_name", "ph": "M", "pid": ORT_PID,
+            "args": {"name": "ONNX Runtime profiler (per-layer runs)"}}));
+        for model_run in &trace.model_runs {
+            events.push(
+                json!({"name": "model_run", "cat": "Session", "ph": "X", "pid": ORT_PID, "tid": 0,
+                "ts": model_run.ts_micros, "dur": model_run.dur_micros}),
+            );
+        }
+        for node in &trace.node_events {
+            events.push(json!({"name": node.node, "cat": "Node", "ph": "X", "pid": ORT_PID, "tid": node.thread_id,
+                "ts": node.ts_micros, "dur": node.dur_micros,
+                "args": {"op_type": node.op_type, "provider": node.provider}}));
+        }
+    }
+    json!({
+        "traceEvents": events,
+        "displayTimeUnit": "ms",
+        "otherData": {
+            "tool": format!("{} {}", document.tool.name, document.tool.version),
+            "model": run.model.as_ref().map(|model| model.file_name.clone()),
+            "note": "request spans and ONNX Runtime events have separate time origins",
+        }
+    })
+}
+
+/// Writes the Chrome/Perfetto trace.
+pub fn write_chrome_trace(document: &SessionDocument, path: &Path) -> Result<(), SessionError> {
+    let text = serde_json::to_vec(&chrome_trace(document))
+        .map_err(|err| SessionError::Encode(err.to_string()))?;
+    write_atomic(path, &text)?;
+    Ok(())
+}

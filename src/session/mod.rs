@@ -1,0 +1,144 @@
+//! The recorded profiling session: a versioned JSON document, plus CSV and
+//! Chrome-trace exports, and the human report.
+//!
+//! A session document is a [`RunRecord`] with a header (format version, tool
+//! version, export time). Import reads every version listed in
+//! [`SUPPORTED_FORMAT_VERSIONS`]; `tests/data/sessions/` keeps one fixture per
+//! version. All writes are atomic (temporary file, then rename).
+
+mod export;
+mod report;
+
+use std::path::{Path, PathBuf};
+
+pub use export::{write_chrome_trace, write_csv, write_json};
+pub use report::render_report;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::RunRecord;
+
+/// The format version this build writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// The versions this build reads.
+pub const SUPPORTED_FORMAT_VERSIONS: &[u32] = &[1];
+/// Name of the tool in session files.
+pub const TOOL_NAME: &str = "onnx-workbench";
+
+/// A session file could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Write(#[from] crate::util::WriteError),
+    #[error("cannot read the session file: {source}: {}", path.display())]
+    Read {
+        source: std::io::Error,
+        path: PathBuf,
+    },
+    #[error("not an onnx-workbench session file: {reason}: {}", path.display())]
+    NotASession { reason: String, path: PathBuf },
+    #[error(
+        "session format version {found} is not supported by this build (it reads {supported:?}); \
+         a newer onnx-workbench wrote it: {}",
+        path.display()
+    )]
+    UnsupportedVersion {
+        found: u32,
+        supported: Vec<u32>,
+        path: PathBuf,
+    },
+    #[error("cannot encode the session: {0}")]
+    Encode(String),
+    #[error("cannot create the folder {}: {source}", path.display())]
+    CreateDir {
+        source: std::io::Error,
+        path: PathBuf,
+    },
+}
+
+/// Identifies the program that wrote a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+/// A profiling session as saved on disk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionDocument {
+    pub format_version: u32,
+    pub tool: ToolInfo,
+    /// When the document was written (RFC 3339, UTC).
+    pub exported_at: String,
+    #[serde(flatten)]
+    pub run: RunRecord,
+}
+
+impl SessionDocument {
+    /// Wraps a finished run.
+    pub fn new(run: RunRecord) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            tool: ToolInfo {
+                name: TOOL_NAME.to_owned(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+            exported_at: crate::util::rfc3339_now(),
+            run,
+        }
+    }
+
+    /// Reads a session file of any supported version.
+    pub fn load(path: &Path) -> Result<Self, SessionError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
+            source,
+            path: path.to_path_buf(),
+        })?;
+        Self::from_json(&text, path)
+    }
+
+    /// Parses session JSON; `path` is only used in messages.
+    pub fn from_json(text: &str, path: &Path) -> Result<Self, SessionError> {
+        let not_a_session = |reason: String| SessionError::NotASession {
+            reason,
+            path: path.to_path_buf(),
+        };
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|err| not_a_session(format!("invalid JSON ({err})")))?;
+        let Some(version) = value
+            .get("format_version")
+            .and_then(serde_json::Value::as_u64)
+        else {
+            return Err(not_a_session("no format_version field".to_owned()));
+        };
+        let version = u32::try_from(version).unwrap_or(u32::MAX);
+        if !SUPPORTED_FORMAT_VERSIONS.contains(&version) {
+            return Err(SessionError::UnsupportedVersion {
+                found: version,
+                supported: SUPPORTED_FORMAT_VERSIONS.to_vec(),
+                path: path.to_path_buf(),
+            });
+        }
+        serde_json::from_value(value)
+            .map_err(|err| not_a_session(format!("unexpected content ({err})")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_and_future_versions_are_clear_errors() {
+        let path = Path::new("x.json");
+        let err = SessionDocument::from_json("not json", path).expect_err("garbage");
+        assert!(err.to_string().contains("invalid JSON"), "{err}");
+        let err = SessionDocument::from_json("{}", path).expect_err("no version");
+        assert!(err.to_string().contains("no format_version"), "{err}");
+        let err =
+            SessionDocument::from_json(r#"{"format_version": 99}"#, path).expect_err("future");
+        assert!(
+            matches!(err, SessionError::UnsupportedVersion { found: 99, .. }),
+            "{err}"
+        );
+    }
+}

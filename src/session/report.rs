@@ -1,0 +1,310 @@
+//! The human summary printed by `profile` and `report`.
+
+use std::fmt::Write as _;
+
+use super::SessionDocument;
+use crate::{
+    engine::{LayerProfiling, LoadMode, RunStatus},
+    metrics::LatencySummary,
+    util::{format_bytes, format_count, format_micros},
+};
+
+/// Rows of the per-node table in the text report.
+pub const REPORT_TOP_NODES: usize = 15;
+
+/// Renders the whole session as plain text.
+pub fn render_report(document: &SessionDocument) -> String {
+    let mut out = String::new();
+    let _ = write_report(&mut out, document);
+    out
+}
+
+fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Result {
+    let run = &document.run;
+    let config = &run.config;
+    writeln!(
+        out,
+        "onnx-workbench {} session: {}{}",
+        document.tool.version,
+        run.status,
+        run.stop_reason
+            .map(|reason| format!(" ({})", format!("{reason:?}").to_lowercase()))
+            .unwrap_or_default()
+    )?;
+    if let Some(failure) = &run.failure {
+        writeln!(out, "error: {failure}")?;
+    }
+    if let Some(model) = &run.model {
+        writeln!(
+            out,
+            "Model       {} ({}, sha256 {}, {} nodes, {} params)",
+            model.file_name,
+            format_bytes(model.size_bytes),
+            model.sha256.get(..12).unwrap_or(&model.sha256),
+            model.summary.node_count,
+            format_count(model.summary.param_count),
+        )?;
+    }
+    let environment = &run.environment;
+    if !environment.ort_version.is_empty() {
+        writeln!(
+            out,
+            "Runtime     ONNX Runtime {} ({}), execution provider {}",
+            environment.ort_version,
+            environment.ort_source,
+            run.execution_provider_used
+                .map_or_else(|| "-".to_owned(), |ep| ep.to_string()),
+        )?;
+    }
+    writeln!(
+        out,
+        "Machine     {} ({} logical cores), {} memory, {}; {}",
+        if environment.cpu_model.is_empty() {
+            "unknown CPU"
+        } else {
+            &environment.cpu_model
+        },
+        environment.logical_cores,
+        format_bytes(environment.total_memory_bytes),
+        environment.os_version,
+        if environment.gpus.is_empty() {
+            environment
+                .gpu_note
+                .clone()
+                .unwrap_or_else(|| "no GPU".to_owned())
+        } else {
+            environment
+                .gpus
+                .iter()
+                .map(|gpu| gpu.name.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    )?;
+    let load = match config.load {
+        LoadMode::Closed => format!("closed loop, concurrency {}", config.num_workers()),
+        LoadMode::Open {
+            rate_per_sec,
+            arrival,
+        } => format!(
+            "open loop, {rate_per_sec} req/s ({arrival:?} arrivals), {} workers",
+            config.num_workers()
+        )
+        .to_lowercase(),
+    };
+    let duration = match (config.duration_secs, config.max_requests) {
+        (Some(secs), Some(requests)) => format!("{secs} s or {requests} requests"),
+        (Some(secs), None) => format!("{secs} s"),
+        (None, Some(requests)) => format!("{requests} requests"),
+        (None, None) => "-".to_owned(),
+    };
+    writeln!(
+        out,
+        "Config      {load}, {} instances, intra {} / inter {} threads{}, opt {}, warm-up {} s, {duration}",
+        config.num_instances().min(config.num_workers()),
+        config.intra_threads,
+        config.inter_threads,
+        if config.parallel_execution {
+            " (parallel)"
+        } else {
+            ""
+        },
+        config.opt_level,
+        config.warmup_secs,
+    )?;
+    for input in &run.inputs {
+        let source = match &input.source {
+            crate::engine::inputs::InputSource::Synthetic => "synthetic".to_owned(),
+            crate::engine::inputs::InputSource::Files { paths } => {
+                format!("{} file(s)", paths.len())
+            }
+        };
+        writeln!(
+            out,
+            "Input       {} {} {:?} ({source})",
+            input.name, input.dtype, input.shape
+        )?;
+    }
+    for note in &run.notes {
+        writeln!(out, "note: {note}")?;
+    }
+    for warning in &run.warnings {
+        writeln!(out, "warning: {warning}")?;
+    }
+
+    if let Some(summary) = &run.summary {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Throughput  {:.1} inferences/s, {:.1} requests/s ({} ok, {} failed in {:.2} s, batch {})",
+            summary.inferences_per_sec,
+            summary.requests_per_sec,
+            format_count(summary.requests_ok),
+            format_count(summary.requests_failed),
+            summary.measured_secs,
+            summary.batch_size,
+        )?;
+        writeln!(
+            out,
+            "Latency     {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"
+        )?;
+        let rows: [(&str, Option<&LatencySummary>); 3] = [
+            ("end-to-end", summary.latency.as_ref()),
+            ("queue", summary.queue.as_ref()),
+            ("run", summary.service.as_ref()),
+        ];
+        for (label, latency) in rows {
+            if let Some(latency) = latency {
+                writeln!(
+                    out,
+                    "  {label:<10}{:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                    format_micros(latency.min_micros),
+                    format_micros(latency.mean_micros),
+                    format_micros(latency.p50_micros),
+                    format_micros(latency.p90_micros),
+                    format_micros(latency.p95_micros),
+                    format_micros(latency.p99_micros),
+                    format_micros(latency.p999_micros),
+                    format_micros(latency.max_micros),
+                )?;
+            }
+        }
+        writeln!(out, "Stability   {}", summary.stability)?;
+        if summary.profiled_requests > 0 {
+            writeln!(
+                out,
+                "            {} sampled-profiling requests are counted in throughput but not in the percentiles",
+                format_count(summary.profiled_requests)
+            )?;
+        }
+    }
+
+    let timings = &run.timings;
+    if !timings.session_create_micros.is_empty() || timings.first_run_micros.is_some() {
+        let creates: Vec<String> = timings
+            .session_create_micros
+            .iter()
+            .map(|m| format_micros(*m as f64))
+            .collect();
+        writeln!(
+            out,
+            "Startup     session creation {}; first inference {}{}",
+            creates.join(", "),
+            timings
+                .first_run_micros
+                .map_or_else(|| "-".to_owned(), |m| format_micros(m as f64)),
+            timings
+                .ort_session_initialization_micros
+                .map(|m| format!("; ORT session_initialization {}", format_micros(m as f64)))
+                .unwrap_or_default()
+        )?;
+    }
+    if !run.telemetry.is_empty() {
+        let mean_cpu = run
+            .telemetry
+            .iter()
+            .map(|t| t.process_cpu_percent)
+            .sum::<f64>()
+            / run.telemetry.len() as f64;
+        let peak_rss = run.telemetry.iter().map(|t| t.rss_bytes).max().unwrap_or(0);
+        writeln!(
+            out,
+            "Resources   process CPU {mean_cpu:.0} % on average (100 % = one core), peak RSS {}",
+            format_bytes(peak_rss)
+        )?;
+    }
+
+    if let Some(layers) = &run.layers {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Per-layer   {} ({} profiled runs, mean model_run {}, kernels {:.0} % of it){}",
+            match layers.source {
+                crate::metrics::layers::LayerSource::SeparatePass => "separate profiling pass",
+                crate::metrics::layers::LayerSource::Sampled => "sampled during the load",
+            },
+            layers.runs,
+            format_micros(layers.model_run_mean_micros),
+            layers.kernel_share * 100.0,
+            if config.opt_level == crate::engine::OptLevel::Disable {
+                ""
+            } else {
+                "; node names are after graph optimization"
+            }
+        )?;
+        writeln!(
+            out,
+            "  {:<34} {:<22} {:<8} {:>7} {:>10} {:>10} {:>10} {:>6}",
+            "node", "op", "provider", "calls", "total", "mean", "p90", "share"
+        )?;
+        for node in layers.nodes.iter().take(REPORT_TOP_NODES) {
+            writeln!(
+                out,
+                "  {:<34} {:<22} {:<8} {:>7} {:>10} {:>10} {:>10} {:>5.1}%",
+                truncate(&node.node, 34),
+                truncate(&node.op_type, 22),
+                node.provider.trim_end_matches("ExecutionProvider"),
+                format_count(node.calls),
+                format_micros(node.total_micros as f64),
+                format_micros(node.mean_micros),
+                format_micros(node.p90_micros),
+                node.share * 100.0
+            )?;
+        }
+        if layers.nodes.len() > REPORT_TOP_NODES {
+            writeln!(
+                out,
+                "  … {} more nodes (see --json or --export-csv)",
+                layers.nodes.len() - REPORT_TOP_NODES
+            )?;
+        }
+        writeln!(out, "  by op type:")?;
+        for op in &layers.op_types {
+            writeln!(
+                out,
+                "  {:<34} {:<22} {:<8} {:>7} {:>10} {:>10} {:>10} {:>5.1}%",
+                truncate(&op.op_type, 34),
+                format!("{} node{}", op.nodes, if op.nodes == 1 { "" } else { "s" }),
+                op.provider.trim_end_matches("ExecutionProvider"),
+                format_count(op.calls),
+                format_micros(op.total_micros as f64),
+                "",
+                "",
+                op.share * 100.0
+            )?;
+        }
+    } else if let Some(reason) = &run.layer_profiling_error {
+        writeln!(out, "Per-layer   not available: {reason}")?;
+    } else if config.layer_profiling == LayerProfiling::Off {
+        writeln!(out, "Per-layer   off")?;
+    }
+
+    if run.errors.count > 0 {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Errors      {} failed requests; first messages:",
+            format_count(run.errors.count)
+        )?;
+        for message in &run.errors.first_messages {
+            writeln!(out, "  - {message}")?;
+        }
+    }
+    if run.status == RunStatus::Stopped {
+        writeln!(
+            out,
+            "The run was stopped early; the figures above cover what was measured."
+        )?;
+    }
+    Ok(())
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let kept: String = text.chars().take(width.saturating_sub(1)).collect();
+        format!("{kept}…")
+    }
+}

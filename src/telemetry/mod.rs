@@ -1,0 +1,243 @@
+//! Resource telemetry: a named sampler thread that reads process CPU and
+//! memory (sysinfo) about once a second, and a one-off description of the
+//! machine (CPU model, cores, memory, GPU presence through NVML).
+//!
+//! A machine without an NVIDIA driver is normal: GPU fields are `None` and
+//! [`EnvironmentInfo::gpu_note`] says why. It never stops a run.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use serde::{Deserialize, Serialize};
+
+/// Interval between telemetry samples.
+pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+/// Samples kept (one hour at the default interval).
+pub const MAX_SAMPLES: usize = 3600;
+
+/// One reading of resource use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TelemetrySample {
+    /// Seconds since the run's epoch.
+    pub t_secs: f64,
+    /// This process's CPU use; 100 means one core fully busy.
+    pub process_cpu_percent: f64,
+    /// Whole-machine CPU use, 0..=100 over all cores.
+    pub system_cpu_percent: f64,
+    /// Resident memory of this process.
+    pub rss_bytes: u64,
+}
+
+/// Samples process CPU and memory on a named thread until stopped.
+pub struct TelemetrySampler {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Vec<TelemetrySample>>>,
+}
+
+impl TelemetrySampler {
+    /// Starts sampling every `interval`; each sample is also handed to
+    /// `on_sample` (which must not block).
+    pub fn start(
+        epoch: Instant,
+        interval: Duration,
+        on_sample: impl Fn(&TelemetrySample) + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("wb-telemetry".to_owned())
+            .spawn(move || sample_loop(epoch, interval, &thread_stop, &on_sample))?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread and returns the samples.
+    pub fn finish(mut self) -> Vec<TelemetrySample> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|thread| thread.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for TelemetrySampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn sample_loop(
+    epoch: Instant,
+    interval: Duration,
+    stop: &AtomicBool,
+    on_sample: &dyn Fn(&TelemetrySample),
+) -> Vec<TelemetrySample> {
+    use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System};
+    let mut samples = Vec::new();
+    let Ok(pid) = sysinfo::get_current_pid() else {
+        return samples;
+    };
+    let Ok(mut system) = System::new() else {
+        return samples;
+    };
+    let refresh = |system: &mut System| {
+        system.refresh_cpu_usage();
+        system.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&[pid]),
+            false,
+            ProcessRefreshKind::nothing().with_cpu().with_memory(),
+        );
+    };
+    refresh(&mut system);
+    let step = Duration::from_millis(50);
+    let mut next = Instant::now() + interval.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() < next {
+            std::thread::sleep(step.min(next.saturating_duration_since(Instant::now())));
+            continue;
+        }
+        next += interval;
+        refresh(&mut system);
+        let Some(process) = system.process(pid) else {
+            continue;
+        };
+        let sample = TelemetrySample {
+            t_secs: epoch.elapsed().as_secs_f64(),
+            process_cpu_percent: f64::from(process.cpu_usage()),
+            system_cpu_percent: f64::from(system.global_cpu_usage()),
+            rss_bytes: process.memory(),
+        };
+        on_sample(&sample);
+        if samples.len() >= MAX_SAMPLES {
+            samples.remove(0);
+        }
+        samples.push(sample);
+    }
+    samples
+}
+
+/// What a GPU looks like, when NVML finds one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuInfo {
+    pub name: String,
+    pub memory_total_bytes: u64,
+    pub driver_version: String,
+}
+
+/// The machine a session ran on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct EnvironmentInfo {
+    pub os: String,
+    pub os_version: String,
+    pub arch: String,
+    pub cpu_model: String,
+    pub physical_cores: Option<usize>,
+    pub logical_cores: usize,
+    pub total_memory_bytes: u64,
+    pub ort_version: String,
+    pub ort_library: String,
+    pub ort_source: String,
+    pub gpus: Vec<GpuInfo>,
+    /// Why no GPU is listed, when none is.
+    pub gpu_note: Option<String>,
+}
+
+impl EnvironmentInfo {
+    /// Reads the machine. ONNX Runtime fields are left empty: the engine
+    /// fills them.
+    pub fn probe() -> Self {
+        use sysinfo::System;
+        let mut info = Self {
+            os: System::name().unwrap_or_else(|_| std::env::consts::OS.to_owned()),
+            os_version: System::long_os_version().unwrap_or_default(),
+            arch: std::env::consts::ARCH.to_owned(),
+            physical_cores: System::physical_core_count().ok(),
+            logical_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ..Self::default()
+        };
+        if let Ok(mut system) = System::new() {
+            system.refresh_memory();
+            system.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
+            info.total_memory_bytes = system.total_memory();
+            info.cpu_model = system
+                .cpus()
+                .first()
+                .map(|cpu| cpu.brand().trim().to_owned())
+                .unwrap_or_default();
+        }
+        match probe_gpus() {
+            Ok(gpus) if gpus.is_empty() => {
+                info.gpu_note = Some("NVML found no NVIDIA GPU".to_owned())
+            }
+            Ok(gpus) => info.gpus = gpus,
+            Err(note) => info.gpu_note = Some(note),
+        }
+        info
+    }
+}
+
+/// Lists NVIDIA GPUs through NVML, or says why it cannot.
+pub fn probe_gpus() -> Result<Vec<GpuInfo>, String> {
+    let nvml = nvml_wrapper::Nvml::init()
+        .map_err(|err| format!("no NVIDIA GPU: NVML unavailable ({err})"))?;
+    let driver_version = nvml.sys_driver_version().unwrap_or_default();
+    let count = nvml
+        .device_count()
+        .map_err(|err| format!("NVML cannot count devices: {err}"))?;
+    let mut gpus = Vec::new();
+    for index in 0..count {
+        let Ok(device) = nvml.device_by_index(index) else {
+            continue;
+        };
+        gpus.push(GpuInfo {
+            name: device.name().unwrap_or_default(),
+            memory_total_bytes: device.memory_info().map(|memory| memory.total).unwrap_or(0),
+            driver_version: driver_version.clone(),
+        });
+    }
+    Ok(gpus)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_probe_reads_this_machine() {
+        let info = EnvironmentInfo::probe();
+        assert!(info.logical_cores >= 1);
+        assert!(info.total_memory_bytes > 0);
+        assert!(!info.os.is_empty());
+        // Either GPUs are listed or the reason is given; never both empty.
+        assert!(!info.gpus.is_empty() || info.gpu_note.is_some());
+    }
+
+    #[test]
+    fn sampler_reports_this_process() {
+        let (sender, receiver) = crossbeam_channel::bounded(16);
+        let sampler =
+            TelemetrySampler::start(Instant::now(), Duration::from_millis(250), move |sample| {
+                let _ = sender.try_send(sample.clone());
+            })
+            .expect("start sampler");
+        let first = receiver
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a sample");
+        assert!(first.rss_bytes > 0);
+        let samples = sampler.finish();
+        assert!(!samples.is_empty());
+    }
+}

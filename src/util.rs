@@ -1,0 +1,165 @@
+//! Small helpers shared by every module: atomic writes and human formatting.
+
+use std::{io::Write as _, path::Path};
+
+/// A write that failed; the destination is left untouched.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {what}: {source}: {}", path.display())]
+pub struct WriteError {
+    what: &'static str,
+    #[source]
+    source: std::io::Error,
+    path: std::path::PathBuf,
+}
+
+/// Writes `contents` to `path` through a temporary file in the same folder,
+/// then renames it into place, so a failed write never leaves a half-written
+/// file behind.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), WriteError> {
+    write_atomic_with(path, |file| file.write_all(contents))
+}
+
+/// Like [`write_atomic`], with a closure that writes into the temporary file.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> std::io::Result<()>,
+) -> Result<(), WriteError> {
+    let error = |what, source| WriteError {
+        what,
+        source,
+        path: path.to_path_buf(),
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".onnx-workbench-")
+        .tempfile_in(dir)
+        .map_err(|err| error("a temporary file", err))?;
+    {
+        let mut writer = std::io::BufWriter::new(temp.as_file());
+        write(&mut writer).map_err(|err| error("the file", err))?;
+        writer.flush().map_err(|err| error("the file", err))?;
+    }
+    temp.as_file()
+        .sync_all()
+        .map_err(|err| error("the file", err))?;
+    // Temporary files are created private (0600); a saved file should not be.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = temp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    temp.persist(path)
+        .map_err(|err| error("the file (rename)", err.error))?;
+    Ok(())
+}
+
+/// Formats a byte count with binary-free SI units: `1.06 MB`.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.2} {}", UNITS[unit])
+    }
+}
+
+/// Formats microseconds with a unit that keeps three significant digits:
+/// `850 µs`, `12.3 ms`, `1.20 s`.
+pub fn format_micros(micros: f64) -> String {
+    if !micros.is_finite() {
+        return "-".to_owned();
+    }
+    if micros < 1000.0 {
+        if micros < 10.0 {
+            format!("{micros:.2} µs")
+        } else if micros < 100.0 {
+            format!("{micros:.1} µs")
+        } else {
+            format!("{micros:.0} µs")
+        }
+    } else if micros < 1_000_000.0 {
+        let millis = micros / 1000.0;
+        if millis < 10.0 {
+            format!("{millis:.2} ms")
+        } else if millis < 100.0 {
+            format!("{millis:.1} ms")
+        } else {
+            format!("{millis:.0} ms")
+        }
+    } else {
+        format!("{:.2} s", micros / 1_000_000.0)
+    }
+}
+
+/// Formats a count with thousands separators: `1,234,567`.
+pub fn format_count(count: u64) -> String {
+    let digits = count.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// Seconds since the Unix epoch, as an RFC 3339 UTC timestamp.
+pub fn rfc3339_now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_are_formatted_with_si_units() {
+        assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(1_060_000), "1.06 MB");
+        assert_eq!(format_bytes(2_500_000_000), "2.50 GB");
+    }
+
+    #[test]
+    fn micros_pick_a_readable_unit() {
+        assert_eq!(format_micros(8.5), "8.50 µs");
+        assert_eq!(format_micros(850.0), "850 µs");
+        assert_eq!(format_micros(12_345.0), "12.3 ms");
+        assert_eq!(format_micros(1_200_000.0), "1.20 s");
+    }
+
+    #[test]
+    fn counts_get_separators() {
+        assert_eq!(format_count(0), "0");
+        assert_eq!(format_count(999), "999");
+        assert_eq!(format_count(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_failed_write_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out.txt");
+        write_atomic(&path, b"first").expect("write");
+        write_atomic(&path, b"second").expect("rewrite");
+        assert_eq!(std::fs::read(&path).expect("read"), b"second");
+        let failed = write_atomic_with(&path, |_| Err(std::io::Error::other("boom")));
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read(&path).expect("read"), b"second");
+        let leftovers = std::fs::read_dir(dir.path()).expect("list").count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
+        let missing_dir = dir.path().join("no/such/dir/out.txt");
+        let err = write_atomic(&missing_dir, b"x").expect_err("must fail");
+        assert!(err.to_string().contains("no/such/dir"), "{err}");
+    }
+}

@@ -1,0 +1,297 @@
+"""Generate the bad-input and edge-case ONNX fixtures used by the onnx-workbench tests.
+
+Run from the repository root:
+
+    python3 tests/data/models/make_fixtures.py
+
+Requires (pip): onnx==1.23.2 numpy
+Optional, for the self-check run at the end: onnxruntime==1.31.1
+
+Writes the fixtures next to this script (see README.md in this folder). Opset 17
+(default domain), IR version 8, fixed numpy seed: reruns are byte-identical.
+
+Error texts observed with onnxruntime 1.31.1 (CPUExecutionProvider, session created
+from the file path; <path>/<dir> stand for the path passed in and its folder):
+
+unsupported_op.onnx, at session creation:
+    [ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model from <path> failed:This is an
+    invalid model. In Node, ("no_such_op", NoSuchOp, "", -1) : ("x": tensor(float),) ->
+    ("y": tensor(float),) , Error No Op registered for NoSuchOp with domain_version of 17
+
+escape_external/model.onnx (location ../outside.bin), at session creation:
+    [ONNXRuntimeError] : 1 : FAIL : External data path validation failed for
+    initializer: W. Error: External data path escapes model directory. External data
+    path: "../outside.bin" resolved path: "<absolute parent of dir>/outside.bin"
+    allowed directory: "<dir>"
+
+escape_external/absolute.onnx (location /etc/passwd), at session creation:
+    [ONNXRuntimeError] : 1 : FAIL : External data path validation failed for
+    initializer: W. Error: tensorprotoutils.cc:434 ValidateExternalDataPathFromDir
+    Absolute path not allowed for external data location
+
+not_a_model.pb (a serialized TensorProto), at session creation:
+    [ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from <path> failed:Protobuf
+    parsing failed.
+(onnx.load raises google.protobuf.message.DecodeError: Error parsing message with
+type 'onnx.ModelProto': Wire format was corrupt.)
+
+The self-check below re-observes these and prints the exact texts.
+"""
+
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 17
+IR_VERSION = 8
+PRODUCER = "onnx-workbench tests/data/models/make_fixtures.py"
+SEED = 20240602
+OUT_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def vi(name, dtype, shape):
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+def make_model(name, nodes, inputs, outputs, doc, initializers=()):
+    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=list(initializers),
+                              doc_string=doc)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                          producer_name=PRODUCER, producer_version="1", doc_string=doc)
+    m.ir_version = IR_VERSION
+    return m
+
+
+def f32(rng, shape, scale):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def write(rel, model, check=True):
+    if check:
+        onnx.checker.check_model(model, full_check=True)
+    path = os.path.join(OUT_DIR, rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString())
+    return path
+
+
+def fixed_batch(rng):
+    w = numpy_helper.from_array(f32(rng, (16, 4), 0.25), "W")
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["y"], name="matmul")]
+    return make_model("fixed_batch", nodes, [vi("x", TensorProto.FLOAT, [1, 16])],
+                      [vi("y", TensorProto.FLOAT, [1, 4])],
+                      "Fixture: fixed batch dimension 1 (no symbolic dims). MatMul 16->4.", [w])
+
+
+def string_input(rng):
+    nodes = [helper.make_node("Identity", ["text"], ["text_out"], name="identity")]
+    return make_model("string_input", nodes, [vi("text", TensorProto.STRING, ["batch"])],
+                      [vi("text_out", TensorProto.STRING, ["batch"])],
+                      "Fixture: string input tensor passed through Identity.")
+
+
+def unsupported_op(rng):
+    nodes = [helper.make_node("NoSuchOp", ["x"], ["y"], name="no_such_op")]
+    return make_model("unsupported_op", nodes, [vi("x", TensorProto.FLOAT, ["batch", 4])],
+                      [vi("y", TensorProto.FLOAT, ["batch", 4])],
+                      "Fixture: node with unknown op_type NoSuchOp in the default domain. "
+                      "Invalid on purpose; ORT fails at session creation.")
+
+
+def mlp_weights(rng):
+    return [
+        ("W1", f32(rng, (32, 16), np.sqrt(2.0 / 32))),
+        ("B1", f32(rng, (16,), 0.01)),
+        ("W2", f32(rng, (16, 8), np.sqrt(2.0 / 16))),
+        ("B2", f32(rng, (8,), 0.01)),
+    ]
+
+
+def mlp_nodes():
+    return [
+        helper.make_node("MatMul", ["x", "W1"], ["h1"], name="fc1_matmul"),
+        helper.make_node("Add", ["h1", "B1"], ["h1b"], name="fc1_add"),
+        helper.make_node("Relu", ["h1b"], ["h1r"], name="relu1"),
+        helper.make_node("MatMul", ["h1r", "W2"], ["h2"], name="fc2_matmul"),
+        helper.make_node("Add", ["h2", "B2"], ["y"], name="fc2_add"),
+    ]
+
+
+MLP_IO = ([vi("x", TensorProto.FLOAT, ["batch", 32])], [vi("y", TensorProto.FLOAT, ["batch", 8])])
+
+
+def constant_weights(rng):
+    consts = [
+        helper.make_node("Constant", [], [n], name=f"const_{n}",
+                         value=numpy_helper.from_array(a, n + "_value"))
+        for n, a in mlp_weights(rng)
+    ]
+    return make_model("constant_weights", consts + mlp_nodes(), *MLP_IO,
+                      "Fixture: MLP 32->16->8 whose weights and biases are Constant nodes "
+                      "(value attribute), not initializers.")
+
+
+def external_data(rng):
+    inits = [numpy_helper.from_array(a, n) for n, a in mlp_weights(rng)]
+    m = make_model("external_data", mlp_nodes(), *MLP_IO,
+                   "Fixture: MLP 32->16->8 whose initializers are stored as external data "
+                   "in weights.bin next to the model.", inits)
+    onnx.checker.check_model(m, full_check=True)
+    folder = os.path.join(OUT_DIR, "external_data")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "model.onnx")
+    # onnx appends to an existing data file, so start from scratch every run.
+    weights = os.path.join(folder, "weights.bin")
+    if os.path.exists(weights):
+        os.remove(weights)
+    onnx.save_model(m, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="weights.bin", size_threshold=0)
+    onnx.checker.check_model(path, full_check=True)
+    return path
+
+
+def escaping_external(location, name):
+    w = TensorProto()
+    w.name = "W"
+    w.data_type = TensorProto.FLOAT
+    w.dims.extend([4, 4])
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", location), ("offset", "0"), ("length", "64")):
+        e = w.external_data.add()
+        e.key = k
+        e.value = v
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["y"], name="matmul")]
+    return make_model(name, nodes, [vi("x", TensorProto.FLOAT, ["batch", 4])],
+                      [vi("y", TensorProto.FLOAT, ["batch", 4])],
+                      f"Fixture: initializer W is external data with location {location!r}, "
+                      "which points outside the model folder. Must be rejected.", [w])
+
+
+def not_a_model(rng):
+    t = numpy_helper.from_array(f32(rng, (4,), 1.0), "not_a_model")
+    return t.SerializeToString()
+
+
+def fp16_model(rng):
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    return make_model("fp16_model", nodes, [vi("x", TensorProto.FLOAT16, ["batch", 8])],
+                      [vi("y", TensorProto.FLOAT16, ["batch", 8])],
+                      "Fixture: float16 input and output, single Relu.")
+
+
+ALL_DTYPES = [
+    ("x_bool", TensorProto.BOOL),
+    ("x_int8", TensorProto.INT8),
+    ("x_uint8", TensorProto.UINT8),
+    ("x_int32", TensorProto.INT32),
+    ("x_int64", TensorProto.INT64),
+    ("x_float64", TensorProto.DOUBLE),
+    ("x_float32", TensorProto.FLOAT),
+]
+
+
+def all_dtypes(rng):
+    nodes = [helper.make_node("Cast", [n], [f"{n}_f"], name=f"cast_{n[2:]}", to=TensorProto.FLOAT)
+             for n, _ in ALL_DTYPES]
+    nodes.append(helper.make_node("Concat", [f"{n}_f" for n, _ in ALL_DTYPES], ["y"],
+                                  name="concat", axis=1))
+    return make_model("all_dtypes", nodes, [vi(n, t, ["batch", 4]) for n, t in ALL_DTYPES],
+                      [vi("y", TensorProto.FLOAT, ["batch", 4 * len(ALL_DTYPES)])],
+                      "Fixture: one [batch, 4] input per dtype (bool, int8, uint8, int32, int64, "
+                      "float64, float32), each Cast to float32, concatenated on axis 1.")
+
+
+def unnamed_dims(rng):
+    axes = numpy_helper.from_array(np.array([1], dtype=np.int64), "axes")
+    nodes = [helper.make_node("ReduceSum", ["x", "axes"], ["y"], name="reduce_sum", keepdims=0)]
+    return make_model("unnamed_dims", nodes, [vi("x", TensorProto.FLOAT, ["batch", None, 8])],
+                      [vi("y", TensorProto.FLOAT, ["batch", 8])],
+                      "Fixture: input x has shape [batch, ?, 8]; the middle dim has neither "
+                      "dim_value nor dim_param. ReduceSum over axis 1.", [axes])
+
+
+def self_check(p):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        print("onnxruntime not installed; skipping self-check")
+        return
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    cpu = ["CPUExecutionProvider"]
+
+    def run(rel, feeds):
+        sess = ort.InferenceSession(p[rel], so, providers=cpu)
+        outs = sess.run(None, feeds)
+        shapes = {o.name: list(v.shape) for o, v in zip(sess.get_outputs(), outs)}
+        print(f"  ort ok {rel}: outputs {shapes}")
+        return outs
+
+    def expect_fail(rel):
+        try:
+            ort.InferenceSession(p[rel], so, providers=cpu)
+        except Exception as e:
+            msg = str(e).replace(OUT_DIR, "<fixtures>")
+            print(f"  ort expected failure {rel}: {msg}")
+        else:
+            raise AssertionError(f"{rel} loaded but should not")
+
+    rng = np.random.default_rng(0)
+    x32 = rng.standard_normal((3, 32)).astype(np.float32)
+    run("fixed_batch.onnx", {"x": rng.standard_normal((1, 16)).astype(np.float32)})
+    (s,) = run("string_input.onnx", {"text": np.array(["a", "bc", ""], dtype=object)})
+    assert list(s) == ["a", "bc", ""]
+    expect_fail("unsupported_op.onnx")
+    (a,) = run("constant_weights.onnx", {"x": x32})
+    (b,) = run(os.path.join("external_data", "model.onnx"), {"x": x32})
+    assert np.array_equal(a, b), "constant_weights and external_data use the same weights"
+    expect_fail(os.path.join("escape_external", "model.onnx"))
+    expect_fail(os.path.join("escape_external", "absolute.onnx"))
+    expect_fail("not_a_model.pb")
+    (h,) = run("fp16_model.onnx", {"x": rng.standard_normal((2, 8)).astype(np.float16)})
+    assert h.dtype == np.float16
+    np_types = [np.bool_, np.int8, np.uint8, np.int32, np.int64, np.float64, np.float32]
+    feeds = {n: (rng.integers(0, 2, (2, 4)).astype(t)) for (n, _), t in zip(ALL_DTYPES, np_types)}
+    run("all_dtypes.onnx", feeds)
+    for mid in (1, 5):
+        run("unnamed_dims.onnx", {"x": np.ones((2, mid, 8), dtype=np.float32)})
+
+
+def main():
+    p = {}
+    p["fixed_batch.onnx"] = write("fixed_batch.onnx", fixed_batch(np.random.default_rng(SEED)))
+    p["string_input.onnx"] = write("string_input.onnx", string_input(None))
+    p["unsupported_op.onnx"] = write("unsupported_op.onnx", unsupported_op(None), check=False)
+    # Same seed for both MLPs so they compute the same function.
+    p["constant_weights.onnx"] = write("constant_weights.onnx",
+                                       constant_weights(np.random.default_rng(SEED + 1)))
+    p[os.path.join("external_data", "model.onnx")] = external_data(np.random.default_rng(SEED + 1))
+    # The checker would reject these external-data locations, so it is not run on them.
+    p[os.path.join("escape_external", "model.onnx")] = write(
+        os.path.join("escape_external", "model.onnx"),
+        escaping_external("../outside.bin", "escape_relative"), check=False)
+    p[os.path.join("escape_external", "absolute.onnx")] = write(
+        os.path.join("escape_external", "absolute.onnx"),
+        escaping_external("/etc/passwd", "escape_absolute"), check=False)
+    path = os.path.join(OUT_DIR, "not_a_model.pb")
+    with open(path, "wb") as f:
+        f.write(not_a_model(np.random.default_rng(SEED + 2)))
+    p["not_a_model.pb"] = path
+    p["fp16_model.onnx"] = write("fp16_model.onnx", fp16_model(None))
+    p["all_dtypes.onnx"] = write("all_dtypes.onnx", all_dtypes(None))
+    p["unnamed_dims.onnx"] = write("unnamed_dims.onnx", unnamed_dims(None))
+    for rel, path in p.items():
+        print(f"{rel}: {os.path.getsize(path)} bytes")
+    print(f"external_data/weights.bin: "
+          f"{os.path.getsize(os.path.join(OUT_DIR, 'external_data', 'weights.bin'))} bytes")
+    self_check(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

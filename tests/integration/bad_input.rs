@@ -1,0 +1,192 @@
+//! Bad input through the real binary: a clear message, a non-zero exit, and
+//! never a panic or a hang.
+
+use std::process::{Command, Output};
+
+use crate::repo_path;
+
+fn workbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
+        .args(args)
+        .output()
+        .expect("run onnx-workbench")
+}
+
+/// Runs `args`, expects failure, and returns stderr.
+fn fails(args: &[&str]) -> String {
+    let output = workbench(args);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !output.status.success(),
+        "{args:?} should fail; stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    stderr
+}
+
+const QUICK: [&str; 6] = [
+    "--duration",
+    "0.3s",
+    "--warmup",
+    "0s",
+    "--quiet",
+    "--no-layer-profile",
+];
+
+fn profile_fails(model: &str, extra: &[&str]) -> String {
+    let model = repo_path(model);
+    let mut args = vec!["profile", model.to_str().expect("utf-8 path")];
+    args.extend_from_slice(&QUICK);
+    args.extend_from_slice(extra);
+    fails(&args)
+}
+
+#[test]
+fn unreadable_model_files_are_clear_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty.onnx");
+    std::fs::write(&empty, b"").expect("write");
+    let random = dir.path().join("random.onnx");
+    std::fs::write(
+        &random,
+        (0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .expect("write");
+    let truncated = dir.path().join("truncated.onnx");
+    let mlp = std::fs::read(repo_path("sample_models/mlp.onnx")).expect("read mlp");
+    std::fs::write(&truncated, &mlp[..mlp.len() / 2]).expect("write");
+    let missing = dir.path().join("missing.onnx");
+
+    let cases = [
+        (missing.to_string_lossy().into_owned(), "No such file"),
+        (dir.path().to_string_lossy().into_owned(), "directory"),
+        (empty.to_string_lossy().into_owned(), "empty"),
+        (random.to_string_lossy().into_owned(), "ONNX"),
+        (truncated.to_string_lossy().into_owned(), "ONNX"),
+        (
+            repo_path("tests/data/models/not_a_model.pb")
+                .to_string_lossy()
+                .into_owned(),
+            "not a valid ONNX protobuf",
+        ),
+    ];
+    for (path, expected) in &cases {
+        for command in ["inspect", "profile"] {
+            let mut args = vec![command, path.as_str()];
+            if command == "profile" {
+                args.extend_from_slice(&QUICK);
+            }
+            let stderr = fails(&args);
+            assert!(
+                stderr.to_lowercase().contains(&expected.to_lowercase()),
+                "{command} {path}: expected '{expected}' in: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn escaping_external_data_is_refused_without_reading() {
+    for fixture in [
+        "tests/data/models/escape_external/model.onnx",
+        "tests/data/models/escape_external/absolute.onnx",
+    ] {
+        let stderr = fails(&["inspect", repo_path(fixture).to_str().expect("utf-8")]);
+        assert!(stderr.contains("external data"), "{fixture}: {stderr}");
+    }
+}
+
+#[test]
+fn unsupported_ops_and_string_inputs_are_explained() {
+    let stderr = profile_fails("tests/data/models/unsupported_op.onnx", &[]);
+    assert!(
+        stderr.contains("could not create a session") && stderr.contains("NoSuchOp"),
+        "{stderr}"
+    );
+    let stderr = profile_fails("tests/data/models/string_input.onnx", &[]);
+    assert!(stderr.contains("dtype string"), "{stderr}");
+}
+
+#[test]
+fn wrong_dims_and_batches_are_explained() {
+    let stderr = profile_fails("sample_models/transformer.onnx", &["--dim", "sequence=8"]);
+    assert!(
+        stderr.contains("no symbolic dimension") && stderr.contains("batch, seq"),
+        "{stderr}"
+    );
+    let stderr = profile_fails("sample_models/transformer.onnx", &["--dim", "seq=-3"]);
+    assert!(stderr.contains("at least 1"), "{stderr}");
+    let stderr = profile_fails("tests/data/models/fixed_batch.onnx", &["--batch", "4"]);
+    assert!(stderr.contains("fixed first dimension of 1"), "{stderr}");
+}
+
+#[test]
+fn input_files_with_the_wrong_shape_are_explained() {
+    use ndarray_npy::WriteNpyExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("wrong.npy");
+    ndarray::Array2::<f32>::zeros((3, 5))
+        .write_npy(std::fs::File::create(&path).expect("create"))
+        .expect("write npy");
+    let arg = format!("input={}", path.display());
+    let stderr = profile_fails("sample_models/mlp.onnx", &["--input", &arg]);
+    assert!(
+        stderr.contains("[3, 5]") && stderr.contains("[1, 256]"),
+        "{stderr}"
+    );
+    let stderr = profile_fails("sample_models/mlp.onnx", &["--input", "nosuch=x.npy"]);
+    assert!(
+        stderr.contains("no input of that name") && stderr.contains("input"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn failed_export_writes_are_reported_and_leave_nothing_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A destination folder that does not exist is refused before the run.
+    let missing = dir.path().join("no/such/folder/session.json");
+    let stderr = profile_fails(
+        "sample_models/mlp.onnx",
+        &["--export", missing.to_str().expect("utf-8")],
+    );
+    assert!(stderr.contains("does not exist"), "{stderr}");
+
+    // A CSV "folder" that is a file fails after the run: the run's report is
+    // still printed and the JSON export still written.
+    let blocker = dir.path().join("csv");
+    std::fs::write(&blocker, b"a file").expect("write");
+    let session = dir.path().join("session.json");
+    let model = repo_path("sample_models/mlp.onnx");
+    let mut args = vec!["profile", model.to_str().expect("utf-8")];
+    args.extend_from_slice(&QUICK);
+    let session_arg = session.to_string_lossy().into_owned();
+    let blocker_arg = blocker.to_string_lossy().into_owned();
+    args.extend_from_slice(&["--export", &session_arg, "--export-csv", &blocker_arg]);
+    let output = workbench(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: cannot create the folder"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Throughput"));
+    assert!(session.is_file(), "the JSON export still succeeded");
+    assert_eq!(std::fs::read(&blocker).expect("read"), b"a file");
+}
+
+#[test]
+fn cuda_on_a_machine_without_it_fails_clearly() {
+    let output = workbench(&["doctor"]);
+    let doctor = String::from_utf8_lossy(&output.stdout);
+    if doctor.contains("CUDAExecutionProvider,") || doctor.ends_with("CUDAExecutionProvider\n") {
+        return; // a GPU build: covered by the GPU tests
+    }
+    let stderr = profile_fails("sample_models/mlp.onnx", &["--ep", "cuda"]);
+    assert!(
+        stderr.contains("CUDA") && stderr.contains("--allow-fallback"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,129 @@
+//! The commands as a user runs them.
+
+use std::process::Command;
+
+use crate::repo_path;
+
+fn workbench_ok(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
+        .args(args)
+        .output()
+        .expect("run onnx-workbench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{args:?} failed: {stderr}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn version_and_doctor_name_the_runtime() {
+    let version = workbench_ok(&["--version"]);
+    assert!(version.contains("ONNX Runtime 1.31"), "{version}");
+    assert!(version.contains("libonnxruntime"), "{version}");
+    assert!(version.contains("CPUExecutionProvider"), "{version}");
+    let doctor = workbench_ok(&["doctor"]);
+    assert!(
+        doctor.contains("library:") && doctor.contains("GPU"),
+        "{doctor}"
+    );
+}
+
+#[test]
+fn inspect_shows_inputs_ops_and_parameters() {
+    let mlp = repo_path("sample_models/mlp.onnx");
+    let text = workbench_ok(&["inspect", mlp.to_str().expect("utf-8")]);
+    assert!(text.contains("batch"), "{text}");
+    assert!(text.contains("Gemm"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&workbench_ok(&[
+        "inspect",
+        mlp.to_str().expect("utf-8"),
+        "--json",
+    ]))
+    .expect("json");
+    assert_eq!(json["param_count"], 265_482);
+    assert_eq!(json["node_count"], 5);
+    assert_eq!(json["inputs"][0]["name"], "input");
+}
+
+#[test]
+fn profile_exports_and_report_reprints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let session = dir.path().join("s.json");
+    let trace = dir.path().join("trace.json");
+    let csv_dir = dir.path().join("csv");
+    let model = repo_path("sample_models/cnn.onnx");
+    let stdout = workbench_ok(&[
+        "profile",
+        model.to_str().expect("utf-8"),
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+        "--concurrency",
+        "2",
+        "--profile-runs",
+        "5",
+        "--quiet",
+        "--export",
+        session.to_str().expect("utf-8"),
+        "--export-trace",
+        trace.to_str().expect("utf-8"),
+        "--export-csv",
+        csv_dir.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        stdout.contains("Throughput") && stdout.contains("p99"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Per-layer"), "{stdout}");
+
+    let report = workbench_ok(&["report", session.to_str().expect("utf-8")]);
+    assert_eq!(report, stdout, "the reprint matches the original summary");
+
+    let trace: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&trace).expect("trace")).expect("json");
+    let events = trace["traceEvents"].as_array().expect("events");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["name"] == "request" && e["ph"] == "X")
+    );
+    assert!(
+        events.iter().any(|e| e["cat"] == "Node"),
+        "ORT node events are in the trace"
+    );
+
+    let layers = std::fs::read_to_string(csv_dir.join("layers.csv")).expect("layers.csv");
+    assert!(
+        layers.starts_with("node,op_type,provider,calls,total_micros"),
+        "{layers}"
+    );
+    assert!(layers.lines().count() > 3);
+    let series = std::fs::read_to_string(csv_dir.join("timeseries.csv")).expect("timeseries.csv");
+    assert!(series.lines().count() >= 2, "{series}");
+}
+
+#[test]
+fn json_output_is_a_session_document() {
+    let model = repo_path("sample_models/multi_input.onnx");
+    let stdout = workbench_ok(&[
+        "profile",
+        model.to_str().expect("utf-8"),
+        "--requests",
+        "40",
+        "--warmup",
+        "0s",
+        "--dim",
+        "seq=16",
+        "--batch",
+        "4",
+        "--no-layer-profile",
+        "--quiet",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["summary"]["requests_ok"], 40);
+    assert_eq!(json["summary"]["inferences"], 160);
+    assert_eq!(json["inputs"][0]["shape"], serde_json::json!([4, 16]));
+    assert_eq!(json["inputs"][1]["dtype"], "f32");
+}

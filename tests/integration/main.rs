@@ -1,0 +1,41 @@
+//! Integration tests against the real ONNX Runtime on every sample model.
+//! One test binary (faster to build and link); modules by topic.
+
+mod bad_input;
+mod cli;
+mod profile;
+mod session_files;
+
+use std::path::{Path, PathBuf};
+
+use onnx_workbench::engine::{LayerProfiling, ProfileConfig, RunHandle, RunRecord};
+
+/// Path of a file under the repository root.
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// Every sample model.
+pub const SAMPLE_MODELS: [&str; 4] = [
+    "mlp.onnx",
+    "cnn.onnx",
+    "transformer.onnx",
+    "multi_input.onnx",
+];
+
+/// A short run.
+pub fn quick_config() -> ProfileConfig {
+    ProfileConfig {
+        duration_secs: Some(0.6),
+        warmup_secs: 0.1,
+        layer_profiling: LayerProfiling::SeparatePass { runs: 5 },
+        ..ProfileConfig::default()
+    }
+}
+
+/// Runs `model` with `config` to the end.
+pub fn run(model: &Path, config: ProfileConfig) -> RunRecord {
+    RunHandle::start(model.to_path_buf(), config)
+        .expect("start")
+        .join()
+}

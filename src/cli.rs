@@ -51,6 +51,33 @@ pub enum Command {
     Profile(Box<ProfileArgs>),
     /// Print a saved session.
     Report(ReportArgs),
+    /// Open the desktop workbench (the default when no command is given).
+    Gui(GuiArgs),
+}
+
+/// `gui` arguments.
+#[derive(Debug, Args)]
+pub struct GuiArgs {
+    /// A model to open.
+    pub model: Option<PathBuf>,
+    /// Start a run as soon as the model is loaded.
+    #[arg(long, requires = "model")]
+    pub autorun: bool,
+    /// Close the window when that run finishes.
+    #[arg(long, requires = "autorun")]
+    pub exit_after_run: bool,
+    /// Write frame-time statistics (JSON) here when the window closes.
+    #[arg(long)]
+    pub frame_stats: Option<PathBuf>,
+    /// Override the remembered concurrency.
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    /// Override the remembered duration, e.g. 15s.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Use sampled per-layer profiling, every Nth run.
+    #[arg(long)]
+    pub profile_every: Option<u32>,
 }
 
 /// `inspect` arguments.
@@ -263,17 +290,35 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         return Ok(0);
     }
     match cli.command {
-        None => {
-            use clap::CommandFactory as _;
-            Cli::command().print_help()?;
-            Ok(0)
-        }
+        None => gui(GuiArgs {
+            model: None,
+            autorun: false,
+            exit_after_run: false,
+            frame_stats: None,
+            concurrency: None,
+            duration: None,
+            profile_every: None,
+        }),
+        Some(Command::Gui(args)) => gui(args),
         Some(Command::Doctor) => doctor(),
         Some(Command::Setup) => setup(),
         Some(Command::Inspect(args)) => inspect(&args),
         Some(Command::Profile(args)) => profile(&args),
         Some(Command::Report(args)) => report(&args),
     }
+}
+
+fn gui(args: GuiArgs) -> anyhow::Result<u8> {
+    crate::ui::run(crate::ui::GuiOptions {
+        model: args.model,
+        autorun: args.autorun,
+        exit_after_run: args.exit_after_run,
+        frame_stats: args.frame_stats,
+        concurrency: args.concurrency,
+        duration_secs: args.duration.map(|d| d.as_secs_f64()),
+        profile_every: args.profile_every,
+    })?;
+    Ok(0)
 }
 
 fn print_version() {

@@ -13,6 +13,7 @@
 //! - [`session`] is the recorded profiling session with versioned export and
 //!   import (JSON, CSV, Chrome trace).
 //! - [`cli`] implements the headless commands.
+//! - [`ui`] is the desktop workbench (eframe, wgpu); the only module that uses egui.
 //!
 //! # Failure handling
 //!
@@ -31,4 +32,5 @@ pub mod metrics;
 pub mod model;
 pub mod session;
 pub mod telemetry;
+pub mod ui;
 pub mod util;

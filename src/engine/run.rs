@@ -802,10 +802,17 @@ fn parse_sampled_profiles(
 ) -> LayerAggregator {
     let mut aggregator = LayerAggregator::new(LayerSource::Sampled);
     let mut last_publish = Instant::now();
-    for (prefix, _end_nanos) in files {
+    for (prefix, end_nanos) in files {
+        let measure_start = shared.measure_start_nanos.load(Ordering::Relaxed);
         for path in files_with_prefix(&prefix) {
-            if let Ok(profile) = parse_profile_file(&path) {
-                aggregator.add(profile, 0);
+            // Runs profiled during the warm-up are discarded like their latencies.
+            if end_nanos >= measure_start
+                && let Ok(profile) = parse_profile_file(&path)
+            {
+                aggregator.add_at(
+                    profile,
+                    (end_nanos - measure_start) / crate::metrics::WINDOW_NANOS,
+                );
             }
             let _ = std::fs::remove_file(&path);
         }

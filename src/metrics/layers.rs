@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 /// Node events kept for the Chrome trace export.
 pub const MAX_TRACE_NODE_EVENTS: usize = 50_000;
+/// Columns kept in the per-layer timeline (the newest win).
+pub const MAX_TIMELINE_COLUMNS: usize = 600;
 /// Highest per-node duration tracked exactly, in microseconds (one hour).
 const MAX_NODE_MICROS: u64 = 3_600_000_000;
 
@@ -217,6 +219,45 @@ pub struct LayerReport {
     pub nodes: Vec<LayerStats>,
     /// Sorted by total time, largest first.
     pub op_types: Vec<OpTypeStats>,
+    /// Per-layer time over the run, for the heatmap.
+    #[serde(default)]
+    pub timeline: Option<LayerTimeline>,
+}
+
+/// What a timeline column stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineAxis {
+    /// One column per second of the measured load (sampled profiling).
+    Seconds,
+    /// One column per profiled run (separate pass).
+    ProfiledRun,
+}
+
+/// Mean time per layer in each column: `columns[c].mean_micros[n]` is node
+/// `nodes[n]` in column `c` (0 where the node did not run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerTimeline {
+    pub axis: TimelineAxis,
+    /// Node names, in the order of [`LayerReport::nodes`].
+    pub nodes: Vec<String>,
+    pub columns: Vec<TimelineColumn>,
+}
+
+/// One column of a [`LayerTimeline`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineColumn {
+    /// Second of the load, or profiled-run number.
+    pub index: u64,
+    /// Profiled runs in this column.
+    pub runs: u64,
+    pub mean_micros: Vec<f32>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ColumnAccumulator {
+    runs: u64,
+    node_micros: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +278,7 @@ pub struct LayerAggregator {
     runs: u64,
     model_run_total_micros: u64,
     session_initialization_micros: Option<u64>,
+    timeline: BTreeMap<u64, ColumnAccumulator>,
     /// The first node events, for the Chrome trace.
     pub trace_events: Vec<NodeEvent>,
     /// The first run spans, for the Chrome trace.
@@ -252,6 +294,7 @@ impl LayerAggregator {
             runs: 0,
             model_run_total_micros: 0,
             session_initialization_micros: None,
+            timeline: BTreeMap::new(),
             trace_events: Vec::new(),
             trace_runs: Vec::new(),
         }
@@ -260,6 +303,17 @@ impl LayerAggregator {
     /// Adds a parsed profile. `skip_runs` leading `model_run`s (and the node
     /// events inside them) are ignored, e.g. a warm-up run.
     pub fn add(&mut self, profile: ParsedProfile, skip_runs: usize) {
+        self.add_with_column(profile, skip_runs, None);
+    }
+
+    /// Adds a profile whose runs all belong to timeline column `column`
+    /// (a second of the load, in sampled profiling).
+    pub fn add_at(&mut self, profile: ParsedProfile, column: u64) {
+        self.add_with_column(profile, 0, Some(column));
+    }
+
+    fn add_with_column(&mut self, profile: ParsedProfile, skip_runs: usize, column: Option<u64>) {
+        let first_run_index = self.runs;
         if self.session_initialization_micros.is_none() {
             self.session_initialization_micros = profile.session_initialization_micros;
         }
@@ -272,12 +326,20 @@ impl LayerAggregator {
                 .get(skip_runs)
                 .map_or(u64::MAX, |run| run.ts_micros)
         };
-        for run in profile.runs.iter().skip(skip_runs) {
+        let kept_runs: Vec<RunSpan> = profile.runs.iter().skip(skip_runs).copied().collect();
+        for (offset, _) in kept_runs.iter().enumerate() {
+            let key = column.unwrap_or(first_run_index + offset as u64);
+            self.timeline.entry(key).or_default().runs += 1;
+        }
+        for run in &kept_runs {
             self.runs += 1;
             self.model_run_total_micros += run.dur_micros;
             if self.trace_runs.len() < MAX_TRACE_NODE_EVENTS / 10 {
                 self.trace_runs.push(*run);
             }
+        }
+        while self.timeline.len() > MAX_TIMELINE_COLUMNS {
+            self.timeline.pop_first();
         }
         for event in profile.nodes {
             if event.ts_micros < cutoff_micros {
@@ -303,6 +365,14 @@ impl LayerAggregator {
             accumulator
                 .histogram
                 .saturating_record(event.dur_micros.min(MAX_NODE_MICROS));
+            let key = column.unwrap_or_else(|| {
+                // The run whose start is the last one at or before this event.
+                let index = kept_runs.partition_point(|run| run.ts_micros <= event.ts_micros);
+                first_run_index + index.saturating_sub(1) as u64
+            });
+            if let Some(column) = self.timeline.get_mut(&key) {
+                *column.node_micros.entry(event.node.clone()).or_default() += event.dur_micros;
+            }
             if self.trace_events.len() < MAX_TRACE_NODE_EVENTS {
                 self.trace_events.push(event);
             }
@@ -376,6 +446,28 @@ impl LayerAggregator {
         });
 
         let kernel_total: u64 = nodes.iter().map(|node| node.total_micros).sum();
+        let timeline = (!self.timeline.is_empty()).then(|| LayerTimeline {
+            axis: match self.source {
+                LayerSource::SeparatePass => TimelineAxis::ProfiledRun,
+                LayerSource::Sampled => TimelineAxis::Seconds,
+            },
+            nodes: nodes.iter().map(|node| node.node.clone()).collect(),
+            columns: self
+                .timeline
+                .iter()
+                .map(|(index, column)| TimelineColumn {
+                    index: *index,
+                    runs: column.runs,
+                    mean_micros: nodes
+                        .iter()
+                        .map(|node| {
+                            let total = column.node_micros.get(&node.node).copied().unwrap_or(0);
+                            (total as f64 / column.runs.max(1) as f64) as f32
+                        })
+                        .collect(),
+                })
+                .collect(),
+        });
         LayerReport {
             source: self.source,
             runs: self.runs,
@@ -385,6 +477,7 @@ impl LayerAggregator {
             session_initialization_micros: self.session_initialization_micros,
             nodes,
             op_types,
+            timeline,
         }
     }
 }
@@ -441,6 +534,26 @@ mod tests {
         assert_eq!(report.op_types[1].op_type, "Relu");
         assert_eq!(report.op_types[1].total_micros, 20);
         assert!((report.kernel_share - 100.0 / 150.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_timeline_has_one_column_per_profiled_run() {
+        let mut aggregator = LayerAggregator::new(LayerSource::SeparatePass);
+        aggregator.add(parse_profile(PROFILE).expect("parse"), 0);
+        let timeline = aggregator.report().timeline.expect("timeline");
+        assert_eq!(timeline.axis, TimelineAxis::ProfiledRun);
+        assert_eq!(timeline.nodes, vec!["fc1".to_owned(), "relu1".to_owned()]);
+        assert_eq!(timeline.columns.len(), 2);
+        assert_eq!(timeline.columns[0].mean_micros, vec![30.0, 10.0]);
+        assert_eq!(timeline.columns[1].mean_micros, vec![50.0, 10.0]);
+
+        let mut sampled = LayerAggregator::new(LayerSource::Sampled);
+        sampled.add_at(parse_profile(PROFILE).expect("parse"), 7);
+        let timeline = sampled.report().timeline.expect("timeline");
+        assert_eq!(timeline.columns.len(), 1);
+        assert_eq!(timeline.columns[0].index, 7);
+        assert_eq!(timeline.columns[0].runs, 2);
+        assert_eq!(timeline.columns[0].mean_micros, vec![40.0, 10.0]);
     }
 
     #[test]

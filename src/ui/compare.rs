@@ -1,0 +1,276 @@
+//! Comparing two sessions: summary deltas and a per-layer delta table matched
+//! by node name, with the nodes found in only one of them.
+
+use egui::{RichText, Ui};
+use egui_extras::{Column, TableBuilder};
+
+use super::theme;
+use crate::{session::SessionDocument, util::format_micros};
+
+/// One summary figure of A and B.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeltaRow {
+    pub metric: &'static str,
+    pub a: Option<f64>,
+    pub b: Option<f64>,
+    /// True when a larger value is better (throughput).
+    pub higher_is_better: bool,
+    pub unit: &'static str,
+}
+
+impl DeltaRow {
+    /// Relative change from A to B, in percent.
+    pub fn delta_percent(&self) -> Option<f64> {
+        match (self.a, self.b) {
+            (Some(a), Some(b)) if a != 0.0 => Some((b - a) / a * 100.0),
+            _ => None,
+        }
+    }
+
+    /// Whether B is better than A (`None` when equal or unknown).
+    pub fn b_is_better(&self) -> Option<bool> {
+        let delta = self.delta_percent()?;
+        if delta.abs() < 1e-9 {
+            return None;
+        }
+        Some((delta > 0.0) == self.higher_is_better)
+    }
+}
+
+/// A node present in both sessions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerDelta {
+    pub node: String,
+    pub op_type: String,
+    pub a_mean_micros: f64,
+    pub b_mean_micros: f64,
+}
+
+impl LayerDelta {
+    /// Relative change of the mean time, in percent (negative = faster in B).
+    pub fn delta_percent(&self) -> f64 {
+        if self.a_mean_micros > 0.0 {
+            (self.b_mean_micros - self.a_mean_micros) / self.a_mean_micros * 100.0
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The comparison of two sessions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionComparison {
+    pub summary: Vec<DeltaRow>,
+    /// Sorted by absolute change of mean time, largest first.
+    pub layers: Vec<LayerDelta>,
+    pub only_in_a: Vec<String>,
+    pub only_in_b: Vec<String>,
+}
+
+/// Compares session `a` (the baseline) with `b`.
+pub fn compare_sessions(a: &SessionDocument, b: &SessionDocument) -> SessionComparison {
+    let pick = |document: &SessionDocument,
+                value: &dyn Fn(&crate::metrics::RunSummary) -> Option<f64>| {
+        document.run.summary.as_ref().and_then(value)
+    };
+    let row = |metric,
+               higher_is_better,
+               unit,
+               value: &dyn Fn(&crate::metrics::RunSummary) -> Option<f64>| DeltaRow {
+        metric,
+        a: pick(a, value),
+        b: pick(b, value),
+        higher_is_better,
+        unit,
+    };
+    let mut summary = vec![
+        row("throughput", true, "inf/s", &|s| Some(s.inferences_per_sec)),
+        row("p50 latency", false, "ms", &|s| {
+            s.latency.map(|l| l.p50_micros / 1000.0)
+        }),
+        row("p99 latency", false, "ms", &|s| {
+            s.latency.map(|l| l.p99_micros / 1000.0)
+        }),
+        row("failed requests", false, "", &|s| {
+            Some(s.requests_failed as f64)
+        }),
+    ];
+    summary.push(DeltaRow {
+        metric: "model size",
+        a: a.run.model.as_ref().map(|m| m.size_bytes as f64 / 1e6),
+        b: b.run.model.as_ref().map(|m| m.size_bytes as f64 / 1e6),
+        higher_is_better: false,
+        unit: "MB",
+    });
+
+    let (empty_a, empty_b) = (Vec::new(), Vec::new());
+    let nodes_a = a
+        .run
+        .layers
+        .as_ref()
+        .map_or(&empty_a, |layers| &layers.nodes);
+    let nodes_b = b
+        .run
+        .layers
+        .as_ref()
+        .map_or(&empty_b, |layers| &layers.nodes);
+    let by_name_b: std::collections::BTreeMap<&str, &crate::metrics::layers::LayerStats> = nodes_b
+        .iter()
+        .map(|node| (node.node.as_str(), node))
+        .collect();
+    let mut layers = Vec::new();
+    let mut only_in_a = Vec::new();
+    for node in nodes_a {
+        match by_name_b.get(node.node.as_str()) {
+            Some(other) => layers.push(LayerDelta {
+                node: node.node.clone(),
+                op_type: node.op_type.clone(),
+                a_mean_micros: node.mean_micros,
+                b_mean_micros: other.mean_micros,
+            }),
+            None => only_in_a.push(node.node.clone()),
+        }
+    }
+    let names_a: std::collections::BTreeSet<&str> =
+        nodes_a.iter().map(|node| node.node.as_str()).collect();
+    let mut only_in_b: Vec<String> = nodes_b
+        .iter()
+        .filter(|node| !names_a.contains(node.node.as_str()))
+        .map(|node| node.node.clone())
+        .collect();
+    layers.sort_by(|x, y| {
+        let dx = (x.b_mean_micros - x.a_mean_micros).abs();
+        let dy = (y.b_mean_micros - y.a_mean_micros).abs();
+        dy.total_cmp(&dx).then_with(|| x.node.cmp(&y.node))
+    });
+    only_in_a.sort();
+    only_in_b.sort();
+    SessionComparison {
+        summary,
+        layers,
+        only_in_a,
+        only_in_b,
+    }
+}
+
+fn signed_percent_label(delta: f64, is_better: Option<bool>) -> RichText {
+    let text = RichText::new(format!("{delta:+.1} %"));
+    match is_better {
+        Some(true) => text.color(theme::GOOD),
+        Some(false) => text.color(theme::ERROR),
+        None => text,
+    }
+}
+
+/// Draws a comparison; `a_name` and `b_name` label the two sides.
+pub fn compare_ui(ui: &mut Ui, comparison: &SessionComparison, a_name: &str, b_name: &str) {
+    ui.label(RichText::new(format!("A = {a_name}    B = {b_name}")).strong());
+    egui::Grid::new("compare_summary")
+        .striped(true)
+        .show(ui, |ui| {
+            ui.label(RichText::new("metric").strong());
+            ui.label(RichText::new("A").strong());
+            ui.label(RichText::new("B").strong());
+            ui.label(RichText::new("B vs A").strong());
+            ui.end_row();
+            for row in &comparison.summary {
+                let value = |v: Option<f64>| {
+                    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3} {}", row.unit))
+                };
+                ui.label(row.metric);
+                ui.label(value(row.a));
+                ui.label(value(row.b));
+                match row.delta_percent() {
+                    Some(delta) => ui.label(signed_percent_label(delta, row.b_is_better())),
+                    None => ui.label("-"),
+                };
+                ui.end_row();
+            }
+        });
+    ui.add_space(8.0);
+    ui.label(RichText::new(format!("Layers in both ({})", comparison.layers.len())).strong());
+    if comparison.layers.is_empty() {
+        ui.label("No node names match. Compare runs at the same --opt-level (or 'disable', which keeps the file's names).");
+    }
+    let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
+    TableBuilder::new(ui)
+        .id_salt("compare_layers")
+        .striped(true)
+        .max_scroll_height(260.0)
+        .column(Column::initial(260.0).clip(true))
+        .column(Column::initial(140.0).clip(true))
+        .columns(Column::initial(90.0), 3)
+        .header(row_height, |mut header| {
+            for label in ["Node", "Op", "A mean", "B mean", "B vs A"] {
+                header.col(|ui| {
+                    ui.label(RichText::new(label).strong());
+                });
+            }
+        })
+        .body(|body| {
+            body.rows(row_height, comparison.layers.len(), |mut row| {
+                let Some(layer) = comparison.layers.get(row.index()) else {
+                    return;
+                };
+                row.col(|ui| {
+                    ui.label(&layer.node);
+                });
+                row.col(|ui| {
+                    ui.label(&layer.op_type);
+                });
+                row.col(|ui| {
+                    ui.label(format_micros(layer.a_mean_micros));
+                });
+                row.col(|ui| {
+                    ui.label(format_micros(layer.b_mean_micros));
+                });
+                row.col(|ui| {
+                    let delta = layer.delta_percent();
+                    let is_better = (delta.abs() > 1e-9).then_some(delta < 0.0);
+                    ui.label(signed_percent_label(delta, is_better));
+                });
+            });
+        });
+    for (label, nodes) in [
+        ("Only in A", &comparison.only_in_a),
+        ("Only in B", &comparison.only_in_b),
+    ] {
+        if !nodes.is_empty() {
+            ui.label(RichText::new(format!("{label} ({})", nodes.len())).strong());
+            ui.label(nodes.join(", "));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deltas_know_which_direction_is_better() {
+        let faster = DeltaRow {
+            metric: "throughput",
+            a: Some(100.0),
+            b: Some(150.0),
+            higher_is_better: true,
+            unit: "inf/s",
+        };
+        assert_eq!(faster.delta_percent(), Some(50.0));
+        assert_eq!(faster.b_is_better(), Some(true));
+        let slower_latency = DeltaRow {
+            metric: "p99",
+            a: Some(2.0),
+            b: Some(3.0),
+            higher_is_better: false,
+            unit: "ms",
+        };
+        assert_eq!(slower_latency.b_is_better(), Some(false));
+        let layer = LayerDelta {
+            node: "conv".into(),
+            op_type: "Conv".into(),
+            a_mean_micros: 200.0,
+            b_mean_micros: 150.0,
+        };
+        assert!((layer.delta_percent() + 25.0).abs() < 1e-9);
+    }
+}

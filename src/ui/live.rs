@@ -1,0 +1,252 @@
+//! The Live panel: throughput, latency percentiles, the latency histogram,
+//! queue vs run time, CPU and memory, GPU presence and errors. The same plots
+//! show a finished or reopened session.
+
+use egui::{RichText, Ui};
+use egui_plot::{Bar, BarChart, Corner, GridMark, Legend, Line, Plot, PlotPoints};
+
+use super::theme;
+use crate::{
+    metrics::{ErrorSummary, HistogramBucket, WindowStats},
+    telemetry::EnvironmentInfo,
+    util::{format_bytes, format_micros},
+};
+
+/// Height of each plot, in points.
+const PLOT_HEIGHT: f32 = 180.0;
+
+/// Everything the Live panel draws.
+pub struct LiveData<'a> {
+    pub windows: &'a [WindowStats],
+    pub histogram: &'a [HistogramBucket],
+    pub errors: &'a ErrorSummary,
+    pub environment: Option<&'a EnvironmentInfo>,
+    /// Queue time is meaningful (open loop, or fewer sessions than workers).
+    pub has_queue: bool,
+}
+
+/// Reduces a series to at most `max_points`, averaging within buckets, so a
+/// long run costs no more to draw than a short one.
+pub fn downsample(points: &[[f64; 2]], max_points: usize) -> Vec<[f64; 2]> {
+    if points.len() <= max_points || max_points == 0 {
+        return points.to_vec();
+    }
+    let bucket = points.len().div_ceil(max_points);
+    points
+        .chunks(bucket)
+        .map(|chunk| {
+            let count = chunk.len() as f64;
+            let x = chunk.iter().map(|p| p[0]).sum::<f64>() / count;
+            let y = chunk.iter().map(|p| p[1]).sum::<f64>() / count;
+            [x, y]
+        })
+        .collect()
+}
+
+fn series(
+    windows: &[WindowStats],
+    max_points: usize,
+    value: impl Fn(&WindowStats) -> Option<f64>,
+) -> Vec<[f64; 2]> {
+    let points: Vec<[f64; 2]> = windows
+        .iter()
+        .filter_map(|window| value(window).map(|y| [window.start_secs + window.duration_secs, y]))
+        .collect();
+    downsample(&points, max_points)
+}
+
+fn millis_axis(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
+    if mark.value < 0.0 {
+        return String::new();
+    }
+    format_micros(mark.value * 1000.0)
+}
+
+fn seconds_axis(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
+    format!("{:.0} s", mark.value)
+}
+
+fn time_plot(id: &str, y_label: &str) -> Plot<'static> {
+    Plot::new(id.to_owned())
+        .height(PLOT_HEIGHT)
+        .legend(Legend::default().position(Corner::LeftTop))
+        .x_axis_label("time since measurement start")
+        .x_axis_formatter(seconds_axis)
+        .y_axis_label(y_label.to_owned())
+        .include_y(0.0)
+        .allow_scroll(false)
+}
+
+/// Draws the Live panel.
+pub fn live_ui(ui: &mut Ui, data: &LiveData<'_>) {
+    let max_points = (ui.available_width() as usize).max(64);
+    ui.columns(2, |columns| {
+        columns[0].label(RichText::new("Throughput").strong());
+        let throughput = series(data.windows, max_points, |w| Some(w.inferences_per_sec));
+        time_plot("throughput", "inferences/s")
+            .y_axis_formatter(|mark, _| format!("{:.0}/s", mark.value))
+            .show(&mut columns[0], |plot| {
+                plot.line(
+                    Line::new("inferences/s", PlotPoints::from(throughput))
+                        .color(theme::THROUGHPUT),
+                );
+            });
+
+        columns[1].label(RichText::new("Latency percentiles").strong());
+        let millis = |value: Option<f64>| value.map(|micros| micros / 1000.0);
+        let p50 = series(data.windows, max_points, |w| millis(w.p50_micros));
+        let p95 = series(data.windows, max_points, |w| millis(w.p95_micros));
+        let p99 = series(data.windows, max_points, |w| millis(w.p99_micros));
+        time_plot("latency", "latency (ms)")
+            .y_axis_formatter(millis_axis)
+            .show(&mut columns[1], |plot| {
+                plot.line(Line::new("p50", PlotPoints::from(p50)).color(theme::P50));
+                plot.line(Line::new("p95", PlotPoints::from(p95)).color(theme::P95));
+                plot.line(Line::new("p99", PlotPoints::from(p99)).color(theme::P99));
+            });
+    });
+    ui.add_space(8.0);
+    ui.columns(2, |columns| {
+        columns[0].label(RichText::new("Latency histogram").strong());
+        histogram_ui(&mut columns[0], data.histogram);
+
+        if data.has_queue {
+            columns[1].label(RichText::new("Queue time vs run time (p50 / p99)").strong());
+            let millis = |value: Option<f64>| value.map(|micros| micros / 1000.0);
+            let queue_p50 = series(data.windows, max_points, |w| millis(w.queue_p50_micros));
+            let queue_p99 = series(data.windows, max_points, |w| millis(w.queue_p99_micros));
+            let run_p50 = series(data.windows, max_points, |w| millis(w.service_p50_micros));
+            let run_p99 = series(data.windows, max_points, |w| millis(w.service_p99_micros));
+            time_plot("queue", "time (ms)")
+                .y_axis_formatter(millis_axis)
+                .show(&mut columns[1], |plot| {
+                    plot.line(
+                        Line::new("queue p50", PlotPoints::from(queue_p50)).color(theme::QUEUE),
+                    );
+                    plot.line(
+                        Line::new("queue p99", PlotPoints::from(queue_p99)).color(theme::P99),
+                    );
+                    plot.line(Line::new("run p50", PlotPoints::from(run_p50)).color(theme::P50));
+                    plot.line(Line::new("run p99", PlotPoints::from(run_p99)).color(theme::P95));
+                });
+        } else {
+            columns[1].label(RichText::new("CPU and memory").strong());
+            resources_ui(&mut columns[1], data.windows, max_points);
+        }
+    });
+    ui.add_space(8.0);
+    ui.columns(2, |columns| {
+        if data.has_queue {
+            columns[0].label(RichText::new("CPU and memory").strong());
+            resources_ui(&mut columns[0], data.windows, max_points);
+        } else {
+            gpu_ui(&mut columns[0], data.environment);
+        }
+        errors_ui(&mut columns[1], data.errors);
+    });
+    if data.has_queue {
+        gpu_ui(ui, data.environment);
+    }
+}
+
+fn histogram_ui(ui: &mut Ui, buckets: &[HistogramBucket]) {
+    // Bars on a log10(µs) axis, so microseconds and seconds fit one plot.
+    let mut lower = buckets.first().map_or(1.0, |b| b.upper_micros / 1.2);
+    let bars: Vec<Bar> = buckets
+        .iter()
+        .map(|bucket| {
+            let left = lower.max(1e-3).log10();
+            let right = bucket.upper_micros.max(1e-3).log10();
+            lower = bucket.upper_micros;
+            Bar::new((left + right) / 2.0, bucket.count as f64)
+                .width((right - left).max(1e-3))
+                .name(format!("≤ {}", format_micros(bucket.upper_micros)))
+        })
+        .collect();
+    Plot::new("histogram")
+        .height(PLOT_HEIGHT)
+        .x_axis_label("latency (log scale)")
+        .x_axis_formatter(|mark, _| format_micros(10f64.powf(mark.value)))
+        .y_axis_label("requests")
+        .include_y(0.0)
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            plot.bar_chart(BarChart::new("requests", bars).color(theme::THROUGHPUT));
+        });
+}
+
+fn resources_ui(ui: &mut Ui, windows: &[WindowStats], max_points: usize) {
+    let cpu = series(windows, max_points, |w| w.process_cpu_percent);
+    let memory = series(windows, max_points, |w| {
+        w.rss_bytes.map(|bytes| bytes as f64 / 1e6)
+    });
+    let latest = windows
+        .iter()
+        .rev()
+        .find_map(|w| w.rss_bytes.zip(w.process_cpu_percent));
+    if let Some((rss, cpu_now)) = latest {
+        ui.label(format!(
+            "process CPU {cpu_now:.0} % (100 % = one core), RSS {}",
+            format_bytes(rss)
+        ));
+    }
+    time_plot("resources", "CPU % / RSS MB").show(ui, |plot| {
+        plot.line(Line::new("process CPU %", PlotPoints::from(cpu)).color(theme::CPU));
+        plot.line(Line::new("RSS (MB)", PlotPoints::from(memory)).color(theme::MEMORY));
+    });
+}
+
+fn gpu_ui(ui: &mut Ui, environment: Option<&EnvironmentInfo>) {
+    ui.label(RichText::new("GPU").strong());
+    match environment {
+        Some(environment) if !environment.gpus.is_empty() => {
+            for gpu in &environment.gpus {
+                ui.label(format!(
+                    "{} ({} memory, driver {})",
+                    gpu.name,
+                    format_bytes(gpu.memory_total_bytes),
+                    gpu.driver_version
+                ));
+            }
+            ui.label(
+                RichText::new("GPU utilization is not sampled in this version.")
+                    .color(theme::MUTED),
+            );
+        }
+        Some(environment) => {
+            ui.label(RichText::new("No GPU on this machine.").color(theme::WARNING));
+            if let Some(note) = &environment.gpu_note {
+                ui.label(RichText::new(note).small().color(theme::MUTED));
+            }
+        }
+        None => {
+            ui.label(RichText::new("GPU status is known once a run starts.").color(theme::MUTED));
+        }
+    }
+}
+
+fn errors_ui(ui: &mut Ui, errors: &ErrorSummary) {
+    ui.label(RichText::new("Errors").strong());
+    if errors.count == 0 {
+        ui.label("No failed requests.");
+        return;
+    }
+    ui.label(RichText::new(format!("{} failed requests", errors.count)).color(theme::ERROR));
+    for message in &errors.first_messages {
+        ui.label(RichText::new(message).small());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downsampling_bounds_the_points_and_keeps_the_mean() {
+        let points: Vec<[f64; 2]> = (0..10_000).map(|i| [i as f64, 2.0]).collect();
+        let reduced = downsample(&points, 500);
+        assert!(reduced.len() <= 500);
+        assert!(reduced.iter().all(|p| (p[1] - 2.0).abs() < 1e-12));
+        assert_eq!(downsample(&points[..10], 500).len(), 10);
+    }
+}

@@ -1,0 +1,195 @@
+//! The desktop workbench driven through its widgets (egui_kittest), against
+//! the real engine: open a sample, configure, run, stop, export, reopen,
+//! compare.
+
+use std::time::{Duration, Instant};
+
+use egui_kittest::{Harness, kittest::Queryable as _};
+use onnx_workbench::{
+    engine::RunStatus,
+    ui::{GuiOptions, PickPurpose, Tab, WorkbenchApp},
+};
+
+fn harness() -> Harness<'static, WorkbenchApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1400.0, 1000.0))
+        .wgpu()
+        .build_eframe(|cc| WorkbenchApp::new(cc, GuiOptions::default()))
+}
+
+/// Steps the UI in real time until `done` holds.
+fn step_until(
+    harness: &mut Harness<'static, WorkbenchApp>,
+    what: &str,
+    done: impl Fn(&WorkbenchApp) -> bool,
+) {
+    let started = Instant::now();
+    while !done(harness.state()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.step();
+}
+
+#[test]
+fn open_configure_run_stop_export_reopen_and_compare() {
+    let mut harness = harness();
+    harness.step();
+
+    // Open a bundled sample from the start page.
+    harness.get_by_label("mlp.onnx").click();
+    step_until(&mut harness, "the model to load", |app| app.model.is_some());
+    assert_eq!(harness.state().tab, Tab::Model);
+    assert!(
+        harness
+            .state()
+            .model
+            .as_ref()
+            .is_some_and(|m| m.batch_symbol.as_deref() == Some("batch"))
+    );
+
+    // Configure through the labelled controls.
+    harness.get_by_label("Batch").set_value_accesskit(4.0);
+    harness
+        .get_by_label("Intra-op threads")
+        .set_value_accesskit(1.0);
+    harness.get_by_label("Concurrency").set_value_accesskit(2.0);
+    harness
+        .get_by_label("Duration (s)")
+        .set_value_accesskit(1.0);
+    harness.get_by_label("Warm-up (s)").set_value_accesskit(0.2);
+    harness
+        .get_by_label("Profiled runs")
+        .set_value_accesskit(5.0);
+    harness.step();
+    let config = harness.state().settings.config.clone();
+    assert_eq!(config.batch, Some(4));
+    assert_eq!(config.intra_threads, 1);
+    assert_eq!(config.concurrency, 2);
+    assert_eq!(config.duration_secs, Some(1.0));
+
+    // Run to the end: throughput and per-layer rows come from real data.
+    step_until(&mut harness, "ONNX Runtime", |app| {
+        app.runtime_status.is_some()
+    });
+    harness.get_by_label("Run").click();
+    step_until(&mut harness, "the run to start", WorkbenchApp::is_running);
+    step_until(&mut harness, "the run to finish", |app| {
+        !app.is_running() && !app.history.is_empty()
+    });
+    let first = harness
+        .state()
+        .shown_session()
+        .expect("a session")
+        .document
+        .clone();
+    assert_eq!(
+        first.run.status,
+        RunStatus::Completed,
+        "{:?}",
+        first.run.failure
+    );
+    let summary = first.run.summary.as_ref().expect("summary");
+    assert!(summary.inferences_per_sec > 0.0);
+    assert_eq!(summary.batch_size, 4);
+    harness.get_by_label("Live").click();
+    harness.step();
+    // The headline shows the measured figure.
+    let headline = format!("{:.0} inferences/s", summary.inferences_per_sec);
+    assert!(
+        harness.query_by_label(&headline).is_some(),
+        "no '{headline}' label"
+    );
+    harness.get_by_label("Layers").click();
+    harness.step();
+    let layers = first.run.layers.as_ref().expect("per-layer timings");
+    let top_node = &layers.nodes[0].node;
+    assert!(
+        harness.query_by_label(top_node).is_some(),
+        "row for {top_node}"
+    );
+
+    // A long run stopped early keeps its partial results.
+    harness
+        .get_by_label("Duration (s)")
+        .set_value_accesskit(120.0);
+    harness.step();
+    harness.get_by_label("Run").click();
+    step_until(
+        &mut harness,
+        "the second run to start",
+        WorkbenchApp::is_running,
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    harness.step();
+    harness.get_by_label("Stop").click();
+    step_until(&mut harness, "the stop", |app| {
+        !app.is_running() && app.history.len() == 2
+    });
+    let second = harness
+        .state()
+        .shown_session()
+        .expect("second")
+        .document
+        .clone();
+    assert_eq!(second.run.status, RunStatus::Stopped);
+    assert!(
+        second
+            .run
+            .summary
+            .as_ref()
+            .is_some_and(|s| s.requests_ok > 0)
+    );
+
+    // Export (the path a save dialog would return) and reopen it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("stopped.json");
+    harness
+        .state_mut()
+        .export(PickPurpose::ExportJson, path.clone());
+    step_until(&mut harness, "the export", |app| {
+        app.messages
+            .iter()
+            .any(|m| m.text.contains("Wrote session"))
+    });
+    assert!(path.is_file());
+    harness.state_mut().open_session(path.clone());
+    step_until(&mut harness, "the reopen", |app| app.history.len() == 3);
+    let reopened = harness.state().shown_session().expect("reopened");
+    assert_eq!(reopened.from_file.as_deref(), Some(path.as_path()));
+    assert_eq!(*reopened.document, *second);
+
+    // Compare the completed run with the stopped one.
+    harness.get_by_label("Sessions").click();
+    harness.state_mut().compare_pair = (Some(0), Some(1));
+    harness.step();
+    harness.step();
+    assert!(harness.query_by_label("Comparison").is_some());
+    assert!(harness.query_by_label_contains("Layers in both").is_some());
+}
+
+#[test]
+fn a_bad_model_is_an_error_message_and_the_app_keeps_running() {
+    let mut harness = harness();
+    harness.step();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.onnx");
+    std::fs::write(&bad, b"definitely not a model").expect("write");
+    harness.state_mut().open_model(bad);
+    step_until(&mut harness, "the error", |app| {
+        app.messages.iter().any(|m| m.is_error)
+    });
+    assert!(harness.state().model.is_none());
+    assert!(
+        harness
+            .query_by_label_contains("Could not open the model")
+            .is_some()
+    );
+    // The app still works: open a good model afterwards.
+    harness.get_by_label("cnn.onnx").click();
+    step_until(&mut harness, "the model", |app| app.model.is_some());
+}

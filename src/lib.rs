@@ -31,4 +31,5 @@ pub mod metrics;
 pub mod model;
 pub mod session;
 pub mod telemetry;
+pub mod transform;
 pub mod util;

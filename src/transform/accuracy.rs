@@ -122,6 +122,15 @@ pub(crate) fn compare(
         let transformed_values = to_values(sample, &shapes, Some(&transformed_declared))?;
         let expected = run_once(&mut original_session, &original_values, &output_names)?;
         let actual = run_once(&mut transformed_session, &transformed_values, &output_names)?;
+        for (name, ((_, want), (_, got))) in output_names.iter().zip(expected.iter().zip(&actual)) {
+            if want.len() != got.len() {
+                return Err(TransformError::Runtime(format!(
+                    "output {name:?} has {} elements after the transform, {} before",
+                    got.len(),
+                    want.len()
+                )));
+            }
+        }
         for (slot, ((shape, want), (_, got))) in
             per_output.iter_mut().zip(expected.into_iter().zip(actual))
         {
@@ -161,25 +170,19 @@ pub(crate) fn compare(
     })
 }
 
-/// Error statistics of `got` against `want` (same length expected; a length
-/// mismatch counts as total disagreement).
+/// Error statistics of `got` against `want` (equal lengths; extra elements
+/// are ignored). Non-finite results (an output overflowed) are stored as
+/// `f64::MAX` so the report stays valid JSON.
 pub fn error_stats(want: &[f64], got: &[f64]) -> OutputAccuracy {
     let mut stats = OutputAccuracy {
         name: String::new(),
-        num_elements: want.len() as u64,
+        num_elements: want.len().min(got.len()) as u64,
         max_abs_error: 0.0,
         mean_abs_error: 0.0,
         relative_l2_error: 0.0,
         cosine_similarity: 1.0,
         top1_agreement: None,
     };
-    if want.len() != got.len() {
-        stats.max_abs_error = f64::INFINITY;
-        stats.mean_abs_error = f64::INFINITY;
-        stats.relative_l2_error = f64::INFINITY;
-        stats.cosine_similarity = 0.0;
-        return stats;
-    }
     let (mut sum_abs, mut diff_sq, mut want_sq, mut got_sq, mut dot) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for (a, b) in want.iter().zip(got) {
         let diff = (b - a).abs();
@@ -190,8 +193,8 @@ pub fn error_stats(want: &[f64], got: &[f64]) -> OutputAccuracy {
         got_sq += b * b;
         dot += a * b;
     }
-    if !want.is_empty() {
-        stats.mean_abs_error = sum_abs / want.len() as f64;
+    if stats.num_elements > 0 {
+        stats.mean_abs_error = sum_abs / stats.num_elements as f64;
     }
     stats.relative_l2_error = if want_sq > 0.0 {
         (diff_sq / want_sq).sqrt()
@@ -203,6 +206,18 @@ pub fn error_stats(want: &[f64], got: &[f64]) -> OutputAccuracy {
         (false, false) => 1.0,
         _ => 0.0,
     };
+    for value in [
+        &mut stats.max_abs_error,
+        &mut stats.mean_abs_error,
+        &mut stats.relative_l2_error,
+    ] {
+        if !value.is_finite() {
+            *value = f64::MAX;
+        }
+    }
+    if !stats.cosine_similarity.is_finite() {
+        stats.cosine_similarity = 0.0;
+    }
     stats
 }
 

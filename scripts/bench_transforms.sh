@@ -51,5 +51,6 @@ fp32|
 fp16|--precision fp16
 int8 (dynamic)|--precision int8 --int8-mode dynamic
 50 % unstructured|--prune 0.5
+50 % structured|--prune 0.5 --prune-mode structured
 TRANSFORMS
 done

@@ -23,8 +23,8 @@ use crate::{
     model::Model,
     session::{SessionDocument, render_report, write_chrome_trace, write_csv, write_json},
     transform::{
-        DEFAULT_ACCURACY_SAMPLES, Int8Mode, Precision, PruneScope, PruneSpec, TransformSpec,
-        apply_checked,
+        DEFAULT_ACCURACY_SAMPLES, Int8Mode, Precision, PruneMode, PruneScope, PruneSpec,
+        TransformSpec, apply_checked,
     },
     util::{format_count, format_micros, write_atomic},
 };
@@ -72,10 +72,13 @@ pub struct TransformFlags {
     /// With --precision fp16: keep graph inputs and outputs float16 (default: float32 with Casts).
     #[arg(long, help_heading = "Transform")]
     pub fp16_io: bool,
-    /// Unstructured magnitude pruning to this sparsity: 0.5 or 50%.
+    /// Magnitude pruning to this sparsity (fraction of weights or channels): 0.5 or 50%.
     #[arg(long, value_parser = parse_sparsity, help_heading = "Transform")]
     pub prune: Option<f64>,
-    /// Pruning target per layer, or one threshold over all layers.
+    /// Zero single weights (unstructured) or remove whole output channels with the smallest L1 norm (structured).
+    #[arg(long, value_enum, default_value_t = PruneMode::Unstructured, requires = "prune", help_heading = "Transform")]
+    pub prune_mode: PruneMode,
+    /// Pruning target per layer, or one threshold over all layers (unstructured only).
     #[arg(long, value_enum, default_value_t = PruneScope::PerLayer, requires = "prune", help_heading = "Transform")]
     pub prune_scope: PruneScope,
     /// Leave the first and the last prunable layer dense.
@@ -95,6 +98,7 @@ impl TransformFlags {
             fp16_io: self.fp16_io,
             prune: self.prune.map(|sparsity| PruneSpec {
                 sparsity,
+                mode: self.prune_mode,
                 scope: self.prune_scope,
                 skip_first_last: self.skip_first_last,
             }),

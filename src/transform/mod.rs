@@ -17,6 +17,7 @@ pub mod fp16;
 mod graph;
 pub mod int8;
 pub mod prune;
+pub mod structured;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -70,12 +71,26 @@ pub enum PruneScope {
     Global,
 }
 
-/// Unstructured magnitude pruning settings.
+/// Which weights pruning removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum PruneMode {
+    /// Single weights set to zero; shapes stay.
+    #[default]
+    Unstructured,
+    /// Whole output channels removed (smallest L1 norm); tensors shrink.
+    Structured,
+}
+
+/// Magnitude pruning settings.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PruneSpec {
-    /// Target fraction of zero weights, 0 ≤ sparsity < 1.
+    /// Target fraction of zero weights (unstructured) or of removed output
+    /// channels (structured), 0 ≤ sparsity < 1.
     pub sparsity: f64,
+    /// Unstructured or structured.
+    pub mode: PruneMode,
     /// Per layer or global threshold.
     pub scope: PruneScope,
     /// Leave the first and the last prunable layer dense.
@@ -133,8 +148,12 @@ impl TransformSpec {
         }
         if let Some(prune) = &self.prune {
             parts.push(format!(
-                "{:.0}% unstructured pruning ({}{})",
+                "{:.0}% {} pruning ({}{})",
                 prune.sparsity * 100.0,
+                match prune.mode {
+                    PruneMode::Unstructured => "unstructured",
+                    PruneMode::Structured => "structured",
+                },
                 match prune.scope {
                     PruneScope::PerLayer => "per layer",
                     PruneScope::Global => "global",
@@ -227,9 +246,11 @@ fn apply_with(
     };
     if let Some(prune_spec) = &spec.prune {
         report.prune = Some(prune::prune(&mut proto, prune_spec)?);
-        report.notes.push(
-            "unstructured sparsity keeps tensor shapes: dense kernels multiply the zeros, so FLOPs and file size do not drop".to_owned(),
-        );
+        if prune_spec.mode == PruneMode::Unstructured {
+            report.notes.push(
+                "unstructured sparsity keeps tensor shapes: dense kernels multiply the zeros, so FLOPs and file size do not drop".to_owned(),
+            );
+        }
     }
     match spec.precision {
         Precision::Fp32 => {}
@@ -380,28 +401,48 @@ impl TransformReport {
         if let Some(prune) = &self.prune {
             writeln!(
                 out,
-                "Pruning     overall sparsity {:.1}%, model FLOPs {} -> {} (dense)",
+                "Pruning     overall sparsity {:.1}%, model FLOPs {} -> {}",
                 prune.overall_sparsity * 100.0,
                 format_flops(prune.model_flops_before),
                 format_flops(prune.model_flops_after)
             )?;
             writeln!(
                 out,
-                "  {:<24} {:<7} {:>9} {:>9} {:>10} {:>10} {:>12}",
-                "layer", "op", "requested", "achieved", "params", "nonzero", "FLOPs nz/dense"
+                "  {:<20} {:<6} {:>9} {:>9} {:>9} {:>21} {:>21} {:>10}",
+                "layer",
+                "op",
+                "requested",
+                "achieved",
+                "channels",
+                "params (nonzero)",
+                "FLOPs before -> after",
+                "nonzero"
             )?;
             for layer in &prune.layers {
+                let channels = match (layer.channels_before, layer.channels_after) {
+                    (Some(before), Some(after)) => format!("{before}->{after}"),
+                    _ => "-".to_owned(),
+                };
                 writeln!(
                     out,
-                    "  {:<24} {:<7} {:>8.1}% {:>8.1}% {:>10} {:>10} {:>5} / {}",
+                    "  {:<20} {:<6} {:>8.1}% {:>8.1}% {:>9} {:>21} {:>21} {:>10}",
                     layer.node,
                     layer.op_type,
                     layer.requested_sparsity * 100.0,
                     layer.achieved_sparsity * 100.0,
-                    format_count(layer.params),
-                    format_count(layer.nonzero_params_after),
-                    format_flops(layer.flops_nonzero_after),
-                    format_flops(layer.flops_dense)
+                    channels,
+                    format!(
+                        "{}->{} ({})",
+                        format_count(layer.params_before),
+                        format_count(layer.params_after),
+                        format_count(layer.nonzero_params_after)
+                    ),
+                    format!(
+                        "{} -> {}",
+                        format_flops(layer.flops_before),
+                        format_flops(layer.flops_after)
+                    ),
+                    format_flops(layer.flops_nonzero_after)
                 )?;
             }
             for skip in &prune.skipped {
@@ -499,6 +540,7 @@ mod tests {
             precision: Precision::Int8,
             prune: Some(PruneSpec {
                 sparsity: 0.5,
+                mode: PruneMode::Unstructured,
                 scope: PruneScope::Global,
                 skip_first_last: true,
             }),

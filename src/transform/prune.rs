@@ -1,4 +1,5 @@
-//! Unstructured magnitude pruning of Conv, Gemm and MatMul weights.
+//! Magnitude pruning of Conv, Gemm and MatMul weights. Unstructured here;
+//! structured (whole channels) in [`super::structured`].
 //!
 //! The smallest-magnitude weights are set to zero until the target sparsity
 //! is reached, per layer or with one threshold over all layers (global).
@@ -13,7 +14,7 @@ use super::graph::{
     self, ConstRef, FLOAT, const_tensor, const_tensor_mut, find_const, is_default_domain,
     node_label,
 };
-use super::{PruneScope, PruneSpec, TransformError};
+use super::{PruneMode, PruneScope, PruneSpec, TransformError};
 use crate::model::onnx::ModelProto;
 use crate::model::{Model, estimate_flops};
 
@@ -30,15 +31,24 @@ pub struct PrunedLayer {
     pub requested_sparsity: f64,
     /// Fraction of the weight's elements that are zero afterwards, 0..1.
     pub achieved_sparsity: f64,
-    /// Elements of the weight.
-    pub params: u64,
+    /// Elements of the weight before.
+    pub params_before: u64,
+    /// Elements of the weight after (fewer only with structured pruning).
+    pub params_after: u64,
     /// Non-zero elements before and after.
     pub nonzero_params_before: u64,
     /// See `nonzero_params_before`.
     pub nonzero_params_after: u64,
-    /// Dense FLOPs of the node (unchanged: tensors keep their shapes).
-    pub flops_dense: u64,
-    /// FLOPs if zero weights were skipped: dense × (1 − achieved sparsity).
+    /// Output channels (filters / units) before, for structured pruning.
+    pub channels_before: Option<u64>,
+    /// Output channels after, for structured pruning.
+    pub channels_after: Option<u64>,
+    /// FLOPs of the node before (symbolic dims bound to 1).
+    pub flops_before: u64,
+    /// FLOPs of the node after: unchanged by unstructured pruning, whose
+    /// zeros dense kernels still multiply.
+    pub flops_after: u64,
+    /// FLOPs if zero weights were skipped: after × (1 − achieved sparsity).
     pub flops_nonzero_after: u64,
 }
 
@@ -98,6 +108,14 @@ pub(crate) fn prune(
 ) -> Result<PruneReport, TransformError> {
     if !(0.0..1.0).contains(&spec.sparsity) {
         return Err(TransformError::BadSparsity(spec.sparsity));
+    }
+    if spec.mode == PruneMode::Structured {
+        if spec.scope == PruneScope::Global {
+            return Err(TransformError::Unsupported(
+                "global scope with structured pruning (channel norms of different layers are not comparable); use per-layer".to_owned(),
+            ));
+        }
+        return super::structured::prune_structured(proto, spec);
     }
     let flops_before = flops_by_node(proto);
     let Some(graph) = proto.graph.as_mut() else {
@@ -233,10 +251,14 @@ pub(crate) fn prune(
             weight: candidate.weight.clone(),
             requested_sparsity: spec.sparsity,
             achieved_sparsity: achieved,
-            params,
+            params_before: params,
+            params_after: params,
             nonzero_params_before: nonzero_before,
             nonzero_params_after: nonzero_after,
-            flops_dense,
+            channels_before: None,
+            channels_after: None,
+            flops_before: flops_dense,
+            flops_after: flops_dense,
             flops_nonzero_after: (flops_dense as f64 * (1.0 - achieved)).round() as u64,
         });
     }
@@ -251,7 +273,7 @@ pub(crate) fn prune(
 }
 
 /// Dense FLOPs per main-graph node index (symbolic dims bound to 1).
-fn flops_by_node(proto: &ModelProto) -> BTreeMap<usize, u64> {
+pub(crate) fn flops_by_node(proto: &ModelProto) -> BTreeMap<usize, u64> {
     let model = Model::from_proto(proto.clone(), None);
     estimate_flops(&model, &BTreeMap::new())
         .by_node

@@ -9,8 +9,8 @@ use onnx_workbench::{
     model::{Model, onnx::tensor_proto::DataType},
     session::{SessionDocument, render_report, write_json},
     transform::{
-        self, CheckedTransform, Int8Mode, Precision, PruneScope, PruneSpec, TransformError,
-        TransformSpec,
+        self, CheckedTransform, Int8Mode, Precision, PruneMode, PruneScope, PruneSpec,
+        TransformError, TransformSpec,
     },
 };
 
@@ -62,6 +62,7 @@ fn prune_spec(sparsity: f64, scope: PruneScope) -> TransformSpec {
         prune: Some(PruneSpec {
             sparsity,
             scope,
+            mode: PruneMode::Unstructured,
             skip_first_last: false,
         }),
         ..TransformSpec::default()
@@ -217,12 +218,17 @@ fn zero_pruning_gives_identical_outputs_and_half_pruning_is_exact() {
         for layer in &prune.layers {
             // floor(0.5 · n) zeros: exactly half for even sizes.
             assert!(
-                (layer.achieved_sparsity - 0.5).abs() <= 1.0 / layer.params as f64,
+                (layer.achieved_sparsity - 0.5).abs() <= 1.0 / layer.params_before as f64,
                 "{name}: {layer:?}"
             );
-            assert_eq!(layer.nonzero_params_after, layer.params - layer.params / 2);
-            assert!(layer.flops_dense > 0, "{name}: {layer:?}");
-            assert!(layer.flops_nonzero_after < layer.flops_dense);
+            assert_eq!(
+                layer.nonzero_params_after,
+                layer.params_before - layer.params_before / 2
+            );
+            assert_eq!(layer.params_after, layer.params_before);
+            assert!(layer.flops_before > 0, "{name}: {layer:?}");
+            assert_eq!(layer.flops_after, layer.flops_before);
+            assert!(layer.flops_nonzero_after < layer.flops_before);
         }
         // Dense kernels: same FLOPs, same file size.
         assert_eq!(prune.model_flops_before, prune.model_flops_after);
@@ -251,6 +257,7 @@ fn global_pruning_and_skip_first_last_are_reported() {
         prune: Some(PruneSpec {
             sparsity: 0.5,
             scope: PruneScope::PerLayer,
+            mode: PruneMode::Unstructured,
             skip_first_last: true,
         }),
         ..TransformSpec::default()
@@ -445,4 +452,124 @@ fn transform_command_writes_a_model_that_loads() {
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(stderr.contains("nothing to prune"), "{stderr}");
     assert!(!dir.path().join("x.onnx").exists());
+}
+
+/// Model, pruned layers (node, channels before, after), a consumer's weight
+/// and its dims after.
+type StructuredCase = (
+    &'static str,
+    Vec<(&'static str, u64, u64)>,
+    &'static str,
+    Vec<i64>,
+);
+
+#[test]
+fn structured_pruning_shrinks_tensors_and_flops_and_still_runs() {
+    let structured = |sparsity: f64| TransformSpec {
+        prune: Some(PruneSpec {
+            sparsity,
+            mode: PruneMode::Structured,
+            scope: PruneScope::PerLayer,
+            skip_first_last: false,
+        }),
+        ..TransformSpec::default()
+    };
+    // (model, pruned layers with channels before -> after, weight dims after)
+    let expected: [StructuredCase; 3] = [
+        (
+            "mlp.onnx",
+            vec![("fc1", 512, 256), ("fc2", 256, 128)],
+            "fc3.weight",
+            vec![128, 10],
+        ),
+        (
+            "cnn.onnx",
+            vec![("conv1", 16, 8), ("fc1", 64, 32)],
+            "conv2.weight",
+            vec![32, 8, 3, 3],
+        ),
+        (
+            "transformer.onnx",
+            vec![("ffn_up_matmul", 256, 128)],
+            "ffn_down.weight",
+            vec![128, 64],
+        ),
+    ];
+    for (name, layers, consumer_weight, consumer_dims) in expected {
+        let result = checked(&format!("sample_models/{name}"), &structured(0.5));
+        let prune = result.report.prune.as_ref().expect("prune report");
+        let got: Vec<(&str, u64, u64)> = prune
+            .layers
+            .iter()
+            .map(|l| {
+                (
+                    l.node.as_str(),
+                    l.channels_before.unwrap_or(0),
+                    l.channels_after.unwrap_or(0),
+                )
+            })
+            .collect();
+        assert_eq!(got, layers, "{name}");
+        for layer in &prune.layers {
+            assert_eq!(
+                layer.params_after * 2,
+                layer.params_before,
+                "{name}: {layer:?}"
+            );
+            assert!(layer.flops_after < layer.flops_before, "{name}: {layer:?}");
+        }
+        assert!(prune.model_flops_after < prune.model_flops_before, "{name}");
+        assert!(result.report.size_after_bytes < result.report.size_before_bytes);
+        // The next layer's input channels shrank too.
+        let dims = result
+            .model
+            .initializer(consumer_weight)
+            .map(|t| t.dims.clone());
+        assert_eq!(dims, Some(consumer_dims), "{name}: {consumer_weight}");
+        // Every skipped layer says why.
+        assert!(prune.skipped.iter().all(|s| !s.reason.is_empty()));
+        // It loads and runs (the accuracy pass ran both models).
+        let accuracy = result.report.accuracy.as_ref().expect("accuracy");
+        assert!(accuracy.outputs.iter().all(|o| o.relative_l2_error > 0.0));
+    }
+
+    // Skips name the blocking op.
+    let transformer = checked("sample_models/transformer.onnx", &structured(0.5));
+    let reasons: Vec<String> = transformer
+        .report
+        .prune
+        .expect("prune report")
+        .skipped
+        .into_iter()
+        .map(|s| format!("{}: {}", s.node, s.reason))
+        .collect();
+    assert!(
+        reasons.contains(&"q_proj_matmul: it feeds a Reshape (q_reshape)".to_owned()),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"out_proj_matmul: it feeds a residual Add (residual1)".to_owned()),
+        "{reasons:?}"
+    );
+
+    // 0 % removes nothing and changes no output.
+    let zero = checked("sample_models/cnn.onnx", &structured(0.0));
+    assert_eq!(worst_rel_l2(&zero), 0.0);
+
+    // multi_input's only layer feeds the graph output: a clear error.
+    let model = Model::load(&repo_path("sample_models/multi_input.onnx")).expect("loads");
+    let err = transform::apply(&model, &structured(0.5)).expect_err("nothing prunable");
+    assert!(
+        err.to_string()
+            .contains("classifier: its output reaches the graph output \"scores\""),
+        "{err}"
+    );
+
+    // Structured pruning then int8 on the smaller model.
+    let combined = TransformSpec {
+        precision: Precision::Int8,
+        ..structured(0.5)
+    };
+    let result = checked("sample_models/cnn.onnx", &combined);
+    assert_eq!(result.report.int8.map(|r| r.quantized.len()), Some(4));
 }

@@ -421,6 +421,34 @@ mod tests {
     }
 
     #[test]
+    fn blocked_ops_stay_fp32_between_casts() -> Result<(), Box<dyn std::error::Error>> {
+        let model_path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/mlp.onnx");
+        let mut proto = crate::model::Model::load(&model_path)?.proto;
+        let options = Fp16Options {
+            fp16_io: false,
+            extra_blocked_ops: ["Gemm".to_owned()].into(),
+        };
+        let report = convert(&mut proto, &options)?;
+        // fc1..fc3 stay float32 with their weights; relu1 and relu2 run in
+        // float16 with a Cast on each side: 4 casts, no tensor converted.
+        let kept: Vec<&str> = report.kept_fp32.iter().map(|k| k.node.as_str()).collect();
+        assert_eq!(kept, vec!["fc1", "fc2", "fc3"]);
+        assert_eq!(report.casts_inserted, 4);
+        assert_eq!(report.tensors_converted, 0);
+        let graph = proto.graph.as_ref().ok_or("graph")?;
+        let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type()).collect();
+        assert_eq!(
+            ops,
+            vec![
+                "Gemm", "Cast", "Relu", "Cast", "Gemm", "Cast", "Relu", "Cast", "Gemm"
+            ]
+        );
+        assert!(graph.initializer.iter().all(|t| t.data_type() == FLOAT));
+        Ok(())
+    }
+
+    #[test]
     fn tensors_convert_with_clamp_count() -> Result<(), TransformError> {
         let mut tensor = graph::float_tensor("w", &[3], &[1.0, -2.5, 1.0e5]);
         assert_eq!(convert_tensor(&mut tensor)?, 1);

@@ -478,7 +478,7 @@ impl TransformReport {
             for layer in &int8.quantized {
                 writeln!(
                     out,
-                    "  {:<24} {:<7} {} scale{} weights {} -> {}",
+                    "  {:<20} {:<6} {:>5} scale{} weights {} -> {}",
                     layer.node,
                     layer.op_type,
                     layer.num_scales,

@@ -348,6 +348,7 @@ pub fn apply_checked(
             rejections.iter().map(|(op, _)| op.as_str()).collect::<Vec<_>>().join(", ")
         ));
     }
+    report.notes.extend(execution_provider_notes(spec, config));
     report.accuracy = Some(accuracy::compare(
         runtime,
         &original,
@@ -360,6 +361,41 @@ pub fn apply_checked(
         bytes,
         report,
     })
+}
+
+/// What the execution provider means for the transform's speed, so a lever
+/// that does not pay is not a surprise.
+fn execution_provider_notes(spec: &TransformSpec, config: &ProfileConfig) -> Vec<String> {
+    let mut notes = Vec::new();
+    if config.execution_provider != crate::engine::ExecutionProviderKind::Cpu {
+        return notes;
+    }
+    match spec.precision {
+        Precision::Fp16 => notes.push(
+            "the CPU execution provider has few float16 kernels; ONNX Runtime casts around the others, so float16 is often slower than float32 on CPU".to_owned(),
+        ),
+        Precision::Int8 if spec.int8_mode == Int8Mode::Dynamic && !cpu_has_vnni() => notes.push(
+            "this CPU has no VNNI (avx512_vnni / avx_vnni): ONNX Runtime's u8×s8 integer kernels take a slower path, so dynamic int8 may be slower than float32".to_owned(),
+        ),
+        Precision::Int8 if spec.int8_mode == Int8Mode::Qdq => notes.push(
+            "QDQ weights only: compute stays float32 (smaller file, no integer kernels)".to_owned(),
+        ),
+        _ => {}
+    }
+    notes
+}
+
+/// Whether the CPU has VNNI dot-product instructions (x86 only).
+fn cpu_has_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512vnni")
+            || std::arch::is_x86_feature_detected!("avxvnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// The op type in ONNX Runtime's "Could not find an implementation for

@@ -88,6 +88,15 @@ fn fp16_on_every_sample_model_is_accurate_and_half_the_size() {
         let report = &result.report;
         let fp16 = report.fp16.as_ref().expect("fp16 report");
         assert!(fp16.tensors_converted > 0, "{name}");
+        // The honest case: the CPU EP runs most float16 ops through Casts.
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("few float16 kernels")),
+            "{:?}",
+            report.notes
+        );
         assert!(!fp16.already_fp16);
         // float32 IO by default: one Cast per float input and output at least.
         assert!(fp16.casts_inserted >= 1, "{name}");

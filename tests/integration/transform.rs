@@ -582,3 +582,39 @@ fn structured_pruning_shrinks_tensors_and_flops_and_still_runs() {
     let result = checked("sample_models/cnn.onnx", &combined);
     assert_eq!(result.report.int8.map(|r| r.quantized.len()), Some(4));
 }
+
+#[test]
+fn accuracy_uses_the_users_npy_files() {
+    use ndarray_npy::WriteNpyExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut input_files = Vec::new();
+    for (index, value) in [0.5f32, -1.0, 2.0].into_iter().enumerate() {
+        let path = dir.path().join(format!("x{index}.npy"));
+        let array = ndarray::Array2::<f32>::from_shape_fn((2, 256), |(row, col)| {
+            value * ((row * 256 + col) as f32 / 512.0 - 0.5)
+        });
+        array
+            .write_npy(std::fs::File::create(&path).expect("create"))
+            .expect("write npy");
+        input_files.push(onnx_workbench::engine::InputFile {
+            name: "input".to_owned(),
+            path,
+        });
+    }
+    let config = ProfileConfig {
+        batch: Some(2),
+        input_files,
+        ..ProfileConfig::default()
+    };
+    let model = Model::load(&repo_path("sample_models/mlp.onnx")).expect("loads");
+    let result = transform::apply_checked(&model, &spec(Precision::Fp16), &config).expect("fp16");
+    let accuracy = result.report.accuracy.expect("accuracy");
+    assert_eq!(accuracy.num_samples, 3);
+    assert_eq!(accuracy.input_source, "3 input sets from .npy files");
+    let logits = accuracy.outputs.first().expect("logits");
+    assert_eq!(logits.name, "logits");
+    // 3 files × batch 2 × 10 classes.
+    assert_eq!(logits.num_elements, 60);
+    assert!(logits.relative_l2_error < 1e-2, "{logits:?}");
+    assert!(logits.top1_agreement.is_some());
+}

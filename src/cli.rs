@@ -1,4 +1,5 @@
-//! The headless commands: `doctor`, `setup`, `inspect`, `profile`, `report`.
+//! The headless commands: `doctor`, `setup`, `inspect`, `profile`, `report`,
+//! `transform`.
 //!
 //! Each command returns an [`ExitCode`]-like number so `main.rs` stays thin:
 //! 0 success, 1 error, 2 usage error (from clap), 3 a run that finished but
@@ -21,7 +22,11 @@ use crate::{
     metrics::{RunPhase, Snapshot},
     model::Model,
     session::{SessionDocument, render_report, write_chrome_trace, write_csv, write_json},
-    util::{format_count, format_micros},
+    transform::{
+        DEFAULT_ACCURACY_SAMPLES, Int8Mode, Precision, PruneMode, PruneScope, PruneSpec,
+        TransformSpec, apply_checked,
+    },
+    util::{format_count, format_micros, write_atomic},
 };
 
 /// Exit status of a finished run with failed requests.
@@ -53,6 +58,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Open the desktop workbench (the default when no command is given).
     Gui(GuiArgs),
+    /// Rewrite a model (fp16, int8, pruning), write it, and report size and accuracy.
+    Transform(Box<TransformArgs>),
 }
 
 /// `gui` arguments.
@@ -78,6 +85,83 @@ pub struct GuiArgs {
     /// Use sampled per-layer profiling, every Nth run.
     #[arg(long)]
     pub profile_every: Option<u32>,
+}
+
+/// Transform flags, shared by `transform` and `profile`.
+#[derive(Debug, Clone, Args)]
+pub struct TransformFlags {
+    /// Target precision.
+    #[arg(long, value_enum, default_value_t = Precision::Fp32, help_heading = "Transform")]
+    pub precision: Precision,
+    /// With --precision int8: integer compute (dynamic) or DequantizeLinear weights (qdq).
+    #[arg(long, value_enum, default_value_t = Int8Mode::Dynamic, help_heading = "Transform")]
+    pub int8_mode: Int8Mode,
+    /// With --precision fp16: keep graph inputs and outputs float16 (default: float32 with Casts).
+    #[arg(long, help_heading = "Transform")]
+    pub fp16_io: bool,
+    /// Magnitude pruning to this sparsity (fraction of weights or channels): 0.5 or 50%.
+    #[arg(long, value_parser = parse_sparsity, help_heading = "Transform")]
+    pub prune: Option<f64>,
+    /// Zero single weights (unstructured) or remove whole output channels with the smallest L1 norm (structured).
+    #[arg(long, value_enum, default_value_t = PruneMode::Unstructured, requires = "prune", help_heading = "Transform")]
+    pub prune_mode: PruneMode,
+    /// Pruning target per layer, or one threshold over all layers (unstructured only).
+    #[arg(long, value_enum, default_value_t = PruneScope::PerLayer, requires = "prune", help_heading = "Transform")]
+    pub prune_scope: PruneScope,
+    /// Leave the first and the last prunable layer dense.
+    #[arg(long, requires = "prune", help_heading = "Transform")]
+    pub skip_first_last: bool,
+    /// Seeded input sets compared to measure accuracy (ignored with --input).
+    #[arg(long, default_value_t = DEFAULT_ACCURACY_SAMPLES, help_heading = "Transform")]
+    pub accuracy_samples: usize,
+}
+
+impl TransformFlags {
+    /// The transform these flags describe.
+    pub fn to_spec(&self) -> TransformSpec {
+        TransformSpec {
+            precision: self.precision,
+            int8_mode: self.int8_mode,
+            fp16_io: self.fp16_io,
+            prune: self.prune.map(|sparsity| PruneSpec {
+                sparsity,
+                mode: self.prune_mode,
+                scope: self.prune_scope,
+                skip_first_last: self.skip_first_last,
+            }),
+            accuracy_samples: self.accuracy_samples,
+        }
+    }
+}
+
+/// `transform` arguments.
+#[derive(Debug, Args)]
+pub struct TransformArgs {
+    /// The .onnx file.
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub transform: TransformFlags,
+    /// Where to write the transformed model (written atomically).
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Execution provider the result must load on (and accuracy is measured on).
+    #[arg(long, value_enum, default_value_t = ExecutionProviderKind::Cpu)]
+    pub ep: ExecutionProviderKind,
+    /// First dimension of the accuracy inputs, when it is symbolic (default 1).
+    #[arg(long)]
+    pub batch: Option<i64>,
+    /// Another symbolic dimension of the accuracy inputs, NAME=VALUE (repeatable).
+    #[arg(long = "dim", value_parser = parse_dim)]
+    pub dims: Vec<(String, i64)>,
+    /// Real data for the accuracy comparison, NAME=FILE.npy (repeatable).
+    #[arg(long = "input", value_parser = parse_input)]
+    pub inputs: Vec<InputFile>,
+    /// Seed of the synthetic accuracy inputs.
+    #[arg(long, default_value_t = config::DEFAULT_SEED)]
+    pub seed: u64,
 }
 
 /// `inspect` arguments.
@@ -178,6 +262,9 @@ pub struct ProfileArgs {
     #[arg(long, help_heading = "Per-layer profiling")]
     pub no_layer_profile: bool,
 
+    #[command(flatten)]
+    pub transform: TransformFlags,
+
     /// No live progress on stderr.
     #[arg(long, short, help_heading = "Output")]
     pub quiet: bool,
@@ -223,6 +310,26 @@ fn parse_input(text: &str) -> Result<InputFile, String> {
         name: name.to_owned(),
         path: PathBuf::from(path),
     })
+}
+
+fn parse_sparsity(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let (number, scale) = match text.strip_suffix('%') {
+        Some(percent) => (percent, 100.0),
+        None => (text, 1.0),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a sparsity like 0.5 or 50%"))?;
+    let sparsity = value / scale;
+    if (0.0..1.0).contains(&sparsity) {
+        Ok(sparsity)
+    } else {
+        Err(format!(
+            "sparsity must be at least 0 and below 1 (100%), got '{text}'"
+        ))
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -279,6 +386,7 @@ impl ProfileArgs {
                     runs: self.profile_runs,
                 }
             },
+            transform: self.transform.to_spec(),
         }
     }
 }
@@ -305,6 +413,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Inspect(args)) => inspect(&args),
         Some(Command::Profile(args)) => profile(&args),
         Some(Command::Report(args)) => report(&args),
+        Some(Command::Transform(args)) => transform(&args),
     }
 }
 
@@ -421,6 +530,32 @@ fn report(args: &ReportArgs) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&document)?);
     } else {
         print!("{}", render_report(&document));
+    }
+    Ok(0)
+}
+
+fn transform(args: &TransformArgs) -> anyhow::Result<u8> {
+    let spec = args.transform.to_spec();
+    if spec.is_identity() {
+        bail!("nothing to do: give --precision fp16|int8 and/or --prune SPARSITY");
+    }
+    let config = ProfileConfig {
+        execution_provider: args.ep,
+        batch: args.batch,
+        dims: args.dims.iter().cloned().collect(),
+        input_files: args.inputs.clone(),
+        seed: args.seed,
+        ..ProfileConfig::default()
+    };
+    config.validate()?;
+    let model = Model::load(&args.model)?;
+    let checked = apply_checked(&model, &spec, &config)?;
+    write_atomic(&args.output, &checked.bytes)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&checked.report)?);
+    } else {
+        print!("{}", checked.report.render_text());
+        println!("written to {}", args.output.display());
     }
     Ok(0)
 }

@@ -12,6 +12,8 @@
 //! - [`telemetry`] samples process CPU and memory (and reports GPU presence).
 //! - [`session`] is the recorded profiling session with versioned export and
 //!   import (JSON, CSV, Chrome trace).
+//! - [`transform`] rewrites a model (float16, int8 weights, unstructured or
+//!   structured pruning) and measures what it costs in accuracy.
 //! - [`cli`] implements the headless commands.
 //! - [`ui`] is the desktop workbench (eframe, wgpu); the only module that uses egui.
 //!
@@ -32,5 +34,6 @@ pub mod metrics;
 pub mod model;
 pub mod session;
 pub mod telemetry;
+pub mod transform;
 pub mod ui;
 pub mod util;

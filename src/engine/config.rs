@@ -159,6 +159,8 @@ pub struct ProfileConfig {
     pub max_requests: Option<u64>,
     pub warmup_secs: f64,
     pub layer_profiling: LayerProfiling,
+    /// Transform applied in memory before the model is loaded (default: none).
+    pub transform: crate::transform::TransformSpec,
 }
 
 impl Default for ProfileConfig {
@@ -182,6 +184,7 @@ impl Default for ProfileConfig {
             max_requests: None,
             warmup_secs: DEFAULT_WARMUP_SECS,
             layer_profiling: LayerProfiling::default(),
+            transform: crate::transform::TransformSpec::default(),
         }
     }
 }

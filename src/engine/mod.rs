@@ -39,6 +39,8 @@ pub enum EngineError {
     CudaUnavailable { reason: String },
     #[error(transparent)]
     Inputs(#[from] inputs::InputError),
+    #[error("transform failed: {0}")]
+    Transform(#[from] crate::transform::TransformError),
     #[error("the first inference failed, so the load was not started: {0}")]
     FirstRun(String),
     #[error("could not start a thread: {0}")]

@@ -144,6 +144,9 @@ pub struct RunRecord {
     pub layer_profiling_error: Option<String>,
     pub errors: ErrorSummary,
     pub trace: TraceData,
+    /// The transform applied before loading, with its accuracy impact.
+    #[serde(default)]
+    pub transform: Option<crate::transform::TransformReport>,
 }
 
 /// An HDR histogram in a portable encoding.
@@ -181,6 +184,7 @@ impl RunRecord {
             layer_profiling_error: None,
             errors: ErrorSummary::default(),
             trace: TraceData::default(),
+            transform: None,
         }
     }
 
@@ -322,7 +326,7 @@ fn micros_since(start: Instant) -> u64 {
 }
 
 /// Reads and checks the model file, and hashes it.
-pub(crate) fn load_model_info(model_path: &Path) -> Result<(ModelInfo, u64), EngineError> {
+pub(crate) fn load_model_info(model_path: &Path) -> Result<(ModelInfo, u64, Model), EngineError> {
     let started = Instant::now();
     let (model, bytes) = Model::load_with_bytes(model_path)?;
     let summary = model.summary();
@@ -337,7 +341,7 @@ pub(crate) fn load_model_info(model_path: &Path) -> Result<(ModelInfo, u64), Eng
         size_bytes: bytes.len() as u64,
         summary,
     };
-    Ok((info, parse_micros))
+    Ok((info, parse_micros, model))
 }
 
 /// Fills the ONNX Runtime fields of the environment.
@@ -357,18 +361,37 @@ fn controller(
     if let Err(err) = record.config.validate() {
         return record.fail(&err.into());
     }
-    match load_model_info(model_path) {
-        Ok((info, parse_micros)) => {
+    let model = match load_model_info(model_path) {
+        Ok((info, parse_micros, model)) => {
             record.model = Some(info);
             record.timings.model_parse_micros = Some(parse_micros);
+            model
         }
         Err(err) => return record.fail(&err),
-    }
+    };
     let runtime = match runtime::runtime() {
         Ok(runtime) => runtime,
         Err(err) => return record.fail(&err.into()),
     };
     describe_runtime(&mut record.environment, runtime);
+    // A transformed model is self-contained and every session loads it
+    // from memory.
+    let transformed_bytes = if record.config.transform.is_identity() {
+        None
+    } else {
+        match crate::transform::apply_checked(&model, &record.config.transform, &record.config) {
+            Ok(checked) => {
+                record.transform = Some(checked.report);
+                Some(checked.bytes)
+            }
+            Err(err) => return record.fail(&EngineError::Transform(err)),
+        }
+    };
+    drop(model);
+    let model_source = match &transformed_bytes {
+        Some(bytes) => ModelSource::Memory(bytes),
+        None => ModelSource::File(model_path),
+    };
 
     let config = record.config.clone();
     let num_workers = config.num_workers() as usize;
@@ -390,7 +413,7 @@ fn controller(
             return record;
         }
         let started = Instant::now();
-        match build_session(runtime, ModelSource::File(model_path), &config, None) {
+        match build_session(runtime, model_source, &config, None) {
             Ok(built) => {
                 record
                     .timings
@@ -454,7 +477,7 @@ fn controller(
         && let LayerProfiling::SeparatePass { runs } = config.layer_profiling
     {
         shared.set_phase(RunPhase::Profiling);
-        match separate_profiling_pass(runtime, model_path, &config, &prepared, runs, control) {
+        match separate_profiling_pass(runtime, model_source, &config, &prepared, runs, control) {
             Ok(aggregator) => {
                 let report = aggregator.report();
                 record.timings.ort_session_initialization_micros =
@@ -858,7 +881,7 @@ fn files_with_prefix(prefix: &Path) -> Vec<PathBuf> {
 /// `runs` profiled runs.
 fn separate_profiling_pass(
     runtime: &Runtime,
-    model_path: &Path,
+    model_source: ModelSource<'_>,
     config: &ProfileConfig,
     prepared: &inputs::PreparedInputs,
     runs: u32,
@@ -869,13 +892,8 @@ fn separate_profiling_pass(
         .tempdir()
         .map_err(|err| format!("cannot create a folder for the profile: {err}"))?;
     let prefix = dir.path().join("profile");
-    let mut built = build_session(
-        runtime,
-        ModelSource::File(model_path),
-        config,
-        Some(&prefix),
-    )
-    .map_err(|err| format!("{err:#}"))?;
+    let mut built = build_session(runtime, model_source, config, Some(&prefix))
+        .map_err(|err| format!("{err:#}"))?;
     let values = prepared.to_values().map_err(|err| format!("{err:#}"))?;
     let views: Vec<Vec<SessionInputValue<'_>>> = values
         .iter()

@@ -34,7 +34,7 @@ mod tensor;
 #[cfg(test)]
 mod test_util;
 mod types;
-mod walk;
+pub(crate) mod walk;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};

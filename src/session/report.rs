@@ -45,6 +45,9 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
             format_count(model.summary.param_count),
         )?;
     }
+    if let Some(transform) = &run.transform {
+        out.push_str(&transform.render_text());
+    }
     let environment = &run.environment;
     if !environment.ort_version.is_empty() {
         writeln!(

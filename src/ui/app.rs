@@ -27,6 +27,7 @@ use crate::{
     model::{Dim, Model, ModelSummary},
     session::{SessionDocument, write_chrome_trace, write_csv, write_json},
     telemetry::EnvironmentInfo,
+    transform::{Int8Mode, Precision, PruneMode, PruneSpec, TransformSpec},
     util::{format_bytes, format_count, format_micros},
 };
 
@@ -958,12 +959,10 @@ impl WorkbenchApp {
                     }
                     labelled_drag(ui, "Seed", &mut config.seed, 0..=u64::MAX);
                 });
+            ui.separator();
+            ui.label(RichText::new("Precision and pruning").strong());
+            transform_ui(ui, &mut config.transform);
         });
-        ui.label(
-            RichText::new("Precision and pruning transforms are not available in this build yet.")
-                .small()
-                .color(theme::MUTED),
-        );
         for problem in self.config_problems() {
             ui.label(RichText::new(problem).color(theme::ERROR));
         }
@@ -1094,6 +1093,11 @@ impl WorkbenchApp {
         }
         for warning in &run.warnings {
             ui.label(RichText::new(warning).color(theme::WARNING));
+        }
+        if let Some(transform) = &run.transform {
+            ui.collapsing(format!("Transform: {}", transform.spec.label()), |ui| {
+                ui.label(RichText::new(transform.render_text()).monospace());
+            });
         }
         if let Some(summary) = &run.summary {
             summary_line_ui(
@@ -1233,6 +1237,90 @@ impl WorkbenchApp {
             self.picker = None;
         }
     }
+}
+
+/// Precision and pruning controls; the model is rewritten in memory before
+/// the run, and the report (size, accuracy) is saved with the session.
+fn transform_ui(ui: &mut Ui, spec: &mut TransformSpec) {
+    egui::Grid::new("transform_grid")
+        .num_columns(2)
+        .spacing([8.0, 6.0])
+        .show(ui, |ui| {
+            ui.label("Precision");
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut spec.precision, Precision::Fp32, "fp32");
+                ui.radio_value(&mut spec.precision, Precision::Fp16, "fp16");
+                ui.radio_value(&mut spec.precision, Precision::Int8, "int8");
+            });
+            ui.end_row();
+            match spec.precision {
+                Precision::Int8 => {
+                    ui.label("int8 format");
+                    ui.horizontal(|ui| {
+                        ui.radio_value(
+                            &mut spec.int8_mode,
+                            Int8Mode::Dynamic,
+                            "dynamic (integer kernels)",
+                        );
+                        ui.radio_value(&mut spec.int8_mode, Int8Mode::Qdq, "QDQ weights");
+                    });
+                    ui.end_row();
+                }
+                Precision::Fp16 => {
+                    ui.label("");
+                    ui.checkbox(&mut spec.fp16_io, "fp16 inputs and outputs");
+                    ui.end_row();
+                }
+                Precision::Fp32 => {}
+            }
+            let mut is_pruning = spec.prune.is_some();
+            ui.label("");
+            ui.checkbox(&mut is_pruning, "Prune weights");
+            ui.end_row();
+            match (is_pruning, spec.prune.is_some()) {
+                (true, false) => {
+                    spec.prune = Some(PruneSpec {
+                        sparsity: 0.5,
+                        ..PruneSpec::default()
+                    });
+                }
+                (false, true) => spec.prune = None,
+                _ => {}
+            }
+            if let Some(prune) = &mut spec.prune {
+                let mut percent = prune.sparsity * 100.0;
+                let label = ui.label("Sparsity (%)");
+                if ui
+                    .add(egui::Slider::new(&mut percent, 0.0..=95.0))
+                    .labelled_by(label.id)
+                    .changed()
+                {
+                    prune.sparsity = percent / 100.0;
+                }
+                ui.end_row();
+                ui.label("Pruning");
+                ui.horizontal(|ui| {
+                    ui.radio_value(&mut prune.mode, PruneMode::Unstructured, "unstructured");
+                    ui.radio_value(&mut prune.mode, PruneMode::Structured, "structured");
+                });
+                ui.end_row();
+                ui.label("");
+                ui.checkbox(
+                    &mut prune.skip_first_last,
+                    "Keep first and last layer dense",
+                );
+                ui.end_row();
+                if prune.mode == PruneMode::Unstructured {
+                    ui.label("");
+                    ui.label(
+                        RichText::new("Zeros in dense kernels: smaller compressed, rarely faster.")
+                            .small()
+                            .color(theme::MUTED),
+                    );
+                    ui.end_row();
+                }
+            }
+        });
 }
 
 fn labelled_drag<T: egui::emath::Numeric>(

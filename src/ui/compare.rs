@@ -102,6 +102,21 @@ pub fn compare_sessions(a: &SessionDocument, b: &SessionDocument) -> SessionComp
         higher_is_better: false,
         unit: "MB",
     });
+    let accuracy = |document: &SessionDocument| {
+        document
+            .run
+            .transform
+            .as_ref()
+            .and_then(|transform| transform.accuracy.as_ref())
+            .map(|accuracy| accuracy.worst_relative_l2_error())
+    };
+    summary.push(DeltaRow {
+        metric: "output error vs fp32 (worst rel. L2)",
+        a: accuracy(a),
+        b: accuracy(b),
+        higher_is_better: false,
+        unit: "",
+    });
 
     let (empty_a, empty_b) = (Vec::new(), Vec::new());
     let nodes_a = a

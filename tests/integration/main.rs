@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod profile;
 mod session_files;
+mod transform;
 mod ui;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,591 @@
+//! Model transforms: float16, int8 weight quantization and unstructured
+//! magnitude pruning, each reported with what it changed and what it costs
+//! in accuracy.
+//!
+//! - [`apply`] is pure: model in, model plus [`TransformReport`] out. It
+//!   inlines external data first, so the result is self-contained and loads
+//!   from memory. Pruning runs before the precision change.
+//! - [`apply_checked`] also loads the result in ONNX Runtime on the chosen
+//!   execution provider (for float16, an op type that the provider rejects is
+//!   kept in float32 and the conversion retried) and measures the accuracy
+//!   against the original ([`accuracy`]).
+//!
+//! Nothing here prints; the CLI and the GUI render [`TransformReport`].
+
+pub mod accuracy;
+pub mod fp16;
+mod graph;
+pub mod int8;
+pub mod prune;
+pub mod structured;
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{EngineError, ProfileConfig, runtime, session::ModelSource};
+use crate::model::{Model, ModelError};
+pub use accuracy::{AccuracyReport, OutputAccuracy};
+pub use fp16::{Fp16Report, KeptNode};
+pub use int8::{Int8Report, QuantizedLayer, SkippedLayer};
+pub use prune::{PruneReport, PruneSkip, PrunedLayer};
+
+/// Input sets compared by default when measuring accuracy.
+pub const DEFAULT_ACCURACY_SAMPLES: usize = 8;
+/// Retries of the float16 conversion with ops the runtime rejected.
+const MAX_FP16_RETRIES: usize = 16;
+
+/// Numeric precision of the transformed model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// Unchanged float32.
+    #[default]
+    Fp32,
+    /// float16 weights and compute, with float32 islands.
+    Fp16,
+    /// int8 weights (see [`Int8Mode`]).
+    Int8,
+}
+
+/// How int8 weights are used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Int8Mode {
+    /// DynamicQuantizeLinear + MatMulInteger/ConvInteger: integer compute.
+    #[default]
+    Dynamic,
+    /// DequantizeLinear on the weights; float compute.
+    Qdq,
+}
+
+/// Per-layer targets or one threshold over all layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum PruneScope {
+    /// Every layer reaches the target sparsity.
+    #[default]
+    PerLayer,
+    /// The smallest weights over all layers, so layers differ.
+    Global,
+}
+
+/// Which weights pruning removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum PruneMode {
+    /// Single weights set to zero; shapes stay.
+    #[default]
+    Unstructured,
+    /// Whole output channels removed (smallest L1 norm); tensors shrink.
+    Structured,
+}
+
+/// Magnitude pruning settings.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PruneSpec {
+    /// Target fraction of zero weights (unstructured) or of removed output
+    /// channels (structured), 0 ≤ sparsity < 1.
+    pub sparsity: f64,
+    /// Unstructured or structured.
+    pub mode: PruneMode,
+    /// Per layer or global threshold.
+    pub scope: PruneScope,
+    /// Leave the first and the last prunable layer dense.
+    pub skip_first_last: bool,
+}
+
+/// What to do to a model. The default changes nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TransformSpec {
+    /// Target precision.
+    pub precision: Precision,
+    /// int8 format, with [`Precision::Int8`].
+    pub int8_mode: Int8Mode,
+    /// With [`Precision::Fp16`]: float16 graph inputs and outputs.
+    pub fp16_io: bool,
+    /// Pruning, if any.
+    pub prune: Option<PruneSpec>,
+    /// Input sets compared when measuring accuracy.
+    pub accuracy_samples: usize,
+}
+
+impl Default for TransformSpec {
+    fn default() -> Self {
+        Self {
+            precision: Precision::Fp32,
+            int8_mode: Int8Mode::Dynamic,
+            fp16_io: false,
+            prune: None,
+            accuracy_samples: DEFAULT_ACCURACY_SAMPLES,
+        }
+    }
+}
+
+impl TransformSpec {
+    /// True when the spec leaves the model as it is.
+    pub fn is_identity(&self) -> bool {
+        self.precision == Precision::Fp32 && self.prune.is_none()
+    }
+
+    /// A short label such as `int8 (dynamic) + 50% unstructured pruning`.
+    pub fn label(&self) -> String {
+        let mut parts = Vec::new();
+        match self.precision {
+            Precision::Fp32 => {}
+            Precision::Fp16 => parts.push(if self.fp16_io {
+                "fp16 (fp16 io)".to_owned()
+            } else {
+                "fp16".to_owned()
+            }),
+            Precision::Int8 => parts.push(match self.int8_mode {
+                Int8Mode::Dynamic => "int8 (dynamic)".to_owned(),
+                Int8Mode::Qdq => "int8 (qdq)".to_owned(),
+            }),
+        }
+        if let Some(prune) = &self.prune {
+            parts.push(format!(
+                "{:.0}% {} pruning ({}{})",
+                prune.sparsity * 100.0,
+                match prune.mode {
+                    PruneMode::Unstructured => "unstructured",
+                    PruneMode::Structured => "structured",
+                },
+                match prune.scope {
+                    PruneScope::PerLayer => "per layer",
+                    PruneScope::Global => "global",
+                },
+                if prune.skip_first_last {
+                    ", first/last kept"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if parts.is_empty() {
+            "none".to_owned()
+        } else {
+            parts.join(" + ")
+        }
+    }
+}
+
+/// What a transform did, and what it cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TransformReport {
+    /// The spec that was applied.
+    pub spec: TransformSpec,
+    /// Serialized size of the original (external data inlined), in bytes.
+    pub size_before_bytes: u64,
+    /// Serialized size of the result, in bytes.
+    pub size_after_bytes: u64,
+    /// Things the user should know (e.g. "already float16, left alone").
+    pub notes: Vec<String>,
+    /// Pruning details.
+    pub prune: Option<PruneReport>,
+    /// float16 details.
+    pub fp16: Option<Fp16Report>,
+    /// int8 details.
+    pub int8: Option<Int8Report>,
+    /// Accuracy against the original, when measured.
+    pub accuracy: Option<AccuracyReport>,
+}
+
+/// Why a transform failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    /// The model has no main graph.
+    #[error("the model has no graph")]
+    NoGraph,
+    /// The model could not be read (e.g. external data).
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Pruning found nothing to prune.
+    #[error("nothing to prune: {0}")]
+    NothingToPrune(String),
+    /// int8 found nothing to quantize.
+    #[error("nothing to quantize: {0}")]
+    NothingToQuantize(String),
+    /// The sparsity is outside 0 ≤ s < 1.
+    #[error("sparsity must be at least 0 and below 1, got {0}")]
+    BadSparsity(f64),
+    /// A model feature the transform does not handle.
+    #[error("not supported: {0}")]
+    Unsupported(String),
+    /// ONNX Runtime could not load or run a model.
+    #[error("ONNX Runtime: {0}")]
+    Runtime(String),
+    /// ONNX Runtime rejected the transformed model.
+    #[error("ONNX Runtime rejected the transformed model: {0}")]
+    Rejected(String),
+}
+
+/// Applies `spec` to `model`: pruning first, then the precision change.
+/// The result has all external data inlined.
+pub fn apply(
+    model: &Model,
+    spec: &TransformSpec,
+) -> Result<(Model, TransformReport), TransformError> {
+    apply_with(model, spec, &BTreeSet::new())
+}
+
+fn apply_with(
+    model: &Model,
+    spec: &TransformSpec,
+    extra_blocked_ops: &BTreeSet<String>,
+) -> Result<(Model, TransformReport), TransformError> {
+    let mut proto = graph::inline_external_data(model)?;
+    let mut report = TransformReport {
+        spec: spec.clone(),
+        size_before_bytes: prost::Message::encoded_len(&proto) as u64,
+        ..TransformReport::default()
+    };
+    if let Some(prune_spec) = &spec.prune {
+        report.prune = Some(prune::prune(&mut proto, prune_spec)?);
+        if prune_spec.mode == PruneMode::Unstructured {
+            report.notes.push(
+                "unstructured sparsity keeps tensor shapes: dense kernels multiply the zeros, so FLOPs and file size do not drop".to_owned(),
+            );
+        }
+    }
+    match spec.precision {
+        Precision::Fp32 => {}
+        Precision::Fp16 => {
+            let options = fp16::Fp16Options {
+                fp16_io: spec.fp16_io,
+                extra_blocked_ops: extra_blocked_ops.clone(),
+            };
+            let fp16_report = fp16::convert(&mut proto, &options)?;
+            if fp16_report.already_fp16 {
+                report.notes.push(
+                    "the model is already float16 (no float32 tensors): left unchanged".to_owned(),
+                );
+            }
+            report.fp16 = Some(fp16_report);
+        }
+        Precision::Int8 => {
+            let int8_report = int8::quantize(&mut proto, spec.int8_mode)?;
+            if int8_report.quantized.is_empty() {
+                return Err(TransformError::NothingToQuantize(
+                    "no MatMul, Gemm or Conv with a constant float32 weight".to_owned(),
+                ));
+            }
+            report.int8 = Some(int8_report);
+        }
+    }
+    report.size_after_bytes = prost::Message::encoded_len(&proto) as u64;
+    Ok((Model::from_proto(proto, None), report))
+}
+
+/// A checked transform: the model, its bytes and the report with accuracy.
+#[derive(Debug, Clone)]
+pub struct CheckedTransform {
+    /// The transformed model.
+    pub model: Model,
+    /// Its serialized bytes (self-contained).
+    pub bytes: Vec<u8>,
+    /// What was done, with accuracy filled in.
+    pub report: TransformReport,
+}
+
+/// Applies `spec`, makes sure ONNX Runtime loads the result with `config`
+/// (execution provider, threads, optimization level), and measures accuracy
+/// on `spec.accuracy_samples` seeded inputs or `config.input_files`.
+///
+/// For float16, an op type without a float16 kernel on the provider is kept
+/// in float32 (mixed precision) and the conversion retried; the report lists
+/// the op and ONNX Runtime's message.
+pub fn apply_checked(
+    model: &Model,
+    spec: &TransformSpec,
+    config: &ProfileConfig,
+) -> Result<CheckedTransform, TransformError> {
+    let runtime = runtime::runtime().map_err(|err| TransformError::Runtime(format!("{err:#}")))?;
+    let original = Model::from_proto(graph::inline_external_data(model)?, None).to_bytes();
+    let mut blocked: BTreeSet<String> = BTreeSet::new();
+    let mut rejections: Vec<(String, String)> = Vec::new();
+    let mut attempts = 0;
+    let (transformed, mut report, bytes) = loop {
+        let (transformed, mut report) = apply_with(model, spec, &blocked)?;
+        let bytes = transformed.to_bytes();
+        match crate::engine::session::build_session(
+            runtime,
+            ModelSource::Memory(&bytes),
+            config,
+            None,
+        ) {
+            Ok(_) => {
+                if let Some(fp16_report) = report.fp16.as_mut() {
+                    fp16_report.rejected_by_runtime.clone_from(&rejections);
+                }
+                break (transformed, report, bytes);
+            }
+            Err(EngineError::Session(message)) => {
+                let rejected_op = missing_kernel_op(&message);
+                attempts += 1;
+                match rejected_op {
+                    Some(op)
+                        if spec.precision == Precision::Fp16
+                            && attempts <= MAX_FP16_RETRIES
+                            && blocked.insert(op.clone()) =>
+                    {
+                        rejections.push((op, message));
+                    }
+                    _ => return Err(TransformError::Rejected(message)),
+                }
+            }
+            Err(other) => return Err(TransformError::Runtime(format!("{other:#}"))),
+        }
+    };
+    if !rejections.is_empty() {
+        report.notes.push(format!(
+            "ONNX Runtime has no float16 kernel on {} for: {}; those nodes stay float32 (mixed precision)",
+            config.execution_provider,
+            rejections.iter().map(|(op, _)| op.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    report.notes.extend(execution_provider_notes(spec, config));
+    report.accuracy = Some(accuracy::compare(
+        runtime,
+        &original,
+        &bytes,
+        config,
+        spec.accuracy_samples,
+    )?);
+    Ok(CheckedTransform {
+        model: transformed,
+        bytes,
+        report,
+    })
+}
+
+/// What the execution provider means for the transform's speed, so a lever
+/// that does not pay is not a surprise.
+fn execution_provider_notes(spec: &TransformSpec, config: &ProfileConfig) -> Vec<String> {
+    let mut notes = Vec::new();
+    if config.execution_provider != crate::engine::ExecutionProviderKind::Cpu {
+        return notes;
+    }
+    match spec.precision {
+        Precision::Fp16 => notes.push(
+            "the CPU execution provider has few float16 kernels; ONNX Runtime casts around the others, so float16 is often slower than float32 on CPU".to_owned(),
+        ),
+        Precision::Int8 if spec.int8_mode == Int8Mode::Dynamic && !cpu_has_vnni() => notes.push(
+            "this CPU has no VNNI (avx512_vnni / avx_vnni): ONNX Runtime's u8×s8 integer kernels take a slower path, so dynamic int8 may be slower than float32".to_owned(),
+        ),
+        Precision::Int8 if spec.int8_mode == Int8Mode::Qdq => notes.push(
+            "QDQ weights only: compute stays float32 (smaller file, no integer kernels)".to_owned(),
+        ),
+        _ => {}
+    }
+    notes
+}
+
+/// Whether the CPU has VNNI dot-product instructions (x86 only).
+fn cpu_has_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512vnni")
+            || std::arch::is_x86_feature_detected!("avxvnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The op type in ONNX Runtime's "Could not find an implementation for
+/// Gemm(13) node with name 'fc1'" message.
+pub fn missing_kernel_op(message: &str) -> Option<String> {
+    let rest = message
+        .split("Could not find an implementation for ")
+        .nth(1)?;
+    let op = rest.split(['(', ' ']).next()?.trim();
+    (!op.is_empty()).then(|| op.to_owned())
+}
+
+impl TransformReport {
+    /// The report as plain text (for the CLI and the session report).
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let _ = self.write_text(&mut out);
+        out
+    }
+
+    fn write_text(&self, out: &mut String) -> std::fmt::Result {
+        use crate::model::format_flops;
+        use crate::util::{format_bytes, format_count};
+        writeln!(out, "Transform   {}", self.spec.label())?;
+        let change = if self.size_before_bytes > 0 {
+            (self.size_after_bytes as f64 / self.size_before_bytes as f64 - 1.0) * 100.0
+        } else {
+            0.0
+        };
+        writeln!(
+            out,
+            "Size        {} -> {} ({change:+.1}%)",
+            format_bytes(self.size_before_bytes),
+            format_bytes(self.size_after_bytes)
+        )?;
+        for note in &self.notes {
+            writeln!(out, "note: {note}")?;
+        }
+        if let Some(prune) = &self.prune {
+            writeln!(
+                out,
+                "Pruning     overall sparsity {:.1}%, model FLOPs {} -> {}",
+                prune.overall_sparsity * 100.0,
+                format_flops(prune.model_flops_before),
+                format_flops(prune.model_flops_after)
+            )?;
+            writeln!(
+                out,
+                "  {:<20} {:<6} {:>9} {:>9} {:>9} {:>21} {:>21} {:>10}",
+                "layer",
+                "op",
+                "requested",
+                "achieved",
+                "channels",
+                "params (nonzero)",
+                "FLOPs before -> after",
+                "nonzero"
+            )?;
+            for layer in &prune.layers {
+                let channels = match (layer.channels_before, layer.channels_after) {
+                    (Some(before), Some(after)) => format!("{before}->{after}"),
+                    _ => "-".to_owned(),
+                };
+                writeln!(
+                    out,
+                    "  {:<20} {:<6} {:>8.1}% {:>8.1}% {:>9} {:>21} {:>21} {:>10}",
+                    layer.node,
+                    layer.op_type,
+                    layer.requested_sparsity * 100.0,
+                    layer.achieved_sparsity * 100.0,
+                    channels,
+                    format!(
+                        "{}->{} ({})",
+                        format_count(layer.params_before),
+                        format_count(layer.params_after),
+                        format_count(layer.nonzero_params_after)
+                    ),
+                    format!(
+                        "{} -> {}",
+                        format_flops(layer.flops_before),
+                        format_flops(layer.flops_after)
+                    ),
+                    format_flops(layer.flops_nonzero_after)
+                )?;
+            }
+            for skip in &prune.skipped {
+                writeln!(
+                    out,
+                    "  skipped {} ({}): {}",
+                    skip.node, skip.op_type, skip.reason
+                )?;
+            }
+        }
+        if let Some(fp16) = &self.fp16 {
+            writeln!(
+                out,
+                "float16     {} tensors converted, {} values clamped, {} casts, io {}",
+                fp16.tensors_converted,
+                fp16.values_clamped,
+                fp16.casts_inserted,
+                if fp16.fp16_io { "float16" } else { "float32" }
+            )?;
+            for kept in &fp16.kept_fp32 {
+                writeln!(
+                    out,
+                    "  kept float32: {} ({}): {}",
+                    kept.node, kept.op_type, kept.reason
+                )?;
+            }
+            for (op, message) in &fp16.rejected_by_runtime {
+                writeln!(out, "  rejected by ONNX Runtime: {op}: {message}")?;
+            }
+        }
+        if let Some(int8) = &self.int8 {
+            writeln!(out, "int8        {} layers quantized", int8.quantized.len())?;
+            for layer in &int8.quantized {
+                writeln!(
+                    out,
+                    "  {:<20} {:<6} {:>5} scale{} weights {} -> {}",
+                    layer.node,
+                    layer.op_type,
+                    layer.num_scales,
+                    if layer.num_scales == 1 { "" } else { "s" },
+                    format_bytes(layer.weight_bytes_before),
+                    format_bytes(layer.weight_bytes_after)
+                )?;
+            }
+            for skip in &int8.skipped {
+                writeln!(
+                    out,
+                    "  skipped {} ({}): {}",
+                    skip.node, skip.op_type, skip.reason
+                )?;
+            }
+        }
+        if let Some(accuracy) = &self.accuracy {
+            writeln!(out, "Accuracy    {}", accuracy.input_source)?;
+            writeln!(
+                out,
+                "  {:<16} {:>12} {:>12} {:>12} {:>10} {:>8}",
+                "output", "max abs", "mean abs", "rel L2", "cosine", "top-1"
+            )?;
+            for output in &accuracy.outputs {
+                writeln!(
+                    out,
+                    "  {:<16} {:>12.3e} {:>12.3e} {:>12.3e} {:>10.6} {:>8}",
+                    output.name,
+                    output.max_abs_error,
+                    output.mean_abs_error,
+                    output.relative_l2_error,
+                    output.cosine_similarity,
+                    output
+                        .top1_agreement
+                        .map_or_else(|| "-".to_owned(), |a| format!("{:.1}%", a * 100.0))
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_kernel_messages_name_the_op() {
+        let message =
+            "NOT_IMPLEMENTED: Could not find an implementation for Gemm(13) node with name 'fc1'";
+        assert_eq!(missing_kernel_op(message), Some("Gemm".to_owned()));
+        assert_eq!(missing_kernel_op("INVALID_GRAPH: something else"), None);
+    }
+
+    #[test]
+    fn default_spec_is_identity_and_labels_read_well() {
+        assert!(TransformSpec::default().is_identity());
+        let spec = TransformSpec {
+            precision: Precision::Int8,
+            prune: Some(PruneSpec {
+                sparsity: 0.5,
+                mode: PruneMode::Unstructured,
+                scope: PruneScope::Global,
+                skip_first_last: true,
+            }),
+            ..TransformSpec::default()
+        };
+        assert!(!spec.is_identity());
+        assert_eq!(
+            spec.label(),
+            "int8 (dynamic) + 50% unstructured pruning (global, first/last kept)"
+        );
+    }
+}

@@ -1,0 +1,297 @@
+//! Magnitude pruning of Conv, Gemm and MatMul weights. Unstructured here;
+//! structured (whole channels) in [`super::structured`].
+//!
+//! The smallest-magnitude weights are set to zero until the target sparsity
+//! is reached, per layer or with one threshold over all layers (global).
+//! Tensors keep their shapes: dense kernels still multiply the zeros, so
+//! neither FLOPs nor file size drop (the report says so).
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::graph::{
+    self, ConstRef, FLOAT, const_tensor, const_tensor_mut, find_const, is_default_domain,
+    node_label,
+};
+use super::{PruneMode, PruneScope, PruneSpec, TransformError};
+use crate::model::onnx::ModelProto;
+use crate::model::{Model, estimate_flops};
+
+/// One pruned (or skipped) layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrunedLayer {
+    /// Node name.
+    pub node: String,
+    /// Op type.
+    pub op_type: String,
+    /// The weight tensor.
+    pub weight: String,
+    /// Requested sparsity, 0..1 (for global scope, the global target).
+    pub requested_sparsity: f64,
+    /// Fraction of the weight's elements that are zero afterwards, 0..1.
+    pub achieved_sparsity: f64,
+    /// Elements of the weight before.
+    pub params_before: u64,
+    /// Elements of the weight after (fewer only with structured pruning).
+    pub params_after: u64,
+    /// Non-zero elements before and after.
+    pub nonzero_params_before: u64,
+    /// See `nonzero_params_before`.
+    pub nonzero_params_after: u64,
+    /// Output channels (filters / units) before, for structured pruning.
+    pub channels_before: Option<u64>,
+    /// Output channels after, for structured pruning.
+    pub channels_after: Option<u64>,
+    /// FLOPs of the node before (symbolic dims bound to 1).
+    pub flops_before: u64,
+    /// FLOPs of the node after: unchanged by unstructured pruning, whose
+    /// zeros dense kernels still multiply.
+    pub flops_after: u64,
+    /// FLOPs if zero weights were skipped: after × (1 − achieved sparsity).
+    pub flops_nonzero_after: u64,
+}
+
+/// A prunable layer left alone, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneSkip {
+    /// Node name.
+    pub node: String,
+    /// Op type.
+    pub op_type: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// What pruning did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PruneReport {
+    /// Pruned layers in graph order.
+    pub layers: Vec<PrunedLayer>,
+    /// Layers not pruned, with the reason.
+    pub skipped: Vec<PruneSkip>,
+    /// Zero weights over all pruned layers, 0..1.
+    pub overall_sparsity: f64,
+    /// Model FLOPs (dims of 1) before and after; equal for unstructured pruning.
+    pub model_flops_before: u64,
+    /// See `model_flops_before`.
+    pub model_flops_after: u64,
+}
+
+/// Indices of the `count` smallest-magnitude values (ties by position), so
+/// the zeroed count is exact.
+pub fn smallest_magnitudes(values: &[f32], count: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|a, b| {
+        let magnitude = |i: &usize| values.get(*i).map_or(0.0, |v| v.abs());
+        magnitude(a).total_cmp(&magnitude(b)).then(a.cmp(b))
+    });
+    order.truncate(count);
+    order
+}
+
+/// Weights chosen for pruning.
+struct Candidate {
+    node_index: usize,
+    label: String,
+    op_type: String,
+    weight: String,
+    at: ConstRef,
+    values: Vec<f32>,
+}
+
+/// Prunes the main graph's Conv/Gemm/MatMul weights in place.
+pub(crate) fn prune(
+    proto: &mut ModelProto,
+    spec: &PruneSpec,
+) -> Result<PruneReport, TransformError> {
+    if !(0.0..1.0).contains(&spec.sparsity) {
+        return Err(TransformError::BadSparsity(spec.sparsity));
+    }
+    if spec.mode == PruneMode::Structured {
+        if spec.scope == PruneScope::Global {
+            return Err(TransformError::Unsupported(
+                "global scope with structured pruning (channel norms of different layers are not comparable); use per-layer".to_owned(),
+            ));
+        }
+        return super::structured::prune_structured(proto, spec);
+    }
+    let flops_before = flops_by_node(proto);
+    let Some(graph) = proto.graph.as_mut() else {
+        return Err(TransformError::NoGraph);
+    };
+    let mut report = PruneReport::default();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut seen_weights: HashSet<String> = HashSet::new();
+    for (node_index, node) in graph.node.iter().enumerate() {
+        if !is_default_domain(node) || !matches!(node.op_type(), "Conv" | "Gemm" | "MatMul") {
+            continue;
+        }
+        let label = node_label(node, node_index);
+        let weight = node.input.get(1).cloned().unwrap_or_default();
+        let skip = |reason: &str| PruneSkip {
+            node: label.clone(),
+            op_type: node.op_type().to_owned(),
+            reason: reason.to_owned(),
+        };
+        let Some(at) = find_const(graph, &weight) else {
+            report
+                .skipped
+                .push(skip("weight is not a constant (activation × activation)"));
+            continue;
+        };
+        let Some(tensor) = const_tensor(graph, at).filter(|t| t.data_type() == FLOAT) else {
+            report.skipped.push(skip("weight is not float32"));
+            continue;
+        };
+        if !seen_weights.insert(weight.clone()) {
+            report
+                .skipped
+                .push(skip("weight shared with an earlier layer (pruned there)"));
+            continue;
+        }
+        candidates.push(Candidate {
+            node_index,
+            label,
+            op_type: node.op_type().to_owned(),
+            weight,
+            at,
+            values: graph::float_values(tensor)?,
+        });
+    }
+    if candidates.is_empty() {
+        return Err(TransformError::NothingToPrune(
+            "no Conv, Gemm or MatMul with a constant float32 weight".to_owned(),
+        ));
+    }
+    if spec.skip_first_last {
+        let last = candidates.len() - 1;
+        for (position, reason) in [
+            (last, "last prunable layer (skip first/last)"),
+            (0, "first prunable layer (skip first/last)"),
+        ] {
+            if position < candidates.len() {
+                let removed = candidates.remove(position);
+                report.skipped.push(PruneSkip {
+                    node: removed.label,
+                    op_type: removed.op_type,
+                    reason: reason.to_owned(),
+                });
+            }
+        }
+        if candidates.is_empty() {
+            return Err(TransformError::NothingToPrune(
+                "every prunable layer is the first or the last one (--skip-first-last)".to_owned(),
+            ));
+        }
+    }
+
+    let zeroed: Vec<Vec<usize>> = match spec.scope {
+        PruneScope::PerLayer => candidates
+            .iter()
+            .map(|c| {
+                smallest_magnitudes(
+                    &c.values,
+                    (spec.sparsity * c.values.len() as f64).floor() as usize,
+                )
+            })
+            .collect(),
+        PruneScope::Global => {
+            let mut all: Vec<(f32, usize, usize)> = candidates
+                .iter()
+                .enumerate()
+                .flat_map(|(layer, c)| {
+                    c.values
+                        .iter()
+                        .enumerate()
+                        .map(move |(i, v)| (v.abs(), layer, i))
+                })
+                .collect();
+            let count = (spec.sparsity * all.len() as f64).floor() as usize;
+            all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            let mut per_layer = vec![Vec::new(); candidates.len()];
+            for (_, layer, index) in all.into_iter().take(count) {
+                if let Some(list) = per_layer.get_mut(layer) {
+                    list.push(index);
+                }
+            }
+            per_layer
+        }
+    };
+
+    let mut total = 0u64;
+    let mut total_zero = 0u64;
+    for (candidate, indices) in candidates.iter_mut().zip(zeroed) {
+        let params = candidate.values.len() as u64;
+        let nonzero_before = candidate.values.iter().filter(|v| **v != 0.0).count() as u64;
+        for index in indices {
+            if let Some(value) = candidate.values.get_mut(index) {
+                *value = 0.0;
+            }
+        }
+        let nonzero_after = candidate.values.iter().filter(|v| **v != 0.0).count() as u64;
+        if let Some(tensor) = const_tensor_mut(graph, candidate.at) {
+            graph::set_float_values(tensor, &candidate.values);
+        }
+        let achieved = if params == 0 {
+            0.0
+        } else {
+            1.0 - nonzero_after as f64 / params as f64
+        };
+        let flops_dense = flops_before
+            .get(&candidate.node_index)
+            .copied()
+            .unwrap_or(0);
+        total += params;
+        total_zero += params - nonzero_after;
+        report.layers.push(PrunedLayer {
+            node: candidate.label.clone(),
+            op_type: candidate.op_type.clone(),
+            weight: candidate.weight.clone(),
+            requested_sparsity: spec.sparsity,
+            achieved_sparsity: achieved,
+            params_before: params,
+            params_after: params,
+            nonzero_params_before: nonzero_before,
+            nonzero_params_after: nonzero_after,
+            channels_before: None,
+            channels_after: None,
+            flops_before: flops_dense,
+            flops_after: flops_dense,
+            flops_nonzero_after: (flops_dense as f64 * (1.0 - achieved)).round() as u64,
+        });
+    }
+    report.overall_sparsity = if total == 0 {
+        0.0
+    } else {
+        total_zero as f64 / total as f64
+    };
+    report.model_flops_before = flops_before.values().sum();
+    report.model_flops_after = flops_by_node(proto).values().sum();
+    Ok(report)
+}
+
+/// Dense FLOPs per main-graph node index (symbolic dims bound to 1).
+pub(crate) fn flops_by_node(proto: &ModelProto) -> BTreeMap<usize, u64> {
+    let model = Model::from_proto(proto.clone(), None);
+    estimate_flops(&model, &BTreeMap::new())
+        .by_node
+        .into_iter()
+        .map(|node| (node.node_index, node.flops))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smallest_magnitudes_rank_by_absolute_value_then_position() {
+        let values = [0.5, -0.1, 0.0, 2.0, 0.1, -0.3];
+        // |v| order: 0.0 (2), 0.1 (1 and 4, by position), 0.3 (5), 0.5 (0), 2.0 (3).
+        assert_eq!(smallest_magnitudes(&values, 3), vec![2, 1, 4]);
+        assert_eq!(smallest_magnitudes(&values, 0), Vec::<usize>::new());
+        assert_eq!(smallest_magnitudes(&values, 6), vec![2, 1, 4, 5, 0, 3]);
+    }
+}

@@ -274,7 +274,7 @@ pub struct ProfileArgs {
     /// Write the session document (JSON) here.
     #[arg(long, help_heading = "Output")]
     pub export: Option<PathBuf>,
-    /// Write layers.csv, op_types.csv, timeseries.csv and telemetry.csv into this folder.
+    /// Write layers.csv, op_types.csv, timeseries.csv, telemetry.csv and gpu.csv into this folder.
     #[arg(long, help_heading = "Output")]
     pub export_csv: Option<PathBuf>,
     /// Write a Chrome/Perfetto trace (request spans and ONNX Runtime node events) here.

@@ -33,7 +33,10 @@ use crate::{
         stability,
     },
     model::{Model, ModelSummary},
-    telemetry::{DEFAULT_SAMPLE_INTERVAL, EnvironmentInfo, TelemetrySample, TelemetrySampler},
+    telemetry::{
+        DEFAULT_SAMPLE_INTERVAL, EnvironmentInfo, GpuSample, GpuSampler, TelemetrySample,
+        TelemetrySampler, gpu::DEFAULT_GPU_SAMPLE_INTERVAL,
+    },
 };
 
 /// Batches of samples the metrics channel holds before workers start
@@ -139,6 +142,12 @@ pub struct RunRecord {
     pub latency_histogram: Option<EncodedHistogram>,
     pub timeseries: Vec<WindowStats>,
     pub telemetry: Vec<TelemetrySample>,
+    /// NVML readings at about 10 Hz, when a GPU is present.
+    #[serde(default)]
+    pub gpu_telemetry: Vec<GpuSample>,
+    /// Why there are no GPU readings, when there are none.
+    #[serde(default)]
+    pub gpu_telemetry_note: Option<String>,
     pub layers: Option<LayerReport>,
     /// Why per-layer profiling produced nothing, if it did not.
     pub layer_profiling_error: Option<String>,
@@ -180,6 +189,8 @@ impl RunRecord {
             latency_histogram: None,
             timeseries: Vec::new(),
             telemetry: Vec::new(),
+            gpu_telemetry: Vec::new(),
+            gpu_telemetry_note: None,
             layers: None,
             layer_profiling_error: None,
             errors: ErrorSummary::default(),
@@ -555,6 +566,23 @@ fn run_load(
             .store(Some(Arc::new(sample.clone())));
     });
 
+    let gpu_shared = Arc::clone(shared);
+    let gpu_device = u32::try_from(config.device_id).unwrap_or(0);
+    let gpu_sampler = match GpuSampler::start(
+        epoch,
+        gpu_device,
+        DEFAULT_GPU_SAMPLE_INTERVAL,
+        move |sample| {
+            gpu_shared.gpu.store(Some(Arc::new(sample.clone())));
+        },
+    ) {
+        Ok(sampler) => Some(sampler),
+        Err(note) => {
+            record.gpu_telemetry_note = Some(note);
+            None
+        }
+    };
+
     let profile_dir = match config.layer_profiling {
         LayerProfiling::Sampled { .. } => tempfile::Builder::new()
             .prefix("onnx-workbench-profile-")
@@ -725,6 +753,7 @@ fn run_load(
         }
     }
     record.telemetry = telemetry.map(TelemetrySampler::finish).unwrap_or_default();
+    record.gpu_telemetry = gpu_sampler.map(GpuSampler::finish).unwrap_or_default();
     let output = match aggregator_thread {
         Ok(thread) => thread.join().ok(),
         Err(_) => None,

@@ -43,6 +43,8 @@ pub struct RunShared {
     pub snapshot: ArcSwap<Snapshot>,
     /// The latest telemetry sample.
     pub telemetry: ArcSwapOption<TelemetrySample>,
+    /// The latest GPU sample.
+    pub gpu: ArcSwapOption<crate::telemetry::GpuSample>,
     /// Per-layer timings, when available.
     pub layers: ArcSwapOption<LayerReport>,
 }
@@ -60,6 +62,7 @@ impl RunShared {
             error_messages: Mutex::new(Vec::new()),
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             telemetry: ArcSwapOption::empty(),
+            gpu: ArcSwapOption::empty(),
             layers: ArcSwapOption::empty(),
         }
     }
@@ -358,6 +361,7 @@ impl Aggregator {
             dropped_samples: self.shared.dropped_samples.load(Ordering::Relaxed),
             errors: self.shared.errors(),
             telemetry: self.shared.telemetry.load_full().as_deref().cloned(),
+            gpu: self.shared.gpu.load_full().as_deref().cloned(),
             layers: self.shared.layers.load_full(),
         };
         self.shared.snapshot.store(Arc::new(snapshot));

@@ -9,6 +9,7 @@
 //! (the CLI progress line, the GUI) load the pointer and never block workers.
 
 mod aggregator;
+pub mod gpu_attribution;
 pub mod histogram;
 pub mod layers;
 
@@ -268,6 +269,8 @@ pub struct Snapshot {
     pub dropped_samples: u64,
     pub errors: ErrorSummary,
     pub telemetry: Option<TelemetrySample>,
+    /// The latest GPU reading, when NVML sees a GPU.
+    pub gpu: Option<crate::telemetry::GpuSample>,
     /// Per-layer timings so far (sampled profiling) or final (separate pass).
     pub layers: Option<std::sync::Arc<layers::LayerReport>>,
 }

@@ -27,7 +27,7 @@ fn to_csv<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>, SessionError> {
         .map_err(|err| SessionError::Encode(err.to_string()))
 }
 
-/// Writes `layers.csv`, `op_types.csv`, `timeseries.csv` and `telemetry.csv`
+/// Writes `layers.csv`, `op_types.csv`, `timeseries.csv`, `telemetry.csv` and `gpu.csv`
 /// into `dir` (created if needed). Returns the paths written.
 pub fn write_csv(document: &SessionDocument, dir: &Path) -> Result<Vec<PathBuf>, SessionError> {
     std::fs::create_dir_all(dir).map_err(|source| SessionError::CreateDir {
@@ -44,6 +44,7 @@ pub fn write_csv(document: &SessionDocument, dir: &Path) -> Result<Vec<PathBuf>,
         ("op_types.csv", to_csv(op_types)?),
         ("timeseries.csv", to_csv(&run.timeseries)?),
         ("telemetry.csv", to_csv(&run.telemetry)?),
+        ("gpu.csv", to_csv(&run.gpu_telemetry)?),
     ];
     let mut written = Vec::with_capacity(files.len());
     for (name, bytes) in files {

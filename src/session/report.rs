@@ -218,6 +218,29 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
         )?;
     }
 
+    if !run.gpu_telemetry.is_empty() {
+        let utilization: Vec<u32> = run
+            .gpu_telemetry
+            .iter()
+            .filter_map(|g| g.utilization_percent)
+            .collect();
+        let mean = utilization.iter().map(|u| f64::from(*u)).sum::<f64>()
+            / utilization.len().max(1) as f64;
+        let peak_memory = run
+            .gpu_telemetry
+            .iter()
+            .filter_map(|g| g.memory_used_bytes)
+            .max()
+            .unwrap_or(0);
+        writeln!(
+            out,
+            "GPU         utilization {mean:.0} % on average over {} NVML samples, peak device memory {}",
+            run.gpu_telemetry.len(),
+            format_bytes(peak_memory)
+        )?;
+    } else if let Some(note) = &run.gpu_telemetry_note {
+        writeln!(out, "GPU         {note}")?;
+    }
     if let Some(layers) = &run.layers {
         writeln!(out)?;
         writeln!(

@@ -16,6 +16,10 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+pub mod gpu;
+
+pub use gpu::{GpuSample, GpuSampler};
+
 /// Interval between telemetry samples.
 pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 /// Samples kept (one hour at the default interval).

@@ -1072,6 +1072,8 @@ impl WorkbenchApp {
                         Some(Ok(status)) => Some(&status.environment),
                         _ => None,
                     },
+                    gpu_samples: &[],
+                    gpu_latest: snapshot.gpu.as_ref(),
                     has_queue,
                 },
             );
@@ -1118,6 +1120,8 @@ impl WorkbenchApp {
                 histogram: &shown.histogram,
                 errors: &run.errors,
                 environment: Some(&run.environment),
+                gpu_samples: &run.gpu_telemetry,
+                gpu_latest: None,
                 has_queue,
             },
         );

@@ -8,7 +8,7 @@ use egui_plot::{Bar, BarChart, Corner, GridMark, Legend, Line, Plot, PlotPoints}
 use super::theme;
 use crate::{
     metrics::{ErrorSummary, HistogramBucket, WindowStats},
-    telemetry::EnvironmentInfo,
+    telemetry::{EnvironmentInfo, GpuSample},
     util::{format_bytes, format_micros},
 };
 
@@ -21,6 +21,10 @@ pub struct LiveData<'a> {
     pub histogram: &'a [HistogramBucket],
     pub errors: &'a ErrorSummary,
     pub environment: Option<&'a EnvironmentInfo>,
+    /// NVML readings of a finished run (empty without a GPU).
+    pub gpu_samples: &'a [GpuSample],
+    /// The latest NVML reading of a running one.
+    pub gpu_latest: Option<&'a GpuSample>,
     /// Queue time is meaningful (open loop, or fewer sessions than workers).
     pub has_queue: bool,
 }
@@ -140,12 +144,12 @@ pub fn live_ui(ui: &mut Ui, data: &LiveData<'_>) {
             columns[0].label(RichText::new("CPU and memory").strong());
             resources_ui(&mut columns[0], data.windows, max_points);
         } else {
-            gpu_ui(&mut columns[0], data.environment);
+            gpu_ui(&mut columns[0], data);
         }
         errors_ui(&mut columns[1], data.errors);
     });
     if data.has_queue {
-        gpu_ui(ui, data.environment);
+        gpu_ui(ui, data);
     }
 }
 
@@ -196,9 +200,77 @@ fn resources_ui(ui: &mut Ui, windows: &[WindowStats], max_points: usize) {
     });
 }
 
-fn gpu_ui(ui: &mut Ui, environment: Option<&EnvironmentInfo>) {
+fn gpu_ui(ui: &mut Ui, data: &LiveData<'_>) {
     ui.label(RichText::new("GPU").strong());
-    match environment {
+    if let Some(sample) = data.gpu_latest.or(data.gpu_samples.last()) {
+        ui.label(format!(
+            "utilization {} %, memory {} of {}, this process {}, {} W, {} °C, SM {} MHz",
+            sample
+                .utilization_percent
+                .map_or_else(|| "-".to_owned(), |u| u.to_string()),
+            sample
+                .memory_used_bytes
+                .map_or_else(|| "-".to_owned(), format_bytes),
+            sample
+                .memory_total_bytes
+                .map_or_else(|| "-".to_owned(), format_bytes),
+            sample
+                .process_memory_bytes
+                .map_or_else(|| "-".to_owned(), format_bytes),
+            sample.power_milliwatts.map_or_else(
+                || "-".to_owned(),
+                |mw| format!("{:.0}", f64::from(mw) / 1000.0)
+            ),
+            sample
+                .temperature_celsius
+                .map_or_else(|| "-".to_owned(), |t| t.to_string()),
+            sample
+                .sm_clock_mhz
+                .map_or_else(|| "-".to_owned(), |c| c.to_string()),
+        ));
+    }
+    if !data.gpu_samples.is_empty() {
+        let utilization: Vec<[f64; 2]> = data
+            .gpu_samples
+            .iter()
+            .filter_map(|s| s.utilization_percent.map(|u| [s.t_secs, f64::from(u)]))
+            .collect();
+        let memory: Vec<[f64; 2]> = data
+            .gpu_samples
+            .iter()
+            .filter_map(|s| s.memory_used_bytes.map(|b| [s.t_secs, b as f64 / 1e9]))
+            .collect();
+        let max_points = (ui.available_width() as usize).max(64);
+        Plot::new("gpu")
+            .height(PLOT_HEIGHT)
+            .legend(Legend::default().position(Corner::LeftTop))
+            .x_axis_label("time since the run started")
+            .x_axis_formatter(seconds_axis)
+            .y_axis_label("utilization % / memory GB")
+            .include_y(0.0)
+            .allow_scroll(false)
+            .show(ui, |plot| {
+                plot.line(
+                    Line::new(
+                        "utilization %",
+                        PlotPoints::from(downsample(&utilization, max_points)),
+                    )
+                    .color(theme::THROUGHPUT),
+                );
+                plot.line(
+                    Line::new(
+                        "device memory (GB)",
+                        PlotPoints::from(downsample(&memory, max_points)),
+                    )
+                    .color(theme::MEMORY),
+                );
+            });
+        return;
+    }
+    if data.gpu_latest.is_some() {
+        return;
+    }
+    match data.environment {
         Some(environment) if !environment.gpus.is_empty() => {
             for gpu in &environment.gpus {
                 ui.label(format!(
@@ -208,10 +280,6 @@ fn gpu_ui(ui: &mut Ui, environment: Option<&EnvironmentInfo>) {
                     gpu.driver_version
                 ));
             }
-            ui.label(
-                RichText::new("GPU utilization is not sampled in this version.")
-                    .color(theme::MUTED),
-            );
         }
         Some(environment) => {
             ui.label(RichText::new("No GPU on this machine.").color(theme::WARNING));
@@ -220,7 +288,10 @@ fn gpu_ui(ui: &mut Ui, environment: Option<&EnvironmentInfo>) {
             }
         }
         None => {
-            ui.label(RichText::new("GPU status is known once a run starts.").color(theme::MUTED));
+            ui.label(
+                RichText::new("GPU status is known once ONNX Runtime is found.")
+                    .color(theme::MUTED),
+            );
         }
     }
 }

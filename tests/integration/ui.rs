@@ -201,15 +201,31 @@ fn the_precision_control_transforms_the_model_for_real() {
     harness.get_by_label("cnn.onnx").click();
     step_until(&mut harness, "the model", |app| app.model.is_some());
     harness.get_by_label("fp16").click();
-    harness.get_by_label("Duration (s)").set_value_accesskit(0.5);
+    harness
+        .get_by_label("Duration (s)")
+        .set_value_accesskit(0.5);
     harness.get_by_label("Warm-up (s)").set_value_accesskit(0.0);
     harness.get_by_label("Off").click();
     harness.step();
-    step_until(&mut harness, "ONNX Runtime", |app| app.runtime_status.is_some());
+    step_until(&mut harness, "ONNX Runtime", |app| {
+        app.runtime_status.is_some()
+    });
     harness.get_by_label("Run").click();
-    step_until(&mut harness, "the run", |app| !app.is_running() && !app.history.is_empty());
-    let document = harness.state().shown_session().expect("session").document.clone();
-    assert_eq!(document.run.status, RunStatus::Completed, "{:?}", document.run.failure);
+    step_until(&mut harness, "the run", |app| {
+        !app.is_running() && !app.history.is_empty()
+    });
+    let document = harness
+        .state()
+        .shown_session()
+        .expect("session")
+        .document
+        .clone();
+    assert_eq!(
+        document.run.status,
+        RunStatus::Completed,
+        "{:?}",
+        document.run.failure
+    );
     let transform = document.run.transform.as_ref().expect("transform report");
     assert!(transform.size_after_bytes < transform.size_before_bytes);
     let accuracy = transform.accuracy.as_ref().expect("accuracy measured");

@@ -1,0 +1,194 @@
+//! GPU telemetry through NVML (`nvml-wrapper`), sampled at about 10 Hz on a
+//! named thread: utilization, memory, this process's memory, power,
+//! temperature and SM clock.
+//!
+//! A machine without an NVIDIA driver is normal: [`GpuSampler::start`]
+//! returns the NVML error as a note ("no NVIDIA GPU: …"), the run goes on,
+//! and the CPU and memory series are unaffected.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use nvml_wrapper::{
+    Nvml,
+    enum_wrappers::device::{Clock, TemperatureSensor},
+    enums::device::UsedGpuMemory,
+};
+use serde::{Deserialize, Serialize};
+
+/// Interval between GPU samples.
+pub const DEFAULT_GPU_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
+/// Samples kept (ten minutes at 10 Hz); older ones are dropped.
+pub const MAX_GPU_SAMPLES: usize = 6000;
+
+/// One NVML reading of one device. Fields NVML does not report are `None`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuSample {
+    /// Seconds since the run's epoch.
+    pub t_secs: f64,
+    pub device_index: u32,
+    /// Percent of the last sample period with a kernel running.
+    pub utilization_percent: Option<u32>,
+    pub memory_used_bytes: Option<u64>,
+    pub memory_total_bytes: Option<u64>,
+    /// Device memory used by this process, where NVML gives it.
+    pub process_memory_bytes: Option<u64>,
+    pub power_milliwatts: Option<u32>,
+    pub temperature_celsius: Option<u32>,
+    pub sm_clock_mhz: Option<u32>,
+}
+
+/// Samples NVML on a thread until finished.
+pub struct GpuSampler {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Vec<GpuSample>>>,
+}
+
+impl GpuSampler {
+    /// Starts sampling `device_index`, or says why it cannot (no driver, no
+    /// such device). Each sample is also handed to `on_sample`.
+    pub fn start(
+        epoch: Instant,
+        device_index: u32,
+        interval: Duration,
+        on_sample: impl Fn(&GpuSample) + Send + 'static,
+    ) -> Result<Self, String> {
+        let nvml =
+            Nvml::init().map_err(|err| format!("no NVIDIA GPU: NVML unavailable ({err})"))?;
+        let count = nvml
+            .device_count()
+            .map_err(|err| format!("NVML cannot count devices: {err}"))?;
+        if device_index >= count {
+            return Err(format!(
+                "no NVIDIA GPU {device_index}: NVML sees {count} device(s)"
+            ));
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("wb-gpu-telemetry".to_owned())
+            .spawn(move || {
+                sample_loop(
+                    &nvml,
+                    epoch,
+                    device_index,
+                    interval,
+                    &thread_stop,
+                    &on_sample,
+                )
+            })
+            .map_err(|err| format!("could not start the GPU sampler thread: {err}"))?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread and returns the samples.
+    pub fn finish(mut self) -> Vec<GpuSample> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|thread| thread.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for GpuSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn sample_loop(
+    nvml: &Nvml,
+    epoch: Instant,
+    device_index: u32,
+    interval: Duration,
+    stop: &AtomicBool,
+    on_sample: &dyn Fn(&GpuSample),
+) -> Vec<GpuSample> {
+    let mut samples = Vec::new();
+    let Ok(device) = nvml.device_by_index(device_index) else {
+        return samples;
+    };
+    let pid = std::process::id();
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now < next {
+            std::thread::sleep((next - now).min(Duration::from_millis(20)));
+            continue;
+        }
+        next += interval;
+        let memory = device.memory_info().ok();
+        let process_memory_bytes = device
+            .running_compute_processes()
+            .ok()
+            .and_then(|processes| {
+                processes
+                    .into_iter()
+                    .find(|process| process.pid == pid)
+                    .and_then(|process| match process.used_gpu_memory {
+                        UsedGpuMemory::Used(bytes) => Some(bytes),
+                        UsedGpuMemory::Unavailable => None,
+                    })
+            });
+        let sample = GpuSample {
+            t_secs: epoch.elapsed().as_secs_f64(),
+            device_index,
+            utilization_percent: device.utilization_rates().ok().map(|u| u.gpu),
+            memory_used_bytes: memory.as_ref().map(|m| m.used),
+            memory_total_bytes: memory.as_ref().map(|m| m.total),
+            process_memory_bytes,
+            power_milliwatts: device.power_usage().ok(),
+            temperature_celsius: device.temperature(TemperatureSensor::Gpu).ok(),
+            sm_clock_mhz: device.clock_info(Clock::SM).ok(),
+        };
+        on_sample(&sample);
+        if samples.len() >= MAX_GPU_SAMPLES {
+            samples.remove(0);
+        }
+        samples.push(sample);
+    }
+    samples
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_driver_is_a_note_not_a_failure() {
+        match GpuSampler::start(Instant::now(), 0, DEFAULT_GPU_SAMPLE_INTERVAL, |_| {}) {
+            Err(note) => assert!(note.starts_with("no NVIDIA GPU"), "{note}"),
+            // On a machine with a GPU the sampler must produce readings.
+            Ok(sampler) => {
+                std::thread::sleep(Duration::from_millis(350));
+                let samples = sampler.finish();
+                assert!(!samples.is_empty());
+                assert!(samples[0].memory_total_bytes.unwrap_or(0) > 0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_device_that_does_not_exist_is_explained() {
+        if let Err(note) =
+            GpuSampler::start(Instant::now(), 4096, DEFAULT_GPU_SAMPLE_INTERVAL, |_| {})
+        {
+            assert!(note.contains("no NVIDIA GPU"), "{note}");
+        } else {
+            panic!("device 4096 cannot exist");
+        }
+    }
+}

@@ -34,9 +34,9 @@ use super::{config::Arrival, session::clean_ort_message};
 use crate::metrics::{RunShared, Sample};
 
 /// Samples buffered by a worker before a flush.
-pub const FLUSH_SAMPLES: usize = 256;
+pub const FLUSH_SAMPLES: usize = 512;
 /// Longest time a worker keeps samples before a flush.
-pub const FLUSH_INTERVAL_NANOS: u64 = 20_000_000;
+pub const FLUSH_INTERVAL_NANOS: u64 = 50_000_000;
 /// Poll interval for blocking waits, so stop requests are seen promptly.
 const POLL: Duration = Duration::from_millis(20);
 

@@ -46,8 +46,10 @@ const SAMPLE_CHANNEL_BATCHES: usize = 4096;
 const SCHEDULE_QUEUE: usize = 1 << 16;
 /// Profiled runs waiting to be parsed in sampled mode.
 const PROFILE_FILE_QUEUE: usize = 256;
-/// How often the controller checks the clock and the stop flag.
-const CONTROLLER_TICK: Duration = Duration::from_millis(10);
+/// How often the controller checks the stop flag. It sleeps exactly until the
+/// deadline when that is nearer; a user stop aborts in-flight runs at once
+/// through `RunOptions::terminate`, so this only bounds the bookkeeping.
+const CONTROLLER_TICK: Duration = Duration::from_millis(50);
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -552,6 +554,8 @@ fn run_load(
             batch_size,
             publish_interval: DEFAULT_PUBLISH_INTERVAL,
             epoch,
+            track_queue: matches!(config.load, LoadMode::Open { .. })
+                || config.num_instances() < config.num_workers(),
         },
         Arc::clone(shared),
     );
@@ -699,7 +703,14 @@ fn run_load(
         .duration_secs
         .map(|secs| warmup_nanos + (secs * 1e9) as u64);
     let stop_reason = loop {
-        std::thread::sleep(CONTROLLER_TICK);
+        let now = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let next_event = [Some(warmup_nanos), deadline_nanos]
+            .into_iter()
+            .flatten()
+            .filter(|at| *at > now)
+            .min()
+            .map_or(CONTROLLER_TICK, |at| Duration::from_nanos(at - now));
+        std::thread::sleep(next_event.min(CONTROLLER_TICK));
         let now = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
         if now >= warmup_nanos && shared.phase() == RunPhase::Warmup {
             shared.set_phase(RunPhase::Running);

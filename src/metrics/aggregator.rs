@@ -11,7 +11,7 @@ use std::{
 };
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::{
     ErrorSummary, LatencyHistogram, MAX_ERROR_MESSAGES, MAX_REQUEST_SPANS, MAX_WINDOWS,
@@ -21,6 +21,8 @@ use crate::telemetry::TelemetrySample;
 
 /// Late samples are still assigned to a window this long after it ends.
 const WINDOW_GRACE_NANOS: u64 = 300_000_000;
+/// Longest sleep of the aggregator between drains of the sample channel.
+const DRAIN_INTERVAL: Duration = Duration::from_millis(50);
 /// Buckets in the snapshot's latency histogram.
 const SNAPSHOT_HISTOGRAM_BUCKETS: usize = 60;
 
@@ -115,6 +117,10 @@ pub struct AggregatorSettings {
     pub publish_interval: Duration,
     /// The run's epoch: sample times count from here.
     pub epoch: Instant,
+    /// Keep queue and run time apart. Off when requests never wait (closed
+    /// loop, a session per worker): then run time equals latency and is not
+    /// recorded twice.
+    pub track_queue: bool,
 }
 
 /// Everything the aggregator measured, returned when it finishes.
@@ -189,18 +195,29 @@ impl Aggregator {
     /// Drains `samples` until every sender is gone, publishing snapshots on
     /// the way, then publishes a final one and returns the totals.
     pub fn run(mut self, samples: &Receiver<Vec<Sample>>) -> AggregatorOutput {
+        // Sleep and drain rather than block on the channel: a receiver that is
+        // not waiting costs the workers no wake-up syscalls, and the thread
+        // wakes a few times per publish interval instead of once per batch.
         let mut next_publish = Instant::now() + self.settings.publish_interval;
         loop {
-            let timeout = next_publish.saturating_duration_since(Instant::now());
-            match samples.recv_timeout(timeout) {
-                Ok(batch) => {
-                    self.add_batch(&batch);
-                    while let Ok(batch) = samples.try_recv() {
-                        self.add_batch(&batch);
+            std::thread::sleep(
+                next_publish
+                    .saturating_duration_since(Instant::now())
+                    .min(DRAIN_INTERVAL),
+            );
+            let mut is_disconnected = false;
+            loop {
+                match samples.try_recv() {
+                    Ok(batch) => self.add_batch(&batch),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        is_disconnected = true;
+                        break;
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if is_disconnected {
+                break;
             }
             if Instant::now() >= next_publish {
                 self.close_windows(self.now_nanos(), false);
@@ -221,6 +238,8 @@ impl Aggregator {
 
     /// Adds samples; exposed for tests and benchmarks.
     pub fn add_batch(&mut self, batch: &[Sample]) {
+        // Taken out for the loop so a window and the totals can be updated together.
+        let mut open_windows = std::mem::take(&mut self.open_windows);
         let measure_start = self.measure_start();
         let measure_end = self.shared.measure_end_nanos.load(Ordering::Relaxed);
         for sample in batch {
@@ -237,11 +256,11 @@ impl Aggregator {
                 // Arrived after its window closed: it still counts in the totals.
                 self.add_totals(sample, None);
             } else {
-                let mut window = self.open_windows.remove(&window_index).unwrap_or_default();
-                self.add_totals(sample, Some(&mut window));
-                self.open_windows.insert(window_index, window);
+                let window = open_windows.entry(window_index).or_default();
+                self.add_totals(sample, Some(window));
             }
         }
+        self.open_windows = open_windows;
     }
 
     fn add_totals(&mut self, sample: &Sample, window: Option<&mut WindowAccumulator>) {
@@ -273,13 +292,17 @@ impl Aggregator {
             return;
         }
         self.latency.record_nanos(latency);
-        self.queue.record_nanos(queue);
-        self.service.record_nanos(service);
+        if self.settings.track_queue {
+            self.queue.record_nanos(queue);
+            self.service.record_nanos(service);
+        }
         if let Some(window) = window {
             window.requests += 1;
             window.latency.record_nanos(latency);
-            window.queue.record_nanos(queue);
-            window.service.record_nanos(service);
+            if self.settings.track_queue {
+                window.queue.record_nanos(queue);
+                window.service.record_nanos(service);
+            }
         }
     }
 
@@ -355,7 +378,11 @@ impl Aggregator {
             requests_per_sec: rate(requests),
             latency: self.latency.summary(),
             queue: self.queue.summary(),
-            service: self.service.summary(),
+            service: if self.settings.track_queue {
+                self.service.summary()
+            } else {
+                self.latency.summary()
+            },
             windows: Arc::clone(&self.windows),
             histogram: self.latency.buckets(SNAPSHOT_HISTOGRAM_BUCKETS),
             dropped_samples: self.shared.dropped_samples.load(Ordering::Relaxed),
@@ -379,6 +406,9 @@ impl Aggregator {
         let now = self.now_nanos();
         self.close_windows(now, true);
         self.publish();
+        if !self.settings.track_queue {
+            self.service = self.latency.clone();
+        }
         AggregatorOutput {
             latency: self.latency,
             queue: self.queue,
@@ -414,6 +444,12 @@ fn window_stats(
         (!histogram.is_empty()).then(|| histogram.quantile_micros(q))
     };
     let ok_requests = accumulator.requests;
+    // Run time was not recorded apart when it equals latency.
+    let service = if accumulator.service.is_empty() {
+        &accumulator.latency
+    } else {
+        &accumulator.service
+    };
     WindowStats {
         start_secs: (index * WINDOW_NANOS) as f64 / 1e9,
         duration_secs,
@@ -427,8 +463,8 @@ fn window_stats(
         p99_micros: quantile(&accumulator.latency, 0.99),
         queue_p50_micros: quantile(&accumulator.queue, 0.50),
         queue_p99_micros: quantile(&accumulator.queue, 0.99),
-        service_p50_micros: quantile(&accumulator.service, 0.50),
-        service_p99_micros: quantile(&accumulator.service, 0.99),
+        service_p50_micros: quantile(service, 0.50),
+        service_p99_micros: quantile(service, 0.99),
         process_cpu_percent: telemetry.map(|t| t.process_cpu_percent),
         rss_bytes: telemetry.map(|t| t.rss_bytes),
     }
@@ -456,6 +492,7 @@ mod tests {
                 batch_size: 4,
                 publish_interval: Duration::from_millis(200),
                 epoch: Instant::now(),
+                track_queue: true,
             },
             shared,
         )

@@ -105,7 +105,8 @@ fn sample_loop(
         );
     };
     refresh(&mut system);
-    let step = Duration::from_millis(50);
+    // Sleeps in short steps so that finishing is prompt.
+    let step = Duration::from_millis(100);
     let mut next = Instant::now() + interval.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
     while !stop.load(Ordering::Relaxed) {
         if Instant::now() < next {

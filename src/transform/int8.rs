@@ -18,7 +18,7 @@ use super::graph::{
     self, ConstRef, FLOAT, Names, const_tensor, find_const, get_float_attr, get_int_attr, int_attr,
     is_default_domain, node_label,
 };
-use super::{Int8Mode, TransformError};
+use super::{Int8Mode, SkippedLayer, TransformError};
 use crate::model::onnx::{ModelProto, NodeProto, TensorProto};
 
 /// Largest magnitude of a symmetric int8 value (−127..=127; −128 unused so
@@ -45,17 +45,6 @@ pub struct QuantizedLayer {
     pub weight_bytes_before: u64,
     /// See `weight_bytes_before`.
     pub weight_bytes_after: u64,
-}
-
-/// A layer that was not quantized, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SkippedLayer {
-    /// Node name.
-    pub node: String,
-    /// Op type.
-    pub op_type: String,
-    /// Why it was skipped.
-    pub reason: String,
 }
 
 /// What the int8 quantization did.

@@ -28,8 +28,8 @@ use crate::engine::{EngineError, ProfileConfig, runtime, session::ModelSource};
 use crate::model::{Model, ModelError};
 pub use accuracy::{AccuracyReport, OutputAccuracy};
 pub use fp16::{Fp16Report, KeptNode};
-pub use int8::{Int8Report, QuantizedLayer, SkippedLayer};
-pub use prune::{PruneReport, PruneSkip, PrunedLayer};
+pub use int8::{Int8Report, QuantizedLayer};
+pub use prune::{PruneReport, PrunedLayer};
 
 /// Input sets compared by default when measuring accuracy.
 pub const DEFAULT_ACCURACY_SAMPLES: usize = 8;
@@ -170,6 +170,27 @@ impl TransformSpec {
         } else {
             parts.join(" + ")
         }
+    }
+}
+
+/// A layer a transform left alone, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedLayer {
+    /// Node name.
+    pub node: String,
+    /// Op type.
+    pub op_type: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+impl std::fmt::Display for SkippedLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "skipped {} ({}): {}",
+            self.node, self.op_type, self.reason
+        )
     }
 }
 
@@ -482,11 +503,7 @@ impl TransformReport {
                 )?;
             }
             for skip in &prune.skipped {
-                writeln!(
-                    out,
-                    "  skipped {} ({}): {}",
-                    skip.node, skip.op_type, skip.reason
-                )?;
+                writeln!(out, "  {skip}")?;
             }
         }
         if let Some(fp16) = &self.fp16 {
@@ -524,11 +541,7 @@ impl TransformReport {
                 )?;
             }
             for skip in &int8.skipped {
-                writeln!(
-                    out,
-                    "  skipped {} ({}): {}",
-                    skip.node, skip.op_type, skip.reason
-                )?;
+                writeln!(out, "  {skip}")?;
             }
         }
         if let Some(accuracy) = &self.accuracy {

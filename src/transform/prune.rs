@@ -14,7 +14,7 @@ use super::graph::{
     self, ConstRef, FLOAT, const_tensor, const_tensor_mut, find_const, is_default_domain,
     node_label,
 };
-use super::{PruneMode, PruneScope, PruneSpec, TransformError};
+use super::{PruneMode, PruneScope, PruneSpec, SkippedLayer, TransformError};
 use crate::model::onnx::ModelProto;
 use crate::model::{Model, estimate_flops};
 
@@ -52,17 +52,6 @@ pub struct PrunedLayer {
     pub flops_nonzero_after: u64,
 }
 
-/// A prunable layer left alone, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PruneSkip {
-    /// Node name.
-    pub node: String,
-    /// Op type.
-    pub op_type: String,
-    /// Why it was skipped.
-    pub reason: String,
-}
-
 /// What pruning did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -70,7 +59,7 @@ pub struct PruneReport {
     /// Pruned layers in graph order.
     pub layers: Vec<PrunedLayer>,
     /// Layers not pruned, with the reason.
-    pub skipped: Vec<PruneSkip>,
+    pub skipped: Vec<SkippedLayer>,
     /// Zero weights over all pruned layers, 0..1.
     pub overall_sparsity: f64,
     /// Model FLOPs (dims of 1) before and after; equal for unstructured pruning.
@@ -130,7 +119,7 @@ pub(crate) fn prune(
         }
         let label = node_label(node, node_index);
         let weight = node.input.get(1).cloned().unwrap_or_default();
-        let skip = |reason: &str| PruneSkip {
+        let skip = |reason: &str| SkippedLayer {
             node: label.clone(),
             op_type: node.op_type().to_owned(),
             reason: reason.to_owned(),
@@ -173,7 +162,7 @@ pub(crate) fn prune(
         ] {
             if position < candidates.len() {
                 let removed = candidates.remove(position);
-                report.skipped.push(PruneSkip {
+                report.skipped.push(SkippedLayer {
                     node: removed.label,
                     op_type: removed.op_type,
                     reason: reason.to_owned(),

@@ -15,8 +15,11 @@ use super::graph::{
     self, FLOAT, const_tensor, const_tensor_mut, find_const, get_int_attr, is_default_domain,
     node_label,
 };
-use super::prune::{PruneReport, PruneSkip, PrunedLayer, flops_by_node};
 use super::{PruneSpec, TransformError};
+use super::{
+    SkippedLayer,
+    prune::{PruneReport, PrunedLayer, flops_by_node},
+};
 use crate::model::onnx::{GraphProto, ModelProto};
 
 /// Ops applied element by element: the channel layout passes through.
@@ -328,7 +331,7 @@ pub(crate) fn prune_structured(
         if is_float_const {
             layers.push((index, node_label(node, index)));
         } else {
-            report.skipped.push(PruneSkip {
+            report.skipped.push(SkippedLayer {
                 node: node_label(node, index),
                 op_type: node.op_type().to_owned(),
                 reason: "weight is not a constant float32 tensor".to_owned(),
@@ -346,7 +349,7 @@ pub(crate) fn prune_structured(
             if let Some((index, label)) = layers.get(position)
                 && skip_indices.insert(*index)
             {
-                report.skipped.push(PruneSkip {
+                report.skipped.push(SkippedLayer {
                     node: label.clone(),
                     op_type: graph
                         .node
@@ -370,7 +373,7 @@ pub(crate) fn prune_structured(
             continue;
         };
         let op_type = node.op_type().to_owned();
-        let skip = |reason: String| PruneSkip {
+        let skip = |reason: String| SkippedLayer {
             node: label.clone(),
             op_type: op_type.clone(),
             reason,

@@ -14,8 +14,6 @@ mod settings;
 mod tasks;
 mod theme;
 
-use std::path::PathBuf;
-
 pub use app::{GuiOptions, PickPurpose, Tab, WorkbenchApp};
 pub use compare::{SessionComparison, compare_sessions};
 pub use samples::{SAMPLE_MODELS, sample_model_path};
@@ -41,12 +39,4 @@ pub fn run(options: GuiOptions) -> anyhow::Result<()> {
         Box::new(move |cc| Ok(Box::new(WorkbenchApp::new(cc, options)))),
     )
     .map_err(|err| anyhow::anyhow!("the window could not be opened: {err}"))
-}
-
-/// A model to open at start, from the command line.
-pub fn initial_model(path: Option<PathBuf>) -> GuiOptions {
-    GuiOptions {
-        model: path,
-        ..GuiOptions::default()
-    }
 }

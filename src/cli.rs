@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     engine::{
-        Arrival, ExecutionProviderKind, InputFile, LayerProfiling, LoadMode, OptLevel,
+        Arrival, ConvAlgoSearch, CudaOptions, ExecutionProviderKind, InputFile, LayerProfiling, LoadMode, OptLevel,
         ProfileConfig, RunHandle, RunStatus, config, runtime,
     },
     metrics::{RunPhase, Snapshot},
@@ -49,7 +49,7 @@ pub enum Command {
     /// Check the setup: ONNX Runtime library and version, execution providers, GPU.
     Doctor,
     /// Fetch the pinned ONNX Runtime (PyPI wheel onnxruntime==1.31.1) into the cache now.
-    Setup,
+    Setup(SetupArgs),
     /// Inspect a model: inputs, outputs, ops, parameters, FLOPs.
     Inspect(InspectArgs),
     /// Run load against a model and report throughput, latency and per-layer timings.
@@ -164,6 +164,18 @@ pub struct TransformArgs {
     pub seed: u64,
 }
 
+/// `setup` arguments.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Fetch the GPU build (onnxruntime-gpu, CUDA 13, cuDNN 9) and the CUDA
+    /// libraries that are not already installed (about 1.5 GB from PyPI).
+    #[arg(long)]
+    pub gpu: bool,
+    /// Install from wheels in this folder instead of PyPI (offline machines).
+    #[arg(long, value_name = "DIR", requires = "gpu")]
+    pub wheels: Option<PathBuf>,
+}
+
 /// `inspect` arguments.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -196,6 +208,15 @@ pub struct ProfileArgs {
     /// With --ep cuda: run on the CPU (with a warning) if CUDA cannot register.
     #[arg(long, help_heading = "Session")]
     pub allow_fallback: bool,
+    /// With --ep cuda: how cuDNN picks convolution algorithms.
+    #[arg(long, value_enum, default_value_t = ConvAlgoSearch::Exhaustive, help_heading = "Session")]
+    pub cudnn_conv_algo: ConvAlgoSearch,
+    /// With --ep cuda and --io-binding: capture a CUDA graph on the first run and replay it.
+    #[arg(long, requires = "io_binding", help_heading = "Session")]
+    pub cuda_graph: bool,
+    /// Keep inputs and outputs in the provider's device memory (I/O binding); host copies are timed separately.
+    #[arg(long, help_heading = "Session")]
+    pub io_binding: bool,
     /// CUDA device index.
     #[arg(long, default_value_t = 0, help_heading = "Session")]
     pub device_id: i32,
@@ -357,6 +378,11 @@ impl ProfileArgs {
             execution_provider: self.ep,
             allow_fallback: self.allow_fallback,
             device_id: self.device_id,
+            cuda: CudaOptions {
+                conv_algo_search: self.cudnn_conv_algo,
+                cuda_graph: self.cuda_graph,
+            },
+            io_binding: self.io_binding,
             intra_threads: self.intra_threads,
             inter_threads: self.inter_threads,
             parallel_execution: self.parallel,
@@ -409,7 +435,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         }),
         Some(Command::Gui(args)) => gui(args),
         Some(Command::Doctor) => doctor(),
-        Some(Command::Setup) => setup(),
+        Some(Command::Setup(args)) => setup(&args),
         Some(Command::Inspect(args)) => inspect(&args),
         Some(Command::Profile(args)) => profile(&args),
         Some(Command::Report(args)) => report(&args),
@@ -453,6 +479,79 @@ fn available_providers() -> Vec<String> {
         Err(err) => providers.push(format!("(cannot query CUDA: {err})")),
     }
     providers
+}
+
+/// Prints where each group of CUDA libraries was found.
+fn print_cuda_libraries(libraries: &crate::engine::cuda_libs::CudaLibraries) {
+    use crate::engine::cuda_libs::LibraryGroup;
+    for (group, label) in [
+        (LibraryGroup::Cuda, "CUDA 13 runtime, cuBLAS, cuRAND, cuFFT, NVRTC"),
+        (LibraryGroup::Cudnn, "cuDNN 9"),
+        (LibraryGroup::Cupti, "CUPTI (optional, per-kernel GPU time)"),
+    ] {
+        let missing = libraries.missing_in(group);
+        let mut folders: Vec<String> = libraries
+            .found
+            .iter()
+            .filter(|found| found.group == group)
+            .filter_map(|found| found.path.parent().map(|dir| dir.display().to_string()))
+            .collect();
+        folders.dedup();
+        if missing.is_empty() {
+            println!("  {label}: found in {}", folders.join(", "));
+        } else {
+            println!("  {label}: MISSING {}", missing.join(", "));
+        }
+    }
+}
+
+/// The CUDA part of `doctor`: the build, the libraries and their versions,
+/// the driver, and whether the provider really registers.
+fn doctor_cuda(runtime: &runtime::Runtime) {
+    use crate::engine::{cuda_libs, session::ModelSource};
+    println!("CUDA execution provider:");
+    println!("  ONNX Runtime: {}", runtime.flavour);
+    let gpu_cache = runtime::cache_dir_for(runtime::Flavour::Gpu);
+    let libraries =
+        cuda_libs::CudaLibraries::search(&cuda_libs::search_dirs(gpu_cache.as_deref()));
+    print_cuda_libraries(&libraries);
+    let versions = cuda_libs::probe_versions(&libraries);
+    let or_unknown = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_owned());
+    println!(
+        "  versions: CUDA runtime {}, cuDNN {}, CUPTI API {}",
+        or_unknown(&versions.cuda_runtime),
+        or_unknown(&versions.cudnn),
+        versions
+            .cupti_api
+            .map_or_else(|| "-".to_owned(), |v| v.to_string())
+    );
+    match &versions.driver_library_error {
+        None => println!(
+            "  NVIDIA driver: {} loads; supports CUDA {}",
+            cuda_libs::DRIVER_LIBRARY,
+            or_unknown(&versions.cuda_driver)
+        ),
+        Some(reason) => println!("  NVIDIA driver: not found ({reason})"),
+    }
+    let probe = crate::ui::samples::SAMPLE_MODELS
+        .iter()
+        .find(|(name, _, _)| *name == "mlp.onnx")
+        .map(|(_, _, bytes)| *bytes);
+    if let Some(bytes) = probe {
+        let config = ProfileConfig {
+            execution_provider: ExecutionProviderKind::Cuda,
+            ..ProfileConfig::default()
+        };
+        match crate::engine::session::build_session(
+            runtime,
+            ModelSource::Memory(bytes),
+            &config,
+            None,
+        ) {
+            Ok(_) => println!("  provider: loads (a session was created on CUDA device 0)"),
+            Err(err) => println!("  provider: does not load: {err}"),
+        }
+    }
 }
 
 fn doctor() -> anyhow::Result<u8> {
@@ -499,10 +598,38 @@ fn doctor() -> anyhow::Result<u8> {
             );
         }
     }
+    doctor_cuda(runtime);
     Ok(0)
 }
 
-fn setup() -> anyhow::Result<u8> {
+fn setup(args: &SetupArgs) -> anyhow::Result<u8> {
+    if args.gpu {
+        let report = runtime::provision_gpu(args.wheels.as_deref())
+            .context("the GPU build of ONNX Runtime could not be set up")?;
+        println!(
+            "ONNX Runtime {} GPU build ready: {}",
+            runtime::ORT_VERSION,
+            report.library.display()
+        );
+        if report.fetched_packages.is_empty() {
+            println!("  nothing fetched: everything was already in place");
+        } else {
+            println!("  fetched: {}", report.fetched_packages.join(", "));
+        }
+        print_cuda_libraries(&report.cuda_libraries);
+        if !report.cuda_libraries.provider_ready() {
+            println!(
+                "CUDA libraries still missing: {}",
+                report.cuda_libraries.describe_missing()
+            );
+            return Ok(1);
+        }
+        println!(
+            "The GPU build is now used by default (it runs the CPU provider too); set {}=cpu to use the CPU build.",
+            runtime::ENV_FLAVOUR
+        );
+        return Ok(0);
+    }
     let (path, source) =
         runtime::locate_or_provision().context("ONNX Runtime could not be set up")?;
     println!(

@@ -35,6 +35,52 @@ impl std::fmt::Display for ExecutionProviderKind {
     }
 }
 
+/// How cuDNN picks a convolution algorithm (the CUDA provider's
+/// `cudnn_conv_algo_search`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ConvAlgoSearch {
+    /// Benchmark every algorithm on first use and keep the fastest (slow
+    /// first run, most memory, best steady state).
+    #[default]
+    Exhaustive,
+    /// cuDNN's heuristics, no benchmarking.
+    Heuristic,
+    /// Always cuDNN's default algorithm.
+    Default,
+}
+
+impl ConvAlgoSearch {
+    pub(crate) fn to_ort(self) -> ort::ep::cuda::ConvAlgorithmSearch {
+        match self {
+            Self::Exhaustive => ort::ep::cuda::ConvAlgorithmSearch::Exhaustive,
+            Self::Heuristic => ort::ep::cuda::ConvAlgorithmSearch::Heuristic,
+            Self::Default => ort::ep::cuda::ConvAlgorithmSearch::Default,
+        }
+    }
+}
+
+impl std::fmt::Display for ConvAlgoSearch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Exhaustive => "exhaustive",
+            Self::Heuristic => "heuristic",
+            Self::Default => "default",
+        })
+    }
+}
+
+/// Options of the CUDA execution provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CudaOptions {
+    pub conv_algo_search: ConvAlgoSearch,
+    /// Capture the model into a CUDA graph on the first run and replay it
+    /// afterwards. Needs I/O binding, fixed shapes, every node on CUDA and
+    /// one session per worker.
+    pub cuda_graph: bool,
+}
+
 /// Graph optimization level, as ONNX Runtime names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -135,6 +181,12 @@ pub struct ProfileConfig {
     pub allow_fallback: bool,
     /// CUDA device index.
     pub device_id: i32,
+    /// CUDA provider options (used when the provider is CUDA).
+    pub cuda: CudaOptions,
+    /// Bind inputs and outputs to the provider's device memory once (I/O
+    /// binding), so each request is compute only; host copies are then
+    /// measured separately. Needs one session per worker.
+    pub io_binding: bool,
     /// Intra-op threads per session; 0 lets ONNX Runtime decide.
     pub intra_threads: u32,
     /// Inter-op threads per session; 0 lets ONNX Runtime decide.
@@ -169,6 +221,8 @@ impl Default for ProfileConfig {
             execution_provider: ExecutionProviderKind::Cpu,
             allow_fallback: false,
             device_id: 0,
+            cuda: CudaOptions::default(),
+            io_binding: false,
             intra_threads: 1,
             inter_threads: 1,
             parallel_execution: false,
@@ -210,6 +264,10 @@ pub enum ConfigError {
     BadWarmup(f64),
     #[error("--profile-runs and --profile-every must be at least 1")]
     BadProfiling,
+    #[error("--io-binding needs one session per worker: leave --instances unset or equal to --concurrency")]
+    IoBindingWithPool,
+    #[error("--cuda-graph needs --ep cuda and --io-binding (inputs and outputs must stay at fixed device addresses)")]
+    CudaGraphNeedsBinding,
 }
 
 impl ProfileConfig {
@@ -256,6 +314,14 @@ impl ProfileConfig {
         }
         if !(self.warmup_secs.is_finite() && self.warmup_secs >= 0.0) {
             return Err(ConfigError::BadWarmup(self.warmup_secs));
+        }
+        if self.io_binding && self.num_instances() != self.num_workers() {
+            return Err(ConfigError::IoBindingWithPool);
+        }
+        if self.cuda.cuda_graph
+            && (!self.io_binding || self.execution_provider != ExecutionProviderKind::Cuda)
+        {
+            return Err(ConfigError::CudaGraphNeedsBinding);
         }
         match self.layer_profiling {
             LayerProfiling::SeparatePass { runs: 0 } | LayerProfiling::Sampled { every: 0 } => {
@@ -306,6 +372,28 @@ mod tests {
         assert_eq!(config.validate(), Ok(()));
         config.dims.insert("seq".into(), 0);
         assert!(matches!(config.validate(), Err(ConfigError::BadDim { .. })));
+    }
+
+    #[test]
+    fn io_binding_and_cuda_graphs_are_checked() {
+        let mut config = ProfileConfig {
+            concurrency: 2,
+            io_binding: true,
+            ..ProfileConfig::default()
+        };
+        assert_eq!(config.validate(), Ok(()));
+        config.instances = Some(1);
+        assert_eq!(config.validate(), Err(ConfigError::IoBindingWithPool));
+        config.instances = None;
+        config.cuda.cuda_graph = true;
+        assert_eq!(config.validate(), Err(ConfigError::CudaGraphNeedsBinding));
+        config.execution_provider = ExecutionProviderKind::Cuda;
+        assert_eq!(config.validate(), Ok(()));
+        config.io_binding = false;
+        assert_eq!(config.validate(), Err(ConfigError::CudaGraphNeedsBinding));
+        let old: ProfileConfig = serde_json::from_str(r#"{"device_id": 1}"#).expect("deserialize");
+        assert_eq!(old.cuda, CudaOptions::default());
+        assert!(!old.io_binding);
     }
 
     #[test]

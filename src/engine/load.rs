@@ -23,7 +23,7 @@ use std::{
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use ort::{
-    session::{RunOptions, Session, SessionInputValue},
+    session::{IoBinding, RunOptions, Session, SessionInputValue},
     value::DynValue,
 };
 use rand::SeedableRng as _;
@@ -83,6 +83,9 @@ pub struct Worker {
     /// Lets the controller abort in-flight runs on stop.
     pub run_options: Arc<RunOptions>,
     pub sampled_profiling: Option<SampledProfiling>,
+    /// With I/O binding: one binding per input variant of this worker's own
+    /// session (empty otherwise).
+    pub bindings: Vec<IoBinding>,
 }
 
 #[inline]
@@ -124,7 +127,8 @@ impl Worker {
                 self.shared.stop.store(true, Ordering::Relaxed);
                 break;
             }
-            let variant = &views[(run_count % views.len() as u64) as usize];
+            let variant_index = (run_count % views.len() as u64) as usize;
+            let variant = &views[variant_index];
             let profile_prefix = self.sampled_profiling.as_ref().and_then(|sampling| {
                 let every = u64::from(sampling.every.max(1));
                 (run_count % every == every - 1)
@@ -135,12 +139,20 @@ impl Worker {
             let (start, end, result) = match &mut self.slot {
                 SessionSlot::Owned(session) => {
                     let start = nanos_since(self.epoch);
-                    let result = run_once(
-                        session,
-                        variant,
-                        &self.run_options,
-                        profile_prefix.as_deref(),
-                    );
+                    let result = match self.bindings.get(variant_index) {
+                        Some(binding) => run_bound(
+                            session,
+                            binding,
+                            &self.run_options,
+                            profile_prefix.as_deref(),
+                        ),
+                        None => run_once(
+                            session,
+                            variant,
+                            &self.run_options,
+                            profile_prefix.as_deref(),
+                        ),
+                    };
                     (start, nanos_since(self.epoch), result)
                 }
                 SessionSlot::Pooled { take, give_back } => {
@@ -237,6 +249,28 @@ fn run_once(
                 .enable_profiling(prefix)
                 .map_err(|err| err.to_string())?;
             session.run_with_options(inputs, &profiled).map(drop)
+        }
+    };
+    result.map_err(|err| clean_ort_message(err.message()))
+}
+
+/// One inference on bound inputs and outputs; the outputs stay on the device
+/// and are dropped at once.
+#[inline]
+fn run_bound(
+    session: &mut Session,
+    binding: &IoBinding,
+    options: &RunOptions,
+    profile_prefix: Option<&Path>,
+) -> Result<(), String> {
+    let result = match profile_prefix {
+        None => session.run_binding_with_options(binding, options).map(drop),
+        Some(prefix) => {
+            let mut profiled = RunOptions::new().map_err(|err| err.to_string())?;
+            profiled
+                .enable_profiling(prefix)
+                .map_err(|err| err.to_string())?;
+            session.run_binding_with_options(binding, &profiled).map(drop)
         }
     };
     result.map_err(|err| clean_ort_message(err.message()))

@@ -6,7 +6,9 @@
 //! [`RunHandle::snapshot`]; [`RunHandle::stop`] ends the load early and keeps
 //! what was measured.
 
+pub mod binding;
 pub mod config;
+pub mod cuda_libs;
 pub mod inputs;
 pub mod load;
 mod run;
@@ -14,7 +16,7 @@ pub mod runtime;
 pub mod session;
 
 pub use config::{
-    Arrival, ExecutionProviderKind, InputFile, LayerProfiling, LoadMode, OptLevel, ProfileConfig,
+    Arrival, ConvAlgoSearch, CudaOptions, ExecutionProviderKind, InputFile, LayerProfiling, LoadMode, OptLevel, ProfileConfig,
 };
 pub use run::{
     EncodedHistogram, ModelInfo, RunHandle, RunRecord, RunStatus, RunStopper, StartupTimings,

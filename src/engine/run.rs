@@ -11,11 +11,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ort::session::{RunOptions, Session, SessionInputValue};
+use ort::session::{IoBinding, RunOptions, Session, SessionInputValue};
 use serde::{Deserialize, Serialize};
 
+pub use super::binding::HostCopyTimings;
 use super::{
-    EngineError,
+    EngineError, binding,
     config::{ExecutionProviderKind, LayerProfiling, LoadMode, ProfileConfig},
     inputs::{self, InputSpec},
     load::{self, RequestSource, SampledProfiling, SessionSlot, Worker},
@@ -158,7 +159,19 @@ pub struct RunRecord {
     /// The transform applied before loading, with its accuracy impact.
     #[serde(default)]
     pub transform: Option<crate::transform::TransformReport>,
+    /// With I/O binding: host copies timed apart from the bound runs.
+    #[serde(default)]
+    pub host_copies: Option<HostCopyTimings>,
+    /// GPU kernel time per node from CUPTI, on the CUDA provider.
+    #[serde(default)]
+    pub gpu_kernels: Option<crate::metrics::gpu_attribution::GpuAttribution>,
+    /// Why there is no per-node GPU time on a CUDA run (CUPTI missing, …).
+    #[serde(default)]
+    pub gpu_kernels_note: Option<String>,
 }
+
+/// Host copies timed per run with I/O binding.
+const HOST_COPY_REPETITIONS: u32 = 20;
 
 /// An HDR histogram in a portable encoding.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -198,6 +211,9 @@ impl RunRecord {
             errors: ErrorSummary::default(),
             trace: TraceData::default(),
             transform: None,
+            host_copies: None,
+            gpu_kernels: None,
+            gpu_kernels_note: None,
         }
     }
 
@@ -361,7 +377,7 @@ pub(crate) fn load_model_info(model_path: &Path) -> Result<(ModelInfo, u64, Mode
 pub(crate) fn describe_runtime(environment: &mut EnvironmentInfo, runtime: &Runtime) {
     environment.ort_version = runtime.version.clone();
     environment.ort_library = runtime.library_path.display().to_string();
-    environment.ort_source = runtime.source.to_string();
+    environment.ort_source = format!("{}, {}", runtime.source, runtime.flavour);
 }
 
 fn controller(
@@ -463,23 +479,68 @@ fn controller(
             Err(err) => return record.fail(&err.into()),
         }
     }
-    // The first inference pays for lazy initialisation; time it on its own.
-    if let Some(values) = worker_inputs.first() {
-        let views: Vec<SessionInputValue<'_>> = values
-            .first()
-            .map(|variant| variant.iter().map(SessionInputValue::from).collect())
-            .unwrap_or_default();
+    // I/O binding: each worker's own session gets its inputs on the device
+    // once (validation guarantees one session per worker).
+    let placement = binding::Placement {
+        provider: record
+            .execution_provider_used
+            .unwrap_or(ExecutionProviderKind::Cpu),
+        device_id: config.device_id,
+    };
+    let mut worker_bindings: Vec<Vec<IoBinding>> = Vec::new();
+    if config.io_binding {
+        for (session, inputs) in sessions.iter().zip(&worker_inputs) {
+            match binding::bind_variants(session, inputs, placement) {
+                Ok(bindings) => worker_bindings.push(bindings),
+                Err(message) => {
+                    return record.fail(&EngineError::Session(format!(
+                        "I/O binding failed: {message}"
+                    )));
+                }
+            }
+        }
+    }
+    // The first inference pays for lazy initialisation (and, with CUDA
+    // graphs, the capture); time it on its own.
+    if let (Some(values), Some(first_session)) = (worker_inputs.first(), sessions.first_mut()) {
         let started = Instant::now();
-        let result = first_session.run(&views[..]).map(drop);
+        let result = match worker_bindings.first().and_then(|bindings| bindings.first()) {
+            Some(bound) => first_session.run_binding(bound).map(drop),
+            None => {
+                let views: Vec<SessionInputValue<'_>> = values
+                    .first()
+                    .map(|variant| variant.iter().map(SessionInputValue::from).collect())
+                    .unwrap_or_default();
+                first_session.run(&views[..]).map(drop)
+            }
+        };
         record.timings.first_run_micros = Some(micros_since(started));
         if let Err(err) = result {
             return record.fail(&EngineError::FirstRun(clean_ort_message(err.message())));
+        }
+        if let (Some(bound), Some(host_inputs)) = (
+            worker_bindings.first().and_then(|bindings| bindings.first()),
+            values.first(),
+        ) {
+            match binding::measure_host_copies(
+                first_session,
+                bound,
+                host_inputs,
+                placement,
+                HOST_COPY_REPETITIONS,
+            ) {
+                Ok(timings) => record.host_copies = Some(timings),
+                Err(message) => record
+                    .warnings
+                    .push(format!("host copies could not be timed: {message}")),
+            }
         }
     }
 
     run_load(
         &mut record,
         sessions,
+        worker_bindings,
         worker_inputs,
         batch_size,
         shared,
@@ -518,6 +579,7 @@ fn controller(
 fn run_load(
     record: &mut RunRecord,
     sessions: Vec<Session>,
+    worker_bindings: Vec<Vec<IoBinding>>,
     worker_inputs: Vec<Vec<Vec<ort::value::DynValue>>>,
     batch_size: u64,
     shared: &Arc<RunShared>,
@@ -645,17 +707,24 @@ fn run_load(
         .map(|limit| (Arc::new(AtomicU64::new(0)), limit));
     let pooled = sessions.len() < num_workers;
     let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Session>(sessions.len().max(1));
-    let mut owned = Vec::new();
+    let mut owned: Vec<(Session, Vec<IoBinding>)> = Vec::new();
     if pooled {
         for session in sessions {
             let _ = pool_tx.send(session);
         }
     } else {
-        owned = sessions;
+        let mut bindings = worker_bindings.into_iter();
+        owned = sessions
+            .into_iter()
+            .map(|session| (session, bindings.next().unwrap_or_default()))
+            .collect();
+        // Workers pop from the end; keep worker 0 on session 0.
+        owned.reverse();
     }
     let mut workers = Vec::with_capacity(num_workers);
     let mut spawn_error = None;
     for (index, inputs) in worker_inputs.into_iter().enumerate() {
+        let mut bindings = Vec::new();
         let slot = if pooled {
             SessionSlot::Pooled {
                 take: pool_rx.clone(),
@@ -663,7 +732,10 @@ fn run_load(
             }
         } else {
             match owned.pop() {
-                Some(session) => SessionSlot::Owned(Box::new(session)),
+                Some((session, session_bindings)) => {
+                    bindings = session_bindings;
+                    SessionSlot::Owned(Box::new(session))
+                }
                 None => break,
             }
         };
@@ -681,6 +753,7 @@ fn run_load(
             request_limit: request_limit.clone(),
             run_options: Arc::clone(&run_options),
             sampled_profiling: sampled.clone(),
+            bindings,
         };
         match std::thread::Builder::new()
             .name(format!("wb-worker-{index}"))

@@ -8,7 +8,8 @@ use ort::{ep, session::Session};
 use super::{
     EngineError,
     config::{ExecutionProviderKind, ProfileConfig},
-    runtime::Runtime,
+    cuda_libs,
+    runtime::{Flavour, ORT_VERSION, Runtime, cache_dir_for},
 };
 
 /// What a model is loaded from.
@@ -54,24 +55,36 @@ pub fn build_session(
     let mut execution_provider = ExecutionProviderKind::Cpu;
     let mut fallback_warning = None;
     if config.execution_provider == ExecutionProviderKind::Cuda {
-        let cuda = ep::CUDA::default()
-            .with_device_id(config.device_id)
-            .build()
-            .error_on_failure();
-        match builder.with_execution_providers([cuda]) {
+        let registered = match cuda_prerequisites(runtime) {
+            Err(reason) => Err((reason, builder)),
+            Ok(()) => {
+                let cuda = ep::CUDA::default()
+                    .with_device_id(config.device_id)
+                    .with_conv_algorithm_search(config.cuda.conv_algo_search.to_ort())
+                    .with_cuda_graph(config.cuda.cuda_graph)
+                    .build()
+                    .error_on_failure();
+                builder.with_execution_providers([cuda]).map_err(|err| {
+                    (
+                        cuda_failure_reason(err.message(), &runtime.library_path),
+                        err.recover(),
+                    )
+                })
+            }
+        };
+        match registered {
             Ok(with_cuda) => {
                 builder = with_cuda;
                 execution_provider = ExecutionProviderKind::Cuda;
             }
-            Err(err) => {
-                let reason = cuda_failure_reason(err.message(), &runtime.library_path);
+            Err((reason, recovered)) => {
                 if !config.allow_fallback {
                     return Err(EngineError::CudaUnavailable { reason });
                 }
                 fallback_warning = Some(format!(
                     "CUDA was requested but could not be registered, so this run uses the CPU (--allow-fallback): {reason}"
                 ));
-                builder = err.recover();
+                builder = recovered;
             }
         }
     }
@@ -85,6 +98,37 @@ pub fn build_session(
         execution_provider,
         fallback_warning,
     })
+}
+
+/// Checks what can be checked before registering CUDA: the runtime is the GPU
+/// build, and the CUDA and cuDNN libraries are found and loaded.
+fn cuda_prerequisites(runtime: &Runtime) -> Result<(), String> {
+    if runtime.flavour == Flavour::Cpu {
+        return Err(format!(
+            "the loaded ONNX Runtime ({}) is the CPU build, which has no CUDA provider; \
+             run `onnx-workbench setup --gpu` to fetch the GPU build (onnxruntime-gpu {ORT_VERSION}) \
+             and the CUDA 13 libraries it needs",
+            runtime.library_path.display()
+        ));
+    }
+    let loaded = cuda_libs::ensure_loaded(cache_dir_for(Flavour::Gpu).as_deref());
+    let libraries = &loaded.libraries;
+    if !libraries.provider_ready() {
+        return Err(format!(
+            "CUDA 13 libraries are missing: {}. Run `onnx-workbench setup --gpu` to fetch them, \
+             or point {} at the folders that hold them",
+            libraries.describe_missing(),
+            cuda_libs::ENV_CUDA_LIBS
+        ));
+    }
+    if let Some((soname, reason)) = loaded
+        .failed
+        .iter()
+        .find(|(soname, _)| !soname.starts_with("libcupti"))
+    {
+        return Err(format!("{soname} was found but could not be loaded: {reason}"));
+    }
+    Ok(())
 }
 
 /// Explains a CUDA registration failure, naming the missing library when ONNX
@@ -101,10 +145,13 @@ fn cuda_failure_reason(message: &str, library_path: &Path) -> String {
                 .find(|word| word.contains(".so"))
         });
     if let Some(missing) = missing {
-        reason = format!(
-            "{reason} (first missing library: {})",
-            missing.trim_end_matches(':')
-        );
+        let missing = missing.trim_end_matches(':');
+        reason = format!("{reason} (first missing library: {missing})");
+        if missing.starts_with(cuda_libs::DRIVER_LIBRARY) {
+            reason.push_str(
+                "; libcuda.so.1 belongs to the NVIDIA driver, so no NVIDIA driver is installed on this machine",
+            );
+        }
     }
     let is_cpu_build = library_path
         .parent()
@@ -156,5 +203,8 @@ mod tests {
             "{reason}"
         );
         assert!(reason.contains("CPU build"), "{reason}");
+        let driver = "Failed to load libonnxruntime_providers_cuda.so with error: libcuda.so.1: cannot open shared object file: No such file or directory";
+        let reason = cuda_failure_reason(driver, Path::new("/nonexistent/libonnxruntime.so"));
+        assert!(reason.contains("no NVIDIA driver"), "{reason}");
     }
 }

@@ -224,6 +224,106 @@ pub struct LayerReport {
     pub timeline: Option<LayerTimeline>,
 }
 
+/// Short provider name: `CUDAExecutionProvider` → `CUDA`.
+pub fn short_provider(provider: &str) -> &str {
+    let short = provider.trim_end_matches("ExecutionProvider");
+    if short.is_empty() { "?" } else { short }
+}
+
+/// How many distinct nodes ran on each provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderSummary {
+    pub total_nodes: usize,
+    /// `(short provider, nodes, op types with their node counts)`, most nodes first.
+    pub providers: Vec<(String, usize, Vec<(String, usize)>)>,
+}
+
+impl ProviderSummary {
+    /// Whether any node ran on a GPU provider (CUDA or TensorRT), whose node
+    /// times are host-side launch times.
+    pub fn has_gpu_nodes(&self) -> bool {
+        self.providers
+            .iter()
+            .any(|(provider, _, _)| is_gpu_provider(provider))
+    }
+}
+
+/// Whether a (short or full) provider name is a GPU one.
+pub fn is_gpu_provider(provider: &str) -> bool {
+    let short = short_provider(provider);
+    short.eq_ignore_ascii_case("CUDA") || short.eq_ignore_ascii_case("Tensorrt")
+}
+
+impl std::fmt::Display for ProviderSummary {
+    /// `37 of 52 nodes on CUDA; 15 on CPU: Shape ×5, Gather ×4, …`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some((first, first_nodes, _)) = self.providers.first() else {
+            return f.write_str("no nodes profiled");
+        };
+        write!(
+            f,
+            "{first_nodes} of {} nodes on {first}",
+            self.total_nodes
+        )?;
+        for (provider, nodes, ops) in self.providers.iter().skip(1) {
+            write!(f, "; {nodes} on {provider}: ")?;
+            const SHOWN: usize = 6;
+            let listed: Vec<String> = ops
+                .iter()
+                .take(SHOWN)
+                .map(|(op, count)| {
+                    if *count > 1 {
+                        format!("{op} ×{count}")
+                    } else {
+                        op.clone()
+                    }
+                })
+                .collect();
+            f.write_str(&listed.join(", "))?;
+            if ops.len() > SHOWN {
+                write!(f, ", …")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl LayerReport {
+    /// Which nodes ran where, from the profile's `provider` fields. The
+    /// provider with the most nodes comes first; for the others the op types
+    /// are listed, since those are the nodes that fell back.
+    pub fn provider_summary(&self) -> ProviderSummary {
+        let mut by_provider: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+        for node in &self.nodes {
+            *by_provider
+                .entry(short_provider(&node.provider).to_owned())
+                .or_default()
+                .entry(node.op_type.clone())
+                .or_default() += 1;
+        }
+        let mut providers: Vec<(String, usize, Vec<(String, usize)>)> = by_provider
+            .into_iter()
+            .map(|(provider, ops)| {
+                let nodes = ops.values().sum();
+                let mut ops: Vec<(String, usize)> = ops.into_iter().collect();
+                ops.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                (provider, nodes, ops)
+            })
+            .collect();
+        // GPU providers lead when present, so the line reads "N of M on CUDA".
+        providers.sort_by(|a, b| {
+            is_gpu_provider(&b.0)
+                .cmp(&is_gpu_provider(&a.0))
+                .then_with(|| b.1.cmp(&a.1))
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        ProviderSummary {
+            total_nodes: self.nodes.len(),
+            providers,
+        }
+    }
+}
+
 /// What a timeline column stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -534,6 +634,36 @@ mod tests {
         assert_eq!(report.op_types[1].op_type, "Relu");
         assert_eq!(report.op_types[1].total_micros, 20);
         assert!((report.kernel_share - 100.0 / 150.0).abs() < 1e-9);
+    }
+
+    /// Shaped like a CUDA-provider run: shape ops and copies fall to the CPU.
+    const MIXED_PROFILE: &str = r#"[
+      {"cat":"Node","pid":1,"tid":1,"dur":5,"ts":100,"ph":"X","name":"conv1_kernel_time","args":{"op_name":"Conv","provider":"CUDAExecutionProvider"}},
+      {"cat":"Node","pid":1,"tid":1,"dur":5,"ts":106,"ph":"X","name":"conv2_kernel_time","args":{"op_name":"Conv","provider":"CUDAExecutionProvider"}},
+      {"cat":"Node","pid":1,"tid":1,"dur":5,"ts":112,"ph":"X","name":"gemm_kernel_time","args":{"op_name":"Gemm","provider":"CUDAExecutionProvider"}},
+      {"cat":"Node","pid":1,"tid":1,"dur":2,"ts":118,"ph":"X","name":"shape1_kernel_time","args":{"op_name":"Shape","provider":"CPUExecutionProvider"}},
+      {"cat":"Node","pid":1,"tid":1,"dur":2,"ts":121,"ph":"X","name":"shape2_kernel_time","args":{"op_name":"Shape","provider":"CPUExecutionProvider"}},
+      {"cat":"Node","pid":1,"tid":1,"dur":2,"ts":124,"ph":"X","name":"gather_kernel_time","args":{"op_name":"Gather","provider":"CPUExecutionProvider"}},
+      {"cat":"Session","pid":1,"tid":1,"dur":40,"ts":99,"ph":"X","name":"model_run","args":{}}
+    ]"#;
+
+    #[test]
+    fn the_provider_summary_names_the_nodes_that_fell_back() {
+        let mut aggregator = LayerAggregator::new(LayerSource::SeparatePass);
+        aggregator.add(parse_profile(MIXED_PROFILE).expect("parse"), 0);
+        let summary = aggregator.report().provider_summary();
+        assert!(summary.has_gpu_nodes());
+        assert_eq!(
+            summary.to_string(),
+            "3 of 6 nodes on CUDA; 3 on CPU: Shape ×2, Gather"
+        );
+
+        let mut cpu_only = LayerAggregator::new(LayerSource::SeparatePass);
+        cpu_only.add(parse_profile(PROFILE).expect("parse"), 0);
+        let summary = cpu_only.report().provider_summary();
+        assert!(!summary.has_gpu_nodes());
+        assert_eq!(summary.to_string(), "2 of 2 nodes on CPU");
+        assert_eq!(short_provider("CUDAExecutionProvider"), "CUDA");
     }
 
     #[test]

@@ -103,7 +103,7 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
     };
     writeln!(
         out,
-        "Config      {load}, {} instances, intra {} / inter {} threads{}, opt {}, warm-up {} s, {duration}",
+        "Config      {load}, {} instances, intra {} / inter {} threads{}, opt {}, warm-up {} s, {duration}{}",
         config.num_instances().min(config.num_workers()),
         config.intra_threads,
         config.inter_threads,
@@ -114,7 +114,17 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
         },
         config.opt_level,
         config.warmup_secs,
+        if config.io_binding { ", I/O binding" } else { "" },
     )?;
+    if config.execution_provider == crate::engine::ExecutionProviderKind::Cuda {
+        writeln!(
+            out,
+            "CUDA        device {}, cuDNN conv algorithm search {}, CUDA graph {}",
+            config.device_id,
+            config.cuda.conv_algo_search,
+            if config.cuda.cuda_graph { "on" } else { "off" },
+        )?;
+    }
     for input in &run.inputs {
         let source = match &input.source {
             crate::engine::inputs::InputSource::Synthetic => "synthetic".to_owned(),
@@ -203,6 +213,20 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
                 .unwrap_or_default()
         )?;
     }
+    if let Some(copies) = &run.host_copies {
+        writeln!(
+            out,
+            "Host copies outside the timed runs (I/O binding, {} device, median of {}): inputs to device {} ({}, {:.2} GB/s), outputs to host {} ({}, {:.2} GB/s)",
+            copies.device,
+            copies.repetitions,
+            format_micros(copies.host_to_device.median_micros),
+            format_bytes(copies.host_to_device.bytes),
+            copies.host_to_device.gigabytes_per_sec(),
+            format_micros(copies.device_to_host.median_micros),
+            format_bytes(copies.device_to_host.bytes),
+            copies.device_to_host.gigabytes_per_sec(),
+        )?;
+    }
     if !run.telemetry.is_empty() {
         let mean_cpu = run
             .telemetry
@@ -259,24 +283,82 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
                 "; node names are after graph optimization"
             }
         )?;
-        writeln!(
-            out,
-            "  {:<34} {:<22} {:<8} {:>7} {:>10} {:>10} {:>10} {:>6}",
-            "node", "op", "provider", "calls", "total", "mean", "p90", "share"
-        )?;
-        for node in layers.nodes.iter().take(REPORT_TOP_NODES) {
+        let providers = layers.provider_summary();
+        writeln!(out, "  providers: {providers}")?;
+        let gpu_nodes = providers.has_gpu_nodes();
+        if gpu_nodes {
             writeln!(
                 out,
-                "  {:<34} {:<22} {:<8} {:>7} {:>10} {:>10} {:>10} {:>5.1}%",
+                "  GPU nodes: ONNX Runtime times the host-side kernel launch, not the GPU work; their times below are launch times{}",
+                if run.gpu_kernels.is_some() {
+                    " and the gpu column is kernel time from CUPTI"
+                } else {
+                    ""
+                }
+            )?;
+            match (&run.gpu_kernels, &run.gpu_kernels_note) {
+                (Some(kernels), _) => {
+                    let attributed: u64 = kernels.nodes.iter().map(|n| n.gpu_nanos).sum();
+                    writeln!(
+                        out,
+                        "  GPU kernels: busy {}, attributed to nodes {} ({:.0} %), {} kernels outside any node window ({})",
+                        format_micros(kernels.gpu_busy_nanos as f64 / 1e3),
+                        format_micros(attributed as f64 / 1e3),
+                        if kernels.gpu_busy_nanos > 0 {
+                            attributed as f64 * 100.0 / kernels.gpu_busy_nanos as f64
+                        } else {
+                            0.0
+                        },
+                        kernels.unattributed_kernels,
+                        format_micros(kernels.unattributed_nanos as f64 / 1e3),
+                    )?;
+                }
+                (None, Some(note)) => writeln!(out, "  GPU kernels: {note}")?,
+                (None, None) => {}
+            }
+        }
+        let gpu_time = |node: &str| -> String {
+            run.gpu_kernels
+                .as_ref()
+                .and_then(|kernels| kernels.nodes.iter().find(|n| n.node == node))
+                .map_or_else(|| "-".to_owned(), |n| format_micros(n.gpu_nanos as f64 / 1e3))
+        };
+        let with_gpu = run.gpu_kernels.is_some();
+        writeln!(
+            out,
+            "  {:<34} {:<22} {:<8} {:>7} {:>10} {:>10} {:>10} {:>6}{}",
+            "node",
+            "op",
+            "provider",
+            "calls",
+            if gpu_nodes { "total*" } else { "total" },
+            "mean",
+            "p90",
+            "share",
+            if with_gpu { format!(" {:>10}", "gpu") } else { String::new() }
+        )?;
+        for node in layers.nodes.iter().take(REPORT_TOP_NODES) {
+            let is_launch = crate::metrics::layers::is_gpu_provider(&node.provider);
+            writeln!(
+                out,
+                "  {:<34} {:<22} {:<8} {:>7} {:>10} {:>10} {:>10} {:>5.1}%{}",
                 truncate(&node.node, 34),
                 truncate(&node.op_type, 22),
-                node.provider.trim_end_matches("ExecutionProvider"),
+                crate::metrics::layers::short_provider(&node.provider),
                 format_count(node.calls),
-                format_micros(node.total_micros as f64),
+                format!(
+                    "{}{}",
+                    format_micros(node.total_micros as f64),
+                    if is_launch { "*" } else { "" }
+                ),
                 format_micros(node.mean_micros),
                 format_micros(node.p90_micros),
-                node.share * 100.0
+                node.share * 100.0,
+                if with_gpu { format!(" {:>10}", gpu_time(&node.node)) } else { String::new() }
             )?;
+        }
+        if gpu_nodes {
+            writeln!(out, "  * launch time on the host for nodes on a GPU provider")?;
         }
         if layers.nodes.len() > REPORT_TOP_NODES {
             writeln!(

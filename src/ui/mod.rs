@@ -9,7 +9,7 @@ mod compare;
 mod heatmap;
 mod layers;
 mod live;
-mod samples;
+pub mod samples;
 mod settings;
 mod tasks;
 mod theme;

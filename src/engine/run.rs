@@ -25,6 +25,7 @@ use super::{
 };
 use crate::{
     metrics::{
+        gpu_attribution::GpuAttribution,
         Aggregator, AggregatorOutput, AggregatorSettings, DEFAULT_PUBLISH_INTERVAL, ErrorSummary,
         RequestSpan, RunPhase, RunShared, RunSummary, Snapshot, WindowStats,
         histogram::HISTOGRAM_ENCODING,
@@ -552,7 +553,12 @@ fn controller(
     {
         shared.set_phase(RunPhase::Profiling);
         match separate_profiling_pass(runtime, model_source, &config, &prepared, runs, control) {
-            Ok(aggregator) => {
+            Ok((aggregator, gpu)) => {
+                match gpu {
+                    Some(Ok(attribution)) => record.gpu_kernels = Some(attribution),
+                    Some(Err(note)) => record.gpu_kernels_note = Some(note),
+                    None => {}
+                }
                 let report = aggregator.report();
                 record.timings.ort_session_initialization_micros =
                     report.session_initialization_micros;
@@ -563,6 +569,14 @@ fn controller(
             }
             Err(message) => record.layer_profiling_error = Some(message),
         }
+    }
+    if record.execution_provider_used == Some(ExecutionProviderKind::Cuda)
+        && matches!(config.layer_profiling, LayerProfiling::Sampled { .. })
+        && record.gpu_kernels_note.is_none()
+    {
+        record.gpu_kernels_note = Some(
+            "per-node GPU time (CUPTI) is recorded in the separate profiling pass only; with --profile-every the node times are launch times".to_owned(),
+        );
     }
     record.finished_at = crate::util::rfc3339_now();
     record.status = if record.failure.is_some() {
@@ -999,7 +1013,7 @@ fn separate_profiling_pass(
     prepared: &inputs::PreparedInputs,
     runs: u32,
     control: &Control,
-) -> Result<LayerAggregator, String> {
+) -> Result<(LayerAggregator, Option<Result<GpuAttribution, String>>), String> {
     let dir = tempfile::Builder::new()
         .prefix("onnx-workbench-profile-")
         .tempdir()
@@ -1008,6 +1022,8 @@ fn separate_profiling_pass(
     let mut built = build_session(runtime, model_source, config, Some(&prefix))
         .map_err(|err| format!("{err:#}"))?;
     let values = prepared.to_values().map_err(|err| format!("{err:#}"))?;
+    // On CUDA, record GPU kernels next to ORT's launch windows.
+    let recorder = (built.execution_provider == ExecutionProviderKind::Cuda).then(start_cupti);
     let views: Vec<Vec<SessionInputValue<'_>>> = values
         .iter()
         .map(|variant| variant.iter().map(SessionInputValue::from).collect())
@@ -1022,11 +1038,19 @@ fn separate_profiling_pass(
             failures += 1;
         }
     }
+    let recording = recorder.map(|started| started.map(crate::telemetry::cupti::Recorder::finish));
+    let profiling_start_nanos = built.session.profiling_start_ns().ok();
     let profile_path = built
         .session
         .end_profiling()
         .map_err(|err| format!("ONNX Runtime could not write the profile: {err}"))?;
     let parsed = parse_profile_file(Path::new(&profile_path)).map_err(|err| format!("{err:#}"))?;
+    let gpu = recording.map(|recording| {
+        let recording = recording?;
+        let start = profiling_start_nanos
+            .ok_or("ONNX Runtime did not give its profiling start time")?;
+        attribute_gpu_time(&parsed.nodes, start, &recording)
+    });
     let mut aggregator = LayerAggregator::new(LayerSource::SeparatePass);
     aggregator.add(parsed, 1);
     if aggregator.is_empty() {
@@ -1035,5 +1059,61 @@ fn separate_profiling_pass(
             runs + 1
         ));
     }
-    Ok(aggregator)
+    Ok((aggregator, gpu))
+}
+
+/// Starts CUPTI, or says why it cannot.
+fn start_cupti() -> Result<crate::telemetry::cupti::Recorder, String> {
+    let loaded = super::cuda_libs::ensure_loaded(
+        runtime::cache_dir_for(runtime::Flavour::Gpu).as_deref(),
+    );
+    let library = loaded.libraries.path_of("libcupti.so.13").ok_or_else(|| {
+        "CUPTI (libcupti.so.13) was not found, so only launch times are shown; \
+         `onnx-workbench setup --gpu` fetches it (nvidia-cuda-cupti)"
+            .to_owned()
+    })?;
+    crate::telemetry::cupti::Recorder::start(library)
+        .map_err(|err| format!("{err}; only launch times are shown"))
+}
+
+/// Joins CUPTI's kernels to the profile's node windows. ORT's node `ts` is
+/// in µs from `profiling_start_nanos` (its system clock); CUPTI's clock is
+/// related to the host clocks by the offsets taken when recording started,
+/// and the offset that explains more kernels is used.
+fn attribute_gpu_time(
+    nodes: &[NodeEvent],
+    profiling_start_nanos: u64,
+    recording: &crate::telemetry::cupti::Recording,
+) -> Result<GpuAttribution, String> {
+    use crate::metrics::gpu_attribution::{NodeWindow, attribute_with_best_offset};
+    if recording.kernels.is_empty() {
+        return Err("CUPTI recorded no GPU kernels".to_owned());
+    }
+    let windows: Vec<NodeWindow> = nodes
+        .iter()
+        .map(|event| {
+            let start = profiling_start_nanos + event.ts_micros * 1_000;
+            NodeWindow {
+                node: event.node.clone(),
+                thread_id: event.thread_id,
+                start_nanos: start,
+                end_nanos: start + event.dur_micros * 1_000,
+            }
+        })
+        .collect();
+    let offsets = [
+        recording.offset_from_realtime,
+        recording.offset_from_monotonic,
+        0,
+    ];
+    let (attribution, _) =
+        attribute_with_best_offset(&windows, &recording.launches, &recording.kernels, &offsets)
+            .ok_or("no clock offset to try")?;
+    if attribution.nodes.iter().all(|node| node.kernels == 0) {
+        return Err(format!(
+            "none of the {} GPU kernels CUPTI recorded fell in an ONNX Runtime node window, so they could not be attributed",
+            recording.kernels.len()
+        ));
+    }
+    Ok(attribution)
 }

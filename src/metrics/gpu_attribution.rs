@@ -132,6 +132,98 @@ pub fn attribute_kernels(
     }
 }
 
+/// Maps each CUPTI thread id to the profile thread id whose windows contain
+/// most of its launches, and rewrites the launches with it. CUPTI and ONNX
+/// Runtime may number threads differently (OS thread id or `pthread_self`);
+/// the time windows decide. Launches of threads that match no window keep
+/// their id.
+pub fn align_threads(windows: &[NodeWindow], launches: &[LaunchCall]) -> Vec<LaunchCall> {
+    let mut by_thread: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
+    for window in windows {
+        by_thread
+            .entry(window.thread_id)
+            .or_default()
+            .push((window.start_nanos, window.end_nanos));
+    }
+    for list in by_thread.values_mut() {
+        list.sort_unstable();
+    }
+    let contains = |list: &[(u64, u64)], at: u64| {
+        let index = list.partition_point(|(start, _)| *start <= at);
+        index
+            .checked_sub(1)
+            .and_then(|i| list.get(i))
+            .is_some_and(|(_, end)| at <= *end)
+    };
+    // votes[cupti thread][profile thread] = launches contained.
+    let mut votes: BTreeMap<u64, BTreeMap<u64, u64>> = BTreeMap::new();
+    for launch in launches {
+        for (thread, list) in &by_thread {
+            if contains(list, launch.start_nanos) {
+                *votes
+                    .entry(launch.thread_id)
+                    .or_default()
+                    .entry(*thread)
+                    .or_default() += 1;
+            }
+        }
+    }
+    let mapping: BTreeMap<u64, u64> = votes
+        .into_iter()
+        .filter_map(|(cupti_thread, counts)| {
+            counts
+                .into_iter()
+                .max_by_key(|(thread, count)| (*count, std::cmp::Reverse(*thread)))
+                .map(|(thread, _)| (cupti_thread, thread))
+        })
+        .collect();
+    launches
+        .iter()
+        .map(|launch| LaunchCall {
+            thread_id: mapping
+                .get(&launch.thread_id)
+                .copied()
+                .unwrap_or(launch.thread_id),
+            ..*launch
+        })
+        .collect()
+}
+
+/// Attributes with the clock offset (added to the windows) that explains the
+/// most kernels, out of `offsets`. Returns the attribution and the offset.
+pub fn attribute_with_best_offset(
+    windows: &[NodeWindow],
+    launches: &[LaunchCall],
+    kernels: &[KernelRecord],
+    offsets: &[i128],
+) -> Option<(GpuAttribution, i128)> {
+    offsets
+        .iter()
+        .map(|offset| {
+            let shifted: Vec<NodeWindow> = windows
+                .iter()
+                .map(|window| NodeWindow {
+                    start_nanos: shift(window.start_nanos, *offset),
+                    end_nanos: shift(window.end_nanos, *offset),
+                    ..window.clone()
+                })
+                .collect();
+            let aligned = align_threads(&shifted, launches);
+            (attribute_kernels(&shifted, &aligned, kernels), *offset)
+        })
+        .max_by_key(|(attribution, _)| {
+            attribution
+                .nodes
+                .iter()
+                .map(|node| node.kernels)
+                .sum::<u64>()
+        })
+}
+
+fn shift(value: u64, offset: i128) -> u64 {
+    u64::try_from((i128::from(value) + offset).max(0)).unwrap_or(u64::MAX)
+}
+
 /// Length of the union of the kernels' intervals.
 pub fn busy_nanos(kernels: &[KernelRecord]) -> u64 {
     let mut intervals: Vec<(u64, u64)> = kernels
@@ -162,6 +254,37 @@ pub fn busy_nanos(kernels: &[KernelRecord]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn threads_are_matched_by_their_windows_and_the_clock_by_its_offset() {
+        // Profile thread 7 ran two nodes; CUPTI calls the same thread 99 and
+        // its clock is 1 000 000 ns ahead.
+        let windows = vec![
+            NodeWindow { node: "conv".into(), thread_id: 7, start_nanos: 100, end_nanos: 200 },
+            NodeWindow { node: "gemm".into(), thread_id: 7, start_nanos: 300, end_nanos: 400 },
+        ];
+        let launches = vec![
+            LaunchCall { correlation_id: 1, thread_id: 99, start_nanos: 1_000_150 },
+            LaunchCall { correlation_id: 2, thread_id: 99, start_nanos: 1_000_350 },
+        ];
+        let kernels = vec![
+            KernelRecord { name: "k1".into(), correlation_id: 1, start_nanos: 1_000_500, end_nanos: 1_000_900 },
+            KernelRecord { name: "k2".into(), correlation_id: 2, start_nanos: 1_000_900, end_nanos: 1_001_000 },
+        ];
+        let (attribution, offset) =
+            attribute_with_best_offset(&windows, &launches, &kernels, &[0, 1_000_000])
+                .expect("an offset");
+        assert_eq!(offset, 1_000_000);
+        assert_eq!(attribution.unattributed_kernels, 0);
+        assert_eq!(attribution.nodes[0].node, "conv");
+        assert_eq!(attribution.nodes[0].gpu_nanos, 400);
+        assert_eq!(attribution.nodes[1].gpu_nanos, 100);
+        assert_eq!(attribution.gpu_busy_nanos, 500);
+        // Without the offset nothing lines up.
+        let (wrong, _) = attribute_with_best_offset(&windows, &launches, &kernels, &[0])
+            .expect("an offset");
+        assert_eq!(wrong.unattributed_kernels, 2);
+    }
 
     fn window(node: &str, thread_id: u64, start: u64, end: u64) -> NodeWindow {
         NodeWindow {

@@ -16,6 +16,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+pub mod cupti;
 pub mod gpu;
 
 pub use gpu::{GpuSample, GpuSampler};

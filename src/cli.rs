@@ -16,8 +16,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     engine::{
-        Arrival, ConvAlgoSearch, CudaOptions, ExecutionProviderKind, InputFile, LayerProfiling, LoadMode, OptLevel,
-        ProfileConfig, RunHandle, RunStatus, config, runtime,
+        Arrival, ConvAlgoSearch, CudaOptions, ExecutionProviderKind, InputFile, LayerProfiling,
+        LoadMode, OptLevel, ProfileConfig, RunHandle, RunStatus, config, runtime,
     },
     metrics::{RunPhase, Snapshot},
     model::Model,
@@ -485,7 +485,10 @@ fn available_providers() -> Vec<String> {
 fn print_cuda_libraries(libraries: &crate::engine::cuda_libs::CudaLibraries) {
     use crate::engine::cuda_libs::LibraryGroup;
     for (group, label) in [
-        (LibraryGroup::Cuda, "CUDA 13 runtime, cuBLAS, cuRAND, cuFFT, NVRTC"),
+        (
+            LibraryGroup::Cuda,
+            "CUDA 13 runtime, cuBLAS, cuRAND, cuFFT, NVRTC",
+        ),
         (LibraryGroup::Cudnn, "cuDNN 9"),
         (LibraryGroup::Cupti, "CUPTI (optional, per-kernel GPU time)"),
     ] {
@@ -512,8 +515,7 @@ fn doctor_cuda(runtime: &runtime::Runtime) {
     println!("CUDA execution provider:");
     println!("  ONNX Runtime: {}", runtime.flavour);
     let gpu_cache = runtime::cache_dir_for(runtime::Flavour::Gpu);
-    let libraries =
-        cuda_libs::CudaLibraries::search(&cuda_libs::search_dirs(gpu_cache.as_deref()));
+    let libraries = cuda_libs::CudaLibraries::search(&cuda_libs::search_dirs(gpu_cache.as_deref()));
     print_cuda_libraries(&libraries);
     let versions = cuda_libs::probe_versions(&libraries);
     let or_unknown = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_owned());

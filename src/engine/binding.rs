@@ -54,7 +54,11 @@ impl Placement {
 }
 
 /// Copies a tensor to a device through ONNX Runtime.
-fn copy_to(value: &DynValue, device: AllocationDevice<'_>, device_id: i32) -> Result<DynValue, String> {
+fn copy_to(
+    value: &DynValue,
+    device: AllocationDevice<'_>,
+    device_id: i32,
+) -> Result<DynValue, String> {
     let ort_error = |err: ort::Error| clean_ort_message(err.message());
     let tensor = value
         .view()

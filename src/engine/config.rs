@@ -264,9 +264,13 @@ pub enum ConfigError {
     BadWarmup(f64),
     #[error("--profile-runs and --profile-every must be at least 1")]
     BadProfiling,
-    #[error("--io-binding needs one session per worker: leave --instances unset or equal to --concurrency")]
+    #[error(
+        "--io-binding needs one session per worker: leave --instances unset or equal to --concurrency"
+    )]
     IoBindingWithPool,
-    #[error("--cuda-graph needs --ep cuda and --io-binding (inputs and outputs must stay at fixed device addresses)")]
+    #[error(
+        "--cuda-graph needs --ep cuda and --io-binding (inputs and outputs must stay at fixed device addresses)"
+    )]
     CudaGraphNeedsBinding,
 }
 

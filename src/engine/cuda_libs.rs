@@ -73,13 +73,41 @@ pub const LIBRARIES: &[LibrarySpec] = &[
     spec("libcurand.so.10", LibraryGroup::Cuda, "nvidia-curand"),
     spec("libcufft.so.12", LibraryGroup::Cuda, "nvidia-cufft"),
     spec("libnvrtc.so.13", LibraryGroup::Cuda, "nvidia-cuda-nvrtc"),
-    spec("libcudnn_graph.so.9", LibraryGroup::Cudnn, "nvidia-cudnn-cu13"),
-    spec("libcudnn_engines_precompiled.so.9", LibraryGroup::Cudnn, "nvidia-cudnn-cu13"),
-    spec("libcudnn_engines_runtime_compiled.so.9", LibraryGroup::Cudnn, "nvidia-cudnn-cu13"),
-    spec("libcudnn_heuristic.so.9", LibraryGroup::Cudnn, "nvidia-cudnn-cu13"),
-    spec("libcudnn_ops.so.9", LibraryGroup::Cudnn, "nvidia-cudnn-cu13"),
-    spec("libcudnn_cnn.so.9", LibraryGroup::Cudnn, "nvidia-cudnn-cu13"),
-    spec("libcudnn_adv.so.9", LibraryGroup::Cudnn, "nvidia-cudnn-cu13"),
+    spec(
+        "libcudnn_graph.so.9",
+        LibraryGroup::Cudnn,
+        "nvidia-cudnn-cu13",
+    ),
+    spec(
+        "libcudnn_engines_precompiled.so.9",
+        LibraryGroup::Cudnn,
+        "nvidia-cudnn-cu13",
+    ),
+    spec(
+        "libcudnn_engines_runtime_compiled.so.9",
+        LibraryGroup::Cudnn,
+        "nvidia-cudnn-cu13",
+    ),
+    spec(
+        "libcudnn_heuristic.so.9",
+        LibraryGroup::Cudnn,
+        "nvidia-cudnn-cu13",
+    ),
+    spec(
+        "libcudnn_ops.so.9",
+        LibraryGroup::Cudnn,
+        "nvidia-cudnn-cu13",
+    ),
+    spec(
+        "libcudnn_cnn.so.9",
+        LibraryGroup::Cudnn,
+        "nvidia-cudnn-cu13",
+    ),
+    spec(
+        "libcudnn_adv.so.9",
+        LibraryGroup::Cudnn,
+        "nvidia-cudnn-cu13",
+    ),
     spec("libcudnn.so.9", LibraryGroup::Cudnn, "nvidia-cudnn-cu13"),
     spec("libcupti.so.13", LibraryGroup::Cupti, "nvidia-cuda-cupti"),
 ];
@@ -217,7 +245,12 @@ pub fn search_dirs(gpu_cache: Option<&Path>) -> Vec<PathBuf> {
         .map(PathBuf::from)
         .chain([PathBuf::from("/usr/local/cuda")]);
     for toolkit in toolkits {
-        for sub in ["lib64", "lib", "targets/x86_64-linux/lib", "extras/CUPTI/lib64"] {
+        for sub in [
+            "lib64",
+            "lib",
+            "targets/x86_64-linux/lib",
+            "extras/CUPTI/lib64",
+        ] {
             dirs.push(toolkit.join(sub));
         }
     }
@@ -462,7 +495,12 @@ mod tests {
         // libnvJitLink comes before cuBLASLt in load order, so it is named first.
         assert_eq!(
             libraries.missing_in(LibraryGroup::Cuda),
-            vec!["libnvJitLink.so.13", "libcublasLt.so.13", "libcufft.so.12", "libnvrtc.so.13"]
+            vec![
+                "libnvJitLink.so.13",
+                "libcublasLt.so.13",
+                "libcufft.so.12",
+                "libnvrtc.so.13"
+            ]
         );
         let description = libraries.describe_missing();
         assert!(
@@ -496,7 +534,11 @@ mod tests {
         let all: Vec<PathBuf> = Vec::new();
         let libraries = CudaLibraries::search(&all);
         assert_eq!(libraries.missing.len(), LIBRARIES.len());
-        assert!(libraries.describe_missing().contains("searched: no folders"));
+        assert!(
+            libraries
+                .describe_missing()
+                .contains("searched: no folders")
+        );
         let mut complete = CudaLibraries::default();
         complete.missing.push("libcupti.so.13".to_owned());
         assert!(complete.provider_ready());

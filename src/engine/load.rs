@@ -270,7 +270,9 @@ fn run_bound(
             profiled
                 .enable_profiling(prefix)
                 .map_err(|err| err.to_string())?;
-            session.run_binding_with_options(binding, &profiled).map(drop)
+            session
+                .run_binding_with_options(binding, &profiled)
+                .map(drop)
         }
     };
     result.map_err(|err| clean_ort_message(err.message()))

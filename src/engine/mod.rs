@@ -16,7 +16,8 @@ pub mod runtime;
 pub mod session;
 
 pub use config::{
-    Arrival, ConvAlgoSearch, CudaOptions, ExecutionProviderKind, InputFile, LayerProfiling, LoadMode, OptLevel, ProfileConfig,
+    Arrival, ConvAlgoSearch, CudaOptions, ExecutionProviderKind, InputFile, LayerProfiling,
+    LoadMode, OptLevel, ProfileConfig,
 };
 pub use run::{
     EncodedHistogram, ModelInfo, RunHandle, RunRecord, RunStatus, RunStopper, StartupTimings,

@@ -25,9 +25,9 @@ use super::{
 };
 use crate::{
     metrics::{
-        gpu_attribution::GpuAttribution,
         Aggregator, AggregatorOutput, AggregatorSettings, DEFAULT_PUBLISH_INTERVAL, ErrorSummary,
         RequestSpan, RunPhase, RunShared, RunSummary, Snapshot, WindowStats,
+        gpu_attribution::GpuAttribution,
         histogram::HISTOGRAM_ENCODING,
         layers::{
             LayerAggregator, LayerReport, LayerSource, NodeEvent, RunSpan, parse_profile_file,
@@ -505,7 +505,10 @@ fn controller(
     // graphs, the capture); time it on its own.
     if let (Some(values), Some(first_session)) = (worker_inputs.first(), sessions.first_mut()) {
         let started = Instant::now();
-        let result = match worker_bindings.first().and_then(|bindings| bindings.first()) {
+        let result = match worker_bindings
+            .first()
+            .and_then(|bindings| bindings.first())
+        {
             Some(bound) => first_session.run_binding(bound).map(drop),
             None => {
                 let views: Vec<SessionInputValue<'_>> = values
@@ -520,7 +523,9 @@ fn controller(
             return record.fail(&EngineError::FirstRun(clean_ort_message(err.message())));
         }
         if let (Some(bound), Some(host_inputs)) = (
-            worker_bindings.first().and_then(|bindings| bindings.first()),
+            worker_bindings
+                .first()
+                .and_then(|bindings| bindings.first()),
             values.first(),
         ) {
             match binding::measure_host_copies(
@@ -1047,8 +1052,8 @@ fn separate_profiling_pass(
     let parsed = parse_profile_file(Path::new(&profile_path)).map_err(|err| format!("{err:#}"))?;
     let gpu = recording.map(|recording| {
         let recording = recording?;
-        let start = profiling_start_nanos
-            .ok_or("ONNX Runtime did not give its profiling start time")?;
+        let start =
+            profiling_start_nanos.ok_or("ONNX Runtime did not give its profiling start time")?;
         attribute_gpu_time(&parsed.nodes, start, &recording)
     });
     let mut aggregator = LayerAggregator::new(LayerSource::SeparatePass);
@@ -1064,9 +1069,8 @@ fn separate_profiling_pass(
 
 /// Starts CUPTI, or says why it cannot.
 fn start_cupti() -> Result<crate::telemetry::cupti::Recorder, String> {
-    let loaded = super::cuda_libs::ensure_loaded(
-        runtime::cache_dir_for(runtime::Flavour::Gpu).as_deref(),
-    );
+    let loaded =
+        super::cuda_libs::ensure_loaded(runtime::cache_dir_for(runtime::Flavour::Gpu).as_deref());
     let library = loaded.libraries.path_of("libcupti.so.13").ok_or_else(|| {
         "CUPTI (libcupti.so.13) was not found, so only launch times are shown; \
          `onnx-workbench setup --gpu` fetches it (nvidia-cuda-cupti)"

@@ -104,7 +104,11 @@ pub fn flavour_of(library_path: &Path) -> Flavour {
         path.parent()
             .is_some_and(|dir| dir.join(CUDA_PROVIDER_FILE_NAME).is_file())
     });
-    if has_provider { Flavour::Gpu } else { Flavour::Cpu }
+    if has_provider {
+        Flavour::Gpu
+    } else {
+        Flavour::Cpu
+    }
 }
 
 /// A wheel we know the hash of.
@@ -163,64 +167,112 @@ const CUDA_WHEELS: &[PinnedCudaWheel] = &[
         package: "nvidia-cuda-runtime",
         version: "13.0.96",
         hashes: [
-            ("x86_64", "7f82250d7782aa23b6cfe765ecc7db554bd3c2870c43f3d1821f1d18aebf0548"),
-            ("aarch64", "ef9bcbe90493a2b9d810e43d249adb3d02e98dd30200d86607d8d02687c43f55"),
+            (
+                "x86_64",
+                "7f82250d7782aa23b6cfe765ecc7db554bd3c2870c43f3d1821f1d18aebf0548",
+            ),
+            (
+                "aarch64",
+                "ef9bcbe90493a2b9d810e43d249adb3d02e98dd30200d86607d8d02687c43f55",
+            ),
         ],
     },
     PinnedCudaWheel {
         package: "nvidia-nvjitlink",
         version: "13.0.88",
         hashes: [
-            ("x86_64", "13a74f429e23b921c1109976abefacc69835f2f433ebd323d3946e11d804e47b"),
-            ("aarch64", "e931536ccc7d467a98ba1d8b89ff7fa7f1fa3b13f2b0069118cd7f47bff07d0c"),
+            (
+                "x86_64",
+                "13a74f429e23b921c1109976abefacc69835f2f433ebd323d3946e11d804e47b",
+            ),
+            (
+                "aarch64",
+                "e931536ccc7d467a98ba1d8b89ff7fa7f1fa3b13f2b0069118cd7f47bff07d0c",
+            ),
         ],
     },
     PinnedCudaWheel {
         package: "nvidia-cublas",
         version: "13.0.2.14",
         hashes: [
-            ("x86_64", "0cf238ffdbe46c00cb9aa98e7bca745c223a5ca5a53e686ac8b3e5a08fe80d6c"),
-            ("aarch64", "17165c296de689662b96e0ef4f21dfbff3092ff00d0e3e59470f5acb08c0f87d"),
+            (
+                "x86_64",
+                "0cf238ffdbe46c00cb9aa98e7bca745c223a5ca5a53e686ac8b3e5a08fe80d6c",
+            ),
+            (
+                "aarch64",
+                "17165c296de689662b96e0ef4f21dfbff3092ff00d0e3e59470f5acb08c0f87d",
+            ),
         ],
     },
     PinnedCudaWheel {
         package: "nvidia-curand",
         version: "10.4.0.35",
         hashes: [
-            ("x86_64", "1aee33a5da6e1db083fe2b90082def8915f30f3248d5896bcec36a579d941bfc"),
-            ("aarch64", "133df5a7509c3e292aaa2b477afd0194f06ce4ea24d714d616ff36439cee349a"),
+            (
+                "x86_64",
+                "1aee33a5da6e1db083fe2b90082def8915f30f3248d5896bcec36a579d941bfc",
+            ),
+            (
+                "aarch64",
+                "133df5a7509c3e292aaa2b477afd0194f06ce4ea24d714d616ff36439cee349a",
+            ),
         ],
     },
     PinnedCudaWheel {
         package: "nvidia-cufft",
         version: "12.0.0.61",
         hashes: [
-            ("x86_64", "6c44f692dce8fd5ffd3e3df134b6cdb9c2f72d99cf40b62c32dde45eea9ddad3"),
-            ("aarch64", "2708c852ef8cd89d1d2068bdbece0aa188813a0c934db3779b9b1faa8442e5f5"),
+            (
+                "x86_64",
+                "6c44f692dce8fd5ffd3e3df134b6cdb9c2f72d99cf40b62c32dde45eea9ddad3",
+            ),
+            (
+                "aarch64",
+                "2708c852ef8cd89d1d2068bdbece0aa188813a0c934db3779b9b1faa8442e5f5",
+            ),
         ],
     },
     PinnedCudaWheel {
         package: "nvidia-cuda-nvrtc",
         version: "13.0.88",
         hashes: [
-            ("x86_64", "ad9b6d2ead2435f11cbb6868809d2adeeee302e9bb94bcf0539c7a40d80e8575"),
-            ("aarch64", "d27f20a0ca67a4bb34268a5e951033496c5b74870b868bacd046b1b8e0c3267b"),
+            (
+                "x86_64",
+                "ad9b6d2ead2435f11cbb6868809d2adeeee302e9bb94bcf0539c7a40d80e8575",
+            ),
+            (
+                "aarch64",
+                "d27f20a0ca67a4bb34268a5e951033496c5b74870b868bacd046b1b8e0c3267b",
+            ),
         ],
     },
     PinnedCudaWheel {
         package: "nvidia-cudnn-cu13",
         version: "9.19.1.2",
         hashes: [
-            ("x86_64", "7609f4bbcde269c4aa8869e12112a1924fb6e032a00842912caafcb4e15d42d6"),
-            ("aarch64", "d2901fcdc526f661c1973cd302888f129b5b3c9eb5b99f7238947fb5758564c0"),
+            (
+                "x86_64",
+                "7609f4bbcde269c4aa8869e12112a1924fb6e032a00842912caafcb4e15d42d6",
+            ),
+            (
+                "aarch64",
+                "d2901fcdc526f661c1973cd302888f129b5b3c9eb5b99f7238947fb5758564c0",
+            ),
         ],
     },
     PinnedCudaWheel {
         package: "nvidia-cuda-cupti",
         version: "13.0.85",
         hashes: [
-            ("x86_64", "4eb01c08e859bf924d222250d2e8f8b8ff6d3db4721288cf35d14252a4d933c8"),
-            ("aarch64", "796bd679890ee55fb14a94629b698b6db54bcfd833d391d5e94017dd9d7d3151"),
+            (
+                "x86_64",
+                "4eb01c08e859bf924d222250d2e8f8b8ff6d3db4721288cf35d14252a4d933c8",
+            ),
+            (
+                "aarch64",
+                "796bd679890ee55fb14a94629b698b6db54bcfd833d391d5e94017dd9d7d3151",
+            ),
         ],
     },
 ];
@@ -623,8 +675,7 @@ pub fn provision_gpu(wheel_dir: Option<&Path>) -> Result<GpuProvisionReport, Run
     let arch = wheel.arch;
     let (dir, _lock) = locked_cache_dir(Flavour::Gpu)?;
     let target = dir.join(LIB_FILE_NAME);
-    let needs_runtime =
-        !(target.is_file() && dir.join(CUDA_PROVIDER_FILE_NAME).is_file());
+    let needs_runtime = !(target.is_file() && dir.join(CUDA_PROVIDER_FILE_NAME).is_file());
     let before = CudaLibraries::search(&search_dirs(Some(&dir)));
     let missing_packages: BTreeSet<&str> = before
         .missing
@@ -654,7 +705,10 @@ pub fn provision_gpu(wheel_dir: Option<&Path>) -> Result<GpuProvisionReport, Run
         );
     }
     for pinned in &cuda_wheels {
-        let Some((_, sha256)) = pinned.hashes.iter().find(|(wheel_arch, _)| *wheel_arch == arch)
+        let Some((_, sha256)) = pinned
+            .hashes
+            .iter()
+            .find(|(wheel_arch, _)| *wheel_arch == arch)
         else {
             return Err(RuntimeError::UnsupportedPlatform(format!("linux-{arch}")));
         };
@@ -694,7 +748,11 @@ pub fn provision_gpu(wheel_dir: Option<&Path>) -> Result<GpuProvisionReport, Run
     for pinned in &cuda_wheels {
         let prefix = format!("{}-{}-", pinned.package.replace('-', "_"), pinned.version);
         let wheel_path = find_file_with_prefix(download_dir.path(), &prefix)?;
-        if let Some((_, sha256)) = pinned.hashes.iter().find(|(wheel_arch, _)| *wheel_arch == arch) {
+        if let Some((_, sha256)) = pinned
+            .hashes
+            .iter()
+            .find(|(wheel_arch, _)| *wheel_arch == arch)
+        {
             verify_sha256(&wheel_path, sha256)?;
         }
         extract_from_wheel(&wheel_path, &dir, nvidia_library_entry)?;
@@ -713,9 +771,8 @@ pub fn provision_gpu(wheel_dir: Option<&Path>) -> Result<GpuProvisionReport, Run
 }
 
 fn find_file_with_prefix(dir: &Path, prefix: &str) -> Result<PathBuf, RuntimeError> {
-    let entries = fs::read_dir(dir).map_err(|err| {
-        RuntimeError::Provision(format!("cannot list {}: {err}", dir.display()))
-    })?;
+    let entries = fs::read_dir(dir)
+        .map_err(|err| RuntimeError::Provision(format!("cannot list {}: {err}", dir.display())))?;
     entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
@@ -724,9 +781,7 @@ fn find_file_with_prefix(dir: &Path, prefix: &str) -> Result<PathBuf, RuntimeErr
                 .and_then(|name| name.to_str())
                 .is_some_and(|name| name.starts_with(prefix) && name.ends_with(".whl"))
         })
-        .ok_or_else(|| {
-            RuntimeError::Provision(format!("pip did not save a {prefix}*.whl"))
-        })
+        .ok_or_else(|| RuntimeError::Provision(format!("pip did not save a {prefix}*.whl")))
 }
 
 /// Runs `pip download` of hash-pinned `requirements` (one per line) for the
@@ -773,7 +828,9 @@ fn pip_download(
         .rev()
         .find(|line| !line.trim().is_empty())
         .unwrap_or("");
-    Err(RuntimeError::Provision(format!("pip download failed: {last}")))
+    Err(RuntimeError::Provision(format!(
+        "pip download failed: {last}"
+    )))
 }
 
 /// Lowercase hex sha256 of `bytes`.
@@ -792,13 +849,11 @@ fn hex(digest: &[u8]) -> String {
 
 /// Checks a file's sha256 against the pinned one, streaming it.
 fn verify_sha256(path: &Path, expected: &str) -> Result<(), RuntimeError> {
-    let mut file = fs::File::open(path).map_err(|err| {
-        RuntimeError::Provision(format!("cannot read {}: {err}", path.display()))
-    })?;
+    let mut file = fs::File::open(path)
+        .map_err(|err| RuntimeError::Provision(format!("cannot read {}: {err}", path.display())))?;
     let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(|err| {
-        RuntimeError::Provision(format!("cannot read {}: {err}", path.display()))
-    })?;
+    std::io::copy(&mut file, &mut hasher)
+        .map_err(|err| RuntimeError::Provision(format!("cannot read {}: {err}", path.display())))?;
     let digest = hex(&hasher.finalize());
     if digest == expected {
         Ok(())
@@ -913,7 +968,10 @@ mod tests {
             ort_library_entry("onnxruntime/capi/libonnxruntime_providers_tensorrt.so"),
             None
         );
-        assert_eq!(ort_library_entry("onnxruntime/capi/onnxruntime_pybind11_state.so"), None);
+        assert_eq!(
+            ort_library_entry("onnxruntime/capi/onnxruntime_pybind11_state.so"),
+            None
+        );
         assert_eq!(
             nvidia_library_entry("nvidia/cu13/lib/libcublasLt.so.13"),
             Some(PathBuf::from("nvidia/cu13/lib/libcublasLt.so.13"))
@@ -948,7 +1006,9 @@ mod tests {
         }
         for spec in super::super::cuda_libs::LIBRARIES {
             assert!(
-                CUDA_WHEELS.iter().any(|pinned| pinned.package == spec.package),
+                CUDA_WHEELS
+                    .iter()
+                    .any(|pinned| pinned.package == spec.package),
                 "no pinned wheel ships {}",
                 spec.soname
             );

@@ -126,7 +126,9 @@ fn cuda_prerequisites(runtime: &Runtime) -> Result<(), String> {
         .iter()
         .find(|(soname, _)| !soname.starts_with("libcupti"))
     {
-        return Err(format!("{soname} was found but could not be loaded: {reason}"));
+        return Err(format!(
+            "{soname} was found but could not be loaded: {reason}"
+        ));
     }
     Ok(())
 }

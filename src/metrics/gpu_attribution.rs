@@ -260,16 +260,44 @@ mod tests {
         // Profile thread 7 ran two nodes; CUPTI calls the same thread 99 and
         // its clock is 1 000 000 ns ahead.
         let windows = vec![
-            NodeWindow { node: "conv".into(), thread_id: 7, start_nanos: 100, end_nanos: 200 },
-            NodeWindow { node: "gemm".into(), thread_id: 7, start_nanos: 300, end_nanos: 400 },
+            NodeWindow {
+                node: "conv".into(),
+                thread_id: 7,
+                start_nanos: 100,
+                end_nanos: 200,
+            },
+            NodeWindow {
+                node: "gemm".into(),
+                thread_id: 7,
+                start_nanos: 300,
+                end_nanos: 400,
+            },
         ];
         let launches = vec![
-            LaunchCall { correlation_id: 1, thread_id: 99, start_nanos: 1_000_150 },
-            LaunchCall { correlation_id: 2, thread_id: 99, start_nanos: 1_000_350 },
+            LaunchCall {
+                correlation_id: 1,
+                thread_id: 99,
+                start_nanos: 1_000_150,
+            },
+            LaunchCall {
+                correlation_id: 2,
+                thread_id: 99,
+                start_nanos: 1_000_350,
+            },
         ];
         let kernels = vec![
-            KernelRecord { name: "k1".into(), correlation_id: 1, start_nanos: 1_000_500, end_nanos: 1_000_900 },
-            KernelRecord { name: "k2".into(), correlation_id: 2, start_nanos: 1_000_900, end_nanos: 1_001_000 },
+            KernelRecord {
+                name: "k1".into(),
+                correlation_id: 1,
+                start_nanos: 1_000_500,
+                end_nanos: 1_000_900,
+            },
+            KernelRecord {
+                name: "k2".into(),
+                correlation_id: 2,
+                start_nanos: 1_000_900,
+                end_nanos: 1_001_000,
+            },
         ];
         let (attribution, offset) =
             attribute_with_best_offset(&windows, &launches, &kernels, &[0, 1_000_000])
@@ -281,8 +309,8 @@ mod tests {
         assert_eq!(attribution.nodes[1].gpu_nanos, 100);
         assert_eq!(attribution.gpu_busy_nanos, 500);
         // Without the offset nothing lines up.
-        let (wrong, _) = attribute_with_best_offset(&windows, &launches, &kernels, &[0])
-            .expect("an offset");
+        let (wrong, _) =
+            attribute_with_best_offset(&windows, &launches, &kernels, &[0]).expect("an offset");
         assert_eq!(wrong.unattributed_kernels, 2);
     }
 

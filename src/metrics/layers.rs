@@ -230,12 +230,22 @@ pub fn short_provider(provider: &str) -> &str {
     if short.is_empty() { "?" } else { short }
 }
 
+/// The nodes that ran on one provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderNodes {
+    /// Short name (`CUDA`, `CPU`).
+    pub provider: String,
+    pub nodes: usize,
+    /// Op types with their node counts, most first.
+    pub ops: Vec<(String, usize)>,
+}
+
 /// How many distinct nodes ran on each provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderSummary {
     pub total_nodes: usize,
-    /// `(short provider, nodes, op types with their node counts)`, most nodes first.
-    pub providers: Vec<(String, usize, Vec<(String, usize)>)>,
+    /// GPU providers first, then by node count.
+    pub providers: Vec<ProviderNodes>,
 }
 
 impl ProviderSummary {
@@ -244,7 +254,7 @@ impl ProviderSummary {
     pub fn has_gpu_nodes(&self) -> bool {
         self.providers
             .iter()
-            .any(|(provider, _, _)| is_gpu_provider(provider))
+            .any(|entry| is_gpu_provider(&entry.provider))
     }
 }
 
@@ -257,15 +267,20 @@ pub fn is_gpu_provider(provider: &str) -> bool {
 impl std::fmt::Display for ProviderSummary {
     /// `37 of 52 nodes on CUDA; 15 on CPU: Shape ×5, Gather ×4, …`
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Some((first, first_nodes, _)) = self.providers.first() else {
+        let Some(first) = self.providers.first() else {
             return f.write_str("no nodes profiled");
         };
         write!(
             f,
-            "{first_nodes} of {} nodes on {first}",
-            self.total_nodes
+            "{} of {} nodes on {}",
+            first.nodes, self.total_nodes, first.provider
         )?;
-        for (provider, nodes, ops) in self.providers.iter().skip(1) {
+        for ProviderNodes {
+            provider,
+            nodes,
+            ops,
+        } in self.providers.iter().skip(1)
+        {
             write!(f, "; {nodes} on {provider}: ")?;
             const SHOWN: usize = 6;
             let listed: Vec<String> = ops
@@ -301,21 +316,25 @@ impl LayerReport {
                 .entry(node.op_type.clone())
                 .or_default() += 1;
         }
-        let mut providers: Vec<(String, usize, Vec<(String, usize)>)> = by_provider
+        let mut providers: Vec<ProviderNodes> = by_provider
             .into_iter()
             .map(|(provider, ops)| {
                 let nodes = ops.values().sum();
                 let mut ops: Vec<(String, usize)> = ops.into_iter().collect();
                 ops.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                (provider, nodes, ops)
+                ProviderNodes {
+                    provider,
+                    nodes,
+                    ops,
+                }
             })
             .collect();
         // GPU providers lead when present, so the line reads "N of M on CUDA".
         providers.sort_by(|a, b| {
-            is_gpu_provider(&b.0)
-                .cmp(&is_gpu_provider(&a.0))
-                .then_with(|| b.1.cmp(&a.1))
-                .then_with(|| a.0.cmp(&b.0))
+            is_gpu_provider(&b.provider)
+                .cmp(&is_gpu_provider(&a.provider))
+                .then_with(|| b.nodes.cmp(&a.nodes))
+                .then_with(|| a.provider.cmp(&b.provider))
         });
         ProviderSummary {
             total_nodes: self.nodes.len(),

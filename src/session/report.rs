@@ -114,7 +114,11 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
         },
         config.opt_level,
         config.warmup_secs,
-        if config.io_binding { ", I/O binding" } else { "" },
+        if config.io_binding {
+            ", I/O binding"
+        } else {
+            ""
+        },
     )?;
     if config.execution_provider == crate::engine::ExecutionProviderKind::Cuda {
         writeln!(
@@ -321,7 +325,10 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
             run.gpu_kernels
                 .as_ref()
                 .and_then(|kernels| kernels.nodes.iter().find(|n| n.node == node))
-                .map_or_else(|| "-".to_owned(), |n| format_micros(n.gpu_nanos as f64 / 1e3))
+                .map_or_else(
+                    || "-".to_owned(),
+                    |n| format_micros(n.gpu_nanos as f64 / 1e3),
+                )
         };
         let with_gpu = run.gpu_kernels.is_some();
         writeln!(
@@ -335,7 +342,11 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
             "mean",
             "p90",
             "share",
-            if with_gpu { format!(" {:>10}", "gpu") } else { String::new() }
+            if with_gpu {
+                format!(" {:>10}", "gpu")
+            } else {
+                String::new()
+            }
         )?;
         for node in layers.nodes.iter().take(REPORT_TOP_NODES) {
             let is_launch = crate::metrics::layers::is_gpu_provider(&node.provider);
@@ -354,11 +365,18 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
                 format_micros(node.mean_micros),
                 format_micros(node.p90_micros),
                 node.share * 100.0,
-                if with_gpu { format!(" {:>10}", gpu_time(&node.node)) } else { String::new() }
+                if with_gpu {
+                    format!(" {:>10}", gpu_time(&node.node))
+                } else {
+                    String::new()
+                }
             )?;
         }
         if gpu_nodes {
-            writeln!(out, "  * launch time on the host for nodes on a GPU provider")?;
+            writeln!(
+                out,
+                "  * launch time on the host for nodes on a GPU provider"
+            )?;
         }
         if layers.nodes.len() > REPORT_TOP_NODES {
             writeln!(

@@ -33,7 +33,12 @@ const KIND_MEMCPY: u32 = 1;
 const KIND_DRIVER: u32 = 4;
 const KIND_RUNTIME: u32 = 5;
 const KIND_CONCURRENT_KERNEL: u32 = 10;
-const ENABLED_KINDS: [u32; 4] = [KIND_RUNTIME, KIND_DRIVER, KIND_CONCURRENT_KERNEL, KIND_MEMCPY];
+const ENABLED_KINDS: [u32; 4] = [
+    KIND_RUNTIME,
+    KIND_DRIVER,
+    KIND_CONCURRENT_KERNEL,
+    KIND_MEMCPY,
+];
 const FLUSH_FORCED: u32 = 1;
 const SUCCESS: c_int = 0;
 
@@ -132,7 +137,11 @@ static COLLECTED: Mutex<Collected> = Mutex::new(Collected {
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 static RECORDING: AtomicBool = AtomicBool::new(false);
 
-unsafe extern "C" fn buffer_requested(buffer: *mut *mut u8, size: *mut usize, max_records: *mut usize) {
+unsafe extern "C" fn buffer_requested(
+    buffer: *mut *mut u8,
+    size: *mut usize,
+    max_records: *mut usize,
+) {
     let layout = Layout::from_size_align(BUFFER_BYTES, BUFFER_ALIGN).expect("valid layout");
     // SAFETY: CUPTI passes valid out-pointers; a null buffer tells CUPTI that
     // no memory is available, which it handles by dropping records.
@@ -166,15 +175,20 @@ unsafe extern "C" fn buffer_completed(
             unsafe { decode(record, &mut decoded) };
         }
         if let Ok(mut collected) = COLLECTED.lock() {
-            let room = MAX_RECORDS.saturating_sub(collected.launches.len() + collected.kernels.len());
+            let room =
+                MAX_RECORDS.saturating_sub(collected.launches.len() + collected.kernels.len());
             let total = decoded.launches.len() + decoded.kernels.len();
             if total > room {
                 DROPPED.fetch_add((total - room) as u64, Ordering::Relaxed);
             }
             let kernels = decoded.kernels.len().min(room);
-            collected.kernels.extend(decoded.kernels.into_iter().take(kernels));
+            collected
+                .kernels
+                .extend(decoded.kernels.into_iter().take(kernels));
             let launches = decoded.launches.len().min(room - kernels);
-            collected.launches.extend(decoded.launches.into_iter().take(launches));
+            collected
+                .launches
+                .extend(decoded.launches.into_iter().take(launches));
         }
     }
     let layout = Layout::from_size_align(BUFFER_BYTES, BUFFER_ALIGN).expect("valid layout");
@@ -269,7 +283,12 @@ impl Recorder {
         let api = API
             .get_or_init(|| load_api(library))
             .as_ref()
-            .map_err(|err| format!("CUPTI could not be loaded from {}: {err}", library.display()))?;
+            .map_err(|err| {
+                format!(
+                    "CUPTI could not be loaded from {}: {err}",
+                    library.display()
+                )
+            })?;
         if RECORDING.swap(true, Ordering::AcqRel) {
             return Err("another CUPTI recording is running in this process".to_owned());
         }
@@ -284,7 +303,9 @@ impl Recorder {
             DROPPED.store(0, Ordering::Relaxed);
             for kind in ENABLED_KINDS {
                 // SAFETY: plain call with an activity kind.
-                api.check("cuptiActivityEnable", unsafe { (api.activity_enable)(kind) })?;
+                api.check("cuptiActivityEnable", unsafe {
+                    (api.activity_enable)(kind)
+                })?;
             }
             Ok::<(), String>(())
         })();
@@ -346,7 +367,8 @@ fn host_clocks() -> (u64, u64) {
     };
     // SAFETY: clock_gettime writes one timespec.
     let monotonic = if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut spec) } == 0 {
-        u64::try_from(spec.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(spec.tv_nsec).unwrap_or(0)
+        u64::try_from(spec.tv_sec).unwrap_or(0) * 1_000_000_000
+            + u64::try_from(spec.tv_nsec).unwrap_or(0)
     } else {
         0
     };
@@ -361,7 +383,13 @@ mod tests {
         let size = std::mem::size_of::<T>();
         assert!(offset + size <= record.len());
         // SAFETY: bounds checked above.
-        unsafe { record.as_mut_ptr().add(offset).cast::<T>().write_unaligned(value) };
+        unsafe {
+            record
+                .as_mut_ptr()
+                .add(offset)
+                .cast::<T>()
+                .write_unaligned(value)
+        };
     }
 
     /// Records laid out as CUPTI 13 writes them (offsets from
@@ -409,7 +437,10 @@ mod tests {
         assert_eq!(collected.kernels.len(), 2);
         assert_eq!(collected.kernels[0].name, "volta_sgemm_128x64_nn");
         assert_eq!(collected.kernels[0].correlation_id, 17);
-        assert_eq!(collected.kernels[0].end_nanos - collected.kernels[0].start_nanos, 2_500);
+        assert_eq!(
+            collected.kernels[0].end_nanos - collected.kernels[0].start_nanos,
+            2_500
+        );
         assert_eq!(collected.kernels[1].name, "[memcpy DtoH]");
         assert_eq!(collected.kernels[1].correlation_id, 18);
     }

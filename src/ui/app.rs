@@ -20,8 +20,8 @@ use super::{
 };
 use crate::{
     engine::{
-        Arrival, ExecutionProviderKind, LayerProfiling, LoadMode, OptLevel, RunHandle, RunStatus,
-        config::DEFAULT_PROFILE_RUNS,
+        Arrival, ConvAlgoSearch, ExecutionProviderKind, LayerProfiling, LoadMode, OptLevel,
+        RunHandle, RunStatus, config::DEFAULT_PROFILE_RUNS,
     },
     metrics::{HistogramBucket, LatencyHistogram, RunPhase, Snapshot},
     model::{Dim, Model, ModelSummary},
@@ -768,11 +768,48 @@ impl WorkbenchApp {
                             "Allow CPU fallback (with a warning)",
                         );
                         ui.end_row();
+                        labelled_drag(ui, "CUDA device", &mut config.device_id, 0..=15);
+                        let label = ui.label("cuDNN conv search");
+                        egui::ComboBox::from_id_salt("conv_algo")
+                            .selected_text(config.cuda.conv_algo_search.to_string())
+                            .show_ui(ui, |ui| {
+                                for search in [
+                                    ConvAlgoSearch::Exhaustive,
+                                    ConvAlgoSearch::Heuristic,
+                                    ConvAlgoSearch::Default,
+                                ] {
+                                    ui.selectable_value(
+                                        &mut config.cuda.conv_algo_search,
+                                        search,
+                                        search.to_string(),
+                                    );
+                                }
+                            })
+                            .response
+                            .labelled_by(label.id);
+                        ui.end_row();
+                        ui.label("");
+                        ui.checkbox(
+                            &mut config.cuda.cuda_graph,
+                            "CUDA graph (needs I/O binding)",
+                        )
+                        .on_hover_text(
+                            "Capture the model into a CUDA graph on the first run and replay it. \
+                                 Needs fixed shapes and every node on CUDA.",
+                        );
+                        ui.end_row();
                     }
                     labelled_drag(ui, "Intra-op threads", &mut config.intra_threads, 0..=256);
                     labelled_drag(ui, "Inter-op threads", &mut config.inter_threads, 0..=256);
                     ui.label("");
                     ui.checkbox(&mut config.parallel_execution, "Parallel execution");
+                    ui.end_row();
+                    ui.label("");
+                    ui.checkbox(&mut config.io_binding, "I/O binding")
+                        .on_hover_text(
+                            "Keep inputs and outputs in the provider's device memory; \
+                             each request is compute only and host copies are timed separately.",
+                        );
                     ui.end_row();
                     let label = ui.label("Optimization");
                     egui::ComboBox::from_id_salt("opt")
@@ -1140,6 +1177,7 @@ impl WorkbenchApp {
                 &mut sort,
                 self.settings.config.opt_level != OptLevel::Disable,
                 None,
+                layers::GpuKernels::default(),
             );
         } else if let Some(shown) = self.shown_session() {
             let run = &shown.document.run;
@@ -1149,9 +1187,20 @@ impl WorkbenchApp {
                 &mut sort,
                 run.config.opt_level != OptLevel::Disable,
                 run.layer_profiling_error.as_deref(),
+                layers::GpuKernels {
+                    attribution: run.gpu_kernels.as_ref(),
+                    note: run.gpu_kernels_note.as_deref(),
+                },
             );
         } else {
-            layers::layers_ui(ui, None, &mut sort, false, None);
+            layers::layers_ui(
+                ui,
+                None,
+                &mut sort,
+                false,
+                None,
+                layers::GpuKernels::default(),
+            );
         }
         self.layer_sort = sort;
         if !self.has_heatmap_renderer {

@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{heatmap, theme};
 use crate::{
-    metrics::layers::{LayerReport, LayerSource, LayerStats},
+    metrics::{
+        gpu_attribution::GpuAttribution,
+        layers::{LayerReport, LayerSource, LayerStats, short_provider},
+    },
     util::{format_count, format_micros},
 };
 
@@ -63,6 +66,14 @@ pub fn sort_nodes(nodes: &mut [&LayerStats], sort: TableSort) {
     });
 }
 
+/// Per-node GPU time from CUPTI, when the run recorded it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GpuKernels<'a> {
+    pub attribution: Option<&'a GpuAttribution>,
+    /// Why there is no attribution on a CUDA run.
+    pub note: Option<&'a str>,
+}
+
 /// Draws the Layers panel.
 pub fn layers_ui(
     ui: &mut Ui,
@@ -70,6 +81,7 @@ pub fn layers_ui(
     sort: &mut TableSort,
     is_optimized: bool,
     why_none: Option<&str>,
+    gpu: GpuKernels<'_>,
 ) {
     let Some(report) = report else {
         ui.label(why_none.unwrap_or(
@@ -93,6 +105,32 @@ pub fn layers_ui(
             ""
         }
     ));
+    let providers = report.provider_summary();
+    ui.label(format!("Providers: {providers}"));
+    let has_gpu_nodes = providers.has_gpu_nodes();
+    if has_gpu_nodes {
+        ui.label(
+            RichText::new(
+                "Times of nodes on CUDA are host-side launch times: ONNX Runtime's profiler does not see the GPU work.",
+            )
+            .color(theme::WARNING),
+        );
+        match (gpu.attribution, gpu.note) {
+            (Some(attribution), _) => {
+                let attributed: u64 = attribution.nodes.iter().map(|n| n.gpu_nanos).sum();
+                ui.label(format!(
+                    "GPU column: kernel time from CUPTI. GPU busy {}, {} attributed to nodes, {} kernels outside any node.",
+                    format_micros(attribution.gpu_busy_nanos as f64 / 1e3),
+                    format_micros(attributed as f64 / 1e3),
+                    attribution.unattributed_kernels
+                ));
+            }
+            (None, Some(note)) => {
+                ui.label(RichText::new(note).color(theme::MUTED));
+            }
+            (None, None) => {}
+        }
+    }
     ui.add_space(4.0);
     ui.columns(2, |columns| {
         columns[0].label(RichText::new("Time per op type").strong());
@@ -102,7 +140,7 @@ pub fn layers_ui(
     });
     ui.add_space(8.0);
     ui.label(RichText::new(format!("Nodes ({})", report.nodes.len())).strong());
-    node_table_ui(ui, report, sort);
+    node_table_ui(ui, report, sort, has_gpu_nodes, gpu.attribution);
 }
 
 fn op_chart_ui(ui: &mut Ui, report: &LayerReport) {
@@ -163,30 +201,55 @@ fn header_ui(ui: &mut Ui, label: &str, key: SortKey, sort: &mut TableSort) {
     }
 }
 
-fn node_table_ui(ui: &mut Ui, report: &LayerReport, sort: &mut TableSort) {
+fn node_table_ui(
+    ui: &mut Ui,
+    report: &LayerReport,
+    sort: &mut TableSort,
+    has_gpu_nodes: bool,
+    gpu: Option<&GpuAttribution>,
+) {
     let mut nodes: Vec<&LayerStats> = report.nodes.iter().collect();
     sort_nodes(&mut nodes, *sort);
     let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
+    let gpu_time = |node: &str| -> String {
+        gpu.and_then(|attribution| attribution.nodes.iter().find(|n| n.node == node))
+            .map_or_else(
+                || "-".to_owned(),
+                |n| format_micros(n.gpu_nanos as f64 / 1e3),
+            )
+    };
     TableBuilder::new(ui)
         .striped(true)
         .resizable(true)
         .column(Column::initial(260.0).at_least(80.0).clip(true))
         .column(Column::initial(150.0).clip(true))
         .column(Column::initial(70.0))
-        .columns(Column::initial(80.0), 5)
+        .columns(Column::initial(80.0), if gpu.is_some() { 6 } else { 5 })
         .header(row_height + 4.0, |mut header| {
             let columns = [
                 ("Node", SortKey::Node),
                 ("Op", SortKey::OpType),
                 ("Provider", SortKey::Provider),
                 ("Calls", SortKey::Calls),
-                ("Total", SortKey::Total),
+                (
+                    if has_gpu_nodes {
+                        "Total (launch)"
+                    } else {
+                        "Total"
+                    },
+                    SortKey::Total,
+                ),
                 ("Mean", SortKey::Mean),
                 ("p90", SortKey::P90),
                 ("Share", SortKey::Share),
             ];
             for (label, key) in columns {
                 header.col(|ui| header_ui(ui, label, key, sort));
+            }
+            if gpu.is_some() {
+                header.col(|ui| {
+                    ui.label(RichText::new("GPU (CUPTI)").strong());
+                });
             }
         })
         .body(|body| {
@@ -201,7 +264,7 @@ fn node_table_ui(ui: &mut Ui, report: &LayerReport, sort: &mut TableSort) {
                     ui.label(&node.op_type);
                 });
                 row.col(|ui| {
-                    ui.label(node.provider.trim_end_matches("ExecutionProvider"));
+                    ui.label(short_provider(&node.provider));
                 });
                 row.col(|ui| {
                     ui.label(format_count(node.calls));
@@ -218,6 +281,11 @@ fn node_table_ui(ui: &mut Ui, report: &LayerReport, sort: &mut TableSort) {
                 row.col(|ui| {
                     ui.label(format!("{:.1} %", node.share * 100.0));
                 });
+                if gpu.is_some() {
+                    row.col(|ui| {
+                        ui.label(gpu_time(&node.node));
+                    });
+                }
             });
         });
 }

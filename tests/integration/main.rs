@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod gpu;
 mod profile;
 mod session_files;
 mod transform;

@@ -423,3 +423,53 @@ fn cuda_without_a_gpu_is_a_clear_error_or_a_visible_fallback() {
         record.warnings
     );
 }
+
+#[test]
+fn io_binding_runs_bound_and_times_host_copies_apart() {
+    let record = run(
+        &repo_path("sample_models/cnn.onnx"),
+        ProfileConfig {
+            io_binding: true,
+            concurrency: 2,
+            layer_profiling: LayerProfiling::Sampled { every: 50 },
+            duration_secs: Some(0.5),
+            ..quick_config()
+        },
+    );
+    assert_eq!(record.status, RunStatus::Completed, "{:?}", record.failure);
+    let summary = record.summary.as_ref().expect("summary");
+    assert!(summary.requests_ok > 0);
+    assert_eq!(summary.requests_failed, 0);
+    let copies = record.host_copies.expect("host copies are timed");
+    assert_eq!(copies.device, ExecutionProviderKind::Cpu);
+    // One f32 [1, 1, 28, 28] image in, ten f32 logits out.
+    assert_eq!(copies.host_to_device.bytes, 28 * 28 * 4);
+    assert_eq!(copies.device_to_host.bytes, 10 * 4);
+    assert!(copies.host_to_device.median_micros > 0.0);
+    assert!(
+        record.layers.is_some(),
+        "sampled profiling works on bound runs"
+    );
+}
+
+#[test]
+fn io_binding_with_a_session_pool_is_refused() {
+    let record = run(
+        &repo_path("sample_models/mlp.onnx"),
+        ProfileConfig {
+            io_binding: true,
+            concurrency: 2,
+            instances: Some(1),
+            ..quick_config()
+        },
+    );
+    assert_eq!(record.status, RunStatus::Failed);
+    assert!(
+        record
+            .failure
+            .as_deref()
+            .is_some_and(|failure| failure.contains("one session per worker")),
+        "{:?}",
+        record.failure
+    );
+}

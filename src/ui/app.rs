@@ -387,7 +387,7 @@ impl WorkbenchApp {
             && !config.allow_fallback
         {
             problems.push(
-                "This ONNX Runtime build has no CUDA provider (no GPU build or no GPU here). Choose CPU, or allow the CPU fallback."
+                "This ONNX Runtime build has no CUDA provider. Run `onnx-workbench setup --gpu` for the GPU build, choose CPU, or allow the CPU fallback."
                     .to_owned(),
             );
         }

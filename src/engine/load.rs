@@ -243,15 +243,20 @@ fn run_once(
 ) -> Result<(), String> {
     let result = match profile_prefix {
         None => session.run_with_options(inputs, options).map(drop),
-        Some(prefix) => {
-            let mut profiled = RunOptions::new().map_err(|err| err.to_string())?;
-            profiled
-                .enable_profiling(prefix)
-                .map_err(|err| err.to_string())?;
-            session.run_with_options(inputs, &profiled).map(drop)
-        }
+        Some(prefix) => session
+            .run_with_options(inputs, &profiled_options(prefix)?)
+            .map(drop),
     };
     result.map_err(|err| clean_ort_message(err.message()))
+}
+
+/// Run options that write a run-level profile under `prefix`.
+fn profiled_options(prefix: &Path) -> Result<RunOptions, String> {
+    let mut options = RunOptions::new().map_err(|err| err.to_string())?;
+    options
+        .enable_profiling(prefix)
+        .map_err(|err| err.to_string())?;
+    Ok(options)
 }
 
 /// One inference on bound inputs and outputs; the outputs stay on the device
@@ -265,15 +270,9 @@ fn run_bound(
 ) -> Result<(), String> {
     let result = match profile_prefix {
         None => session.run_binding_with_options(binding, options).map(drop),
-        Some(prefix) => {
-            let mut profiled = RunOptions::new().map_err(|err| err.to_string())?;
-            profiled
-                .enable_profiling(prefix)
-                .map_err(|err| err.to_string())?;
-            session
-                .run_binding_with_options(binding, &profiled)
-                .map(drop)
-        }
+        Some(prefix) => session
+            .run_binding_with_options(binding, &profiled_options(prefix)?)
+            .map(drop),
     };
     result.map_err(|err| clean_ort_message(err.message()))
 }

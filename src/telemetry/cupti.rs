@@ -137,16 +137,24 @@ static COLLECTED: Mutex<Collected> = Mutex::new(Collected {
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 static RECORDING: AtomicBool = AtomicBool::new(false);
 
+/// The layout of every activity buffer.
+fn buffer_layout() -> Option<Layout> {
+    Layout::from_size_align(BUFFER_BYTES, BUFFER_ALIGN).ok()
+}
+
 unsafe extern "C" fn buffer_requested(
     buffer: *mut *mut u8,
     size: *mut usize,
     max_records: *mut usize,
 ) {
-    let layout = Layout::from_size_align(BUFFER_BYTES, BUFFER_ALIGN).expect("valid layout");
+    // A panic must not unwind into CUPTI: with no layout, hand out no buffer.
+    let memory = buffer_layout().map_or(std::ptr::null_mut(), |layout| {
+        // SAFETY: the layout has a non-zero size.
+        unsafe { std::alloc::alloc(layout) }
+    });
     // SAFETY: CUPTI passes valid out-pointers; a null buffer tells CUPTI that
     // no memory is available, which it handles by dropping records.
     unsafe {
-        let memory = std::alloc::alloc(layout);
         *buffer = memory;
         *size = if memory.is_null() { 0 } else { BUFFER_BYTES };
         *max_records = 0;
@@ -191,9 +199,10 @@ unsafe extern "C" fn buffer_completed(
                 .extend(decoded.launches.into_iter().take(launches));
         }
     }
-    let layout = Layout::from_size_align(BUFFER_BYTES, BUFFER_ALIGN).expect("valid layout");
-    // SAFETY: the buffer was allocated in `buffer_requested` with this layout.
-    unsafe { std::alloc::dealloc(buffer, layout) };
+    if let Some(layout) = buffer_layout() {
+        // SAFETY: the buffer was allocated in `buffer_requested` with this layout.
+        unsafe { std::alloc::dealloc(buffer, layout) };
+    }
 }
 
 /// Reads a little-endian value at `offset` of a record.

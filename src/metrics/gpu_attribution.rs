@@ -63,6 +63,21 @@ pub struct GpuAttribution {
     pub gpu_busy_nanos: u64,
 }
 
+impl GpuAttribution {
+    /// GPU time attributed to nodes, summed.
+    pub fn attributed_nanos(&self) -> u64 {
+        self.nodes.iter().map(|node| node.gpu_nanos).sum()
+    }
+
+    /// GPU time of one node, if any kernel was attributed to it.
+    pub fn gpu_nanos_of(&self, node: &str) -> Option<u64> {
+        self.nodes
+            .iter()
+            .find(|entry| entry.node == node)
+            .map(|entry| entry.gpu_nanos)
+    }
+}
+
 /// Attributes each kernel to the node whose window on the launching thread
 /// contains the launch call.
 pub fn attribute_kernels(
@@ -394,8 +409,12 @@ mod tests {
         assert_eq!(attribution.nodes[0].node, "conv1", "sorted by GPU time");
         // Busy time: 200..660 contiguous, plus 700..705 and 710..712.
         assert_eq!(attribution.gpu_busy_nanos, 460 + 5 + 2);
-        let attributed: u64 = attribution.nodes.iter().map(|n| n.gpu_nanos).sum();
-        assert_eq!(attributed + attribution.unattributed_nanos, 460 + 5 + 2);
+        assert_eq!(
+            attribution.attributed_nanos() + attribution.unattributed_nanos,
+            460 + 5 + 2
+        );
+        assert_eq!(attribution.gpu_nanos_of("gemm"), Some(60));
+        assert_eq!(attribution.gpu_nanos_of("absent"), None);
     }
 
     #[test]

@@ -302,7 +302,7 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
             )?;
             match (&run.gpu_kernels, &run.gpu_kernels_note) {
                 (Some(kernels), _) => {
-                    let attributed: u64 = kernels.nodes.iter().map(|n| n.gpu_nanos).sum();
+                    let attributed = kernels.attributed_nanos();
                     writeln!(
                         out,
                         "  GPU kernels: busy {}, attributed to nodes {} ({:.0} %), {} kernels outside any node window ({})",
@@ -324,11 +324,8 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
         let gpu_time = |node: &str| -> String {
             run.gpu_kernels
                 .as_ref()
-                .and_then(|kernels| kernels.nodes.iter().find(|n| n.node == node))
-                .map_or_else(
-                    || "-".to_owned(),
-                    |n| format_micros(n.gpu_nanos as f64 / 1e3),
-                )
+                .and_then(|kernels| kernels.gpu_nanos_of(node))
+                .map_or_else(|| "-".to_owned(), |nanos| format_micros(nanos as f64 / 1e3))
         };
         let with_gpu = run.gpu_kernels.is_some();
         writeln!(

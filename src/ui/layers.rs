@@ -117,7 +117,7 @@ pub fn layers_ui(
         );
         match (gpu.attribution, gpu.note) {
             (Some(attribution), _) => {
-                let attributed: u64 = attribution.nodes.iter().map(|n| n.gpu_nanos).sum();
+                let attributed = attribution.attributed_nanos();
                 ui.label(format!(
                     "GPU column: kernel time from CUPTI. GPU busy {}, {} attributed to nodes, {} kernels outside any node.",
                     format_micros(attribution.gpu_busy_nanos as f64 / 1e3),
@@ -212,11 +212,8 @@ fn node_table_ui(
     sort_nodes(&mut nodes, *sort);
     let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
     let gpu_time = |node: &str| -> String {
-        gpu.and_then(|attribution| attribution.nodes.iter().find(|n| n.node == node))
-            .map_or_else(
-                || "-".to_owned(),
-                |n| format_micros(n.gpu_nanos as f64 / 1e3),
-            )
+        gpu.and_then(|attribution| attribution.gpu_nanos_of(node))
+            .map_or_else(|| "-".to_owned(), |nanos| format_micros(nanos as f64 / 1e3))
     };
     TableBuilder::new(ui)
         .striped(true)

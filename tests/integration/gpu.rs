@@ -59,7 +59,7 @@ fn cupti_gpu_time_adds_up_and_the_heavy_ops_dominate() {
                 record.gpu_kernels_note
             )
         });
-        let attributed: u64 = kernels.nodes.iter().map(|node| node.gpu_nanos).sum();
+        let attributed = kernels.attributed_nanos();
         assert!(kernels.gpu_busy_nanos > 0);
         // Kernels can overlap on several streams, so the sum may exceed the
         // busy time a little; it must not fall far short of it.

@@ -535,7 +535,7 @@ fn doctor_cuda(runtime: &runtime::Runtime) {
         ),
         Some(reason) => println!("  NVIDIA driver: not found ({reason})"),
     }
-    let probe = crate::ui::samples::SAMPLE_MODELS
+    let probe = crate::samples::SAMPLE_MODELS
         .iter()
         .find(|(name, _, _)| *name == "mlp.onnx")
         .map(|(_, _, bytes)| *bytes);

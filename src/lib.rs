@@ -32,6 +32,7 @@ pub mod cli;
 pub mod engine;
 pub mod metrics;
 pub mod model;
+pub mod samples;
 pub mod session;
 pub mod telemetry;
 pub mod transform;

@@ -285,6 +285,14 @@ impl ProfileConfig {
         self.instances.unwrap_or_else(|| self.num_workers()).max(1)
     }
 
+    /// Whether requests can wait before they run: an open loop queues them
+    /// behind the schedule, and a pool with fewer sessions than workers makes
+    /// workers wait for a free session. Queue time is tracked and shown only
+    /// then.
+    pub fn has_queue(&self) -> bool {
+        matches!(self.load, LoadMode::Open { .. }) || self.num_instances() < self.num_workers()
+    }
+
     /// Checks the values that can be checked without the model.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.concurrency == 0 {

@@ -327,7 +327,7 @@ impl RunHandle {
         match thread.join() {
             Ok(record) => record,
             Err(payload) => {
-                let message = panic_message(payload.as_ref());
+                let message = crate::util::panic_message(payload.as_ref());
                 RunRecord::new(self.config.clone()).fail(&EngineError::Panicked(message))
             }
         }
@@ -341,14 +341,6 @@ impl Drop for RunHandle {
             let _ = thread.join();
         }
     }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 fn micros_since(start: Instant) -> u64 {
@@ -635,8 +627,7 @@ fn run_load(
             batch_size,
             publish_interval: DEFAULT_PUBLISH_INTERVAL,
             epoch,
-            track_queue: matches!(config.load, LoadMode::Open { .. })
-                || config.num_instances() < config.num_workers(),
+            track_queue: config.has_queue(),
         },
         Arc::clone(shared),
     );
@@ -835,7 +826,7 @@ fn run_load(
     let mut worker_panics = Vec::new();
     for worker in workers {
         if let Err(payload) = worker.join() {
-            worker_panics.push(panic_message(payload.as_ref()));
+            worker_panics.push(crate::util::panic_message(payload.as_ref()));
         }
     }
     drop(pool_tx);
@@ -917,7 +908,6 @@ fn apply_output(
             0.0
         }
     };
-    let is_open_loop = matches!(record.config.load, LoadMode::Open { .. });
     record.summary = Some(RunSummary {
         measured_secs,
         requests_ok: output.requests_ok,
@@ -927,7 +917,7 @@ fn apply_output(
         inferences_per_sec: per_sec(output.requests_ok * batch_size),
         requests_per_sec: per_sec(output.requests_ok + output.requests_failed),
         latency: output.latency.summary(),
-        queue: if is_open_loop || record.config.num_instances() < record.config.num_workers() {
+        queue: if record.config.has_queue() {
             output.queue.summary()
         } else {
             None

@@ -13,7 +13,6 @@ use super::{
     compare, heatmap, layers,
     layers::TableSort,
     live::{self, LiveData},
-    samples::{SAMPLE_MODELS, sample_model_path},
     settings::{Settings, remember},
     tasks::Task,
     theme,
@@ -25,6 +24,7 @@ use crate::{
     },
     metrics::{HistogramBucket, LatencyHistogram, RunPhase, Snapshot},
     model::{Dim, Model, ModelSummary},
+    samples::{SAMPLE_MODELS, sample_model_path},
     session::{SessionDocument, write_chrome_trace, write_csv, write_json},
     telemetry::EnvironmentInfo,
     transform::{Int8Mode, Precision, PruneMode, PruneSpec, TransformSpec},
@@ -309,7 +309,7 @@ impl WorkbenchApp {
     pub fn open_sample(&mut self, file_name: &str) {
         match sample_model_path(file_name) {
             Ok(path) => self.open_model(path),
-            Err(err) => self.error(err),
+            Err(err) => self.error(format!("{err:#}")),
         }
     }
 
@@ -1097,8 +1097,7 @@ impl WorkbenchApp {
                 snapshot.requests_ok,
                 snapshot.requests_failed,
             );
-            let has_queue = matches!(self.settings.config.load, LoadMode::Open { .. })
-                || self.settings.config.num_instances() < self.settings.config.num_workers();
+            let has_queue = self.settings.config.has_queue();
             live::live_ui(
                 ui,
                 &LiveData {
@@ -1148,8 +1147,7 @@ impl WorkbenchApp {
             );
             ui.label(summary.stability.to_string());
         }
-        let has_queue = matches!(run.config.load, LoadMode::Open { .. })
-            || run.config.num_instances() < run.config.num_workers();
+        let has_queue = run.config.has_queue();
         live::live_ui(
             ui,
             &LiveData {

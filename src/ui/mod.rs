@@ -9,14 +9,13 @@ mod compare;
 mod heatmap;
 mod layers;
 mod live;
-pub mod samples;
 mod settings;
 mod tasks;
 mod theme;
 
+pub use crate::samples::{SAMPLE_MODELS, sample_model_path};
 pub use app::{GuiOptions, PickPurpose, Tab, WorkbenchApp};
 pub use compare::{SessionComparison, compare_sessions};
-pub use samples::{SAMPLE_MODELS, sample_model_path};
 pub use settings::Settings;
 
 /// Application id used for persisted settings.

@@ -33,11 +33,7 @@ impl<T: Send + 'static> Task<T> {
         }
         let handle = self.handle.take()?;
         Some(handle.join().map_err(|payload| {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
+            let message = crate::util::panic_message(payload.as_ref());
             format!("{} failed unexpectedly (a bug): {message}", self.label)
         }))
     }

@@ -24,7 +24,7 @@ use crate::{
     session::{SessionDocument, render_report, write_chrome_trace, write_csv, write_json},
     transform::{
         DEFAULT_ACCURACY_SAMPLES, Int8Mode, Precision, PruneMode, PruneScope, PruneSpec,
-        TransformSpec, apply_checked,
+        TransformSpec,
     },
     util::{format_count, format_micros, write_atomic},
 };
@@ -678,7 +678,7 @@ fn transform(args: &TransformArgs) -> anyhow::Result<u8> {
     };
     config.validate()?;
     let model = Model::load(&args.model)?;
-    let checked = apply_checked(&model, &spec, &config)?;
+    let checked = crate::engine::verify::apply_checked(&model, &spec, &config)?;
     write_atomic(&args.output, &checked.bytes)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&checked.report)?);

@@ -23,6 +23,20 @@ use super::config::{InputFile, ProfileConfig};
 pub const SYNTHETIC_INT_RANGE: i64 = 10;
 
 /// An input that cannot be built.
+/// Why a `.npy` file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum NpyError {
+    /// The file could not be opened.
+    #[error("{0}")]
+    Open(#[source] std::io::Error),
+    /// The file is not a `.npy` array of the expected element type.
+    #[error("{0}")]
+    Read(#[source] ndarray_npy::ReadNpyError),
+    /// The model input's element type cannot be read from `.npy`.
+    #[error(".npy input of dtype {0} is not supported")]
+    UnsupportedDtype(TensorElementType),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error(
@@ -58,11 +72,12 @@ pub enum InputError {
     },
     #[error("--input {name}=…: the model has no input of that name; its inputs are: {known}")]
     UnknownInput { name: String, known: String },
-    #[error("input '{name}': cannot read {}: {reason}", path.display())]
+    #[error("input '{name}': cannot read {}: {source}", path.display())]
     ReadFile {
         name: String,
         path: PathBuf,
-        reason: String,
+        #[source]
+        source: NpyError,
     },
     #[error(
         "input '{name}': {} has shape {file_shape:?}, but the model needs {expected:?}",
@@ -450,21 +465,21 @@ fn read_npy(
     path: &Path,
     expected: &[i64],
 ) -> Result<TensorData, InputError> {
-    fn load<T: ndarray_npy::ReadableElement>(path: &Path) -> Result<ArrayD<T>, String> {
-        let file = std::fs::File::open(path).map_err(|err| err.to_string())?;
-        ArrayD::<T>::read_npy(file).map_err(|err| err.to_string())
+    fn load<T: ndarray_npy::ReadableElement>(path: &Path) -> Result<ArrayD<T>, NpyError> {
+        let file = std::fs::File::open(path).map_err(NpyError::Open)?;
+        ArrayD::<T>::read_npy(file).map_err(NpyError::Read)
     }
     fn finish<T>(
-        array: Result<ArrayD<T>, String>,
+        array: Result<ArrayD<T>, NpyError>,
         wrap: fn(Vec<T>) -> TensorData,
         name: &str,
         path: &Path,
         expected: &[i64],
     ) -> Result<TensorData, InputError> {
-        let array = array.map_err(|reason| InputError::ReadFile {
+        let array = array.map_err(|source| InputError::ReadFile {
             name: name.to_owned(),
             path: path.to_path_buf(),
-            reason,
+            source,
         })?;
         let file_shape = array.shape().to_vec();
         let matches = file_shape.len() == expected.len()
@@ -516,7 +531,7 @@ fn read_npy(
         other => Err(InputError::ReadFile {
             name: name.to_owned(),
             path: path.to_path_buf(),
-            reason: format!(".npy input of dtype {other} is not supported"),
+            source: NpyError::UnsupportedDtype(other),
         }),
     }
 }

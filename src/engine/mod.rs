@@ -14,6 +14,7 @@ pub mod load;
 mod run;
 pub mod runtime;
 pub mod session;
+pub mod verify;
 
 pub use config::{
     Arrival, ConvAlgoSearch, CudaOptions, ExecutionProviderKind, InputFile, LayerProfiling,
@@ -24,6 +25,16 @@ pub use run::{
     StopReason, TraceData,
 };
 
+impl EngineError {
+    /// A session error with no ONNX Runtime error behind it.
+    pub fn session(message: impl Into<String>) -> Self {
+        Self::Session {
+            message: message.into(),
+            source: None,
+        }
+    }
+}
+
 /// Why a run could not start or went wrong as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -33,8 +44,13 @@ pub enum EngineError {
     Config(#[from] config::ConfigError),
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
-    #[error("ONNX Runtime could not create a session for this model: {0}")]
-    Session(String),
+    #[error("ONNX Runtime could not create a session for this model: {message}")]
+    Session {
+        /// ONNX Runtime's message, or what went wrong without one.
+        message: String,
+        #[source]
+        source: Option<ort::Error>,
+    },
     #[error(
         "the CUDA execution provider could not be registered: {reason}. \
          Use --ep cpu, or --allow-fallback to run on the CPU with a warning."
@@ -43,7 +59,7 @@ pub enum EngineError {
     #[error(transparent)]
     Inputs(#[from] inputs::InputError),
     #[error("transform failed: {0}")]
-    Transform(#[from] crate::transform::TransformError),
+    Transform(#[from] verify::VerifyError),
     #[error("the first inference failed, so the load was not started: {0}")]
     FirstRun(String),
     #[error("could not start a thread: {0}")]

@@ -401,7 +401,7 @@ fn controller(
     let transformed_bytes = if record.config.transform.is_identity() {
         None
     } else {
-        match crate::transform::apply_checked(&model, &record.config.transform, &record.config) {
+        match super::verify::apply_checked(&model, &record.config.transform, &record.config) {
             Ok(checked) => {
                 record.transform = Some(checked.report);
                 Some(checked.bytes)
@@ -453,7 +453,7 @@ fn controller(
         }
     }
     let Some(first_session) = sessions.first_mut() else {
-        return record.fail(&EngineError::Session("no session was created".to_owned()));
+        return record.fail(&EngineError::session("no session was created"));
     };
     let prepared = match inputs::declared_inputs(first_session)
         .and_then(|declared| inputs::prepare(&declared, &config))
@@ -486,7 +486,7 @@ fn controller(
             match binding::bind_variants(session, inputs, placement) {
                 Ok(bindings) => worker_bindings.push(bindings),
                 Err(message) => {
-                    return record.fail(&EngineError::Session(format!(
+                    return record.fail(&EngineError::session(format!(
                         "I/O binding failed: {message}"
                     )));
                 }
@@ -654,7 +654,7 @@ fn run_load(
     ) {
         Ok(sampler) => Some(sampler),
         Err(note) => {
-            record.gpu_telemetry_note = Some(note);
+            record.gpu_telemetry_note = Some(note.to_string());
             None
         }
     };

@@ -36,27 +36,34 @@ pub fn build_session(
     config: &ProfileConfig,
     profiling_prefix: Option<&Path>,
 ) -> Result<BuiltSession, EngineError> {
-    let session_error = |err: &dyn std::fmt::Display| EngineError::Session(err.to_string());
+    fn session_error<E>(err: E) -> EngineError
+    where
+        ort::Error: From<E>,
+    {
+        let source = ort::Error::from(err);
+        EngineError::Session {
+            message: source.to_string(),
+            source: Some(source),
+        }
+    }
     let mut builder = Session::builder(&runtime.env)
-        .map_err(|err| session_error(&err))?
+        .map_err(session_error)?
         .with_optimization_level(config.opt_level.to_ort())
-        .map_err(|err| session_error(&err))?
+        .map_err(session_error)?
         .with_intra_threads(config.intra_threads as usize)
-        .map_err(|err| session_error(&err))?
+        .map_err(session_error)?
         .with_inter_threads(config.inter_threads as usize)
-        .map_err(|err| session_error(&err))?
+        .map_err(session_error)?
         .with_parallel_execution(config.parallel_execution)
-        .map_err(|err| session_error(&err))?;
+        .map_err(session_error)?;
     if let Some(prefix) = profiling_prefix {
-        builder = builder
-            .with_profiling(prefix)
-            .map_err(|err| session_error(&err))?;
+        builder = builder.with_profiling(prefix).map_err(session_error)?;
     }
     let mut execution_provider = ExecutionProviderKind::Cpu;
     let mut fallback_warning = None;
     if config.execution_provider == ExecutionProviderKind::Cuda {
         let registered = match cuda_prerequisites(runtime) {
-            Err(reason) => Err((reason, builder)),
+            Err(reason) => Err((reason.to_string(), builder)),
             Ok(()) => {
                 let cuda = ep::CUDA::default()
                     .with_device_id(config.device_id)
@@ -92,7 +99,10 @@ pub fn build_session(
         ModelSource::File(path) => builder.commit_from_file(path),
         ModelSource::Memory(bytes) => builder.commit_from_memory(bytes),
     }
-    .map_err(|err| EngineError::Session(clean_ort_message(err.message())))?;
+    .map_err(|err| EngineError::Session {
+        message: clean_ort_message(err.message()),
+        source: Some(err),
+    })?;
     Ok(BuiltSession {
         session,
         execution_provider,
@@ -100,35 +110,50 @@ pub fn build_session(
     })
 }
 
+/// Why CUDA cannot be registered, found before ONNX Runtime is asked.
+#[derive(Debug, thiserror::Error)]
+enum CudaPrerequisiteError {
+    #[error(
+        "the loaded ONNX Runtime ({}) is the CPU build, which has no CUDA provider; \
+         run `onnx-workbench setup --gpu` to fetch the GPU build (onnxruntime-gpu {ORT_VERSION}) \
+         and the CUDA 13 libraries it needs",
+        library.display()
+    )]
+    CpuBuild { library: std::path::PathBuf },
+    #[error(
+        "CUDA 13 libraries are missing: {missing}. Run `onnx-workbench setup --gpu` to fetch them, \
+         or point {} at the folders that hold them",
+        cuda_libs::ENV_CUDA_LIBS
+    )]
+    MissingLibraries { missing: String },
+    #[error("{soname} was found but could not be loaded: {reason}")]
+    LoadFailed { soname: String, reason: String },
+}
+
 /// Checks what can be checked before registering CUDA: the runtime is the GPU
 /// build, and the CUDA and cuDNN libraries are found and loaded.
-fn cuda_prerequisites(runtime: &Runtime) -> Result<(), String> {
+fn cuda_prerequisites(runtime: &Runtime) -> Result<(), CudaPrerequisiteError> {
     if runtime.flavour == Flavour::Cpu {
-        return Err(format!(
-            "the loaded ONNX Runtime ({}) is the CPU build, which has no CUDA provider; \
-             run `onnx-workbench setup --gpu` to fetch the GPU build (onnxruntime-gpu {ORT_VERSION}) \
-             and the CUDA 13 libraries it needs",
-            runtime.library_path.display()
-        ));
+        return Err(CudaPrerequisiteError::CpuBuild {
+            library: runtime.library_path.clone(),
+        });
     }
     let loaded = cuda_libs::ensure_loaded(cache_dir_for(Flavour::Gpu).as_deref());
     let libraries = &loaded.libraries;
     if !libraries.provider_ready() {
-        return Err(format!(
-            "CUDA 13 libraries are missing: {}. Run `onnx-workbench setup --gpu` to fetch them, \
-             or point {} at the folders that hold them",
-            libraries.describe_missing(),
-            cuda_libs::ENV_CUDA_LIBS
-        ));
+        return Err(CudaPrerequisiteError::MissingLibraries {
+            missing: libraries.describe_missing(),
+        });
     }
     if let Some((soname, reason)) = loaded
         .failed
         .iter()
         .find(|(soname, _)| !soname.starts_with("libcupti"))
     {
-        return Err(format!(
-            "{soname} was found but could not be loaded: {reason}"
-        ));
+        return Err(CudaPrerequisiteError::LoadFailed {
+            soname: soname.clone(),
+            reason: reason.to_string(),
+        });
     }
     Ok(())
 }

@@ -15,28 +15,13 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::telemetry::activity::{KernelRecord, LaunchCall};
+
 /// One node execution as seen on the host: its launch window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeWindow {
     pub node: String,
     pub thread_id: u64,
-    pub start_nanos: u64,
-    pub end_nanos: u64,
-}
-
-/// A runtime API call that launched work (CUPTI runtime activity).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LaunchCall {
-    pub correlation_id: u32,
-    pub thread_id: u64,
-    pub start_nanos: u64,
-}
-
-/// A GPU kernel (CUPTI kernel activity).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KernelRecord {
-    pub name: String,
-    pub correlation_id: u32,
     pub start_nanos: u64,
     pub end_nanos: u64,
 }

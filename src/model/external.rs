@@ -13,8 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::ModelError;
 use super::onnx::TensorProto;
-use super::onnx::tensor_proto::DataLocation;
-use super::tensor::{expected_storage_bytes, tensor_label};
+use super::tensor::{expected_storage_bytes, is_external, tensor_label};
 
 /// Where a tensor's data lives outside the model file, as declared by its
 /// `external_data` key/value entries.
@@ -28,11 +27,6 @@ pub struct ExternalDataInfo {
     pub length_bytes: Option<u64>,
     /// The `checksum` entry (SHA-1 of the file), if present. Not verified here.
     pub checksum: Option<String>,
-}
-
-/// Whether the tensor's data is stored externally (`data_location` EXTERNAL).
-pub fn is_external(tensor: &TensorProto) -> bool {
-    tensor.data_location() == DataLocation::External
 }
 
 /// Parses the tensor's `external_data` entries. Returns `Ok(None)` for a
@@ -222,6 +216,7 @@ pub(crate) fn read_external(base_dir: &Path, tensor: &TensorProto) -> Result<Vec
 mod tests {
     use super::*;
     use crate::model::Model;
+    use crate::model::onnx::tensor_proto::DataLocation;
     use crate::model::onnx::{ModelProto, StringStringEntryProto};
     use crate::model::test_util::*;
     use crate::model::types::ElemType;

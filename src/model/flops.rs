@@ -67,7 +67,7 @@ pub fn estimate_flops(model: &Model, dims: &BTreeMap<String, i64>) -> FlopEstima
         .as_ref()
         .map_or(&[][..], |graph| &graph.node);
     for (node_index, node) in nodes.iter().enumerate() {
-        if !matches!(node.domain(), "" | "ai.onnx") || !FLOP_OP_TYPES.contains(&node.op_type()) {
+        if !super::node::is_default_domain(node) || !FLOP_OP_TYPES.contains(&node.op_type()) {
             continue;
         }
         match node_flops(&state, node) {

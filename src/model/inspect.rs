@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::external::{external_data_info, is_external};
+use super::external::external_data_info;
 use super::flops::{FLOP_OP_TYPES, FlopEstimate, estimate_flops};
 use super::onnx::{GraphProto, NodeProto, TensorProto};
 use super::shapes::qualified_op_type;
+use super::tensor::is_external;
 use super::types::{ElemType, TensorInfo, element_count};
 use super::walk::for_each_graph;
 use super::{MAX_KNOWN_IR_VERSION, Model};
@@ -245,9 +246,11 @@ impl Model {
                     params.add_tensor(tensor, &mut warnings);
                 }
             }
-            for node in g.node.iter().filter(|node| {
-                node.op_type() == "Constant" && matches!(node.domain(), "" | "ai.onnx")
-            }) {
+            for node in g
+                .node
+                .iter()
+                .filter(|node| node.op_type() == "Constant" && super::node::is_default_domain(node))
+            {
                 params.add_constant_node(node, &mut warnings);
             }
         });
@@ -259,7 +262,7 @@ impl Model {
         }
 
         let has_flop_nodes = graph.node.iter().any(|node| {
-            matches!(node.domain(), "" | "ai.onnx") && FLOP_OP_TYPES.contains(&node.op_type())
+            super::node::is_default_domain(node) && FLOP_OP_TYPES.contains(&node.op_type())
         });
         let flops = has_flop_nodes.then(|| estimate_flops(self, &BTreeMap::new()));
 

@@ -28,6 +28,7 @@ mod error;
 mod external;
 mod flops;
 mod inspect;
+pub mod node;
 mod render;
 mod shapes;
 mod tensor;
@@ -42,11 +43,12 @@ use std::path::{Path, PathBuf};
 use prost::Message as _;
 
 pub use error::ModelError;
-pub use external::{ExternalDataInfo, external_data_info, is_external, resolve_external_data};
+pub use external::{ExternalDataInfo, external_data_info, resolve_external_data};
 pub use flops::{FLOP_OP_TYPES, FlopEstimate, NodeFlops, estimate_flops};
 pub use inspect::{ModelSummary, OpCount, OpsetInfo};
 pub use render::{format_flops, format_shape};
 pub use shapes::{DEFAULT_DIM_VALUE, InferredShapes, UNNAMED_DIM_KEY, infer_shapes};
+pub use tensor::is_external;
 pub use types::{Dim, ElemType, ParseElemTypeError, TensorInfo};
 
 /// The newest ONNX IR version that the vendored `onnx-ml.proto` describes.
@@ -139,7 +141,7 @@ impl Model {
         &self,
         tensor: &'t onnx::TensorProto,
     ) -> Result<Cow<'t, [u8]>, ModelError> {
-        if !external::is_external(tensor) {
+        if !is_external(tensor) {
             return tensor::inline_bytes(tensor);
         }
         let Some(base_dir) = self.base_dir() else {
@@ -163,7 +165,7 @@ impl Model {
     /// Values of a small int64/int32 tensor (inline or external), for shape
     /// inputs; `None` for other types or unreadable data.
     pub(crate) fn int_values(&self, tensor: &onnx::TensorProto) -> Option<Vec<i64>> {
-        if !external::is_external(tensor) {
+        if !is_external(tensor) {
             return tensor::inline_int_values(tensor);
         }
         let bytes = self.tensor_bytes(tensor).ok()?;
@@ -183,7 +185,7 @@ impl Model {
             return Ok(());
         };
         for tensor in walk::all_tensors(&self.proto) {
-            if external::is_external(tensor) {
+            if is_external(tensor) {
                 external::external_span(base_dir, tensor)?;
             }
         }

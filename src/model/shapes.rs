@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::Model;
-use super::onnx::{self, AttributeProto, NodeProto, TensorProto};
+use super::node::{attr, attr_int, attr_ints, attr_string, is_default_domain};
+use super::onnx::{self, NodeProto, TensorProto};
 use super::types::{Dim, TensorInfo, element_count};
 
 /// Key in a dims binding that sets every unnamed (`?` or -1) input dim.
@@ -87,9 +88,10 @@ pub fn infer_shapes(model: &Model, dims: &BTreeMap<String, i64>) -> InferredShap
 
 /// `op_type`, prefixed with `domain:` when not the default ONNX domain.
 pub(crate) fn qualified_op_type(node: &NodeProto) -> String {
-    match node.domain() {
-        "" | "ai.onnx" => node.op_type().to_owned(),
-        domain => format!("{domain}:{}", node.op_type()),
+    if is_default_domain(node) {
+        node.op_type().to_owned()
+    } else {
+        format!("{}:{}", node.domain(), node.op_type())
     }
 }
 
@@ -311,7 +313,7 @@ const REDUCE_OPS: &[&str] = &[
 ];
 
 fn infer_node(state: &mut State, node: &NodeProto) -> NodeShapes {
-    if !matches!(node.domain(), "" | "ai.onnx") {
+    if !is_default_domain(node) {
         return NodeShapes::Unsupported;
     }
     let op_type = node.op_type();
@@ -459,24 +461,6 @@ fn normalize_axis(axis: i64, rank: usize) -> Option<usize> {
     let rank = i64::try_from(rank).ok()?;
     let axis = if axis < 0 { axis + rank } else { axis };
     (0..rank).contains(&axis).then_some(axis as usize)
-}
-
-fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
-    node.attribute.iter().find(|attr| attr.name() == name)
-}
-
-pub(crate) fn attr_int(node: &NodeProto, name: &str) -> Option<i64> {
-    attr(node, name).and_then(|attr| attr.i)
-}
-
-fn attr_ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
-    attr(node, name).map(|attr| attr.ints.clone())
-}
-
-fn attr_string(node: &NodeProto, name: &str) -> Option<String> {
-    attr(node, name)
-        .and_then(|attr| attr.s.as_deref())
-        .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
 }
 
 /// Input or attribute holding a list of ints (`axes`, `split`, ...): the
@@ -1149,6 +1133,7 @@ mod tests {
     use super::*;
     use crate::model::ElemType;
     use crate::model::estimate_flops;
+    use crate::model::onnx::AttributeProto;
     use crate::model::test_util::*;
 
     /// A model with one float input `x` of the given dims, these nodes and

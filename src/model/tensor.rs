@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use super::ModelError;
 use super::onnx::TensorProto;
-use super::onnx::tensor_proto::DataType;
+use super::onnx::tensor_proto::{DataLocation, DataType};
 use super::types::{ElemType, element_count};
 
 /// The tensor's name for messages, or `<unnamed>`.
@@ -34,7 +34,7 @@ pub(crate) fn inline_bytes(tensor: &TensorProto) -> Result<Cow<'_, [u8]>, ModelE
     let expected_bytes = expected_storage_bytes(tensor);
     let bytes = match &tensor.raw_data {
         Some(raw) if !raw.is_empty() => Cow::Borrowed(raw.as_slice()),
-        _ => Cow::Owned(typed_bytes(tensor, elem_type).map_err(fail)?),
+        _ => Cow::Owned(typed_bytes(tensor, elem_type)?),
     };
     match expected_bytes {
         Some(expected) if u64::try_from(bytes.len()).ok() != Some(expected) => Err(fail(format!(
@@ -51,7 +51,11 @@ pub(crate) fn inline_bytes(tensor: &TensorProto) -> Result<Cow<'_, [u8]>, ModelE
 }
 
 /// Converts the typed data fields to `raw_data` layout.
-fn typed_bytes(tensor: &TensorProto, elem_type: ElemType) -> Result<Vec<u8>, String> {
+fn typed_bytes(tensor: &TensorProto, elem_type: ElemType) -> Result<Vec<u8>, ModelError> {
+    let fail = |reason: String| ModelError::TensorData {
+        tensor: tensor_label(tensor),
+        reason,
+    };
     fn low_bytes(values: &[i32], width: usize) -> Vec<u8> {
         values
             .iter()
@@ -91,7 +95,7 @@ fn typed_bytes(tensor: &TensorProto, elem_type: ElemType) -> Result<Vec<u8>, Str
         }
         ElemType::Int8 | ElemType::Uint8 | ElemType::Bool => low_bytes(&tensor.int32_data, 1),
         ElemType::String => {
-            return Err("string tensors have no raw byte layout".to_owned());
+            return Err(fail("string tensors have no raw byte layout".to_owned()));
         }
         ElemType::Other(code) => match DataType::try_from(code) {
             // float8 types hold one element per entry; 4-bit and 2-bit types
@@ -111,7 +115,11 @@ fn typed_bytes(tensor: &TensorProto, elem_type: ElemType) -> Result<Vec<u8>, Str
             // float6 types hold one 6-bit element per entry; raw_data packs
             // them LSB first into a bit stream.
             Ok(DataType::Float6e2m3 | DataType::Float6e3m2) => pack_6bit(&tensor.int32_data),
-            _ => return Err(format!("element type {elem_type} has no known layout")),
+            _ => {
+                return Err(fail(format!(
+                    "element type {elem_type} has no known layout"
+                )));
+            }
         },
     };
     Ok(bytes)
@@ -136,14 +144,17 @@ fn pack_6bit(values: &[i32]) -> Vec<u8> {
     packed
 }
 
+/// Whether the tensor's data is stored externally (`data_location` EXTERNAL).
+pub fn is_external(tensor: &TensorProto) -> bool {
+    tensor.data_location() == DataLocation::External
+}
+
 /// Integer values of an inline int64/int32 tensor (used for shape inputs such
 /// as Reshape's `shape` and Unsqueeze's `axes`). `None` for other types,
 /// external data or inconsistent data.
 pub(crate) fn inline_int_values(tensor: &TensorProto) -> Option<Vec<i64>> {
     let elem_type = ElemType::from_code(tensor.data_type());
-    if !matches!(elem_type, ElemType::Int64 | ElemType::Int32)
-        || super::external::is_external(tensor)
-    {
+    if !matches!(elem_type, ElemType::Int64 | ElemType::Int32) || is_external(tensor) {
         return None;
     }
     let bytes = inline_bytes(tensor).ok()?;

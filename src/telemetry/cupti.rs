@@ -22,12 +22,13 @@ use std::{
     ffi::{CStr, c_char, c_int},
     path::Path,
     sync::{
-        Mutex, OnceLock,
+        Arc, Mutex, OnceLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
 };
 
-use crate::metrics::gpu_attribution::{KernelRecord, LaunchCall};
+use super::activity::{KernelRecord, LaunchCall};
+use super::{CuptiLoadError, TelemetryError};
 
 const KIND_MEMCPY: u32 = 1;
 const KIND_DRIVER: u32 = 4;
@@ -64,20 +65,23 @@ struct Api {
     get_result_string: unsafe extern "C" fn(c_int, *mut *const c_char) -> c_int,
 }
 
-static API: OnceLock<Result<Api, String>> = OnceLock::new();
+static API: OnceLock<Result<Api, Arc<CuptiLoadError>>> = OnceLock::new();
 
-fn load_api(path: &Path) -> Result<Api, String> {
+fn load_api(path: &Path) -> Result<Api, CuptiLoadError> {
     // SAFETY: libcupti's initialisers have no preconditions. Each symbol is
     // looked up with the C signature documented in cupti_activity.h and
     // cupti_result.h; the library is kept in the struct, so the function
     // pointers stay valid.
     unsafe {
-        let library = libloading::Library::new(path).map_err(|err| err.to_string())?;
+        let library = libloading::Library::new(path).map_err(CuptiLoadError::Open)?;
         macro_rules! symbol {
             ($name:literal) => {
                 *library
                     .get(concat!($name, "\0").as_bytes())
-                    .map_err(|err| format!("{}: {err}", $name))?
+                    .map_err(|source| CuptiLoadError::Symbol {
+                        symbol: $name,
+                        source,
+                    })?
             };
         }
         Ok(Api {
@@ -108,11 +112,14 @@ impl Api {
         }
     }
 
-    fn check(&self, what: &str, result: c_int) -> Result<(), String> {
+    fn check(&self, call: &'static str, result: c_int) -> Result<(), TelemetryError> {
         if result == SUCCESS {
             Ok(())
         } else {
-            Err(format!("{what}: {}", self.describe(result)))
+            Err(TelemetryError::Cupti {
+                call,
+                message: self.describe(result),
+            })
         }
     }
 
@@ -288,18 +295,16 @@ pub struct Recorder {
 
 impl Recorder {
     /// Loads CUPTI from `library` (once per process) and starts recording.
-    pub fn start(library: &Path) -> Result<Self, String> {
+    pub fn start(library: &Path) -> Result<Self, TelemetryError> {
         let api = API
-            .get_or_init(|| load_api(library))
+            .get_or_init(|| load_api(library).map_err(Arc::new))
             .as_ref()
-            .map_err(|err| {
-                format!(
-                    "CUPTI could not be loaded from {}: {err}",
-                    library.display()
-                )
+            .map_err(|source| TelemetryError::CuptiLoad {
+                library: library.to_path_buf(),
+                source: Arc::clone(source),
             })?;
         if RECORDING.swap(true, Ordering::AcqRel) {
-            return Err("another CUPTI recording is running in this process".to_owned());
+            return Err(TelemetryError::CuptiBusy);
         }
         let started = (|| {
             // SAFETY: the callbacks have the signatures CUPTI documents.
@@ -316,7 +321,7 @@ impl Recorder {
                     (api.activity_enable)(kind)
                 })?;
             }
-            Ok::<(), String>(())
+            Ok::<(), TelemetryError>(())
         })();
         if let Err(err) = started {
             disable(api);
@@ -463,6 +468,9 @@ mod tests {
         let error = Recorder::start(Path::new("/nonexistent/libcupti.so.13"))
             .err()
             .expect("no CUPTI there");
-        assert!(error.contains("CUPTI could not be loaded"), "{error}");
+        assert!(
+            error.to_string().contains("CUPTI could not be loaded"),
+            "{error}"
+        );
     }
 }

@@ -6,14 +6,7 @@
 //! returns the NVML error as a note ("no NVIDIA GPU: …"), the run goes on,
 //! and the CPU and memory series are unaffected.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    thread::JoinHandle,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use nvml_wrapper::{
     Nvml,
@@ -21,6 +14,9 @@ use nvml_wrapper::{
     enums::device::UsedGpuMemory,
 };
 use serde::{Deserialize, Serialize};
+
+use super::TelemetryError;
+use super::sampler::{PeriodicSampler, Schedule};
 
 /// Interval between GPU samples.
 pub const DEFAULT_GPU_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
@@ -45,10 +41,7 @@ pub struct GpuSample {
 }
 
 /// Samples NVML on a thread until finished.
-pub struct GpuSampler {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Vec<GpuSample>>>,
-}
+pub struct GpuSampler(PeriodicSampler<GpuSample>);
 
 impl GpuSampler {
     /// Starts sampling `device_index`, or says why it cannot (no driver, no
@@ -58,78 +51,46 @@ impl GpuSampler {
         device_index: u32,
         interval: Duration,
         on_sample: impl Fn(&GpuSample) + Send + 'static,
-    ) -> Result<Self, String> {
-        let nvml =
-            Nvml::init().map_err(|err| format!("no NVIDIA GPU: NVML unavailable ({err})"))?;
-        let count = nvml
-            .device_count()
-            .map_err(|err| format!("NVML cannot count devices: {err}"))?;
+    ) -> Result<Self, TelemetryError> {
+        let nvml = Nvml::init().map_err(TelemetryError::NvmlUnavailable)?;
+        let count = nvml.device_count().map_err(TelemetryError::DeviceCount)?;
         if device_index >= count {
-            return Err(format!(
-                "no NVIDIA GPU {device_index}: NVML sees {count} device(s)"
-            ));
+            return Err(TelemetryError::NoSuchDevice {
+                index: device_index,
+                count,
+            });
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("wb-gpu-telemetry".to_owned())
-            .spawn(move || {
-                sample_loop(
-                    &nvml,
-                    epoch,
-                    device_index,
-                    interval,
-                    &thread_stop,
-                    &on_sample,
-                )
-            })
-            .map_err(|err| format!("could not start the GPU sampler thread: {err}"))?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
+        let schedule = Schedule {
+            interval,
+            first_after: Duration::ZERO,
+            poll_step: Duration::from_millis(20),
+            capacity: MAX_GPU_SAMPLES,
+        };
+        PeriodicSampler::start(
+            "wb-gpu-telemetry",
+            schedule,
+            move || device_probe(nvml, epoch, device_index),
+            on_sample,
+        )
+        .map(Self)
     }
 
     /// Stops the thread and returns the samples.
-    pub fn finish(mut self) -> Vec<GpuSample> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread
-            .take()
-            .and_then(|thread| thread.join().ok())
-            .unwrap_or_default()
+    pub fn finish(self) -> Vec<GpuSample> {
+        self.0.finish()
     }
 }
 
-impl Drop for GpuSampler {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn sample_loop(
-    nvml: &Nvml,
+/// Reads one device through NVML; `None` if the device cannot be opened.
+fn device_probe(
+    nvml: Nvml,
     epoch: Instant,
     device_index: u32,
-    interval: Duration,
-    stop: &AtomicBool,
-    on_sample: &dyn Fn(&GpuSample),
-) -> Vec<GpuSample> {
-    let mut samples = Vec::new();
-    let Ok(device) = nvml.device_by_index(device_index) else {
-        return samples;
-    };
+) -> Option<impl FnMut() -> Option<GpuSample>> {
+    nvml.device_by_index(device_index).ok()?;
     let pid = std::process::id();
-    let mut next = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        if now < next {
-            std::thread::sleep((next - now).min(Duration::from_millis(20)));
-            continue;
-        }
-        next += interval;
+    Some(move || {
+        let device = nvml.device_by_index(device_index).ok()?;
         let memory = device.memory_info().ok();
         let process_memory_bytes = device
             .running_compute_processes()
@@ -143,7 +104,7 @@ fn sample_loop(
                         UsedGpuMemory::Unavailable => None,
                     })
             });
-        let sample = GpuSample {
+        Some(GpuSample {
             t_secs: epoch.elapsed().as_secs_f64(),
             device_index,
             utilization_percent: device.utilization_rates().ok().map(|u| u.gpu),
@@ -153,14 +114,8 @@ fn sample_loop(
             power_milliwatts: device.power_usage().ok(),
             temperature_celsius: device.temperature(TemperatureSensor::Gpu).ok(),
             sm_clock_mhz: device.clock_info(Clock::SM).ok(),
-        };
-        on_sample(&sample);
-        if samples.len() >= MAX_GPU_SAMPLES {
-            samples.remove(0);
-        }
-        samples.push(sample);
-    }
-    samples
+        })
+    })
 }
 
 #[cfg(test)]
@@ -170,7 +125,7 @@ mod tests {
     #[test]
     fn a_missing_driver_is_a_note_not_a_failure() {
         match GpuSampler::start(Instant::now(), 0, DEFAULT_GPU_SAMPLE_INTERVAL, |_| {}) {
-            Err(note) => assert!(note.starts_with("no NVIDIA GPU"), "{note}"),
+            Err(note) => assert!(note.to_string().starts_with("no NVIDIA GPU"), "{note}"),
             // On a machine with a GPU the sampler must produce readings.
             Ok(sampler) => {
                 std::thread::sleep(Duration::from_millis(350));
@@ -186,7 +141,7 @@ mod tests {
         if let Err(note) =
             GpuSampler::start(Instant::now(), 4096, DEFAULT_GPU_SAMPLE_INTERVAL, |_| {})
         {
-            assert!(note.contains("no NVIDIA GPU"), "{note}");
+            assert!(note.to_string().contains("no NVIDIA GPU"), "{note}");
         } else {
             panic!("device 4096 cannot exist");
         }

@@ -5,21 +5,19 @@
 //! A machine without an NVIDIA driver is normal: GPU fields are `None` and
 //! [`EnvironmentInfo::gpu_note`] says why. It never stops a run.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    thread::JoinHandle,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+pub mod activity;
 pub mod cupti;
+mod error;
 pub mod gpu;
+pub mod sampler;
 
+pub use error::{CuptiLoadError, TelemetryError};
 pub use gpu::{GpuSample, GpuSampler};
+use sampler::{PeriodicSampler, Schedule};
 
 /// Interval between telemetry samples.
 pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
@@ -40,10 +38,7 @@ pub struct TelemetrySample {
 }
 
 /// Samples process CPU and memory on a named thread until stopped.
-pub struct TelemetrySampler {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Vec<TelemetrySample>>>,
-}
+pub struct TelemetrySampler(PeriodicSampler<TelemetrySample>);
 
 impl TelemetrySampler {
     /// Starts sampling every `interval`; each sample is also handed to
@@ -52,52 +47,36 @@ impl TelemetrySampler {
         epoch: Instant,
         interval: Duration,
         on_sample: impl Fn(&TelemetrySample) + Send + 'static,
-    ) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("wb-telemetry".to_owned())
-            .spawn(move || sample_loop(epoch, interval, &thread_stop, &on_sample))?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
+    ) -> Result<Self, TelemetryError> {
+        let schedule = Schedule {
+            interval,
+            // sysinfo needs two refreshes this far apart for a CPU reading.
+            first_after: interval.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL),
+            poll_step: Duration::from_millis(100),
+            capacity: MAX_SAMPLES,
+        };
+        PeriodicSampler::start(
+            "wb-telemetry",
+            schedule,
+            move || process_probe(epoch),
+            on_sample,
+        )
+        .map(Self)
     }
 
     /// Stops the thread and returns the samples.
-    pub fn finish(mut self) -> Vec<TelemetrySample> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread
-            .take()
-            .and_then(|thread| thread.join().ok())
-            .unwrap_or_default()
+    pub fn finish(self) -> Vec<TelemetrySample> {
+        self.0.finish()
     }
 }
 
-impl Drop for TelemetrySampler {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn sample_loop(
-    epoch: Instant,
-    interval: Duration,
-    stop: &AtomicBool,
-    on_sample: &dyn Fn(&TelemetrySample),
-) -> Vec<TelemetrySample> {
+/// Reads this process's CPU and memory (and the machine's CPU) with sysinfo;
+/// `None` where sysinfo cannot see the process.
+fn process_probe(epoch: Instant) -> Option<impl FnMut() -> Option<TelemetrySample>> {
     use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System};
-    let mut samples = Vec::new();
-    let Ok(pid) = sysinfo::get_current_pid() else {
-        return samples;
-    };
-    let Ok(mut system) = System::new() else {
-        return samples;
-    };
-    let refresh = |system: &mut System| {
+    let pid = sysinfo::get_current_pid().ok()?;
+    let mut system = System::new().ok()?;
+    let refresh = move |system: &mut System| {
         system.refresh_cpu_usage();
         system.refresh_processes_specifics(
             ProcessesToUpdate::Some(&[pid]),
@@ -106,32 +85,16 @@ fn sample_loop(
         );
     };
     refresh(&mut system);
-    // Sleeps in short steps so that finishing is prompt.
-    let step = Duration::from_millis(100);
-    let mut next = Instant::now() + interval.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
-    while !stop.load(Ordering::Relaxed) {
-        if Instant::now() < next {
-            std::thread::sleep(step.min(next.saturating_duration_since(Instant::now())));
-            continue;
-        }
-        next += interval;
+    Some(move || {
         refresh(&mut system);
-        let Some(process) = system.process(pid) else {
-            continue;
-        };
-        let sample = TelemetrySample {
+        let process = system.process(pid)?;
+        Some(TelemetrySample {
             t_secs: epoch.elapsed().as_secs_f64(),
             process_cpu_percent: f64::from(process.cpu_usage()),
             system_cpu_percent: f64::from(system.global_cpu_usage()),
             rss_bytes: process.memory(),
-        };
-        on_sample(&sample);
-        if samples.len() >= MAX_SAMPLES {
-            samples.remove(0);
-        }
-        samples.push(sample);
-    }
-    samples
+        })
+    })
 }
 
 /// What a GPU looks like, when NVML finds one.
@@ -189,20 +152,17 @@ impl EnvironmentInfo {
                 info.gpu_note = Some("NVML found no NVIDIA GPU".to_owned())
             }
             Ok(gpus) => info.gpus = gpus,
-            Err(note) => info.gpu_note = Some(note),
+            Err(note) => info.gpu_note = Some(note.to_string()),
         }
         info
     }
 }
 
 /// Lists NVIDIA GPUs through NVML, or says why it cannot.
-pub fn probe_gpus() -> Result<Vec<GpuInfo>, String> {
-    let nvml = nvml_wrapper::Nvml::init()
-        .map_err(|err| format!("no NVIDIA GPU: NVML unavailable ({err})"))?;
+pub fn probe_gpus() -> Result<Vec<GpuInfo>, TelemetryError> {
+    let nvml = nvml_wrapper::Nvml::init().map_err(TelemetryError::NvmlUnavailable)?;
     let driver_version = nvml.sys_driver_version().unwrap_or_default();
-    let count = nvml
-        .device_count()
-        .map_err(|err| format!("NVML cannot count devices: {err}"))?;
+    let count = nvml.device_count().map_err(TelemetryError::DeviceCount)?;
     let mut gpus = Vec::new();
     for index in 0..count {
         let Ok(device) = nvml.device_by_index(index) else {

@@ -1,15 +1,9 @@
-//! Accuracy impact of a transform: the original and the transformed model
-//! run on the same inputs (K seeded synthetic sets, or the user's `.npy`
-//! files) in ONNX Runtime, and every output is compared.
+//! Accuracy impact of a transform: the report types and the statistics that
+//! compare the original's outputs with the transformed model's. Running both
+//! models on the same inputs is the engine's job (`engine::verify`); this
+//! module only does the arithmetic.
 
-use half::f16;
-use ort::session::{Session, SessionInputValue};
-use ort::value::{DynValue, TensorElementType};
 use serde::{Deserialize, Serialize};
-
-use super::TransformError;
-use crate::engine::inputs::{self, TensorData};
-use crate::engine::{ProfileConfig, runtime::Runtime, session::ModelSource};
 
 /// Error statistics of one output over all compared samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,121 +47,48 @@ impl AccuracyReport {
     }
 }
 
-/// Outputs of one run: per output, its shape and values as f64.
-type RunOutputs = Vec<(Vec<i64>, Vec<f64>)>;
+/// Collects one output's values over all compared input sets: the
+/// original's and the transformed model's, and for `[batch, classes]`
+/// outputs how many rows agree on the argmax.
+#[derive(Debug, Clone, Default)]
+pub struct OutputComparison {
+    want: Vec<f64>,
+    got: Vec<f64>,
+    /// Rows whose argmax agrees, rows compared.
+    top1: Option<(u64, u64)>,
+}
 
-/// Per output: original values, transformed values, top-1 (agree, rows).
-type Collected = (Vec<f64>, Vec<f64>, Option<(u64, u64)>);
-
-/// Runs both models (serialized, self-contained) on the same inputs and
-/// compares their outputs.
-pub(crate) fn compare(
-    runtime: &Runtime,
-    original: &[u8],
-    transformed: &[u8],
-    config: &ProfileConfig,
-    num_samples: usize,
-) -> Result<AccuracyReport, TransformError> {
-    let session_error =
-        |err: crate::engine::EngineError| TransformError::Runtime(format!("{err:#}"));
-    let mut original_session =
-        crate::engine::session::build_session(runtime, ModelSource::Memory(original), config, None)
-            .map_err(session_error)?
-            .session;
-    let mut transformed_session = crate::engine::session::build_session(
-        runtime,
-        ModelSource::Memory(transformed),
-        config,
-        None,
-    )
-    .map_err(session_error)?
-    .session;
-    let declared = inputs::declared_inputs(&original_session).map_err(input_error)?;
-    let transformed_declared =
-        inputs::declared_inputs(&transformed_session).map_err(input_error)?;
-
-    let mut samples: Vec<Vec<TensorData>> = Vec::new();
-    let mut shapes: Vec<Vec<i64>> = Vec::new();
-    let input_source;
-    if config.input_files.is_empty() {
-        let num_samples = num_samples.max(1);
-        for sample in 0..num_samples {
-            let seeded = ProfileConfig {
-                seed: config.seed.wrapping_add(1000 * sample as u64),
-                ..config.clone()
-            };
-            let prepared = inputs::prepare(&declared, &seeded).map_err(input_error)?;
-            shapes = prepared.specs.iter().map(|s| s.shape.clone()).collect();
-            samples.extend(prepared.variants);
-        }
-        input_source = format!(
-            "{num_samples} seeded synthetic input sets (seed {})",
-            config.seed
-        );
-    } else {
-        let prepared = inputs::prepare(&declared, config).map_err(input_error)?;
-        shapes = prepared.specs.iter().map(|s| s.shape.clone()).collect();
-        samples = prepared.variants;
-        input_source = format!("{} input sets from .npy files", samples.len());
-    }
-
-    let output_names: Vec<String> = original_session
-        .outputs()
-        .iter()
-        .map(|o| o.name().to_owned())
-        .collect();
-    let mut per_output: Vec<Collected> = vec![(Vec::new(), Vec::new(), None); output_names.len()];
-    for sample in &samples {
-        let original_values = to_values(sample, &shapes, None)?;
-        let transformed_values = to_values(sample, &shapes, Some(&transformed_declared))?;
-        let expected = run_once(&mut original_session, &original_values, &output_names)?;
-        let actual = run_once(&mut transformed_session, &transformed_values, &output_names)?;
-        for (name, ((_, want), (_, got))) in output_names.iter().zip(expected.iter().zip(&actual)) {
-            if want.len() != got.len() {
-                return Err(TransformError::Runtime(format!(
-                    "output {name:?} has {} elements after the transform, {} before",
-                    got.len(),
-                    want.len()
-                )));
-            }
-        }
-        for (slot, ((shape, want), (_, got))) in
-            per_output.iter_mut().zip(expected.into_iter().zip(actual))
+impl OutputComparison {
+    /// Adds one run's output: `shape` is the original's, `want` its values
+    /// and `got` the transformed model's (the caller checks equal lengths).
+    pub fn add(&mut self, shape: &[i64], want: Vec<f64>, got: Vec<f64>) {
+        if let [rows, classes] = shape[..]
+            && classes > 1
+            && want.len() == got.len()
         {
-            if let [rows, classes] = shape[..]
-                && classes > 1
-                && want.len() == got.len()
-            {
-                let (agree, total) = slot.2.get_or_insert((0, 0));
-                for row in 0..rows as usize {
-                    let range = row * classes as usize..(row + 1) * classes as usize;
-                    if let (Some(a), Some(b)) = (want.get(range.clone()), got.get(range)) {
-                        *agree += u64::from(argmax(a) == argmax(b));
-                        *total += 1;
-                    }
+            let (agree, total) = self.top1.get_or_insert((0, 0));
+            for row in 0..rows as usize {
+                let range = row * classes as usize..(row + 1) * classes as usize;
+                if let (Some(a), Some(b)) = (want.get(range.clone()), got.get(range)) {
+                    *agree += u64::from(argmax(a) == argmax(b));
+                    *total += 1;
                 }
             }
-            slot.0.extend(want);
-            slot.1.extend(got);
         }
+        self.want.extend(want);
+        self.got.extend(got);
     }
-    let outputs = output_names
-        .into_iter()
-        .zip(per_output)
-        .map(|(name, (want, got, top1))| {
-            let mut stats = error_stats(&want, &got);
-            stats.name = name;
-            stats.top1_agreement = top1
-                .filter(|(_, total)| *total > 0)
-                .map(|(agree, total)| agree as f64 / total as f64);
-            stats
-        })
-        .collect();
-    Ok(AccuracyReport {
-        num_samples: samples.len(),
-        input_source,
-        outputs,
-    })
+
+    /// The statistics of everything added, under the output's `name`.
+    pub fn finish(self, name: String) -> OutputAccuracy {
+        let mut stats = error_stats(&self.want, &self.got);
+        stats.name = name;
+        stats.top1_agreement = self
+            .top1
+            .filter(|(_, total)| *total > 0)
+            .map(|(agree, total)| agree as f64 / total as f64);
+        stats
+    }
 }
 
 /// Error statistics of `got` against `want` (equal lengths; extra elements
@@ -230,81 +151,6 @@ fn argmax(values: &[f64]) -> usize {
             if *v > best.1 { (i, *v) } else { best }
         })
         .0
-}
-
-fn input_error(err: inputs::InputError) -> TransformError {
-    TransformError::Runtime(format!("{err:#}"))
-}
-
-/// ONNX Runtime values of one sample; float32 data becomes float16 where the
-/// transformed model declares a float16 input.
-fn to_values(
-    sample: &[TensorData],
-    shapes: &[Vec<i64>],
-    declared: Option<&[inputs::DeclaredInput]>,
-) -> Result<Vec<DynValue>, TransformError> {
-    sample
-        .iter()
-        .zip(shapes)
-        .enumerate()
-        .map(|(index, (data, shape))| {
-            let wants_f16 = declared
-                .and_then(|d| d.get(index))
-                .is_some_and(|input| input.dtype == TensorElementType::Float16);
-            let converted;
-            let data = match data {
-                TensorData::F32(values) if wants_f16 => {
-                    converted = TensorData::F16(values.iter().map(|v| f16::from_f32(*v)).collect());
-                    &converted
-                }
-                other => other,
-            };
-            data.to_value(shape)
-                .map_err(|err| TransformError::Runtime(err.to_string()))
-        })
-        .collect()
-}
-
-/// Runs a session and reads every named output as f64.
-fn run_once(
-    session: &mut Session,
-    values: &[DynValue],
-    names: &[String],
-) -> Result<RunOutputs, TransformError> {
-    let views: Vec<SessionInputValue<'_>> = values.iter().map(SessionInputValue::from).collect();
-    let outputs = session.run(&views[..]).map_err(|err| {
-        TransformError::Runtime(crate::engine::session::clean_ort_message(err.message()))
-    })?;
-    names
-        .iter()
-        .map(|name| {
-            let Some(value) = outputs.get(name.as_str()) else {
-                return Err(TransformError::Runtime(format!(
-                    "output {name:?} is missing"
-                )));
-            };
-            read_f64(value).ok_or_else(|| {
-                TransformError::Runtime(format!("output {name:?} is not a numeric tensor"))
-            })
-        })
-        .collect()
-}
-
-/// A tensor's shape and values as f64 (float and integer element types).
-fn read_f64(value: &ort::value::DynValue) -> Option<(Vec<i64>, Vec<f64>)> {
-    macro_rules! read {
-        ($t:ty, $convert:expr) => {
-            if let Ok((shape, data)) = value.try_extract_tensor::<$t>() {
-                return Some((shape.to_vec(), data.iter().map($convert).collect()));
-            }
-        };
-    }
-    read!(f32, |v| f64::from(*v));
-    read!(f16, |v| f64::from(v.to_f32()));
-    read!(f64, |v| *v);
-    read!(i64, |v| *v as f64);
-    read!(i32, |v| f64::from(*v));
-    None
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::TransformError;
 use super::graph::{
-    self, FLOAT, FLOAT16, Names, get_int_attr, int_attr, is_default_domain, node_label,
+    self, FLOAT, FLOAT16, Names, attr_int, int_attr, is_default_domain, node_label,
     set_value_info_elem_type, value_info_elem_type,
 };
 use crate::model::onnx::{AttributeProto, ModelProto, NodeProto, TensorProto};
@@ -351,7 +351,7 @@ fn convert_node_attributes(
 ) -> Result<u64, TransformError> {
     let mut clamped = 0;
     match node.op_type() {
-        "Cast" if get_int_attr(node, "to", 0) == i64::from(FLOAT) => {
+        "Cast" if attr_int(node, "to").unwrap_or(0) == i64::from(FLOAT) => {
             node.attribute.retain(|a| a.name() != "to");
             node.attribute.push(int_attr("to", i64::from(FLOAT16)));
         }

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::TransformError;
+pub(crate) use crate::model::node::{attr, attr_float, attr_int, default_opset, is_default_domain};
 use crate::model::onnx::{
     AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto,
     attribute_proto::AttributeType, tensor_proto::DataType, type_proto,
@@ -189,38 +190,6 @@ pub(crate) fn int_attr(name: &str, value: i64) -> AttributeProto {
     }
 }
 
-/// A node's integer attribute, or `default`.
-pub(crate) fn get_int_attr(node: &NodeProto, name: &str, default: i64) -> i64 {
-    node.attribute
-        .iter()
-        .find(|a| a.name() == name)
-        .and_then(|a| a.i)
-        .unwrap_or(default)
-}
-
-/// A node's float attribute, or `default`.
-pub(crate) fn get_float_attr(node: &NodeProto, name: &str, default: f32) -> f32 {
-    node.attribute
-        .iter()
-        .find(|a| a.name() == name)
-        .and_then(|a| a.f)
-        .unwrap_or(default)
-}
-
-/// The opset version of the default domain (`""` or `ai.onnx`), 1 if absent.
-pub(crate) fn default_opset(proto: &ModelProto) -> i64 {
-    proto
-        .opset_import
-        .iter()
-        .find(|opset| matches!(opset.domain(), "" | "ai.onnx"))
-        .map_or(1, |opset| opset.version())
-}
-
-/// Whether a node is in the default ONNX domain.
-pub(crate) fn is_default_domain(node: &NodeProto) -> bool {
-    matches!(node.domain(), "" | "ai.onnx")
-}
-
 /// The element type code of a value info, if it is a tensor.
 pub(crate) fn value_info_elem_type(info: &ValueInfoProto) -> Option<i32> {
     match info.r#type.as_ref()?.value.as_ref()? {
@@ -288,23 +257,23 @@ fn output_type(
     const UINT8: i32 = DataType::Uint8 as i32;
     const INT32: i32 = DataType::Int32 as i32;
     let attr_tensor_type = |name: &str| {
-        node.attribute
-            .iter()
-            .find(|a| a.name() == name)
+        attr(node, name)
             .and_then(|a| a.t.as_ref())
             .map(TensorProto::data_type)
     };
     match node.op_type() {
         "Cast" | "EyeLike" | "RandomNormal" | "RandomUniform" | "RandomNormalLike"
-        | "RandomUniformLike" => Some(get_int_attr(
-            node,
-            if node.op_type() == "Cast" {
-                "to"
-            } else {
-                "dtype"
-            },
-            i64::from(FLOAT),
-        ) as i32)
+        | "RandomUniformLike" => Some(
+            attr_int(
+                node,
+                if node.op_type() == "Cast" {
+                    "to"
+                } else {
+                    "dtype"
+                },
+            )
+            .unwrap_or(i64::from(FLOAT)) as i32,
+        )
         .or(first_input),
         "CastLike" => input_type(1),
         "Shape" | "Size" | "NonZero" | "ArgMax" | "ArgMin" => Some(INT64),

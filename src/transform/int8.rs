@@ -15,10 +15,10 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::graph::{
-    self, ConstRef, FLOAT, Names, const_tensor, find_const, get_float_attr, get_int_attr, int_attr,
-    is_default_domain, node_label,
+    self, ConstRef, FLOAT, Names, attr_float, attr_int, const_tensor, default_opset, find_const,
+    int_attr, is_default_domain, node_label,
 };
-use super::{Int8Mode, SkippedLayer, TransformError};
+use super::{Int8Mode, SkipReason, SkippedLayer, TransformError};
 use crate::model::onnx::{ModelProto, NodeProto, TensorProto};
 
 /// Largest magnitude of a symmetric int8 value (−127..=127; −128 unused so
@@ -101,7 +101,7 @@ pub(crate) fn quantize(
     proto: &mut ModelProto,
     mode: Int8Mode,
 ) -> Result<Int8Report, TransformError> {
-    let opset = graph::default_opset(proto);
+    let opset = default_opset(proto);
     let Some(graph) = proto.graph.as_mut() else {
         return Err(TransformError::NoGraph);
     };
@@ -130,7 +130,7 @@ pub(crate) fn quantize(
                 report.skipped.push(SkippedLayer {
                     node: label,
                     op_type: op_type.to_owned(),
-                    reason,
+                    reason: reason.0,
                 });
                 new_nodes.push(node.clone());
                 continue;
@@ -146,7 +146,7 @@ pub(crate) fn quantize(
         // Gemm with transB: the dynamic form is a MatMul, so store W^T.
         if mode == Int8Mode::Dynamic
             && op_type == "Gemm"
-            && get_int_attr(node, "transB", 0) != 0
+            && attr_int(node, "transB").unwrap_or(0) != 0
             && let [rows, cols] = dims[..]
         {
             values = transpose(&values, rows, cols);
@@ -154,7 +154,7 @@ pub(crate) fn quantize(
             axis = 1;
         }
         if op_type == "Gemm" && mode == Int8Mode::Dynamic {
-            let alpha = get_float_attr(node, "alpha", 1.0);
+            let alpha = attr_float(node, "alpha").unwrap_or(1.0);
             if alpha != 1.0 {
                 values.iter_mut().for_each(|v| *v *= alpha);
             }
@@ -257,34 +257,38 @@ fn plan_layer(
     types: &std::collections::HashMap<String, i32>,
     mode: Int8Mode,
     opset: i64,
-) -> Result<(ConstRef, String, usize), String> {
+) -> Result<(ConstRef, String, usize), SkipReason> {
     let activation = node.input.first().map(String::as_str).unwrap_or_default();
     let weight = node.input.get(1).cloned().unwrap_or_default();
     if types.get(activation) != Some(&FLOAT) {
-        return Err("activation is not float32".to_owned());
+        return Err(SkipReason::from("activation is not float32"));
     }
     let Some(weight_ref) = find_const(graph, &weight) else {
-        return Err("weight is not a constant (initializer or Constant node)".to_owned());
+        return Err(SkipReason::from(
+            "weight is not a constant (initializer or Constant node)",
+        ));
     };
     let Some(tensor) = const_tensor(graph, weight_ref) else {
-        return Err("weight is not readable".to_owned());
+        return Err(SkipReason::from("weight is not readable"));
     };
     if tensor.data_type() != FLOAT {
-        return Err("weight is not float32".to_owned());
+        return Err(SkipReason::from("weight is not float32"));
     }
     let rank = tensor.dims.len();
     let axis = match node.op_type() {
         "MatMul" if rank == 2 => 1,
         "MatMul" => {
-            return Err(format!(
+            return Err(SkipReason::from(format!(
                 "weight has rank {rank}; only 2-D MatMul weights are quantized"
-            ));
+            )));
         }
         "Gemm" if rank == 2 => {
-            if mode == Int8Mode::Dynamic && get_int_attr(node, "transA", 0) != 0 {
-                return Err("Gemm with transA=1 is not rewritten to MatMulInteger".to_owned());
+            if mode == Int8Mode::Dynamic && attr_int(node, "transA").unwrap_or(0) != 0 {
+                return Err(SkipReason::from(
+                    "Gemm with transA=1 is not rewritten to MatMulInteger",
+                ));
             }
-            if get_int_attr(node, "transB", 0) != 0 {
+            if attr_int(node, "transB").unwrap_or(0) != 0 {
                 0
             } else {
                 1
@@ -295,14 +299,14 @@ fn plan_layer(
                 && let Some(bias) = node.input.get(2).filter(|b| !b.is_empty())
                 && find_const(graph, bias).is_none()
             {
-                return Err("Conv bias is not a constant".to_owned());
+                return Err(SkipReason::from("Conv bias is not a constant"));
             }
             0
         }
-        _ => return Err(format!("weight has rank {rank}")),
+        _ => return Err(SkipReason::from(format!("weight has rank {rank}"))),
     };
     if mode == Int8Mode::Qdq && opset < 10 {
-        return Err("DequantizeLinear needs opset 10 or newer".to_owned());
+        return Err(SkipReason::from("DequantizeLinear needs opset 10 or newer"));
     }
     Ok((weight_ref, weight, axis))
 }
@@ -449,7 +453,7 @@ fn bias_tensor(
             &values,
         )))));
     }
-    let beta = get_float_attr(node, "beta", 1.0);
+    let beta = attr_float(node, "beta").unwrap_or(1.0);
     if beta == 1.0 {
         return Ok(Some(Bias::Existing(bias.clone())));
     }

@@ -1,14 +1,16 @@
-//! Model transforms: float16, int8 weight quantization and unstructured
-//! magnitude pruning, each reported with what it changed and what it costs
-//! in accuracy.
+//! Model transforms: float16, int8 weight quantization and magnitude
+//! pruning, each reported with what it changed.
 //!
-//! - [`apply`] is pure: model in, model plus [`TransformReport`] out. It
-//!   inlines external data first, so the result is self-contained and loads
-//!   from memory. Pruning runs before the precision change.
-//! - [`apply_checked`] also loads the result in ONNX Runtime on the chosen
-//!   execution provider (for float16, an op type that the provider rejects is
-//!   kept in float32 and the conversion retried) and measures the accuracy
-//!   against the original ([`accuracy`]).
+//! The module is pure: model in, model plus [`TransformReport`] out. It
+//! imports nothing but [`crate::model`] (and the small helpers in
+//! [`crate::util`]); it never loads ONNX Runtime. [`apply`] inlines external
+//! data first, so the result is self-contained and loads from memory.
+//! Pruning runs before the precision change.
+//!
+//! Loading the result in ONNX Runtime, keeping float16 ops the provider has
+//! no kernel for in float32, and measuring the accuracy against the original
+//! is the engine's work (`engine::verify::apply_checked`); [`accuracy`] holds
+//! the report types and the statistics it fills in.
 //!
 //! Nothing here prints; the CLI and the GUI render [`TransformReport`].
 
@@ -17,24 +19,20 @@ pub mod fp16;
 mod graph;
 pub mod int8;
 pub mod prune;
-pub mod structured;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{EngineError, ProfileConfig, runtime, session::ModelSource};
 use crate::model::{Model, ModelError};
-pub use accuracy::{AccuracyReport, OutputAccuracy};
+pub use accuracy::{AccuracyReport, OutputAccuracy, OutputComparison};
 pub use fp16::{Fp16Report, KeptNode};
 pub use int8::{Int8Report, QuantizedLayer};
 pub use prune::{PruneReport, PrunedLayer};
 
 /// Input sets compared by default when measuring accuracy.
 pub const DEFAULT_ACCURACY_SAMPLES: usize = 8;
-/// Retries of the float16 conversion with ops the runtime rejected.
-const MAX_FP16_RETRIES: usize = 16;
 
 /// Numeric precision of the transformed model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -173,6 +171,24 @@ impl TransformSpec {
     }
 }
 
+/// Why a transform leaves a layer alone: a sentence for the report, such as
+/// "weight is not a constant". Not an error: the transform goes on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SkipReason(pub String);
+
+impl From<String> for SkipReason {
+    fn from(reason: String) -> Self {
+        Self(reason)
+    }
+}
+
+impl From<&str> for SkipReason {
+    fn from(reason: &str) -> Self {
+        Self(reason.to_owned())
+    }
+}
+
 /// A layer a transform left alone, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedLayer {
@@ -237,12 +253,6 @@ pub enum TransformError {
     /// A model feature the transform does not handle.
     #[error("not supported: {0}")]
     Unsupported(String),
-    /// ONNX Runtime could not load or run a model.
-    #[error("ONNX Runtime: {0}")]
-    Runtime(String),
-    /// ONNX Runtime rejected the transformed model.
-    #[error("ONNX Runtime rejected the transformed model: {0}")]
-    Rejected(String),
 }
 
 /// Applies `spec` to `model`: pruning first, then the precision change.
@@ -251,10 +261,13 @@ pub fn apply(
     model: &Model,
     spec: &TransformSpec,
 ) -> Result<(Model, TransformReport), TransformError> {
-    apply_with(model, spec, &BTreeSet::new())
+    apply_with_blocked_ops(model, spec, &BTreeSet::new())
 }
 
-fn apply_with(
+/// [`apply`], with op types that must stay float32 on top of the float16
+/// block list (the ones ONNX Runtime has no float16 kernel for on the chosen
+/// execution provider).
+pub fn apply_with_blocked_ops(
     model: &Model,
     spec: &TransformSpec,
     extra_blocked_ops: &BTreeSet<String>,
@@ -302,131 +315,10 @@ fn apply_with(
     Ok((Model::from_proto(proto, None), report))
 }
 
-/// A checked transform: the model, its bytes and the report with accuracy.
-#[derive(Debug, Clone)]
-pub struct CheckedTransform {
-    /// The transformed model.
-    pub model: Model,
-    /// Its serialized bytes (self-contained).
-    pub bytes: Vec<u8>,
-    /// What was done, with accuracy filled in.
-    pub report: TransformReport,
-}
-
-/// Applies `spec`, makes sure ONNX Runtime loads the result with `config`
-/// (execution provider, threads, optimization level), and measures accuracy
-/// on `spec.accuracy_samples` seeded inputs or `config.input_files`.
-///
-/// For float16, an op type without a float16 kernel on the provider is kept
-/// in float32 (mixed precision) and the conversion retried; the report lists
-/// the op and ONNX Runtime's message.
-pub fn apply_checked(
-    model: &Model,
-    spec: &TransformSpec,
-    config: &ProfileConfig,
-) -> Result<CheckedTransform, TransformError> {
-    let runtime = runtime::runtime().map_err(|err| TransformError::Runtime(format!("{err:#}")))?;
-    let original = Model::from_proto(graph::inline_external_data(model)?, None).to_bytes();
-    let mut blocked: BTreeSet<String> = BTreeSet::new();
-    let mut rejections: Vec<(String, String)> = Vec::new();
-    let mut attempts = 0;
-    let (transformed, mut report, bytes) = loop {
-        let (transformed, mut report) = apply_with(model, spec, &blocked)?;
-        let bytes = transformed.to_bytes();
-        match crate::engine::session::build_session(
-            runtime,
-            ModelSource::Memory(&bytes),
-            config,
-            None,
-        ) {
-            Ok(_) => {
-                if let Some(fp16_report) = report.fp16.as_mut() {
-                    fp16_report.rejected_by_runtime.clone_from(&rejections);
-                }
-                break (transformed, report, bytes);
-            }
-            Err(EngineError::Session(message)) => {
-                let rejected_op = missing_kernel_op(&message);
-                attempts += 1;
-                match rejected_op {
-                    Some(op)
-                        if spec.precision == Precision::Fp16
-                            && attempts <= MAX_FP16_RETRIES
-                            && blocked.insert(op.clone()) =>
-                    {
-                        rejections.push((op, message));
-                    }
-                    _ => return Err(TransformError::Rejected(message)),
-                }
-            }
-            Err(other) => return Err(TransformError::Runtime(format!("{other:#}"))),
-        }
-    };
-    if !rejections.is_empty() {
-        report.notes.push(format!(
-            "ONNX Runtime has no float16 kernel on {} for: {}; those nodes stay float32 (mixed precision)",
-            config.execution_provider,
-            rejections.iter().map(|(op, _)| op.as_str()).collect::<Vec<_>>().join(", ")
-        ));
-    }
-    report.notes.extend(execution_provider_notes(spec, config));
-    report.accuracy = Some(accuracy::compare(
-        runtime,
-        &original,
-        &bytes,
-        config,
-        spec.accuracy_samples,
-    )?);
-    Ok(CheckedTransform {
-        model: transformed,
-        bytes,
-        report,
-    })
-}
-
-/// What the execution provider means for the transform's speed, so a lever
-/// that does not pay is not a surprise.
-fn execution_provider_notes(spec: &TransformSpec, config: &ProfileConfig) -> Vec<String> {
-    let mut notes = Vec::new();
-    if config.execution_provider != crate::engine::ExecutionProviderKind::Cpu {
-        return notes;
-    }
-    match spec.precision {
-        Precision::Fp16 => notes.push(
-            "the CPU execution provider has few float16 kernels; ONNX Runtime casts around the others, so float16 is often slower than float32 on CPU".to_owned(),
-        ),
-        Precision::Int8 if spec.int8_mode == Int8Mode::Dynamic && !cpu_has_vnni() => notes.push(
-            "this CPU has no VNNI (avx512_vnni / avx_vnni): ONNX Runtime's u8×s8 integer kernels take a slower path, so dynamic int8 may be slower than float32".to_owned(),
-        ),
-        Precision::Int8 if spec.int8_mode == Int8Mode::Qdq => notes.push(
-            "QDQ weights only: compute stays float32 (smaller file, no integer kernels)".to_owned(),
-        ),
-        _ => {}
-    }
-    notes
-}
-
-/// Whether the CPU has VNNI dot-product instructions (x86 only).
-fn cpu_has_vnni() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512vnni")
-            || std::arch::is_x86_feature_detected!("avxvnni")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-/// The op type in ONNX Runtime's "Could not find an implementation for
-/// Gemm(13) node with name 'fc1'" message.
-pub fn missing_kernel_op(message: &str) -> Option<String> {
-    let rest = message
-        .split("Could not find an implementation for ")
-        .nth(1)?;
-    let op = rest.split(['(', ' ']).next()?.trim();
-    (!op.is_empty()).then(|| op.to_owned())
+/// `model` with its external data inlined, so that it loads from memory
+/// (the reference a transformed model is compared against).
+pub fn self_contained(model: &Model) -> Result<Model, TransformError> {
+    Ok(Model::from_proto(graph::inline_external_data(model)?, None))
 }
 
 impl TransformReport {
@@ -573,14 +465,6 @@ impl TransformReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn missing_kernel_messages_name_the_op() {
-        let message =
-            "NOT_IMPLEMENTED: Could not find an implementation for Gemm(13) node with name 'fc1'";
-        assert_eq!(missing_kernel_op(message), Some("Gemm".to_owned()));
-        assert_eq!(missing_kernel_op("INVALID_GRAPH: something else"), None);
-    }
 
     #[test]
     fn default_spec_is_identity_and_labels_read_well() {

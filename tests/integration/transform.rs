@@ -5,12 +5,14 @@
 use std::process::Command;
 
 use onnx_workbench::{
-    engine::{ProfileConfig, RunStatus},
+    engine::{
+        ProfileConfig, RunStatus,
+        verify::{self, CheckedTransform},
+    },
     model::{Model, onnx::tensor_proto::DataType},
     session::{SessionDocument, render_report, write_json},
     transform::{
-        self, CheckedTransform, Int8Mode, Precision, PruneMode, PruneScope, PruneSpec,
-        TransformError, TransformSpec,
+        self, Int8Mode, Precision, PruneMode, PruneScope, PruneSpec, TransformError, TransformSpec,
     },
 };
 
@@ -37,7 +39,7 @@ fn checked(model_path: &str, spec: &TransformSpec) -> CheckedTransform {
         path if path.starts_with("tests/") => ProfileConfig::default(),
         _ => accuracy_config(model_path),
     };
-    transform::apply_checked(&model, spec, &config)
+    verify::apply_checked(&model, spec, &config)
         .unwrap_or_else(|err| panic!("{model_path} {}: {err:#}", spec.label()))
 }
 
@@ -607,7 +609,7 @@ fn accuracy_uses_the_users_npy_files() {
         ..ProfileConfig::default()
     };
     let model = Model::load(&repo_path("sample_models/mlp.onnx")).expect("loads");
-    let result = transform::apply_checked(&model, &spec(Precision::Fp16), &config).expect("fp16");
+    let result = verify::apply_checked(&model, &spec(Precision::Fp16), &config).expect("fp16");
     let accuracy = result.report.accuracy.expect("accuracy");
     assert_eq!(accuracy.num_samples, 3);
     assert_eq!(accuracy.input_source, "3 input sets from .npy files");

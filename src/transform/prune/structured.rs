@@ -11,16 +11,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::graph::{
-    self, FLOAT, const_tensor, const_tensor_mut, find_const, get_int_attr, is_default_domain,
+use super::{PruneReport, PrunedLayer, flops_by_node};
+use crate::model::onnx::{GraphProto, ModelProto};
+use crate::transform::graph::{
+    self, FLOAT, attr_int, const_tensor, const_tensor_mut, find_const, is_default_domain,
     node_label,
 };
-use super::{PruneSpec, TransformError};
-use super::{
-    SkippedLayer,
-    prune::{PruneReport, PrunedLayer, flops_by_node},
-};
-use crate::model::onnx::{GraphProto, ModelProto};
+use crate::transform::{PruneSpec, SkipReason, SkippedLayer, TransformError};
 
 /// Ops applied element by element: the channel layout passes through.
 const ELEMENTWISE_UNARY: &[&str] = &[
@@ -128,13 +125,13 @@ fn plan_chain(
     start: &str,
     channels: usize,
     layout: Layout,
-) -> Result<(Vec<Edit>, Vec<String>), String> {
+) -> Result<(Vec<Edit>, Vec<String>), SkipReason> {
     let mut edits: Vec<Edit> = Vec::new();
     let mut chain: Vec<String> = vec![start.to_owned()];
     let mut queue: Vec<String> = vec![start.to_owned()];
     let mut visited: HashSet<usize> = HashSet::new();
     let mut pending: std::collections::BTreeMap<usize, String> = std::collections::BTreeMap::new();
-    let constant = |name: &str| -> Result<Option<Vec<usize>>, String> {
+    let constant = |name: &str| -> Result<Option<Vec<usize>>, SkipReason> {
         let Some(at) = find_const(graph, name) else {
             return Ok(None);
         };
@@ -142,16 +139,22 @@ fn plan_chain(
             return Ok(None);
         };
         if tensor.data_type() != FLOAT {
-            return Err(format!("constant {name:?} is not float32"));
+            return Err(SkipReason::from(format!(
+                "constant {name:?} is not float32"
+            )));
         }
         if consumers.get(name).map_or(0, Vec::len) > 1 {
-            return Err(format!("constant {name:?} is shared with other nodes"));
+            return Err(SkipReason::from(format!(
+                "constant {name:?} is shared with other nodes"
+            )));
         }
         Ok(Some(tensor.dims.iter().map(|d| *d as usize).collect()))
     };
     while let Some(tensor) = queue.pop() {
         if graph_outputs.contains(tensor.as_str()) {
-            return Err(format!("its output reaches the graph output {tensor:?}"));
+            return Err(SkipReason::from(format!(
+                "its output reaches the graph output {tensor:?}"
+            )));
         }
         for &index in consumers
             .get(tensor.as_str())
@@ -168,18 +171,22 @@ fn plan_chain(
             pending.remove(&index);
             let is_first_input = node.input.first().is_some_and(|i| *i == tensor);
             if !is_default_domain(node) {
-                return Err(format!("it feeds the custom op {op} ({label})"));
+                return Err(SkipReason::from(format!(
+                    "it feeds the custom op {op} ({label})"
+                )));
             }
             if ELEMENTWISE_UNARY.contains(&op) && is_first_input {
                 if op == "Dropout" && node.output.len() > 1 {
-                    return Err(format!("it feeds a Dropout with a mask output ({label})"));
+                    return Err(SkipReason::from(format!(
+                        "it feeds a Dropout with a mask output ({label})"
+                    )));
                 }
                 follow(&mut chain, &mut queue, node.output.first());
             } else if op == "BatchNormalization" && is_first_input {
                 if layout.last_axis && layout.rank != Some(2) {
-                    return Err(format!(
+                    return Err(SkipReason::from(format!(
                         "it feeds a BatchNormalization over another axis ({label})"
-                    ));
+                    )));
                 }
                 for name in node.input.iter().skip(1) {
                     match constant(name)? {
@@ -188,16 +195,18 @@ fn plan_chain(
                             axis: 0,
                         }),
                         _ => {
-                            return Err(format!(
+                            return Err(SkipReason::from(format!(
                                 "BatchNormalization {label} has a non-constant parameter"
-                            ));
+                            )));
                         }
                     }
                 }
                 follow(&mut chain, &mut queue, node.output.first());
             } else if POOLS.contains(&op) && is_first_input && !layout.last_axis {
                 if node.output.len() > 1 {
-                    return Err(format!("it feeds a pool with an indices output ({label})"));
+                    return Err(SkipReason::from(format!(
+                        "it feeds a pool with an indices output ({label})"
+                    )));
                 }
                 follow(&mut chain, &mut queue, node.output.first());
             } else if ELEMENTWISE_BINARY.contains(&op) {
@@ -238,45 +247,47 @@ fn plan_chain(
                     }),
                     Some((_, 1)) | None => {}
                     Some((_, dim)) => {
-                        return Err(format!(
+                        return Err(SkipReason::from(format!(
                             "{op} {label} broadcasts a constant of {dim} over {channels} channels"
-                        ));
+                        )));
                     }
                 }
                 follow(&mut chain, &mut queue, node.output.first());
             } else if is_first_input && matches!(op, "Conv" | "Gemm" | "MatMul") {
                 let weight = node.input.get(1).map(String::as_str).unwrap_or_default();
                 let Some(dims) = constant(weight)? else {
-                    return Err(format!("the next {op} ({label}) has no constant weight"));
+                    return Err(SkipReason::from(format!(
+                        "the next {op} ({label}) has no constant weight"
+                    )));
                 };
                 let axis = match op {
-                    "Conv" if !layout.last_axis && get_int_attr(node, "group", 1) == 1 => 1,
-                    "Gemm" if layout.last_axis && get_int_attr(node, "transA", 0) == 0 => {
-                        usize::from(get_int_attr(node, "transB", 0) != 0)
+                    "Conv" if !layout.last_axis && attr_int(node, "group").unwrap_or(1) == 1 => 1,
+                    "Gemm" if layout.last_axis && attr_int(node, "transA").unwrap_or(0) == 0 => {
+                        usize::from(attr_int(node, "transB").unwrap_or(0) != 0)
                     }
                     "MatMul" if layout.last_axis && dims.len() == 2 => 0,
                     _ => {
-                        return Err(format!(
+                        return Err(SkipReason::from(format!(
                             "the next {op} ({label}) cannot drop input channels"
-                        ));
+                        )));
                     }
                 };
                 if dims.get(axis) != Some(&channels) {
-                    return Err(format!(
+                    return Err(SkipReason::from(format!(
                         "the next {op} ({label}) does not read these channels"
-                    ));
+                    )));
                 }
                 edits.push(Edit {
                     name: weight.to_owned(),
                     axis,
                 });
             } else {
-                return Err(format!("it feeds a {op} ({label})"));
+                return Err(SkipReason::from(format!("it feeds a {op} ({label})")));
             }
         }
     }
     if let Some(reason) = pending.into_values().next() {
-        return Err(reason);
+        return Err(SkipReason::from(reason));
     }
     Ok((edits, chain))
 }
@@ -387,7 +398,7 @@ pub(crate) fn prune_structured(
         };
         let dims: Vec<usize> = weight_tensor.dims.iter().map(|d| *d as usize).collect();
         let (axis, layout) = match op_type.as_str() {
-            "Conv" if get_int_attr(node, "group", 1) == 1 && dims.len() >= 3 => (
+            "Conv" if attr_int(node, "group").unwrap_or(1) == 1 && dims.len() >= 3 => (
                 0,
                 Layout {
                     last_axis: false,
@@ -401,7 +412,7 @@ pub(crate) fn prune_structured(
                 continue;
             }
             "Gemm" if dims.len() == 2 => (
-                usize::from(get_int_attr(node, "transB", 0) == 0),
+                usize::from(attr_int(node, "transB").unwrap_or(0) == 0),
                 Layout {
                     last_axis: true,
                     rank: Some(2),
@@ -465,7 +476,7 @@ pub(crate) fn prune_structured(
             match plan_chain(graph, &consumers, &outputs, &output, channels, layout) {
                 Ok(plan) => plan,
                 Err(reason) => {
-                    report.skipped.push(skip(reason));
+                    report.skipped.push(skip(reason.0));
                     continue;
                 }
             };

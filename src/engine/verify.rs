@@ -1,0 +1,392 @@
+//! Loading a transformed model in ONNX Runtime and measuring what the
+//! transform cost in accuracy. `transform` rewrites protobuf and never sees
+//! the runtime; this module is where its result meets ONNX Runtime:
+//!
+//! - [`apply_checked`] applies a [`TransformSpec`], makes sure a session
+//!   builds on the chosen execution provider (for float16, an op type the
+//!   provider has no kernel for is kept float32 and the conversion retried),
+//!   adds what the provider means for the transform's speed, and measures
+//!   accuracy against the original.
+//! - [`measure_accuracy`] runs two serialized models on the same inputs
+//!   (seeded synthetic sets or the user's `.npy` files) and compares every
+//!   output with [`OutputComparison`].
+
+use std::collections::BTreeSet;
+
+use half::f16;
+use ort::session::{Session, SessionInputValue};
+use ort::value::{DynValue, TensorElementType};
+
+use super::{
+    EngineError,
+    config::{ExecutionProviderKind, ProfileConfig},
+    inputs::{self, DeclaredInput, TensorData},
+    runtime::{self, Runtime},
+    session::{ModelSource, build_session, clean_ort_message},
+};
+use crate::model::Model;
+use crate::transform::{
+    self, AccuracyReport, Int8Mode, OutputComparison, Precision, TransformError, TransformReport,
+    TransformSpec,
+};
+
+/// Retries of the float16 conversion with ops the runtime rejected.
+const MAX_FP16_RETRIES: usize = 16;
+
+/// Why a checked transform failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The rewrite itself failed.
+    #[error(transparent)]
+    Transform(#[from] TransformError),
+    /// ONNX Runtime could not be loaded, or could not load or run a model.
+    #[error("ONNX Runtime: {0:#}")]
+    Runtime(#[source] Box<EngineError>),
+    /// ONNX Runtime rejected the transformed model.
+    #[error("ONNX Runtime rejected the transformed model: {message}")]
+    Rejected {
+        /// ONNX Runtime's message.
+        message: String,
+        #[source]
+        source: Option<ort::Error>,
+    },
+    /// A tensor could not be handed to ONNX Runtime, or an inference failed.
+    #[error("ONNX Runtime: {message}")]
+    Run {
+        /// ONNX Runtime's message.
+        message: String,
+        #[source]
+        source: ort::Error,
+    },
+    /// An output of the transformed model has another size than the original's.
+    #[error(
+        "ONNX Runtime: output {name:?} has {after} elements after the transform, {before} before"
+    )]
+    OutputSize {
+        /// Output name.
+        name: String,
+        /// Elements before the transform.
+        before: usize,
+        /// Elements after the transform.
+        after: usize,
+    },
+    /// A model output could not be read.
+    #[error("ONNX Runtime: output {name:?} is {problem}")]
+    Output {
+        /// Output name.
+        name: String,
+        /// What is wrong with it, e.g. `missing`.
+        problem: &'static str,
+    },
+}
+
+impl From<EngineError> for VerifyError {
+    fn from(err: EngineError) -> Self {
+        Self::Runtime(Box::new(err))
+    }
+}
+
+impl From<runtime::RuntimeError> for VerifyError {
+    fn from(err: runtime::RuntimeError) -> Self {
+        Self::Runtime(Box::new(EngineError::Runtime(err)))
+    }
+}
+
+impl From<inputs::InputError> for VerifyError {
+    fn from(err: inputs::InputError) -> Self {
+        Self::Runtime(Box::new(EngineError::Inputs(err)))
+    }
+}
+
+/// A checked transform: the model, its bytes and the report with accuracy.
+#[derive(Debug, Clone)]
+pub struct CheckedTransform {
+    /// The transformed model.
+    pub model: Model,
+    /// Its serialized bytes (self-contained).
+    pub bytes: Vec<u8>,
+    /// What was done, with accuracy filled in.
+    pub report: TransformReport,
+}
+
+/// Applies `spec`, makes sure ONNX Runtime loads the result with `config`
+/// (execution provider, threads, optimization level), and measures accuracy
+/// on `spec.accuracy_samples` seeded inputs or `config.input_files`.
+///
+/// For float16, an op type without a float16 kernel on the provider is kept
+/// in float32 (mixed precision) and the conversion retried; the report lists
+/// the op and ONNX Runtime's message.
+pub fn apply_checked(
+    model: &Model,
+    spec: &TransformSpec,
+    config: &ProfileConfig,
+) -> Result<CheckedTransform, VerifyError> {
+    let runtime = runtime::runtime()?;
+    let original = transform::self_contained(model)?.to_bytes();
+    let mut blocked: BTreeSet<String> = BTreeSet::new();
+    let mut rejections: Vec<(String, String)> = Vec::new();
+    let mut attempts = 0;
+    let (transformed, mut report, bytes) = loop {
+        let (transformed, mut report) = transform::apply_with_blocked_ops(model, spec, &blocked)?;
+        let bytes = transformed.to_bytes();
+        match build_session(runtime, ModelSource::Memory(&bytes), config, None) {
+            Ok(_) => {
+                if let Some(fp16_report) = report.fp16.as_mut() {
+                    fp16_report.rejected_by_runtime.clone_from(&rejections);
+                }
+                break (transformed, report, bytes);
+            }
+            Err(EngineError::Session { message, source }) => {
+                let rejected_op = missing_kernel_op(&message);
+                attempts += 1;
+                match rejected_op {
+                    Some(op)
+                        if spec.precision == Precision::Fp16
+                            && attempts <= MAX_FP16_RETRIES
+                            && blocked.insert(op.clone()) =>
+                    {
+                        rejections.push((op, message));
+                    }
+                    _ => return Err(VerifyError::Rejected { message, source }),
+                }
+            }
+            Err(other) => return Err(other.into()),
+        }
+    };
+    if !rejections.is_empty() {
+        report.notes.push(format!(
+            "ONNX Runtime has no float16 kernel on {} for: {}; those nodes stay float32 (mixed precision)",
+            config.execution_provider,
+            rejections.iter().map(|(op, _)| op.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    report.notes.extend(execution_provider_notes(spec, config));
+    report.accuracy = Some(measure_accuracy(
+        runtime,
+        &original,
+        &bytes,
+        config,
+        spec.accuracy_samples,
+    )?);
+    Ok(CheckedTransform {
+        model: transformed,
+        bytes,
+        report,
+    })
+}
+
+/// What the execution provider means for the transform's speed, so a lever
+/// that does not pay is not a surprise.
+fn execution_provider_notes(spec: &TransformSpec, config: &ProfileConfig) -> Vec<String> {
+    let mut notes = Vec::new();
+    if config.execution_provider != ExecutionProviderKind::Cpu {
+        return notes;
+    }
+    match spec.precision {
+        Precision::Fp16 => notes.push(
+            "the CPU execution provider has few float16 kernels; ONNX Runtime casts around the others, so float16 is often slower than float32 on CPU".to_owned(),
+        ),
+        Precision::Int8 if spec.int8_mode == Int8Mode::Dynamic && !cpu_has_vnni() => notes.push(
+            "this CPU has no VNNI (avx512_vnni / avx_vnni): ONNX Runtime's u8×s8 integer kernels take a slower path, so dynamic int8 may be slower than float32".to_owned(),
+        ),
+        Precision::Int8 if spec.int8_mode == Int8Mode::Qdq => notes.push(
+            "QDQ weights only: compute stays float32 (smaller file, no integer kernels)".to_owned(),
+        ),
+        _ => {}
+    }
+    notes
+}
+
+/// Whether the CPU has VNNI dot-product instructions (x86 only).
+fn cpu_has_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512vnni")
+            || std::arch::is_x86_feature_detected!("avxvnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The op type in ONNX Runtime's "Could not find an implementation for
+/// Gemm(13) node with name 'fc1'" message.
+pub fn missing_kernel_op(message: &str) -> Option<String> {
+    let rest = message
+        .split("Could not find an implementation for ")
+        .nth(1)?;
+    let op = rest.split(['(', ' ']).next()?.trim();
+    (!op.is_empty()).then(|| op.to_owned())
+}
+
+/// Outputs of one run: per output, its shape and values as f64.
+type RunOutputs = Vec<(Vec<i64>, Vec<f64>)>;
+
+/// Runs both models (serialized, self-contained) on the same inputs and
+/// compares their outputs.
+pub fn measure_accuracy(
+    runtime: &Runtime,
+    original: &[u8],
+    transformed: &[u8],
+    config: &ProfileConfig,
+    num_samples: usize,
+) -> Result<AccuracyReport, VerifyError> {
+    let mut original_session =
+        build_session(runtime, ModelSource::Memory(original), config, None)?.session;
+    let mut transformed_session =
+        build_session(runtime, ModelSource::Memory(transformed), config, None)?.session;
+    let declared = inputs::declared_inputs(&original_session)?;
+    let transformed_declared = inputs::declared_inputs(&transformed_session)?;
+
+    let mut samples: Vec<Vec<TensorData>> = Vec::new();
+    let mut shapes: Vec<Vec<i64>> = Vec::new();
+    let input_source;
+    if config.input_files.is_empty() {
+        let num_samples = num_samples.max(1);
+        for sample in 0..num_samples {
+            let seeded = ProfileConfig {
+                seed: config.seed.wrapping_add(1000 * sample as u64),
+                ..config.clone()
+            };
+            let prepared = inputs::prepare(&declared, &seeded)?;
+            shapes = prepared.specs.iter().map(|s| s.shape.clone()).collect();
+            samples.extend(prepared.variants);
+        }
+        input_source = format!(
+            "{num_samples} seeded synthetic input sets (seed {})",
+            config.seed
+        );
+    } else {
+        let prepared = inputs::prepare(&declared, config)?;
+        shapes = prepared.specs.iter().map(|s| s.shape.clone()).collect();
+        samples = prepared.variants;
+        input_source = format!("{} input sets from .npy files", samples.len());
+    }
+
+    let output_names: Vec<String> = original_session
+        .outputs()
+        .iter()
+        .map(|o| o.name().to_owned())
+        .collect();
+    let mut per_output = vec![OutputComparison::default(); output_names.len()];
+    for sample in &samples {
+        let original_values = to_values(sample, &shapes, None)?;
+        let transformed_values = to_values(sample, &shapes, Some(&transformed_declared))?;
+        let expected = run_once(&mut original_session, &original_values, &output_names)?;
+        let actual = run_once(&mut transformed_session, &transformed_values, &output_names)?;
+        for (name, ((_, want), (_, got))) in output_names.iter().zip(expected.iter().zip(&actual)) {
+            if want.len() != got.len() {
+                return Err(VerifyError::OutputSize {
+                    name: name.clone(),
+                    before: want.len(),
+                    after: got.len(),
+                });
+            }
+        }
+        for (slot, ((shape, want), (_, got))) in
+            per_output.iter_mut().zip(expected.into_iter().zip(actual))
+        {
+            slot.add(&shape, want, got);
+        }
+    }
+    let outputs = output_names
+        .into_iter()
+        .zip(per_output)
+        .map(|(name, comparison)| comparison.finish(name))
+        .collect();
+    Ok(AccuracyReport {
+        num_samples: samples.len(),
+        input_source,
+        outputs,
+    })
+}
+
+/// ONNX Runtime values of one sample; float32 data becomes float16 where the
+/// transformed model declares a float16 input.
+fn to_values(
+    sample: &[TensorData],
+    shapes: &[Vec<i64>],
+    declared: Option<&[DeclaredInput]>,
+) -> Result<Vec<DynValue>, VerifyError> {
+    sample
+        .iter()
+        .zip(shapes)
+        .enumerate()
+        .map(|(index, (data, shape))| {
+            let wants_f16 = declared
+                .and_then(|d| d.get(index))
+                .is_some_and(|input| input.dtype == TensorElementType::Float16);
+            let converted;
+            let data = match data {
+                TensorData::F32(values) if wants_f16 => {
+                    converted = TensorData::F16(values.iter().map(|v| f16::from_f32(*v)).collect());
+                    &converted
+                }
+                other => other,
+            };
+            data.to_value(shape).map_err(|source| VerifyError::Run {
+                message: source.to_string(),
+                source,
+            })
+        })
+        .collect()
+}
+
+/// Runs a session and reads every named output as f64.
+fn run_once(
+    session: &mut Session,
+    values: &[DynValue],
+    names: &[String],
+) -> Result<RunOutputs, VerifyError> {
+    let views: Vec<SessionInputValue<'_>> = values.iter().map(SessionInputValue::from).collect();
+    let outputs = session.run(&views[..]).map_err(|source| VerifyError::Run {
+        message: clean_ort_message(source.message()),
+        source,
+    })?;
+    names
+        .iter()
+        .map(|name| {
+            let Some(value) = outputs.get(name.as_str()) else {
+                return Err(VerifyError::Output {
+                    name: name.clone(),
+                    problem: "missing",
+                });
+            };
+            read_f64(value).ok_or_else(|| VerifyError::Output {
+                name: name.clone(),
+                problem: "not a numeric tensor",
+            })
+        })
+        .collect()
+}
+
+/// A tensor's shape and values as f64 (float and integer element types).
+fn read_f64(value: &DynValue) -> Option<(Vec<i64>, Vec<f64>)> {
+    macro_rules! read {
+        ($t:ty, $convert:expr) => {
+            if let Ok((shape, data)) = value.try_extract_tensor::<$t>() {
+                return Some((shape.to_vec(), data.iter().map($convert).collect()));
+            }
+        };
+    }
+    read!(f32, |v| f64::from(*v));
+    read!(f16, |v| f64::from(v.to_f32()));
+    read!(f64, |v| *v);
+    read!(i64, |v| *v as f64);
+    read!(i32, |v| f64::from(*v));
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_kernel_messages_name_the_op() {
+        let message =
+            "NOT_IMPLEMENTED: Could not find an implementation for Gemm(13) node with name 'fc1'";
+        assert_eq!(missing_kernel_op(message), Some("Gemm".to_owned()));
+        assert_eq!(missing_kernel_op("INVALID_GRAPH: something else"), None);
+    }
+}

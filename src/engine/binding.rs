@@ -15,10 +15,37 @@ use serde::{Deserialize, Serialize};
 
 use super::{config::ExecutionProviderKind, session::clean_ort_message};
 
+/// Why inputs or outputs could not be bound, or host copies not timed.
+#[derive(Debug, thiserror::Error)]
+pub enum BindingError {
+    /// ONNX Runtime refused a device allocation, a binding or a copy.
+    #[error("{}", clean_ort_message(.0.message()))]
+    Ort(#[source] ort::Error),
+    /// An input could not be bound.
+    #[error("binding input '{name}': {}", .source.message())]
+    Input {
+        name: String,
+        #[source]
+        source: ort::Error,
+    },
+    /// An output could not be bound to the device.
+    #[error("binding output '{name}': {}", .source.message())]
+    Output {
+        name: String,
+        #[source]
+        source: ort::Error,
+    },
+    /// Zero repetitions were asked for.
+    #[error("no copies were timed")]
+    NoCopies,
+}
+
 /// Where bound tensors live.
 #[derive(Debug, Clone, Copy)]
 pub struct Placement {
+    /// The provider the sessions run on.
     pub provider: ExecutionProviderKind,
+    /// The CUDA device index (ignored on the CPU).
     pub device_id: i32,
 }
 
@@ -37,18 +64,18 @@ impl Placement {
         }
     }
 
-    fn memory_info(self) -> Result<MemoryInfo<'static>, String> {
+    fn memory_info(self) -> Result<MemoryInfo<'static>, BindingError> {
         MemoryInfo::new(
             self.device(),
             self.device_id(),
             AllocatorType::Device,
             MemoryType::Default,
         )
-        .map_err(|err| clean_ort_message(err.message()))
+        .map_err(BindingError::Ort)
     }
 
     /// A copy of `value` on the device.
-    fn to_device(self, value: &DynValue) -> Result<DynValue, String> {
+    fn to_device(self, value: &DynValue) -> Result<DynValue, BindingError> {
         copy_to(value, self.device(), self.device_id())
     }
 }
@@ -58,16 +85,15 @@ fn copy_to(
     value: &DynValue,
     device: AllocationDevice<'_>,
     device_id: i32,
-) -> Result<DynValue, String> {
-    let ort_error = |err: ort::Error| clean_ort_message(err.message());
+) -> Result<DynValue, BindingError> {
     let tensor = value
         .view()
         .downcast::<ort::value::DynTensorValueType>()
-        .map_err(ort_error)?;
+        .map_err(BindingError::Ort)?;
     tensor
         .to(device, device_id)
         .map(ort::value::Value::into_dyn)
-        .map_err(ort_error)
+        .map_err(BindingError::Ort)
 }
 
 /// One binding per input variant, in the same order as `variants`.
@@ -75,7 +101,7 @@ pub fn bind_variants(
     session: &Session,
     variants: &[Vec<DynValue>],
     placement: Placement,
-) -> Result<Vec<IoBinding>, String> {
+) -> Result<Vec<IoBinding>, BindingError> {
     let input_names: Vec<String> = session
         .inputs()
         .iter()
@@ -89,9 +115,7 @@ pub fn bind_variants(
     let memory_info = placement.memory_info()?;
     let mut bindings = Vec::with_capacity(variants.len());
     for variant in variants {
-        let mut binding = session
-            .create_binding()
-            .map_err(|err| clean_ort_message(err.message()))?;
+        let mut binding = session.create_binding().map_err(BindingError::Ort)?;
         for (name, value) in input_names.iter().zip(variant) {
             let on_device = match placement.provider {
                 ExecutionProviderKind::Cpu => None,
@@ -99,12 +123,18 @@ pub fn bind_variants(
             };
             binding
                 .bind_input(name.as_str(), on_device.as_ref().unwrap_or(value))
-                .map_err(|err| format!("binding input '{name}': {}", err.message()))?;
+                .map_err(|source| BindingError::Input {
+                    name: name.clone(),
+                    source,
+                })?;
         }
         for name in &output_names {
             binding
                 .bind_output_to_device(name.as_str(), &memory_info)
-                .map_err(|err| format!("binding output '{name}': {}", err.message()))?;
+                .map_err(|source| BindingError::Output {
+                    name: name.clone(),
+                    source,
+                })?;
         }
         bindings.push(binding);
     }
@@ -114,9 +144,13 @@ pub fn bind_variants(
 /// Summary of repeated timings of one kind of copy.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CopyStats {
+    /// Bytes moved by one copy of all the tensors.
     pub bytes: u64,
+    /// Fastest copy, in µs.
     pub min_micros: f64,
+    /// Median copy, in µs.
     pub median_micros: f64,
+    /// Slowest copy, in µs.
     pub max_micros: f64,
 }
 
@@ -149,6 +183,7 @@ impl CopyStats {
 pub struct HostCopyTimings {
     /// Where the bound tensors lived (`cpu` or `cuda`).
     pub device: ExecutionProviderKind,
+    /// How many times each copy was timed.
     pub repetitions: u32,
     /// All inputs of one request, host to device.
     pub host_to_device: CopyStats,
@@ -165,9 +200,8 @@ pub fn measure_host_copies(
     host_inputs: &[DynValue],
     placement: Placement,
     repetitions: u32,
-) -> Result<HostCopyTimings, String> {
-    let ort_error = |err: ort::Error| clean_ort_message(err.message());
-    let outputs = session.run_binding(binding).map_err(ort_error)?;
+) -> Result<HostCopyTimings, BindingError> {
+    let outputs = session.run_binding(binding).map_err(BindingError::Ort)?;
     let device_outputs: Vec<DynValue> = outputs.into_iter().map(|(_, value)| value).collect();
     let bytes_of = |values: &[DynValue]| -> u64 {
         values
@@ -197,12 +231,13 @@ pub fn measure_host_copies(
         }
         to_host.push(started.elapsed().as_secs_f64() * 1e6);
     }
-    let missing = || "no copies were timed".to_owned();
     Ok(HostCopyTimings {
         device: placement.provider,
         repetitions,
-        host_to_device: CopyStats::from_samples(input_bytes, to_device).ok_or_else(missing)?,
-        device_to_host: CopyStats::from_samples(output_bytes, to_host).ok_or_else(missing)?,
+        host_to_device: CopyStats::from_samples(input_bytes, to_device)
+            .ok_or(BindingError::NoCopies)?,
+        device_to_host: CopyStats::from_samples(output_bytes, to_host)
+            .ok_or(BindingError::NoCopies)?,
     })
 }
 

@@ -40,13 +40,27 @@ pub const FLUSH_INTERVAL_NANOS: u64 = 50_000_000;
 /// Poll interval for blocking waits, so stop requests are seen promptly.
 const POLL: Duration = Duration::from_millis(20);
 
+/// Why one request of a worker failed. Failed requests are data: the
+/// message is counted and kept by [`RunShared::record_error`].
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// ONNX Runtime failed the inference (or aborted it on stop).
+    #[error("{}", clean_ort_message(.0.message()))]
+    Run(#[source] ort::Error),
+    /// The run options of a profiled run could not be created.
+    #[error("{0}")]
+    ProfiledOptions(#[source] ort::Error),
+}
+
 /// Where a worker gets its session.
 pub enum SessionSlot {
     /// The worker owns a session.
     Owned(Box<Session>),
     /// Sessions are borrowed from a shared pool.
     Pooled {
+        /// Where a free session is taken from.
         take: Receiver<Session>,
+        /// Where it goes back after the request.
         give_back: Sender<Session>,
     },
 }
@@ -62,7 +76,9 @@ pub enum RequestSource {
 /// Run-level profiling of every `every`-th run of a worker.
 #[derive(Debug, Clone)]
 pub struct SampledProfiling {
+    /// Profile one run in this many.
     pub every: u32,
+    /// Where ONNX Runtime writes the run profiles.
     pub dir: PathBuf,
     /// Receives `(file prefix, end nanos)` of each profiled run.
     pub files: Sender<(PathBuf, u64)>,
@@ -70,18 +86,25 @@ pub struct SampledProfiling {
 
 /// Everything one worker needs.
 pub struct Worker {
+    /// The worker's number, recorded in each sample.
     pub index: u16,
+    /// Its own session, or the pool it borrows from.
     pub slot: SessionSlot,
+    /// Closed or open loop.
     pub requests: RequestSource,
     /// Input values per variant, in the session's input order.
     pub inputs: Vec<Vec<DynValue>>,
+    /// Stop flag, measure window and error log of the run.
     pub shared: Arc<RunShared>,
+    /// Batches of samples for the aggregator.
     pub samples: Sender<Vec<Sample>>,
+    /// Time zero of the run; samples are in nanos from it.
     pub epoch: Instant,
     /// Shared counter of measured requests issued, with the limit.
     pub request_limit: Option<(Arc<AtomicU64>, u64)>,
     /// Lets the controller abort in-flight runs on stop.
     pub run_options: Arc<RunOptions>,
+    /// Run-level profiling of some runs, in sampled mode.
     pub sampled_profiling: Option<SampledProfiling>,
     /// With I/O binding: one binding per input variant of this worker's own
     /// session (empty otherwise).
@@ -178,8 +201,8 @@ impl Worker {
                     // A run aborted by the stop request is not a failure of the model.
                     continue;
                 }
-                Err(message) => {
-                    self.shared.record_error(|| message);
+                Err(err) => {
+                    self.shared.record_error(|| err.to_string());
                     false
                 }
             };
@@ -240,22 +263,22 @@ fn run_once(
     inputs: &[SessionInputValue<'_>],
     options: &RunOptions,
     profile_prefix: Option<&Path>,
-) -> Result<(), String> {
+) -> Result<(), LoadError> {
     let result = match profile_prefix {
         None => session.run_with_options(inputs, options).map(drop),
         Some(prefix) => session
             .run_with_options(inputs, &profiled_options(prefix)?)
             .map(drop),
     };
-    result.map_err(|err| clean_ort_message(err.message()))
+    result.map_err(LoadError::Run)
 }
 
 /// Run options that write a run-level profile under `prefix`.
-fn profiled_options(prefix: &Path) -> Result<RunOptions, String> {
-    let mut options = RunOptions::new().map_err(|err| err.to_string())?;
+fn profiled_options(prefix: &Path) -> Result<RunOptions, LoadError> {
+    let mut options = RunOptions::new().map_err(LoadError::ProfiledOptions)?;
     options
         .enable_profiling(prefix)
-        .map_err(|err| err.to_string())?;
+        .map_err(LoadError::ProfiledOptions)?;
     Ok(options)
 }
 
@@ -267,14 +290,14 @@ fn run_bound(
     binding: &IoBinding,
     options: &RunOptions,
     profile_prefix: Option<&Path>,
-) -> Result<(), String> {
+) -> Result<(), LoadError> {
     let result = match profile_prefix {
         None => session.run_binding_with_options(binding, options).map(drop),
         Some(prefix) => session
             .run_binding_with_options(binding, &profiled_options(prefix)?)
             .map(drop),
     };
-    result.map_err(|err| clean_ort_message(err.message()))
+    result.map_err(LoadError::Run)
 }
 
 /// Produces the open-loop schedule: send times at `rate_per_sec`, evenly

@@ -60,10 +60,13 @@ pub enum EngineError {
     Inputs(#[from] inputs::InputError),
     #[error("transform failed: {0}")]
     Transform(#[from] verify::VerifyError),
-    #[error("the first inference failed, so the load was not started: {0}")]
-    FirstRun(String),
+    #[error(
+        "the first inference failed, so the load was not started: {}",
+        session::clean_ort_message(.0.message())
+    )]
+    FirstRun(#[source] ort::Error),
     #[error("could not start a thread: {0}")]
-    Thread(String),
+    Thread(#[source] std::io::Error),
     #[error("the run controller panicked: {0}")]
     Panicked(String),
 }

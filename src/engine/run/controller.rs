@@ -1,0 +1,376 @@
+//! The controller: [`RunHandle`] starts the `wb-run` thread, which runs the
+//! phases of a run one after the other (model, sessions, inputs, first run,
+//! load, profiling pass). Each phase writes what it measured into the record
+//! and returns a `Result`; [`controller`] is the one place where an error
+//! becomes a failed record, so partial results are always kept.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+    time::Instant,
+};
+
+use ort::session::{RunOptions, Session, SessionInputValue};
+
+use super::{
+    RunError,
+    load_phase::{self, LoadPlan},
+    profile_pass,
+    record::{RunRecord, RunStatus, describe_runtime, load_model_info, micros_since},
+};
+use crate::{
+    engine::{
+        EngineError, binding,
+        config::{ExecutionProviderKind, ProfileConfig},
+        inputs::{self, PreparedInputs},
+        runtime::{self, Runtime},
+        session::{ModelSource, build_session},
+    },
+    metrics::{RunPhase, RunShared, Snapshot},
+    telemetry::EnvironmentInfo,
+};
+
+/// Host copies timed per run with I/O binding.
+const HOST_COPY_REPETITIONS: u32 = 20;
+
+/// Shared between the handle and the controller thread.
+#[derive(Default)]
+pub(super) struct Control {
+    /// Set by [`RunStopper::stop`].
+    pub(super) user_stop: AtomicBool,
+    /// The run options of the load, so a stop can abort in-flight runs.
+    pub(super) terminator: Mutex<Option<Arc<RunOptions>>>,
+}
+
+/// Stops a run from another thread.
+#[derive(Clone)]
+pub struct RunStopper {
+    shared: Arc<RunShared>,
+    control: Arc<Control>,
+}
+
+impl RunStopper {
+    /// See [`RunHandle::stop`].
+    pub fn stop(&self) {
+        self.control.user_stop.store(true, Ordering::Relaxed);
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Ok(terminator) = self.control.terminator.lock()
+            && let Some(options) = terminator.as_ref()
+        {
+            let _ = options.terminate();
+        }
+    }
+}
+
+/// A running (or finished) profiling run.
+pub struct RunHandle {
+    shared: Arc<RunShared>,
+    control: Arc<Control>,
+    thread: Option<JoinHandle<RunRecord>>,
+    config: ProfileConfig,
+}
+
+impl RunHandle {
+    /// Starts a run of `model_path` with `config` on a new thread and returns
+    /// at once. Every failure, including a missing ONNX Runtime, ends up in the
+    /// returned [`RunRecord`].
+    pub fn start(model_path: PathBuf, config: ProfileConfig) -> Result<Self, EngineError> {
+        let shared = Arc::new(RunShared::new(u64::MAX));
+        let control = Arc::new(Control::default());
+        let thread_shared = Arc::clone(&shared);
+        let thread_control = Arc::clone(&control);
+        let thread_config = config.clone();
+        let thread = std::thread::Builder::new()
+            .name("wb-run".to_owned())
+            .spawn(move || {
+                let record = RunRecord::new(thread_config);
+                let record = controller(&model_path, record, &thread_shared, &thread_control);
+                thread_shared.set_phase(RunPhase::Finished);
+                record
+            })
+            .map_err(EngineError::Thread)?;
+        Ok(Self {
+            shared,
+            control,
+            thread: Some(thread),
+            config,
+        })
+    }
+
+    /// The latest published snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.shared.snapshot.load_full()
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> RunPhase {
+        self.shared.phase()
+    }
+
+    /// Asks the run to stop now. In-flight inferences are aborted; what was
+    /// measured is kept.
+    pub fn stop(&self) {
+        self.stopper().stop();
+    }
+
+    /// A handle that can stop the run from elsewhere (a Ctrl-C handler).
+    pub fn stopper(&self) -> RunStopper {
+        RunStopper {
+            shared: Arc::clone(&self.shared),
+            control: Arc::clone(&self.control),
+        }
+    }
+
+    /// True once the controller thread has finished.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Waits for the run and returns its record. A panic of the controller
+    /// becomes a failed record.
+    pub fn join(mut self) -> RunRecord {
+        let Some(thread) = self.thread.take() else {
+            return RunRecord::new(self.config.clone())
+                .fail(&EngineError::Panicked("joined twice".to_owned()));
+        };
+        match thread.join() {
+            Ok(record) => record,
+            Err(payload) => {
+                let message = crate::util::panic_message(payload.as_ref());
+                RunRecord::new(self.config.clone()).fail(&EngineError::Panicked(message))
+            }
+        }
+    }
+}
+
+impl Drop for RunHandle {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.stop();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// How the phases ended when none failed.
+enum Ending {
+    /// The load ran (and the profiling pass, if asked for).
+    Finished,
+    /// The user stopped the run while the sessions were being created.
+    StoppedBeforeLoad,
+}
+
+/// The body of the `wb-run` thread: runs the phases, then sets the status.
+/// This is the one place where an error becomes a failed record.
+fn controller(
+    model_path: &Path,
+    mut record: RunRecord,
+    shared: &Arc<RunShared>,
+    control: &Control,
+) -> RunRecord {
+    match run_phases(model_path, &mut record, shared, control) {
+        Ok(Ending::Finished) => {
+            record.finished_at = crate::util::rfc3339_now();
+            record.status = if control.user_stop.load(Ordering::Relaxed) {
+                RunStatus::Stopped
+            } else {
+                RunStatus::Completed
+            };
+            record
+        }
+        Ok(Ending::StoppedBeforeLoad) => {
+            record.status = RunStatus::Stopped;
+            record.finished_at = crate::util::rfc3339_now();
+            record
+                .notes
+                .push("stopped before the load started".to_owned());
+            record
+        }
+        Err(err) => record.fail(&err),
+    }
+}
+
+/// Every phase of a run, in order. A failure of the load is returned only
+/// after the profiling pass has run, so the record keeps both what the load
+/// measured and the layer report.
+fn run_phases(
+    model_path: &Path,
+    record: &mut RunRecord,
+    shared: &Arc<RunShared>,
+    control: &Control,
+) -> Result<Ending, RunError> {
+    record.environment = EnvironmentInfo::probe();
+    record.config.validate().map_err(EngineError::from)?;
+    let (runtime, transformed_bytes) = load_model(model_path, record)?;
+    // A transformed model is self-contained and every session loads it
+    // from memory.
+    let model_source = match &transformed_bytes {
+        Some(bytes) => ModelSource::Memory(bytes),
+        None => ModelSource::File(model_path),
+    };
+    let Some(sessions) = build_sessions(runtime, model_source, record, control)? else {
+        return Ok(Ending::StoppedBeforeLoad);
+    };
+    let (prepared, mut plan) = prepare_load(sessions, record)?;
+    first_run(&mut plan, record)?;
+    let load_result = load_phase::run_load(record, plan, shared, control);
+    profile_pass::profiling_phase(record, runtime, model_source, &prepared, shared, control);
+    load_result.map(|()| Ending::Finished)
+}
+
+/// Reads and checks the model, loads ONNX Runtime and applies the transform.
+/// Returns the runtime and the transformed model's bytes, if transformed.
+fn load_model(
+    model_path: &Path,
+    record: &mut RunRecord,
+) -> Result<(&'static Runtime, Option<Vec<u8>>), RunError> {
+    let (info, parse_micros, model) = load_model_info(model_path)?;
+    record.model = Some(info);
+    record.timings.model_parse_micros = Some(parse_micros);
+    let runtime = runtime::runtime().map_err(EngineError::from)?;
+    describe_runtime(&mut record.environment, runtime);
+    if record.config.transform.is_identity() {
+        return Ok((runtime, None));
+    }
+    let checked =
+        crate::engine::verify::apply_checked(&model, &record.config.transform, &record.config)
+            .map_err(EngineError::Transform)?;
+    record.transform = Some(checked.report);
+    Ok((runtime, Some(checked.bytes)))
+}
+
+/// Creates the session instances, timing each. Returns `None` when the user
+/// stopped the run meanwhile.
+fn build_sessions(
+    runtime: &Runtime,
+    model_source: ModelSource<'_>,
+    record: &mut RunRecord,
+    control: &Control,
+) -> Result<Option<Vec<Session>>, RunError> {
+    let num_workers = record.config.num_workers() as usize;
+    let num_instances = (record.config.num_instances() as usize).min(num_workers);
+    if record.config.num_instances() as usize > num_workers {
+        record.notes.push(format!(
+            "{} session instances requested for {num_workers} workers; only {num_workers} can be used",
+            record.config.num_instances()
+        ));
+    }
+    let mut sessions = Vec::with_capacity(num_instances);
+    for _ in 0..num_instances {
+        if control.user_stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let built = build_session(runtime, model_source, &record.config, None)?;
+        record
+            .timings
+            .session_create_micros
+            .push(micros_since(started));
+        record.execution_provider_used = Some(built.execution_provider);
+        if let Some(warning) = built.fallback_warning
+            && !record.warnings.contains(&warning)
+        {
+            record.warnings.push(warning);
+        }
+        sessions.push(built.session);
+    }
+    Ok(Some(sessions))
+}
+
+/// Where bound tensors live: on the provider the sessions really run on.
+fn placement(record: &RunRecord) -> binding::Placement {
+    binding::Placement {
+        provider: record
+            .execution_provider_used
+            .unwrap_or(ExecutionProviderKind::Cpu),
+        device_id: record.config.device_id,
+    }
+}
+
+/// Resolves the inputs from the first session, makes each worker's values
+/// and, with I/O binding, binds them on each worker's own session.
+fn prepare_load(
+    sessions: Vec<Session>,
+    record: &mut RunRecord,
+) -> Result<(PreparedInputs, LoadPlan), RunError> {
+    let Some(first_session) = sessions.first() else {
+        return Err(RunError::NoSession);
+    };
+    let prepared = inputs::declared_inputs(first_session)
+        .and_then(|declared| inputs::prepare(&declared, &record.config))
+        .map_err(EngineError::from)?;
+    record.inputs = prepared.specs.clone();
+    record.notes.extend(prepared.notes.iter().cloned());
+    let batch_size = prepared.batch_size();
+
+    let num_workers = record.config.num_workers() as usize;
+    let worker_inputs = (0..num_workers)
+        .map(|_| prepared.to_values())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(EngineError::from)?;
+    // I/O binding: each worker's own session gets its inputs on the device
+    // once (validation guarantees one session per worker).
+    let mut worker_bindings = Vec::new();
+    if record.config.io_binding {
+        let placement = placement(record);
+        for (session, inputs) in sessions.iter().zip(&worker_inputs) {
+            let bindings =
+                binding::bind_variants(session, inputs, placement).map_err(RunError::Binding)?;
+            worker_bindings.push(bindings);
+        }
+    }
+    let plan = LoadPlan {
+        sessions,
+        worker_bindings,
+        worker_inputs,
+        batch_size,
+    };
+    Ok((prepared, plan))
+}
+
+/// The first inference pays for lazy initialisation (and, with CUDA
+/// graphs, the capture); it is timed on its own. With I/O binding, the host
+/// copies a bound run avoids are timed next.
+fn first_run(plan: &mut LoadPlan, record: &mut RunRecord) -> Result<(), RunError> {
+    let (Some(values), Some(first_session)) =
+        (plan.worker_inputs.first(), plan.sessions.first_mut())
+    else {
+        return Ok(());
+    };
+    let bound = plan
+        .worker_bindings
+        .first()
+        .and_then(|bindings| bindings.first());
+    let started = Instant::now();
+    let result = match bound {
+        Some(bound) => first_session.run_binding(bound).map(drop),
+        None => {
+            let views: Vec<SessionInputValue<'_>> = values
+                .first()
+                .map(|variant| variant.iter().map(SessionInputValue::from).collect())
+                .unwrap_or_default();
+            first_session.run(&views[..]).map(drop)
+        }
+    };
+    record.timings.first_run_micros = Some(micros_since(started));
+    result.map_err(EngineError::FirstRun)?;
+    if let (Some(bound), Some(host_inputs)) = (bound, values.first()) {
+        match binding::measure_host_copies(
+            first_session,
+            bound,
+            host_inputs,
+            placement(record),
+            HOST_COPY_REPETITIONS,
+        ) {
+            Ok(timings) => record.host_copies = Some(timings),
+            Err(err) => record
+                .warnings
+                .push(format!("host copies could not be timed: {err}")),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,446 @@
+//! The load phase: warm-up and measured load. It starts the aggregator, the
+//! telemetry samplers, the open-loop dispatcher, the sampled-profile parser
+//! and one worker thread per client, waits for the end (duration, request
+//! count, user stop, or every worker gone), joins them all and fills the
+//! record with what was measured.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use ort::{
+    session::{IoBinding, RunOptions, Session},
+    value::DynValue,
+};
+
+use super::{
+    RunError,
+    controller::Control,
+    record::{RunRecord, StopReason},
+};
+use crate::{
+    engine::{
+        config::{LayerProfiling, LoadMode},
+        load::{self, RequestSource, SampledProfiling, SessionSlot, Worker},
+    },
+    metrics::{
+        Aggregator, AggregatorSettings, DEFAULT_PUBLISH_INTERVAL, RunPhase, RunShared,
+        layers::{LayerAggregator, LayerSource, parse_profile_file},
+    },
+    telemetry::{
+        DEFAULT_SAMPLE_INTERVAL, GpuSampler, TelemetrySampler, gpu::DEFAULT_GPU_SAMPLE_INTERVAL,
+    },
+};
+
+/// Batches of samples the metrics channel holds before workers start
+/// dropping (and counting) them.
+const SAMPLE_CHANNEL_BATCHES: usize = 4096;
+/// Scheduled requests the open-loop queue holds.
+const SCHEDULE_QUEUE: usize = 1 << 16;
+/// Profiled runs waiting to be parsed in sampled mode.
+const PROFILE_FILE_QUEUE: usize = 256;
+/// How often the controller checks the stop flag. It sleeps exactly until the
+/// deadline when that is nearer; a user stop aborts in-flight runs at once
+/// through `RunOptions::terminate`, so this only bounds the bookkeeping.
+const CONTROLLER_TICK: Duration = Duration::from_millis(50);
+
+/// What the load runs: the sessions and, per worker, its input values and
+/// (with I/O binding) its bindings.
+pub(super) struct LoadPlan {
+    /// The session instances; fewer than the workers means a shared pool.
+    pub(super) sessions: Vec<Session>,
+    /// Per worker, one binding per input variant (empty without binding).
+    pub(super) worker_bindings: Vec<Vec<IoBinding>>,
+    /// Per worker, the values of each input variant.
+    pub(super) worker_inputs: Vec<Vec<Vec<DynValue>>>,
+    /// Inferences per request.
+    pub(super) batch_size: u64,
+}
+
+/// Runs the warm-up and the measured load, filling the record's metrics.
+/// On an error, what was measured is already in the record.
+pub(super) fn run_load(
+    record: &mut RunRecord,
+    plan: LoadPlan,
+    shared: &Arc<RunShared>,
+    control: &Control,
+) -> Result<(), RunError> {
+    let LoadPlan {
+        sessions,
+        worker_bindings,
+        worker_inputs,
+        batch_size,
+    } = plan;
+    let config = record.config.clone();
+    let num_workers = worker_inputs.len();
+    let run_options = Arc::new(RunOptions::new().map_err(RunError::RunOptions)?);
+    if let Ok(mut terminator) = control.terminator.lock() {
+        *terminator = Some(Arc::clone(&run_options));
+    }
+
+    let epoch = Instant::now();
+    let warmup_nanos = (config.warmup_secs * 1e9) as u64;
+    shared
+        .measure_start_nanos
+        .store(warmup_nanos, Ordering::Relaxed);
+    shared.set_phase(if warmup_nanos > 0 {
+        RunPhase::Warmup
+    } else {
+        RunPhase::Running
+    });
+
+    let (sample_tx, sample_rx) = crossbeam_channel::bounded(SAMPLE_CHANNEL_BATCHES);
+    let aggregator = Aggregator::new(
+        AggregatorSettings {
+            batch_size,
+            publish_interval: DEFAULT_PUBLISH_INTERVAL,
+            epoch,
+            track_queue: config.has_queue(),
+        },
+        Arc::clone(shared),
+    );
+    let aggregator_thread = std::thread::Builder::new()
+        .name("wb-aggregator".to_owned())
+        .spawn(move || aggregator.run(&sample_rx));
+
+    let telemetry_shared = Arc::clone(shared);
+    let telemetry = TelemetrySampler::start(epoch, DEFAULT_SAMPLE_INTERVAL, move |sample| {
+        telemetry_shared
+            .telemetry
+            .store(Some(Arc::new(sample.clone())));
+    });
+
+    let gpu_shared = Arc::clone(shared);
+    let gpu_device = u32::try_from(config.device_id).unwrap_or(0);
+    let gpu_sampler = match GpuSampler::start(
+        epoch,
+        gpu_device,
+        DEFAULT_GPU_SAMPLE_INTERVAL,
+        move |sample| {
+            gpu_shared.gpu.store(Some(Arc::new(sample.clone())));
+        },
+    ) {
+        Ok(sampler) => Some(sampler),
+        Err(note) => {
+            record.gpu_telemetry_note = Some(note.to_string());
+            None
+        }
+    };
+
+    let profile_dir = match config.layer_profiling {
+        LayerProfiling::Sampled { .. } => tempfile::Builder::new()
+            .prefix("onnx-workbench-profile-")
+            .tempdir()
+            .ok(),
+        _ => None,
+    };
+    let (profile_tx, profile_rx) = crossbeam_channel::bounded::<(PathBuf, u64)>(PROFILE_FILE_QUEUE);
+    let sampled = match (config.layer_profiling, &profile_dir) {
+        (LayerProfiling::Sampled { every }, Some(dir)) => Some(SampledProfiling {
+            every,
+            dir: dir.path().to_path_buf(),
+            files: profile_tx.clone(),
+        }),
+        _ => None,
+    };
+    drop(profile_tx);
+    let parser_thread = sampled.as_ref().map(|_| {
+        let parser_shared = Arc::clone(shared);
+        std::thread::Builder::new()
+            .name("wb-layer-parser".to_owned())
+            .spawn(move || parse_sampled_profiles(&profile_rx, &parser_shared))
+    });
+
+    let (schedule_tx, schedule_rx) = crossbeam_channel::bounded::<u64>(SCHEDULE_QUEUE);
+    let dispatcher = match config.load {
+        LoadMode::Open {
+            rate_per_sec,
+            arrival,
+        } => {
+            let dispatch_shared = Arc::clone(shared);
+            let seed = config.seed;
+            Some(
+                std::thread::Builder::new()
+                    .name("wb-dispatcher".to_owned())
+                    .spawn(move || {
+                        load::dispatch(
+                            &schedule_tx,
+                            &dispatch_shared,
+                            epoch,
+                            rate_per_sec,
+                            arrival,
+                            seed,
+                        )
+                    }),
+            )
+        }
+        LoadMode::Closed => {
+            drop(schedule_tx);
+            None
+        }
+    };
+
+    let request_limit = config
+        .max_requests
+        .map(|limit| (Arc::new(AtomicU64::new(0)), limit));
+    let pooled = sessions.len() < num_workers;
+    let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Session>(sessions.len().max(1));
+    let mut owned: Vec<(Session, Vec<IoBinding>)> = Vec::new();
+    if pooled {
+        for session in sessions {
+            let _ = pool_tx.send(session);
+        }
+    } else {
+        let mut bindings = worker_bindings.into_iter();
+        owned = sessions
+            .into_iter()
+            .map(|session| (session, bindings.next().unwrap_or_default()))
+            .collect();
+        // Workers pop from the end; keep worker 0 on session 0.
+        owned.reverse();
+    }
+    let mut workers = Vec::with_capacity(num_workers);
+    let mut spawn_error = None;
+    for (index, inputs) in worker_inputs.into_iter().enumerate() {
+        let mut bindings = Vec::new();
+        let slot = if pooled {
+            SessionSlot::Pooled {
+                take: pool_rx.clone(),
+                give_back: pool_tx.clone(),
+            }
+        } else {
+            match owned.pop() {
+                Some((session, session_bindings)) => {
+                    bindings = session_bindings;
+                    SessionSlot::Owned(Box::new(session))
+                }
+                None => break,
+            }
+        };
+        let worker = Worker {
+            index: u16::try_from(index).unwrap_or(u16::MAX),
+            slot,
+            requests: match config.load {
+                LoadMode::Closed => RequestSource::Closed,
+                LoadMode::Open { .. } => RequestSource::Open(schedule_rx.clone()),
+            },
+            inputs,
+            shared: Arc::clone(shared),
+            samples: sample_tx.clone(),
+            epoch,
+            request_limit: request_limit.clone(),
+            run_options: Arc::clone(&run_options),
+            sampled_profiling: sampled.clone(),
+            bindings,
+        };
+        match std::thread::Builder::new()
+            .name(format!("wb-worker-{index}"))
+            .spawn(move || worker.run())
+        {
+            Ok(handle) => workers.push(handle),
+            Err(err) => {
+                spawn_error = Some(err);
+                shared.stop.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+    }
+    drop(sample_tx);
+    drop(sampled);
+    drop(schedule_rx);
+
+    let deadline_nanos = config
+        .duration_secs
+        .map(|secs| warmup_nanos + (secs * 1e9) as u64);
+    let stop_reason = wait_for_end(
+        shared,
+        control,
+        &workers,
+        &run_options,
+        epoch,
+        warmup_nanos,
+        deadline_nanos,
+    );
+    record.stop_reason = Some(stop_reason);
+    shared.set_phase(RunPhase::Draining);
+    let mut worker_panics = Vec::new();
+    for worker in workers {
+        if let Err(payload) = worker.join() {
+            worker_panics.push(crate::util::panic_message(payload.as_ref()));
+        }
+    }
+    drop(pool_tx);
+    let unsent_requests = match dispatcher {
+        Some(Ok(thread)) => thread.join().unwrap_or(0),
+        _ => 0,
+    };
+    if let Some(Ok(parser)) = parser_thread
+        && let Ok(layers) = parser.join()
+    {
+        apply_sampled_layers(record, &layers);
+    }
+    record.telemetry = telemetry.map(TelemetrySampler::finish).unwrap_or_default();
+    record.gpu_telemetry = gpu_sampler.map(GpuSampler::finish).unwrap_or_default();
+    let output = match aggregator_thread {
+        Ok(thread) => thread.join().ok(),
+        Err(_) => None,
+    };
+    record.errors = shared.errors();
+    let dropped_samples = shared.dropped_samples.load(Ordering::Relaxed);
+    if dropped_samples > 0 {
+        record.warnings.push(format!(
+            "{dropped_samples} samples were dropped because the metrics channel was full; percentiles miss them"
+        ));
+    }
+    // One failure is reported: a worker panic outranks a worker that never
+    // started, and a lost aggregator outranks both.
+    let mut failure = spawn_error.map(RunError::WorkerSpawn);
+    if !worker_panics.is_empty() {
+        failure = Some(RunError::WorkerPanicked(worker_panics));
+    }
+    let Some(output) = output else {
+        return Err(RunError::AggregatorFailed);
+    };
+    if unsent_requests > 0 {
+        record.warnings.push(format!(
+            "{unsent_requests} scheduled requests were never started: the offered rate exceeded what the workers could serve"
+        ));
+    }
+    let measure_start = shared.measure_start_nanos.load(Ordering::Relaxed);
+    let measure_end = shared.measure_end_nanos.load(Ordering::Relaxed);
+    record.apply_output(
+        output,
+        batch_size,
+        measure_end.saturating_sub(measure_start),
+        dropped_samples,
+        unsent_requests,
+    );
+    failure.map_or(Ok(()), Err)
+}
+
+/// Waits for the end of the load: the duration, the request count, a user
+/// stop, or every worker gone. Moves the phase from warm-up to running on
+/// the way, and sets the end of the measured window.
+fn wait_for_end(
+    shared: &RunShared,
+    control: &Control,
+    workers: &[JoinHandle<()>],
+    run_options: &RunOptions,
+    epoch: Instant,
+    warmup_nanos: u64,
+    deadline_nanos: Option<u64>,
+) -> StopReason {
+    loop {
+        let now = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let next_event = [Some(warmup_nanos), deadline_nanos]
+            .into_iter()
+            .flatten()
+            .filter(|at| *at > now)
+            .min()
+            .map_or(CONTROLLER_TICK, |at| Duration::from_nanos(at - now));
+        std::thread::sleep(next_event.min(CONTROLLER_TICK));
+        let now = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        if now >= warmup_nanos && shared.phase() == RunPhase::Warmup {
+            shared.set_phase(RunPhase::Running);
+        }
+        if control.user_stop.load(Ordering::Relaxed) {
+            shared
+                .measure_end_nanos
+                .store(now.max(warmup_nanos), Ordering::Relaxed);
+            return StopReason::User;
+        }
+        if let Some(deadline) = deadline_nanos
+            && now >= deadline
+        {
+            shared.measure_end_nanos.store(deadline, Ordering::Relaxed);
+            shared.stop.store(true, Ordering::Relaxed);
+            let _ = run_options.terminate();
+            return StopReason::Duration;
+        }
+        if shared.is_stopping() {
+            // A worker hit the request limit; in-flight requests still count.
+            return StopReason::RequestLimit;
+        }
+        if workers.iter().all(JoinHandle::is_finished) {
+            shared.stop.store(true, Ordering::Relaxed);
+            return StopReason::WorkersExited;
+        }
+    }
+}
+
+/// Stores the layers of the sampled runs, or why there are none.
+fn apply_sampled_layers(record: &mut RunRecord, layers: &LayerAggregator) {
+    if layers.is_empty() {
+        record.layer_profiling_error =
+            Some("no sampled run was profiled; run longer or sample more often".to_owned());
+    } else {
+        record.trace.node_events = layers.trace_events.clone();
+        record.trace.model_runs = layers.trace_runs.clone();
+        record.layers = Some(layers.report());
+    }
+}
+
+/// Parses run-level profiles as they arrive and publishes per-layer timings.
+fn parse_sampled_profiles(
+    files: &crossbeam_channel::Receiver<(PathBuf, u64)>,
+    shared: &RunShared,
+) -> LayerAggregator {
+    let mut aggregator = LayerAggregator::new(LayerSource::Sampled);
+    let mut last_publish = Instant::now();
+    for (prefix, end_nanos) in files {
+        let measure_start = shared.measure_start_nanos.load(Ordering::Relaxed);
+        for path in files_with_prefix(&prefix) {
+            // Runs profiled during the warm-up are discarded like their latencies.
+            if end_nanos >= measure_start
+                && let Ok(profile) = parse_profile_file(&path)
+            {
+                aggregator.add_at(
+                    profile,
+                    (end_nanos - measure_start) / crate::metrics::WINDOW_NANOS,
+                );
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+        if last_publish.elapsed() >= Duration::from_secs(1) && !aggregator.is_empty() {
+            shared.layers.store(Some(Arc::new(aggregator.report())));
+            last_publish = Instant::now();
+        }
+    }
+    if !aggregator.is_empty() {
+        shared.layers.store(Some(Arc::new(aggregator.report())));
+    }
+    aggregator
+}
+
+/// ONNX Runtime appends a timestamp to the profiling prefix; find the files.
+fn files_with_prefix(prefix: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(stem)) = (
+        prefix.parent(),
+        prefix.file_name().and_then(|name| name.to_str()),
+    ) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let stem_with_separator = format!("{stem}_");
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| {
+                    name.starts_with(&stem_with_separator) && name.ends_with(".json")
+                })
+        })
+        .collect();
+    paths.sort();
+    paths
+}

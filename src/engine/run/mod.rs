@@ -1,0 +1,41 @@
+//! The run controller: everything a profiling run does, on its own thread,
+//! producing a [`RunRecord`] even when it fails part-way.
+//!
+//! - `record`: the record types and how measurements become parts of them.
+//! - `controller`: [`RunHandle`], [`RunStopper`] and the `wb-run` thread,
+//!   written as phase functions that return `Result`.
+//! - `load_phase`: the warm-up and the measured load, with their threads.
+//! - `profile_pass`: the separate per-layer profiling pass.
+//! - `gpu_time`: CUPTI kernel time joined to the profile's nodes.
+
+mod controller;
+mod gpu_time;
+mod load_phase;
+mod profile_pass;
+mod record;
+
+pub use controller::{RunHandle, RunStopper};
+pub use record::{
+    EncodedHistogram, ModelInfo, RunRecord, RunStatus, StartupTimings, StopReason, TraceData,
+};
+
+use super::{EngineError, binding::BindingError};
+
+/// Why a run failed. Whatever was measured before is kept in the record.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("ONNX Runtime could not create a session for this model: no session was created")]
+    NoSession,
+    #[error("ONNX Runtime could not create a session for this model: I/O binding failed: {0}")]
+    Binding(#[source] BindingError),
+    #[error("cannot create run options: {0}")]
+    RunOptions(#[source] ort::Error),
+    #[error("could not start every worker thread: {0}")]
+    WorkerSpawn(#[source] std::io::Error),
+    #[error("a load worker panicked: {}", .0.join("; "))]
+    WorkerPanicked(Vec<String>),
+    #[error("the metrics aggregator failed; no metrics were kept")]
+    AggregatorFailed,
+}

@@ -6,18 +6,15 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     thread::JoinHandle,
     time::Instant,
 };
 
-use ort::session::{RunOptions, Session, SessionInputValue};
+use ort::session::{Session, SessionInputValue};
 
 use super::{
-    RunError,
+    Control, RunError,
     load_phase::{self, LoadPlan},
     profile_pass,
     record::{RunRecord, RunStatus, describe_runtime, load_model_info, micros_since},
@@ -36,15 +33,6 @@ use crate::{
 
 /// Host copies timed per run with I/O binding.
 const HOST_COPY_REPETITIONS: u32 = 20;
-
-/// Shared between the handle and the controller thread.
-#[derive(Default)]
-pub(super) struct Control {
-    /// Set by [`RunStopper::stop`].
-    pub(super) user_stop: AtomicBool,
-    /// The run options of the load, so a stop can abort in-flight runs.
-    pub(super) terminator: Mutex<Option<Arc<RunOptions>>>,
-}
 
 /// Stops a run from another thread.
 #[derive(Clone)]

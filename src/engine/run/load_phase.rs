@@ -20,8 +20,7 @@ use ort::{
 };
 
 use super::{
-    RunError,
-    controller::Control,
+    Control, RunError,
     record::{RunRecord, StopReason},
 };
 use crate::{

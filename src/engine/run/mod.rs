@@ -19,7 +19,21 @@ pub use record::{
     EncodedHistogram, ModelInfo, RunRecord, RunStatus, StartupTimings, StopReason, TraceData,
 };
 
+use std::sync::{Arc, Mutex, atomic::AtomicBool};
+
+use ort::session::RunOptions;
+
 use super::{EngineError, binding::BindingError};
+
+/// Shared between the handle and the controller thread (and the phases it
+/// runs): how a stop reaches a run in flight.
+#[derive(Default)]
+struct Control {
+    /// Set by [`RunStopper::stop`].
+    user_stop: AtomicBool,
+    /// The run options of the load, so a stop can abort in-flight runs.
+    terminator: Mutex<Option<Arc<RunOptions>>>,
+}
 
 /// Why a run failed. Whatever was measured before is kept in the record.
 #[derive(Debug, thiserror::Error)]

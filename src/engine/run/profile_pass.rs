@@ -14,7 +14,7 @@ use std::{
 use ort::session::SessionInputValue;
 
 use super::{
-    controller::Control,
+    Control,
     gpu_time::{self, GpuTimeError},
     record::RunRecord,
 };

@@ -3,20 +3,37 @@
 //! own: it starts runs through [`crate::engine::RunHandle`], reads the
 //! published snapshots once per frame, and sends everything slow (model
 //! loading, exports, session files) to named background threads.
+//!
+//! Panels draw and push `Action`s (`action.rs`); [`WorkbenchApp`] applies them
+//! once per frame, after drawing. Each panel owns its state: the config
+//! panel (`config_panel.rs`), files and dialogs (`files.rs`), the sessions
+//! (`sessions.rs`), the tabs (`tabs.rs`), the top bar (`top_bar.rs`) and the
+//! messages (`messages.rs`).
 
+mod action;
 mod app;
 mod compare;
+mod config_panel;
+mod error;
+mod files;
 mod heatmap;
 mod layers;
 mod live;
+mod loaded_model;
+mod messages;
+mod sessions;
 mod settings;
+mod tabs;
 mod tasks;
 mod theme;
+mod top_bar;
 
 pub use crate::samples::{SAMPLE_MODELS, sample_model_path};
-pub use app::{GuiOptions, PickPurpose, Tab, WorkbenchApp};
+pub use app::{GuiOptions, WorkbenchApp};
 pub use compare::{SessionComparison, compare_sessions};
+pub use files::PickPurpose;
 pub use settings::Settings;
+pub use tabs::Tab;
 
 /// Application id used for persisted settings.
 pub const APP_ID: &str = "onnx-workbench";

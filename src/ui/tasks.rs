@@ -1,7 +1,22 @@
 //! Background work for the UI: a named thread whose result the UI polls once
-//! per frame. A panic in the thread becomes an error message.
+//! per frame. A panic in the thread becomes a [`TaskError`], shown as an
+//! error message.
 
 use std::thread::JoinHandle;
+
+/// A background task could not start, or panicked.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// The operating system refused a new thread.
+    #[error("could not start a background thread: {source}")]
+    Spawn {
+        #[source]
+        source: std::io::Error,
+    },
+    /// The work panicked (a bug); `message` is the panic payload.
+    #[error("{label} failed unexpectedly (a bug): {message}")]
+    Panicked { label: String, message: String },
+}
 
 /// A piece of work running off the UI thread.
 pub struct Task<T> {
@@ -15,11 +30,11 @@ impl<T: Send + 'static> Task<T> {
     pub fn spawn(
         label: impl Into<String>,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, TaskError> {
         let handle = std::thread::Builder::new()
             .name("wb-ui-task".to_owned())
             .spawn(work)
-            .map_err(|err| format!("could not start a background thread: {err}"))?;
+            .map_err(|source| TaskError::Spawn { source })?;
         Ok(Self {
             label: label.into(),
             handle: Some(handle),
@@ -27,29 +42,26 @@ impl<T: Send + 'static> Task<T> {
     }
 
     /// The result once the work is done; `Err` if it panicked.
-    pub fn poll(&mut self) -> Option<Result<T, String>> {
+    pub fn poll(&mut self) -> Option<Result<T, TaskError>> {
         if !self.handle.as_ref().is_some_and(JoinHandle::is_finished) {
             return None;
         }
         let handle = self.handle.take()?;
-        Some(handle.join().map_err(|payload| {
-            let message = crate::util::panic_message(payload.as_ref());
-            format!("{} failed unexpectedly (a bug): {message}", self.label)
+        Some(handle.join().map_err(|payload| TaskError::Panicked {
+            label: self.label.clone(),
+            message: crate::util::panic_message(payload.as_ref()),
         }))
     }
 
     /// Waits for the result (tests).
     #[cfg(test)]
-    pub fn wait(mut self) -> Result<T, String> {
-        while self
-            .handle
-            .as_ref()
-            .is_some_and(|handle| !handle.is_finished())
-        {
+    pub fn wait(mut self) -> Result<T, TaskError> {
+        loop {
+            if let Some(result) = self.poll() {
+                return result;
+            }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        self.poll()
-            .unwrap_or_else(|| Err("the task was already collected".to_owned()))
     }
 }
 
@@ -60,9 +72,11 @@ mod tests {
     #[test]
     fn results_and_panics_come_back() {
         let task = Task::spawn("adding", || 2 + 2).expect("spawn");
-        assert_eq!(task.wait(), Ok(4));
+        assert_eq!(task.wait().expect("result"), 4);
         let task: Task<()> = Task::spawn("exploding", || panic!("boom")).expect("spawn");
         let err = task.wait().expect_err("panic");
-        assert!(err.contains("exploding") && err.contains("boom"), "{err}");
+        assert!(matches!(err, TaskError::Panicked { .. }), "{err:?}");
+        let text = err.to_string();
+        assert_eq!(text, "exploding failed unexpectedly (a bug): boom");
     }
 }

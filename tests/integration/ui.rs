@@ -79,7 +79,7 @@ fn open_configure_run_stop_export_reopen_and_compare() {
     harness.get_by_label("Run").click();
     step_until(&mut harness, "the run to start", WorkbenchApp::is_running);
     step_until(&mut harness, "the run to finish", |app| {
-        !app.is_running() && !app.history.is_empty()
+        !app.is_running() && !app.sessions.history.is_empty()
     });
     let first = harness
         .state()
@@ -128,7 +128,7 @@ fn open_configure_run_stop_export_reopen_and_compare() {
     harness.step();
     harness.get_by_label("Stop").click();
     step_until(&mut harness, "the stop", |app| {
-        !app.is_running() && app.history.len() == 2
+        !app.is_running() && app.sessions.history.len() == 2
     });
     let second = harness
         .state()
@@ -158,14 +158,16 @@ fn open_configure_run_stop_export_reopen_and_compare() {
     });
     assert!(path.is_file());
     harness.state_mut().open_session(path.clone());
-    step_until(&mut harness, "the reopen", |app| app.history.len() == 3);
+    step_until(&mut harness, "the reopen", |app| {
+        app.sessions.history.len() == 3
+    });
     let reopened = harness.state().shown_session().expect("reopened");
     assert_eq!(reopened.from_file.as_deref(), Some(path.as_path()));
     assert_eq!(*reopened.document, *second);
 
     // Compare the completed run with the stopped one.
     harness.get_by_label("Sessions").click();
-    harness.state_mut().compare_pair = (Some(0), Some(1));
+    harness.state_mut().sessions.compare_pair = (Some(0), Some(1));
     harness.step();
     harness.step();
     assert!(harness.query_by_label("Comparison").is_some());
@@ -212,7 +214,7 @@ fn the_precision_control_transforms_the_model_for_real() {
     });
     harness.get_by_label("Run").click();
     step_until(&mut harness, "the run", |app| {
-        !app.is_running() && !app.history.is_empty()
+        !app.is_running() && !app.sessions.history.is_empty()
     });
     let document = harness
         .state()

@@ -1,0 +1,86 @@
+//! What the panels ask the app to do. Drawing code never opens files, starts
+//! runs or changes tabs itself: it pushes an [`Action`] into the app's
+//! [`ActionQueue`], and [`super::WorkbenchApp`] applies the queue once per
+//! frame, after everything is drawn.
+
+use std::{collections::VecDeque, path::PathBuf};
+
+use super::{PickPurpose, Tab, messages::Message};
+
+/// One request from a panel to the app.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Load a model file in the background.
+    OpenModel(PathBuf),
+    /// Open one of the bundled sample models, by file name.
+    OpenSample(String),
+    /// Read a saved session in the background and show it.
+    OpenSession(PathBuf),
+    /// Ask the user for a file (native dialog, else the built-in picker).
+    PickFile(PickPurpose),
+    /// Write the shown session in the background; `purpose` is one of the
+    /// export purposes and says which format.
+    Export { purpose: PickPurpose, path: PathBuf },
+    /// Start a run with the current config.
+    StartRun,
+    /// Stop the run; its partial results are kept.
+    StopRun,
+    /// Switch the central panel to a tab.
+    ShowTab(Tab),
+    /// Show a message (info or error) at the bottom of the window.
+    Message(Message),
+}
+
+impl Action {
+    /// An error message for the user.
+    pub fn error(text: impl Into<String>) -> Self {
+        Self::Message(Message::error(text))
+    }
+
+    /// An informational message for the user.
+    pub fn info(text: impl Into<String>) -> Self {
+        Self::Message(Message::info(text))
+    }
+}
+
+/// Actions pushed during a frame, applied in order after drawing.
+#[derive(Debug, Default)]
+pub struct ActionQueue {
+    actions: VecDeque<Action>,
+}
+
+impl ActionQueue {
+    /// Queues `action` after those already pushed.
+    pub fn push(&mut self, action: Action) {
+        self.actions.push_back(action);
+    }
+
+    /// The oldest queued action, removed from the queue.
+    pub fn pop(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_come_out_in_the_order_they_were_pushed() {
+        let mut queue = ActionQueue::default();
+        assert!(queue.is_empty());
+        queue.push(Action::OpenSample("mlp.onnx".to_owned()));
+        queue.push(Action::StartRun);
+        queue.push(Action::ShowTab(Tab::Live));
+        assert_eq!(queue.pop(), Some(Action::OpenSample("mlp.onnx".to_owned())));
+        assert_eq!(queue.pop(), Some(Action::StartRun));
+        assert_eq!(queue.pop(), Some(Action::ShowTab(Tab::Live)));
+        assert_eq!(queue.pop(), None);
+        assert!(queue.is_empty());
+    }
+}

@@ -1,0 +1,437 @@
+//! The Config panel: execution provider, threads, batch and dims, load,
+//! duration, per-layer profiling, and the precision and pruning transform.
+//! The config it edits is part of the persisted [`super::Settings`].
+
+use egui::{RichText, Ui};
+
+use super::{loaded_model::LoadedModel, theme};
+use crate::{
+    engine::{
+        Arrival, ConvAlgoSearch, ExecutionProviderKind, LayerProfiling, LoadMode, OptLevel,
+        ProfileConfig, config::DEFAULT_PROFILE_RUNS,
+    },
+    transform::{Int8Mode, Precision, PruneMode, PruneSpec, TransformSpec},
+};
+
+/// Problems that stop `config` from running `model`, for the Config panel.
+/// `runtime_has_cuda` is `None` while ONNX Runtime is unknown or unavailable.
+pub fn config_problems(
+    config: &ProfileConfig,
+    model: Option<&LoadedModel>,
+    runtime_has_cuda: Option<bool>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(err) = config.validate() {
+        problems.push(err.to_string());
+    }
+    if let Some(model) = model
+        && let (Some(fixed), Some(batch)) = (model.fixed_batch, config.batch)
+        && fixed != batch
+    {
+        problems.push(format!(
+            "This model has a fixed batch of {fixed}; batch {batch} cannot run."
+        ));
+    }
+    if config.execution_provider == ExecutionProviderKind::Cuda
+        && runtime_has_cuda == Some(false)
+        && !config.allow_fallback
+    {
+        problems.push(
+            "This ONNX Runtime build has no CUDA provider. Run `onnx-workbench setup --gpu` for the GPU build, choose CPU, or allow the CPU fallback."
+                .to_owned(),
+        );
+    }
+    problems
+}
+
+/// The Config panel: the run configuration, then the problems that stop it
+/// from running. Disabled while a run is active.
+pub fn config_ui(
+    ui: &mut Ui,
+    config: &mut ProfileConfig,
+    model: Option<&LoadedModel>,
+    runtime_has_cuda: Option<bool>,
+    is_running: bool,
+) {
+    let fixed_batch = model.and_then(|m| m.fixed_batch);
+    let batch_symbol = model.and_then(|m| m.batch_symbol.as_deref());
+    let other_symbols: &[String] = model.map_or(&[], |m| &m.other_symbols);
+    let has_unnamed = model.is_some_and(|m| m.has_unnamed_dims);
+    ui.add_enabled_ui(!is_running, |ui| {
+        egui::Grid::new("config_grid")
+            .num_columns(2)
+            .spacing([8.0, 6.0])
+            .show(ui, |ui| {
+                let label = ui.label("Execution provider");
+                egui::ComboBox::from_id_salt("ep")
+                    .selected_text(config.execution_provider.to_string())
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(
+                            &mut config.execution_provider,
+                            ExecutionProviderKind::Cpu,
+                            "cpu",
+                        );
+                        ui.selectable_value(
+                            &mut config.execution_provider,
+                            ExecutionProviderKind::Cuda,
+                            "cuda",
+                        );
+                    })
+                    .response
+                    .labelled_by(label.id);
+                ui.end_row();
+                if config.execution_provider == ExecutionProviderKind::Cuda {
+                    ui.label("");
+                    ui.checkbox(
+                        &mut config.allow_fallback,
+                        "Allow CPU fallback (with a warning)",
+                    );
+                    ui.end_row();
+                    labelled_drag(ui, "CUDA device", &mut config.device_id, 0..=15);
+                    let label = ui.label("cuDNN conv search");
+                    egui::ComboBox::from_id_salt("conv_algo")
+                        .selected_text(config.cuda.conv_algo_search.to_string())
+                        .show_ui(ui, |ui| {
+                            for search in [
+                                ConvAlgoSearch::Exhaustive,
+                                ConvAlgoSearch::Heuristic,
+                                ConvAlgoSearch::Default,
+                            ] {
+                                ui.selectable_value(
+                                    &mut config.cuda.conv_algo_search,
+                                    search,
+                                    search.to_string(),
+                                );
+                            }
+                        })
+                        .response
+                        .labelled_by(label.id);
+                    ui.end_row();
+                    ui.label("");
+                    ui.checkbox(
+                        &mut config.cuda.cuda_graph,
+                        "CUDA graph (needs I/O binding)",
+                    )
+                    .on_hover_text(
+                        "Capture the model into a CUDA graph on the first run and replay it. \
+                             Needs fixed shapes and every node on CUDA.",
+                    );
+                    ui.end_row();
+                }
+                labelled_drag(ui, "Intra-op threads", &mut config.intra_threads, 0..=256);
+                labelled_drag(ui, "Inter-op threads", &mut config.inter_threads, 0..=256);
+                ui.label("");
+                ui.checkbox(&mut config.parallel_execution, "Parallel execution");
+                ui.end_row();
+                ui.label("");
+                ui.checkbox(&mut config.io_binding, "I/O binding")
+                    .on_hover_text(
+                        "Keep inputs and outputs in the provider's device memory; \
+                         each request is compute only and host copies are timed separately.",
+                    );
+                ui.end_row();
+                let label = ui.label("Optimization");
+                egui::ComboBox::from_id_salt("opt")
+                    .selected_text(config.opt_level.to_string())
+                    .show_ui(ui, |ui| {
+                        for level in [
+                            OptLevel::Disable,
+                            OptLevel::Basic,
+                            OptLevel::Extended,
+                            OptLevel::All,
+                        ] {
+                            ui.selectable_value(&mut config.opt_level, level, level.to_string());
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+                ui.end_row();
+
+                let mut batch = config.batch.unwrap_or(fixed_batch.unwrap_or(1));
+                let label = ui.label("Batch");
+                let response = ui
+                    .add(egui::DragValue::new(&mut batch).range(1..=65_536))
+                    .labelled_by(label.id);
+                if response.changed() {
+                    config.batch = Some(batch);
+                }
+                ui.end_row();
+                if let Some(fixed) = fixed_batch
+                    && batch != fixed
+                {
+                    ui.label("");
+                    ui.label(
+                        RichText::new(format!("The model's batch is fixed at {fixed}."))
+                            .color(theme::ERROR),
+                    );
+                    ui.end_row();
+                } else if let Some(symbol) = &batch_symbol {
+                    ui.label("");
+                    ui.label(
+                        RichText::new(format!("sets '{symbol}'"))
+                            .small()
+                            .color(theme::MUTED),
+                    );
+                    ui.end_row();
+                }
+                for symbol in other_symbols {
+                    let mut value = config.dims.get(symbol).copied().unwrap_or(1);
+                    let label = ui.label(format!("Dim '{symbol}'"));
+                    if ui
+                        .add(egui::DragValue::new(&mut value).range(1..=1_000_000))
+                        .labelled_by(label.id)
+                        .changed()
+                    {
+                        config.dims.insert(symbol.clone(), value);
+                    }
+                    ui.end_row();
+                }
+                if has_unnamed {
+                    ui.label("");
+                    ui.label(
+                        RichText::new("Unnamed dims use 1.")
+                            .small()
+                            .color(theme::MUTED),
+                    );
+                    ui.end_row();
+                }
+
+                labelled_drag(ui, "Concurrency", &mut config.concurrency, 1..=1024);
+                let mut instances = config.instances.unwrap_or(config.concurrency);
+                let label = ui.label("Session instances");
+                if ui
+                    .add(egui::DragValue::new(&mut instances).range(1..=1024))
+                    .labelled_by(label.id)
+                    .changed()
+                {
+                    config.instances = Some(instances);
+                }
+                ui.end_row();
+                if instances > config.concurrency {
+                    ui.label("");
+                    ui.label(
+                        RichText::new("More sessions than workers: the extra ones stay idle.")
+                            .small()
+                            .color(theme::WARNING),
+                    );
+                    ui.end_row();
+                }
+
+                ui.label("Load");
+                let mut is_open = matches!(config.load, LoadMode::Open { .. });
+                ui.horizontal(|ui| {
+                    ui.radio_value(&mut is_open, false, "Closed loop");
+                    ui.radio_value(&mut is_open, true, "Open loop");
+                });
+                ui.end_row();
+                match (is_open, &mut config.load) {
+                    (true, LoadMode::Closed) => {
+                        config.load = LoadMode::Open {
+                            rate_per_sec: 100.0,
+                            arrival: Arrival::Poisson,
+                        };
+                    }
+                    (false, LoadMode::Open { .. }) => config.load = LoadMode::Closed,
+                    _ => {}
+                }
+                if let LoadMode::Open {
+                    rate_per_sec,
+                    arrival,
+                } = &mut config.load
+                {
+                    let label = ui.label("Rate (req/s)");
+                    ui.add(
+                        egui::DragValue::new(rate_per_sec)
+                            .range(0.1..=1_000_000.0)
+                            .speed(10.0),
+                    )
+                    .labelled_by(label.id);
+                    ui.end_row();
+                    ui.label("Arrivals");
+                    ui.horizontal(|ui| {
+                        ui.radio_value(arrival, Arrival::Poisson, "Poisson");
+                        ui.radio_value(arrival, Arrival::Constant, "Constant");
+                    });
+                    ui.end_row();
+                }
+                let mut duration = config.duration_secs.unwrap_or(10.0);
+                let label = ui.label("Duration (s)");
+                if ui
+                    .add(
+                        egui::DragValue::new(&mut duration)
+                            .range(0.5..=86_400.0)
+                            .speed(0.5),
+                    )
+                    .labelled_by(label.id)
+                    .changed()
+                {
+                    config.duration_secs = Some(duration);
+                }
+                ui.end_row();
+                let label = ui.label("Warm-up (s)");
+                ui.add(
+                    egui::DragValue::new(&mut config.warmup_secs)
+                        .range(0.0..=600.0)
+                        .speed(0.1),
+                )
+                .labelled_by(label.id);
+                ui.end_row();
+
+                ui.label("Per-layer profiling");
+                let mut mode = match config.layer_profiling {
+                    LayerProfiling::Off => 0,
+                    LayerProfiling::SeparatePass { .. } => 1,
+                    LayerProfiling::Sampled { .. } => 2,
+                };
+                ui.vertical(|ui| {
+                    ui.radio_value(&mut mode, 1, "Separate pass after the load");
+                    ui.radio_value(&mut mode, 2, "Sampled during the load");
+                    ui.radio_value(&mut mode, 0, "Off");
+                });
+                ui.end_row();
+                config.layer_profiling = match (mode, config.layer_profiling) {
+                    (0, _) => LayerProfiling::Off,
+                    (1, LayerProfiling::SeparatePass { runs }) => {
+                        LayerProfiling::SeparatePass { runs }
+                    }
+                    (1, _) => LayerProfiling::SeparatePass {
+                        runs: DEFAULT_PROFILE_RUNS,
+                    },
+                    (_, LayerProfiling::Sampled { every }) => LayerProfiling::Sampled { every },
+                    _ => LayerProfiling::Sampled { every: 20 },
+                };
+                match &mut config.layer_profiling {
+                    LayerProfiling::SeparatePass { runs } => {
+                        labelled_drag(ui, "Profiled runs", runs, 1..=10_000)
+                    }
+                    LayerProfiling::Sampled { every } => {
+                        labelled_drag(ui, "Profile every Nth run", every, 1..=100_000)
+                    }
+                    LayerProfiling::Off => {}
+                }
+                labelled_drag(ui, "Seed", &mut config.seed, 0..=u64::MAX);
+            });
+        ui.separator();
+        ui.label(RichText::new("Precision and pruning").strong());
+        transform_ui(ui, &mut config.transform);
+    });
+    for problem in config_problems(config, model, runtime_has_cuda) {
+        ui.label(RichText::new(problem).color(theme::ERROR));
+    }
+}
+
+/// Precision and pruning controls; the model is rewritten in memory before
+/// the run, and the report (size, accuracy) is saved with the session.
+fn transform_ui(ui: &mut Ui, spec: &mut TransformSpec) {
+    egui::Grid::new("transform_grid")
+        .num_columns(2)
+        .spacing([8.0, 6.0])
+        .show(ui, |ui| {
+            ui.label("Precision");
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut spec.precision, Precision::Fp32, "fp32");
+                ui.radio_value(&mut spec.precision, Precision::Fp16, "fp16");
+                ui.radio_value(&mut spec.precision, Precision::Int8, "int8");
+            });
+            ui.end_row();
+            match spec.precision {
+                Precision::Int8 => {
+                    ui.label("int8 format");
+                    ui.horizontal(|ui| {
+                        ui.radio_value(
+                            &mut spec.int8_mode,
+                            Int8Mode::Dynamic,
+                            "dynamic (integer kernels)",
+                        );
+                        ui.radio_value(&mut spec.int8_mode, Int8Mode::Qdq, "QDQ weights");
+                    });
+                    ui.end_row();
+                }
+                Precision::Fp16 => {
+                    ui.label("");
+                    ui.checkbox(&mut spec.fp16_io, "fp16 inputs and outputs");
+                    ui.end_row();
+                }
+                Precision::Fp32 => {}
+            }
+            let mut is_pruning = spec.prune.is_some();
+            ui.label("");
+            ui.checkbox(&mut is_pruning, "Prune weights");
+            ui.end_row();
+            match (is_pruning, spec.prune.is_some()) {
+                (true, false) => {
+                    spec.prune = Some(PruneSpec {
+                        sparsity: 0.5,
+                        ..PruneSpec::default()
+                    });
+                }
+                (false, true) => spec.prune = None,
+                _ => {}
+            }
+            if let Some(prune) = &mut spec.prune {
+                let mut percent = prune.sparsity * 100.0;
+                let label = ui.label("Sparsity (%)");
+                if ui
+                    .add(egui::Slider::new(&mut percent, 0.0..=95.0))
+                    .labelled_by(label.id)
+                    .changed()
+                {
+                    prune.sparsity = percent / 100.0;
+                }
+                ui.end_row();
+                ui.label("Pruning");
+                ui.horizontal(|ui| {
+                    ui.radio_value(&mut prune.mode, PruneMode::Unstructured, "unstructured");
+                    ui.radio_value(&mut prune.mode, PruneMode::Structured, "structured");
+                });
+                ui.end_row();
+                ui.label("");
+                ui.checkbox(
+                    &mut prune.skip_first_last,
+                    "Keep first and last layer dense",
+                );
+                ui.end_row();
+                if prune.mode == PruneMode::Unstructured {
+                    ui.label("");
+                    ui.label(
+                        RichText::new("Zeros in dense kernels: smaller compressed, rarely faster.")
+                            .small()
+                            .color(theme::MUTED),
+                    );
+                    ui.end_row();
+                }
+            }
+        });
+}
+
+fn labelled_drag<T: egui::emath::Numeric>(
+    ui: &mut Ui,
+    label: &str,
+    value: &mut T,
+    range: std::ops::RangeInclusive<T>,
+) {
+    let label = ui.label(label);
+    ui.add(egui::DragValue::new(value).range(range))
+        .labelled_by(label.id);
+    ui.end_row();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuda_without_the_provider_is_a_problem_unless_fallback_is_allowed() {
+        let mut config = ProfileConfig {
+            execution_provider: ExecutionProviderKind::Cuda,
+            ..ProfileConfig::default()
+        };
+        assert!(config_problems(&config, None, None).is_empty());
+        assert!(config_problems(&config, None, Some(true)).is_empty());
+        let problems = config_problems(&config, None, Some(false));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("setup --gpu"), "{problems:?}");
+        config.allow_fallback = true;
+        assert!(config_problems(&config, None, Some(false)).is_empty());
+    }
+}

@@ -1,0 +1,285 @@
+//! The central panel's tabs: the start page, the model, the live (or shown
+//! session's) plots and the per-layer view. The Sessions tab is drawn by
+//! [`super::sessions::Sessions`].
+
+use egui::{Color32, RichText, Ui};
+
+use super::{
+    PickPurpose,
+    action::{Action, ActionQueue},
+    files,
+    layers::{self, TableSort},
+    live::{self, LiveData},
+    loaded_model::LoadedModel,
+    sessions::ShownSession,
+    settings::Settings,
+    theme,
+};
+use crate::{
+    engine::{OptLevel, ProfileConfig, RunHandle},
+    samples::SAMPLE_MODELS,
+    telemetry::EnvironmentInfo,
+    util::{format_bytes, format_count, format_micros},
+};
+
+/// The central panel's tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    /// Open a model: file, samples, recent files.
+    Start,
+    /// The open model's summary.
+    Model,
+    /// The running or shown session's plots.
+    Live,
+    /// Per-layer timings.
+    Layers,
+    /// The sessions of this app run, and their comparison.
+    Sessions,
+}
+
+/// The row of tab buttons.
+pub fn tab_bar_ui(ui: &mut Ui, tab: &mut Tab) {
+    ui.horizontal(|ui| {
+        for (value, label) in [
+            (Tab::Start, "Start"),
+            (Tab::Model, "Model"),
+            (Tab::Live, "Live"),
+            (Tab::Layers, "Layers"),
+            (Tab::Sessions, "Sessions"),
+        ] {
+            ui.selectable_value(tab, value, label);
+        }
+    });
+}
+
+/// The start page: open a model, the sample models, the recent files.
+pub fn start_ui(ui: &mut Ui, settings: &mut Settings, actions: &mut ActionQueue) {
+    ui.heading("onnx-workbench");
+    ui.label("Profile an ONNX model under concurrent load: throughput, latency percentiles, per-layer timings, CPU and memory.");
+    ui.add_space(12.0);
+    if ui.button(RichText::new("Open a model…").strong()).clicked() {
+        actions.push(Action::PickFile(PickPurpose::OpenModel));
+    }
+    ui.label(
+        RichText::new("or drop a .onnx model (or a saved .json session) onto the window")
+            .small()
+            .color(theme::MUTED),
+    );
+    ui.add_space(12.0);
+    ui.label(RichText::new("Sample models").strong());
+    for (name, description, _) in SAMPLE_MODELS {
+        ui.horizontal(|ui| {
+            if ui.button(*name).clicked() {
+                actions.push(Action::OpenSample((*name).to_owned()));
+            }
+            ui.label(*description);
+        });
+    }
+    ui.add_space(12.0);
+    files::recent_files_ui(ui, settings, actions);
+}
+
+/// The Model tab: file, sizes and the rendered summary of the open model.
+pub fn model_ui(ui: &mut Ui, model: Option<&LoadedModel>) {
+    let Some(model) = model else {
+        ui.label("No model open.");
+        return;
+    };
+    let summary = &model.summary;
+    ui.heading(
+        model
+            .path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+    );
+    ui.label(
+        RichText::new(model.path.display().to_string())
+            .small()
+            .color(theme::MUTED),
+    );
+    ui.label(format!(
+        "{} nodes · {} parameters ({}) · file {}",
+        summary.node_count,
+        format_count(summary.param_count),
+        format_bytes(summary.param_bytes),
+        format_bytes(model.size_bytes)
+    ));
+    ui.add_space(6.0);
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        ui.add(
+            egui::Label::new(RichText::new(summary.render_text()).monospace())
+                .wrap_mode(egui::TextWrapMode::Extend),
+        );
+    });
+}
+
+/// What the Live and Layers tabs draw from: the active run, else the shown session.
+pub struct RunView<'a> {
+    /// The active run, if any.
+    pub run: Option<&'a RunHandle>,
+    /// The config of the active run.
+    pub config: &'a ProfileConfig,
+    /// The machine, before any run has finished (from the runtime probe).
+    pub environment: Option<&'a EnvironmentInfo>,
+    /// The session on screen when no run is active.
+    pub shown: Option<&'a ShownSession>,
+}
+
+/// The Live tab: the active run's latest snapshot, else the shown session.
+pub fn live_tab_ui(ui: &mut Ui, view: &RunView<'_>) {
+    if let Some(run) = view.run {
+        let snapshot = run.snapshot();
+        summary_line_ui(
+            ui,
+            snapshot.inferences_per_sec,
+            snapshot.latency.map(|l| (l.p50_micros, l.p99_micros)),
+            snapshot.requests_ok,
+            snapshot.requests_failed,
+        );
+        live::live_ui(
+            ui,
+            &LiveData {
+                windows: &snapshot.windows,
+                histogram: &snapshot.histogram,
+                errors: &snapshot.errors,
+                environment: view.environment,
+                gpu_samples: &[],
+                gpu_latest: snapshot.gpu.as_ref(),
+                has_queue: view.config.has_queue(),
+            },
+        );
+        return;
+    }
+    let Some(shown) = view.shown else {
+        ui.label("Press Run to start a profiling run; the plots update live.");
+        return;
+    };
+    let run = &shown.document.run;
+    if let Some(path) = &shown.from_file {
+        ui.label(
+            RichText::new(format!("Saved session (read-only): {}", path.display()))
+                .color(theme::WARNING),
+        );
+    }
+    if let Some(failure) = &run.failure {
+        ui.label(RichText::new(format!("The run failed: {failure}")).color(theme::ERROR));
+    }
+    for warning in &run.warnings {
+        ui.label(RichText::new(warning).color(theme::WARNING));
+    }
+    if let Some(transform) = &run.transform {
+        ui.collapsing(format!("Transform: {}", transform.spec.label()), |ui| {
+            ui.label(RichText::new(transform.render_text()).monospace());
+        });
+    }
+    if let Some(summary) = &run.summary {
+        summary_line_ui(
+            ui,
+            summary.inferences_per_sec,
+            summary.latency.map(|l| (l.p50_micros, l.p99_micros)),
+            summary.requests_ok,
+            summary.requests_failed,
+        );
+        ui.label(summary.stability.to_string());
+    }
+    live::live_ui(
+        ui,
+        &LiveData {
+            windows: &run.timeseries,
+            histogram: &shown.histogram,
+            errors: &run.errors,
+            environment: Some(&run.environment),
+            gpu_samples: &run.gpu_telemetry,
+            gpu_latest: None,
+            has_queue: run.config.has_queue(),
+        },
+    );
+}
+
+/// The Layers tab; owns how its node table is sorted.
+#[derive(Default)]
+pub struct LayersTab {
+    sort: TableSort,
+}
+
+impl LayersTab {
+    /// The per-layer table and charts of the active run, else the shown session.
+    pub fn layers_tab_ui(&mut self, ui: &mut Ui, view: &RunView<'_>, has_heatmap_renderer: bool) {
+        let live_layers = view.run.and_then(|run| run.snapshot().layers.clone());
+        if let Some(layers) = &live_layers {
+            layers::layers_ui(
+                ui,
+                Some(layers),
+                &mut self.sort,
+                view.config.opt_level != OptLevel::Disable,
+                None,
+                layers::GpuKernels::default(),
+            );
+        } else if let Some(shown) = view.shown {
+            let run = &shown.document.run;
+            layers::layers_ui(
+                ui,
+                run.layers.as_ref(),
+                &mut self.sort,
+                run.config.opt_level != OptLevel::Disable,
+                run.layer_profiling_error.as_deref(),
+                layers::GpuKernels {
+                    attribution: run.gpu_kernels.as_ref(),
+                    note: run.gpu_kernels_note.as_deref(),
+                },
+            );
+        } else {
+            layers::layers_ui(
+                ui,
+                None,
+                &mut self.sort,
+                false,
+                None,
+                layers::GpuKernels::default(),
+            );
+        }
+        if !has_heatmap_renderer {
+            ui.label(
+                RichText::new("The heatmap needs the wgpu renderer.")
+                    .small()
+                    .color(theme::MUTED),
+            );
+        }
+    }
+}
+
+/// The headline: throughput, p50 and p99 latency, ok and failed requests.
+fn summary_line_ui(
+    ui: &mut Ui,
+    inferences_per_sec: f64,
+    latency: Option<(f64, f64)>,
+    ok: u64,
+    failed: u64,
+) {
+    ui.horizontal(|ui| {
+        ui.label(
+            RichText::new(format!("{inferences_per_sec:.0} inferences/s"))
+                .size(20.0)
+                .color(theme::THROUGHPUT),
+        );
+        if let Some((p50, p99)) = latency {
+            ui.label(
+                RichText::new(format!("p50 {}", format_micros(p50)))
+                    .size(20.0)
+                    .color(theme::P50),
+            );
+            ui.label(
+                RichText::new(format!("p99 {}", format_micros(p99)))
+                    .size(20.0)
+                    .color(theme::P99),
+            );
+        }
+        ui.label(format!("{} ok", format_count(ok)));
+        let failed_color = if failed > 0 {
+            theme::ERROR
+        } else {
+            Color32::GRAY
+        };
+        ui.label(RichText::new(format!("{} failed", format_count(failed))).color(failed_color));
+    });
+}

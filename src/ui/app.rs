@@ -14,6 +14,7 @@ use super::{
     heatmap,
     loaded_model::LoadedModel,
     messages::{Message, Messages},
+    runtime_status::RuntimeStatus,
     sessions::{self, FileOutcome, Sessions, ShownSession},
     settings::{Settings, remember},
     tabs::{self, LayersTab, RunView, Tab},
@@ -25,7 +26,6 @@ use crate::{
     model::ModelError,
     samples::sample_model_path,
     session::SessionDocument,
-    telemetry::EnvironmentInfo,
 };
 
 /// Frame times kept for the statistics (at most).
@@ -52,34 +52,6 @@ pub struct GuiOptions {
     pub duration_secs: Option<f64>,
     /// Overrides of the remembered config: profile every Nth run.
     pub profile_every: Option<u32>,
-}
-
-/// What ONNX Runtime offers, found once at start-up.
-#[derive(Debug, Clone)]
-pub struct RuntimeStatus {
-    /// The ONNX Runtime version.
-    pub version: String,
-    /// Where the library was found.
-    pub source: String,
-    /// The build has the CUDA execution provider.
-    pub has_cuda: bool,
-    /// The machine, for the GPU panel before any run has finished.
-    pub environment: EnvironmentInfo,
-}
-
-impl RuntimeStatus {
-    /// Finds ONNX Runtime and probes the machine (slow: run it in a background task).
-    fn probe() -> Result<Self, RuntimeError> {
-        crate::engine::runtime::runtime().map(|runtime| Self {
-            version: runtime.version.clone(),
-            source: runtime.source.to_string(),
-            has_cuda: {
-                use ort::ep::ExecutionProvider as _;
-                ort::ep::CUDA::is_available().unwrap_or(false)
-            },
-            environment: EnvironmentInfo::probe(),
-        })
-    }
 }
 
 /// The workbench app.

@@ -21,6 +21,7 @@ mod layers;
 mod live;
 mod loaded_model;
 mod messages;
+mod runtime_status;
 mod sessions;
 mod settings;
 mod tabs;
@@ -32,6 +33,7 @@ pub use crate::samples::{SAMPLE_MODELS, sample_model_path};
 pub use app::{GuiOptions, WorkbenchApp};
 pub use compare::{SessionComparison, compare_sessions};
 pub use files::PickPurpose;
+pub use runtime_status::RuntimeStatus;
 pub use settings::Settings;
 pub use tabs::Tab;
 

@@ -6,8 +6,8 @@ use egui::{RichText, Ui};
 use super::{
     PickPurpose,
     action::{Action, ActionQueue},
-    app::RuntimeStatus,
     error::UiError,
+    runtime_status::RuntimeStatus,
     theme,
 };
 use crate::{

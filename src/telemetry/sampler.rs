@@ -114,6 +114,16 @@ fn push_bounded<T>(ring: &mut VecDeque<T>, value: T, capacity: usize) {
 mod tests {
     use super::*;
 
+    /// Every 5 ms from the start, at most 4 kept.
+    fn fast_schedule() -> Schedule {
+        Schedule {
+            interval: Duration::from_millis(5),
+            first_after: Duration::ZERO,
+            poll_step: Duration::from_millis(1),
+            capacity: 4,
+        }
+    }
+
     #[test]
     fn the_ring_keeps_the_newest_values() {
         let mut ring = VecDeque::new();
@@ -129,12 +139,7 @@ mod tests {
         let mut counter = 0u32;
         let sampler = PeriodicSampler::start(
             "wb-test-sampler",
-            Schedule {
-                interval: Duration::from_millis(5),
-                first_after: Duration::ZERO,
-                poll_step: Duration::from_millis(1),
-                capacity: 4,
-            },
+            fast_schedule(),
             move || {
                 Some(move || {
                     counter += 1;
@@ -165,12 +170,7 @@ mod tests {
     fn a_probe_that_cannot_open_ends_with_no_readings() {
         let sampler: PeriodicSampler<u32> = PeriodicSampler::start(
             "wb-test-sampler",
-            Schedule {
-                interval: Duration::from_millis(5),
-                first_after: Duration::ZERO,
-                poll_step: Duration::from_millis(1),
-                capacity: 4,
-            },
+            fast_schedule(),
             || None::<fn() -> Option<u32>>,
             |_| {},
         )

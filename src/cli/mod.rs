@@ -6,7 +6,8 @@
 //! run that finished but had failed requests.
 //!
 //! `args` holds what clap parses; `doctor` and `setup` have a file each, the
-//! other commands share `commands`, and `gui` opens the window.
+//! other commands share `commands`, and `gui` opens the window (or, in a build
+//! without the `gui` feature, says how to get one).
 
 mod args;
 mod commands;
@@ -43,6 +44,14 @@ pub enum CliError {
     MissingFolder { path: PathBuf, dir: PathBuf },
     #[error("cannot write {}: it is a folder", path.display())]
     IsAFolder { path: PathBuf },
+    /// `gui`, or no command, in a binary built without the `gui` feature.
+    #[error(
+        "this onnx-workbench was built without the GUI (the `gui` cargo feature is off); \
+         build it with the default features (`cargo build --release`, without \
+         `--no-default-features`) to get the desktop workbench, or use the headless \
+         commands (see --help)"
+    )]
+    NoGui,
 }
 
 /// Runs a parsed command line; returns the process exit status.

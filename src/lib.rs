@@ -15,7 +15,9 @@
 //! - [`transform`] rewrites a model (float16, int8 weights, unstructured or
 //!   structured pruning) and measures what it costs in accuracy.
 //! - [`cli`] implements the headless commands.
-//! - [`ui`] is the desktop workbench (eframe, wgpu); the only module that uses egui.
+//! - `ui` is the desktop workbench (eframe, wgpu); the only module that uses
+//!   egui. It is built with the `gui` cargo feature, which is on by default;
+//!   `--no-default-features` builds the library and the headless CLI alone.
 //!
 //! # Failure handling
 //!
@@ -36,5 +38,6 @@ pub mod samples;
 pub mod session;
 pub mod telemetry;
 pub mod transform;
+#[cfg(feature = "gui")]
 pub mod ui;
 pub mod util;

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     match onnx_workbench::cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", onnx_workbench::cli::error_report(&err));
             ExitCode::FAILURE
         }
     }

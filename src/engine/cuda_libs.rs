@@ -35,6 +35,26 @@ use serde::{Deserialize, Serialize};
 /// Environment variable with extra folders to search first.
 pub const ENV_CUDA_LIBS: &str = "ONNX_WORKBENCH_CUDA_LIBS";
 
+/// Why a CUDA library could not be opened. The message is the dynamic
+/// loader's own.
+#[derive(Debug, thiserror::Error)]
+pub enum CudaLibError {
+    /// A library found on disk did not load.
+    #[error("{source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: libloading::Error,
+    },
+    /// A library looked up by soname (the driver's) did not load.
+    #[error("{source}")]
+    OpenBySoname {
+        soname: &'static str,
+        #[source]
+        source: libloading::Error,
+    },
+}
+
 /// What a library is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,7 +70,9 @@ pub enum LibraryGroup {
 /// One library we look for, in load order within its group.
 #[derive(Debug, Clone, Copy)]
 pub struct LibrarySpec {
+    /// The file name the provider opens, e.g. `libcudart.so.13`.
     pub soname: &'static str,
+    /// What it is for.
     pub group: LibraryGroup,
     /// The pip package that ships it.
     pub package: &'static str,
@@ -118,14 +140,18 @@ pub const DRIVER_LIBRARY: &str = "libcuda.so.1";
 /// A library found on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FoundLibrary {
+    /// The file name looked for.
     pub soname: String,
+    /// What it is for.
     pub group: LibraryGroup,
+    /// Where it was found.
     pub path: PathBuf,
 }
 
 /// The result of a search.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CudaLibraries {
+    /// Libraries found, in load order.
     pub found: Vec<FoundLibrary>,
     /// Sonames not found anywhere, in load order.
     pub missing: Vec<String>,
@@ -313,11 +339,12 @@ fn python_nvidia_roots() -> Vec<PathBuf> {
 }
 
 /// The outcome of loading the libraries, computed once per process.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct LoadedLibraries {
+    /// What the search found and missed.
     pub libraries: CudaLibraries,
-    /// Libraries that were found but failed to load, with the loader's reason.
-    pub failed: Vec<(String, String)>,
+    /// Libraries that were found but failed to load (soname, the loader's reason).
+    pub failed: Vec<(String, CudaLibError)>,
 }
 
 static LOADED: OnceLock<LoadedLibraries> = OnceLock::new();
@@ -340,13 +367,18 @@ pub fn ensure_loaded(gpu_cache: Option<&Path>) -> &'static LoadedLibraries {
 
 /// Opens a library with `RTLD_NOW | RTLD_GLOBAL` and keeps it loaded for the
 /// life of the process.
-fn open_global(path: &Path) -> Result<(), String> {
+fn open_global(path: &Path) -> Result<(), CudaLibError> {
     use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
     // SAFETY: these are NVIDIA's CUDA libraries, whose initialisers have no
     // preconditions; the handle is leaked on purpose so the library stays
     // loaded for the provider.
-    let library = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_GLOBAL) }
-        .map_err(|err| err.to_string())?;
+    let library =
+        unsafe { Library::open(Some(path), RTLD_NOW | RTLD_GLOBAL) }.map_err(|source| {
+            CudaLibError::Open {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
     std::mem::forget(library);
     Ok(())
 }
@@ -372,7 +404,9 @@ pub struct CudaVersions {
 /// path; nothing here initialises a GPU context.
 pub fn probe_versions(libraries: &CudaLibraries) -> CudaVersions {
     let mut versions = CudaVersions {
-        driver_library_error: open_by_soname(DRIVER_LIBRARY).err(),
+        driver_library_error: open_by_soname(DRIVER_LIBRARY)
+            .err()
+            .map(|err| err.to_string()),
         ..CudaVersions::default()
     };
     if let Some(path) = libraries.path_of("libcudart.so.13") {
@@ -393,12 +427,12 @@ pub fn probe_versions(libraries: &CudaLibraries) -> CudaVersions {
     versions
 }
 
-fn open_by_soname(soname: &str) -> Result<(), String> {
+fn open_by_soname(soname: &'static str) -> Result<(), CudaLibError> {
     // SAFETY: opening the NVIDIA driver library runs no code with
     // preconditions; it is closed again at once.
     unsafe { libloading::Library::new(soname) }
         .map(drop)
-        .map_err(|err| err.to_string())
+        .map_err(|source| CudaLibError::OpenBySoname { soname, source })
 }
 
 /// Calls `int f(int*)` (the CUDA runtime's version getters).

@@ -127,3 +127,22 @@ fn json_output_is_a_session_document() {
     assert_eq!(json["inputs"][0]["shape"], serde_json::json!([4, 16]));
     assert_eq!(json["inputs"][1]["dtype"], "f32");
 }
+
+/// Without the `gui` feature (`--no-default-features`), asking for the window
+/// is an error that says how to get it, not a crash.
+#[cfg(not(feature = "gui"))]
+#[test]
+fn gui_without_the_feature_says_how_to_build_it() {
+    for args in [&["gui"][..], &[]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
+            .args(args)
+            .output()
+            .expect("run onnx-workbench");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("built without the GUI") && stderr.contains("default features"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -8,6 +8,7 @@ mod gpu;
 mod profile;
 mod session_files;
 mod transform;
+#[cfg(feature = "gui")]
 mod ui;
 
 use std::path::{Path, PathBuf};

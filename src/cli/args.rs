@@ -1,36 +1,21 @@
-//! The headless commands: `doctor`, `setup`, `inspect`, `profile`, `report`,
-//! `transform`.
-//!
-//! Each command returns an [`ExitCode`]-like number so `main.rs` stays thin:
-//! 0 success, 1 error, 2 usage error (from clap), 3 a run that finished but
-//! had failed requests.
+//! The command line as clap parses it: the argument types, the value parsers
+//! of `--dim`, `--input`, `--prune` and durations, and the translation of
+//! flags into a [`ProfileConfig`] or a [`TransformSpec`].
 
-use std::{
-    io::IsTerminal as _,
-    path::{Path, PathBuf},
-    time::{Duration, Instant},
-};
+use std::{path::PathBuf, time::Duration};
 
-use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
     engine::{
         Arrival, ConvAlgoSearch, CudaOptions, ExecutionProviderKind, InputFile, LayerProfiling,
-        LoadMode, OptLevel, ProfileConfig, RunHandle, RunStatus, config, runtime,
+        LoadMode, OptLevel, ProfileConfig, config,
     },
-    metrics::{RunPhase, Snapshot},
-    model::Model,
-    session::{SessionDocument, render_report, write_chrome_trace, write_csv, write_json},
     transform::{
         DEFAULT_ACCURACY_SAMPLES, Int8Mode, Precision, PruneMode, PruneScope, PruneSpec,
         TransformSpec,
     },
-    util::{format_count, format_micros, write_atomic},
 };
-
-/// Exit status of a finished run with failed requests.
-pub const EXIT_REQUESTS_FAILED: u8 = 3;
 
 /// Profile ONNX models under concurrent load on ONNX Runtime.
 #[derive(Debug, Parser)]
@@ -303,29 +288,74 @@ pub struct ProfileArgs {
     pub export_trace: Option<PathBuf>,
 }
 
-fn parse_dim(text: &str) -> Result<(String, i64), String> {
-    let (name, value) = text
-        .split_once('=')
-        .ok_or_else(|| format!("expected NAME=VALUE, got '{text}'"))?;
+/// Why a flag's value was rejected. clap prints the message after the flag.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ArgError {
+    #[error("expected NAME=VALUE, got '{text}'")]
+    NotNameValue { text: String },
+    #[error("'{value}' is not a whole number (in --dim {text})")]
+    NotWholeNumber {
+        value: String,
+        text: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    #[error("missing the dimension name in '{text}'")]
+    MissingDimensionName { text: String },
+    #[error("a dimension must be at least 1 (in --dim {text})")]
+    DimensionTooSmall { text: String },
+    #[error("expected NAME=FILE.npy, got '{text}'")]
+    NotNameFile { text: String },
+    #[error("'{text}' is not a sparsity like 0.5 or 50%")]
+    NotSparsity {
+        text: String,
+        #[source]
+        source: std::num::ParseFloatError,
+    },
+    #[error("sparsity must be at least 0 and below 1 (100%), got '{text}'")]
+    SparsityOutOfRange { text: String },
+    #[error("'{text}' is not a duration")]
+    InvalidSeconds { text: String },
+    #[error("'{text}' is not a duration like 10s or 500ms ({source})")]
+    NotDuration {
+        text: String,
+        #[source]
+        source: humantime::DurationError,
+    },
+}
+
+fn parse_dim(text: &str) -> Result<(String, i64), ArgError> {
+    let (name, value) = text.split_once('=').ok_or_else(|| ArgError::NotNameValue {
+        text: text.to_owned(),
+    })?;
     let value: i64 = value
         .trim()
         .parse()
-        .map_err(|_| format!("'{value}' is not a whole number (in --dim {text})"))?;
+        .map_err(|source| ArgError::NotWholeNumber {
+            value: value.to_owned(),
+            text: text.to_owned(),
+            source,
+        })?;
     if name.trim().is_empty() {
-        return Err(format!("missing the dimension name in '{text}'"));
+        return Err(ArgError::MissingDimensionName {
+            text: text.to_owned(),
+        });
     }
     if value < 1 {
-        return Err(format!("a dimension must be at least 1 (in --dim {text})"));
+        return Err(ArgError::DimensionTooSmall {
+            text: text.to_owned(),
+        });
     }
     Ok((name.trim().to_owned(), value))
 }
 
-fn parse_input(text: &str) -> Result<InputFile, String> {
-    let (name, path) = text
-        .split_once('=')
-        .ok_or_else(|| format!("expected NAME=FILE.npy, got '{text}'"))?;
+fn parse_input(text: &str) -> Result<InputFile, ArgError> {
+    let not_name_file = || ArgError::NotNameFile {
+        text: text.to_owned(),
+    };
+    let (name, path) = text.split_once('=').ok_or_else(not_name_file)?;
     if name.is_empty() || path.is_empty() {
-        return Err(format!("expected NAME=FILE.npy, got '{text}'"));
+        return Err(not_name_file());
     }
     Ok(InputFile {
         name: name.to_owned(),
@@ -333,7 +363,7 @@ fn parse_input(text: &str) -> Result<InputFile, String> {
     })
 }
 
-fn parse_sparsity(text: &str) -> Result<f64, String> {
+fn parse_sparsity(text: &str) -> Result<f64, ArgError> {
     let text = text.trim();
     let (number, scale) = match text.strip_suffix('%') {
         Some(percent) => (percent, 100.0),
@@ -342,28 +372,35 @@ fn parse_sparsity(text: &str) -> Result<f64, String> {
     let value: f64 = number
         .trim()
         .parse()
-        .map_err(|_| format!("'{text}' is not a sparsity like 0.5 or 50%"))?;
+        .map_err(|source| ArgError::NotSparsity {
+            text: text.to_owned(),
+            source,
+        })?;
     let sparsity = value / scale;
     if (0.0..1.0).contains(&sparsity) {
         Ok(sparsity)
     } else {
-        Err(format!(
-            "sparsity must be at least 0 and below 1 (100%), got '{text}'"
-        ))
+        Err(ArgError::SparsityOutOfRange {
+            text: text.to_owned(),
+        })
     }
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+fn parse_duration(text: &str) -> Result<Duration, ArgError> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<f64>() {
         return if secs.is_finite() && secs >= 0.0 {
             Ok(Duration::from_secs_f64(secs))
         } else {
-            Err(format!("'{text}' is not a duration"))
+            Err(ArgError::InvalidSeconds {
+                text: text.to_owned(),
+            })
         };
     }
-    humantime::parse_duration(text)
-        .map_err(|err| format!("'{text}' is not a duration like 10s or 500ms ({err})"))
+    humantime::parse_duration(text).map_err(|source| ArgError::NotDuration {
+        text: text.to_owned(),
+        source,
+    })
 }
 
 impl ProfileArgs {
@@ -413,407 +450,6 @@ impl ProfileArgs {
                 }
             },
             transform: self.transform.to_spec(),
-        }
-    }
-}
-
-/// Runs a parsed command line; returns the process exit status.
-pub fn run(cli: Cli) -> anyhow::Result<u8> {
-    if cli.version {
-        print_version();
-        return Ok(0);
-    }
-    match cli.command {
-        None => gui(GuiArgs {
-            model: None,
-            autorun: false,
-            exit_after_run: false,
-            frame_stats: None,
-            concurrency: None,
-            duration: None,
-            profile_every: None,
-        }),
-        Some(Command::Gui(args)) => gui(args),
-        Some(Command::Doctor) => doctor(),
-        Some(Command::Setup(args)) => setup(&args),
-        Some(Command::Inspect(args)) => inspect(&args),
-        Some(Command::Profile(args)) => profile(&args),
-        Some(Command::Report(args)) => report(&args),
-        Some(Command::Transform(args)) => transform(&args),
-    }
-}
-
-fn gui(args: GuiArgs) -> anyhow::Result<u8> {
-    crate::ui::run(crate::ui::GuiOptions {
-        model: args.model,
-        autorun: args.autorun,
-        exit_after_run: args.exit_after_run,
-        frame_stats: args.frame_stats,
-        concurrency: args.concurrency,
-        duration_secs: args.duration.map(|d| d.as_secs_f64()),
-        profile_every: args.profile_every,
-    })?;
-    Ok(0)
-}
-
-fn print_version() {
-    println!("onnx-workbench {}", env!("CARGO_PKG_VERSION"));
-    match runtime::runtime() {
-        Ok(runtime) => {
-            println!("ONNX Runtime {} ({})", runtime.version, runtime.source);
-            println!("library: {}", runtime.library_path.display());
-            println!("execution providers: {}", available_providers().join(", "));
-        }
-        Err(err) => println!("ONNX Runtime: not available: {err:#}"),
-    }
-}
-
-fn available_providers() -> Vec<String> {
-    use ort::ep::ExecutionProvider as _;
-    let mut providers = vec!["CPUExecutionProvider".to_owned()];
-    match ort::ep::CUDA::is_available() {
-        Ok(true) => providers.push("CUDAExecutionProvider".to_owned()),
-        Ok(false) => {
-            providers.push("(no CUDAExecutionProvider in this ONNX Runtime build)".to_owned())
-        }
-        Err(err) => providers.push(format!("(cannot query CUDA: {err})")),
-    }
-    providers
-}
-
-/// Prints where each group of CUDA libraries was found.
-fn print_cuda_libraries(libraries: &crate::engine::cuda_libs::CudaLibraries) {
-    use crate::engine::cuda_libs::LibraryGroup;
-    for (group, label) in [
-        (
-            LibraryGroup::Cuda,
-            "CUDA 13 runtime, cuBLAS, cuRAND, cuFFT, NVRTC",
-        ),
-        (LibraryGroup::Cudnn, "cuDNN 9"),
-        (LibraryGroup::Cupti, "CUPTI (optional, per-kernel GPU time)"),
-    ] {
-        let missing = libraries.missing_in(group);
-        let mut folders: Vec<String> = libraries
-            .found
-            .iter()
-            .filter(|found| found.group == group)
-            .filter_map(|found| found.path.parent().map(|dir| dir.display().to_string()))
-            .collect();
-        folders.dedup();
-        if missing.is_empty() {
-            println!("  {label}: found in {}", folders.join(", "));
-        } else {
-            println!("  {label}: MISSING {}", missing.join(", "));
-        }
-    }
-}
-
-/// The CUDA part of `doctor`: the build, the libraries and their versions,
-/// the driver, and whether the provider really registers.
-fn doctor_cuda(runtime: &runtime::Runtime) {
-    use crate::engine::{cuda_libs, session::ModelSource};
-    println!("CUDA execution provider:");
-    println!("  ONNX Runtime: {}", runtime.flavour);
-    let gpu_cache = runtime::cache_dir_for(runtime::Flavour::Gpu);
-    let libraries = cuda_libs::CudaLibraries::search(&cuda_libs::search_dirs(gpu_cache.as_deref()));
-    print_cuda_libraries(&libraries);
-    let versions = cuda_libs::probe_versions(&libraries);
-    let or_unknown = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_owned());
-    println!(
-        "  versions: CUDA runtime {}, cuDNN {}, CUPTI API {}",
-        or_unknown(&versions.cuda_runtime),
-        or_unknown(&versions.cudnn),
-        versions
-            .cupti_api
-            .map_or_else(|| "-".to_owned(), |v| v.to_string())
-    );
-    match &versions.driver_library_error {
-        None => println!(
-            "  NVIDIA driver: {} loads; supports CUDA {}",
-            cuda_libs::DRIVER_LIBRARY,
-            or_unknown(&versions.cuda_driver)
-        ),
-        Some(reason) => println!("  NVIDIA driver: not found ({reason})"),
-    }
-    let probe = crate::samples::SAMPLE_MODELS
-        .iter()
-        .find(|(name, _, _)| *name == "mlp.onnx")
-        .map(|(_, _, bytes)| *bytes);
-    if let Some(bytes) = probe {
-        let config = ProfileConfig {
-            execution_provider: ExecutionProviderKind::Cuda,
-            ..ProfileConfig::default()
-        };
-        match crate::engine::session::build_session(
-            runtime,
-            ModelSource::Memory(bytes),
-            &config,
-            None,
-        ) {
-            Ok(_) => println!("  provider: loads (a session was created on CUDA device 0)"),
-            Err(err) => println!("  provider: does not load: {err}"),
-        }
-    }
-}
-
-fn doctor() -> anyhow::Result<u8> {
-    println!("onnx-workbench {}", env!("CARGO_PKG_VERSION"));
-    let runtime = match runtime::runtime() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            println!("ONNX Runtime: NOT AVAILABLE");
-            println!("{err:#}");
-            return Ok(1);
-        }
-    };
-    println!("ONNX Runtime {} from {}", runtime.version, runtime.source);
-    println!("  library: {}", runtime.library_path.display());
-    println!("  build: {}", ort::info());
-    println!(
-        "  execution providers: {}",
-        available_providers().join(", ")
-    );
-    let environment = crate::telemetry::EnvironmentInfo::probe();
-    println!(
-        "machine: {} {} ({}), {} ({} logical cores), {} memory",
-        environment.os,
-        environment.os_version,
-        environment.arch,
-        environment.cpu_model,
-        environment.logical_cores,
-        crate::util::format_bytes(environment.total_memory_bytes)
-    );
-    if environment.gpus.is_empty() {
-        println!(
-            "GPU: {}",
-            environment
-                .gpu_note
-                .unwrap_or_else(|| "none found".to_owned())
-        );
-    } else {
-        for gpu in &environment.gpus {
-            println!(
-                "GPU: {} ({} memory, driver {})",
-                gpu.name,
-                crate::util::format_bytes(gpu.memory_total_bytes),
-                gpu.driver_version
-            );
-        }
-    }
-    doctor_cuda(runtime);
-    Ok(0)
-}
-
-fn setup(args: &SetupArgs) -> anyhow::Result<u8> {
-    if args.gpu {
-        let report = runtime::provision_gpu(args.wheels.as_deref())
-            .context("the GPU build of ONNX Runtime could not be set up")?;
-        println!(
-            "ONNX Runtime {} GPU build ready: {}",
-            runtime::ORT_VERSION,
-            report.library.display()
-        );
-        if report.fetched_packages.is_empty() {
-            println!("  nothing fetched: everything was already in place");
-        } else {
-            println!("  fetched: {}", report.fetched_packages.join(", "));
-        }
-        print_cuda_libraries(&report.cuda_libraries);
-        if !report.cuda_libraries.provider_ready() {
-            println!(
-                "CUDA libraries still missing: {}",
-                report.cuda_libraries.describe_missing()
-            );
-            return Ok(1);
-        }
-        println!(
-            "The GPU build is now used by default (it runs the CPU provider too); set {}=cpu to use the CPU build.",
-            runtime::ENV_FLAVOUR
-        );
-        return Ok(0);
-    }
-    let (path, source) =
-        runtime::locate_or_provision().context("ONNX Runtime could not be set up")?;
-    println!(
-        "ONNX Runtime {} ready ({source}): {}",
-        runtime::ORT_VERSION,
-        path.display()
-    );
-    Ok(0)
-}
-
-fn inspect(args: &InspectArgs) -> anyhow::Result<u8> {
-    let model = Model::load(&args.model)?;
-    let summary = model.summary();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        print!("{summary}");
-    }
-    Ok(0)
-}
-
-fn report(args: &ReportArgs) -> anyhow::Result<u8> {
-    let document = SessionDocument::load(&args.session)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&document)?);
-    } else {
-        print!("{}", render_report(&document));
-    }
-    Ok(0)
-}
-
-fn transform(args: &TransformArgs) -> anyhow::Result<u8> {
-    let spec = args.transform.to_spec();
-    if spec.is_identity() {
-        bail!("nothing to do: give --precision fp16|int8 and/or --prune SPARSITY");
-    }
-    let config = ProfileConfig {
-        execution_provider: args.ep,
-        batch: args.batch,
-        dims: args.dims.iter().cloned().collect(),
-        input_files: args.inputs.clone(),
-        seed: args.seed,
-        ..ProfileConfig::default()
-    };
-    config.validate()?;
-    let model = Model::load(&args.model)?;
-    let checked = crate::engine::verify::apply_checked(&model, &spec, &config)?;
-    write_atomic(&args.output, &checked.bytes)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&checked.report)?);
-    } else {
-        print!("{}", checked.report.render_text());
-        println!("written to {}", args.output.display());
-    }
-    Ok(0)
-}
-
-fn profile(args: &ProfileArgs) -> anyhow::Result<u8> {
-    let config = args.to_config();
-    config.validate()?;
-    check_output_paths(args)?;
-    let handle = RunHandle::start(args.model.clone(), config)?;
-    let stopper = handle.stopper();
-    if let Err(err) = ctrlc::set_handler(move || stopper.stop()) {
-        tracing::warn!("Ctrl-C will not stop the run cleanly: {err}");
-    }
-    show_progress(&handle, args.quiet);
-    let record = handle.join();
-    let document = SessionDocument::new(record);
-
-    let mut export_failed = false;
-    let mut report_line = |result: Result<String, crate::session::SessionError>| match result {
-        Ok(message) => eprintln!("{message}"),
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            export_failed = true;
-        }
-    };
-    if let Some(path) = &args.export {
-        report_line(
-            write_json(&document, path).map(|()| format!("session written to {}", path.display())),
-        );
-    }
-    if let Some(dir) = &args.export_csv {
-        report_line(
-            write_csv(&document, dir)
-                .map(|paths| format!("{} CSV files written to {}", paths.len(), dir.display())),
-        );
-    }
-    if let Some(path) = &args.export_trace {
-        report_line(
-            write_chrome_trace(&document, path)
-                .map(|()| format!("trace written to {}", path.display())),
-        );
-    }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&document)?);
-    } else {
-        print!("{}", render_report(&document));
-    }
-    let run = &document.run;
-    if run.status == RunStatus::Failed {
-        if let Some(failure) = &run.failure {
-            eprintln!("error: {failure}");
-        }
-        return Ok(1);
-    }
-    if export_failed {
-        return Ok(1);
-    }
-    if run.errors.count > 0 {
-        return Ok(EXIT_REQUESTS_FAILED);
-    }
-    Ok(0)
-}
-
-/// Fails early when an export destination cannot be written, before the run.
-fn check_output_paths(args: &ProfileArgs) -> anyhow::Result<()> {
-    for path in [&args.export, &args.export_trace].into_iter().flatten() {
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        if !dir.is_dir() {
-            bail!(
-                "cannot write {}: the folder {} does not exist",
-                path.display(),
-                dir.display()
-            );
-        }
-        if path.is_dir() {
-            bail!("cannot write {}: it is a folder", path.display());
-        }
-    }
-    Ok(())
-}
-
-fn progress_line(snapshot: &Snapshot, phase: RunPhase) -> String {
-    let p99 = snapshot.latency.map_or_else(
-        || "-".to_owned(),
-        |latency| format_micros(latency.p99_micros),
-    );
-    let recent = snapshot
-        .windows
-        .last()
-        .map_or(snapshot.inferences_per_sec, |w| w.inferences_per_sec);
-    format!(
-        "[{phase}] {:>6.1}s  {} ok  {} failed  {:.0} inf/s (last 1 s: {:.0})  p99 {p99}",
-        snapshot.elapsed_secs,
-        format_count(snapshot.requests_ok),
-        format_count(snapshot.requests_failed),
-        snapshot.inferences_per_sec,
-        recent
-    )
-}
-
-/// Shows the live progress line until the run finishes.
-fn show_progress(handle: &RunHandle, quiet: bool) {
-    let interval = crate::metrics::DEFAULT_PUBLISH_INTERVAL;
-    if quiet {
-        while !handle.is_finished() {
-            std::thread::sleep(interval);
-        }
-        return;
-    }
-    if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        while !handle.is_finished() {
-            bar.set_message(progress_line(&handle.snapshot(), handle.phase()));
-            bar.tick();
-            std::thread::sleep(interval);
-        }
-        bar.finish_and_clear();
-    } else {
-        let mut last_print = Instant::now();
-        while !handle.is_finished() {
-            std::thread::sleep(interval);
-            if last_print.elapsed() >= Duration::from_secs(1) {
-                eprintln!("{}", progress_line(&handle.snapshot(), handle.phase()));
-                last_print = Instant::now();
-            }
         }
     }
 }

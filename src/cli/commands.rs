@@ -1,0 +1,199 @@
+//! The commands that work on a model or a session: `inspect`, `report`,
+//! `transform` and `profile` (with its live progress line).
+
+use std::{
+    io::IsTerminal as _,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use super::{CliError, EXIT_REQUESTS_FAILED, InspectArgs, ProfileArgs, ReportArgs, TransformArgs};
+use crate::{
+    engine::{ProfileConfig, RunHandle, RunStatus, verify::apply_checked},
+    metrics::{RunPhase, Snapshot},
+    model::Model,
+    session::{SessionDocument, render_report, write_chrome_trace, write_csv, write_json},
+    util::{format_count, format_micros, write_atomic},
+};
+
+/// `inspect`: the model summary, as text or JSON.
+pub(super) fn inspect(args: &InspectArgs) -> anyhow::Result<u8> {
+    let model = Model::load(&args.model)?;
+    let summary = model.summary();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{summary}");
+    }
+    Ok(0)
+}
+
+/// `report`: reprints a saved session, as text or JSON.
+pub(super) fn report(args: &ReportArgs) -> anyhow::Result<u8> {
+    let document = SessionDocument::load(&args.session)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    } else {
+        print!("{}", render_report(&document));
+    }
+    Ok(0)
+}
+
+/// `transform`: rewrites the model, checks it loads, writes it and reports.
+pub(super) fn transform(args: &TransformArgs) -> anyhow::Result<u8> {
+    let spec = args.transform.to_spec();
+    if spec.is_identity() {
+        return Err(CliError::NothingToDo.into());
+    }
+    let config = ProfileConfig {
+        execution_provider: args.ep,
+        batch: args.batch,
+        dims: args.dims.iter().cloned().collect(),
+        input_files: args.inputs.clone(),
+        seed: args.seed,
+        ..ProfileConfig::default()
+    };
+    config.validate()?;
+    let model = Model::load(&args.model)?;
+    let checked = apply_checked(&model, &spec, &config)?;
+    write_atomic(&args.output, &checked.bytes)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&checked.report)?);
+    } else {
+        print!("{}", checked.report.render_text());
+        println!("written to {}", args.output.display());
+    }
+    Ok(0)
+}
+
+/// `profile`: one run with live progress, then the report and the exports.
+/// Exits 1 when the run or an export failed, [`EXIT_REQUESTS_FAILED`] when
+/// requests failed.
+pub(super) fn profile(args: &ProfileArgs) -> anyhow::Result<u8> {
+    let config = args.to_config();
+    config.validate()?;
+    check_output_paths(args)?;
+    let handle = RunHandle::start(args.model.clone(), config)?;
+    let stopper = handle.stopper();
+    if let Err(err) = ctrlc::set_handler(move || stopper.stop()) {
+        tracing::warn!("Ctrl-C will not stop the run cleanly: {err}");
+    }
+    show_progress(&handle, args.quiet);
+    let record = handle.join();
+    let document = SessionDocument::new(record);
+
+    let mut export_failed = false;
+    let mut report_line = |result: Result<String, crate::session::SessionError>| match result {
+        Ok(message) => eprintln!("{message}"),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            export_failed = true;
+        }
+    };
+    if let Some(path) = &args.export {
+        report_line(
+            write_json(&document, path).map(|()| format!("session written to {}", path.display())),
+        );
+    }
+    if let Some(dir) = &args.export_csv {
+        report_line(
+            write_csv(&document, dir)
+                .map(|paths| format!("{} CSV files written to {}", paths.len(), dir.display())),
+        );
+    }
+    if let Some(path) = &args.export_trace {
+        report_line(
+            write_chrome_trace(&document, path)
+                .map(|()| format!("trace written to {}", path.display())),
+        );
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    } else {
+        print!("{}", render_report(&document));
+    }
+    let run = &document.run;
+    if run.status == RunStatus::Failed {
+        if let Some(failure) = &run.failure {
+            eprintln!("error: {failure}");
+        }
+        return Ok(1);
+    }
+    if export_failed {
+        return Ok(1);
+    }
+    if run.errors.count > 0 {
+        return Ok(EXIT_REQUESTS_FAILED);
+    }
+    Ok(0)
+}
+
+/// Fails early when an export destination cannot be written, before the run.
+fn check_output_paths(args: &ProfileArgs) -> Result<(), CliError> {
+    for path in [&args.export, &args.export_trace].into_iter().flatten() {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(CliError::MissingFolder {
+                path: path.clone(),
+                dir: dir.to_path_buf(),
+            });
+        }
+        if path.is_dir() {
+            return Err(CliError::IsAFolder { path: path.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// The one-line live summary of a run.
+fn progress_line(snapshot: &Snapshot, phase: RunPhase) -> String {
+    let p99 = snapshot.latency.map_or_else(
+        || "-".to_owned(),
+        |latency| format_micros(latency.p99_micros),
+    );
+    let recent = snapshot
+        .windows
+        .last()
+        .map_or(snapshot.inferences_per_sec, |w| w.inferences_per_sec);
+    format!(
+        "[{phase}] {:>6.1}s  {} ok  {} failed  {:.0} inf/s (last 1 s: {:.0})  p99 {p99}",
+        snapshot.elapsed_secs,
+        format_count(snapshot.requests_ok),
+        format_count(snapshot.requests_failed),
+        snapshot.inferences_per_sec,
+        recent
+    )
+}
+
+/// Shows the live progress line until the run finishes.
+fn show_progress(handle: &RunHandle, quiet: bool) {
+    let interval = crate::metrics::DEFAULT_PUBLISH_INTERVAL;
+    if quiet {
+        while !handle.is_finished() {
+            std::thread::sleep(interval);
+        }
+        return;
+    }
+    if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        while !handle.is_finished() {
+            bar.set_message(progress_line(&handle.snapshot(), handle.phase()));
+            bar.tick();
+            std::thread::sleep(interval);
+        }
+        bar.finish_and_clear();
+    } else {
+        let mut last_print = Instant::now();
+        while !handle.is_finished() {
+            std::thread::sleep(interval);
+            if last_print.elapsed() >= Duration::from_secs(1) {
+                eprintln!("{}", progress_line(&handle.snapshot(), handle.phase()));
+                last_print = Instant::now();
+            }
+        }
+    }
+}

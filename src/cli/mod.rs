@@ -1,0 +1,121 @@
+//! The headless commands: `doctor`, `setup`, `inspect`, `profile`, `report`,
+//! `transform`, and `gui`, which opens the desktop workbench.
+//!
+//! Each command returns an [`ExitCode`](std::process::ExitCode)-like number so
+//! `main.rs` stays thin: 0 success, 1 error, 2 usage error (from clap), 3 a
+//! run that finished but had failed requests.
+//!
+//! `args` holds what clap parses; `doctor` and `setup` have a file each, the
+//! other commands share `commands`, and `gui` opens the window (or, in a build
+//! without the `gui` feature, says how to get one).
+
+mod args;
+mod commands;
+mod doctor;
+mod gui;
+mod setup;
+
+use std::path::PathBuf;
+
+pub use args::{
+    ArgError, Cli, Command, GuiArgs, InspectArgs, ProfileArgs, ReportArgs, SetupArgs,
+    TransformArgs, TransformFlags,
+};
+
+use crate::engine::runtime::RuntimeError;
+
+/// Exit status of a finished run with failed requests.
+pub const EXIT_REQUESTS_FAILED: u8 = 3;
+
+/// Why a command failed before or apart from its run.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("ONNX Runtime could not be set up: {0}")]
+    Setup(#[source] RuntimeError),
+    #[error("the GPU build of ONNX Runtime could not be set up: {0}")]
+    SetupGpu(#[source] RuntimeError),
+    #[error("nothing to do: give --precision fp16|int8 and/or --prune SPARSITY")]
+    NothingToDo,
+    #[error(
+        "cannot write {}: the folder {} does not exist",
+        path.display(),
+        dir.display()
+    )]
+    MissingFolder { path: PathBuf, dir: PathBuf },
+    #[error("cannot write {}: it is a folder", path.display())]
+    IsAFolder { path: PathBuf },
+    /// `gui`, or no command, in a binary built without the `gui` feature.
+    #[error(
+        "this onnx-workbench was built without the GUI (the `gui` cargo feature is off); \
+         build it with the default features (`cargo build --release`, without \
+         `--no-default-features`) to get the desktop workbench, or use the headless \
+         commands (see --help)"
+    )]
+    NoGui,
+}
+
+/// Runs a parsed command line; returns the process exit status.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    if cli.version {
+        doctor::print_version();
+        return Ok(0);
+    }
+    match cli.command {
+        None => gui::gui(GuiArgs {
+            model: None,
+            autorun: false,
+            exit_after_run: false,
+            frame_stats: None,
+            concurrency: None,
+            duration: None,
+            profile_every: None,
+        }),
+        Some(Command::Gui(args)) => gui::gui(args),
+        Some(Command::Doctor) => doctor::doctor(),
+        Some(Command::Setup(args)) => setup::setup(&args),
+        Some(Command::Inspect(args)) => commands::inspect(&args),
+        Some(Command::Profile(args)) => commands::profile(&args),
+        Some(Command::Report(args)) => commands::report(&args),
+        Some(Command::Transform(args)) => commands::transform(&args),
+    }
+}
+
+/// The error and its causes on one line, `error: cause: cause`, as `{:#}`
+/// prints an [`anyhow::Error`], except that a cause is not repeated when the
+/// message before it already ends with it. The error enums put their
+/// `#[source]` in their message, so the chain would otherwise say it twice.
+pub fn error_report(err: &anyhow::Error) -> String {
+    let mut chain = err.chain();
+    let mut report = chain.next().map(ToString::to_string).unwrap_or_default();
+    let mut previous = report.clone();
+    for cause in chain {
+        let message = cause.to_string();
+        if !previous.ends_with(&message) {
+            report.push_str(": ");
+            report.push_str(&message);
+        }
+        previous = message;
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::other("disk full");
+        let err = anyhow::Error::new(CliError::Setup(RuntimeError::Provision(
+            crate::engine::runtime::ProvisionError::TempDir { source: io },
+        )));
+        assert_eq!(
+            error_report(&err),
+            "ONNX Runtime could not be set up: provisioning ONNX Runtime failed: \
+             cannot create a temporary folder: disk full"
+        );
+        let context = anyhow::Error::new(std::io::Error::other("denied")).context("cannot save");
+        assert_eq!(error_report(&context), "cannot save: denied");
+        assert_eq!(error_report(&context), format!("{context:#}"));
+    }
+}

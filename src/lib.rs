@@ -1,19 +1,25 @@
 //! onnx-workbench: profile ONNX models under concurrent load on ONNX Runtime.
 //!
 //! The crate is a library with a thin binary on top. Everything the CLI does is
-//! reachable from here, so tests and the (future) GUI drive the same code:
+//! reachable from here, so tests and the GUI drive the same code. The modules
+//! are layers, each importing only those listed before it (ARCHITECTURE.md;
+//! a test checks it): `util`, `model`, `transform`, `telemetry`, `metrics`,
+//! `engine`, `session`, `samples`, `ui`, `cli`.
 //!
 //! - [`model`] reads, validates and inspects ONNX protobuf files.
+//! - [`transform`] rewrites a model (float16, int8 weights, unstructured or
+//!   structured pruning): model in, model plus report out.
 //! - [`engine`] finds and loads ONNX Runtime, builds sessions, generates inputs
-//!   and runs closed- or open-loop load.
+//!   and runs closed- or open-loop load; [`engine::verify`] loads a transformed
+//!   model and measures what the transform costs in accuracy.
 //! - [`metrics`] turns raw request samples into HDR percentiles, 1-second
 //!   windows and immutable [`metrics::Snapshot`]s, and parses ONNX Runtime's
 //!   own profiler output into per-layer timings.
-//! - [`telemetry`] samples process CPU and memory (and reports GPU presence).
+//! - [`telemetry`] samples process CPU and memory, the GPU through NVML, and
+//!   GPU activity through CUPTI.
 //! - [`session`] is the recorded profiling session with versioned export and
 //!   import (JSON, CSV, Chrome trace).
-//! - [`transform`] rewrites a model (float16, int8 weights, unstructured or
-//!   structured pruning) and measures what it costs in accuracy.
+//! - [`samples`] are the bundled sample models.
 //! - [`cli`] implements the headless commands.
 //! - `ui` is the desktop workbench (eframe, wgpu); the only module that uses
 //!   egui. It is built with the `gui` cargo feature, which is on by default;

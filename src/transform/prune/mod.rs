@@ -1,8 +1,8 @@
 //! Magnitude pruning of Conv, Gemm and MatMul weights: the report types, the
 //! entry point that checks the spec and picks the mode, and what both modes
 //! share. Unstructured pruning (single weights set to zero) is in
-//! [`unstructured`]; structured pruning (whole channels removed, tensors
-//! shrink) in [`structured`].
+//! `unstructured.rs`; structured pruning (whole channels removed, tensors
+//! shrink) in `structured.rs`.
 
 mod structured;
 mod unstructured;

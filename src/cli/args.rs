@@ -437,6 +437,8 @@ impl ProfileArgs {
                 },
                 None => LoadMode::Closed,
             },
+            // TODO(dynamic batching): set from --max-batch and friends.
+            batching: None,
             duration_secs,
             max_requests: self.requests,
             warmup_secs: self.warmup.as_secs_f64(),

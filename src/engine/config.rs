@@ -142,6 +142,30 @@ pub enum LoadMode {
     Open { rate_per_sec: f64, arrival: Arrival },
 }
 
+/// Dynamic batching: a batcher thread groups queued requests into one run,
+/// as Triton's dynamic batcher does. Each request still has `batch` rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BatchingConfig {
+    /// Most rows in one executed batch.
+    pub max_batch: u32,
+    /// Longest wait after the oldest queued request before a partial batch
+    /// runs, in µs.
+    pub delay_micros: u64,
+    /// Batch sizes (rows) that run as soon as they fill, smallest first.
+    pub preferred: Vec<u32>,
+}
+
+impl Default for BatchingConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 8,
+            delay_micros: 1000,
+            preferred: Vec::new(),
+        }
+    }
+}
+
 /// How per-layer timings are collected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "mode")]
@@ -205,6 +229,9 @@ pub struct ProfileConfig {
     /// Worker threads: clients in closed loop, servers of the queue in open loop.
     pub concurrency: u32,
     pub load: LoadMode,
+    /// Dynamic batching of requests before they run; `None` runs each
+    /// request on its own.
+    pub batching: Option<BatchingConfig>,
     /// Measured duration; `None` with `max_requests` set means "until done".
     pub duration_secs: Option<f64>,
     /// Stop after this many measured requests.
@@ -234,6 +261,7 @@ impl Default for ProfileConfig {
             seed: DEFAULT_SEED,
             concurrency: 1,
             load: LoadMode::Closed,
+            batching: None,
             duration_secs: Some(DEFAULT_DURATION_SECS),
             max_requests: None,
             warmup_secs: DEFAULT_WARMUP_SECS,

@@ -17,8 +17,8 @@ pub mod session;
 pub mod verify;
 
 pub use config::{
-    Arrival, ConvAlgoSearch, CudaOptions, ExecutionProviderKind, InputFile, LayerProfiling,
-    LoadMode, OptLevel, ProfileConfig,
+    Arrival, BatchingConfig, ConvAlgoSearch, CudaOptions, ExecutionProviderKind, InputFile,
+    LayerProfiling, LoadMode, OptLevel, ProfileConfig,
 };
 pub use run::{
     EncodedHistogram, ModelInfo, RunHandle, RunRecord, RunStatus, RunStopper, StartupTimings,

@@ -23,6 +23,7 @@ const LAYERS: &[&str] = &[
     "telemetry",
     "metrics",
     "engine",
+    "tune",
     "session",
     "samples",
     "ui",

@@ -82,17 +82,22 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 
 /// The error and its causes on one line, `error: cause: cause`, as `{:#}`
 /// prints an [`anyhow::Error`], except that a cause is not repeated when the
-/// message before it already ends with it. The error enums put their
-/// `#[source]` in their message, so the chain would otherwise say it twice.
+/// message before it already holds its text. The error enums put their
+/// `#[source]` in their message (sometimes cleaned of ONNX Runtime's prefix
+/// or surrounding whitespace), so the chain would otherwise say it twice.
 pub fn error_report(err: &anyhow::Error) -> String {
     let mut chain = err.chain();
     let mut report = chain.next().map(ToString::to_string).unwrap_or_default();
     let mut previous = report.clone();
     for cause in chain {
         let message = cause.to_string();
-        if !previous.ends_with(&message) {
+        let text = message.trim();
+        let already_said = !text.is_empty()
+            && (previous.contains(text)
+                || previous.contains(&crate::engine::session::clean_ort_message(text)));
+        if !already_said {
             report.push_str(": ");
-            report.push_str(&message);
+            report.push_str(text);
         }
         previous = message;
     }
@@ -117,5 +122,9 @@ mod tests {
         let context = anyhow::Error::new(std::io::Error::other("denied")).context("cannot save");
         assert_eq!(error_report(&context), "cannot save: denied");
         assert_eq!(error_report(&context), format!("{context:#}"));
+        // A cause whose text the message holds with other whitespace.
+        let inner =
+            anyhow::Error::new(std::io::Error::other("bad graph\n")).context("rejected: bad graph");
+        assert_eq!(error_report(&inner), "rejected: bad graph");
     }
 }

@@ -4,7 +4,7 @@
 //! reachable from here, so tests and the GUI drive the same code. The modules
 //! are layers, each importing only those listed before it (ARCHITECTURE.md;
 //! a test checks it): `util`, `model`, `transform`, `telemetry`, `metrics`,
-//! `engine`, `session`, `samples`, `ui`, `cli`.
+//! `engine`, `tune`, `session`, `samples`, `ui`, `cli`.
 //!
 //! - [`model`] reads, validates and inspects ONNX protobuf files.
 //! - [`transform`] rewrites a model (float16, int8 weights, unstructured or
@@ -44,6 +44,7 @@ pub mod samples;
 pub mod session;
 pub mod telemetry;
 pub mod transform;
+pub mod tune;
 #[cfg(feature = "gui")]
 pub mod ui;
 pub mod util;

@@ -26,7 +26,10 @@ pub use point::{MeasuredPoint, Verdict, judge, profile_command};
 pub use runner::{
     PointBrief, Recommendation, SkippedPoint, SweepHandle, SweepProgress, SweepResult, SweepStatus,
 };
-pub use spec::{LatencyBound, Percentile, SearchMode, Slo, SweepSpec, VaryDimension, VaryKey};
+pub use spec::{
+    DEFAULT_RETRIES, DEFAULT_STABILITY, LatencyBound, Percentile, SearchMode, Slo, SweepSpec,
+    VaryDimension, VaryKey,
+};
 
 /// Why a sweep could not be set up or a value not parsed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

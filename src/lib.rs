@@ -17,6 +17,9 @@
 //!   own profiler output into per-layer timings.
 //! - [`telemetry`] samples process CPU and memory, the GPU through NVML, and
 //!   GPU activity through CUPTI.
+//! - [`tune`] sweeps run configurations under a latency SLO: grid or
+//!   rate/concurrency search, stability, a binomial pass test, the Pareto set
+//!   and a confirmed recommendation.
 //! - [`session`] is the recorded profiling session with versioned export and
 //!   import (JSON, CSV, Chrome trace).
 //! - [`samples`] are the bundled sample models.

@@ -52,7 +52,7 @@ impl SweepArgs {
 }
 
 /// The one-line progress of a sweep.
-fn progress_line(progress: &SweepProgress) -> String {
+fn progress_line(progress: &SweepProgress, elapsed_secs: f64) -> String {
     let eta = progress
         .eta_secs
         .map_or_else(|| "-".to_owned(), |secs| format!("{secs:.0} s"));
@@ -67,8 +67,7 @@ fn progress_line(progress: &SweepProgress) -> String {
         )
     });
     format!(
-        "[sweep {:>6.1}s] {} done, ~{} left, ETA {eta}; now: {}{last}",
-        progress.elapsed_secs,
+        "[sweep {elapsed_secs:>6.1}s] {} done, ~{} left, ETA {eta}; now: {}{last}",
         progress.points_done,
         progress.points_left,
         progress.current.as_deref().unwrap_or("-"),
@@ -87,13 +86,17 @@ pub(super) fn sweep(args: &SweepArgs) -> anyhow::Result<u8> {
     }
     let interval = Duration::from_millis(200);
     let terminal = std::io::stderr().is_terminal();
-    let mut last_print = Instant::now();
+    let started = Instant::now();
+    let mut last_print = started;
     while !handle.is_finished() {
         std::thread::sleep(interval);
         if !args.profile.quiet
             && last_print.elapsed() >= Duration::from_secs(if terminal { 1 } else { 5 })
         {
-            eprintln!("{}", progress_line(&handle.progress()));
+            eprintln!(
+                "{}",
+                progress_line(&handle.progress(), started.elapsed().as_secs_f64())
+            );
             last_print = Instant::now();
         }
     }

@@ -452,9 +452,9 @@ pub fn render_sweep_report(document: &SweepDocument) -> String {
             };
             let margin = rec.margin.map_or_else(String::new, |m| {
                 if m >= 0.0 {
-                    format!(", {:.0} % under the {percentile} bound", m * 100.0)
+                    format!(", {:.1} % under the {percentile} bound", m * 100.0)
                 } else {
-                    format!(", {:.0} % over the {percentile} bound", -m * 100.0)
+                    format!(", {:.1} % over the {percentile} bound", -m * 100.0)
                 }
             });
             let _ = writeln!(

@@ -103,6 +103,13 @@ pub fn judge(record: &RunRecord, slo: &Slo) -> Verdict {
             decisions.push(Decision::Fail);
         }
     }
+    if record.status == crate::engine::RunStatus::Failed {
+        details.push(format!(
+            "the run failed: {}",
+            record.failure.as_deref().unwrap_or("no reason recorded")
+        ));
+        decisions.push(Decision::Fail);
+    }
     let decision = if decisions.contains(&Decision::Fail) {
         Decision::Fail
     } else if decisions.contains(&Decision::Undecided) {

@@ -26,7 +26,8 @@ use crate::engine::{LayerProfiling, ProfileConfig, RunHandle, RunStatus, RunStop
 
 /// Tolerance of the rate and concurrency searches (5 %).
 pub const SEARCH_TOLERANCE: f64 = 0.05;
-/// First rate of a rate search when the base configuration has none.
+/// First rate of a rate search when neither the base configuration nor a
+/// closed-loop calibration run gives one.
 pub const DEFAULT_START_RATE: f64 = 100.0;
 /// Highest rate a rate search tries.
 pub const MAX_SEARCH_RATE: f64 = 1e6;
@@ -623,7 +624,10 @@ impl Runner {
             SearchMode::Rate => {
                 let start = match config.load {
                     crate::engine::LoadMode::Open { rate_per_sec, .. } => rate_per_sec,
-                    crate::engine::LoadMode::Closed => DEFAULT_START_RATE,
+                    crate::engine::LoadMode::Closed => match self.calibrate(&config, &values) {
+                        Some(start) => start,
+                        None => return,
+                    },
                 };
                 (VaryKey::Rate, start, MAX_SEARCH_RATE, false)
             }
@@ -653,8 +657,11 @@ impl Runner {
             probe_values.push((key, text));
             self.planned_left = self.planned_left.saturating_sub(1);
             match self.measure(probe_config, probe_values) {
+                // The knee is found by the pass test (an undecided point
+                // counts as failing); stability decides only whether a
+                // passing point can be recommended.
                 Measured::Point(index) => {
-                    if self.points[index].is_usable_pass() {
+                    if self.points[index].verdict.decision == Decision::Pass {
                         Probe::Pass
                     } else {
                         Probe::Fail
@@ -693,6 +700,35 @@ impl Runner {
             ),
         };
         self.notes.push(note);
+    }
+
+    /// A rate search without `--rate` starts from a closed-loop run of the
+    /// same configuration: half its request rate (at least 1/s), which is
+    /// below the knee and saves the doubling steps from a guess. The
+    /// closed-loop point is kept with the others. `None` when the sweep must
+    /// end or the configuration cannot run.
+    fn calibrate(&mut self, config: &ProfileConfig, values: &[(VaryKey, String)]) -> Option<f64> {
+        let mut calibration_values = values.to_vec();
+        calibration_values.push((VaryKey::Rate, "closed-loop".to_owned()));
+        let label = label_of(&calibration_values);
+        let (outcome, point) = self.measure_with(config.clone(), values.to_vec());
+        let mut point = point?;
+        point.label = label;
+        let requests_per_sec = point
+            .record
+            .summary
+            .as_ref()
+            .map_or(0.0, |s| s.requests_per_sec);
+        self.points.push(point);
+        self.publish(None, false);
+        if matches!(outcome, Measured::Halt) {
+            return None;
+        }
+        Some(if requests_per_sec > 0.0 {
+            (requests_per_sec / 2.0).max(1.0)
+        } else {
+            DEFAULT_START_RATE
+        })
     }
 
     fn recommend(&mut self) {

@@ -20,7 +20,10 @@ pub enum PointStability {
     /// tolerance; spreads as fractions of their means.
     Stable {
         throughput_spread: f64,
-        latency_spread: f64,
+        /// `None` when the windows had too few requests for the percentile
+        /// to mean anything per window (see [`min_window_requests`]); the
+        /// pass test over the whole run still judges it.
+        latency_spread: Option<f64>,
     },
     /// They are not, or there were too few windows; `reason` says which.
     Unstable { reason: String },
@@ -53,9 +56,22 @@ fn spread(values: &[f64]) -> Option<f64> {
     Some((max - min) / mean)
 }
 
+/// Requests a window needs for its `percentile` to be judged: ten times
+/// the count at which that percentile stops being the window's maximum
+/// (1000 for p99; p99.9 is judged on the windows' p99, so also 1000).
+pub fn min_window_requests(percentile: Percentile) -> u64 {
+    let quantile = match percentile {
+        Percentile::P999 => Percentile::P99.quantile(),
+        other => other.quantile(),
+    };
+    (10.0 / (1.0 - quantile)).round() as u64
+}
+
 /// Stable when the last [`STABLE_WINDOWS`] full one-second windows agree
 /// within `tolerance` (0.10 = 10 %) on throughput and, when given, on the
-/// SLO `percentile`: `(max - min) / mean` of each.
+/// SLO `percentile`: `(max - min) / mean` of each. The percentile is only
+/// judged when every one of those windows has [`min_window_requests`]
+/// requests; below that its per-window value is noise.
 pub fn point_stability(
     windows: &[WindowStats],
     percentile: Option<Percentile>,
@@ -89,8 +105,12 @@ pub fn point_stability(
             ),
         };
     }
-    let mut latency_spread = 0.0;
-    if let Some(percentile) = percentile {
+    let mut latency_spread = None;
+    if let Some(percentile) = percentile
+        && last
+            .iter()
+            .all(|w| w.requests >= min_window_requests(percentile))
+    {
         let values: Option<Vec<f64>> = last
             .iter()
             .map(|w| window_percentile(w, percentile))
@@ -109,7 +129,7 @@ pub fn point_stability(
                 ),
             };
         }
-        latency_spread = found;
+        latency_spread = Some(found);
     }
     PointStability::Stable {
         throughput_spread,
@@ -260,7 +280,7 @@ mod tests {
             window(10.0, 900.0),
             window(1000.0, 100.0),
             window(1020.0, 104.0),
-            window(990.0, 98.0),
+            window(1010.0, 98.0),
         ];
         let verdict = point_stability(&steady, Some(Percentile::P99), 0.10);
         let PointStability::Stable {
@@ -270,7 +290,8 @@ mod tests {
         else {
             panic!("expected stable, got {verdict:?}")
         };
-        assert!((throughput_spread - 30.0 / (3010.0 / 3.0)).abs() < 1e-9);
+        assert!((throughput_spread - 20.0 / (3030.0 / 3.0)).abs() < 1e-9);
+        let latency_spread = latency_spread.expect("judged: 1000 requests per window");
         assert!((latency_spread - 6.0 / (302.0 / 3.0)).abs() < 1e-9);
 
         // Throughput steady but p99 jumps: unstable, and the reason says p99.
@@ -288,6 +309,22 @@ mod tests {
         // Without a percentile only throughput counts; a wider tolerance passes.
         assert!(point_stability(&jumpy, None, 0.10).is_stable());
         assert!(point_stability(&jumpy, Some(Percentile::P99), 0.5).is_stable());
+        // With too few requests per window the p99 is not judged.
+        let sparse = [
+            window(50.0, 100.0),
+            window(50.0, 300.0),
+            window(50.0, 100.0),
+        ];
+        assert_eq!(min_window_requests(Percentile::P99), 1000);
+        assert_eq!(min_window_requests(Percentile::P50), 20);
+        assert_eq!(
+            point_stability(&sparse, Some(Percentile::P99), 0.10),
+            PointStability::Stable {
+                throughput_spread: 0.0,
+                latency_spread: None
+            }
+        );
+        assert!(!point_stability(&sparse, Some(Percentile::P50), 0.10).is_stable());
         // Two windows are not enough.
         assert!(!point_stability(&jumpy[..2], None, 0.10).is_stable());
         let throughput = [

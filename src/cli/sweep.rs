@@ -80,6 +80,8 @@ fn progress_line(progress: &SweepProgress, elapsed_secs: f64) -> String {
 pub(super) fn sweep(args: &SweepArgs) -> anyhow::Result<u8> {
     let spec = args.to_spec()?;
     check_output_paths(&args.profile)?;
+    // A model that cannot be read fails here, not once per point.
+    crate::model::Model::load(&args.profile.model)?;
     let handle = SweepHandle::start(args.profile.model.clone(), spec)?;
     if let Err(err) = ctrlc::set_handler(handle.stopper()) {
         tracing::warn!("Ctrl-C will not stop the sweep cleanly: {err}");

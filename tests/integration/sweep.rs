@@ -223,3 +223,52 @@ fn a_stopped_sweep_keeps_what_it_measured() {
             .is_none_or(|r| r.confirmation.is_none() && !r.confirmed)
     );
 }
+
+#[test]
+fn a_batch_over_a_fixed_batch_dim_is_skipped_with_the_engines_reason() {
+    let model = repo_path("tests/data/models/fixed_batch.onnx");
+    let output = workbench(&[
+        "sweep",
+        model.to_str().expect("utf-8 path"),
+        "--duration",
+        "1s",
+        "--warmup",
+        "0.1s",
+        "--vary",
+        "batch=1,2",
+        "--slo",
+        "p99=500ms",
+        "--retries",
+        "0",
+        "--no-confirm",
+        "--quiet",
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let document: SweepDocument = serde_json::from_str(&stdout).expect("sweep JSON");
+    assert_eq!(document.points.len(), 1, "{stdout}");
+    assert_eq!(document.points[0].config.batch, Some(1));
+    // One second holds fewer than the 3 windows stability needs: unstable,
+    // so never recommended, and the exit status says nothing passed.
+    assert!(!document.points[0].stable);
+    assert!(document.recommendation.is_none());
+    assert_eq!(output.status.code(), Some(4));
+    assert_eq!(document.skipped.len(), 1);
+    assert_eq!(document.skipped[0].label, "batch=2");
+    assert!(
+        document.skipped[0].reason.contains("fixed first dimension"),
+        "{:?}",
+        document.skipped[0]
+    );
+
+    let missing = workbench(&[
+        "sweep",
+        "no_such_model.onnx",
+        "--vary",
+        "batch=1",
+        "--slo",
+        "p99=1ms",
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read model"));
+}

@@ -373,7 +373,16 @@ impl Runner {
         if self.stopped() {
             handle.stop();
         }
-        let record = handle.join();
+        let mut record = handle.join();
+        // The raw request spans (about 1 MB a run) are for one session's
+        // Chrome trace; a sweep keeps its points small so a long grid stays
+        // bounded in memory and on disk.
+        if !record.trace.request_spans.is_empty() {
+            record.trace.request_spans = Vec::new();
+            record
+                .notes
+                .push("request spans are not kept for sweep points (no Chrome trace)".to_owned());
+        }
         if let Ok(mut current) = self.shared.current.lock() {
             *current = None;
         }

@@ -22,6 +22,11 @@ use crate::{
 /// point is saturated and fails.
 pub const SATURATION_SHARE: f64 = 0.95;
 
+/// Share of the measured period's scheduled requests that may be left
+/// unsent at its end (the queue in flight at the deadline) before the point
+/// counts as saturated.
+pub const UNSENT_SHARE: f64 = 0.01;
+
 /// The SLO verdict of a point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
@@ -39,7 +44,8 @@ pub struct Verdict {
 /// Judges `record` against `slo`: a binomial test per latency bound on the
 /// requests over it (failed requests count as over), the throughput floor,
 /// and, in open loop, saturation (throughput below [`SATURATION_SHARE`] of
-/// the offered rate, or requests left unsent).
+/// the offered rate, or more than [`UNSENT_SHARE`] of the scheduled requests
+/// left unsent).
 pub fn judge(record: &RunRecord, slo: &Slo) -> Verdict {
     let mut details = Vec::new();
     let mut decisions = Vec::new();
@@ -95,7 +101,9 @@ pub fn judge(record: &RunRecord, slo: &Slo) -> Verdict {
     if let LoadMode::Open { rate_per_sec, .. } = record.config.load {
         let offered = rate_per_sec;
         let achieved = summary.requests_per_sec;
-        if achieved < SATURATION_SHARE * offered || summary.unsent_requests > 0 {
+        let scheduled = offered * summary.measured_secs;
+        let backlog = summary.unsent_requests as f64;
+        if achieved < SATURATION_SHARE * offered || backlog > UNSENT_SHARE * scheduled {
             details.push(format!(
                 "saturated: {achieved:.1} of {offered} requests/s served, {} left unsent",
                 summary.unsent_requests
@@ -344,6 +352,56 @@ pub fn profile_command(model: &Path, config: &ProfileConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A real recorded run: 300 closed-loop requests, p99 about 132 µs.
+    fn fixture_record() -> RunRecord {
+        serde_json::from_str(include_str!("../../tests/data/sessions/v1.json")).expect("fixture")
+    }
+
+    fn slo(items: &[&str]) -> Slo {
+        let mut slo = Slo::default();
+        for item in items {
+            slo.add(item).expect("slo");
+        }
+        slo
+    }
+
+    #[test]
+    fn the_verdict_counts_requests_over_the_bound_with_confidence() {
+        let record = fixture_record();
+        // None of 300 over 10 ms: enough for p50 (7 needed), not for p99 (459).
+        let verdict = judge(&record, &slo(&["p50=10ms"]));
+        assert_eq!(verdict.decision, Decision::Pass, "{verdict:?}");
+        assert!(verdict.details[0].contains("0 of 300"), "{verdict:?}");
+        let margin = verdict.margin.expect("margin");
+        assert!(margin > 0.9 && margin < 1.0, "{margin}");
+        let verdict = judge(&record, &slo(&["p99=10ms"]));
+        assert_eq!(verdict.decision, Decision::Undecided, "{verdict:?}");
+        // Every request over 1 µs: a clear latency failure.
+        let verdict = judge(&record, &slo(&["p50=0.001ms", "p99=10ms"]));
+        assert_eq!(verdict.decision, Decision::Fail);
+        assert!(verdict.latency_failed);
+        assert!(verdict.margin.expect("margin") < 0.0);
+        // A throughput floor far above the run fails, but not on latency.
+        let verdict = judge(&record, &slo(&["p50=10ms", "throughput>=1e9"]));
+        assert_eq!(verdict.decision, Decision::Fail);
+        assert!(!verdict.latency_failed);
+        // The same requests offered at a far higher open-loop rate: saturated.
+        let mut open = record.clone();
+        open.config.load = LoadMode::Open {
+            rate_per_sec: 1e9,
+            arrival: Arrival::Poisson,
+        };
+        let verdict = judge(&open, &slo(&["p50=10ms"]));
+        assert_eq!(verdict.decision, Decision::Fail);
+        assert!(
+            verdict.details.iter().any(|d| d.contains("saturated")),
+            "{verdict:?}"
+        );
+        let mut failed = record;
+        failed.status = crate::engine::RunStatus::Failed;
+        assert_eq!(judge(&failed, &slo(&["p50=10ms"])).decision, Decision::Fail);
+    }
 
     #[test]
     fn the_command_names_what_differs_from_the_defaults() {

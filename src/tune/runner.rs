@@ -348,9 +348,17 @@ impl Runner {
         pareto_indices(&pairs)
     }
 
+    /// The highest-throughput stable passing point. A rate search answers
+    /// with an open-loop rate, so its closed-loop calibration run is not a
+    /// candidate.
     fn best_passing(&self) -> Option<usize> {
+        let rate_search = self.spec.search == SearchMode::Rate;
         (0..self.points.len())
             .filter(|&i| self.points[i].is_usable_pass())
+            .filter(|&i| {
+                !(rate_search
+                    && matches!(self.points[i].config.load, crate::engine::LoadMode::Closed))
+            })
             .max_by(|&a, &b| {
                 self.points[a]
                     .throughput_per_sec()

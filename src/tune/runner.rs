@@ -228,6 +228,8 @@ enum Measured {
     Skipped,
     /// The sweep must end (stop or budget).
     Halt,
+    /// The point was stopped part-way (kept, at this index); the sweep ends.
+    PointThenHalt(usize),
 }
 
 /// The state of the sweep thread.
@@ -484,7 +486,7 @@ impl Runner {
         let index = self.points.len() - 1;
         self.publish(None, false);
         match outcome {
-            Measured::Halt => Measured::Halt,
+            Measured::Halt => Measured::PointThenHalt(index),
             _ => Measured::Point(index),
         }
     }
@@ -564,6 +566,10 @@ impl Runner {
             match self.measure(config, values) {
                 Measured::Point(index) => measured.push((indices, index)),
                 Measured::Skipped => {}
+                Measured::PointThenHalt(index) => {
+                    halted = true;
+                    measured.push((indices, index));
+                }
                 Measured::Halt => {
                     halted = true;
                     self.skipped.push(SkippedPoint {
@@ -684,7 +690,7 @@ impl Runner {
                         Probe::Fail
                     }
                 }
-                Measured::Skipped | Measured::Halt => Probe::Stop,
+                Measured::Skipped | Measured::Halt | Measured::PointThenHalt(_) => Probe::Stop,
             }
         });
         if let Some(reason) = skipped_reason {

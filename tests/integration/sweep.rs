@@ -215,6 +215,14 @@ fn a_stopped_sweep_keeps_what_it_measured() {
         "{:?}",
         result.skipped
     );
+    // Every point is either measured or listed as not run, never both.
+    assert_eq!(result.points.len() + result.skipped.len(), 4);
+    for skipped in &result.skipped {
+        assert!(
+            result.points.iter().all(|p| p.label != skipped.label),
+            "{skipped:?}"
+        );
+    }
     // A stopped sweep makes no confirmation run.
     assert!(
         result

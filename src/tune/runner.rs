@@ -22,7 +22,7 @@ use super::{
     search::{Probe, early_stop_reason, grid_order, search_highest_passing},
     stats::{Decision, pareto_indices, point_stability},
 };
-use crate::engine::{LayerProfiling, ProfileConfig, RunHandle, RunStatus, RunStopper};
+use crate::engine::{LayerProfiling, ProfileConfig, RunHandle, RunRecord, RunStatus, RunStopper};
 
 /// Tolerance of the rate and concurrency searches (5 %).
 pub const SEARCH_TOLERANCE: f64 = 0.05;
@@ -124,6 +124,9 @@ pub struct SweepProgress {
     /// The point being measured.
     pub current: Option<String>,
     pub points: Vec<PointBrief>,
+    /// The run record of each finished point (same order as `points`), so
+    /// a reader can open a point's session while the sweep goes on.
+    pub records: Vec<Arc<RunRecord>>,
     pub pareto: Vec<usize>,
     /// Index of the best passing point so far.
     pub recommendation: Option<usize>,
@@ -240,6 +243,8 @@ struct Runner {
     started: Instant,
     status: SweepStatus,
     points: Vec<MeasuredPoint>,
+    /// Shared copies of the points' records, for the progress.
+    records: Vec<Arc<RunRecord>>,
     skipped: Vec<SkippedPoint>,
     notes: Vec<String>,
     points_secs: f64,
@@ -273,6 +278,7 @@ impl Runner {
             started: Instant::now(),
             status: SweepStatus::Completed,
             points: Vec::new(),
+            records: Vec::new(),
             skipped: Vec::new(),
             notes: Vec::new(),
             points_secs: 0.0,
@@ -329,6 +335,7 @@ impl Runner {
             eta_secs,
             current,
             points,
+            records: self.records.clone(),
             pareto: self.pareto(),
             recommendation: self.best_passing(),
             finished,
@@ -482,13 +489,19 @@ impl Runner {
         let Some(point) = point else {
             return outcome;
         };
-        self.points.push(point);
-        let index = self.points.len() - 1;
-        self.publish(None, false);
+        let index = self.push_point(point);
         match outcome {
             Measured::Halt => Measured::PointThenHalt(index),
             _ => Measured::Point(index),
         }
+    }
+
+    /// Keeps a measured point and publishes the progress; returns its index.
+    fn push_point(&mut self, point: MeasuredPoint) -> usize {
+        self.records.push(Arc::new(point.record.clone()));
+        self.points.push(point);
+        self.publish(None, false);
+        self.points.len() - 1
     }
 
     fn config_for(&self, values: &[(VaryKey, String)]) -> Result<ProfileConfig, String> {
@@ -742,8 +755,7 @@ impl Runner {
             .summary
             .as_ref()
             .map_or(0.0, |s| s.requests_per_sec);
-        self.points.push(point);
-        self.publish(None, false);
+        self.push_point(point);
         if matches!(outcome, Measured::Halt) {
             return None;
         }

@@ -202,6 +202,9 @@ fn a_stopped_sweep_keeps_what_it_measured() {
     assert_eq!(progress.points_done, 1);
     assert_eq!(progress.points.len(), 1);
     assert!(progress.points[0].throughput_per_sec > 0.0);
+    assert_eq!(progress.records.len(), 1);
+    assert_eq!(progress.records[0].config.intra_threads, 1);
+    assert!(progress.points_left <= 3 && progress.points_left >= 1);
     handle.stop();
     let result = handle.join().expect("join");
     assert_eq!(result.status, SweepStatus::Stopped);

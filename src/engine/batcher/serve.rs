@@ -185,7 +185,7 @@ pub fn spawn(load: BatchedLoad) -> (Vec<JoinHandle<()>>, Option<std::io::Error>)
             spawn(
                 "wb-batcher".to_owned(),
                 Box::new(move || {
-                    batcher.run(&schedule, move |scheduled| {
+                    batcher.run(&schedule, false, move |scheduled| {
                         if !within_limit(limit.as_ref(), scheduled, &limit_shared) {
                             return None;
                         }
@@ -208,7 +208,7 @@ pub fn spawn(load: BatchedLoad) -> (Vec<JoinHandle<()>>, Option<std::io::Error>)
                 crossbeam_channel::bounded::<Pending<Request>>(REQUEST_QUEUE);
             spawn(
                 "wb-batcher".to_owned(),
-                Box::new(move || batcher.run(&request_rx, Some)),
+                Box::new(move || batcher.run(&request_rx, true, Some)),
             );
             for index in 0..num_clients.max(1) {
                 let client = Client {
@@ -316,11 +316,50 @@ struct Batcher {
 impl Batcher {
     /// Forms batches from `arrivals` until the run stops or the arrivals
     /// end; `to_pending` turns an arrival into a request (`None` ends the
-    /// run: the request limit is reached).
+    /// run: the request limit is reached). On the way out, requests already
+    /// issued still run (`drain_arrivals`: also those still in the queue in
+    /// front, for closed-loop clients whose requests are already counted),
+    /// as an unbatched worker finishes its request in flight; after a
+    /// duration or user stop their runs are aborted at once and land after
+    /// the measured period.
     fn run<A>(
         mut self,
         arrivals: &Receiver<A>,
+        drain_arrivals: bool,
         mut to_pending: impl FnMut(A) -> Option<Pending<Request>>,
+    ) {
+        self.form(arrivals, &mut to_pending);
+        if drain_arrivals {
+            while let Ok(arrival) = arrivals.try_recv() {
+                if let Some(pending) = to_pending(arrival) {
+                    self.former.push(pending);
+                }
+            }
+        }
+        while !self.former.is_empty() {
+            if self.free_slots == 0 {
+                // Every executor returns a token after each batch; all gone
+                // means nobody can run the rest.
+                if self.free.recv().is_err() {
+                    break;
+                }
+                self.free_slots += 1;
+            }
+            let now = nanos_since(self.epoch);
+            let Some(batch) = self.former.take_ready(now, true) else {
+                break;
+            };
+            if self.batches.try_send(batch).is_err() {
+                break;
+            }
+            self.free_slots -= 1;
+        }
+    }
+
+    fn form<A>(
+        &mut self,
+        arrivals: &Receiver<A>,
+        to_pending: &mut impl FnMut(A) -> Option<Pending<Request>>,
     ) {
         let mut arrivals_open = true;
         loop {

@@ -352,3 +352,93 @@ fn a_user_stop_ends_a_batched_run_and_keeps_what_was_measured() {
     assert!(summary.requests_ok >= 50, "{}", summary.requests_ok);
     assert!(record.batching.is_some());
 }
+
+/// The Config panel's batching controls drive a real batched run, and the
+/// Live tab shows the executed batch size.
+#[cfg(feature = "gui")]
+#[test]
+fn the_window_configures_batching_and_plots_the_batch_size() {
+    use std::time::{Duration, Instant};
+
+    use egui_kittest::{Harness, kittest::Queryable as _};
+    use onnx_workbench::ui::{GuiOptions, WorkbenchApp};
+
+    fn step_until(
+        harness: &mut Harness<'static, WorkbenchApp>,
+        what: &str,
+        done: impl Fn(&WorkbenchApp) -> bool,
+    ) {
+        let started = Instant::now();
+        while !done(harness.state()) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "timed out waiting for {what}"
+            );
+            harness.step();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        harness.step();
+    }
+
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 1200.0))
+        .wgpu()
+        .build_eframe(|cc| WorkbenchApp::new(cc, GuiOptions::default()));
+    harness.step();
+    harness.get_by_label("mlp.onnx").click();
+    step_until(&mut harness, "the model to load", |app| app.model.is_some());
+    harness
+        .get_by_role_and_label(egui::accesskit::Role::CheckBox, "Dynamic batching")
+        .click();
+    harness.step();
+    harness
+        .get_by_label("Max batch (rows)")
+        .set_value_accesskit(4.0);
+    harness.get_by_label("Concurrency").set_value_accesskit(4.0);
+    harness
+        .get_by_label("Duration (s)")
+        .set_value_accesskit(1.0);
+    harness.get_by_label("Warm-up (s)").set_value_accesskit(0.2);
+    harness
+        .get_by_label("Profiled runs")
+        .set_value_accesskit(5.0);
+    harness.step();
+    let config = harness.state().settings.config.clone();
+    let batching = config.batching.as_ref().expect("batching is on");
+    assert_eq!(batching.max_batch, 4);
+    assert_eq!(config.num_instances(), 1);
+
+    step_until(&mut harness, "ONNX Runtime", |app| {
+        app.runtime_status.is_some()
+    });
+    harness.get_by_label("Run").click();
+    step_until(&mut harness, "the run to start", WorkbenchApp::is_running);
+    step_until(&mut harness, "the run to finish", |app| {
+        !app.is_running() && !app.sessions.history.is_empty()
+    });
+    let document = harness
+        .state()
+        .shown_session()
+        .expect("a session")
+        .document
+        .clone();
+    assert_eq!(
+        document.run.status,
+        RunStatus::Completed,
+        "{:?}",
+        document.run.failure
+    );
+    let report = document.run.batching.as_ref().expect("batching report");
+    assert!(report.batch_sizes.iter().all(|entry| entry.size <= 4));
+    harness.get_by_label("Live").click();
+    harness.step();
+    let mean = report.mean_batch_size.expect("mean batch size");
+    let title = format!("Executed batch size (mean {mean:.2} rows)");
+    assert!(harness.query_by_label(&title).is_some(), "no '{title}'");
+    assert!(harness.query_by_label("Batch sizes").is_some());
+    assert!(
+        harness
+            .query_by_label("Queue time vs run time (p50 / p99)")
+            .is_some()
+    );
+}

@@ -221,6 +221,59 @@ impl TensorData {
         ))
     }
 
+    /// Splits an ONNX Runtime tensor by rows of dim 0 into consecutive parts
+    /// of `rows[k]` rows, copying each part once. `None` when the dtype is
+    /// not supported or dim 0 is not the sum of `rows`.
+    pub fn split_value_rows(value: &DynValue, rows: &[usize]) -> Option<Vec<Self>> {
+        fn split<T: Clone>(
+            shape: &[i64],
+            values: &[T],
+            rows: &[usize],
+            wrap: fn(Vec<T>) -> TensorData,
+        ) -> Option<Vec<TensorData>> {
+            let first = usize::try_from(*shape.first()?).ok()?;
+            if first != rows.iter().sum::<usize>() {
+                return None;
+            }
+            let row_len = shape[1..]
+                .iter()
+                .map(|dim| usize::try_from(*dim).ok())
+                .product::<Option<usize>>()?;
+            if first.checked_mul(row_len)? != values.len() {
+                return None;
+            }
+            let mut offset = 0;
+            Some(
+                rows.iter()
+                    .map(|count| {
+                        let end = offset + count * row_len;
+                        let part = wrap(values[offset..end].to_vec());
+                        offset = end;
+                        part
+                    })
+                    .collect(),
+            )
+        }
+        macro_rules! read {
+            ($($t:ty => $variant:ident),*) => {
+                $(if let Ok((shape, data)) = value.try_extract_tensor::<$t>() {
+                    return split(shape, data, rows, Self::$variant);
+                })*
+            };
+        }
+        read!(f32 => F32, f64 => F64, f16 => F16, i8 => I8, u8 => U8, i16 => I16,
+            u16 => U16, i32 => I32, u32 => U32, i64 => I64, u64 => U64, bool => Bool);
+        None
+    }
+
+    /// The shape of a tensor value (empty for a non-tensor).
+    pub fn value_shape(value: &DynValue) -> Vec<i64> {
+        match value.dtype() {
+            ValueType::Tensor { shape, .. } => shape.to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Copies an ONNX Runtime tensor of a supported dtype: its shape and data.
     pub fn from_value(value: &DynValue) -> Option<(Vec<i64>, Self)> {
         macro_rules! read {
@@ -233,6 +286,25 @@ impl TensorData {
         read!(f32 => F32, f64 => F64, f16 => F16, i8 => I8, u8 => U8, i16 => I16,
             u16 => U16, i32 => I32, u32 => U32, i64 => I64, u64 => U64, bool => Bool);
         None
+    }
+
+    /// Builds an ONNX Runtime value of `shape` that takes the data over.
+    pub fn into_value(self, shape: &[i64]) -> ort::Result<DynValue> {
+        let shape = shape.to_vec();
+        Ok(match self {
+            Self::F32(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::F64(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::F16(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::I8(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::U8(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::I16(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::U16(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::I32(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::U32(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::I64(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::U64(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::Bool(v) => Tensor::from_array((shape, v))?.into_dyn(),
+        })
     }
 
     /// Builds an ONNX Runtime value of `shape` holding a copy of the data.

@@ -362,6 +362,7 @@ impl Batcher {
         to_pending: &mut impl FnMut(A) -> Option<Pending<Request>>,
     ) {
         let mut arrivals_open = true;
+        let closed = never::<A>();
         loop {
             if self.shared.is_stopping() {
                 break;
@@ -387,14 +388,28 @@ impl Batcher {
             };
             // Beyond the cap, arrivals wait in the bounded queue in front.
             let source = if arrivals_open && self.former.len() < MAX_PENDING_REQUESTS {
-                arrivals.clone()
+                arrivals
             } else {
-                never()
+                &closed
             };
             select! {
                 recv(source) -> arrival => match arrival {
                     Ok(arrival) => match to_pending(arrival) {
-                        Some(pending) => self.former.push(pending),
+                        Some(pending) => {
+                            self.former.push(pending);
+                            // Take whatever else is already waiting in one go.
+                            while self.former.len() < MAX_PENDING_REQUESTS
+                                && let Ok(arrival) = arrivals.try_recv()
+                            {
+                                match to_pending(arrival) {
+                                    Some(pending) => self.former.push(pending),
+                                    None => {
+                                        arrivals_open = false;
+                                        break;
+                                    }
+                                }
+                            }
+                        }
                         None => arrivals_open = false,
                     },
                     Err(_) => arrivals_open = false,
@@ -521,25 +536,10 @@ pub fn run_batch(
         .map(|_| Vec::with_capacity(outputs.len()))
         .collect();
     for (name, value) in &outputs {
-        let split = TensorData::from_value(&value).and_then(|(shape, data)| {
-            let first = usize::try_from(*shape.first()?).ok()?;
-            (first == total_rows).then_some(())?;
-            let row_len: usize = shape[1..]
-                .iter()
-                .map(|dim| usize::try_from(*dim).unwrap_or(0))
-                .product();
-            data.split_rows(&rows, row_len)
-                .ok_or(())
-                .ok()
-                .map(|parts| (shape, parts))
-        });
-        let Some((_, parts)) = split else {
-            let shape = TensorData::from_value(&value)
-                .map(|(shape, _)| shape)
-                .unwrap_or_default();
+        let Some(parts) = TensorData::split_value_rows(&value, &rows) else {
             return Err(BatchError::Split {
                 name: name.to_owned(),
-                shape,
+                shape: TensorData::value_shape(&value),
                 rows: total_rows,
             });
         };

@@ -356,6 +356,12 @@ impl Batcher {
         }
     }
 
+    /// The forming loop. While every session is busy the batcher does not
+    /// listen to arrivals at all: they wait in the bounded queue in front,
+    /// carrying their issue (or scheduled) time, and are taken in one go
+    /// when a session frees up. So a busy pipeline costs no wake-up per
+    /// request, and a batch formed then holds everything that arrived
+    /// during the last run.
     fn form<A>(
         &mut self,
         arrivals: &Receiver<A>,
@@ -366,6 +372,19 @@ impl Batcher {
         loop {
             if self.shared.is_stopping() {
                 break;
+            }
+            if self.free_slots > 0 && arrivals_open {
+                while self.former.len() < MAX_PENDING_REQUESTS
+                    && let Ok(arrival) = arrivals.try_recv()
+                {
+                    match to_pending(arrival) {
+                        Some(pending) => self.former.push(pending),
+                        None => {
+                            arrivals_open = false;
+                            break;
+                        }
+                    }
+                }
             }
             let now = nanos_since(self.epoch);
             if self.free_slots > 0
@@ -386,30 +405,19 @@ impl Batcher {
                 }
                 _ => POLL,
             };
-            // Beyond the cap, arrivals wait in the bounded queue in front.
-            let source = if arrivals_open && self.former.len() < MAX_PENDING_REQUESTS {
-                arrivals
-            } else {
-                &closed
-            };
+            // Beyond the cap, or with no free session, arrivals wait in the
+            // bounded queue in front.
+            let source =
+                if arrivals_open && self.free_slots > 0 && self.former.len() < MAX_PENDING_REQUESTS
+                {
+                    arrivals
+                } else {
+                    &closed
+                };
             select! {
                 recv(source) -> arrival => match arrival {
                     Ok(arrival) => match to_pending(arrival) {
-                        Some(pending) => {
-                            self.former.push(pending);
-                            // Take whatever else is already waiting in one go.
-                            while self.former.len() < MAX_PENDING_REQUESTS
-                                && let Ok(arrival) = arrivals.try_recv()
-                            {
-                                match to_pending(arrival) {
-                                    Some(pending) => self.former.push(pending),
-                                    None => {
-                                        arrivals_open = false;
-                                        break;
-                                    }
-                                }
-                            }
-                        }
+                        Some(pending) => self.former.push(pending),
                         None => arrivals_open = false,
                     },
                     Err(_) => arrivals_open = false,

@@ -268,7 +268,7 @@ fn request(variant: usize, rows: u32) -> Pending<Request> {
         key: 0,
         item: Request {
             variant,
-            reply: None,
+            client: None,
         },
     }
 }

@@ -1,9 +1,9 @@
 //! The threads of a batched load.
 //!
 //! ```text
-//! wb-client-N ×C ─┐ (closed loop: issue, wait for the reply)
-//!                 ├─bounded─▶ wb-batcher ─bounded─▶ wb-batch-exec-K ×instances ─▶ samples
-//! wb-dispatcher ──┘ (open loop: scheduled times)   ▲ free-session tokens ┘
+//! closed loop: C clients' requests ─┐   ┌── next request of each client, issued when its reply is out
+//!                                   ├─bounded─▶ wb-batcher ─bounded─▶ wb-batch-exec-K ×instances ─▶ samples
+//! open loop: wb-dispatcher ─────────┘ (scheduled times)   ▲ free-session tokens ┘
 //! ```
 //!
 //! The batcher forms a batch only when an executor is free, so requests
@@ -13,6 +13,13 @@
 //! scheduled) time, when the batch started and when it ended. Queue time is
 //! therefore the wait to be batched and for a free session; service time is
 //! the batched run, concatenation and split included.
+//!
+//! Closed-loop clients have no thread each: a client is its one request in
+//! flight. When a batch ends, each of its clients has its reply and issues
+//! its next request at that instant, which the executor queues for the
+//! batcher. That is a closed loop with no think time, as with client
+//! threads, without one OS wake-up per request, which on a small machine
+//! costs more than the inference the batching saves.
 
 use std::{
     sync::{
@@ -38,9 +45,6 @@ use crate::{
     },
     metrics::{RunShared, Sample},
 };
-
-/// Requests the clients' queue to the batcher holds.
-const REQUEST_QUEUE: usize = 4096;
 
 /// Why a batch failed. Every request of the batch fails with it.
 #[derive(Debug, thiserror::Error)]
@@ -72,16 +76,24 @@ pub enum BatchError {
     },
 }
 
-/// What a request gets back: its rows of every output, in output order.
-pub type Reply = Result<Vec<TensorData>, String>;
-
 /// A request on its way to a batch.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request {
     /// Which prepared input variant it carries.
     pub variant: usize,
-    /// Where its outputs go (closed loop); `None` when nobody waits.
-    pub reply: Option<Sender<Reply>>,
+    /// The closed-loop client that issued it (it issues its next request
+    /// when this one is answered); `None` in open loop.
+    pub client: Option<u32>,
+}
+
+/// How a closed-loop client's next request is issued once its reply is out.
+#[derive(Clone)]
+struct Reissue {
+    requests: Sender<Pending<Request>>,
+    rows: u32,
+    key: u64,
+    num_variants: usize,
+    request_limit: Option<(Arc<AtomicU64>, u64)>,
 }
 
 /// Everything a batched load needs.
@@ -127,6 +139,26 @@ pub fn spawn(load: BatchedLoad) -> (Vec<JoinHandle<()>>, Option<std::io::Error>)
     let num_executors = sessions.len().max(1);
     let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Vec<Pending<Request>>>(num_executors);
     let (free_tx, free_rx) = crossbeam_channel::bounded::<()>(num_executors);
+    let rows = u32::try_from(prepared.batch_size()).unwrap_or(u32::MAX);
+    let key = shape_key(
+        &prepared
+            .specs
+            .iter()
+            .map(|spec| spec.shape.clone())
+            .collect::<Vec<_>>(),
+    );
+    let num_variants = prepared.variants.len().max(1);
+    // Closed loop: each client has at most one request in flight, so a queue
+    // of one slot per client never fills.
+    let num_clients = num_clients.max(1);
+    let (request_tx, request_rx) = crossbeam_channel::bounded::<Pending<Request>>(num_clients);
+    let reissue = schedule.is_none().then(|| Reissue {
+        requests: request_tx.clone(),
+        rows,
+        key,
+        num_variants,
+        request_limit: request_limit.clone(),
+    });
     let mut handles = Vec::new();
     let mut spawn_error = None;
     let mut spawn = |name: String, body: Box<dyn FnOnce() + Send>| {
@@ -152,23 +184,15 @@ pub fn spawn(load: BatchedLoad) -> (Vec<JoinHandle<()>>, Option<std::io::Error>)
             samples: samples.clone(),
             epoch,
             run_options: Arc::clone(&run_options),
+            reissue: reissue.clone(),
         };
         spawn(
             format!("wb-batch-exec-{index}"),
             Box::new(move || executor.run()),
         );
     }
-    drop((batch_rx, free_tx, samples));
+    drop((batch_rx, free_tx, samples, reissue));
 
-    let rows = u32::try_from(prepared.batch_size()).unwrap_or(u32::MAX);
-    let key = shape_key(
-        &prepared
-            .specs
-            .iter()
-            .map(|spec| spec.shape.clone())
-            .collect::<Vec<_>>(),
-    );
-    let num_variants = prepared.variants.len().max(1);
     let batcher = Batcher {
         former: BatchFormer::new(policy),
         free_slots: num_executors,
@@ -179,6 +203,7 @@ pub fn spawn(load: BatchedLoad) -> (Vec<JoinHandle<()>>, Option<std::io::Error>)
     };
     match schedule {
         Some(schedule) => {
+            drop((request_tx, request_rx));
             let limit = request_limit;
             let limit_shared = Arc::clone(&shared);
             let mut count = 0usize;
@@ -196,7 +221,7 @@ pub fn spawn(load: BatchedLoad) -> (Vec<JoinHandle<()>>, Option<std::io::Error>)
                             key,
                             item: Request {
                                 variant: count % num_variants,
-                                reply: None,
+                                client: None,
                             },
                         })
                     });
@@ -204,25 +229,27 @@ pub fn spawn(load: BatchedLoad) -> (Vec<JoinHandle<()>>, Option<std::io::Error>)
             );
         }
         None => {
-            let (request_tx, request_rx) =
-                crossbeam_channel::bounded::<Pending<Request>>(REQUEST_QUEUE);
+            // Every client issues its first request now.
+            for client in 0..num_clients {
+                let issued = nanos_since(epoch);
+                if !within_limit(request_limit.as_ref(), issued, &shared) {
+                    break;
+                }
+                let _ = request_tx.try_send(Pending {
+                    arrived_nanos: issued,
+                    rows,
+                    key,
+                    item: Request {
+                        variant: client % num_variants,
+                        client: u32::try_from(client).ok(),
+                    },
+                });
+            }
+            drop(request_tx);
             spawn(
                 "wb-batcher".to_owned(),
                 Box::new(move || batcher.run(&request_rx, true, Some)),
             );
-            for index in 0..num_clients.max(1) {
-                let client = Client {
-                    index,
-                    requests: request_tx.clone(),
-                    rows,
-                    key,
-                    num_variants,
-                    shared: Arc::clone(&shared),
-                    epoch,
-                    request_limit: request_limit.clone(),
-                };
-                spawn(format!("wb-client-{index}"), Box::new(move || client.run()));
-            }
         }
     }
     (handles, spawn_error)
@@ -243,63 +270,6 @@ fn within_limit(
         return false;
     }
     true
-}
-
-/// A closed-loop client: issues a request, waits for its reply, repeats.
-struct Client {
-    index: usize,
-    requests: Sender<Pending<Request>>,
-    rows: u32,
-    key: u64,
-    num_variants: usize,
-    shared: Arc<RunShared>,
-    epoch: Instant,
-    request_limit: Option<(Arc<AtomicU64>, u64)>,
-}
-
-impl Client {
-    fn run(self) {
-        let (reply_tx, reply_rx) = crossbeam_channel::bounded::<Reply>(1);
-        let mut count = self.index;
-        while !self.shared.is_stopping() {
-            let issued = nanos_since(self.epoch);
-            if !within_limit(self.request_limit.as_ref(), issued, &self.shared) {
-                break;
-            }
-            let mut pending = Pending {
-                arrived_nanos: issued,
-                rows: self.rows,
-                key: self.key,
-                item: Request {
-                    variant: count % self.num_variants,
-                    reply: Some(reply_tx.clone()),
-                },
-            };
-            count += 1;
-            loop {
-                match self.requests.send_timeout(pending, POLL) {
-                    Ok(()) => break,
-                    Err(crossbeam_channel::SendTimeoutError::Timeout(back))
-                        if !self.shared.is_stopping() =>
-                    {
-                        pending = back;
-                    }
-                    Err(_) => return,
-                }
-            }
-            loop {
-                match reply_rx.recv_timeout(POLL) {
-                    // The outputs are the request's own rows; a client drops them.
-                    Ok(reply) => {
-                        drop(reply);
-                        break;
-                    }
-                    Err(RecvTimeoutError::Timeout) if !self.shared.is_stopping() => {}
-                    Err(_) => return,
-                }
-            }
-        }
-    }
 }
 
 /// The `wb-batcher` thread's state.
@@ -444,6 +414,8 @@ struct Executor {
     samples: Sender<Vec<Sample>>,
     epoch: Instant,
     run_options: Arc<RunOptions>,
+    /// Closed loop: where the clients' next requests go.
+    reissue: Option<Reissue>,
 }
 
 impl Executor {
@@ -459,27 +431,23 @@ impl Executor {
             let start = nanos_since(self.epoch);
             let result = run_batch(&mut self.session, &self.prepared, &batch, &self.run_options);
             let end = nanos_since(self.epoch);
-            // The session is free again before the replies go out.
-            let _ = self.free.try_send(());
             let is_ok = match &result {
                 Ok(_) => true,
                 // A run aborted by the stop request is not a failure of the model.
-                Err(_) if self.shared.is_stopping() => continue,
+                Err(_) if self.shared.is_stopping() => {
+                    let _ = self.free.try_send(());
+                    continue;
+                }
                 Err(err) => {
                     self.shared.record_error(|| err.to_string());
                     false
                 }
             };
             let batch_rows: u32 = batch.iter().map(|pending| pending.rows).sum();
-            let mut replies = match result {
-                Ok(parts) => parts.into_iter().map(Ok).collect(),
-                Err(err) => vec![Err(err.to_string()); batch.len()],
-            }
-            .into_iter();
-            for (position, pending) in batch.into_iter().enumerate() {
-                if let (Some(reply), Some(outputs)) = (pending.item.reply, replies.next()) {
-                    let _ = reply.try_send(outputs);
-                }
+            // Each request's outputs are its own rows; with them delivered,
+            // its client issues the next request.
+            drop(result);
+            for (position, pending) in batch.iter().enumerate() {
                 buffer.push(Sample {
                     scheduled_nanos: pending.arrived_nanos,
                     start_nanos: start,
@@ -491,6 +459,30 @@ impl Executor {
                     is_batch_lead: position == 0,
                 });
             }
+            if let Some(reissue) = &self.reissue {
+                for pending in &batch {
+                    let Some(client) = pending.item.client else {
+                        continue;
+                    };
+                    if self.shared.is_stopping()
+                        || !within_limit(reissue.request_limit.as_ref(), end, &self.shared)
+                    {
+                        break;
+                    }
+                    let _ = reissue.requests.try_send(Pending {
+                        arrived_nanos: end,
+                        rows: reissue.rows,
+                        key: reissue.key,
+                        item: Request {
+                            variant: (pending.item.variant + 1) % reissue.num_variants,
+                            client: Some(client),
+                        },
+                    });
+                }
+            }
+            // The session is free once the next requests are queued, so the
+            // batcher wakes once and finds them all.
+            let _ = self.free.try_send(());
             if buffer.len() >= FLUSH_SAMPLES
                 || end.saturating_sub(last_flush) >= FLUSH_INTERVAL_NANOS
             {

@@ -104,7 +104,11 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
     writeln!(
         out,
         "Config      {load}, {} instances, intra {} / inter {} threads{}, opt {}, warm-up {} s, {duration}{}",
-        config.num_instances().min(config.num_workers()),
+        if config.batching.is_some() {
+            config.num_instances()
+        } else {
+            config.num_instances().min(config.num_workers())
+        },
         config.intra_threads,
         config.inter_threads,
         if config.parallel_execution {

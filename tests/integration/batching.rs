@@ -147,6 +147,8 @@ fn open_loop_arrivals_are_batched_and_timed_from_the_schedule() {
     );
     let batching = record.batching.as_ref().expect("batching");
     assert_eq!(batching.preferred, vec![4]);
+    // Two executors, whatever the (unused) worker count.
+    assert_eq!(record.timings.session_create_micros.len(), 2);
     let document = SessionDocument::new(record.clone());
     let text = render_report(&document);
     assert!(

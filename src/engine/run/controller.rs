@@ -239,7 +239,13 @@ fn build_sessions(
     record: &mut RunRecord,
     control: &Control,
 ) -> Result<Option<Vec<Session>>, RunError> {
-    let num_workers = record.config.num_workers() as usize;
+    // Sessions beyond the workers would idle, except with batching, where
+    // each session has its own executor whatever the client count.
+    let num_workers = if record.config.batching.is_some() {
+        usize::MAX
+    } else {
+        record.config.num_workers() as usize
+    };
     let num_instances = (record.config.num_instances() as usize).min(num_workers);
     if record.config.num_instances() as usize > num_workers {
         record.notes.push(format!(

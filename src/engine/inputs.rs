@@ -274,20 +274,6 @@ impl TensorData {
         }
     }
 
-    /// Copies an ONNX Runtime tensor of a supported dtype: its shape and data.
-    pub fn from_value(value: &DynValue) -> Option<(Vec<i64>, Self)> {
-        macro_rules! read {
-            ($($t:ty => $variant:ident),*) => {
-                $(if let Ok((shape, data)) = value.try_extract_tensor::<$t>() {
-                    return Some((shape.to_vec(), Self::$variant(data.to_vec())));
-                })*
-            };
-        }
-        read!(f32 => F32, f64 => F64, f16 => F16, i8 => I8, u8 => U8, i16 => I16,
-            u16 => U16, i32 => I32, u32 => U32, i64 => I64, u64 => U64, bool => Bool);
-        None
-    }
-
     /// Builds an ONNX Runtime value of `shape` that takes the data over.
     pub fn into_value(self, shape: &[i64]) -> ort::Result<DynValue> {
         let shape = shape.to_vec();

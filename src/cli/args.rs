@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     engine::{
-        Arrival, ConvAlgoSearch, CudaOptions, ExecutionProviderKind, InputFile, LayerProfiling,
-        LoadMode, OptLevel, ProfileConfig, config,
+        Arrival, BatchingConfig, ConvAlgoSearch, CudaOptions, ExecutionProviderKind, InputFile,
+        LayerProfiling, LoadMode, OptLevel, ProfileConfig, config,
     },
     transform::{
         DEFAULT_ACCURACY_SAMPLES, Int8Mode, Precision, PruneMode, PruneScope, PruneSpec,
@@ -254,6 +254,23 @@ pub struct ProfileArgs {
     #[arg(long, value_parser = parse_duration, default_value = "2s", help_heading = "Load")]
     pub warmup: Duration,
 
+    /// Dynamic batching: group queued requests into runs of up to N rows
+    /// (inputs joined along dim 0; the model needs a dynamic first dim).
+    #[arg(long, value_name = "N", help_heading = "Dynamic batching")]
+    pub max_batch: Option<u32>,
+    /// Longest wait after the oldest queued request before a partial batch runs, e.g. 500us, 2ms (default 1ms).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "max_batch", help_heading = "Dynamic batching")]
+    pub batch_delay: Option<Duration>,
+    /// Batch sizes that run as soon as they fill, e.g. 4,8,16.
+    #[arg(
+        long,
+        value_name = "N,N,...",
+        value_delimiter = ',',
+        requires = "max_batch",
+        help_heading = "Dynamic batching"
+    )]
+    pub preferred_batch: Vec<u32>,
+
     /// Runs of the separate per-layer profiling pass (after the load, on its own session).
     #[arg(long, default_value_t = config::DEFAULT_PROFILE_RUNS, help_heading = "Per-layer profiling")]
     pub profile_runs: u32,
@@ -437,8 +454,15 @@ impl ProfileArgs {
                 },
                 None => LoadMode::Closed,
             },
-            // TODO(dynamic batching): set from --max-batch and friends.
-            batching: None,
+            batching: self.max_batch.map(|max_batch| BatchingConfig {
+                max_batch,
+                delay_micros: self
+                    .batch_delay
+                    .map_or(BatchingConfig::default().delay_micros, |delay| {
+                        u64::try_from(delay.as_micros()).unwrap_or(u64::MAX)
+                    }),
+                preferred: self.preferred_batch.clone(),
+            }),
             duration_secs,
             max_requests: self.requests,
             warmup_secs: self.warmup.as_secs_f64(),
@@ -475,6 +499,42 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn batching_flags_become_the_config() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["onnx-workbench", "profile", "m.onnx"];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Some(Command::Profile(args)) => args.to_config(),
+                _ => panic!("expected profile"),
+            })
+        };
+        let config = parse(&[
+            "--max-batch",
+            "16",
+            "--batch-delay",
+            "500us",
+            "--preferred-batch",
+            "4,8",
+        ])
+        .expect("parse");
+        assert_eq!(
+            config.batching,
+            Some(BatchingConfig {
+                max_batch: 16,
+                delay_micros: 500,
+                preferred: vec![4, 8],
+            })
+        );
+        let config = parse(&["--max-batch", "8"]).expect("parse");
+        assert_eq!(config.batching, Some(BatchingConfig::default()));
+        assert_eq!(parse(&[]).expect("parse").batching, None);
+        assert!(
+            parse(&["--batch-delay", "1ms"]).is_err(),
+            "needs --max-batch"
+        );
     }
 
     #[test]

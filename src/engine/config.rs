@@ -14,6 +14,10 @@ pub const DEFAULT_DURATION_SECS: f64 = 10.0;
 pub const DEFAULT_WARMUP_SECS: f64 = 2.0;
 /// Default seed for synthetic inputs and Poisson arrivals.
 pub const DEFAULT_SEED: u64 = 42;
+/// Largest executed batch, in rows, dynamic batching accepts.
+pub const MAX_BATCH_ROWS: u32 = 65_536;
+/// Longest batching delay accepted, in µs (10 s).
+pub const MAX_BATCH_DELAY_MICROS: u64 = 10_000_000;
 
 /// Which execution provider to run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -300,6 +304,18 @@ pub enum ConfigError {
         "--cuda-graph needs --ep cuda and --io-binding (inputs and outputs must stay at fixed device addresses)"
     )]
     CudaGraphNeedsBinding,
+    #[error("--max-batch must be between 1 and {MAX_BATCH_ROWS}, got {0}")]
+    BadMaxBatch(u32),
+    #[error("--batch {batch} is larger than --max-batch {max_batch}: a request never fits a batch")]
+    BatchOverMaxBatch { batch: i64, max_batch: u32 },
+    #[error("--batch-delay must be at most 10 s, got {0} µs")]
+    BadBatchDelay(u64),
+    #[error("--preferred-batch {0} must be between 1 and --max-batch {1}")]
+    BadPreferredBatch(u32, u32),
+    #[error(
+        "dynamic batching cannot be combined with {0}: batches are built per run from host tensors"
+    )]
+    BatchingWith(&'static str),
 }
 
 impl ProfileConfig {
@@ -308,17 +324,25 @@ impl ProfileConfig {
         self.concurrency.max(1)
     }
 
-    /// Number of ONNX Runtime sessions in the pool.
+    /// Number of ONNX Runtime sessions in the pool: one per worker by
+    /// default, one with dynamic batching.
     pub fn num_instances(&self) -> u32 {
-        self.instances.unwrap_or_else(|| self.num_workers()).max(1)
+        let default = if self.batching.is_some() {
+            1
+        } else {
+            self.num_workers()
+        };
+        self.instances.unwrap_or(default).max(1)
     }
 
     /// Whether requests can wait before they run: an open loop queues them
     /// behind the schedule, and a pool with fewer sessions than workers makes
-    /// workers wait for a free session. Queue time is tracked and shown only
-    /// then.
+    /// workers wait for a free session, and dynamic batching holds requests
+    /// until their batch runs. Queue time is tracked and shown only then.
     pub fn has_queue(&self) -> bool {
-        matches!(self.load, LoadMode::Open { .. }) || self.num_instances() < self.num_workers()
+        matches!(self.load, LoadMode::Open { .. })
+            || self.batching.is_some()
+            || self.num_instances() < self.num_workers()
     }
 
     /// Checks the values that can be checked without the model.
@@ -365,10 +389,46 @@ impl ProfileConfig {
         }
         match self.layer_profiling {
             LayerProfiling::SeparatePass { runs: 0 } | LayerProfiling::Sampled { every: 0 } => {
-                Err(ConfigError::BadProfiling)
+                return Err(ConfigError::BadProfiling);
             }
-            _ => Ok(()),
+            _ => {}
         }
+        match &self.batching {
+            Some(batching) => self.validate_batching(batching),
+            None => Ok(()),
+        }
+    }
+
+    /// The rules of dynamic batching: sizes in range, a request fits a
+    /// batch, and no feature that needs fixed per-worker tensors.
+    fn validate_batching(&self, batching: &BatchingConfig) -> Result<(), ConfigError> {
+        if batching.max_batch == 0 || batching.max_batch > MAX_BATCH_ROWS {
+            return Err(ConfigError::BadMaxBatch(batching.max_batch));
+        }
+        let rows = self.batch.unwrap_or(1);
+        if rows > i64::from(batching.max_batch) {
+            return Err(ConfigError::BatchOverMaxBatch {
+                batch: rows,
+                max_batch: batching.max_batch,
+            });
+        }
+        if batching.delay_micros > MAX_BATCH_DELAY_MICROS {
+            return Err(ConfigError::BadBatchDelay(batching.delay_micros));
+        }
+        if let Some(bad) = batching
+            .preferred
+            .iter()
+            .find(|size| **size == 0 || **size > batching.max_batch)
+        {
+            return Err(ConfigError::BadPreferredBatch(*bad, batching.max_batch));
+        }
+        if self.io_binding {
+            return Err(ConfigError::BatchingWith("--io-binding"));
+        }
+        if matches!(self.layer_profiling, LayerProfiling::Sampled { .. }) {
+            return Err(ConfigError::BatchingWith("--profile-every"));
+        }
+        Ok(())
     }
 }
 
@@ -434,6 +494,60 @@ mod tests {
         let old: ProfileConfig = serde_json::from_str(r#"{"device_id": 1}"#).expect("deserialize");
         assert_eq!(old.cuda, CudaOptions::default());
         assert!(!old.io_binding);
+    }
+
+    #[test]
+    fn batching_rules_are_checked() {
+        let mut config = ProfileConfig {
+            concurrency: 8,
+            batching: Some(BatchingConfig::default()),
+            ..ProfileConfig::default()
+        };
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.num_instances(), 1);
+        assert!(config.has_queue());
+        config.batch = Some(16);
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::BatchOverMaxBatch {
+                batch: 16,
+                max_batch: 8
+            })
+        );
+        config.batch = Some(2);
+        config.batching = Some(BatchingConfig {
+            max_batch: 0,
+            ..BatchingConfig::default()
+        });
+        assert_eq!(config.validate(), Err(ConfigError::BadMaxBatch(0)));
+        config.batching = Some(BatchingConfig {
+            preferred: vec![4, 9],
+            ..BatchingConfig::default()
+        });
+        assert_eq!(config.validate(), Err(ConfigError::BadPreferredBatch(9, 8)));
+        config.batching = Some(BatchingConfig {
+            delay_micros: MAX_BATCH_DELAY_MICROS + 1,
+            ..BatchingConfig::default()
+        });
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::BadBatchDelay(_))
+        ));
+        config.batching = Some(BatchingConfig::default());
+        config.io_binding = true;
+        config.instances = Some(8);
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::BatchingWith("--io-binding"))
+        );
+        config.io_binding = false;
+        config.layer_profiling = LayerProfiling::Sampled { every: 10 };
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::BatchingWith("--profile-every"))
+        );
+        let old: ProfileConfig = serde_json::from_str(r#"{"concurrency": 2}"#).expect("old");
+        assert_eq!(old.batching, None);
     }
 
     #[test]

@@ -56,6 +56,15 @@ pub enum InputError {
         fixed: i64,
         batch: i64,
     },
+    #[error(
+        "dynamic batching needs a dynamic first dimension, but {kind} '{name}' has the fixed shape {shape:?}; \
+         requests cannot be concatenated along dim 0 for this model"
+    )]
+    FixedFirstDim {
+        kind: &'static str,
+        name: String,
+        shape: Vec<i64>,
+    },
     #[error("input '{name}' has no dimensions, so --batch {batch} cannot be applied")]
     ScalarBatch { name: String, batch: i64 },
     #[error(
@@ -158,6 +167,146 @@ impl TensorData {
         self.len() == 0
     }
 
+    /// Concatenates tensors of one dtype along dim 0 (their flat data, in
+    /// order). `None` when the dtypes differ or `parts` is empty.
+    pub fn concat_rows(parts: &[&Self]) -> Option<Self> {
+        macro_rules! concat {
+            ($($variant:ident),*) => {
+                match parts.first()? {
+                    $(Self::$variant(_) => {
+                        let total = parts.iter().map(|part| part.len()).sum();
+                        let mut out = Vec::with_capacity(total);
+                        for part in parts {
+                            let Self::$variant(values) = part else {
+                                return None;
+                            };
+                            out.extend_from_slice(values);
+                        }
+                        Self::$variant(out)
+                    })*
+                }
+            };
+        }
+        Some(concat!(
+            F32, F64, F16, I8, U8, I16, U16, I32, U32, I64, U64, Bool
+        ))
+    }
+
+    /// Splits the flat data into consecutive parts of `rows[k] * row_len`
+    /// elements (rows of dim 0). `None` when the sizes do not add up.
+    pub fn split_rows(&self, rows: &[usize], row_len: usize) -> Option<Vec<Self>> {
+        let total: usize = rows.iter().sum::<usize>().checked_mul(row_len)?;
+        if total != self.len() {
+            return None;
+        }
+        macro_rules! split {
+            ($($variant:ident),*) => {
+                match self {
+                    $(Self::$variant(values) => {
+                        let mut offset = 0;
+                        rows.iter()
+                            .map(|count| {
+                                let end = offset + count * row_len;
+                                let part = Self::$variant(values[offset..end].to_vec());
+                                offset = end;
+                                part
+                            })
+                            .collect()
+                    })*
+                }
+            };
+        }
+        Some(split!(
+            F32, F64, F16, I8, U8, I16, U16, I32, U32, I64, U64, Bool
+        ))
+    }
+
+    /// Splits an ONNX Runtime tensor by rows of dim 0 into consecutive parts
+    /// of `rows[k]` rows, copying each part once. `None` when the dtype is
+    /// not supported or dim 0 is not the sum of `rows`.
+    pub fn split_value_rows(value: &DynValue, rows: &[usize]) -> Option<Vec<Self>> {
+        fn split<T: Clone>(
+            shape: &[i64],
+            values: &[T],
+            rows: &[usize],
+            wrap: fn(Vec<T>) -> TensorData,
+        ) -> Option<Vec<TensorData>> {
+            let first = usize::try_from(*shape.first()?).ok()?;
+            if first != rows.iter().sum::<usize>() {
+                return None;
+            }
+            let row_len = shape[1..]
+                .iter()
+                .map(|dim| usize::try_from(*dim).ok())
+                .product::<Option<usize>>()?;
+            if first.checked_mul(row_len)? != values.len() {
+                return None;
+            }
+            let mut offset = 0;
+            Some(
+                rows.iter()
+                    .map(|count| {
+                        let end = offset + count * row_len;
+                        let part = wrap(values[offset..end].to_vec());
+                        offset = end;
+                        part
+                    })
+                    .collect(),
+            )
+        }
+        macro_rules! read {
+            ($($t:ty => $variant:ident),*) => {
+                $(if let Ok((shape, data)) = value.try_extract_tensor::<$t>() {
+                    return split(shape, data, rows, Self::$variant);
+                })*
+            };
+        }
+        read!(f32 => F32, f64 => F64, f16 => F16, i8 => I8, u8 => U8, i16 => I16,
+            u16 => U16, i32 => I32, u32 => U32, i64 => I64, u64 => U64, bool => Bool);
+        None
+    }
+
+    /// The shape of a tensor value (empty for a non-tensor).
+    pub fn value_shape(value: &DynValue) -> Vec<i64> {
+        match value.dtype() {
+            ValueType::Tensor { shape, .. } => shape.to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Copies an ONNX Runtime tensor of a supported dtype: its shape and data.
+    pub fn from_value(value: &DynValue) -> Option<(Vec<i64>, Self)> {
+        macro_rules! read {
+            ($($t:ty => $variant:ident),*) => {
+                $(if let Ok((shape, data)) = value.try_extract_tensor::<$t>() {
+                    return Some((shape.to_vec(), Self::$variant(data.to_vec())));
+                })*
+            };
+        }
+        read!(f32 => F32, f64 => F64, f16 => F16, i8 => I8, u8 => U8, i16 => I16,
+            u16 => U16, i32 => I32, u32 => U32, i64 => I64, u64 => U64, bool => Bool);
+        None
+    }
+
+    /// Builds an ONNX Runtime value of `shape` that takes the data over.
+    pub fn into_value(self, shape: &[i64]) -> ort::Result<DynValue> {
+        let shape = shape.to_vec();
+        Ok(match self {
+            Self::F32(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::F64(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::F16(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::I8(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::U8(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::I16(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::U16(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::I32(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::U32(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::I64(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::U64(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::Bool(v) => Tensor::from_array((shape, v))?.into_dyn(),
+        })
+    }
+
     /// Builds an ONNX Runtime value of `shape` holding a copy of the data.
     pub fn to_value(&self, shape: &[i64]) -> ort::Result<DynValue> {
         let shape = shape.to_vec();
@@ -252,6 +401,33 @@ impl PreparedInputs {
             .and_then(|spec| spec.shape.first())
             .map_or(1, |dim| u64::try_from(*dim).unwrap_or(1))
     }
+}
+
+/// Checks that every input and output of the session has a dynamic first
+/// dim, so requests can be concatenated and results split along it.
+pub fn check_batchable(session: &Session) -> Result<(), InputError> {
+    let outlets = session
+        .inputs()
+        .iter()
+        .map(|outlet| ("input", outlet.name(), outlet.dtype()))
+        .chain(
+            session
+                .outputs()
+                .iter()
+                .map(|outlet| ("output", outlet.name(), outlet.dtype())),
+        );
+    for (kind, name, dtype) in outlets {
+        if let ValueType::Tensor { shape, .. } = dtype
+            && shape.first().is_none_or(|dim| *dim >= 0)
+        {
+            return Err(InputError::FixedFirstDim {
+                kind,
+                name: name.to_owned(),
+                shape: shape.to_vec(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A declared model input as ONNX Runtime reports it.
@@ -619,6 +795,22 @@ mod tests {
             err.to_string().contains("symbolic dims are: batch"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn rows_concatenate_and_split_back() {
+        let a = TensorData::I64(vec![1, 2, 3, 4]);
+        let b = TensorData::I64(vec![5, 6]);
+        let joined = TensorData::concat_rows(&[&a, &b]).expect("same dtype");
+        assert_eq!(joined, TensorData::I64(vec![1, 2, 3, 4, 5, 6]));
+        let parts = joined.split_rows(&[2, 1], 2).expect("sizes add up");
+        assert_eq!(parts, vec![a.clone(), b]);
+        assert!(joined.split_rows(&[2, 2], 2).is_none());
+        assert!(TensorData::concat_rows(&[&a, &TensorData::F32(vec![1.0])]).is_none());
+        let halves = TensorData::Bool(vec![true, false])
+            .split_rows(&[1, 1], 1)
+            .expect("split");
+        assert_eq!(halves[1], TensorData::Bool(vec![false]));
     }
 
     #[test]

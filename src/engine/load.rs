@@ -38,7 +38,7 @@ pub const FLUSH_SAMPLES: usize = 512;
 /// Longest time a worker keeps samples before a flush.
 pub const FLUSH_INTERVAL_NANOS: u64 = 50_000_000;
 /// Poll interval for blocking waits, so stop requests are seen promptly.
-const POLL: Duration = Duration::from_millis(20);
+pub(crate) const POLL: Duration = Duration::from_millis(20);
 
 /// Why one request of a worker failed. Failed requests are data: the
 /// message is counted and kept by [`RunShared::record_error`].
@@ -112,7 +112,7 @@ pub struct Worker {
 }
 
 #[inline]
-fn nanos_since(epoch: Instant) -> u64 {
+pub(crate) fn nanos_since(epoch: Instant) -> u64 {
     u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
@@ -219,6 +219,8 @@ impl Worker {
                 worker: self.index,
                 is_ok,
                 is_profiled,
+                batch_rows: 0,
+                is_batch_lead: false,
             });
             if buffer.len() >= FLUSH_SAMPLES
                 || end.saturating_sub(last_flush) >= FLUSH_INTERVAL_NANOS
@@ -231,17 +233,27 @@ impl Worker {
     }
 
     fn flush(&self, buffer: &mut Vec<Sample>) {
-        if buffer.is_empty() {
-            return;
-        }
-        let batch = std::mem::replace(buffer, Vec::with_capacity(FLUSH_SAMPLES));
-        match self.samples.try_send(batch) {
-            Ok(()) => {}
-            Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {
-                self.shared
-                    .dropped_samples
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            }
+        flush_samples(&self.samples, &self.shared, buffer);
+    }
+}
+
+/// Hands buffered samples to the aggregator without waiting: a full channel
+/// drops them and counts them.
+pub(crate) fn flush_samples(
+    samples: &Sender<Vec<Sample>>,
+    shared: &RunShared,
+    buffer: &mut Vec<Sample>,
+) {
+    if buffer.is_empty() {
+        return;
+    }
+    let batch = std::mem::replace(buffer, Vec::with_capacity(FLUSH_SAMPLES));
+    match samples.try_send(batch) {
+        Ok(()) => {}
+        Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {
+            shared
+                .dropped_samples
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
     }
 }

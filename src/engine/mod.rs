@@ -6,6 +6,7 @@
 //! [`RunHandle::snapshot`]; [`RunHandle::stop`] ends the load early and keeps
 //! what was measured.
 
+pub mod batcher;
 pub mod binding;
 pub mod config;
 pub mod cuda_libs;
@@ -21,8 +22,8 @@ pub use config::{
     LayerProfiling, LoadMode, OptLevel, ProfileConfig,
 };
 pub use run::{
-    EncodedHistogram, ModelInfo, RunHandle, RunRecord, RunStatus, RunStopper, StartupTimings,
-    StopReason, TraceData,
+    BatchingReport, EncodedHistogram, ModelInfo, RunHandle, RunRecord, RunStatus, RunStopper,
+    StartupTimings, StopReason, TraceData,
 };
 
 impl EngineError {

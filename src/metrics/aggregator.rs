@@ -14,8 +14,9 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::{
-    ErrorSummary, LatencyHistogram, MAX_ERROR_MESSAGES, MAX_REQUEST_SPANS, MAX_WINDOWS,
-    RequestSpan, RunPhase, Sample, Snapshot, WINDOW_NANOS, WindowStats, layers::LayerReport,
+    BatchSizeCount, ErrorSummary, LatencyHistogram, MAX_ERROR_MESSAGES, MAX_REQUEST_SPANS,
+    MAX_WINDOWS, RequestSpan, RunPhase, Sample, Snapshot, WINDOW_NANOS, WindowStats,
+    layers::LayerReport,
 };
 use crate::telemetry::TelemetrySample;
 
@@ -138,6 +139,8 @@ pub struct AggregatorOutput {
     pub spans: Vec<RequestSpan>,
     /// End of the last counted request, nanos since the epoch.
     pub last_end_nanos: u64,
+    /// Dynamic batching: executed batches by rows, smallest first.
+    pub batch_sizes: Vec<BatchSizeCount>,
 }
 
 #[derive(Debug, Default)]
@@ -147,6 +150,8 @@ struct WindowAccumulator {
     latency: LatencyHistogram,
     queue: LatencyHistogram,
     service: LatencyHistogram,
+    batches: u64,
+    batch_rows: u64,
 }
 
 /// The aggregation state; [`Aggregator::run`] drives it on its own thread.
@@ -168,6 +173,8 @@ pub struct Aggregator {
     dropped_windows: u64,
     spans: Vec<RequestSpan>,
     last_end_nanos: u64,
+    /// Executed batches by rows (at most `MAX_BATCH_ROWS` keys).
+    batch_sizes: BTreeMap<u32, u64>,
 }
 
 impl Aggregator {
@@ -189,6 +196,7 @@ impl Aggregator {
             dropped_windows: 0,
             spans: Vec::new(),
             last_end_nanos: 0,
+            batch_sizes: BTreeMap::new(),
         }
     }
 
@@ -252,11 +260,19 @@ impl Aggregator {
             }
             self.last_end_nanos = self.last_end_nanos.max(sample.end_nanos);
             let window_index = (sample.end_nanos.saturating_sub(measure_start)) / WINDOW_NANOS;
+            let is_batch = sample.is_batch_lead && sample.batch_rows > 0;
+            if is_batch {
+                *self.batch_sizes.entry(sample.batch_rows).or_default() += 1;
+            }
             if window_index < self.next_window {
                 // Arrived after its window closed: it still counts in the totals.
                 self.add_totals(sample, None);
             } else {
                 let window = open_windows.entry(window_index).or_default();
+                if is_batch {
+                    window.batches += 1;
+                    window.batch_rows += u64::from(sample.batch_rows);
+                }
                 self.add_totals(sample, Some(window));
             }
         }
@@ -390,8 +406,19 @@ impl Aggregator {
             telemetry: self.shared.telemetry.load_full().as_deref().cloned(),
             gpu: self.shared.gpu.load_full().as_deref().cloned(),
             layers: self.shared.layers.load_full(),
+            batch_sizes: self.batch_size_counts(),
         };
         self.shared.snapshot.store(Arc::new(snapshot));
+    }
+
+    fn batch_size_counts(&self) -> Vec<BatchSizeCount> {
+        self.batch_sizes
+            .iter()
+            .map(|(size, count)| BatchSizeCount {
+                size: *size,
+                count: *count,
+            })
+            .collect()
     }
 
     /// Closes the remaining windows, publishes the last snapshot and returns
@@ -409,7 +436,9 @@ impl Aggregator {
         if !self.settings.track_queue {
             self.service = self.latency.clone();
         }
+        let batch_sizes = self.batch_size_counts();
         AggregatorOutput {
+            batch_sizes,
             latency: self.latency,
             queue: self.queue,
             service: self.service,
@@ -467,6 +496,8 @@ fn window_stats(
         service_p99_micros: quantile(service, 0.99),
         process_cpu_percent: telemetry.map(|t| t.process_cpu_percent),
         rss_bytes: telemetry.map(|t| t.rss_bytes),
+        mean_batch_size: (accumulator.batches > 0)
+            .then(|| accumulator.batch_rows as f64 / accumulator.batches as f64),
     }
 }
 
@@ -482,6 +513,8 @@ mod tests {
             worker: 0,
             is_ok,
             is_profiled: false,
+            batch_rows: 0,
+            is_batch_lead: false,
         }
     }
 
@@ -496,6 +529,43 @@ mod tests {
             },
             shared,
         )
+    }
+
+    #[test]
+    fn executed_batches_are_counted_once_per_batch() {
+        let mut aggregator = aggregator(0);
+        let batched = |start_ms: u64, rows: u32, is_lead: bool| Sample {
+            batch_rows: rows,
+            is_batch_lead: is_lead,
+            ..sample(start_ms, start_ms + 1, start_ms + 5, true)
+        };
+        aggregator.add_batch(&[
+            batched(10, 3, true),
+            batched(10, 3, false),
+            batched(10, 3, false),
+            batched(20, 1, true),
+            batched(1500, 4, true),
+            batched(1500, 4, false),
+        ]);
+        aggregator
+            .shared
+            .measure_end_nanos
+            .store(2_000_000_000, Ordering::Relaxed);
+        let output = aggregator.finish();
+        assert_eq!(
+            output.batch_sizes,
+            vec![
+                BatchSizeCount { size: 1, count: 1 },
+                BatchSizeCount { size: 3, count: 1 },
+                BatchSizeCount { size: 4, count: 1 },
+            ]
+        );
+        assert_eq!(output.windows[0].mean_batch_size, Some(2.0));
+        assert_eq!(output.windows[1].mean_batch_size, Some(4.0));
+        assert_eq!(
+            crate::metrics::mean_batch_size(&output.batch_sizes),
+            Some(8.0 / 3.0)
+        );
     }
 
     #[test]

@@ -52,6 +52,11 @@ pub struct Sample {
     /// Profiled with run-level profiling: counted in throughput, left out of
     /// latency percentiles.
     pub is_profiled: bool,
+    /// Dynamic batching: rows of the executed batch this request ran in;
+    /// 0 when requests run on their own.
+    pub batch_rows: u32,
+    /// The first request of its batch, so each batch is counted once.
+    pub is_batch_lead: bool,
 }
 
 /// Where a run is.
@@ -128,6 +133,9 @@ pub struct WindowStats {
     /// Process CPU at the end of the window (100 = one core).
     pub process_cpu_percent: Option<f64>,
     pub rss_bytes: Option<u64>,
+    /// Dynamic batching: mean rows per executed batch in the window.
+    #[serde(default)]
+    pub mean_batch_size: Option<f64>,
 }
 
 /// Whether throughput settled.
@@ -273,6 +281,27 @@ pub struct Snapshot {
     pub gpu: Option<crate::telemetry::GpuSample>,
     /// Per-layer timings so far (sampled profiling) or final (separate pass).
     pub layers: Option<std::sync::Arc<layers::LayerReport>>,
+    /// Dynamic batching: executed batch sizes so far, smallest first.
+    pub batch_sizes: Vec<BatchSizeCount>,
+}
+
+/// How many executed batches had `size` rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSizeCount {
+    /// Rows of dim 0 in the batch.
+    pub size: u32,
+    /// Batches of that size.
+    pub count: u64,
+}
+
+/// Mean rows per batch of a batch-size histogram; `None` when empty.
+pub fn mean_batch_size(counts: &[BatchSizeCount]) -> Option<f64> {
+    let batches: u64 = counts.iter().map(|entry| entry.count).sum();
+    let rows: u64 = counts
+        .iter()
+        .map(|entry| u64::from(entry.size) * entry.count)
+        .sum();
+    (batches > 0).then(|| rows as f64 / batches as f64)
 }
 
 #[cfg(test)]
@@ -293,6 +322,7 @@ mod tests {
             p99_micros: None,
             queue_p50_micros: None,
             queue_p99_micros: None,
+            mean_batch_size: None,
             service_p50_micros: None,
             service_p99_micros: None,
             process_cpu_percent: None,

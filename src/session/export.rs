@@ -28,7 +28,8 @@ fn to_csv<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>, SessionError> {
 }
 
 /// Writes `layers.csv`, `op_types.csv`, `timeseries.csv`, `telemetry.csv` and `gpu.csv`
-/// into `dir` (created if needed). Returns the paths written.
+/// into `dir` (created if needed), and `batch_sizes.csv` for a batched run.
+/// Returns the paths written.
 pub fn write_csv(document: &SessionDocument, dir: &Path) -> Result<Vec<PathBuf>, SessionError> {
     std::fs::create_dir_all(dir).map_err(|source| SessionError::CreateDir {
         source,
@@ -39,13 +40,16 @@ pub fn write_csv(document: &SessionDocument, dir: &Path) -> Result<Vec<PathBuf>,
         Some(layers) => (layers.nodes.as_slice(), layers.op_types.as_slice()),
         None => (&[][..], &[][..]),
     };
-    let files = [
+    let mut files = vec![
         ("layers.csv", to_csv(nodes)?),
         ("op_types.csv", to_csv(op_types)?),
         ("timeseries.csv", to_csv(&run.timeseries)?),
         ("telemetry.csv", to_csv(&run.telemetry)?),
         ("gpu.csv", to_csv(&run.gpu_telemetry)?),
     ];
+    if let Some(batching) = &run.batching {
+        files.push(("batch_sizes.csv", to_csv(&batching.batch_sizes)?));
+    }
     let mut written = Vec::with_capacity(files.len());
     for (name, bytes) in files {
         let path = dir.join(name);

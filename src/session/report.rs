@@ -188,6 +188,9 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
             }
         }
         writeln!(out, "Stability   {}", summary.stability)?;
+        if let Some(batching) = &run.batching {
+            write_batching(out, batching)?;
+        }
         if summary.profiled_requests > 0 {
             writeln!(
                 out,
@@ -423,11 +426,93 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
     Ok(())
 }
 
+/// Most batch sizes listed on the batching line; the rest are counted.
+const MAX_LISTED_BATCH_SIZES: usize = 16;
+
+/// The batching lines: settings, mean batch size and the histogram of
+/// executed batch sizes (the most frequent sizes, smallest first).
+fn write_batching(out: &mut String, batching: &crate::engine::BatchingReport) -> std::fmt::Result {
+    let preferred = if batching.preferred.is_empty() {
+        "none".to_owned()
+    } else {
+        batching
+            .preferred
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mean = batching
+        .mean_batch_size
+        .map_or_else(|| "-".to_owned(), |mean| format!("{mean:.2}"));
+    writeln!(
+        out,
+        "Batching    max batch {}, delay {}, preferred {preferred}: mean batch {mean} rows over {} batches",
+        batching.max_batch,
+        format_micros(batching.delay_micros as f64),
+        format_count(batching.num_batches()),
+    )?;
+    let mut listed = batching.batch_sizes.clone();
+    listed.sort_by(|a, b| b.count.cmp(&a.count).then(a.size.cmp(&b.size)));
+    let others = listed.len().saturating_sub(MAX_LISTED_BATCH_SIZES);
+    listed.truncate(MAX_LISTED_BATCH_SIZES);
+    listed.sort_by_key(|entry| entry.size);
+    if !listed.is_empty() {
+        let sizes = listed
+            .iter()
+            .map(|entry| format!("{}×{}", entry.size, format_count(entry.count)))
+            .collect::<Vec<_>>()
+            .join("  ");
+        let more = if others > 0 {
+            format!("  (+{others} rarer sizes)")
+        } else {
+            String::new()
+        };
+        writeln!(out, "            batch sizes (rows×batches): {sizes}{more}")?;
+    }
+    Ok(())
+}
+
 fn truncate(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         text.to_owned()
     } else {
         let kept: String = text.chars().take(width.saturating_sub(1)).collect();
         format!("{kept}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        engine::{BatchingConfig, BatchingReport},
+        metrics::BatchSizeCount,
+    };
+
+    #[test]
+    fn the_batching_line_lists_the_most_frequent_sizes() {
+        let config = BatchingConfig {
+            max_batch: 32,
+            delay_micros: 500,
+            preferred: vec![8, 16],
+        };
+        let sizes: Vec<BatchSizeCount> = (1..=20)
+            .map(|size| BatchSizeCount {
+                size,
+                count: u64::from(size),
+            })
+            .collect();
+        let report = BatchingReport::new(&config, sizes);
+        let mut out = String::new();
+        write_batching(&mut out, &report).expect("write");
+        assert!(out.contains("max batch 32"), "{out}");
+        assert!(out.contains("preferred 8,16"), "{out}");
+        assert!(
+            out.contains("mean batch 13.67 rows over 210 batches"),
+            "{out}"
+        );
+        assert!(out.contains("20×20") && !out.contains(" 4×4"), "{out}");
+        assert!(out.contains("(+4 rarer sizes)"), "{out}");
     }
 }

@@ -1,5 +1,6 @@
-//! The Config panel: execution provider, threads, batch and dims, load,
-//! duration, per-layer profiling, and the precision and pruning transform.
+//! The Config panel: execution provider, threads, batch and dims, dynamic
+//! batching, load, duration, per-layer profiling, and the precision and
+//! pruning transform.
 //! The config it edits is part of the persisted [`super::Settings`].
 
 use egui::{RichText, Ui};
@@ -7,8 +8,9 @@ use egui::{RichText, Ui};
 use super::{loaded_model::LoadedModel, theme};
 use crate::{
     engine::{
-        Arrival, ConvAlgoSearch, ExecutionProviderKind, LayerProfiling, LoadMode, OptLevel,
-        ProfileConfig, config::DEFAULT_PROFILE_RUNS,
+        Arrival, BatchingConfig, ConvAlgoSearch, ExecutionProviderKind, LayerProfiling, LoadMode,
+        OptLevel, ProfileConfig,
+        config::{DEFAULT_PROFILE_RUNS, MAX_BATCH_DELAY_MICROS, MAX_BATCH_ROWS},
     },
     transform::{Int8Mode, Precision, PruneMode, PruneSpec, TransformSpec},
 };
@@ -30,6 +32,14 @@ pub fn config_problems(
     {
         problems.push(format!(
             "This model has a fixed batch of {fixed}; batch {batch} cannot run."
+        ));
+    }
+    if let Some(model) = model
+        && config.batching.is_some()
+        && let Some(fixed) = model.fixed_batch
+    {
+        problems.push(format!(
+            "Dynamic batching needs a dynamic first dimension; this model's batch is fixed at {fixed}."
         ));
     }
     if config.execution_provider == ExecutionProviderKind::Cuda
@@ -197,7 +207,7 @@ pub fn config_ui(
                 }
 
                 labelled_drag(ui, "Concurrency", &mut config.concurrency, 1..=1024);
-                let mut instances = config.instances.unwrap_or(config.concurrency);
+                let mut instances = config.num_instances();
                 let label = ui.label("Session instances");
                 if ui
                     .add(egui::DragValue::new(&mut instances).range(1..=1024))
@@ -216,6 +226,7 @@ pub fn config_ui(
                     );
                     ui.end_row();
                 }
+                batching_ui(ui, config);
 
                 ui.label("Load");
                 let mut is_open = matches!(config.load, LoadMode::Open { .. });
@@ -404,6 +415,65 @@ fn transform_ui(ui: &mut Ui, spec: &mut TransformSpec) {
         });
 }
 
+/// Dynamic batching: on or off, the largest batch, the delay and the
+/// preferred sizes (typed as a comma-separated list, kept as typed in egui's
+/// memory so a trailing comma survives the next frame).
+fn batching_ui(ui: &mut Ui, config: &mut ProfileConfig) {
+    let mut is_on = config.batching.is_some();
+    let label = ui.label("Dynamic batching");
+    ui.checkbox(&mut is_on, "Group queued requests into one run")
+        .labelled_by(label.id);
+    ui.end_row();
+    match (is_on, config.batching.is_some()) {
+        (true, false) => config.batching = Some(BatchingConfig::default()),
+        (false, true) => config.batching = None,
+        _ => {}
+    }
+    let Some(batching) = &mut config.batching else {
+        return;
+    };
+    labelled_drag(
+        ui,
+        "Max batch (rows)",
+        &mut batching.max_batch,
+        1..=MAX_BATCH_ROWS,
+    );
+    let label = ui.label("Batch delay (µs)");
+    ui.add(
+        egui::DragValue::new(&mut batching.delay_micros)
+            .range(0..=MAX_BATCH_DELAY_MICROS)
+            .speed(10.0),
+    )
+    .labelled_by(label.id);
+    ui.end_row();
+    let id = ui.scope_id().with("preferred_batch_text");
+    let current = batching
+        .preferred
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut text = ui
+        .data_mut(|data| data.get_temp::<String>(id))
+        .unwrap_or(current);
+    let label = ui.label("Preferred sizes");
+    let response = ui
+        .add(egui::TextEdit::singleline(&mut text).hint_text("e.g. 4,8,16"))
+        .labelled_by(label.id);
+    ui.end_row();
+    if response.changed() {
+        batching.preferred = parse_sizes(&text);
+    }
+    ui.data_mut(|data| data.insert_temp(id, text));
+}
+
+/// The whole numbers of a comma-separated list; anything else is skipped.
+fn parse_sizes(text: &str) -> Vec<u32> {
+    text.split(',')
+        .filter_map(|part| part.trim().parse().ok())
+        .collect()
+}
+
 fn labelled_drag<T: egui::emath::Numeric>(
     ui: &mut Ui,
     label: &str,
@@ -419,6 +489,13 @@ fn labelled_drag<T: egui::emath::Numeric>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn preferred_sizes_parse_from_a_typed_list() {
+        assert_eq!(parse_sizes("4, 8,16,"), vec![4, 8, 16]);
+        assert_eq!(parse_sizes("x,2"), vec![2]);
+        assert!(parse_sizes("").is_empty());
+    }
 
     #[test]
     fn cuda_without_the_provider_is_a_problem_unless_fallback_is_allowed() {

@@ -1,13 +1,14 @@
 //! The Live panel: throughput, latency percentiles, the latency histogram,
-//! queue vs run time, CPU and memory, GPU presence and errors. The same plots
-//! show a finished or reopened session.
+//! queue vs run time, CPU and memory, GPU presence and errors; with dynamic
+//! batching, the executed batch size over time and its histogram. The same
+//! plots show a finished or reopened session.
 
 use egui::{RichText, Ui};
 use egui_plot::{Bar, BarChart, Corner, GridMark, Legend, Line, Plot, PlotPoints};
 
 use super::theme;
 use crate::{
-    metrics::{ErrorSummary, HistogramBucket, WindowStats},
+    metrics::{BatchSizeCount, ErrorSummary, HistogramBucket, WindowStats, mean_batch_size},
     telemetry::{EnvironmentInfo, GpuSample},
     util::{format_bytes, format_micros},
 };
@@ -25,8 +26,11 @@ pub struct LiveData<'a> {
     pub gpu_samples: &'a [GpuSample],
     /// The latest NVML reading of a running one.
     pub gpu_latest: Option<&'a GpuSample>,
-    /// Queue time is meaningful (open loop, or fewer sessions than workers).
+    /// Queue time is meaningful (open loop, fewer sessions than workers, or
+    /// dynamic batching).
     pub has_queue: bool,
+    /// With dynamic batching: the executed batch sizes so far.
+    pub batch_sizes: Option<&'a [BatchSizeCount]>,
 }
 
 /// Reduces a series to at most `max_points`, averaging within buckets, so a
@@ -109,6 +113,10 @@ pub fn live_ui(ui: &mut Ui, data: &LiveData<'_>) {
                 plot.line(Line::new("p99", PlotPoints::from(p99)).color(theme::P99));
             });
     });
+    if let Some(batch_sizes) = data.batch_sizes {
+        ui.add_space(8.0);
+        batching_ui(ui, data.windows, batch_sizes, max_points);
+    }
     ui.add_space(8.0);
     ui.columns(2, |columns| {
         columns[0].label(RichText::new("Latency histogram").strong());
@@ -151,6 +159,40 @@ pub fn live_ui(ui: &mut Ui, data: &LiveData<'_>) {
     if data.has_queue {
         gpu_ui(ui, data);
     }
+}
+
+/// The executed batch size per window, and how often each size ran.
+fn batching_ui(ui: &mut Ui, windows: &[WindowStats], sizes: &[BatchSizeCount], max_points: usize) {
+    ui.columns(2, |columns| {
+        let mean =
+            mean_batch_size(sizes).map_or_else(|| "-".to_owned(), |mean| format!("{mean:.2}"));
+        columns[0].label(RichText::new(format!("Executed batch size (mean {mean} rows)")).strong());
+        let per_window = series(windows, max_points, |w| w.mean_batch_size);
+        time_plot("batch_size", "rows per batch").show(&mut columns[0], |plot| {
+            plot.line(
+                Line::new("mean batch size", PlotPoints::from(per_window)).color(theme::THROUGHPUT),
+            );
+        });
+
+        columns[1].label(RichText::new("Batch sizes").strong());
+        let bars: Vec<Bar> = sizes
+            .iter()
+            .map(|entry| {
+                Bar::new(f64::from(entry.size), entry.count as f64)
+                    .width(0.8)
+                    .name(format!("{} rows", entry.size))
+            })
+            .collect();
+        Plot::new("batch_sizes")
+            .height(PLOT_HEIGHT)
+            .x_axis_label("rows in the batch")
+            .y_axis_label("batches")
+            .include_y(0.0)
+            .allow_scroll(false)
+            .show(&mut columns[1], |plot| {
+                plot.bar_chart(BarChart::new("batches", bars).color(theme::QUEUE));
+            });
+    });
 }
 
 fn histogram_ui(ui: &mut Ui, buckets: &[HistogramBucket]) {

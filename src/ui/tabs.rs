@@ -146,6 +146,11 @@ pub fn live_tab_ui(ui: &mut Ui, view: &RunView<'_>) {
                 gpu_samples: &[],
                 gpu_latest: snapshot.gpu.as_ref(),
                 has_queue: view.config.has_queue(),
+                batch_sizes: view
+                    .config
+                    .batching
+                    .as_ref()
+                    .map(|_| snapshot.batch_sizes.as_slice()),
             },
         );
         return;
@@ -192,6 +197,10 @@ pub fn live_tab_ui(ui: &mut Ui, view: &RunView<'_>) {
             gpu_samples: &run.gpu_telemetry,
             gpu_latest: None,
             has_queue: run.config.has_queue(),
+            batch_sizes: run
+                .batching
+                .as_ref()
+                .map(|batching| batching.batch_sizes.as_slice()),
         },
     );
 }

@@ -3,6 +3,7 @@
 
 mod architecture;
 mod bad_input;
+mod batching;
 mod cli;
 mod gpu;
 mod profile;

@@ -288,6 +288,9 @@ fn prepare_load(
     let Some(first_session) = sessions.first() else {
         return Err(RunError::NoSession);
     };
+    if record.config.batching.is_some() {
+        inputs::check_batchable(first_session).map_err(EngineError::from)?;
+    }
     let prepared = inputs::declared_inputs(first_session)
         .and_then(|declared| inputs::prepare(&declared, &record.config))
         .map_err(EngineError::from)?;
@@ -295,8 +298,14 @@ fn prepare_load(
     record.notes.extend(prepared.notes.iter().cloned());
     let batch_size = prepared.batch_size();
 
-    let num_workers = record.config.num_workers() as usize;
-    let worker_inputs = (0..num_workers)
+    // With batching, requests are built per batch from the prepared data;
+    // one set of values serves the first run.
+    let num_value_sets = if record.config.batching.is_some() {
+        1
+    } else {
+        record.config.num_workers() as usize
+    };
+    let worker_inputs = (0..num_value_sets)
         .map(|_| prepared.to_values())
         .collect::<Result<Vec<_>, _>>()
         .map_err(EngineError::from)?;
@@ -316,6 +325,7 @@ fn prepare_load(
         worker_bindings,
         worker_inputs,
         batch_size,
+        prepared: Arc::new(prepared.clone()),
     };
     Ok((prepared, plan))
 }

@@ -25,7 +25,12 @@ use super::{
 };
 use crate::{
     engine::{
+        batcher::{
+            BatchPolicy,
+            serve::{self, BatchedLoad},
+        },
         config::{LayerProfiling, LoadMode},
+        inputs::PreparedInputs,
         load::{self, RequestSource, SampledProfiling, SessionSlot, Worker},
     },
     metrics::{
@@ -60,6 +65,8 @@ pub(super) struct LoadPlan {
     pub(super) worker_inputs: Vec<Vec<Vec<DynValue>>>,
     /// Inferences per request.
     pub(super) batch_size: u64,
+    /// The request data, which dynamic batching concatenates per batch.
+    pub(super) prepared: Arc<PreparedInputs>,
 }
 
 /// Runs the warm-up and the measured load, filling the record's metrics.
@@ -75,9 +82,14 @@ pub(super) fn run_load(
         worker_bindings,
         worker_inputs,
         batch_size,
+        prepared,
     } = plan;
     let config = record.config.clone();
-    let num_workers = worker_inputs.len();
+    let num_workers = if config.batching.is_some() {
+        config.num_workers() as usize
+    } else {
+        worker_inputs.len()
+    };
     let run_options = Arc::new(RunOptions::new().map_err(RunError::RunOptions)?);
     if let Ok(mut terminator) = control.terminator.lock() {
         *terminator = Some(Arc::clone(&run_options));
@@ -188,68 +200,38 @@ pub(super) fn run_load(
     let request_limit = config
         .max_requests
         .map(|limit| (Arc::new(AtomicU64::new(0)), limit));
-    let pooled = sessions.len() < num_workers;
-    let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Session>(sessions.len().max(1));
-    let mut owned: Vec<(Session, Vec<IoBinding>)> = Vec::new();
-    if pooled {
-        for session in sessions {
-            let _ = pool_tx.send(session);
+    let (workers, spawn_error) = match &config.batching {
+        Some(batching) => {
+            let (handles, error) = serve::spawn(BatchedLoad {
+                sessions,
+                prepared,
+                policy: BatchPolicy::from_config(batching),
+                num_clients: num_workers,
+                schedule: matches!(config.load, LoadMode::Open { .. }).then(|| schedule_rx.clone()),
+                shared: Arc::clone(shared),
+                samples: sample_tx.clone(),
+                epoch,
+                request_limit,
+                run_options: Arc::clone(&run_options),
+            });
+            (handles, error)
         }
-    } else {
-        let mut bindings = worker_bindings.into_iter();
-        owned = sessions
-            .into_iter()
-            .map(|session| (session, bindings.next().unwrap_or_default()))
-            .collect();
-        // Workers pop from the end; keep worker 0 on session 0.
-        owned.reverse();
-    }
-    let mut workers = Vec::with_capacity(num_workers);
-    let mut spawn_error = None;
-    for (index, inputs) in worker_inputs.into_iter().enumerate() {
-        let mut bindings = Vec::new();
-        let slot = if pooled {
-            SessionSlot::Pooled {
-                take: pool_rx.clone(),
-                give_back: pool_tx.clone(),
-            }
-        } else {
-            match owned.pop() {
-                Some((session, session_bindings)) => {
-                    bindings = session_bindings;
-                    SessionSlot::Owned(Box::new(session))
-                }
-                None => break,
-            }
-        };
-        let worker = Worker {
-            index: u16::try_from(index).unwrap_or(u16::MAX),
-            slot,
-            requests: match config.load {
-                LoadMode::Closed => RequestSource::Closed,
-                LoadMode::Open { .. } => RequestSource::Open(schedule_rx.clone()),
+        None => spawn_workers(
+            WorkerSetup {
+                sessions,
+                worker_bindings,
+                worker_inputs,
+                shared,
+                sample_tx: &sample_tx,
+                schedule_rx: &schedule_rx,
+                epoch,
+                request_limit,
+                run_options: &run_options,
+                sampled: sampled.as_ref(),
             },
-            inputs,
-            shared: Arc::clone(shared),
-            samples: sample_tx.clone(),
-            epoch,
-            request_limit: request_limit.clone(),
-            run_options: Arc::clone(&run_options),
-            sampled_profiling: sampled.clone(),
-            bindings,
-        };
-        match std::thread::Builder::new()
-            .name(format!("wb-worker-{index}"))
-            .spawn(move || worker.run())
-        {
-            Ok(handle) => workers.push(handle),
-            Err(err) => {
-                spawn_error = Some(err);
-                shared.stop.store(true, Ordering::Relaxed);
-                break;
-            }
-        }
-    }
+            &config,
+        ),
+    };
     drop(sample_tx);
     drop(sampled);
     drop(schedule_rx);
@@ -274,7 +256,6 @@ pub(super) fn run_load(
             worker_panics.push(crate::util::panic_message(payload.as_ref()));
         }
     }
-    drop(pool_tx);
     let unsent_requests = match dispatcher {
         Some(Ok(thread)) => thread.join().unwrap_or(0),
         _ => 0,
@@ -321,6 +302,105 @@ pub(super) fn run_load(
         unsent_requests,
     );
     failure.map_or(Ok(()), Err)
+}
+
+/// What the unbatched workers are made of.
+struct WorkerSetup<'a> {
+    sessions: Vec<Session>,
+    worker_bindings: Vec<Vec<IoBinding>>,
+    worker_inputs: Vec<Vec<Vec<DynValue>>>,
+    shared: &'a Arc<RunShared>,
+    sample_tx: &'a crossbeam_channel::Sender<Vec<crate::metrics::Sample>>,
+    schedule_rx: &'a crossbeam_channel::Receiver<u64>,
+    epoch: Instant,
+    request_limit: Option<(Arc<AtomicU64>, u64)>,
+    run_options: &'a Arc<RunOptions>,
+    sampled: Option<&'a SampledProfiling>,
+}
+
+/// Starts one worker per client, each on its own session or on a shared
+/// pool. Returns the handles and the error of a worker that could not start.
+fn spawn_workers(
+    setup: WorkerSetup<'_>,
+    config: &crate::engine::ProfileConfig,
+) -> (Vec<JoinHandle<()>>, Option<std::io::Error>) {
+    let WorkerSetup {
+        sessions,
+        worker_bindings,
+        worker_inputs,
+        shared,
+        sample_tx,
+        schedule_rx,
+        epoch,
+        request_limit,
+        run_options,
+        sampled,
+    } = setup;
+    let num_workers = worker_inputs.len();
+    let pooled = sessions.len() < num_workers;
+    let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Session>(sessions.len().max(1));
+    let mut owned: Vec<(Session, Vec<IoBinding>)> = Vec::new();
+    if pooled {
+        for session in sessions {
+            let _ = pool_tx.send(session);
+        }
+    } else {
+        let mut bindings = worker_bindings.into_iter();
+        owned = sessions
+            .into_iter()
+            .map(|session| (session, bindings.next().unwrap_or_default()))
+            .collect();
+        // Workers pop from the end; keep worker 0 on session 0.
+        owned.reverse();
+    }
+    let mut workers = Vec::with_capacity(num_workers);
+    let mut spawn_error = None;
+    for (index, inputs) in worker_inputs.into_iter().enumerate() {
+        let mut bindings = Vec::new();
+        let slot = if pooled {
+            SessionSlot::Pooled {
+                take: pool_rx.clone(),
+                give_back: pool_tx.clone(),
+            }
+        } else {
+            match owned.pop() {
+                Some((session, session_bindings)) => {
+                    bindings = session_bindings;
+                    SessionSlot::Owned(Box::new(session))
+                }
+                None => break,
+            }
+        };
+        let worker = Worker {
+            index: u16::try_from(index).unwrap_or(u16::MAX),
+            slot,
+            requests: match config.load {
+                LoadMode::Closed => RequestSource::Closed,
+                LoadMode::Open { .. } => RequestSource::Open(schedule_rx.clone()),
+            },
+            inputs,
+            shared: Arc::clone(shared),
+            samples: sample_tx.clone(),
+            epoch,
+            request_limit: request_limit.clone(),
+            run_options: Arc::clone(run_options),
+            sampled_profiling: sampled.cloned(),
+            bindings,
+        };
+        match std::thread::Builder::new()
+            .name(format!("wb-worker-{index}"))
+            .spawn(move || worker.run())
+        {
+            Ok(handle) => workers.push(handle),
+            Err(err) => {
+                spawn_error = Some(err);
+                shared.stop.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+    }
+    drop(pool_tx);
+    (workers, spawn_error)
 }
 
 /// Waits for the end of the load: the duration, the request count, a user

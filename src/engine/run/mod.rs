@@ -16,7 +16,8 @@ mod record;
 
 pub use controller::{RunHandle, RunStopper};
 pub use record::{
-    EncodedHistogram, ModelInfo, RunRecord, RunStatus, StartupTimings, StopReason, TraceData,
+    BatchingReport, EncodedHistogram, ModelInfo, RunRecord, RunStatus, StartupTimings, StopReason,
+    TraceData,
 };
 
 use std::sync::{Arc, Mutex, atomic::AtomicBool};

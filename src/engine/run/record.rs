@@ -13,16 +13,16 @@ use crate::{
     engine::{
         EngineError,
         binding::HostCopyTimings,
-        config::{ExecutionProviderKind, ProfileConfig},
+        config::{BatchingConfig, ExecutionProviderKind, ProfileConfig},
         inputs::InputSpec,
         runtime::{self, Runtime},
     },
     metrics::{
-        AggregatorOutput, ErrorSummary, RequestSpan, RunSummary, WindowStats,
+        AggregatorOutput, BatchSizeCount, ErrorSummary, RequestSpan, RunSummary, WindowStats,
         gpu_attribution::GpuAttribution,
         histogram::HISTOGRAM_ENCODING,
         layers::{LayerReport, NodeEvent, RunSpan},
-        stability,
+        mean_batch_size, stability,
     },
     model::{Model, ModelSummary},
     telemetry::{EnvironmentInfo, GpuSample, TelemetrySample},
@@ -168,6 +168,42 @@ pub struct RunRecord {
     /// Why there is no per-node GPU time on a CUDA run (CUPTI missing, …).
     #[serde(default)]
     pub gpu_kernels_note: Option<String>,
+    /// Dynamic batching: the settings and the executed batch sizes.
+    #[serde(default)]
+    pub batching: Option<BatchingReport>,
+}
+
+/// What dynamic batching did in the measured period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchingReport {
+    /// Most rows in one batch.
+    pub max_batch: u32,
+    /// Longest wait after the oldest queued request, in µs.
+    pub delay_micros: u64,
+    /// Sizes that run as soon as they fill.
+    pub preferred: Vec<u32>,
+    /// Mean rows per executed batch; `None` when no batch ran.
+    pub mean_batch_size: Option<f64>,
+    /// Executed batches by rows, smallest first.
+    pub batch_sizes: Vec<BatchSizeCount>,
+}
+
+impl BatchingReport {
+    /// The report of a run under `config` that executed `batch_sizes`.
+    pub fn new(config: &BatchingConfig, batch_sizes: Vec<BatchSizeCount>) -> Self {
+        Self {
+            max_batch: config.max_batch,
+            delay_micros: config.delay_micros,
+            preferred: config.preferred.clone(),
+            mean_batch_size: mean_batch_size(&batch_sizes),
+            batch_sizes,
+        }
+    }
+
+    /// Executed batches.
+    pub fn num_batches(&self) -> u64 {
+        self.batch_sizes.iter().map(|entry| entry.count).sum()
+    }
 }
 
 /// An HDR histogram in a portable encoding.
@@ -214,6 +250,7 @@ impl RunRecord {
             host_copies: None,
             gpu_kernels: None,
             gpu_kernels_note: None,
+            batching: None,
         }
     }
 
@@ -272,6 +309,11 @@ impl RunRecord {
             data,
             outliers: output.latency.outliers(),
         });
+        self.batching = self
+            .config
+            .batching
+            .as_ref()
+            .map(|batching| BatchingReport::new(batching, output.batch_sizes.clone()));
         self.timeseries = output.windows;
         self.trace.request_spans = output.spans;
     }

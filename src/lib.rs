@@ -4,7 +4,7 @@
 //! reachable from here, so tests and the GUI drive the same code. The modules
 //! are layers, each importing only those listed before it (ARCHITECTURE.md;
 //! a test checks it): `util`, `model`, `transform`, `telemetry`, `metrics`,
-//! `engine`, `session`, `samples`, `ui`, `cli`.
+//! `engine`, `tune`, `session`, `samples`, `ui`, `cli`.
 //!
 //! - [`model`] reads, validates and inspects ONNX protobuf files.
 //! - [`transform`] rewrites a model (float16, int8 weights, unstructured or
@@ -17,6 +17,9 @@
 //!   own profiler output into per-layer timings.
 //! - [`telemetry`] samples process CPU and memory, the GPU through NVML, and
 //!   GPU activity through CUPTI.
+//! - [`tune`] sweeps run configurations under a latency SLO: grid or
+//!   rate/concurrency search, stability, a binomial pass test, the Pareto set
+//!   and a confirmed recommendation.
 //! - [`session`] is the recorded profiling session with versioned export and
 //!   import (JSON, CSV, Chrome trace).
 //! - [`samples`] are the bundled sample models.
@@ -44,6 +47,7 @@ pub mod samples;
 pub mod session;
 pub mod telemetry;
 pub mod transform;
+pub mod tune;
 #[cfg(feature = "gui")]
 pub mod ui;
 pub mod util;

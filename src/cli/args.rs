@@ -45,6 +45,8 @@ pub enum Command {
     Gui(GuiArgs),
     /// Rewrite a model (fp16, int8, pruning), write it, and report size and accuracy.
     Transform(Box<TransformArgs>),
+    /// Sweep configurations under a latency SLO: grid or rate/concurrency search, Pareto set, recommendation.
+    Sweep(Box<SweepArgs>),
 }
 
 /// `gui` arguments.
@@ -174,7 +176,7 @@ pub struct InspectArgs {
 /// `report` arguments.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A session file written by `profile --export`.
+    /// A session file written by `profile --export`, or a sweep file written by `sweep --export`.
     pub session: PathBuf,
     /// Print the session JSON (normalized) instead of text.
     #[arg(long)]
@@ -303,6 +305,46 @@ pub struct ProfileArgs {
     /// Write a Chrome/Perfetto trace (request spans and ONNX Runtime node events) here.
     #[arg(long, help_heading = "Output")]
     pub export_trace: Option<PathBuf>,
+}
+
+/// `sweep` arguments: every `profile` flag (the base configuration of each
+/// point), plus what to vary, the SLO and how to search.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub profile: ProfileArgs,
+    /// A dimension to vary, KEY=v1,v2,... (repeatable). Keys: concurrency, rate, batch,
+    /// instances, intra-threads, max-batch, batch-delay (e.g. 500us,2ms), precision.
+    #[arg(long = "vary", value_name = "KEY=V1,V2,...", help_heading = "Sweep")]
+    pub vary: Vec<String>,
+    /// The SLO: p50|p90|p95|p99|p99.9=DURATION (e.g. p99=20ms) or throughput>=N (repeatable).
+    #[arg(
+        long = "slo",
+        value_name = "METRIC=VALUE",
+        required = true,
+        help_heading = "Sweep"
+    )]
+    pub slo: Vec<String>,
+    /// Every combination (grid), or for each combination the highest passing open-loop rate or client count.
+    #[arg(long, value_enum, default_value_t = crate::tune::SearchMode::Grid, help_heading = "Sweep")]
+    pub search: crate::tune::SearchMode,
+    /// Wall-clock budget of the sweep, e.g. 5m; points that do not fit are listed as not run.
+    #[arg(long, value_parser = parse_duration, help_heading = "Sweep")]
+    pub budget: Option<Duration>,
+    /// Stability tolerance in percent: the last 3 windows must agree within it on throughput and the SLO percentile.
+    #[arg(
+        long,
+        default_value_t = 10.0,
+        value_name = "PCT",
+        help_heading = "Sweep"
+    )]
+    pub stability: f64,
+    /// Reruns of an unstable or undecided point (an undecided one runs longer) before it is kept as such.
+    #[arg(long, default_value_t = crate::tune::DEFAULT_RETRIES, help_heading = "Sweep")]
+    pub retries: u32,
+    /// Do not confirm the recommendation with a fresh run.
+    #[arg(long, help_heading = "Sweep")]
+    pub no_confirm: bool,
 }
 
 /// Why a flag's value was rejected. clap prints the message after the flag.

@@ -12,7 +12,10 @@ use crate::{
     engine::{ProfileConfig, RunHandle, RunStatus, verify::apply_checked},
     metrics::{RunPhase, Snapshot},
     model::Model,
-    session::{SessionDocument, render_report, write_chrome_trace, write_csv, write_json},
+    session::{
+        SessionDocument, SessionError, SweepDocument, render_report, render_sweep_report,
+        write_chrome_trace, write_csv, write_json,
+    },
     util::{format_count, format_micros, write_atomic},
 };
 
@@ -28,9 +31,22 @@ pub(super) fn inspect(args: &InspectArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// `report`: reprints a saved session, as text or JSON.
+/// `report`: reprints a saved session or sweep, as text or JSON.
 pub(super) fn report(args: &ReportArgs) -> anyhow::Result<u8> {
-    let document = SessionDocument::load(&args.session)?;
+    let text = std::fs::read_to_string(&args.session).map_err(|source| SessionError::Read {
+        source,
+        path: args.session.clone(),
+    })?;
+    if SweepDocument::is_sweep_json(&text) {
+        let sweep = SweepDocument::from_json(&text, &args.session)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&sweep)?);
+        } else {
+            print!("{}", render_sweep_report(&sweep));
+        }
+        return Ok(0);
+    }
+    let document = SessionDocument::from_json(&text, &args.session)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&document)?);
     } else {
@@ -129,7 +145,7 @@ pub(super) fn profile(args: &ProfileArgs) -> anyhow::Result<u8> {
 }
 
 /// Fails early when an export destination cannot be written, before the run.
-fn check_output_paths(args: &ProfileArgs) -> Result<(), CliError> {
+pub(super) fn check_output_paths(args: &ProfileArgs) -> Result<(), CliError> {
     for path in [&args.export, &args.export_trace].into_iter().flatten() {
         let dir = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,

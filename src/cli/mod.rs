@@ -1,12 +1,13 @@
 //! The headless commands: `doctor`, `setup`, `inspect`, `profile`, `report`,
-//! `transform`, and `gui`, which opens the desktop workbench.
+//! `transform`, `sweep`, and `gui`, which opens the desktop workbench.
 //!
 //! Each command returns an [`ExitCode`](std::process::ExitCode)-like number so
 //! `main.rs` stays thin: 0 success, 1 error, 2 usage error (from clap), 3 a
-//! run that finished but had failed requests.
+//! run that finished but had failed requests, 4 a sweep with no point that
+//! passed its SLO.
 //!
 //! `args` holds what clap parses; `doctor` and `setup` have a file each, the
-//! other commands share `commands`, and `gui` opens the window (or, in a build
+//! other commands share `commands`, `sweep` has its own file, and `gui` opens the window (or, in a build
 //! without the `gui` feature, says how to get one).
 
 mod args;
@@ -14,11 +15,12 @@ mod commands;
 mod doctor;
 mod gui;
 mod setup;
+mod sweep;
 
 use std::path::PathBuf;
 
 pub use args::{
-    ArgError, Cli, Command, GuiArgs, InspectArgs, ProfileArgs, ReportArgs, SetupArgs,
+    ArgError, Cli, Command, GuiArgs, InspectArgs, ProfileArgs, ReportArgs, SetupArgs, SweepArgs,
     TransformArgs, TransformFlags,
 };
 
@@ -26,6 +28,8 @@ use crate::engine::runtime::RuntimeError;
 
 /// Exit status of a finished run with failed requests.
 pub const EXIT_REQUESTS_FAILED: u8 = 3;
+/// Exit status of a sweep in which no stable point passed the SLO.
+pub const EXIT_NO_PASSING_POINT: u8 = 4;
 
 /// Why a command failed before or apart from its run.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Profile(args)) => commands::profile(&args),
         Some(Command::Report(args)) => commands::report(&args),
         Some(Command::Transform(args)) => commands::transform(&args),
+        Some(Command::Sweep(args)) => sweep::sweep(&args),
     }
 }
 

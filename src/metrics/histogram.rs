@@ -69,6 +69,17 @@ impl LatencyHistogram {
         self.histogram.saturating_record(clamped);
     }
 
+    /// Recorded values above `bound_nanos` (to the histogram's resolution:
+    /// values within a bucket of the bound count as at the bound), outliers
+    /// included.
+    pub fn count_above_nanos(&self, bound_nanos: u64) -> u64 {
+        let total = self.histogram.len();
+        let at_or_below = self
+            .histogram
+            .count_between(0, bound_nanos.min(MAX_TRACKABLE_NANOS));
+        total.saturating_sub(at_or_below)
+    }
+
     /// Adds every value of `other`.
     pub fn merge(&mut self, other: &Self) {
         // Both histograms have identical bounds, so `add` cannot fail.
@@ -197,6 +208,19 @@ pub struct LatencySummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_above_a_bound() {
+        let mut histogram = LatencyHistogram::new();
+        for micros in 1..=1000u64 {
+            histogram.record_nanos(micros * 1000);
+        }
+        assert_eq!(histogram.count_above_nanos(990_000), 10);
+        assert_eq!(histogram.count_above_nanos(2_000_000), 0);
+        assert_eq!(histogram.count_above_nanos(0), 1000);
+        histogram.record_nanos(MAX_TRACKABLE_NANOS * 2);
+        assert_eq!(histogram.count_above_nanos(2_000_000), 1);
+    }
 
     #[test]
     fn percentiles_match_hand_computed_values() {

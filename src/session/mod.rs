@@ -5,15 +5,23 @@
 //! version, export time). Import reads every version listed in
 //! [`SUPPORTED_FORMAT_VERSIONS`]; `tests/data/sessions/` keeps one fixture per
 //! version. All writes are atomic (temporary file, then rename).
+//!
+//! `sweep` is the sweep document (`kind: "sweep"`): the points of a sweep,
+//! each with its embedded session, the Pareto set and the recommendation.
 
 mod export;
 mod report;
+mod sweep;
 
 use std::path::{Path, PathBuf};
 
 pub use export::{write_chrome_trace, write_csv, write_json};
 pub use report::render_report;
 use serde::{Deserialize, Serialize};
+pub use sweep::{
+    SUPPORTED_SWEEP_VERSIONS, SWEEP_FORMAT_VERSION, SWEEP_KIND, SweepDocument, SweepPoint,
+    SweepRecommendation, render_sweep_report,
+};
 
 use crate::engine::RunRecord;
 

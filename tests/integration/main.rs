@@ -8,6 +8,7 @@ mod cli;
 mod gpu;
 mod profile;
 mod session_files;
+mod sweep;
 mod transform;
 #[cfg(feature = "gui")]
 mod ui;

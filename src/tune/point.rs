@@ -1,0 +1,375 @@
+//! One measured point of a sweep: its run record, stability, SLO verdict,
+//! and the `profile` command that reproduces it.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Slo, VaryKey,
+    stats::{Decision, PASS_CONFIDENCE, PointStability, binomial_decision},
+};
+use crate::{
+    engine::{
+        Arrival, ExecutionProviderKind, LayerProfiling, LoadMode, OptLevel, ProfileConfig,
+        RunRecord, config::DEFAULT_SEED,
+    },
+    metrics::LatencyHistogram,
+    transform::{Int8Mode, Precision},
+};
+
+/// Share of the offered open-loop rate a point must reach; below it the
+/// point is saturated and fails.
+pub const SATURATION_SHARE: f64 = 0.95;
+
+/// The SLO verdict of a point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Pass only when every SLO item passed with confidence.
+    pub decision: Decision,
+    /// One line per SLO item (value, count over the bound, its decision).
+    pub details: Vec<String>,
+    /// True when a latency bound (not only throughput) clearly failed.
+    pub latency_failed: bool,
+    /// Headroom to the first latency bound: `1 - value / bound`
+    /// (0.25: 25 % under it; negative: over it).
+    pub margin: Option<f64>,
+}
+
+/// Judges `record` against `slo`: a binomial test per latency bound on the
+/// requests over it (failed requests count as over), the throughput floor,
+/// and, in open loop, saturation (throughput below [`SATURATION_SHARE`] of
+/// the offered rate, or requests left unsent).
+pub fn judge(record: &RunRecord, slo: &Slo) -> Verdict {
+    let mut details = Vec::new();
+    let mut decisions = Vec::new();
+    let mut latency_failed = false;
+    let Some(summary) = &record.summary else {
+        return Verdict {
+            decision: Decision::Fail,
+            details: vec!["the run measured nothing".to_owned()],
+            latency_failed: false,
+            margin: None,
+        };
+    };
+    let histogram = record
+        .latency_histogram
+        .as_ref()
+        .and_then(|encoded| LatencyHistogram::decode(&encoded.data, encoded.outliers).ok());
+    let mut margin = None;
+    for (i, bound) in slo.latency.iter().enumerate() {
+        let value = summary.latency.map(|l| bound.percentile.of(&l));
+        if i == 0 {
+            margin = value.map(|v| 1.0 - v / bound.bound_micros);
+        }
+        let Some(histogram) = &histogram else {
+            details.push(format!("{}: no latency histogram", bound.percentile));
+            decisions.push(Decision::Undecided);
+            continue;
+        };
+        let over_ok = histogram.count_above_nanos((bound.bound_micros * 1e3) as u64);
+        let total = histogram.len() + summary.requests_failed;
+        let over = over_ok + summary.requests_failed;
+        let decision = binomial_decision(total, over, bound.percentile.quantile(), PASS_CONFIDENCE);
+        latency_failed |= decision == Decision::Fail;
+        details.push(format!(
+            "{} {} (bound {}): {over} of {total} requests over, {decision}",
+            bound.percentile,
+            value.map_or_else(|| "-".to_owned(), crate::util::format_micros),
+            crate::util::format_micros(bound.bound_micros),
+        ));
+        decisions.push(decision);
+    }
+    if let Some(min) = slo.min_throughput_per_sec {
+        let decision = if summary.inferences_per_sec >= min {
+            Decision::Pass
+        } else {
+            Decision::Fail
+        };
+        details.push(format!(
+            "throughput {:.1}/s (floor {min}/s): {decision}",
+            summary.inferences_per_sec
+        ));
+        decisions.push(decision);
+    }
+    if let LoadMode::Open { rate_per_sec, .. } = record.config.load {
+        let offered = rate_per_sec;
+        let achieved = summary.requests_per_sec;
+        if achieved < SATURATION_SHARE * offered || summary.unsent_requests > 0 {
+            details.push(format!(
+                "saturated: {achieved:.1} of {offered} requests/s served, {} left unsent",
+                summary.unsent_requests
+            ));
+            decisions.push(Decision::Fail);
+        }
+    }
+    if record.status == crate::engine::RunStatus::Failed {
+        details.push(format!(
+            "the run failed: {}",
+            record.failure.as_deref().unwrap_or("no reason recorded")
+        ));
+        decisions.push(Decision::Fail);
+    }
+    let decision = if decisions.contains(&Decision::Fail) {
+        Decision::Fail
+    } else if decisions.contains(&Decision::Undecided) {
+        Decision::Undecided
+    } else {
+        Decision::Pass
+    };
+    Verdict {
+        decision,
+        details,
+        latency_failed,
+        margin,
+    }
+}
+
+/// A point that ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredPoint {
+    /// `concurrency=4 batch=8`, or `base` when nothing varies.
+    pub label: String,
+    /// The varied values of this point.
+    pub values: Vec<(VaryKey, String)>,
+    /// The configuration the (last) run used.
+    pub config: ProfileConfig,
+    /// The last run of the point.
+    pub record: RunRecord,
+    pub stability: PointStability,
+    pub verdict: Verdict,
+    /// Runs made (1 plus retries).
+    pub attempts: u32,
+    /// Wall time of every attempt together.
+    pub wall_secs: f64,
+}
+
+impl MeasuredPoint {
+    /// Inferences per second over the measured period.
+    pub fn throughput_per_sec(&self) -> f64 {
+        self.record
+            .summary
+            .as_ref()
+            .map_or(0.0, |s| s.inferences_per_sec)
+    }
+
+    /// End-to-end latency at `percentile`, in µs.
+    pub fn latency_micros(&self, percentile: super::Percentile) -> Option<f64> {
+        self.record
+            .summary
+            .as_ref()
+            .and_then(|s| s.latency.as_ref())
+            .map(|l| percentile.of(l))
+    }
+
+    /// Mean process CPU over the measured windows (100 = one core).
+    pub fn cpu_percent(&self) -> Option<f64> {
+        let values: Vec<f64> = self
+            .record
+            .timeseries
+            .iter()
+            .filter_map(|w| w.process_cpu_percent)
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    }
+
+    /// Peak resident memory over the measured windows.
+    pub fn rss_bytes(&self) -> Option<u64> {
+        self.record
+            .timeseries
+            .iter()
+            .filter_map(|w| w.rss_bytes)
+            .max()
+    }
+
+    /// True when the point can be recommended: stable and passing.
+    pub fn is_usable_pass(&self) -> bool {
+        self.stability.is_stable() && self.verdict.decision == Decision::Pass
+    }
+}
+
+fn value_name<T: clap::ValueEnum>(value: &T) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_owned())
+}
+
+fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+fn secs_flag(secs: f64) -> String {
+    let millis = (secs * 1e3).round();
+    if millis % 1000.0 == 0.0 {
+        format!("{}s", millis / 1e3)
+    } else {
+        format!("{millis}ms")
+    }
+}
+
+/// The `profile` command line that runs `config` on `model` again.
+pub fn profile_command(model: &Path, config: &ProfileConfig) -> String {
+    let defaults = ProfileConfig::default();
+    let mut args: Vec<String> = vec![
+        "onnx-workbench".to_owned(),
+        "profile".to_owned(),
+        shell_quote(&model.display().to_string()),
+    ];
+    let mut flag = |name: &str, value: Option<String>| {
+        args.push(format!("--{name}"));
+        if let Some(value) = value {
+            args.push(shell_quote(&value));
+        }
+    };
+    if config.execution_provider != ExecutionProviderKind::Cpu {
+        flag("ep", Some(value_name(&config.execution_provider)));
+        if config.device_id != 0 {
+            flag("device-id", Some(config.device_id.to_string()));
+        }
+    }
+    if config.allow_fallback {
+        flag("allow-fallback", None);
+    }
+    if config.io_binding {
+        flag("io-binding", None);
+    }
+    if config.cuda.cuda_graph {
+        flag("cuda-graph", None);
+    }
+    if config.cuda.conv_algo_search != defaults.cuda.conv_algo_search {
+        flag(
+            "cudnn-conv-algo",
+            Some(value_name(&config.cuda.conv_algo_search)),
+        );
+    }
+    if config.intra_threads != defaults.intra_threads {
+        flag("intra-threads", Some(config.intra_threads.to_string()));
+    }
+    if config.inter_threads != defaults.inter_threads {
+        flag("inter-threads", Some(config.inter_threads.to_string()));
+    }
+    if config.parallel_execution {
+        flag("parallel", None);
+    }
+    if config.opt_level != OptLevel::All {
+        flag("opt-level", Some(value_name(&config.opt_level)));
+    }
+    if let Some(instances) = config.instances {
+        flag("instances", Some(instances.to_string()));
+    }
+    if let Some(batch) = config.batch {
+        flag("batch", Some(batch.to_string()));
+    }
+    for (name, value) in &config.dims {
+        flag("dim", Some(format!("{name}={value}")));
+    }
+    for file in &config.input_files {
+        flag(
+            "input",
+            Some(format!("{}={}", file.name, file.path.display())),
+        );
+    }
+    if config.seed != DEFAULT_SEED {
+        flag("seed", Some(config.seed.to_string()));
+    }
+    if config.concurrency != 1 {
+        flag("concurrency", Some(config.concurrency.to_string()));
+    }
+    if let LoadMode::Open {
+        rate_per_sec,
+        arrival,
+    } = config.load
+    {
+        flag("rate", Some(rate_per_sec.to_string()));
+        if arrival != Arrival::Poisson {
+            flag("arrival", Some(value_name(&arrival)));
+        }
+    }
+    if let Some(batching) = &config.batching {
+        flag("max-batch", Some(batching.max_batch.to_string()));
+        flag("batch-delay", Some(format!("{}us", batching.delay_micros)));
+        if !batching.preferred.is_empty() {
+            let sizes: Vec<String> = batching.preferred.iter().map(u32::to_string).collect();
+            flag("preferred-batch", Some(sizes.join(",")));
+        }
+    }
+    if let Some(secs) = config.duration_secs {
+        flag("duration", Some(secs_flag(secs)));
+    }
+    if let Some(requests) = config.max_requests {
+        flag("requests", Some(requests.to_string()));
+    }
+    if config.warmup_secs != defaults.warmup_secs {
+        flag("warmup", Some(secs_flag(config.warmup_secs)));
+    }
+    match config.layer_profiling {
+        LayerProfiling::Off => flag("no-layer-profile", None),
+        LayerProfiling::Sampled { every } => flag("profile-every", Some(every.to_string())),
+        LayerProfiling::SeparatePass { runs }
+            if runs != crate::engine::config::DEFAULT_PROFILE_RUNS =>
+        {
+            flag("profile-runs", Some(runs.to_string()));
+        }
+        LayerProfiling::SeparatePass { .. } => {}
+    }
+    let transform = &config.transform;
+    if transform.precision != Precision::Fp32 {
+        flag("precision", Some(value_name(&transform.precision)));
+        if transform.precision == Precision::Int8 && transform.int8_mode != Int8Mode::default() {
+            flag("int8-mode", Some(value_name(&transform.int8_mode)));
+        }
+        if transform.fp16_io {
+            flag("fp16-io", None);
+        }
+    }
+    if let Some(prune) = &transform.prune {
+        flag("prune", Some(prune.sparsity.to_string()));
+        flag("prune-mode", Some(value_name(&prune.mode)));
+        flag("prune-scope", Some(value_name(&prune.scope)));
+        if prune.skip_first_last {
+            flag("skip-first-last", None);
+        }
+    }
+    args.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_names_what_differs_from_the_defaults() {
+        let mut config = ProfileConfig {
+            concurrency: 4,
+            batch: Some(8),
+            duration_secs: Some(3.0),
+            warmup_secs: 0.5,
+            layer_profiling: LayerProfiling::Off,
+            ..ProfileConfig::default()
+        };
+        VaryKey::Rate.apply("250", &mut config).expect("rate");
+        VaryKey::MaxBatch
+            .apply("16", &mut config)
+            .expect("max-batch");
+        VaryKey::Precision
+            .apply("int8", &mut config)
+            .expect("precision");
+        let command = profile_command(Path::new("my model.onnx"), &config);
+        assert_eq!(
+            command,
+            "onnx-workbench profile 'my model.onnx' --batch 8 --concurrency 4 --rate 250 \
+             --max-batch 16 --batch-delay 1000us --duration 3s --warmup 500ms \
+             --no-layer-profile --precision int8"
+        );
+        let plain = profile_command(Path::new("m.onnx"), &ProfileConfig::default());
+        assert_eq!(plain, "onnx-workbench profile m.onnx --duration 10s");
+    }
+}

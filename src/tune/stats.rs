@@ -271,6 +271,7 @@ mod tests {
             service_p99_micros: None,
             process_cpu_percent: None,
             rss_bytes: None,
+            mean_batch_size: None,
         }
     }
 

@@ -21,8 +21,8 @@ use super::{
 use crate::{
     engine::ProfileConfig,
     tune::{
-        Percentile, SearchMode, Slo, SweepHandle, SweepProgress, SweepResult, SweepSpec, TuneError,
-        VaryDimension, VaryKey, stats::Decision,
+        DEFAULT_STABILITY, Percentile, SearchMode, Slo, SweepHandle, SweepProgress, SweepResult,
+        SweepSpec, TuneError, VaryDimension, VaryKey, stats::Decision,
     },
     util::format_micros,
 };
@@ -31,7 +31,7 @@ use crate::{
 const PICK_RADIUS_POINTS: f32 = 12.0;
 /// Colour of undecided points.
 const UNDECIDED: Color32 = theme::WARNING;
-/// Colour of unstable and failed points.
+/// Colour of the word "unstable" in the table.
 const UNSTABLE: Color32 = Color32::from_gray(140);
 /// Colour of the Pareto front.
 const PARETO: Color32 = Color32::from_rgb(0x9a, 0xa6, 0xb8);
@@ -53,6 +53,8 @@ pub struct TuneTab {
     pub budget_secs: f64,
     /// Rerun the recommended point to confirm it.
     pub confirm: bool,
+    /// How far the last windows of a stable point may differ, in percent.
+    pub stability_percent: f64,
 }
 
 impl Default for TuneTab {
@@ -65,6 +67,7 @@ impl Default for TuneTab {
             search: SearchMode::Grid,
             budget_secs: 300.0,
             confirm: true,
+            stability_percent: DEFAULT_STABILITY * 100.0,
         }
     }
 }
@@ -170,6 +173,7 @@ impl TuneTab {
         spec.search = self.search;
         spec.budget_secs = (self.budget_secs > 0.0).then_some(self.budget_secs);
         spec.confirm = self.confirm;
+        spec.stability = self.stability_percent / 100.0;
         spec.validate()?;
         Ok(spec)
     }
@@ -201,7 +205,7 @@ impl TuneTab {
             let reason = view
                 .blocked
                 .clone()
-                .or_else(|| spec.as_ref().err().map(ToString::to_string));
+                .or_else(|| spec.as_ref().err().map(form_error));
             let start = ui.add_enabled(
                 reason.is_none(),
                 egui::Button::new(RichText::new("Start sweep").strong()),
@@ -260,18 +264,21 @@ impl TuneTab {
     fn form_ui(&mut self, ui: &mut Ui) {
         ui.label(RichText::new("Vary (comma-separated values; empty = not varied)").strong());
         egui::Grid::new("tune_vary")
-            .num_columns(2)
+            .num_columns(4)
             .spacing([8.0, 4.0])
             .show(ui, |ui| {
-                for (key, text) in VaryKey::ALL.iter().zip(self.values.iter_mut()) {
+                for (index, (key, text)) in
+                    VaryKey::ALL.iter().zip(self.values.iter_mut()).enumerate()
+                {
                     let label = ui.label(key.name());
-                    ui.add(
-                        egui::TextEdit::singleline(text)
-                            .hint_text(hint(*key))
-                            .desired_width(220.0),
+                    ui.add_sized(
+                        [200.0, ui.spacing().interact_size.y],
+                        egui::TextEdit::singleline(text).hint_text(hint(*key)),
                     )
                     .labelled_by(label.id);
-                    ui.end_row();
+                    if index % 2 == 1 {
+                        ui.end_row();
+                    }
                 }
             });
         ui.add_space(4.0);
@@ -333,8 +340,35 @@ impl TuneTab {
                     .speed(1.0),
             )
             .labelled_by(budget.id);
+            let stability = ui.label("Stability (%)");
+            ui.add(
+                egui::DragValue::new(&mut self.stability_percent)
+                    .range(0.5..=100.0)
+                    .speed(0.5),
+            )
+            .on_hover_text(
+                "A point is stable when its last 3 one-second windows agree within this \
+                 on throughput and the SLO percentile; unstable points are retried, then \
+                 never recommended.",
+            )
+            .labelled_by(stability.id);
             ui.checkbox(&mut self.confirm, "Confirm the recommendation");
         });
+    }
+}
+
+/// A spec error in the form's words where the sweep's own names flags.
+fn form_error(err: &TuneError) -> String {
+    match err {
+        TuneError::NothingToSweep => {
+            "Nothing to sweep: enter values to vary, or pick the rate or concurrency search."
+                .to_owned()
+        }
+        TuneError::NoSlo => "Set a latency bound or a throughput floor.".to_owned(),
+        TuneError::SearchVaried { search, key } => {
+            format!("The {search} search varies {key} itself: clear the {key} field.")
+        }
+        other => other.to_string(),
     }
 }
 
@@ -439,15 +473,30 @@ fn skipped_and_notes_ui(ui: &mut Ui, result: &SweepResult) {
     }
 }
 
-/// Which marker a point gets: unstable first (never silently used), then
-/// the decision.
+/// The scatter's series: the decision sets the colour and the shape, an
+/// unstable point (never silently used) is drawn hollow.
+const SERIES: [(&str, Color32, MarkerShape, bool); 6] = [
+    ("pass", theme::GOOD, MarkerShape::Circle, true),
+    ("fail", theme::ERROR, MarkerShape::Cross, true),
+    ("undecided", UNDECIDED, MarkerShape::Diamond, true),
+    ("pass (unstable)", theme::GOOD, MarkerShape::Circle, false),
+    ("fail (unstable)", theme::ERROR, MarkerShape::Square, false),
+    (
+        "undecided (unstable)",
+        UNDECIDED,
+        MarkerShape::Diamond,
+        false,
+    ),
+];
+
+/// Which of [`SERIES`] a point belongs to.
 fn category(row: &PointRow) -> usize {
-    match (row.stable, row.decision) {
-        (false, _) => 3,
-        (true, Decision::Pass) => 0,
-        (true, Decision::Fail) => 1,
-        (true, Decision::Undecided) => 2,
-    }
+    let decision = match row.decision {
+        Decision::Pass => 0,
+        Decision::Fail => 1,
+        Decision::Undecided => 2,
+    };
+    if row.stable { decision } else { decision + 3 }
 }
 
 /// The scatter: latency of the SLO percentile (ms) on x, inferences/s on y.
@@ -458,7 +507,7 @@ fn scatter_ui(ui: &mut Ui, table: &PointTable, slo: &Slo) -> Option<usize> {
         row.latency_micros
             .map(|micros| [micros / 1e3, row.throughput_per_sec])
     };
-    let mut series: [Vec<[f64; 2]>; 4] = Default::default();
+    let mut series: [Vec<[f64; 2]>; SERIES.len()] = Default::default();
     for row in &table.rows {
         if let Some(point) = xy(row) {
             series[category(row)].push(point);
@@ -475,7 +524,7 @@ fn scatter_ui(ui: &mut Ui, table: &PointTable, slo: &Slo) -> Option<usize> {
         .and_then(|index| table.rows.get(index).and_then(xy));
     let positions: Vec<Option<[f64; 2]>> = table.rows.iter().map(xy).collect();
     Plot::new("tune_scatter")
-        .height(320.0)
+        .height(300.0)
         .legend(Legend::default().position(Corner::RightBottom))
         .x_axis_label(format!("{percentile} latency (ms)"))
         .y_axis_label("inferences/s")
@@ -483,12 +532,7 @@ fn scatter_ui(ui: &mut Ui, table: &PointTable, slo: &Slo) -> Option<usize> {
         .include_y(0.0)
         .allow_scroll(false)
         .show(ui, |plot_ui| {
-            for (points, (name, colour, shape, filled)) in series.into_iter().zip([
-                ("pass", theme::GOOD, MarkerShape::Circle, true),
-                ("fail", theme::ERROR, MarkerShape::Cross, true),
-                ("undecided", UNDECIDED, MarkerShape::Diamond, true),
-                ("unstable", UNSTABLE, MarkerShape::Square, false),
-            ]) {
+            for (points, (name, colour, shape, filled)) in series.into_iter().zip(SERIES) {
                 if points.is_empty() {
                     continue;
                 }
@@ -645,6 +689,11 @@ mod tests {
         assert_eq!(spec.slo.min_throughput_per_sec, Some(100.0));
         assert_eq!(spec.budget_secs, None);
         assert!(!spec.confirm);
+        assert!((spec.stability - DEFAULT_STABILITY).abs() < 1e-12);
+        tab.stability_percent = 0.0;
+        assert!(matches!(tab.spec(&base), Err(TuneError::BadStability(_))));
+        tab.stability_percent = 25.0;
+        assert!((tab.spec(&base).expect("spec").stability - 0.25).abs() < 1e-12);
 
         tab.values[0] = "1,zero".to_owned();
         let err = tab.spec(&base).expect_err("bad value");
@@ -667,5 +716,7 @@ mod tests {
         assert_eq!(category(&row(Decision::Fail, true)), 1);
         assert_eq!(category(&row(Decision::Undecided, true)), 2);
         assert_eq!(category(&row(Decision::Pass, false)), 3);
+        assert_eq!(category(&row(Decision::Fail, false)), 4);
+        assert!(SERIES.iter().skip(3).all(|(_, _, _, filled)| !filled));
     }
 }

@@ -22,7 +22,8 @@ use crate::{
     engine::ProfileConfig,
     tune::{
         DEFAULT_STABILITY, Percentile, SearchMode, Slo, SweepHandle, SweepProgress, SweepResult,
-        SweepSpec, TuneError, VaryDimension, VaryKey, stats::Decision,
+        SweepSpec, TuneError, VaryDimension, VaryKey,
+        stats::{Decision, PointStability},
     },
     util::format_micros,
 };
@@ -444,6 +445,30 @@ fn result_summary_ui(ui: &mut Ui, result: &SweepResult) {
                         theme::WARNING
                     }),
             );
+            if let Some(confirmation) = &recommendation.confirmation {
+                let percentile = result.spec.slo.chosen_percentile();
+                ui.label(
+                    RichText::new(format!(
+                        "Fresh run: {:.0} inferences/s, {percentile} {}, {}, {}{}",
+                        confirmation.throughput_per_sec(),
+                        confirmation
+                            .latency_micros(percentile)
+                            .map_or_else(|| "-".to_owned(), format_micros),
+                        confirmation.verdict.decision,
+                        match &confirmation.stability {
+                            PointStability::Stable { .. } => "stable".to_owned(),
+                            PointStability::Unstable { reason } => format!("unstable: {reason}"),
+                        },
+                        if confirmation.verdict.details.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", confirmation.verdict.details.join("; "))
+                        }
+                    ))
+                    .small()
+                    .color(theme::MUTED),
+                );
+            }
             ui.add(
                 egui::TextEdit::singleline(&mut recommendation.command.as_str())
                     .code_editor()

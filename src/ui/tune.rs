@@ -98,6 +98,8 @@ pub struct PointRow {
     pub decision: Decision,
     /// The last windows agreed within the tolerance.
     pub stable: bool,
+    /// Why it is unstable, once the sweep has ended.
+    pub unstable_reason: Option<String>,
 }
 
 /// The points, the Pareto set and the recommendation, from the progress of a
@@ -125,6 +127,7 @@ impl PointTable {
                     latency_micros: brief.latency_micros,
                     decision: brief.decision,
                     stable: brief.stable,
+                    unstable_reason: None,
                 })
                 .collect(),
             pareto: progress.pareto.clone(),
@@ -145,6 +148,10 @@ impl PointTable {
                     latency_micros: point.latency_micros(percentile),
                     decision: point.verdict.decision,
                     stable: point.stability.is_stable(),
+                    unstable_reason: match &point.stability {
+                        PointStability::Stable { .. } => None,
+                        PointStability::Unstable { reason } => Some(reason.clone()),
+                    },
                 })
                 .collect(),
             pareto: result.pareto.clone(),
@@ -668,11 +675,14 @@ fn points_table_ui(ui: &mut Ui, table: &PointTable, slo: &Slo, openable: bool) -
                     Decision::Undecided => UNDECIDED,
                 };
                 ui.label(RichText::new(row.decision.to_string()).color(colour));
-                ui.label(if row.stable {
-                    RichText::new("yes")
+                if row.stable {
+                    ui.label("yes");
                 } else {
-                    RichText::new("unstable").color(UNSTABLE)
-                });
+                    let label = ui.label(RichText::new("unstable").color(UNSTABLE));
+                    if let Some(reason) = &row.unstable_reason {
+                        label.on_hover_text(reason);
+                    }
+                }
                 let mut marks = Vec::new();
                 if table.recommended == Some(index) {
                     marks.push("recommended");
@@ -736,6 +746,7 @@ mod tests {
             latency_micros: Some(1.0),
             decision,
             stable,
+            unstable_reason: None,
         };
         assert_eq!(category(&row(Decision::Pass, true)), 0);
         assert_eq!(category(&row(Decision::Fail, true)), 1);

@@ -344,3 +344,71 @@ fn the_tune_tab_sweeps_plots_the_points_and_opens_one() {
         "no '{headline}'"
     );
 }
+
+#[test]
+fn stopping_a_sweep_keeps_the_measured_points() {
+    let mut harness = harness();
+    harness.step();
+    harness.get_by_label("mlp.onnx").click();
+    step_until(&mut harness, "the model", |app| app.model.is_some());
+    step_until(&mut harness, "ONNX Runtime", |app| {
+        app.runtime_status.is_some()
+    });
+    harness
+        .get_by_label("Duration (s)")
+        .set_value_accesskit(1.0);
+    harness.get_by_label("Warm-up (s)").set_value_accesskit(0.2);
+    harness.get_by_label("Off").click();
+    harness.get_by_label("Tune").click();
+    harness.step();
+    harness.get_by_label("concurrency").click();
+    harness.step();
+    harness.get_by_label("concurrency").type_text("1,2,3,4,5,6");
+    harness.step();
+    harness.get_by_label("Start sweep").click();
+    step_until(
+        &mut harness,
+        "the sweep to start",
+        WorkbenchApp::is_sweeping,
+    );
+    // Stop once the first point has been published (progress shows it).
+    let started = Instant::now();
+    while harness.query_by_label("concurrency=1").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no point was published"
+        );
+        assert!(harness.state().is_sweeping(), "the sweep ended on its own");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(harness.query_by_label_contains("1 done").is_some());
+    harness.get_by_label("Stop sweep").click();
+    step_until(&mut harness, "the stop", |app| !app.is_sweeping());
+    let result = harness.state().sweep_result().expect("a result").clone();
+    assert_eq!(result.status, onnx_workbench::tune::SweepStatus::Stopped);
+    assert!(!result.points.is_empty());
+    assert!(result.points.len() < 6);
+    assert!(result.points[0].throughput_per_sec() > 0.0);
+    assert!(
+        result
+            .recommendation
+            .as_ref()
+            .is_none_or(|r| r.confirmation.is_none())
+    );
+    // The partial result stays on screen and its points still open.
+    assert!(
+        harness
+            .query_by_label_contains("Sweep stopped by the user")
+            .is_some()
+    );
+    harness.get_by_label("concurrency=1").click();
+    harness.step();
+    let shown = harness
+        .state()
+        .shown_session()
+        .expect("shown")
+        .document
+        .clone();
+    assert_eq!(shown.run, result.points[0].record);
+}

@@ -6,6 +6,7 @@
 use std::{collections::VecDeque, path::PathBuf};
 
 use super::{PickPurpose, Tab, messages::Message};
+use crate::tune::SweepSpec;
 
 /// One request from a panel to the app.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +26,12 @@ pub enum Action {
     StartRun,
     /// Stop the run; its partial results are kept.
     StopRun,
+    /// Start a sweep; its base config is replaced by the Config panel's.
+    StartSweep(Box<SweepSpec>),
+    /// Stop the sweep; what was measured is kept.
+    StopSweep,
+    /// Show the session of a point of the last sweep (index into its points).
+    ShowSweepPoint(usize),
     /// Switch the central panel to a tab.
     ShowTab(Tab),
     /// Show a message (info or error) at the bottom of the window.

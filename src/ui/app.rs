@@ -1,6 +1,7 @@
 //! The eframe app: the state that is not a panel's own, the background work
-//! (model loading, the ONNX Runtime probe, session files, the run), and the
-//! actions the panels push, applied once per frame after drawing.
+//! (model loading, the ONNX Runtime probe, session files, the run, the
+//! sweep), and the actions the panels push, applied once per frame after
+//! drawing.
 
 use std::{collections::VecDeque, path::PathBuf, sync::Arc, time::Duration};
 
@@ -20,12 +21,14 @@ use super::{
     tabs::{self, LayersTab, RunView, Tab},
     tasks::Task,
     top_bar::{self, TopBar},
+    tune::{TuneTab, TuneView},
 };
 use crate::{
-    engine::{LayerProfiling, RunHandle, RunStatus, runtime::RuntimeError},
+    engine::{LayerProfiling, ProfileConfig, RunHandle, RunStatus, runtime::RuntimeError},
     model::ModelError,
     samples::sample_model_path,
     session::SessionDocument,
+    tune::{SweepHandle, SweepResult, SweepSpec, SweepStatus},
 };
 
 /// Frame times kept for the statistics (at most).
@@ -67,6 +70,10 @@ pub struct WorkbenchApp {
     /// ONNX Runtime, once the probe at start-up has finished.
     pub runtime_status: Option<Result<RuntimeStatus, UiError>>,
     run: Option<RunHandle>,
+    sweep: Option<SweepHandle>,
+    sweep_result: Option<Box<SweepResult>>,
+    /// The Tune tab's form.
+    pub tune: TuneTab,
     /// The sessions of this app run, the shown one and the comparison pair.
     pub sessions: Sessions,
     file_task: Option<Task<Result<FileOutcome, UiError>>>,
@@ -111,6 +118,9 @@ impl WorkbenchApp {
             runtime_task,
             runtime_status: None,
             run: None,
+            sweep: None,
+            sweep_result: None,
+            tune: TuneTab::default(),
             sessions: Sessions::default(),
             file_task: None,
             messages: Messages::default(),
@@ -188,6 +198,17 @@ impl WorkbenchApp {
         self.run.is_some()
     }
 
+    /// True while a sweep is in progress.
+    pub fn is_sweeping(&self) -> bool {
+        self.sweep.is_some()
+    }
+
+    /// The last sweep's result, once it has ended (finished, out of budget
+    /// or stopped).
+    pub fn sweep_result(&self) -> Option<&SweepResult> {
+        self.sweep_result.as_deref()
+    }
+
     /// The session on screen.
     pub fn shown_session(&self) -> Option<&ShownSession> {
         self.sessions.shown()
@@ -210,16 +231,16 @@ impl WorkbenchApp {
         )
     }
 
-    /// Starts a run with the current config.
-    pub fn start_run(&mut self) {
+    /// The current config as a run of the open model uses it (a batch size
+    /// only when the model has a batch symbol, only its own named dims), or
+    /// why it cannot run.
+    fn run_config(&self) -> Result<(PathBuf, ProfileConfig), String> {
         let Some(model) = &self.model else {
-            self.error("Open a model first.");
-            return;
+            return Err("Open a model first.".to_owned());
         };
         let problems = self.config_problems();
         if !problems.is_empty() {
-            self.error(format!("Cannot run: {}", problems.join(" ")));
-            return;
+            return Err(problems.join(" "));
         }
         let mut config = self.settings.config.clone();
         if model.batch_symbol.is_none() {
@@ -228,7 +249,37 @@ impl WorkbenchApp {
         config
             .dims
             .retain(|name, _| model.other_symbols.contains(name));
-        match RunHandle::start(model.path.clone(), config) {
+        Ok((model.path.clone(), config))
+    }
+
+    /// Why a run or a sweep cannot start now, if it cannot.
+    fn start_blocked(&self) -> Option<String> {
+        if self.model.is_none() {
+            return Some("Open a model first.".to_owned());
+        }
+        if self.run.is_some() {
+            return Some("A run is in progress.".to_owned());
+        }
+        if self.sweep.is_some() {
+            return Some("A sweep is in progress.".to_owned());
+        }
+        self.run_config().err()
+    }
+
+    /// Starts a run with the current config.
+    pub fn start_run(&mut self) {
+        if self.sweep.is_some() {
+            self.error("A sweep is in progress: stop it or wait for it before a run.");
+            return;
+        }
+        let (path, config) = match self.run_config() {
+            Ok(run) => run,
+            Err(reason) => {
+                self.error(format!("Cannot run: {reason}"));
+                return;
+            }
+        };
+        match RunHandle::start(path, config) {
             Ok(handle) => {
                 self.run = Some(handle);
                 self.frame_cpu_secs.clear();
@@ -243,6 +294,56 @@ impl WorkbenchApp {
         if let Some(run) = &self.run {
             run.stop();
         }
+    }
+
+    /// Starts `spec` over the current config (which replaces its base) on
+    /// the open model; the previous sweep's result is dropped.
+    pub fn start_sweep(&mut self, mut spec: SweepSpec) {
+        if let Some(reason) = self.start_blocked() {
+            self.error(format!("Cannot start the sweep: {reason}"));
+            return;
+        }
+        let (path, config) = match self.run_config() {
+            Ok(run) => run,
+            Err(reason) => {
+                self.error(format!("Cannot start the sweep: {reason}"));
+                return;
+            }
+        };
+        spec.base = config;
+        match SweepHandle::start(path, spec) {
+            Ok(handle) => {
+                self.sweep = Some(handle);
+                self.sweep_result = None;
+                self.tab = Tab::Tune;
+            }
+            Err(err) => self.error(format!("Could not start the sweep: {err}")),
+        }
+    }
+
+    /// Stops the sweep: the point in flight is stopped, what was measured is
+    /// kept.
+    pub fn stop_sweep(&self) {
+        if let Some(sweep) = &self.sweep {
+            sweep.stop();
+        }
+    }
+
+    /// Shows the session of point `index` of the last sweep in the Live and
+    /// Layers tabs (added to the sessions of this app run).
+    pub fn show_sweep_point(&mut self, index: usize) {
+        let Some(point) = self
+            .sweep_result
+            .as_ref()
+            .and_then(|result| result.points.get(index))
+        else {
+            self.error("That point's session is not available (the sweep has not ended).");
+            return;
+        };
+        let mut shown = ShownSession::new(SessionDocument::new(point.record.clone()), None);
+        shown.name = format!("sweep: {}", point.label);
+        self.sessions.add(shown);
+        self.tab = Tab::Live;
     }
 
     /// Applies the actions the panels pushed, in order. An action may push
@@ -261,6 +362,9 @@ impl WorkbenchApp {
                 Action::Export { purpose, path } => self.export(purpose, path),
                 Action::StartRun => self.start_run(),
                 Action::StopRun => self.stop_run(),
+                Action::StartSweep(spec) => self.start_sweep(*spec),
+                Action::StopSweep => self.stop_sweep(),
+                Action::ShowSweepPoint(index) => self.show_sweep_point(index),
                 Action::ShowTab(tab) => self.tab = tab,
                 Action::Message(message) => self.messages.push(message),
             }
@@ -323,6 +427,28 @@ impl WorkbenchApp {
             self.sessions
                 .add(ShownSession::new(SessionDocument::new(record), None));
         }
+        if self.sweep.as_ref().is_some_and(SweepHandle::is_finished)
+            && let Some(sweep) = self.sweep.take()
+        {
+            match sweep.join() {
+                Ok(result) => {
+                    match result.status {
+                        SweepStatus::Stopped => {
+                            self.info("Sweep stopped; the measured points are kept.");
+                        }
+                        SweepStatus::BudgetSpent => {
+                            self.info("Sweep budget spent; the measured points are kept.");
+                        }
+                        SweepStatus::Completed => self.info(format!(
+                            "Sweep finished: {} points measured.",
+                            result.points.len()
+                        )),
+                    }
+                    self.sweep_result = Some(Box::new(result));
+                }
+                Err(err) => self.error(format!("The sweep failed: {err}")),
+            }
+        }
     }
 
     /// The content of the selected tab.
@@ -346,6 +472,15 @@ impl WorkbenchApp {
                     .layers_tab_ui(ui, &view, self.has_heatmap_renderer);
             }
             Tab::Sessions => self.sessions.sessions_ui(ui, &mut self.actions),
+            Tab::Tune => {
+                let tune_view = TuneView {
+                    base: &self.settings.config,
+                    blocked: self.start_blocked(),
+                    sweep: self.sweep.as_ref(),
+                    result: self.sweep_result.as_deref(),
+                };
+                self.tune.tune_ui(ui, &tune_view, &mut self.actions);
+            }
         }
     }
 
@@ -400,7 +535,9 @@ impl eframe::App for WorkbenchApp {
 
         let bar = TopBar {
             run: self.run.as_ref(),
-            can_run: self.model.is_some() && self.config_problems().is_empty(),
+            can_run: self.model.is_some()
+                && self.sweep.is_none()
+                && self.config_problems().is_empty(),
             can_export: self.shown_session().is_some() && self.file_task.is_none(),
             busy: [
                 self.model_task.as_ref().map(|task| task.label.as_str()),
@@ -431,7 +568,7 @@ impl eframe::App for WorkbenchApp {
                         &mut self.settings.config,
                         self.model.as_ref(),
                         runtime_has_cuda,
-                        self.run.is_some(),
+                        self.run.is_some() || self.sweep.is_some(),
                     );
                 });
             });
@@ -446,7 +583,7 @@ impl eframe::App for WorkbenchApp {
         self.files.picker_ui(&ctx, &mut self.actions);
         self.apply_actions();
 
-        if self.is_running() {
+        if self.is_running() || self.is_sweeping() {
             ctx.request_repaint_after(RUN_REPAINT_INTERVAL);
         } else if self.model_task.is_some()
             || self.file_task.is_some()
@@ -462,6 +599,7 @@ impl eframe::App for WorkbenchApp {
 
     fn on_exit(&mut self) {
         self.stop_run();
+        self.stop_sweep();
         self.write_frame_stats();
     }
 }

@@ -7,8 +7,8 @@
 //! Panels draw and push `Action`s (`action.rs`); [`WorkbenchApp`] applies them
 //! once per frame, after drawing. Each panel owns its state: the config
 //! panel (`config_panel.rs`), files and dialogs (`files.rs`), the sessions
-//! (`sessions.rs`), the tabs (`tabs.rs`), the top bar (`top_bar.rs`) and the
-//! messages (`messages.rs`).
+//! (`sessions.rs`), the tabs (`tabs.rs`), the sweep (`tune.rs`), the top bar
+//! (`top_bar.rs`) and the messages (`messages.rs`).
 
 mod action;
 mod app;
@@ -28,6 +28,7 @@ mod tabs;
 mod tasks;
 mod theme;
 mod top_bar;
+mod tune;
 
 pub use crate::samples::{SAMPLE_MODELS, sample_model_path};
 pub use app::{GuiOptions, WorkbenchApp};
@@ -36,6 +37,7 @@ pub use files::PickPurpose;
 pub use runtime_status::RuntimeStatus;
 pub use settings::Settings;
 pub use tabs::Tab;
+pub use tune::{PointRow, PointTable, TuneTab};
 
 /// Application id used for persisted settings.
 pub const APP_ID: &str = "onnx-workbench";

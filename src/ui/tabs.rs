@@ -1,6 +1,6 @@
 //! The central panel's tabs: the start page, the model, the live (or shown
 //! session's) plots and the per-layer view. The Sessions tab is drawn by
-//! [`super::sessions::Sessions`].
+//! [`super::sessions::Sessions`], the Tune tab by [`super::tune::TuneTab`].
 
 use egui::{Color32, RichText, Ui};
 
@@ -35,6 +35,8 @@ pub enum Tab {
     Layers,
     /// The sessions of this app run, and their comparison.
     Sessions,
+    /// A sweep under a latency SLO.
+    Tune,
 }
 
 /// The row of tab buttons.
@@ -46,6 +48,7 @@ pub fn tab_bar_ui(ui: &mut Ui, tab: &mut Tab) {
             (Tab::Live, "Live"),
             (Tab::Layers, "Layers"),
             (Tab::Sessions, "Sessions"),
+            (Tab::Tune, "Tune"),
         ] {
             ui.selectable_value(tab, value, label);
         }

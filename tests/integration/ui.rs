@@ -233,3 +233,182 @@ fn the_precision_control_transforms_the_model_for_real() {
     let accuracy = transform.accuracy.as_ref().expect("accuracy measured");
     assert!(accuracy.worst_relative_l2_error() < 1e-2);
 }
+
+#[test]
+fn the_tune_tab_sweeps_plots_the_points_and_opens_one() {
+    let mut harness = harness();
+    harness.step();
+
+    // Without a model, Start says why it is disabled.
+    harness.get_by_label("Tune").click();
+    harness.step();
+    assert!(harness.query_by_label("Open a model first.").is_some());
+
+    harness.get_by_label("Start").click();
+    harness.step();
+    harness.get_by_label("mlp.onnx").click();
+    step_until(&mut harness, "the model", |app| app.model.is_some());
+    step_until(&mut harness, "ONNX Runtime", |app| {
+        app.runtime_status.is_some()
+    });
+    // Short points: 1 s measured after 0.2 s of warm-up, no per-layer pass.
+    harness
+        .get_by_label("Duration (s)")
+        .set_value_accesskit(1.0);
+    harness.get_by_label("Warm-up (s)").set_value_accesskit(0.2);
+    harness.get_by_label("Off").click();
+    harness.step();
+
+    // A two-point grid over concurrency, typed into the form.
+    harness.get_by_label("Tune").click();
+    harness.step();
+    harness.get_by_label("concurrency").click();
+    harness.step();
+    harness.get_by_label("concurrency").type_text("1,2");
+    harness.step();
+    harness.get_by_label("Confirm the recommendation").click();
+    harness.step();
+    assert_eq!(harness.state().tune.values[0], "1,2");
+    assert!(!harness.state().tune.confirm);
+    harness.get_by_label("Start sweep").click();
+    step_until(
+        &mut harness,
+        "the sweep to start",
+        WorkbenchApp::is_sweeping,
+    );
+    // While it runs, the progress is on screen and a run cannot start.
+    assert!(harness.query_by_label("Stop sweep").is_some());
+    harness.state_mut().start_run();
+    assert!(!harness.state().is_running());
+    assert!(
+        harness
+            .state()
+            .messages
+            .iter()
+            .any(|m| m.is_error && m.text.contains("A sweep is in progress"))
+    );
+
+    // Bounded wait: two short points, each retried at most twice.
+    let started = Instant::now();
+    while harness.state().is_sweeping() {
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "the sweep did not finish"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    harness.step();
+    harness.step();
+    let result = harness
+        .state()
+        .sweep_result()
+        .expect("a sweep result")
+        .clone();
+    assert_eq!(result.points.len(), 2, "{:?}", result.skipped);
+    let table = onnx_workbench::ui::PointTable::from_result(&result);
+    assert_eq!(table.rows.len(), 2);
+    for row in &table.rows {
+        assert!(row.throughput_per_sec > 0.0, "{row:?}");
+        assert!(row.latency_micros.is_some_and(|l| l > 0.0), "{row:?}");
+    }
+    assert_eq!(table.rows[1].label, "concurrency=2");
+    assert!(!table.pareto.is_empty());
+    // The table shows each measured point as a button.
+    assert!(harness.query_by_label("concurrency=1").is_some());
+
+    // Clicking a point's row shows that point's session.
+    harness.get_by_label("concurrency=2").click();
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().tab, Tab::Live);
+    let shown = harness
+        .state()
+        .shown_session()
+        .expect("shown")
+        .document
+        .clone();
+    assert_eq!(shown.run, result.points[1].record);
+    assert_eq!(shown.run.config.concurrency, 2);
+    let headline = format!(
+        "{:.0} inferences/s",
+        shown
+            .run
+            .summary
+            .as_ref()
+            .expect("summary")
+            .inferences_per_sec
+    );
+    assert!(
+        harness.query_by_label(&headline).is_some(),
+        "no '{headline}'"
+    );
+}
+
+#[test]
+fn stopping_a_sweep_keeps_the_measured_points() {
+    let mut harness = harness();
+    harness.step();
+    harness.get_by_label("mlp.onnx").click();
+    step_until(&mut harness, "the model", |app| app.model.is_some());
+    step_until(&mut harness, "ONNX Runtime", |app| {
+        app.runtime_status.is_some()
+    });
+    harness
+        .get_by_label("Duration (s)")
+        .set_value_accesskit(1.0);
+    harness.get_by_label("Warm-up (s)").set_value_accesskit(0.2);
+    harness.get_by_label("Off").click();
+    harness.get_by_label("Tune").click();
+    harness.step();
+    harness.get_by_label("concurrency").click();
+    harness.step();
+    harness.get_by_label("concurrency").type_text("1,2,3,4,5,6");
+    harness.step();
+    harness.get_by_label("Start sweep").click();
+    step_until(
+        &mut harness,
+        "the sweep to start",
+        WorkbenchApp::is_sweeping,
+    );
+    // Stop once the first point has been published (progress shows it).
+    let started = Instant::now();
+    while harness.query_by_label("concurrency=1").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no point was published"
+        );
+        assert!(harness.state().is_sweeping(), "the sweep ended on its own");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(harness.query_by_label_contains("1 done").is_some());
+    harness.get_by_label("Stop sweep").click();
+    step_until(&mut harness, "the stop", |app| !app.is_sweeping());
+    let result = harness.state().sweep_result().expect("a result").clone();
+    assert_eq!(result.status, onnx_workbench::tune::SweepStatus::Stopped);
+    assert!(!result.points.is_empty());
+    assert!(result.points.len() < 6);
+    assert!(result.points[0].throughput_per_sec() > 0.0);
+    assert!(
+        result
+            .recommendation
+            .as_ref()
+            .is_none_or(|r| r.confirmation.is_none())
+    );
+    // The partial result stays on screen and its points still open.
+    assert!(
+        harness
+            .query_by_label_contains("Sweep stopped by the user")
+            .is_some()
+    );
+    harness.get_by_label("concurrency=1").click();
+    harness.step();
+    let shown = harness
+        .state()
+        .shown_session()
+        .expect("shown")
+        .document
+        .clone();
+    assert_eq!(shown.run, result.points[0].record);
+}

@@ -24,7 +24,9 @@ use super::{
     tune::{TuneTab, TuneView},
 };
 use crate::{
-    engine::{LayerProfiling, ProfileConfig, RunHandle, RunStatus, runtime::RuntimeError},
+    engine::{
+        LayerProfiling, ProfileConfig, RunHandle, RunRecord, RunStatus, runtime::RuntimeError,
+    },
     model::ModelError,
     samples::sample_model_path,
     session::SessionDocument,
@@ -332,16 +334,28 @@ impl WorkbenchApp {
     /// Shows the session of point `index` of the last sweep in the Live and
     /// Layers tabs (added to the sessions of this app run).
     pub fn show_sweep_point(&mut self, index: usize) {
-        let Some(point) = self
-            .sweep_result
-            .as_ref()
-            .and_then(|result| result.points.get(index))
-        else {
-            self.error("That point's session is not available (the sweep has not ended).");
+        let found = match &self.sweep {
+            // A running sweep publishes each finished point's record.
+            Some(sweep) => {
+                let progress = sweep.progress();
+                progress
+                    .points
+                    .get(index)
+                    .zip(progress.records.get(index))
+                    .map(|(point, record)| (point.label.clone(), RunRecord::clone(record)))
+            }
+            None => self
+                .sweep_result
+                .as_ref()
+                .and_then(|result| result.points.get(index))
+                .map(|point| (point.label.clone(), point.record.clone())),
+        };
+        let Some((label, record)) = found else {
+            self.error("That point's session is not available.");
             return;
         };
-        let mut shown = ShownSession::new(SessionDocument::new(point.record.clone()), None);
-        shown.name = format!("sweep: {}", point.label);
+        let mut shown = ShownSession::new(SessionDocument::new(record), None);
+        shown.name = format!("sweep: {label}");
         self.sessions.add(shown);
         self.tab = Tab::Live;
     }

@@ -229,17 +229,15 @@ impl TuneTab {
         });
         ui.add_space(6.0);
 
-        let (table, slo, openable) = match (view.sweep, view.result) {
+        let (table, slo) = match (view.sweep, view.result) {
             (Some(sweep), _) => {
                 let progress = sweep.progress();
                 let slo = spec.as_ref().map(|s| s.slo.clone()).unwrap_or_default();
-                (PointTable::from_progress(&progress), slo, false)
+                // Finished points carry their run record, so they open
+                // while the sweep goes on.
+                (PointTable::from_progress(&progress), slo)
             }
-            (None, Some(result)) => (
-                PointTable::from_result(result),
-                result.spec.slo.clone(),
-                true,
-            ),
+            (None, Some(result)) => (PointTable::from_result(result), result.spec.slo.clone()),
             (None, None) => {
                 ui.label(
                     RichText::new("No sweep yet: the points appear here as they finish.")
@@ -252,15 +250,9 @@ impl TuneTab {
             result_summary_ui(ui, result);
         }
         if let Some(index) = scatter_ui(ui, &table, &slo) {
-            if openable {
-                actions.push(Action::ShowSweepPoint(index));
-            } else {
-                actions.push(Action::info(
-                    "A point's session opens once the sweep has ended (or is stopped).",
-                ));
-            }
+            actions.push(Action::ShowSweepPoint(index));
         }
-        if let Some(index) = points_table_ui(ui, &table, &slo, openable) {
+        if let Some(index) = points_table_ui(ui, &table, &slo) {
             actions.push(Action::ShowSweepPoint(index));
         }
         if let Some(result) = view.result.filter(|_| view.sweep.is_none()) {
@@ -636,7 +628,7 @@ fn scatter_ui(ui: &mut Ui, table: &PointTable, slo: &Slo) -> Option<usize> {
 
 /// The table of points; a point's button opens its session once the sweep
 /// has ended. Returns the index of the clicked row.
-fn points_table_ui(ui: &mut Ui, table: &PointTable, slo: &Slo, openable: bool) -> Option<usize> {
+fn points_table_ui(ui: &mut Ui, table: &PointTable, slo: &Slo) -> Option<usize> {
     let percentile = slo.chosen_percentile();
     let mut clicked = None;
     egui::Grid::new("tune_points")
@@ -655,12 +647,9 @@ fn points_table_ui(ui: &mut Ui, table: &PointTable, slo: &Slo, openable: bool) -
             }
             ui.end_row();
             for (index, row) in table.rows.iter().enumerate() {
-                let button = ui.add_enabled(openable, egui::Button::new(&row.label));
-                let button = if openable {
-                    button.on_hover_text("Open this point's session (Live and Layers)")
-                } else {
-                    button.on_disabled_hover_text("Opens once the sweep has ended")
-                };
+                let button = ui
+                    .button(&row.label)
+                    .on_hover_text("Open this point's session (Live and Layers)");
                 if button.clicked() {
                     clicked = Some(index);
                 }

@@ -168,11 +168,18 @@ fn batching_ui(ui: &mut Ui, windows: &[WindowStats], sizes: &[BatchSizeCount], m
             mean_batch_size(sizes).map_or_else(|| "-".to_owned(), |mean| format!("{mean:.2}"));
         columns[0].label(RichText::new(format!("Executed batch size (mean {mean} rows)")).strong());
         let per_window = series(windows, max_points, |w| w.mean_batch_size);
-        time_plot("batch_size", "rows per batch").show(&mut columns[0], |plot| {
-            plot.line(
-                Line::new("mean batch size", PlotPoints::from(per_window)).color(theme::THROUGHPUT),
-            );
-        });
+        // Headroom above the largest executed batch, so a line at a full
+        // batch is not drawn on the plot's edge and the axis has ticks.
+        let largest = sizes.iter().map(|entry| entry.size).max().unwrap_or(1);
+        let headroom = f64::from(largest) * 1.25 + 1.0;
+        time_plot("batch_size", "rows per batch")
+            .include_y(headroom)
+            .show(&mut columns[0], |plot| {
+                plot.line(
+                    Line::new("mean batch size", PlotPoints::from(per_window))
+                        .color(theme::THROUGHPUT),
+                );
+            });
 
         columns[1].label(RichText::new("Batch sizes").strong());
         let bars: Vec<Bar> = sizes

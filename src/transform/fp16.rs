@@ -7,7 +7,7 @@
 //! with `Cast` nodes at every precision boundary. Graph inputs and outputs
 //! stay float32 unless `fp16_io` is set.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use half::f16;
 use serde::{Deserialize, Serialize};
@@ -300,10 +300,21 @@ pub(crate) fn convert(
     new_nodes.extend(final_casts);
     graph.node = new_nodes;
 
+    let mut converted_initializers: HashSet<String> = HashSet::new();
     for (index, tensor) in graph.initializer.iter_mut().enumerate() {
         if tensor.data_type() == FLOAT && initializer_fp16.get(index).copied().unwrap_or(false) {
             report.values_clamped += convert_tensor(tensor)?;
             report.tensors_converted += 1;
+            converted_initializers.insert(tensor.name().to_owned());
+        }
+    }
+    // Before IR version 4 every initializer is also listed as a graph input;
+    // that declaration must follow the weight's new type (it is a weight,
+    // not an input the caller feeds).
+    for info in &mut graph.input {
+        if converted_initializers.contains(info.name()) && value_info_elem_type(info) == Some(FLOAT)
+        {
+            set_value_info_elem_type(info, FLOAT16);
         }
     }
     for info in &mut graph.value_info {
@@ -445,6 +456,60 @@ mod tests {
             ]
         );
         assert!(graph.initializer.iter().all(|t| t.data_type() == FLOAT));
+        Ok(())
+    }
+
+    #[test]
+    fn weights_listed_as_graph_inputs_follow_their_new_type()
+    -> Result<(), Box<dyn std::error::Error>> {
+        // Before IR version 4 every initializer is also a graph input (the
+        // ONNX model zoo's older models); ONNX Runtime rejects the model when
+        // the two declarations disagree ("Tensor element type mismatch").
+        let model_path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/mlp.onnx");
+        let mut proto = crate::model::Model::load(&model_path)?.proto;
+        let graph = proto.graph.as_mut().ok_or("graph")?;
+        let declared: Vec<crate::model::onnx::ValueInfoProto> = graph
+            .initializer
+            .iter()
+            .map(|tensor| crate::model::onnx::ValueInfoProto {
+                name: Some(tensor.name().to_owned()),
+                r#type: Some(crate::model::onnx::TypeProto {
+                    value: Some(crate::model::onnx::type_proto::Value::TensorType(
+                        crate::model::onnx::type_proto::Tensor {
+                            elem_type: Some(FLOAT),
+                            shape: None,
+                        },
+                    )),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        graph.input.extend(declared);
+        let options = Fp16Options {
+            fp16_io: false,
+            extra_blocked_ops: BTreeSet::new(),
+        };
+        convert(&mut proto, &options)?;
+        let graph = proto.graph.as_ref().ok_or("graph")?;
+        let weights: HashSet<&str> = graph.initializer.iter().map(|t| t.name()).collect();
+        assert!(!weights.is_empty());
+        for info in &graph.input {
+            let expected = if weights.contains(info.name()) {
+                FLOAT16
+            } else {
+                // The real input keeps float32 (fp16_io is off).
+                FLOAT
+            };
+            assert_eq!(
+                value_info_elem_type(info),
+                Some(expected),
+                "{}",
+                info.name()
+            );
+        }
+        assert!(graph.initializer.iter().all(|t| t.data_type() == FLOAT16));
         Ok(())
     }
 

@@ -97,11 +97,7 @@ impl SessionDocument {
 
     /// Reads a session file of any supported version.
     pub fn load(path: &Path) -> Result<Self, SessionError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
-            source,
-            path: path.to_path_buf(),
-        })?;
-        Self::from_json(&text, path)
+        Self::from_json(&read_document(path)?, path)
     }
 
     /// Parses session JSON; `path` is only used in messages.
@@ -129,6 +125,14 @@ impl SessionDocument {
         serde_json::from_value(value)
             .map_err(|err| not_a_session(format!("unexpected content ({err})")))
     }
+}
+
+/// The text of a session or sweep file, with the path in the error.
+fn read_document(path: &Path) -> Result<String, SessionError> {
+    std::fs::read_to_string(path).map_err(|source| SessionError::Read {
+        source,
+        path: path.to_path_buf(),
+    })
 }
 
 #[cfg(test)]

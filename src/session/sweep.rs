@@ -183,11 +183,7 @@ impl SweepDocument {
 
     /// Reads a sweep file of any supported version.
     pub fn load(path: &Path) -> Result<Self, SessionError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
-            source,
-            path: path.to_path_buf(),
-        })?;
-        Self::from_json(&text, path)
+        Self::from_json(&super::read_document(path)?, path)
     }
 
     /// Parses sweep JSON; `path` is only used in messages.

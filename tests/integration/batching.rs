@@ -360,32 +360,13 @@ fn a_user_stop_ends_a_batched_run_and_keeps_what_was_measured() {
 #[cfg(feature = "gui")]
 #[test]
 fn the_window_configures_batching_and_plots_the_batch_size() {
-    use std::time::{Duration, Instant};
+    use egui_kittest::kittest::Queryable as _;
 
-    use egui_kittest::{Harness, kittest::Queryable as _};
-    use onnx_workbench::ui::{GuiOptions, WorkbenchApp};
+    use onnx_workbench::ui::WorkbenchApp;
 
-    fn step_until(
-        harness: &mut Harness<'static, WorkbenchApp>,
-        what: &str,
-        done: impl Fn(&WorkbenchApp) -> bool,
-    ) {
-        let started = Instant::now();
-        while !done(harness.state()) {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "timed out waiting for {what}"
-            );
-            harness.step();
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        harness.step();
-    }
+    use crate::ui::{harness_of_height, step_until};
 
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1400.0, 1200.0))
-        .wgpu()
-        .build_eframe(|cc| WorkbenchApp::new(cc, GuiOptions::default()));
+    let mut harness = harness_of_height(1200.0);
     harness.step();
     harness.get_by_label("mlp.onnx").click();
     step_until(&mut harness, "the model to load", |app| app.model.is_some());

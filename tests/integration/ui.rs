@@ -11,14 +11,19 @@ use onnx_workbench::{
 };
 
 fn harness() -> Harness<'static, WorkbenchApp> {
+    harness_of_height(1000.0)
+}
+
+/// The workbench in a window 1400 wide and `height` tall.
+pub(crate) fn harness_of_height(height: f32) -> Harness<'static, WorkbenchApp> {
     Harness::builder()
-        .with_size(egui::vec2(1400.0, 1000.0))
+        .with_size(egui::vec2(1400.0, height))
         .wgpu()
         .build_eframe(|cc| WorkbenchApp::new(cc, GuiOptions::default()))
 }
 
 /// Steps the UI in real time until `done` holds.
-fn step_until(
+pub(crate) fn step_until(
     harness: &mut Harness<'static, WorkbenchApp>,
     what: &str,
     done: impl Fn(&WorkbenchApp) -> bool,
@@ -32,6 +37,21 @@ fn step_until(
         harness.step();
         std::thread::sleep(Duration::from_millis(20));
     }
+    harness.step();
+}
+
+/// Opens the MLP sample from the start page, waits for ONNX Runtime, and
+/// sets short sweep points: 1 s measured after 0.2 s of warm-up, no
+/// per-layer pass.
+fn open_mlp_with_short_points(harness: &mut Harness<'static, WorkbenchApp>) {
+    harness.get_by_label("mlp.onnx").click();
+    step_until(harness, "the model", |app| app.model.is_some());
+    step_until(harness, "ONNX Runtime", |app| app.runtime_status.is_some());
+    harness
+        .get_by_label("Duration (s)")
+        .set_value_accesskit(1.0);
+    harness.get_by_label("Warm-up (s)").set_value_accesskit(0.2);
+    harness.get_by_label("Off").click();
     harness.step();
 }
 
@@ -246,18 +266,7 @@ fn the_tune_tab_sweeps_plots_the_points_and_opens_one() {
 
     harness.get_by_label("Start").click();
     harness.step();
-    harness.get_by_label("mlp.onnx").click();
-    step_until(&mut harness, "the model", |app| app.model.is_some());
-    step_until(&mut harness, "ONNX Runtime", |app| {
-        app.runtime_status.is_some()
-    });
-    // Short points: 1 s measured after 0.2 s of warm-up, no per-layer pass.
-    harness
-        .get_by_label("Duration (s)")
-        .set_value_accesskit(1.0);
-    harness.get_by_label("Warm-up (s)").set_value_accesskit(0.2);
-    harness.get_by_label("Off").click();
-    harness.step();
+    open_mlp_with_short_points(&mut harness);
 
     // A two-point grid over concurrency, typed into the form.
     harness.get_by_label("Tune").click();
@@ -349,16 +358,7 @@ fn the_tune_tab_sweeps_plots_the_points_and_opens_one() {
 fn stopping_a_sweep_keeps_the_measured_points() {
     let mut harness = harness();
     harness.step();
-    harness.get_by_label("mlp.onnx").click();
-    step_until(&mut harness, "the model", |app| app.model.is_some());
-    step_until(&mut harness, "ONNX Runtime", |app| {
-        app.runtime_status.is_some()
-    });
-    harness
-        .get_by_label("Duration (s)")
-        .set_value_accesskit(1.0);
-    harness.get_by_label("Warm-up (s)").set_value_accesskit(0.2);
-    harness.get_by_label("Off").click();
+    open_mlp_with_short_points(&mut harness);
     harness.get_by_label("Tune").click();
     harness.step();
     harness.get_by_label("concurrency").click();

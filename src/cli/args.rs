@@ -117,6 +117,7 @@ impl TransformFlags {
                 skip_first_last: self.skip_first_last,
             }),
             accuracy_samples: self.accuracy_samples,
+            ..TransformSpec::default()
         }
     }
 }

@@ -23,6 +23,17 @@ pub fn default_opset(proto: &ModelProto) -> i64 {
         .map_or(1, |opset| opset.version())
 }
 
+/// How reports and block lists name a node: its name, or `#<index>` (its
+/// position in `graph.node`) when it has none, which is common in exported
+/// models.
+pub fn node_id(node: &NodeProto, index: usize) -> String {
+    if node.name().is_empty() {
+        format!("#{index}")
+    } else {
+        node.name().to_owned()
+    }
+}
+
 /// The attribute `name` of `node`, if set.
 pub fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
     node.attribute.iter().find(|attr| attr.name() == name)

@@ -109,6 +109,10 @@ pub struct TransformSpec {
     pub prune: Option<PruneSpec>,
     /// Input sets compared when measuring accuracy.
     pub accuracy_samples: usize,
+    /// Nodes every transform leaves as they are (float32, dense), named as
+    /// [`crate::model::node::node_id`] names them. The accuracy budget fills
+    /// this with the layers that are too sensitive.
+    pub keep_nodes: BTreeSet<String>,
 }
 
 impl Default for TransformSpec {
@@ -119,6 +123,7 @@ impl Default for TransformSpec {
             fp16_io: false,
             prune: None,
             accuracy_samples: DEFAULT_ACCURACY_SAMPLES,
+            keep_nodes: BTreeSet::new(),
         }
     }
 }

@@ -223,6 +223,144 @@ pub fn missing_kernel_op(message: &str) -> Option<String> {
 /// Outputs of one run: per output, its shape and values as f64.
 type RunOutputs = Vec<(Vec<i64>, Vec<f64>)>;
 
+/// One evaluation input set: the data of every input and its shape.
+#[derive(Debug, Clone)]
+struct Sample {
+    tensors: Vec<TensorData>,
+    shapes: Vec<Vec<i64>>,
+}
+
+/// The original model's outputs on a fixed set of evaluation inputs,
+/// computed once, so that many transformed candidates (an accuracy-budget
+/// search) are each compared with one run per sample.
+pub struct AccuracyProbe {
+    config: ProfileConfig,
+    samples: Vec<Sample>,
+    output_names: Vec<String>,
+    /// `reference[k]`: the original's outputs on sample `k`.
+    reference: Vec<RunOutputs>,
+    input_source: String,
+}
+
+impl AccuracyProbe {
+    /// Runs the original (serialized, self-contained) on `num_samples`
+    /// seeded synthetic input sets, or on `config.input_files`, and keeps its
+    /// outputs.
+    pub fn new(
+        runtime: &Runtime,
+        original: &[u8],
+        config: &ProfileConfig,
+        num_samples: usize,
+    ) -> Result<Self, VerifyError> {
+        let mut session =
+            build_session(runtime, ModelSource::Memory(original), config, None)?.session;
+        let declared = inputs::declared_inputs(&session)?;
+        let mut samples = Vec::new();
+        let input_source = if config.input_files.is_empty() {
+            let num_samples = num_samples.max(1);
+            for sample in 0..num_samples {
+                let seeded = ProfileConfig {
+                    seed: config.seed.wrapping_add(1000 * sample as u64),
+                    ..config.clone()
+                };
+                let prepared = inputs::prepare(&declared, &seeded)?;
+                let shapes: Vec<Vec<i64>> =
+                    prepared.specs.iter().map(|s| s.shape.clone()).collect();
+                samples.extend(prepared.variants.into_iter().map(|tensors| Sample {
+                    tensors,
+                    shapes: shapes.clone(),
+                }));
+            }
+            format!(
+                "{num_samples} seeded synthetic input sets (seed {})",
+                config.seed
+            )
+        } else {
+            let prepared = inputs::prepare(&declared, config)?;
+            let shapes: Vec<Vec<i64>> = prepared.specs.iter().map(|s| s.shape.clone()).collect();
+            samples.extend(prepared.variants.into_iter().map(|tensors| Sample {
+                tensors,
+                shapes: shapes.clone(),
+            }));
+            format!("{} input sets from .npy files", samples.len())
+        };
+        let output_names: Vec<String> = session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_owned())
+            .collect();
+        let reference = samples
+            .iter()
+            .map(|sample| {
+                let values = to_values(&sample.tensors, &sample.shapes, None)?;
+                run_once(&mut session, &values, &output_names)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            config: config.clone(),
+            samples,
+            output_names,
+            reference,
+            input_source,
+        })
+    }
+
+    /// Input sets the probe runs.
+    pub fn num_samples(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Runs `transformed` (serialized, self-contained) on the probe's inputs
+    /// and compares every output with the original's.
+    pub fn compare(
+        &self,
+        runtime: &Runtime,
+        transformed: &[u8],
+    ) -> Result<AccuracyReport, VerifyError> {
+        let mut session = build_session(
+            runtime,
+            ModelSource::Memory(transformed),
+            &self.config,
+            None,
+        )?
+        .session;
+        let declared = inputs::declared_inputs(&session)?;
+        let mut per_output = vec![OutputComparison::default(); self.output_names.len()];
+        for (sample, expected) in self.samples.iter().zip(&self.reference) {
+            let values = to_values(&sample.tensors, &sample.shapes, Some(&declared))?;
+            let actual = run_once(&mut session, &values, &self.output_names)?;
+            for (name, ((_, want), (_, got))) in
+                self.output_names.iter().zip(expected.iter().zip(&actual))
+            {
+                if want.len() != got.len() {
+                    return Err(VerifyError::OutputSize {
+                        name: name.clone(),
+                        before: want.len(),
+                        after: got.len(),
+                    });
+                }
+            }
+            for (slot, ((shape, want), (_, got))) in
+                per_output.iter_mut().zip(expected.iter().zip(actual))
+            {
+                slot.add(shape, want.clone(), got);
+            }
+        }
+        let outputs = self
+            .output_names
+            .iter()
+            .zip(per_output)
+            .map(|(name, comparison)| comparison.finish(name.clone()))
+            .collect();
+        Ok(AccuracyReport {
+            num_samples: self.samples.len(),
+            input_source: self.input_source.clone(),
+            outputs,
+            ..AccuracyReport::default()
+        })
+    }
+}
+
 /// Runs both models (serialized, self-contained) on the same inputs and
 /// compares their outputs.
 pub fn measure_accuracy(
@@ -232,74 +370,7 @@ pub fn measure_accuracy(
     config: &ProfileConfig,
     num_samples: usize,
 ) -> Result<AccuracyReport, VerifyError> {
-    let mut original_session =
-        build_session(runtime, ModelSource::Memory(original), config, None)?.session;
-    let mut transformed_session =
-        build_session(runtime, ModelSource::Memory(transformed), config, None)?.session;
-    let declared = inputs::declared_inputs(&original_session)?;
-    let transformed_declared = inputs::declared_inputs(&transformed_session)?;
-
-    let mut samples: Vec<Vec<TensorData>> = Vec::new();
-    let mut shapes: Vec<Vec<i64>> = Vec::new();
-    let input_source;
-    if config.input_files.is_empty() {
-        let num_samples = num_samples.max(1);
-        for sample in 0..num_samples {
-            let seeded = ProfileConfig {
-                seed: config.seed.wrapping_add(1000 * sample as u64),
-                ..config.clone()
-            };
-            let prepared = inputs::prepare(&declared, &seeded)?;
-            shapes = prepared.specs.iter().map(|s| s.shape.clone()).collect();
-            samples.extend(prepared.variants);
-        }
-        input_source = format!(
-            "{num_samples} seeded synthetic input sets (seed {})",
-            config.seed
-        );
-    } else {
-        let prepared = inputs::prepare(&declared, config)?;
-        shapes = prepared.specs.iter().map(|s| s.shape.clone()).collect();
-        samples = prepared.variants;
-        input_source = format!("{} input sets from .npy files", samples.len());
-    }
-
-    let output_names: Vec<String> = original_session
-        .outputs()
-        .iter()
-        .map(|o| o.name().to_owned())
-        .collect();
-    let mut per_output = vec![OutputComparison::default(); output_names.len()];
-    for sample in &samples {
-        let original_values = to_values(sample, &shapes, None)?;
-        let transformed_values = to_values(sample, &shapes, Some(&transformed_declared))?;
-        let expected = run_once(&mut original_session, &original_values, &output_names)?;
-        let actual = run_once(&mut transformed_session, &transformed_values, &output_names)?;
-        for (name, ((_, want), (_, got))) in output_names.iter().zip(expected.iter().zip(&actual)) {
-            if want.len() != got.len() {
-                return Err(VerifyError::OutputSize {
-                    name: name.clone(),
-                    before: want.len(),
-                    after: got.len(),
-                });
-            }
-        }
-        for (slot, ((shape, want), (_, got))) in
-            per_output.iter_mut().zip(expected.into_iter().zip(actual))
-        {
-            slot.add(&shape, want, got);
-        }
-    }
-    let outputs = output_names
-        .into_iter()
-        .zip(per_output)
-        .map(|(name, comparison)| comparison.finish(name))
-        .collect();
-    Ok(AccuracyReport {
-        num_samples: samples.len(),
-        input_source,
-        outputs,
-    })
+    AccuracyProbe::new(runtime, original, config, num_samples)?.compare(runtime, transformed)
 }
 
 /// ONNX Runtime values of one sample; float32 data becomes float16 where the

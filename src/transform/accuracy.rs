@@ -35,6 +35,30 @@ pub struct AccuracyReport {
     pub input_source: String,
     /// One entry per model output, in the model's order.
     pub outputs: Vec<OutputAccuracy>,
+    /// Why the figures above may not mean much, e.g. the original's outputs
+    /// are near-constant on these inputs. Empty when nothing is suspect.
+    pub warnings: Vec<String>,
+    /// Task accuracy against labels, when labels were given.
+    pub task: Option<TaskAccuracy>,
+}
+
+/// Top-1 and top-5 accuracy against labels, before and after the transform,
+/// each 0..1.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TaskAccuracy {
+    /// The output the labels were compared with.
+    pub output: String,
+    /// Labelled rows compared.
+    pub num_labels: u64,
+    /// Top-1 accuracy of the original.
+    pub top1_before: f64,
+    /// Top-1 accuracy of the transformed model.
+    pub top1_after: f64,
+    /// Top-5 accuracy of the original (top-k with k = classes when fewer than 5).
+    pub top5_before: f64,
+    /// Top-5 accuracy of the transformed model.
+    pub top5_after: f64,
 }
 
 impl AccuracyReport {

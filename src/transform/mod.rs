@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Model, ModelError};
-pub use accuracy::{AccuracyReport, OutputAccuracy, OutputComparison};
+pub use accuracy::{AccuracyReport, OutputAccuracy, OutputComparison, TaskAccuracy};
 pub use fp16::{Fp16Report, KeptNode};
 pub use int8::{Int8Report, QuantizedLayer};
 pub use prune::{PruneReport, PrunedLayer};

@@ -5,6 +5,7 @@ mod architecture;
 mod bad_input;
 mod batching;
 mod cli;
+mod fuzz;
 mod gpu;
 mod profile;
 mod session_files;

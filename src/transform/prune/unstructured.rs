@@ -192,8 +192,11 @@ pub(super) fn prune_unstructured(
     } else {
         total_zero as f64 / total as f64
     };
-    report.model_flops_before = flops_before.values().sum();
-    report.model_flops_after = flops_by_node(proto).values().sum();
+    // Saturating: a model may declare dims whose FLOPs overflow u64.
+    report.model_flops_before = flops_before.values().fold(0, |a, b| a.saturating_add(*b));
+    report.model_flops_after = flops_by_node(proto)
+        .values()
+        .fold(0, |a, b| a.saturating_add(*b));
     Ok(report)
 }
 

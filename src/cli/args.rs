@@ -24,6 +24,11 @@ pub struct Cli {
     /// Print the version, the ONNX Runtime version and library path, and the execution providers.
     #[arg(short = 'V', long = "version", global = false)]
     pub version: bool,
+    /// More log output on stderr: -v adds debug messages and ONNX Runtime's
+    /// warnings, -vv everything ONNX Runtime says. ONNX_WORKBENCH_LOG
+    /// (a tracing filter such as `onnxruntime=debug`) overrides it.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

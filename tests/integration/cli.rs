@@ -146,3 +146,49 @@ fn gui_without_the_feature_says_how_to_build_it() {
         );
     }
 }
+
+/// ONNX Runtime's own log lines go through our logger: none by default, and
+/// with `-v` in our format, without terminal colour codes when stderr is a
+/// pipe. An unused initializer makes ORT log a warning.
+#[test]
+fn onnx_runtime_logs_are_quiet_by_default_and_routed_with_verbose() {
+    use onnx_workbench::model::{Model, onnx::TensorProto};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut model = Model::load(&repo_path("sample_models/mlp.onnx")).expect("mlp");
+    let graph = model.proto.graph.as_mut().expect("graph");
+    graph.initializer.push(TensorProto {
+        name: Some("unused_weight".to_owned()),
+        dims: vec![4],
+        data_type: Some(1),
+        float_data: vec![0.0; 4],
+        ..TensorProto::default()
+    });
+    let path = dir.path().join("unused.onnx");
+    std::fs::write(&path, model.to_bytes()).expect("write");
+    let run = |verbose: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_onnx-workbench"));
+        if verbose {
+            command.arg("-v");
+        }
+        let output = command
+            .args(["profile", path.to_str().expect("utf-8")])
+            .args(["--requests", "3", "--no-layer-profile", "--quiet"])
+            .env_remove("ONNX_WORKBENCH_LOG")
+            .output()
+            .expect("run onnx-workbench");
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let quiet = run(false);
+    assert!(!quiet.contains("unused_weight"), "{quiet}");
+    let verbose = run(true);
+    let line = verbose
+        .lines()
+        .find(|line| line.contains("Removing initializer 'unused_weight'"))
+        .unwrap_or_else(|| panic!("ORT's warning is missing: {verbose}"));
+    assert!(line.contains("onnxruntime"), "{line}");
+    assert!(
+        !verbose.contains('\u{1b}'),
+        "colour codes in a pipe: {verbose}"
+    );
+}

@@ -36,8 +36,10 @@ mod wheels;
 use std::{
     fs,
     path::{Path, PathBuf},
-    sync::OnceLock,
+    sync::{Arc, OnceLock},
 };
+
+use ort::logging::LogLevel;
 
 pub use locate::{PackageError, locate_or_provision};
 pub use provision::{GpuProvisionReport, ProvisionError, provision, provision_gpu, sha256_hex};
@@ -218,6 +220,44 @@ pub fn runtime() -> Result<&'static Runtime, RuntimeError> {
         .map_err(RuntimeError::Earlier)
 }
 
+/// How much ONNX Runtime should tell us: as much as the `onnxruntime`
+/// tracing target will show, so nothing is formatted only to be dropped.
+fn ort_log_level() -> LogLevel {
+    if tracing::enabled!(target: ORT_LOG_TARGET, tracing::Level::TRACE) {
+        LogLevel::Verbose
+    } else if tracing::enabled!(target: ORT_LOG_TARGET, tracing::Level::DEBUG) {
+        LogLevel::Warning
+    } else if tracing::enabled!(target: ORT_LOG_TARGET, tracing::Level::INFO) {
+        LogLevel::Error
+    } else {
+        LogLevel::Fatal
+    }
+}
+
+/// The `tracing` target of ONNX Runtime's own log lines.
+pub const ORT_LOG_TARGET: &str = "onnxruntime";
+
+/// ONNX Runtime's logger, routed into `tracing` one level lower than ORT
+/// rates it: an ORT error comes with a failed call whose message our own
+/// error text already carries, so by default it is not printed twice; `-v`
+/// shows ORT's errors and warnings, `-vv` everything.
+fn ort_log(level: LogLevel, category: &str, _id: &str, code_location: &str, message: &str) {
+    match level {
+        LogLevel::Fatal => {
+            tracing::warn!(target: ORT_LOG_TARGET, category, code_location, "{message}");
+        }
+        LogLevel::Error => {
+            tracing::info!(target: ORT_LOG_TARGET, category, code_location, "{message}");
+        }
+        LogLevel::Warning => {
+            tracing::debug!(target: ORT_LOG_TARGET, category, code_location, "{message}");
+        }
+        LogLevel::Info | LogLevel::Verbose => {
+            tracing::trace!(target: ORT_LOG_TARGET, category, code_location, "{message}");
+        }
+    }
+}
+
 fn init_runtime() -> Result<Runtime, RuntimeError> {
     let (library_path, source) = locate_or_provision()?;
     let builder = ort::init_from(&library_path).map_err(|source| RuntimeError::Load {
@@ -227,8 +267,10 @@ fn init_runtime() -> Result<Runtime, RuntimeError> {
     let env = builder
         .with_name("onnx-workbench")
         .with_telemetry(false)
+        .with_logger(Arc::new(ort_log))
         .build()
         .map_err(RuntimeError::Environment)?;
+    env.set_log_level(ort_log_level());
     let version = version_from_build_info(ort::info())
         .or_else(|| version_from_file_name(&library_path))
         .unwrap_or_else(|| {

@@ -188,7 +188,8 @@ fn scalar_like(ctx: &Ctx, like: &str, value: f32) -> Result<TensorProto, String>
         }),
         other => Err(format!(
             "input {like:?} has element type {} and the value attribute is a float",
-            DataType::try_from(other).map_or_else(|_| other.to_string(), |t| t.as_str_name().to_owned())
+            DataType::try_from(other)
+                .map_or_else(|_| other.to_string(), |t| t.as_str_name().to_owned())
         )),
     }
 }
@@ -215,7 +216,10 @@ fn constant(ctx: &mut Ctx, base: &str, mut tensor: TensorProto) -> (NodeProto, S
 /// A base for new names derived from the node: its name, else its first output.
 fn base_name(node: &NodeProto) -> String {
     if node.name().is_empty() {
-        node.output.first().cloned().unwrap_or_else(|| node.op_type().to_owned())
+        node.output
+            .first()
+            .cloned()
+            .unwrap_or_else(|| node.op_type().to_owned())
     } else {
         node.name().to_owned()
     }
@@ -401,7 +405,9 @@ pub(super) fn cast_6(mut node: NodeProto, _ctx: &mut Ctx) -> Result<Adapted, Str
 /// With `axis`, B is aligned at that axis of A, so trailing axes of size 1
 /// are appended to B.
 pub(super) fn broadcast_7(mut node: NodeProto, ctx: &mut Ctx) -> Result<Adapted, String> {
-    let broadcast = take_attr(&mut node, "broadcast").and_then(|a| a.i).unwrap_or(0);
+    let broadcast = take_attr(&mut node, "broadcast")
+        .and_then(|a| a.i)
+        .unwrap_or(0);
     let axis = take_attr(&mut node, "axis").and_then(|a| a.i);
     let _ = take_attr(&mut node, "consumed_inputs");
     let (1, Some(axis)) = (broadcast, axis) else {
@@ -411,7 +417,10 @@ pub(super) fn broadcast_7(mut node: NodeProto, ctx: &mut Ctx) -> Result<Adapted,
         return Err("it has fewer than two inputs".to_owned());
     };
     let (Some(&rank_a), Some(&rank_b)) = (ctx.ranks.get(&a), ctx.ranks.get(&b)) else {
-        return Err("legacy broadcasting with `axis` needs the ranks of both inputs, which are not known".to_owned());
+        return Err(
+            "legacy broadcasting with `axis` needs the ranks of both inputs, which are not known"
+                .to_owned(),
+        );
     };
     let axis = if axis < 0 { axis + rank_a as i64 } else { axis };
     let trailing = rank_a as i64 - axis - rank_b as i64;
@@ -472,7 +481,10 @@ pub(super) fn upsample_7(mut node: NodeProto, _ctx: &mut Ctx) -> Result<Adapted,
 }
 
 /// BatchNormalization 7 -> 9: `spatial` is gone (always 1 now).
-pub(super) fn batch_normalization_9(mut node: NodeProto, _ctx: &mut Ctx) -> Result<Adapted, String> {
+pub(super) fn batch_normalization_9(
+    mut node: NodeProto,
+    _ctx: &mut Ctx,
+) -> Result<Adapted, String> {
     match take_attr(&mut node, "spatial").and_then(|a| a.i) {
         None | Some(1) => Ok(Adapted::node(node)),
         Some(spatial) => Err(format!(
@@ -558,7 +570,11 @@ pub(super) fn slice_10(mut node: NodeProto, ctx: &mut Ctx) -> Result<Adapted, St
     let base = base_name(&node);
     let mut before = Vec::new();
     node.input.truncate(1);
-    for (label, values) in [("starts", Some(starts)), ("ends", Some(ends)), ("axes", axes)] {
+    for (label, values) in [
+        ("starts", Some(starts)),
+        ("ends", Some(ends)),
+        ("axes", axes),
+    ] {
         let Some(values) = values else { continue };
         let (constant, output) = constant(
             ctx,
@@ -604,8 +620,11 @@ pub(super) fn clip_11(mut node: NodeProto, ctx: &mut Ctx) -> Result<Adapted, Str
     let mut before = Vec::new();
     for (index, label, value) in [(1, "min", min), (2, "max", max)] {
         let Some(value) = value else { continue };
-        let (constant, output) =
-            constant(ctx, &format!("{base}_{label}"), scalar_like(ctx, &x, value)?);
+        let (constant, output) = constant(
+            ctx,
+            &format!("{base}_{label}"),
+            scalar_like(ctx, &x, value)?,
+        );
         before.push(constant);
         set_input(&mut node, index, output);
     }
@@ -733,7 +752,10 @@ pub(super) fn split_13(node: NodeProto, ctx: &mut Ctx) -> Result<Adapted, String
 /// BatchNormalization 9 -> 14: the training outputs changed.
 pub(super) fn batch_normalization_14(node: NodeProto, _ctx: &mut Ctx) -> Result<Adapted, String> {
     if node.output.iter().skip(1).any(|output| !output.is_empty()) {
-        return Err("it has training-mode outputs (mean, var, saved statistics), which changed at opset 14".to_owned());
+        return Err(
+            "it has training-mode outputs (mean, var, saved statistics), which changed at opset 14"
+                .to_owned(),
+        );
     }
     Ok(Adapted::node(node))
 }
@@ -742,7 +764,11 @@ pub(super) fn batch_normalization_14(node: NodeProto, _ctx: &mut Ctx) -> Result<
 /// `half_pixel`; the old behaviour is `output_half_pixel`.
 pub(super) fn roi_align_16(mut node: NodeProto, _ctx: &mut Ctx) -> Result<Adapted, String> {
     if attr(&node, "coordinate_transformation_mode").is_none() {
-        set_string(&mut node, "coordinate_transformation_mode", "output_half_pixel");
+        set_string(
+            &mut node,
+            "coordinate_transformation_mode",
+            "output_half_pixel",
+        );
     }
     Ok(Adapted::node(node))
 }

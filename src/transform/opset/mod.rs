@@ -325,12 +325,19 @@ fn ranks(proto: &mut ModelProto) -> HashMap<String, usize> {
         .map(|(name, shape)| (name, shape.len()))
         .collect();
     if let Some(graph) = proto.graph.as_ref() {
-        for info in graph.input.iter().chain(&graph.output).chain(&graph.value_info) {
+        for info in graph
+            .input
+            .iter()
+            .chain(&graph.output)
+            .chain(&graph.value_info)
+        {
             if let Some(type_proto::Value::TensorType(tensor)) =
                 info.r#type.as_ref().and_then(|t| t.value.as_ref())
                 && let Some(shape) = tensor.shape.as_ref()
             {
-                ranks.entry(info.name().to_owned()).or_insert(shape.dim.len());
+                ranks
+                    .entry(info.name().to_owned())
+                    .or_insert(shape.dim.len());
             }
         }
     }
@@ -338,7 +345,10 @@ fn ranks(proto: &mut ModelProto) -> HashMap<String, usize> {
 }
 
 /// The small constants of a graph: initializers and Constant nodes' values.
-fn small_constants(graph: &GraphProto, outer: &HashMap<String, TensorProto>) -> HashMap<String, TensorProto> {
+fn small_constants(
+    graph: &GraphProto,
+    outer: &HashMap<String, TensorProto>,
+) -> HashMap<String, TensorProto> {
     let mut consts = outer.clone();
     let small = |tensor: &TensorProto| {
         tensor.dims.iter().product::<i64>() <= MAX_CONST_ELEMENTS as i64

@@ -5,7 +5,9 @@
 pub(super) const MAX_KNOWN_OPSET: i64 = 28;
 
 /// Minimal IR version for opset `n`, at index `n - 1`.
-pub(super) const IR_FOR_OPSET: &[i64] = &[3, 3, 3, 3, 3, 3, 3, 3, 4, 5, 6, 7, 7, 7, 8, 8, 8, 8, 9, 9, 10, 10, 11, 12, 13, 13, 13, 14];
+pub(super) const IR_FOR_OPSET: &[i64] = &[
+    3, 3, 3, 3, 3, 3, 3, 3, 4, 5, 6, 7, 7, 7, 8, 8, 8, 8, 9, 9, 10, 10, 11, 12, 13, 13, 13, 14,
+];
 
 /// Each op type of the default domain with the opset versions in which its
 /// schema changed (ascending), sorted by op type.

@@ -6,6 +6,7 @@ mod bad_input;
 mod batching;
 mod cli;
 mod gpu;
+mod opset;
 mod profile;
 mod session_files;
 mod sweep;

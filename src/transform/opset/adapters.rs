@@ -262,7 +262,11 @@ fn ints_attr_to_input(
 
 /// The values of a small constant int64 or int32 tensor, if `name` is one.
 fn const_ints(ctx: &Ctx, name: &str) -> Option<Vec<i64>> {
-    let tensor = ctx.consts.get(name)?;
+    int_values(ctx.consts.get(name)?)
+}
+
+/// The values of an inline int64 or int32 tensor.
+pub(super) fn int_values(tensor: &TensorProto) -> Option<Vec<i64>> {
     match DataType::try_from(tensor.data_type()).ok()? {
         DataType::Int64 => Some(match tensor.raw_data.as_deref() {
             Some(raw) => raw

@@ -319,6 +319,15 @@ fn ranks(proto: &mut ModelProto) -> HashMap<String, usize> {
     let model = Model::from_proto(std::mem::take(proto), None);
     let inferred = crate::model::infer_shapes(&model, &BTreeMap::new());
     *proto = model.proto;
+    // The length of every known 1-D value (a Reshape's target shape).
+    let mut shape_lengths: HashMap<String, i64> = inferred
+        .shapes
+        .iter()
+        .filter_map(|(name, shape)| match shape[..] {
+            [length] => Some((name.clone(), length)),
+            _ => None,
+        })
+        .collect();
     let mut ranks: HashMap<String, usize> = inferred
         .shapes
         .into_iter()
@@ -340,8 +349,190 @@ fn ranks(proto: &mut ModelProto) -> HashMap<String, usize> {
                     .or_insert(shape.dim.len());
             }
         }
+        let consts = small_constants(graph, &HashMap::new());
+        propagate_ranks(graph, &mut ranks, &mut shape_lengths, &consts);
     }
     ranks
+}
+
+/// Ops whose first output has the rank of their first input.
+const RANK_PRESERVING: &[&str] = &[
+    "Abs",
+    "BatchNormalization",
+    "Cast",
+    "Ceil",
+    "Clip",
+    "Conv",
+    "ConvTranspose",
+    "Dropout",
+    "Elu",
+    "Erf",
+    "Exp",
+    "Floor",
+    "HardSigmoid",
+    "HardSwish",
+    "Hardmax",
+    "Identity",
+    "InstanceNormalization",
+    "LRN",
+    "LayerNormalization",
+    "LeakyRelu",
+    "Log",
+    "LogSoftmax",
+    "AveragePool",
+    "MaxPool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Neg",
+    "PRelu",
+    "Pad",
+    "Reciprocal",
+    "Relu",
+    "Resize",
+    "Selu",
+    "Sigmoid",
+    "Sign",
+    "Softmax",
+    "Softplus",
+    "Softsign",
+    "Sqrt",
+    "Tanh",
+    "Transpose",
+    "Upsample",
+];
+
+/// Ops that broadcast their inputs: the output rank is the largest.
+const BROADCASTING: &[&str] = &[
+    "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Mean", "Sum", "Where", "Equal", "Greater",
+    "Less", "And", "Or", "Xor",
+];
+
+/// Fills in ranks the shape propagation left out (it stops at shape
+/// arithmetic it cannot fold, e.g. a Reshape whose target comes from a
+/// Shape -> Slice -> Cast -> Concat chain): a rank only needs the length
+/// of the target shape.
+fn propagate_ranks(
+    graph: &GraphProto,
+    ranks: &mut HashMap<String, usize>,
+    shape_lengths: &mut HashMap<String, i64>,
+    consts: &HashMap<String, TensorProto>,
+) {
+    for node in graph.node.iter().filter(|node| is_default_domain(node)) {
+        let Some(output) = node.output.first().filter(|o| !o.is_empty()) else {
+            continue;
+        };
+        if ranks.contains_key(output) {
+            continue;
+        }
+        let input_rank = |index: usize| {
+            node.input
+                .get(index)
+                .and_then(|name| ranks.get(name))
+                .copied()
+        };
+        let op = node.op_type();
+        let rank = if RANK_PRESERVING.contains(&op) {
+            input_rank(0)
+        } else if BROADCASTING.contains(&op) {
+            (0..node.input.len())
+                .map(input_rank)
+                .collect::<Option<Vec<_>>>()
+                .and_then(|ranks| ranks.into_iter().max())
+        } else {
+            match op {
+                "Gemm" | "Flatten" => Some(2),
+                "Squeeze" => graph::attr(node, "axes")
+                    .and_then(|axes| input_rank(0)?.checked_sub(axes.ints.len())),
+                "Unsqueeze" => graph::attr(node, "axes")
+                    .and_then(|axes| Some(input_rank(0)? + axes.ints.len())),
+                "Gather" => input_rank(0)
+                    .zip(input_rank(1))
+                    .and_then(|(data, indices)| (data + indices).checked_sub(1)),
+                op if op.starts_with("Reduce") => {
+                    if graph::attr_int(node, "keepdims").unwrap_or(1) == 1 {
+                        input_rank(0)
+                    } else {
+                        graph::attr(node, "axes")
+                            .and_then(|axes| input_rank(0)?.checked_sub(axes.ints.len()))
+                    }
+                }
+                "MatMul" => match (input_rank(0), input_rank(1)) {
+                    (Some(a), Some(b)) if a >= 2 && b >= 2 => Some(a.max(b)),
+                    _ => None,
+                },
+                "Reshape" => node
+                    .input
+                    .get(1)
+                    .and_then(|shape| shape_lengths.get(shape))
+                    .and_then(|&length| usize::try_from(length).ok()),
+                _ => None,
+            }
+        };
+        if let Some(rank) = rank {
+            ranks.insert(output.clone(), rank);
+        }
+        if let Some(length) = shape_length(node, ranks, shape_lengths, consts) {
+            shape_lengths.insert(output.clone(), length);
+        }
+    }
+}
+
+/// The length of a 1-D shape tensor made by `node` (Shape, Cast, Concat,
+/// a constant Slice), if it can be told.
+fn shape_length(
+    node: &crate::model::onnx::NodeProto,
+    ranks: &HashMap<String, usize>,
+    lengths: &HashMap<String, i64>,
+    consts: &HashMap<String, TensorProto>,
+) -> Option<i64> {
+    let length_of = |index: usize| {
+        node.input
+            .get(index)
+            .and_then(|name| lengths.get(name))
+            .copied()
+    };
+    match node.op_type() {
+        "Shape" => node
+            .input
+            .first()
+            .and_then(|name| ranks.get(name))
+            .map(|&rank| rank as i64),
+        "Cast" | "Identity" => length_of(0),
+        // A scalar made a 1-D tensor.
+        "Unsqueeze" => node
+            .input
+            .first()
+            .and_then(|name| ranks.get(name))
+            .and_then(|&rank| (rank == 0).then_some(1)),
+        "Concat" => (0..node.input.len())
+            .map(length_of)
+            .collect::<Option<Vec<_>>>()
+            .map(|lengths| lengths.iter().sum()),
+        "Constant" => graph::attr(node, "value")
+            .and_then(|a| a.t.as_ref())
+            .and_then(|t| match t.dims[..] {
+                [length] => Some(length),
+                _ => None,
+            }),
+        "Slice" => {
+            let length = length_of(0)?;
+            let value = |index: usize| {
+                let tensor = consts.get(node.input.get(index)?)?;
+                adapters::int_values(tensor).and_then(|v| v.first().copied())
+            };
+            let clamp = |v: i64| {
+                if v < 0 {
+                    (v + length).max(0)
+                } else {
+                    v.min(length)
+                }
+            };
+            let (start, end) = (clamp(value(1)?), clamp(value(2)?));
+            let step = if node.input.len() > 4 { value(4)? } else { 1 };
+            (step == 1).then_some((end - start).max(0))
+        }
+        _ => None,
+    }
 }
 
 /// The small constants of a graph: initializers and Constant nodes' values.

@@ -333,3 +333,57 @@ fn legacy_broadcast_with_axis_appends_trailing_axes() {
         )
     );
 }
+
+#[test]
+fn ranks_follow_shape_arithmetic_so_a_last_axis_softmax_stays_one_node() {
+    let const_node = |name: &str, values: &[i64]| {
+        let mut node = node("Constant", name, &[], &[name]);
+        node.attribute.push(AttributeProto {
+            name: Some("value".to_owned()),
+            r#type: Some(AttributeType::Tensor as i32),
+            t: Some(TensorProto {
+                dims: vec![values.len() as i64],
+                data_type: Some(DataType::Int64 as i32),
+                int64_data: values.to_vec(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        node
+    };
+    // Reshape to [batch, -1] with the batch taken from Shape at run time,
+    // as exporters write it, then a classifier head and Softmax(axis=1).
+    let nodes = vec![
+        node("Relu", "relu", &["x"], &["r"]),
+        node("Shape", "shape", &["r"], &["s"]),
+        const_node("starts", &[0]),
+        const_node("ends", &[1]),
+        node("Slice", "slice", &["s", "starts", "ends"], &["batch"]),
+        const_node("rest", &[-1]),
+        with_int(
+            node("Concat", "concat", &["batch", "rest"], &["target"]),
+            "axis",
+            0,
+        ),
+        node("Reshape", "reshape", &["r", "target"], &["flat"]),
+        node("MatMul", "fc", &["flat", "w"], &["logits"]),
+        with_int(
+            node("Softmax", "softmax", &["logits"], &["probs"]),
+            "axis",
+            1,
+        ),
+    ];
+    let mut proto = model(11, 6, nodes, vec![value_info("x", &[-1, 8, 2, 2])]);
+    if let Some(graph) = proto.graph.as_mut() {
+        graph.initializer.push(TensorProto {
+            name: Some("w".to_owned()),
+            dims: vec![32, 4],
+            data_type: Some(DataType::Float as i32),
+            raw_data: Some(vec![0; 32 * 4 * 4]),
+            ..Default::default()
+        });
+    }
+    let report = upgrade(&mut proto, 13).expect("upgrade");
+    assert_eq!(report.inserted_nodes, 0, "{report:?}");
+    assert_eq!(ops(&proto).last().map(String::as_str), Some("Softmax"));
+}

@@ -17,12 +17,13 @@ const OPSET9: &str = "tests/data/models/opset9_legacy.onnx";
 const OPSET8: &str = "tests/data/models/opset8_legacy.onnx";
 
 /// Elements per sample of each output of the opset-9 fixture.
-const OPSET9_OUTPUTS: [(&str, u64); 5] = [
+const OPSET9_OUTPUTS: [(&str, u64); 6] = [
     ("heat", 4 * 64),
     ("probs", 10),
     ("top_values", 3),
     ("top_indices", 3),
     ("sq", 16 * 16),
+    ("branch", 10),
 ];
 
 fn checked(path: &str, spec: &TransformSpec) -> verify::CheckedTransform {
@@ -62,6 +63,14 @@ fn upgraded_float32_models_compute_the_same_outputs() {
             assert!(
                 upgrade.adapted_nodes.contains_key(*op),
                 "{path}: {op} not adapted: {upgrade:?}"
+            );
+        }
+        if from == 9 {
+            // One in the main graph, one in each branch of the If.
+            assert_eq!(
+                upgrade.adapted_nodes.get("Unsqueeze"),
+                Some(&3),
+                "{upgrade:?}"
             );
         }
         let text = result.report.render_text();

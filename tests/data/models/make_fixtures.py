@@ -319,6 +319,7 @@ def opset9_legacy(rng):
         t(f32(rng, (4, 8, 3, 3), 0.2), "w2"), t(f32(rng, (4,), 0.1), "b2"),
         t(f32(rng, (256, 10), 0.1), "w3"), t(f32(rng, (10,), 0.1), "b3"),
         t(np.array([1, 4, 64], dtype=np.int64), "heat_shape"),
+        t(np.array(0.0, dtype=np.float32), "zero"),
     ]
     n = helper.make_node
     nodes = [
@@ -343,18 +344,29 @@ def opset9_legacy(rng):
         n("TopK", ["g"], ["top_values", "top_indices"], name="topk", k=3),
         n("ReduceSum", ["up_lin"], ["rs"], name="reduce_sum", axes=[1], keepdims=1),
         n("Squeeze", ["rs"], ["sq"], name="squeeze", axes=[1]),
+        n("ReduceMax", ["x"], ["x_max"], name="reduce_max", keepdims=0),
+        n("Greater", ["x_max", "zero"], ["positive"], name="greater"),
+        n("If", ["positive"], ["branch"], name="if_positive",
+          then_branch=helper.make_graph(
+              [n("Unsqueeze", ["g"], ["then_out"], name="then_unsqueeze", axes=[0])], "then",
+              [], [vi("then_out", TensorProto.FLOAT, [1, 1, 10])]),
+          else_branch=helper.make_graph(
+              [n("Unsqueeze", ["g"], ["else_out"], name="else_unsqueeze", axes=[1])], "else",
+              [], [vi("else_out", TensorProto.FLOAT, [1, 1, 10])])),
     ]
     outputs = [vi("heat", TensorProto.FLOAT, [1, 4, 64]),
                vi("probs", TensorProto.FLOAT, [1, 1, 10]),
                vi("top_values", TensorProto.FLOAT, [1, 3]),
                vi("top_indices", TensorProto.INT64, [1, 3]),
-               vi("sq", TensorProto.FLOAT, [1, 16, 16])]
+               vi("sq", TensorProto.FLOAT, [1, 16, 16]),
+               vi("branch", TensorProto.FLOAT, [1, 1, 10])]
     return _legacy_model("opset9_legacy", 9, nodes, [vi("x", TensorProto.FLOAT, [1, 3, 16, 16])],
                          outputs, inits,
                          "Fixture: opset 9, IR 3 (initializers also graph inputs). Conv, "
                          "BatchNormalization, Relu, MaxPool, Upsample nearest and linear, Clip, "
                          "Pad, Slice, Softmax on a non-last and on the last axis, Reshape, "
-                         "Dropout, Flatten, Gemm, Unsqueeze, TopK, ReduceSum, Squeeze.")
+                         "Dropout, Flatten, Gemm, Unsqueeze, TopK, ReduceSum, Squeeze; an If whose "
+                         "branches Unsqueeze an outer value.")
 
 
 def opset8_legacy(rng):

@@ -106,6 +106,9 @@ pub struct TransformFlags {
     /// Seeded input sets compared to measure accuracy (ignored with --input).
     #[arg(long, default_value_t = DEFAULT_ACCURACY_SAMPLES, help_heading = "Transform")]
     pub accuracy_samples: usize,
+    /// Raise the model's default-domain opset to N first, adapting the ops that changed (int8 raises models below 13 on its own).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=crate::transform::opset::MAX_TARGET_OPSET), help_heading = "Transform")]
+    pub opset: Option<i64>,
 }
 
 impl TransformFlags {
@@ -122,6 +125,7 @@ impl TransformFlags {
                 skip_first_last: self.skip_first_last,
             }),
             accuracy_samples: self.accuracy_samples,
+            target_opset: self.opset,
             ..TransformSpec::default()
         }
     }

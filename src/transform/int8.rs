@@ -105,11 +105,6 @@ pub(crate) fn quantize(
     let Some(graph) = proto.graph.as_mut() else {
         return Err(TransformError::NoGraph);
     };
-    if mode == Int8Mode::Dynamic && opset < 11 {
-        return Err(TransformError::Unsupported(format!(
-            "dynamic int8 quantization needs opset 11 or newer (DynamicQuantizeLinear); the model has opset {opset}"
-        )));
-    }
     let types = graph::elem_types(graph);
     let mut names = Names::new(graph);
     let mut report = Int8Report::default();
@@ -123,7 +118,7 @@ pub(crate) fn quantize(
             continue;
         }
         let label = node_label(node, index);
-        let plan = plan_layer(graph, node, &types, mode, opset);
+        let plan = plan_layer(graph, node, &types, mode);
         let (weight_ref, weight, axis) = match plan {
             Ok(plan) => plan,
             Err(reason) => {
@@ -256,7 +251,6 @@ fn plan_layer(
     node: &NodeProto,
     types: &std::collections::HashMap<String, i32>,
     mode: Int8Mode,
-    opset: i64,
 ) -> Result<(ConstRef, String, usize), SkipReason> {
     let activation = node.input.first().map(String::as_str).unwrap_or_default();
     let weight = node.input.get(1).cloned().unwrap_or_default();
@@ -305,9 +299,6 @@ fn plan_layer(
         }
         _ => return Err(SkipReason::from(format!("weight has rank {rank}"))),
     };
-    if mode == Int8Mode::Qdq && opset < 10 {
-        return Err(SkipReason::from("DequantizeLinear needs opset 10 or newer"));
-    }
     Ok((weight_ref, weight, axis))
 }
 

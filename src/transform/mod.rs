@@ -18,6 +18,7 @@ pub mod accuracy;
 pub mod fp16;
 mod graph;
 pub mod int8;
+pub mod opset;
 pub mod prune;
 
 use std::collections::BTreeSet;
@@ -29,6 +30,7 @@ use crate::model::{Model, ModelError};
 pub use accuracy::{AccuracyReport, OutputAccuracy, OutputComparison, TaskAccuracy};
 pub use fp16::{Fp16Report, KeptNode};
 pub use int8::{Int8Report, QuantizedLayer};
+pub use opset::{OpsetError, OpsetUpgrade};
 pub use prune::{PruneReport, PrunedLayer};
 
 /// Input sets compared by default when measuring accuracy.
@@ -113,6 +115,9 @@ pub struct TransformSpec {
     /// [`crate::model::node::node_id`] names them. The accuracy budget fills
     /// this with the layers that are too sensitive.
     pub keep_nodes: BTreeSet<String>,
+    /// Raise the default-domain opset to this first (int8 raises models
+    /// below [`opset::INT8_OPSET`] on its own).
+    pub target_opset: Option<i64>,
 }
 
 impl Default for TransformSpec {
@@ -124,6 +129,7 @@ impl Default for TransformSpec {
             prune: None,
             accuracy_samples: DEFAULT_ACCURACY_SAMPLES,
             keep_nodes: BTreeSet::new(),
+            target_opset: None,
         }
     }
 }
@@ -131,12 +137,15 @@ impl Default for TransformSpec {
 impl TransformSpec {
     /// True when the spec leaves the model as it is.
     pub fn is_identity(&self) -> bool {
-        self.precision == Precision::Fp32 && self.prune.is_none()
+        self.precision == Precision::Fp32 && self.prune.is_none() && self.target_opset.is_none()
     }
 
     /// A short label such as `int8 (dynamic) + 50% unstructured pruning`.
     pub fn label(&self) -> String {
         let mut parts = Vec::new();
+        if let Some(opset) = self.target_opset {
+            parts.push(format!("opset {opset}"));
+        }
         match self.precision {
             Precision::Fp32 => {}
             Precision::Fp16 => parts.push(if self.fp16_io {
@@ -235,6 +244,8 @@ pub struct TransformReport {
     pub int8: Option<Int8Report>,
     /// Accuracy against the original, when measured.
     pub accuracy: Option<AccuracyReport>,
+    /// The opset upgrade done first, if any.
+    pub opset_upgrade: Option<OpsetUpgrade>,
 }
 
 /// Why a transform failed.
@@ -258,6 +269,9 @@ pub enum TransformError {
     /// A model feature the transform does not handle.
     #[error("not supported: {0}")]
     Unsupported(String),
+    /// The opset could not be raised.
+    #[error(transparent)]
+    Opset(#[from] OpsetError),
 }
 
 /// Applies `spec` to `model`: pruning first, then the precision change.
@@ -283,6 +297,7 @@ pub fn apply_with_blocked_ops(
         size_before_bytes: prost::Message::encoded_len(&proto) as u64,
         ..TransformReport::default()
     };
+    report.opset_upgrade = opset::upgrade_for(&mut proto, spec, &mut report.notes)?;
     if let Some(prune_spec) = &spec.prune {
         report.prune = Some(prune::prune(&mut proto, prune_spec)?);
         if prune_spec.mode == PruneMode::Unstructured {
@@ -349,6 +364,7 @@ impl TransformReport {
             format_bytes(self.size_before_bytes),
             format_bytes(self.size_after_bytes)
         )?;
+        opset::write_text(out, self.opset_upgrade.as_ref())?;
         for note in &self.notes {
             writeln!(out, "note: {note}")?;
         }

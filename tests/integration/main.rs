@@ -7,6 +7,7 @@ mod batching;
 mod cli;
 mod fuzz;
 mod gpu;
+mod opset;
 mod profile;
 mod session_files;
 mod sweep;

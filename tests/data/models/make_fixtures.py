@@ -290,7 +290,131 @@ def main():
     print(f"external_data/weights.bin: "
           f"{os.path.getsize(os.path.join(OUT_DIR, 'external_data', 'weights.bin'))} bytes")
     self_check(p)
+    opset_fixtures()
     return 0
+
+
+# ---------------------------------------------------------------- old opsets
+# Models at opsets 9 and 8 (IR 3: initializers also listed as graph inputs),
+# built from the ops whose schema changed before opset 13, for the opset
+# upgrade: the upgraded model must compute the same outputs.
+
+def _legacy_model(name, opset, nodes, inputs, outputs, inits, doc):
+    graph_inputs = list(inputs) + [vi(t.name, t.data_type, list(t.dims)) for t in inits]
+    graph = helper.make_graph(nodes, name, graph_inputs, outputs, initializer=list(inits),
+                              doc_string=doc)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                          producer_name=PRODUCER, producer_version="1", doc_string=doc)
+    m.ir_version = 3
+    return m
+
+
+def opset9_legacy(rng):
+    t = numpy_helper.from_array
+    inits = [
+        t(f32(rng, (8, 3, 3, 3), 0.3), "w1"), t(f32(rng, (8,), 0.1), "b1"),
+        t((1.0 + f32(rng, (8,), 0.1)), "bn_scale"), t(f32(rng, (8,), 0.1), "bn_bias"),
+        t(f32(rng, (8,), 0.1), "bn_mean"), t((0.5 + np.abs(f32(rng, (8,), 0.2))), "bn_var"),
+        t(np.array([1, 1, 2, 2], dtype=np.float32), "up_scales"),
+        t(f32(rng, (4, 8, 3, 3), 0.2), "w2"), t(f32(rng, (4,), 0.1), "b2"),
+        t(f32(rng, (256, 10), 0.1), "w3"), t(f32(rng, (10,), 0.1), "b3"),
+        t(np.array([1, 4, 64], dtype=np.int64), "heat_shape"),
+        t(np.array(0.0, dtype=np.float32), "zero"),
+    ]
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        n("BatchNormalization", ["c1", "bn_scale", "bn_bias", "bn_mean", "bn_var"], ["bn"],
+          name="bn1", epsilon=1e-3),
+        n("Relu", ["bn"], ["r1"], name="relu1"),
+        n("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2, 2], strides=[2, 2]),
+        n("Upsample", ["p1", "up_scales"], ["up"], name="up_nearest", mode="nearest"),
+        n("Upsample", ["p1", "up_scales"], ["up_lin"], name="up_linear", mode="linear"),
+        n("Clip", ["up"], ["cl"], name="clip6", min=0.0, max=0.6),
+        n("Pad", ["cl"], ["pd"], name="pad", pads=[0, 0, 1, 1, 0, 0, 1, 1], value=0.5),
+        n("Slice", ["pd"], ["sl"], name="slice", starts=[1, 0], ends=[17, 16], axes=[2, 3]),
+        n("Conv", ["sl", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1], strides=[2, 2]),
+        n("Softmax", ["c2"], ["sm1"], name="softmax_flat", axis=1),
+        n("Reshape", ["sm1", "heat_shape"], ["heat"], name="reshape_heat"),
+        n("Dropout", ["c2"], ["dr"], name="dropout", ratio=0.3),
+        n("Flatten", ["dr"], ["fl"], name="flatten", axis=1),
+        n("Gemm", ["fl", "w3", "b3"], ["g"], name="fc"),
+        n("Unsqueeze", ["g"], ["u"], name="unsqueeze", axes=[1]),
+        n("Softmax", ["u"], ["probs"], name="softmax_last", axis=2),
+        n("TopK", ["g"], ["top_values", "top_indices"], name="topk", k=3),
+        n("ReduceSum", ["up_lin"], ["rs"], name="reduce_sum", axes=[1], keepdims=1),
+        n("Squeeze", ["rs"], ["sq"], name="squeeze", axes=[1]),
+        n("ReduceMax", ["x"], ["x_max"], name="reduce_max", keepdims=0),
+        n("Greater", ["x_max", "zero"], ["positive"], name="greater"),
+        n("If", ["positive"], ["branch"], name="if_positive",
+          then_branch=helper.make_graph(
+              [n("Unsqueeze", ["g"], ["then_out"], name="then_unsqueeze", axes=[0])], "then",
+              [], [vi("then_out", TensorProto.FLOAT, [1, 1, 10])]),
+          else_branch=helper.make_graph(
+              [n("Unsqueeze", ["g"], ["else_out"], name="else_unsqueeze", axes=[1])], "else",
+              [], [vi("else_out", TensorProto.FLOAT, [1, 1, 10])])),
+    ]
+    outputs = [vi("heat", TensorProto.FLOAT, [1, 4, 64]),
+               vi("probs", TensorProto.FLOAT, [1, 1, 10]),
+               vi("top_values", TensorProto.FLOAT, [1, 3]),
+               vi("top_indices", TensorProto.INT64, [1, 3]),
+               vi("sq", TensorProto.FLOAT, [1, 16, 16]),
+               vi("branch", TensorProto.FLOAT, [1, 1, 10])]
+    return _legacy_model("opset9_legacy", 9, nodes, [vi("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                         outputs, inits,
+                         "Fixture: opset 9, IR 3 (initializers also graph inputs). Conv, "
+                         "BatchNormalization, Relu, MaxPool, Upsample nearest and linear, Clip, "
+                         "Pad, Slice, Softmax on a non-last and on the last axis, Reshape, "
+                         "Dropout, Flatten, Gemm, Unsqueeze, TopK, ReduceSum, Squeeze; an If whose "
+                         "branches Unsqueeze an outer value.")
+
+
+def opset8_legacy(rng):
+    t = numpy_helper.from_array
+    inits = [
+        t(f32(rng, (6, 3, 3, 3), 0.3), "w1"),
+        t((1.0 + f32(rng, (6,), 0.1)), "bn_scale"), t(f32(rng, (6,), 0.1), "bn_bias"),
+        t(f32(rng, (6,), 0.1), "bn_mean"), t((0.5 + np.abs(f32(rng, (6,), 0.2))), "bn_var"),
+        t(f32(rng, (6 * 16 * 16, 5), 0.05), "w2"), t(f32(rng, (5,), 0.1), "b2"),
+    ]
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        n("BatchNormalization", ["c1", "bn_scale", "bn_bias", "bn_mean", "bn_var"], ["bn"],
+          name="bn1", spatial=1),
+        n("LeakyRelu", ["bn"], ["r1"], name="leaky", alpha=0.1),
+        n("Upsample", ["r1"], ["up"], name="upsample7", mode="nearest", scales=[1.0, 1.0, 2.0, 2.0]),
+        n("MaxPool", ["up"], ["p1"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+        n("Dropout", ["p1"], ["dr"], name="dropout", ratio=0.2),
+        n("Flatten", ["dr"], ["fl"], name="flatten"),
+        n("Gemm", ["fl", "w2", "b2"], ["g"], name="fc"),
+        n("Softmax", ["g"], ["y"], name="softmax"),
+    ]
+    return _legacy_model("opset8_legacy", 8, nodes, [vi("x", TensorProto.FLOAT, [2, 3, 16, 16])],
+                         [vi("y", TensorProto.FLOAT, [2, 5])], inits,
+                         "Fixture: opset 8, IR 3. BatchNormalization with spatial=1, Upsample "
+                         "with a scales attribute, Dropout, Flatten, Gemm, Softmax.")
+
+
+def opset_fixtures():
+    paths = {
+        "opset9_legacy.onnx": write("opset9_legacy.onnx", opset9_legacy(np.random.default_rng(SEED + 9))),
+        "opset8_legacy.onnx": write("opset8_legacy.onnx", opset8_legacy(np.random.default_rng(SEED + 8))),
+    }
+    for rel, path in paths.items():
+        print(f"{rel}: {os.path.getsize(path)} bytes")
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    for rel, path in paths.items():
+        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        feeds = {i.name: np.random.default_rng(0).standard_normal(i.shape).astype(np.float32)
+                 for i in sess.get_inputs() if i.name == "x"}
+        outs = sess.run(None, feeds)
+        print(f"  ort ok {rel}: outputs {[list(o.shape) for o in outs]}")
 
 
 if __name__ == "__main__":

@@ -687,6 +687,54 @@ mod tests {
     }
 
     #[test]
+    fn keep_nodes_are_left_alone_by_fp16_and_int8() -> Result<(), Box<dyn std::error::Error>> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/mlp.onnx");
+        let model = crate::model::Model::load(&path)?;
+        let spec = |precision| TransformSpec {
+            precision,
+            keep_nodes: BTreeSet::from(["fc2".to_owned()]),
+            ..TransformSpec::default()
+        };
+        let (fp16_model, report) = super::super::apply(&model, &spec(Precision::Fp16))?;
+        let fp16 = report.fp16.ok_or("fp16 report")?;
+        let kept: Vec<(&str, &str)> = fp16
+            .kept_fp32
+            .iter()
+            .map(|k| (k.node.as_str(), k.reason.as_str()))
+            .collect();
+        assert_eq!(kept, vec![("fc2", KEPT_BY_REQUEST)]);
+        // fc2 reads float32 weights; the other Gemms float16 ones.
+        let graph = fp16_model.proto.graph.as_ref().ok_or("graph")?;
+        let fc2 = graph.node.iter().find(|n| n.name() == "fc2").ok_or("fc2")?;
+        let weight_type = |name: &str| {
+            graph
+                .initializer
+                .iter()
+                .find(|t| t.name() == name)
+                .map(|t| t.data_type())
+        };
+        assert_eq!(weight_type(&fc2.input[1]), Some(super::super::graph::FLOAT));
+        let fc1 = graph.node.iter().find(|n| n.name() == "fc1").ok_or("fc1")?;
+        assert_eq!(
+            weight_type(&fc1.input[1]),
+            Some(super::super::graph::FLOAT16)
+        );
+
+        let mut budgeted = spec(Precision::Int8);
+        budgeted.accuracy_budget = Some(AccuracyBudget::default());
+        let (_, report) = super::super::apply(&model, &budgeted)?;
+        let int8 = report.int8.ok_or("int8 report")?;
+        let quantized: Vec<&str> = int8.quantized.iter().map(|q| q.node.as_str()).collect();
+        assert_eq!(quantized, vec!["fc1", "fc3"]);
+        assert!(
+            int8.skipped
+                .iter()
+                .any(|s| s.node == "fc2" && s.reason == KEPT_BY_BUDGET)
+        );
+        Ok(())
+    }
+
+    #[test]
     fn fp16_followers_take_their_producers_precision() -> Result<(), Box<dyn std::error::Error>> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/mlp.onnx");
         let model = crate::model::Model::load(&path)?;

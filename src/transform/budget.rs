@@ -284,7 +284,7 @@ impl BudgetReport {
         }
         writeln!(
             out,
-            "  {:>4} {:<28} {:<18} {:>12} {:>11} {:>9} {:>11} {:>10}  state",
+            "  {:>4} {:<24} {:<14} {:>10} {:>10} {:>7} {:>10} {:>10}  state",
             "rank", "unit", "op", "1-cosine", "rel L2", "top-1", "size gain", "FLOPs"
         )?;
         for (rank, row) in self.sensitivity.iter().enumerate() {
@@ -295,10 +295,10 @@ impl BudgetReport {
             };
             writeln!(
                 out,
-                "  {:>4} {:<28} {:<18} {:>12.3e} {:>11.3e} {:>9} {:>11} {:>10}  {state}",
+                "  {:>4} {:<24} {:<14} {:>10.3e} {:>10.3e} {:>7} {:>10} {:>10}  {state}",
                 rank + 1,
-                truncate(&row.unit.label, 28),
-                truncate(&row.unit.op_type, 18),
+                truncate(&row.unit.label, 24),
+                truncate(&row.unit.op_type, 14),
                 row.cosine_error,
                 row.relative_l2_error,
                 row.top1_drop
@@ -731,6 +731,36 @@ mod tests {
                 .iter()
                 .any(|s| s.node == "fc2" && s.reason == KEPT_BY_BUDGET)
         );
+        Ok(())
+    }
+
+    #[test]
+    fn constant_weights_of_kept_nodes_stay_float32() -> Result<(), Box<dyn std::error::Error>> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/models/constant_weights.onnx");
+        let model = crate::model::Model::load(&path)?;
+        let spec = TransformSpec {
+            precision: Precision::Fp16,
+            keep_nodes: BTreeSet::from(["fc2_matmul".to_owned()]),
+            ..TransformSpec::default()
+        };
+        let (converted, report) = super::super::apply(&model, &spec)?;
+        let fp16 = report.fp16.ok_or("fp16 report")?;
+        // The Constant feeding only the kept MatMul is kept too, silently.
+        let kept: Vec<&str> = fp16.kept_fp32.iter().map(|k| k.node.as_str()).collect();
+        assert_eq!(kept, vec!["fc2_matmul"]);
+        let graph = converted.proto.graph.as_ref().ok_or("graph")?;
+        let value_type = |name: &str| {
+            graph
+                .node
+                .iter()
+                .find(|n| n.name() == name)
+                .and_then(|n| n.attribute.iter().find_map(|a| a.t.as_ref()))
+                .map(|t| t.data_type())
+        };
+        assert_eq!(value_type("const_W2"), Some(super::super::graph::FLOAT));
+        assert_eq!(value_type("const_W1"), Some(super::super::graph::FLOAT16));
+        assert_eq!(value_type("const_B2"), Some(super::super::graph::FLOAT16));
         Ok(())
     }
 

@@ -85,6 +85,9 @@ pub fn search<E: From<BudgetError>>(
         .into());
     }
 
+    if units.len() > budget::MAX_BUDGET_UNITS {
+        return Err(BudgetError::TooManyUnits(units.len()).into());
+    }
     let mut rows: Vec<LayerSensitivity> = Vec::with_capacity(units.len());
     for index in 0..units.len() {
         let keep = budget::keep_set(graph, spec, &units, &HashSet::from([index]));

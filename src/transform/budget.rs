@@ -64,6 +64,19 @@ pub const FP16_ARITHMETIC_OPS: &[&str] = &[
     "Tanh",
 ];
 
+/// `label` of a spec with its budget appended (`int8 (dynamic) within min
+/// cosine 0.999`).
+pub fn label_suffix(label: String, budget: Option<&AccuracyBudget>) -> String {
+    match budget.map(|b| b.limit) {
+        None => label,
+        Some(None) => format!("{label}, sensitivity only"),
+        Some(Some(limit)) => format!("{label} within {limit}"),
+    }
+}
+
+/// Most units a budget search takes on (each costs one ONNX Runtime check).
+pub const MAX_BUDGET_UNITS: usize = 4096;
+
 /// The limit a budget holds the transformed model to.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "value")]
@@ -164,6 +177,11 @@ pub enum BudgetError {
         "a top-1 budget needs labels (--labels FILE.npy) and a class output; the accuracy report has no top-1 figures"
     )]
     NeedsLabels,
+    /// More units than a search takes on.
+    #[error(
+        "the accuracy budget would check {0} units one by one, more than the {MAX_BUDGET_UNITS} a search takes on"
+    )]
+    TooManyUnits(usize),
     /// Not even the least sensitive unit stays within the budget.
     #[error(
         "not even the least sensitive unit ({unit}: {measured}) stays within the budget ({limit}); nothing converted. Loosen the budget, or ask for the unconverted model"
@@ -608,6 +626,21 @@ mod tests {
             );
         }
         Ok(())
+    }
+
+    #[test]
+    fn labels_name_the_budget() {
+        let mut spec = TransformSpec {
+            precision: Precision::Int8,
+            accuracy_budget: Some(AccuracyBudget {
+                limit: Some(BudgetLimit::MinCosine(0.999)),
+                allow_unconverted: false,
+            }),
+            ..TransformSpec::default()
+        };
+        assert_eq!(spec.label(), "int8 (dynamic) within min cosine 0.999");
+        spec.accuracy_budget = Some(AccuracyBudget::default());
+        assert_eq!(spec.label(), "int8 (dynamic), sensitivity only");
     }
 
     #[test]

@@ -174,11 +174,12 @@ impl TransformSpec {
                 }
             ));
         }
-        if parts.is_empty() {
+        let label = if parts.is_empty() {
             "none".to_owned()
         } else {
             parts.join(" + ")
-        }
+        };
+        budget::label_suffix(label, self.accuracy_budget.as_ref())
     }
 }
 

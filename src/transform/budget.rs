@@ -313,12 +313,12 @@ impl BudgetReport {
             };
             writeln!(
                 out,
-                "  {:>4} {:<24} {:<14} {:>10.3e} {:>10.3e} {:>7} {:>10} {:>10}  {state}",
+                "  {:>4} {:<24} {:<14} {:>10.3e} {:>10} {:>7} {:>10} {:>10}  {state}",
                 rank + 1,
                 truncate(&row.unit.label, 24),
                 truncate(&row.unit.op_type, 14),
                 row.cosine_error,
-                row.relative_l2_error,
+                finite_or_overflow(row.relative_l2_error),
                 row.top1_drop
                     .map(|d| format!("{:.2}%", d * 100.0))
                     .unwrap_or_else(|| "-".to_owned()),
@@ -344,6 +344,16 @@ impl BudgetReport {
             )?;
         }
         Ok(())
+    }
+}
+
+/// A relative error as `1.234e-3`, or `overflow` for the stand-in of a
+/// non-finite value.
+fn finite_or_overflow(value: f64) -> String {
+    if value >= f64::MAX || !value.is_finite() {
+        "overflow".to_owned()
+    } else {
+        format!("{value:.3e}")
     }
 }
 

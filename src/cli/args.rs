@@ -12,8 +12,8 @@ use crate::{
         LayerProfiling, LoadMode, OptLevel, ProfileConfig, config,
     },
     transform::{
-        DEFAULT_ACCURACY_SAMPLES, Int8Mode, Precision, PruneMode, PruneScope, PruneSpec,
-        TransformSpec,
+        AccuracyBudget, BudgetLimit, DEFAULT_ACCURACY_SAMPLES, Int8Mode, Precision, PruneMode,
+        PruneScope, PruneSpec, TransformSpec,
     },
 };
 
@@ -109,6 +109,15 @@ pub struct TransformFlags {
     /// Raise the model's default-domain opset to N first, adapting the ops that changed (int8 raises models below 13 on its own).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=crate::transform::opset::MAX_TARGET_OPSET), help_heading = "Transform")]
     pub opset: Option<i64>,
+    /// Convert as much as stays within this accuracy: a minimum cosine over
+    /// outputs and evaluation inputs (0.999), or top1=0.5% (maximum top-1
+    /// drop, needs labels). Too sensitive layers stay float32 / dense.
+    #[arg(long, value_parser = parse_budget, help_heading = "Transform")]
+    pub accuracy_budget: Option<BudgetLimit>,
+    /// With --accuracy-budget: when not even the least sensitive layer fits,
+    /// return the unconverted model instead of an error.
+    #[arg(long, requires = "accuracy_budget", help_heading = "Transform")]
+    pub budget_allow_unconverted: bool,
 }
 
 impl TransformFlags {
@@ -126,6 +135,10 @@ impl TransformFlags {
             }),
             accuracy_samples: self.accuracy_samples,
             target_opset: self.opset,
+            accuracy_budget: self.accuracy_budget.map(|limit| AccuracyBudget {
+                limit: Some(limit),
+                allow_unconverted: self.budget_allow_unconverted,
+            }),
             ..TransformSpec::default()
         }
     }
@@ -139,8 +152,12 @@ pub struct TransformArgs {
     #[command(flatten)]
     pub transform: TransformFlags,
     /// Where to write the transformed model (written atomically).
-    #[arg(short = 'o', long = "output")]
-    pub output: PathBuf,
+    #[arg(short = 'o', long = "output", required_unless_present = "sensitivity")]
+    pub output: Option<PathBuf>,
+    /// Print each layer's sensitivity (that layer converted alone) and write
+    /// no model; with --accuracy-budget also what the budget would convert.
+    #[arg(long)]
+    pub sensitivity: bool,
     /// Print the report as JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -430,6 +447,10 @@ fn parse_input(text: &str) -> Result<InputFile, ArgError> {
         name: name.to_owned(),
         path: PathBuf::from(path),
     })
+}
+
+fn parse_budget(text: &str) -> Result<BudgetLimit, crate::transform::budget::BudgetError> {
+    text.parse()
 }
 
 fn parse_sparsity(text: &str) -> Result<f64, ArgError> {

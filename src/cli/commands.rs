@@ -57,7 +57,10 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<u8> {
 
 /// `transform`: rewrites the model, checks it loads, writes it and reports.
 pub(super) fn transform(args: &TransformArgs) -> anyhow::Result<u8> {
-    let spec = args.transform.to_spec();
+    let mut spec = args.transform.to_spec();
+    if args.sensitivity {
+        spec.accuracy_budget = Some(spec.accuracy_budget.unwrap_or_default());
+    }
     if spec.is_identity() {
         return Err(CliError::NothingToDo.into());
     }
@@ -72,12 +75,18 @@ pub(super) fn transform(args: &TransformArgs) -> anyhow::Result<u8> {
     config.validate()?;
     let model = Model::load(&args.model)?;
     let checked = apply_checked(&model, &spec, &config)?;
-    write_atomic(&args.output, &checked.bytes)?;
+    let output = args.output.as_ref().filter(|_| !args.sensitivity);
+    if let Some(output) = output {
+        write_atomic(output, &checked.bytes)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&checked.report)?);
     } else {
         print!("{}", checked.report.render_text());
-        println!("written to {}", args.output.display());
+        match output {
+            Some(output) => println!("written to {}", output.display()),
+            None => println!("no model written (--sensitivity)"),
+        }
     }
     Ok(0)
 }

@@ -8,6 +8,7 @@
 
 pub mod batcher;
 pub mod binding;
+pub mod budget;
 pub mod config;
 pub mod cuda_libs;
 pub mod inputs;

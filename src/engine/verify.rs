@@ -19,6 +19,7 @@ use ort::value::{DynValue, TensorElementType};
 
 use super::{
     EngineError,
+    budget::Candidate,
     config::{ExecutionProviderKind, ProfileConfig},
     inputs::{self, DeclaredInput, TensorData},
     runtime::{self, Runtime},
@@ -39,6 +40,9 @@ pub enum VerifyError {
     /// The rewrite itself failed.
     #[error(transparent)]
     Transform(#[from] TransformError),
+    /// The accuracy budget could not be met or searched.
+    #[error(transparent)]
+    Budget(#[from] crate::transform::budget::BudgetError),
     /// ONNX Runtime could not be loaded, or could not load or run a model.
     #[error("ONNX Runtime: {0:#}")]
     Runtime(#[source] Box<EngineError>),
@@ -123,6 +127,73 @@ pub fn apply_checked(
 ) -> Result<CheckedTransform, VerifyError> {
     let runtime = runtime::runtime()?;
     let original = transform::self_contained(model)?.to_bytes();
+    if spec.accuracy_budget.is_some() {
+        return apply_budgeted(runtime, model, &original, spec, config);
+    }
+    let (transformed, mut report, bytes) = load_transformed(runtime, model, spec, config)?;
+    report.accuracy = Some(measure_accuracy(
+        runtime,
+        &original,
+        &bytes,
+        config,
+        spec.accuracy_samples,
+    )?);
+    Ok(CheckedTransform {
+        model: transformed,
+        bytes,
+        report,
+    })
+}
+
+/// The accuracy budget search (`engine::budget`), each candidate loaded as
+/// [`apply_checked`] loads it and compared by one [`AccuracyProbe`].
+fn apply_budgeted(
+    runtime: &Runtime,
+    model: &Model,
+    original: &[u8],
+    spec: &TransformSpec,
+    config: &ProfileConfig,
+) -> Result<CheckedTransform, VerifyError> {
+    let probe = AccuracyProbe::new(runtime, original, config, spec.accuracy_samples)?;
+    let mut check = |candidate: &TransformSpec| -> Result<Candidate, VerifyError> {
+        let (model, mut report, bytes) = load_transformed(runtime, model, candidate, config)?;
+        report.accuracy = Some(probe.compare(runtime, &bytes)?);
+        Ok(Candidate {
+            model,
+            bytes,
+            report,
+        })
+    };
+    let mut unconverted = || -> Result<Candidate, VerifyError> {
+        let report = TransformReport {
+            spec: spec.clone(),
+            size_before_bytes: original.len() as u64,
+            size_after_bytes: original.len() as u64,
+            accuracy: Some(probe.compare(runtime, original)?),
+            ..TransformReport::default()
+        };
+        Ok(Candidate {
+            model: transform::self_contained(model)?,
+            bytes: original.to_vec(),
+            report,
+        })
+    };
+    let found = super::budget::search(model, spec, &mut check, &mut unconverted)?;
+    Ok(CheckedTransform {
+        model: found.model,
+        bytes: found.bytes,
+        report: found.report,
+    })
+}
+
+/// Applies `spec` and loads the result in ONNX Runtime with `config`,
+/// keeping float16 ops the provider has no kernel for in float32.
+fn load_transformed(
+    runtime: &Runtime,
+    model: &Model,
+    spec: &TransformSpec,
+    config: &ProfileConfig,
+) -> Result<(Model, TransformReport, Vec<u8>), VerifyError> {
     let mut blocked: BTreeSet<String> = BTreeSet::new();
     let mut rejections: Vec<(String, String)> = Vec::new();
     let mut attempts = 0;
@@ -161,18 +232,7 @@ pub fn apply_checked(
         ));
     }
     report.notes.extend(execution_provider_notes(spec, config));
-    report.accuracy = Some(measure_accuracy(
-        runtime,
-        &original,
-        &bytes,
-        config,
-        spec.accuracy_samples,
-    )?);
-    Ok(CheckedTransform {
-        model: transformed,
-        bytes,
-        report,
-    })
+    Ok((transformed, report, bytes))
 }
 
 /// What the execution provider means for the transform's speed, so a lever

@@ -66,6 +66,9 @@ pub(crate) struct Fp16Options {
     /// Op types kept in float32 in addition to [`FP16_BLOCKED_OPS`]
     /// (e.g. rejected by ONNX Runtime on the chosen execution provider).
     pub extra_blocked_ops: BTreeSet<String>,
+    /// Nodes kept float32 (node ids, see [`crate::model::node::node_id`])
+    /// and the reason the report gives.
+    pub keep_nodes: (BTreeSet<String>, &'static str),
 }
 
 /// A node that stayed float32, and why.
@@ -167,11 +170,21 @@ pub(crate) fn convert(
         return Ok(report);
     }
 
-    let kept: Vec<Option<String>> = graph
+    let mut kept: Vec<Option<String>> = graph
         .node
         .iter()
-        .map(|node| keep_reason(node, options))
+        .enumerate()
+        .map(|(index, node)| {
+            keep_reason(node, options).or_else(|| {
+                options
+                    .keep_nodes
+                    .0
+                    .contains(&crate::model::node::node_id(node, index))
+                    .then(|| options.keep_nodes.1.to_owned())
+            })
+        })
         .collect();
+    let silent = keep_constants_of_kept_nodes(graph, &mut kept);
 
     let mut producers: HashMap<String, Producer> = HashMap::new();
     for info in &graph.input {
@@ -284,7 +297,7 @@ pub(crate) fn convert(
             *input = cast_output;
         }
         if let Some(reason) = keep {
-            if touches_float {
+            if touches_float && !silent.contains(&index) {
                 report.kept_fp32.push(KeptNode {
                     node: node_label(&node, index),
                     op_type: node.op_type().to_owned(),
@@ -330,6 +343,43 @@ pub(crate) fn convert(
         }
     }
     Ok(report)
+}
+
+/// Keeps float32 the `Constant` / `ConstantOfShape` nodes read only by kept
+/// nodes, so a kept node's weights are not rounded to float16 and cast back.
+/// Returns their indices (not listed in the report).
+fn keep_constants_of_kept_nodes(
+    graph: &crate::model::onnx::GraphProto,
+    kept: &mut [Option<String>],
+) -> HashSet<usize> {
+    let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, node) in graph.node.iter().enumerate() {
+        for input in &node.input {
+            readers.entry(input.as_str()).or_default().push(index);
+        }
+    }
+    let graph_outputs: HashSet<&str> = graph.output.iter().map(|o| o.name()).collect();
+    let mut silent = HashSet::new();
+    for (index, node) in graph.node.iter().enumerate() {
+        if !matches!(node.op_type(), "Constant" | "ConstantOfShape")
+            || kept.get(index).is_some_and(Option::is_some)
+        {
+            continue;
+        }
+        let only_kept_readers = node.output.iter().all(|output| {
+            !graph_outputs.contains(output.as_str())
+                && readers.get(output.as_str()).is_some_and(|r| {
+                    !r.is_empty()
+                        && r.iter()
+                            .all(|at| kept.get(*at).is_some_and(Option::is_some))
+                })
+        });
+        if only_kept_readers && let Some(slot) = kept.get_mut(index) {
+            *slot = Some("feeds only float32 nodes".to_owned());
+            silent.insert(index);
+        }
+    }
+    silent
 }
 
 /// Whether `name` is a float32 tensor.
@@ -439,6 +489,7 @@ mod tests {
         let options = Fp16Options {
             fp16_io: false,
             extra_blocked_ops: ["Gemm".to_owned()].into(),
+            ..Fp16Options::default()
         };
         let report = convert(&mut proto, &options)?;
         // fc1..fc3 stay float32 with their weights; relu1 and relu2 run in
@@ -490,6 +541,7 @@ mod tests {
         let options = Fp16Options {
             fp16_io: false,
             extra_blocked_ops: BTreeSet::new(),
+            ..Fp16Options::default()
         };
         convert(&mut proto, &options)?;
         let graph = proto.graph.as_ref().ok_or("graph")?;

@@ -96,10 +96,13 @@ pub fn quantize_symmetric(
     (quantized, scales)
 }
 
-/// Quantizes every eligible MatMul, Gemm and Conv of the main graph in place.
-pub(crate) fn quantize(
+/// Quantizes every eligible MatMul, Gemm and Conv of the main graph in
+/// place, leaving the nodes in `keep.0` (node ids, see
+/// [`crate::model::node::node_id`]) in float, skipped with the reason `keep.1`.
+pub(crate) fn quantize_keeping(
     proto: &mut ModelProto,
     mode: Int8Mode,
+    keep: &(std::collections::BTreeSet<String>, &str),
 ) -> Result<Int8Report, TransformError> {
     let opset = default_opset(proto);
     let Some(graph) = proto.graph.as_mut() else {
@@ -118,6 +121,15 @@ pub(crate) fn quantize(
             continue;
         }
         let label = node_label(node, index);
+        if keep.0.contains(&crate::model::node::node_id(node, index)) {
+            report.skipped.push(SkippedLayer {
+                node: label,
+                op_type: op_type.to_owned(),
+                reason: keep.1.to_owned(),
+            });
+            new_nodes.push(node.clone());
+            continue;
+        }
         let plan = plan_layer(graph, node, &types, mode);
         let (weight_ref, weight, axis) = match plan {
             Ok(plan) => plan,

@@ -15,6 +15,7 @@
 //! Nothing here prints; the CLI and the GUI render [`TransformReport`].
 
 pub mod accuracy;
+pub mod budget;
 pub mod fp16;
 mod graph;
 pub mod int8;
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Model, ModelError};
 pub use accuracy::{AccuracyReport, OutputAccuracy, OutputComparison, TaskAccuracy};
+pub use budget::{AccuracyBudget, BudgetLimit, BudgetReport, LayerSensitivity};
 pub use fp16::{Fp16Report, KeptNode};
 pub use int8::{Int8Report, QuantizedLayer};
 pub use opset::{OpsetError, OpsetUpgrade};
@@ -118,6 +120,9 @@ pub struct TransformSpec {
     /// Raise the default-domain opset to this first (int8 raises models
     /// below [`opset::INT8_OPSET`] on its own).
     pub target_opset: Option<i64>,
+    /// Convert only as much as this accuracy budget allows (the search
+    /// runs in `engine::verify::apply_checked`).
+    pub accuracy_budget: Option<AccuracyBudget>,
 }
 
 impl Default for TransformSpec {
@@ -130,6 +135,7 @@ impl Default for TransformSpec {
             accuracy_samples: DEFAULT_ACCURACY_SAMPLES,
             keep_nodes: BTreeSet::new(),
             target_opset: None,
+            accuracy_budget: None,
         }
     }
 }
@@ -177,11 +183,12 @@ impl TransformSpec {
                 }
             ));
         }
-        if parts.is_empty() {
+        let label = if parts.is_empty() {
             "none".to_owned()
         } else {
             parts.join(" + ")
-        }
+        };
+        budget::label_suffix(label, self.accuracy_budget.as_ref())
     }
 }
 
@@ -246,6 +253,8 @@ pub struct TransformReport {
     pub accuracy: Option<AccuracyReport>,
     /// The opset upgrade done first, if any.
     pub opset_upgrade: Option<OpsetUpgrade>,
+    /// The accuracy budget search, when one ran.
+    pub budget: Option<BudgetReport>,
 }
 
 /// Why a transform failed.
@@ -312,6 +321,7 @@ pub fn apply_with_blocked_ops(
             let options = fp16::Fp16Options {
                 fp16_io: spec.fp16_io,
                 extra_blocked_ops: extra_blocked_ops.clone(),
+                keep_nodes: keep_nodes_with_reason(spec),
             };
             let fp16_report = fp16::convert(&mut proto, &options)?;
             if fp16_report.already_fp16 {
@@ -322,7 +332,8 @@ pub fn apply_with_blocked_ops(
             report.fp16 = Some(fp16_report);
         }
         Precision::Int8 => {
-            let int8_report = int8::quantize(&mut proto, spec.int8_mode)?;
+            let int8_report =
+                int8::quantize_keeping(&mut proto, spec.int8_mode, &keep_nodes_with_reason(spec))?;
             if int8_report.quantized.is_empty() {
                 return Err(TransformError::NothingToQuantize(
                     "no MatMul, Gemm or Conv with a constant float32 weight".to_owned(),
@@ -333,6 +344,16 @@ pub fn apply_with_blocked_ops(
     }
     report.size_after_bytes = prost::Message::encoded_len(&proto) as u64;
     Ok((Model::from_proto(proto, None), report))
+}
+
+/// `spec.keep_nodes` and the reason the reports give for them.
+fn keep_nodes_with_reason(spec: &TransformSpec) -> (BTreeSet<String>, &'static str) {
+    let reason = if spec.accuracy_budget.is_some() {
+        budget::KEPT_BY_BUDGET
+    } else {
+        budget::KEPT_BY_REQUEST
+    };
+    (spec.keep_nodes.clone(), reason)
 }
 
 /// `model` with its external data inlined, so that it loads from memory
@@ -478,6 +499,9 @@ impl TransformReport {
                         .map_or_else(|| "-".to_owned(), |a| format!("{:.1}%", a * 100.0))
                 )?;
             }
+        }
+        if let Some(budget) = &self.budget {
+            budget.write_text(out)?;
         }
         Ok(())
     }

@@ -412,6 +412,7 @@ fn transform_ui(ui: &mut Ui, spec: &mut TransformSpec) {
                     ui.end_row();
                 }
             }
+            super::sensitivity::budget_ui(ui, spec);
         });
 }
 

@@ -177,6 +177,9 @@ pub fn live_tab_ui(ui: &mut Ui, view: &RunView<'_>) {
     }
     if let Some(transform) = &run.transform {
         ui.collapsing(format!("Transform: {}", transform.spec.label()), |ui| {
+            if let Some(budget) = &transform.budget {
+                super::sensitivity::chart_ui(ui, budget);
+            }
             ui.label(RichText::new(transform.render_text()).monospace());
         });
     }

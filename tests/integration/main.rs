@@ -4,6 +4,7 @@
 mod architecture;
 mod bad_input;
 mod batching;
+mod budget;
 mod cli;
 mod fuzz;
 mod gpu;

@@ -255,6 +255,65 @@ fn the_precision_control_transforms_the_model_for_real() {
 }
 
 #[test]
+fn an_accuracy_budget_runs_and_shows_the_sensitivity_chart() {
+    let mut harness = harness();
+    harness.step();
+    harness.get_by_label("cnn.onnx").click();
+    step_until(&mut harness, "the model", |app| app.model.is_some());
+    harness.get_by_label("int8").click();
+    harness.step();
+    harness.get_by_label("min cosine").click();
+    harness.step();
+    harness
+        .get_by_label("Minimum cosine")
+        .set_value_accesskit(0.9999);
+    harness
+        .get_by_label("Duration (s)")
+        .set_value_accesskit(0.5);
+    harness.get_by_label("Warm-up (s)").set_value_accesskit(0.0);
+    harness.get_by_label("Off").click();
+    harness.step();
+    step_until(&mut harness, "ONNX Runtime", |app| {
+        app.runtime_status.is_some()
+    });
+    harness.get_by_label("Run").click();
+    step_until(&mut harness, "the run", |app| {
+        !app.is_running() && !app.sessions.history.is_empty()
+    });
+    let document = harness
+        .state()
+        .shown_session()
+        .expect("session")
+        .document
+        .clone();
+    assert_eq!(
+        document.run.status,
+        RunStatus::Completed,
+        "{:?}",
+        document.run.failure
+    );
+    let transform = document.run.transform.as_ref().expect("transform report");
+    let budget = transform.budget.as_ref().expect("budget report");
+    assert_eq!(budget.sensitivity.len(), 4);
+    assert!(budget.final_min_cosine >= 0.9999);
+    let chart = onnx_workbench::ui::SensitivityChart::from_report(budget);
+    assert_eq!(chart.bars.len(), 4);
+    // Opening the transform report shows the chart and its caption.
+    harness.get_by_label("Live").click();
+    harness.step();
+    harness
+        .get_by_label(&format!("Transform: {}", transform.spec.label()))
+        .click();
+    harness.step();
+    harness.step();
+    assert!(
+        harness.query_by_label(&chart.caption).is_some(),
+        "no '{}'",
+        chart.caption
+    );
+}
+
+#[test]
 fn the_tune_tab_sweeps_plots_the_points_and_opens_one() {
     let mut harness = harness();
     harness.step();

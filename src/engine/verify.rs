@@ -130,7 +130,8 @@ pub fn apply_checked(
     if spec.accuracy_budget.is_some() {
         return apply_budgeted(runtime, model, &original, spec, config);
     }
-    let (transformed, mut report, bytes) = load_transformed(runtime, model, spec, config)?;
+    let (transformed, mut report, bytes) =
+        load_transformed(runtime, model, spec, config, &mut Vec::new())?;
     report.accuracy = Some(measure_accuracy(
         runtime,
         &original,
@@ -155,8 +156,12 @@ fn apply_budgeted(
     config: &ProfileConfig,
 ) -> Result<CheckedTransform, VerifyError> {
     let probe = AccuracyProbe::new(runtime, original, config, spec.accuracy_samples)?;
+    // Ops ONNX Runtime has no float16 kernel for, learned once and kept for
+    // every later candidate (each would otherwise rediscover them).
+    let mut rejections = Vec::new();
     let mut check = |candidate: &TransformSpec| -> Result<Candidate, VerifyError> {
-        let (model, mut report, bytes) = load_transformed(runtime, model, candidate, config)?;
+        let (model, mut report, bytes) =
+            load_transformed(runtime, model, candidate, config, &mut rejections)?;
         report.accuracy = Some(probe.compare(runtime, &bytes)?);
         Ok(Candidate {
             model,
@@ -188,14 +193,16 @@ fn apply_budgeted(
 
 /// Applies `spec` and loads the result in ONNX Runtime with `config`,
 /// keeping float16 ops the provider has no kernel for in float32.
+/// `rejections` (op, ONNX Runtime's message) are the ops already known to
+/// lack one; new ones are added.
 fn load_transformed(
     runtime: &Runtime,
     model: &Model,
     spec: &TransformSpec,
     config: &ProfileConfig,
+    rejections: &mut Vec<(String, String)>,
 ) -> Result<(Model, TransformReport, Vec<u8>), VerifyError> {
-    let mut blocked: BTreeSet<String> = BTreeSet::new();
-    let mut rejections: Vec<(String, String)> = Vec::new();
+    let mut blocked: BTreeSet<String> = rejections.iter().map(|(op, _)| op.clone()).collect();
     let mut attempts = 0;
     let (transformed, mut report, bytes) = loop {
         let (transformed, mut report) = transform::apply_with_blocked_ops(model, spec, &blocked)?;
@@ -203,7 +210,7 @@ fn load_transformed(
         match build_session(runtime, ModelSource::Memory(&bytes), config, None) {
             Ok(_) => {
                 if let Some(fp16_report) = report.fp16.as_mut() {
-                    fp16_report.rejected_by_runtime.clone_from(&rejections);
+                    fp16_report.rejected_by_runtime.clone_from(rejections);
                 }
                 break (transformed, report, bytes);
             }

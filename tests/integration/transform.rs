@@ -66,6 +66,7 @@ fn prune_spec(sparsity: f64, scope: PruneScope) -> TransformSpec {
             scope,
             mode: PruneMode::Unstructured,
             skip_first_last: false,
+            ..PruneSpec::default()
         }),
         ..TransformSpec::default()
     }
@@ -270,6 +271,7 @@ fn global_pruning_and_skip_first_last_are_reported() {
             scope: PruneScope::PerLayer,
             mode: PruneMode::Unstructured,
             skip_first_last: true,
+            ..PruneSpec::default()
         }),
         ..TransformSpec::default()
     };
@@ -482,6 +484,7 @@ fn structured_pruning_shrinks_tensors_and_flops_and_still_runs() {
             mode: PruneMode::Structured,
             scope: PruneScope::PerLayer,
             skip_first_last: false,
+            ..PruneSpec::default()
         }),
         ..TransformSpec::default()
     };

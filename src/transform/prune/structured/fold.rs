@@ -1,0 +1,137 @@
+//! Folds `Reshape` and `Unsqueeze` of a float32 constant into a `Constant`
+//! node, in place (node indices stay). Exporters such as Paddle2ONNX write a
+//! Conv bias as `Add(conv, Reshape(bias [C], [1, C, 1, 1]))`; folded, the
+//! bias is a per-channel constant the channel rules can slice.
+
+use std::collections::HashSet;
+
+use super::weights::{self, Source};
+use crate::model::onnx::{AttributeProto, GraphProto, attribute_proto::AttributeType};
+use crate::transform::graph::{self, attr, const_tensor, find_const};
+
+/// The dims a Reshape to `shape` gives a tensor of `dims` (0 copies, -1
+/// takes the rest), if valid.
+fn reshaped(dims: &[usize], shape: &[i64]) -> Option<Vec<usize>> {
+    let total: usize = dims.iter().product();
+    let mut out: Vec<Option<usize>> = Vec::with_capacity(shape.len());
+    for (index, &dim) in shape.iter().enumerate() {
+        out.push(match dim {
+            0 => Some(*dims.get(index)?),
+            -1 => None,
+            d if d > 0 => Some(d as usize),
+            _ => return None,
+        });
+    }
+    let known: usize = out.iter().flatten().product();
+    let unknown = out.iter().filter(|d| d.is_none()).count();
+    let result: Vec<usize> = match unknown {
+        0 => out.into_iter().flatten().collect(),
+        1 if known > 0 && total.is_multiple_of(known) => out
+            .into_iter()
+            .map(|d| d.unwrap_or(total / known))
+            .collect(),
+        _ => return None,
+    };
+    (result.iter().product::<usize>() == total).then_some(result)
+}
+
+/// The dims after inserting size-1 axes at `axes` (of the output rank).
+fn unsqueezed(dims: &[usize], axes: &[i64]) -> Option<Vec<usize>> {
+    let rank = dims.len() + axes.len();
+    let mut at: Vec<usize> = axes
+        .iter()
+        .map(|&a| usize::try_from(if a < 0 { a + rank as i64 } else { a }).ok())
+        .collect::<Option<_>>()?;
+    at.sort_unstable();
+    at.dedup();
+    if at.len() != axes.len() || at.iter().any(|a| *a >= rank) {
+        return None;
+    }
+    let mut rest = dims.iter();
+    (0..rank)
+        .map(|i| {
+            if at.contains(&i) {
+                Some(1)
+            } else {
+                rest.next().copied()
+            }
+        })
+        .collect()
+}
+
+/// Folds every Reshape/Unsqueeze whose data is a float32 constant read by
+/// nothing else. Returns the names of the constants that may be dead now.
+pub(super) fn fold_constant_reshapes(graph: &mut GraphProto) -> HashSet<String> {
+    let inputs: HashSet<String> = graph.input.iter().map(|i| i.name().to_owned()).collect();
+    let mut maybe_dead = HashSet::new();
+    for index in 0..graph.node.len() {
+        let Some(node) = graph.node.get(index) else {
+            continue;
+        };
+        if !graph::is_default_domain(node) || !matches!(node.op_type(), "Reshape" | "Unsqueeze") {
+            continue;
+        }
+        let data = node.input.first().cloned().unwrap_or_default();
+        let uses = graph
+            .node
+            .iter()
+            .filter(|n| n.input.contains(&data))
+            .count();
+        let Some(info) = weights::lookup(graph, &data) else {
+            continue;
+        };
+        if uses != 1 || inputs.contains(&data) || !matches!(info.source, Source::Values(_)) {
+            continue;
+        }
+        let second = node.input.get(1).cloned().unwrap_or_default();
+        let operand = find_const(graph, &second)
+            .and_then(|at| const_tensor(graph, at))
+            .and_then(weights::int64_values);
+        let dims = match node.op_type() {
+            "Reshape" => operand.and_then(|shape| reshaped(&info.dims, &shape)),
+            _ => match attr(node, "axes") {
+                Some(axes) => unsqueezed(&info.dims, &axes.ints),
+                None => operand.and_then(|axes| unsqueezed(&info.dims, &axes)),
+            },
+        };
+        let (Some(dims), Ok(values)) = (dims, weights::values(graph, &info)) else {
+            continue;
+        };
+        let output = node.output.first().cloned().unwrap_or_default();
+        let tensor = graph::float_tensor(
+            &output,
+            &dims.iter().map(|d| *d as i64).collect::<Vec<_>>(),
+            &values,
+        );
+        if let Some(node) = graph.node.get_mut(index) {
+            node.op_type = Some("Constant".to_owned());
+            node.input.clear();
+            node.attribute = vec![AttributeProto {
+                name: Some("value".to_owned()),
+                r#type: Some(AttributeType::Tensor as i32),
+                t: Some(tensor),
+                ..Default::default()
+            }];
+        }
+        maybe_dead.insert(data);
+        if !second.is_empty() {
+            maybe_dead.insert(second);
+        }
+    }
+    maybe_dead
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reshape_and_unsqueeze_dims() {
+        assert_eq!(reshaped(&[8], &[1, -1, 1, 1]), Some(vec![1, 8, 1, 1]));
+        assert_eq!(reshaped(&[2, 4], &[0, 2, 2]), Some(vec![2, 2, 2]));
+        assert_eq!(reshaped(&[8], &[3, -1]), None);
+        assert_eq!(unsqueezed(&[8], &[0, 2, 3]), Some(vec![1, 8, 1, 1]));
+        assert_eq!(unsqueezed(&[8], &[-1]), Some(vec![8, 1]));
+        assert_eq!(unsqueezed(&[8], &[5]), None);
+    }
+}

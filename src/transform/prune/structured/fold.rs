@@ -59,10 +59,13 @@ fn unsqueezed(dims: &[usize], axes: &[i64]) -> Option<Vec<usize>> {
         .collect()
 }
 
+/// A `ConstantOfShape` fill is folded into dense values up to this many
+/// elements (per-channel vectors, not whole weights).
+const MAX_FILL_ELEMENTS: usize = 1 << 16;
+
 /// Folds every Reshape/Unsqueeze whose data is a float32 constant read by
 /// nothing else. Returns the names of the constants that may be dead now.
 pub(super) fn fold_constant_reshapes(graph: &mut GraphProto) -> HashSet<String> {
-    let inputs: HashSet<String> = graph.input.iter().map(|i| i.name().to_owned()).collect();
     let mut maybe_dead = HashSet::new();
     for index in 0..graph.node.len() {
         let Some(node) = graph.node.get(index) else {
@@ -80,7 +83,9 @@ pub(super) fn fold_constant_reshapes(graph: &mut GraphProto) -> HashSet<String> 
         let Some(info) = weights::lookup(graph, &data) else {
             continue;
         };
-        if uses != 1 || inputs.contains(&data) || !matches!(info.source, Source::Values(_)) {
+        let small_fill = matches!(info.source, Source::Fill { .. })
+            && info.dims.iter().product::<usize>() <= MAX_FILL_ELEMENTS;
+        if uses != 1 || !(matches!(info.source, Source::Values(_)) || small_fill) {
             continue;
         }
         let second = node.input.get(1).cloned().unwrap_or_default();
@@ -119,6 +124,51 @@ pub(super) fn fold_constant_reshapes(graph: &mut GraphProto) -> HashSet<String> 
         }
     }
     maybe_dead
+}
+
+/// Removes the constants in `candidates` that nothing reads any more
+/// (initializers with their graph input entries, `Constant` and
+/// `ConstantOfShape` nodes, then their own unused shape operands).
+pub(super) fn remove_dead(graph: &mut GraphProto, candidates: &HashSet<String>) {
+    let mut candidates = candidates.clone();
+    loop {
+        let used: HashSet<String> = graph
+            .node
+            .iter()
+            .flat_map(|node| node.input.iter().cloned())
+            .chain(graph.output.iter().map(|o| o.name().to_owned()))
+            .collect();
+        let dead: HashSet<String> = candidates
+            .iter()
+            .filter(|name| !used.contains(*name))
+            .cloned()
+            .collect();
+        let mut next: HashSet<String> = HashSet::new();
+        let before = graph.node.len() + graph.initializer.len();
+        graph.node.retain(|node| {
+            let is_dead = matches!(node.op_type(), "Constant" | "ConstantOfShape")
+                && node.output.first().is_some_and(|o| dead.contains(o));
+            if is_dead {
+                next.extend(node.input.iter().cloned());
+            }
+            !is_dead
+        });
+        let initializers: HashSet<String> = graph
+            .initializer
+            .iter()
+            .filter(|t| dead.contains(t.name()))
+            .map(|t| t.name().to_owned())
+            .collect();
+        graph
+            .initializer
+            .retain(|t| !initializers.contains(t.name()));
+        graph.input.retain(|i| !initializers.contains(i.name()));
+        graph.value_info.retain(|info| !dead.contains(info.name()));
+        if graph.node.len() + graph.initializer.len() == before || next.is_empty() {
+            break;
+        }
+        candidates = next;
+    }
 }
 
 #[cfg(test)]

@@ -536,7 +536,12 @@ impl Planner<'_> {
             .map(|(_, m)| m.clone())
             .ok_or_else(|| "no mapped input".to_owned())?;
         let unknown = || format!("its channels reach {op} {label}, which no channel rule covers");
-        let extra_outputs = node.output.iter().skip(1).any(|o| !o.is_empty());
+        // A second output (Dropout's mask, MaxPool's indices) read by anything.
+        let extra_outputs = node
+            .output
+            .iter()
+            .skip(1)
+            .any(|o| !o.is_empty() && self.uses.get(o.as_str()).copied().unwrap_or(0) > 0);
         match op {
             _ if UNARY.contains(&op) => {
                 if !first_only || extra_outputs {

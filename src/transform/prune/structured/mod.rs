@@ -234,7 +234,7 @@ pub(crate) fn prune_structured(
         return Err(TransformError::NoGraph);
     };
     // Node indices change from here on: the report is complete.
-    crate::transform::graph::remove_unused(graph, &maybe_dead);
+    fold::remove_dead(graph, &maybe_dead);
     report.model_params_before = params_before;
     report.model_params_after = weights::float_weight_elements(graph);
     report.overall_sparsity = if params_before == 0 {

@@ -65,12 +65,13 @@ pub(crate) fn write_prune_text(out: &mut String, prune: &PruneReport) -> std::fm
                         group.members.join(", ")
                     )?;
                 }
-                Some(reason) => writeln!(
+                Some(reason) if group.members.len() > 1 => writeln!(
                     out,
-                    "  group {:<4} unprunable ({}): {reason}",
+                    "  group {:<4} unprunable: {reason} (members {})",
                     group.id,
                     group.members.join(", ")
                 )?,
+                Some(reason) => writeln!(out, "  group {:<4} unprunable: {reason}", group.id)?,
             }
         }
     }

@@ -248,13 +248,12 @@ impl Plan {
         groups
     }
 
-    /// Why a group cannot be pruned: the reason of its first blocked member,
-    /// with the member named.
-    pub fn group_reason(&self, members: &[usize]) -> Option<String> {
+    /// Why a group cannot be pruned: its first blocked member and the reason.
+    pub fn group_reason(&self, members: &[usize]) -> Option<(String, String)> {
         members.iter().find_map(|&space| {
             let reason = self.blocked.get(space)?.as_ref()?;
             let label = self.spaces.get(space).map_or("?", |s| s.label.as_str());
-            Some(format!("{label}: {reason}"))
+            Some((label.to_owned(), reason.clone()))
         })
     }
 }

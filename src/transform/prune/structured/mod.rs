@@ -120,15 +120,22 @@ pub(crate) fn prune_structured(
             coupled: Vec::new(),
             channels_before: channels as u64,
             channels_after: channels as u64,
-            unprunable: reason.clone(),
+            unprunable: reason
+                .as_ref()
+                .map(|(label, reason)| format!("{label}: {reason}")),
         };
-        if let Some(reason) = reason {
+        if let Some((blocked, reason)) = reason {
             for member in members {
                 if let Some(space) = plan.spaces.get(*member) {
+                    let via = if space.label == blocked {
+                        String::new()
+                    } else {
+                        format!("through {blocked}, ")
+                    };
                     report.skipped.push(SkippedLayer {
                         node: space.label.clone(),
                         op_type: space.op.clone(),
-                        reason: format!("group {id}: {reason}"),
+                        reason: format!("group {id}: {via}{reason}"),
                     });
                 }
             }

@@ -173,7 +173,10 @@ pub(crate) fn prune_structured(
             continue;
         };
         let root = plan.root(space);
-        let is_member = plan.spaces.iter().any(|s| s.node == edit.node);
+        let member_spaces: Vec<usize> = (0..plan.spaces.len())
+            .filter(|s| plan.spaces.get(*s).is_some_and(|sp| sp.node == edit.node))
+            .collect();
+        let is_member = member_spaces.into_iter().any(|s| plan.root(s) == root);
         if !kept.contains_key(&root) || is_member {
             continue;
         }
@@ -202,7 +205,8 @@ pub(crate) fn prune_structured(
         }
         let params_before: u64 = dims_before.iter().map(|d| *d as u64).product();
         let params_after: u64 = dims_after.iter().map(|d| *d as u64).product();
-        let group = plan_group_of(&mut plan, *node_index).and_then(|r| group_ids.get(&r).copied());
+        let group =
+            plan_group_of(&mut plan, *node_index, &kept).and_then(|r| group_ids.get(&r).copied());
         report.layers.push(PrunedLayer {
             node: node_id(node, *node_index),
             op_type: node.op_type().to_owned(),
@@ -254,19 +258,20 @@ pub(crate) fn prune_structured(
     Ok(report)
 }
 
-/// The group a layer belongs to: the one it starts, else the first it reads.
-fn plan_group_of(plan: &mut Plan, node: usize) -> Option<usize> {
-    let space = plan
-        .spaces
+/// The group a layer was pruned with: the one it starts when that group
+/// was pruned, else the first pruned group whose channels it reads.
+fn plan_group_of(plan: &mut Plan, node: usize, kept: &HashMap<usize, Vec<usize>>) -> Option<usize> {
+    let own = plan.spaces.iter().position(|s| s.node == node);
+    let read: Vec<usize> = plan
+        .edits
         .iter()
-        .position(|s| s.node == node)
-        .or_else(|| {
-            plan.edits
-                .iter()
-                .filter(|e| e.node == node)
-                .find_map(|e| e.segs.iter().find_map(|s| s.space))
-        })?;
-    Some(plan.root(space))
+        .filter(|e| e.node == node)
+        .flat_map(|e| e.segs.iter().filter_map(|s| s.space))
+        .collect();
+    own.into_iter()
+        .chain(read)
+        .map(|space| plan.root(space))
+        .find(|root| kept.contains_key(root))
 }
 
 /// Output channels of a layer from its weight dims.

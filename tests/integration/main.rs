@@ -7,6 +7,7 @@ mod batching;
 mod cli;
 mod gpu;
 mod profile;
+mod prune;
 mod session_files;
 mod sweep;
 mod transform;

@@ -355,8 +355,14 @@ impl Planner<'_> {
         if !is_default_domain(node) || !matches!(op, "Conv" | "ConvTranspose" | "Gemm" | "MatMul") {
             return;
         }
-        match self.producer(node, &label) {
-            Ok(producer) => self.start_space(index, node, &label, producer),
+        match self.producer(node) {
+            Ok(producer) => {
+                let space = self.start_space(index, node, &label, producer);
+                if self.keep.contains(&label) {
+                    // Its channels still couple others; none of them may go.
+                    self.plan.block(space, "kept as it is (keep list)");
+                }
+            }
             Err(reason) => self.plan.not_producers.push((index, op.to_owned(), reason)),
         }
     }
@@ -371,11 +377,8 @@ impl Planner<'_> {
     }
 
     /// Whether `node` starts a space, and how.
-    fn producer(&self, node: &NodeProto, label: &str) -> Result<Producer, String> {
+    fn producer(&self, node: &NodeProto) -> Result<Producer, String> {
         let op = node.op_type();
-        if self.keep.contains(label) {
-            return Err("kept as it is (keep list)".to_owned());
-        }
         let weight = node.input.get(1).map(String::as_str).unwrap_or_default();
         let Some(info) = weights::lookup(self.graph, weight) else {
             return Err("weight is not a constant float32 tensor".to_owned());
@@ -439,7 +442,13 @@ impl Planner<'_> {
         })
     }
 
-    fn start_space(&mut self, index: usize, node: &NodeProto, label: &str, producer: Producer) {
+    fn start_space(
+        &mut self,
+        index: usize,
+        node: &NodeProto,
+        label: &str,
+        producer: Producer,
+    ) -> usize {
         let space = self.plan.spaces.len();
         self.plan.spaces.push(Space {
             node: index,
@@ -482,6 +491,7 @@ impl Planner<'_> {
                 },
             );
         }
+        space
     }
 
     /// Records a constant to shrink, after checking that it is one, that

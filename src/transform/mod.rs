@@ -185,6 +185,9 @@ impl TransformSpec {
                     ""
                 }
             ));
+            if prune.mode == PruneMode::Structured {
+                prune::structured_label_details(prune, &mut parts);
+            }
         }
         if parts.is_empty() {
             "none".to_owned()

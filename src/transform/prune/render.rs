@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use super::PruneReport;
 use crate::model::format_flops;
+use crate::transform::{PruneNorm, PruneSpec};
 use crate::util::format_count;
 
 /// Percent removed going from `before` to `after`.
@@ -122,4 +123,97 @@ pub(crate) fn write_prune_text(out: &mut String, prune: &PruneReport) -> std::fm
         writeln!(out, "  {skip}")?;
     }
     Ok(())
+}
+
+/// Appends the structured settings that differ from the defaults (channel
+/// floor, rounding, L2 norm) to the last part of a spec label.
+pub(crate) fn structured_label_details(spec: &PruneSpec, parts: &mut [String]) {
+    let mut details = Vec::new();
+    if spec.min_channels > 1 {
+        details.push(format!("at least {} channels", spec.min_channels));
+    }
+    if spec.round_to > 1 {
+        details.push(format!("multiples of {}", spec.round_to));
+    }
+    if spec.norm == PruneNorm::L2 {
+        details.push("L2".to_owned());
+    }
+    if let (Some(last), false) = (parts.last_mut(), details.is_empty()) {
+        last.push_str(&format!(" [{}]", details.join(", ")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::{PruneGroup, PruneMode, TransformSpec};
+
+    #[test]
+    fn the_headline_states_what_was_removed_model_wide() {
+        let report = PruneReport {
+            overall_sparsity: 0.25,
+            groups: vec![
+                PruneGroup {
+                    id: 0,
+                    members: vec!["a".to_owned(), "b".to_owned()],
+                    coupled: vec!["c".to_owned()],
+                    channels_before: 8,
+                    channels_after: 4,
+                    unprunable: None,
+                },
+                PruneGroup {
+                    id: 1,
+                    members: vec!["c".to_owned()],
+                    channels_before: 2,
+                    channels_after: 2,
+                    unprunable: Some("c: its output reaches the graph output \"y\"".to_owned()),
+                    ..PruneGroup::default()
+                },
+            ],
+            model_params_before: 1000,
+            model_params_after: 750,
+            model_flops_before: 4000,
+            model_flops_after: 1000,
+            ..PruneReport::default()
+        };
+        let mut text = String::new();
+        write_prune_text(&mut text, &report).expect("writes");
+        assert!(
+            text.starts_with(
+                "Pruning     removed 25.0% of the model's parameters (1,000 -> 750) and 75.0% of its FLOPs"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("channel groups: 1 pruned, 1 unprunable"),
+            "{text}"
+        );
+        assert!(
+            text.contains("8 -> 4     channels: a, b; also shrinks c"),
+            "{text}"
+        );
+        assert!(
+            text.contains("group 1    unprunable: c: its output reaches the graph output \"y\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_label_names_non_default_structured_settings() {
+        let spec = TransformSpec {
+            prune: Some(PruneSpec {
+                sparsity: 0.5,
+                mode: PruneMode::Structured,
+                min_channels: 8,
+                round_to: 8,
+                norm: PruneNorm::L2,
+                ..PruneSpec::default()
+            }),
+            ..TransformSpec::default()
+        };
+        assert_eq!(
+            spec.label(),
+            "50% structured pruning (per layer) [at least 8 channels, multiples of 8, L2]"
+        );
+    }
 }

@@ -348,3 +348,34 @@ fn lowest_scores_break_ties_by_index() {
     let values = [1.0, -2.0, 0.25, -0.25, 1.0, 0.5];
     assert_eq!(smallest_l1_channels(&values, &[3, 1, 1, 2], 0, 1), vec![1]);
 }
+
+#[test]
+fn l1_and_l2_scores_can_choose_different_channels() {
+    // Channel 0: four ones (L1 4, L2 2); channel 1: one three (L1 3, L2 3).
+    let proto = model(
+        &[1, 4, 1, 1],
+        "y",
+        vec![
+            node("Conv", "a", &["x", "wa"], &["ya"]),
+            node("Conv", "c", &["ya", "wc"], &["y"]),
+        ],
+        vec![
+            float_tensor(
+                "wa",
+                &[2, 4, 1, 1],
+                &[1.0, 1.0, 1.0, 1.0, 3.0, 0.0, 0.0, 0.0],
+            ),
+            float_tensor("wc", &[1, 2, 1, 1], &[1.0, 1.0]),
+        ],
+    );
+    let mut l1 = proto.clone();
+    prune_structured(&mut l1, &spec(0.5), &BTreeSet::new()).expect("prunes");
+    assert_eq!(values(&l1, "wa"), vec![1.0, 1.0, 1.0, 1.0]);
+    let mut l2 = proto;
+    let spec = PruneSpec {
+        norm: PruneNorm::L2,
+        ..spec(0.5)
+    };
+    prune_structured(&mut l2, &spec, &BTreeSet::new()).expect("prunes");
+    assert_eq!(values(&l2, "wa"), vec![3.0, 0.0, 0.0, 0.0]);
+}

@@ -1,12 +1,13 @@
 //! Folds `Reshape` and `Unsqueeze` of a float32 constant into a `Constant`
-//! node, in place (node indices stay). Exporters such as Paddle2ONNX write a
+//! node (of a `ConstantOfShape` fill into a `ConstantOfShape` of the new
+//! shape), in place: node indices stay. Exporters such as Paddle2ONNX write a
 //! Conv bias as `Add(conv, Reshape(bias [C], [1, C, 1, 1]))`; folded, the
 //! bias is a per-channel constant the channel rules can slice.
 
 use std::collections::HashSet;
 
 use super::weights::{self, Source};
-use crate::model::onnx::{AttributeProto, GraphProto, attribute_proto::AttributeType};
+use crate::model::onnx::{AttributeProto, GraphProto, TensorProto, attribute_proto::AttributeType};
 use crate::transform::graph::{self, attr, const_tensor, find_const};
 
 /// The dims a Reshape to `shape` gives a tensor of `dims` (0 copies, -1
@@ -59,10 +60,6 @@ fn unsqueezed(dims: &[usize], axes: &[i64]) -> Option<Vec<usize>> {
         .collect()
 }
 
-/// A `ConstantOfShape` fill is folded into dense values up to this many
-/// elements (per-channel vectors, not whole weights).
-const MAX_FILL_ELEMENTS: usize = 1 << 16;
-
 /// Folds every Reshape/Unsqueeze whose data is a float32 constant read by
 /// nothing else. Returns the names of the constants that may be dead now.
 pub(super) fn fold_constant_reshapes(graph: &mut GraphProto) -> HashSet<String> {
@@ -83,9 +80,7 @@ pub(super) fn fold_constant_reshapes(graph: &mut GraphProto) -> HashSet<String> 
         let Some(info) = weights::lookup(graph, &data) else {
             continue;
         };
-        let small_fill = matches!(info.source, Source::Fill { .. })
-            && info.dims.iter().product::<usize>() <= MAX_FILL_ELEMENTS;
-        if uses != 1 || !(matches!(info.source, Source::Values(_)) || small_fill) {
+        if uses != 1 {
             continue;
         }
         let second = node.input.get(1).cloned().unwrap_or_default();
@@ -99,18 +94,36 @@ pub(super) fn fold_constant_reshapes(graph: &mut GraphProto) -> HashSet<String> 
                 None => operand.and_then(|axes| unsqueezed(&info.dims, &axes)),
             },
         };
-        let (Some(dims), Ok(values)) = (dims, weights::values(graph, &info)) else {
+        let Some(dims) = dims.map(|d| d.iter().map(|v| *v as i64).collect::<Vec<i64>>()) else {
             continue;
         };
         let output = node.output.first().cloned().unwrap_or_default();
-        let tensor = graph::float_tensor(
-            &output,
-            &dims.iter().map(|d| *d as i64).collect::<Vec<_>>(),
-            &values,
-        );
+        let replacement = match info.source {
+            // A fill stays a fill, of the new shape.
+            Source::Fill { value, .. } => {
+                let shape_name = fresh_name(graph, &format!("{output}__shape"));
+                let mut shape = TensorProto {
+                    name: Some(shape_name.clone()),
+                    dims: vec![dims.len() as i64],
+                    ..Default::default()
+                };
+                weights::set_int64_values(&mut shape, &dims);
+                graph.initializer.push(shape);
+                let fill = graph::float_tensor("", &[1], &[value]);
+                ("ConstantOfShape", vec![shape_name], fill)
+            }
+            Source::Values(_) => {
+                let Ok(values) = weights::values(graph, &info) else {
+                    continue;
+                };
+                let tensor = graph::float_tensor(&output, &dims, &values);
+                ("Constant", Vec::new(), tensor)
+            }
+        };
         if let Some(node) = graph.node.get_mut(index) {
-            node.op_type = Some("Constant".to_owned());
-            node.input.clear();
+            let (op, inputs, tensor) = replacement;
+            node.op_type = Some(op.to_owned());
+            node.input = inputs;
             node.attribute = vec![AttributeProto {
                 name: Some("value".to_owned()),
                 r#type: Some(AttributeType::Tensor as i32),
@@ -124,6 +137,25 @@ pub(super) fn fold_constant_reshapes(graph: &mut GraphProto) -> HashSet<String> 
         }
     }
     maybe_dead
+}
+
+/// `base`, or `base_2`, `base_3`, ...: a name no tensor of the graph has.
+fn fresh_name(graph: &GraphProto, base: &str) -> String {
+    let taken = |name: &str| {
+        graph.initializer.iter().any(|t| t.name() == name)
+            || graph.input.iter().any(|i| i.name() == name)
+            || graph
+                .node
+                .iter()
+                .any(|n| n.output.iter().any(|o| o == name))
+    };
+    let mut candidate = base.to_owned();
+    let mut counter = 2;
+    while taken(&candidate) {
+        candidate = format!("{base}_{counter}");
+        counter += 1;
+    }
+    candidate
 }
 
 /// Removes the constants in `candidates` that nothing reads any more

@@ -379,3 +379,79 @@ fn l1_and_l2_scores_can_choose_different_channels() {
     prune_structured(&mut l2, &spec, &BTreeSet::new()).expect("prunes");
     assert_eq!(values(&l2, "wa"), vec![3.0, 0.0, 0.0, 0.0]);
 }
+
+fn int64s(name: &str, values: &[i64]) -> TensorProto {
+    let mut tensor = TensorProto {
+        name: Some(name.to_owned()),
+        dims: vec![values.len() as i64],
+        ..Default::default()
+    };
+    weights::set_int64_values(&mut tensor, values);
+    tensor
+}
+
+fn fill(name: &str, shape: &str, value: f32) -> NodeProto {
+    let mut node = node("ConstantOfShape", "", &[shape], &[name]);
+    node.attribute.push(AttributeProto {
+        name: Some("value".to_owned()),
+        r#type: Some(AttributeType::Tensor as i32),
+        t: Some(float_tensor("", &[1], &[value])),
+        ..Default::default()
+    });
+    node
+}
+
+#[test]
+fn exported_biases_and_fills_are_folded_and_sliced() {
+    // Old exporters: a weight from ConstantOfShape, a bias Reshape'd to
+    // [1, C, 1, 1], a scale Unsqueeze'd from a fill.
+    let proto = model(
+        &[1, 3, 2, 2],
+        "y",
+        vec![
+            fill("wa", "wa_shape", 0.5),
+            node("Conv", "a", &["x", "wa"], &["ya"]),
+            node("Reshape", "", &["b", "b_shape"], &["b4"]),
+            node("Add", "add", &["ya", "b4"], &["yb"]),
+            fill("s", "s_shape", 2.0),
+            node("Unsqueeze", "", &["s", "s_axes"], &["s3"]),
+            node("Mul", "mul", &["yb", "s3"], &["ys"]),
+            node("Conv", "c", &["ys", "wc"], &["y"]),
+        ],
+        vec![
+            int64s("wa_shape", &[8, 3, 1, 1]),
+            ramp("b", &[8], 0.0),
+            int64s("b_shape", &[1, -1, 1, 1]),
+            int64s("s_shape", &[8]),
+            int64s("s_axes", &[1, 2]),
+            ramp("wc", &[2, 8, 1, 1], 0.0),
+        ],
+    );
+    let mut pruned = proto;
+    let report = prune_structured(&mut pruned, &spec(0.5), &BTreeSet::new()).expect("prunes");
+    assert_eq!(dims(&pruned, "wa"), vec![4, 3, 1, 1]);
+    assert_eq!(dims(&pruned, "b4"), vec![1, 4, 1, 1]);
+    assert_eq!(dims(&pruned, "s3"), vec![4, 1, 1]);
+    assert_eq!(dims(&pruned, "wc"), vec![2, 4, 1, 1]);
+    // The fill stayed a fill; the folded-away sources are gone.
+    let graph = pruned.graph.as_ref().expect("graph");
+    let ops: Vec<&str> = graph.node.iter().map(|n| n.op_type()).collect();
+    assert_eq!(
+        ops,
+        vec![
+            "ConstantOfShape",
+            "Conv",
+            "Constant",
+            "Add",
+            "ConstantOfShape",
+            "Mul",
+            "Conv"
+        ]
+    );
+    assert!(graph.initializer.iter().all(|t| t.name() != "b"));
+    // 24 + 8 + 8 + 16 before; 12 + 4 + 4 + 8 after.
+    assert_eq!(
+        (report.model_params_before, report.model_params_after),
+        (56, 28)
+    );
+}

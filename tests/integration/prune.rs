@@ -171,3 +171,84 @@ fn a_kept_node_blocks_its_group_and_says_so() {
     // The other groups are still pruned.
     assert_eq!(group_with(prune, "stem").channels_after, 8);
 }
+
+/// Zeroes the odd indices along `axis` of a float32 tensor in `raw_data`.
+fn zero_odd(tensor: &mut onnx_workbench::model::onnx::TensorProto, axis: usize) {
+    let dims: Vec<usize> = tensor.dims.iter().map(|d| *d as usize).collect();
+    let inner: usize = dims.iter().skip(axis + 1).product();
+    let channels = dims[axis];
+    let raw = tensor.raw_data.as_mut().expect("raw float data");
+    for (index, chunk) in raw.chunks_exact_mut(4).enumerate() {
+        if (index / inner) % channels % 2 == 1 {
+            chunk.copy_from_slice(&0f32.to_le_bytes());
+        }
+    }
+}
+
+#[test]
+fn pruning_dead_channels_changes_no_output() {
+    // Make every odd channel of the fixture dead: zero filters, biases and
+    // BatchNormalization scale and bias, and zero input columns wherever it
+    // is read. Every group's channel count is even (the Concat's offset of
+    // 16 too), so the odd channels are the same in every coupled layer, and
+    // at 50 % exactly they (scored 0) are removed. If every coupled tensor
+    // is sliced at the right indices, the outputs do not change.
+    let mut model = Model::load(&repo_path(FIXTURE)).expect("fixture loads");
+    let graph = model.proto.graph.as_mut().expect("graph");
+    let mut edits: Vec<(String, usize)> = Vec::new();
+    for node in &graph.node {
+        let input = |i: usize| node.input.get(i).cloned().unwrap_or_default();
+        let group = node
+            .attribute
+            .iter()
+            .find(|a| a.name() == "group")
+            .and_then(|a| a.i)
+            .unwrap_or(1);
+        match node.op_type() {
+            "Conv" => {
+                edits.push((input(1), 0));
+                edits.push((input(2), 0));
+                if group == 1 && input(0) != "x" {
+                    edits.push((input(1), 1));
+                }
+            }
+            "BatchNormalization" => {
+                edits.push((input(1), 0));
+                edits.push((input(2), 0));
+            }
+            // fc: [10, 64] with transB; its 64 inputs are the head's channels.
+            "Gemm" => edits.push((input(1), 1)),
+            _ => {}
+        }
+    }
+    for (name, axis) in edits {
+        let tensor = match graph.initializer.iter_mut().find(|t| t.name() == name) {
+            Some(tensor) => tensor,
+            None => graph
+                .node
+                .iter_mut()
+                .filter(|n| n.op_type() == "Constant" && n.output.first() == Some(&name))
+                .find_map(|n| n.attribute.iter_mut().find_map(|a| a.t.as_mut()))
+                .unwrap_or_else(|| panic!("no constant {name}")),
+        };
+        zero_odd(tensor, axis);
+    }
+    let dead = Model::from_proto(model.proto.clone(), None);
+    let result = verify::apply_checked(&dead, &structured(0.5), &ProfileConfig::default())
+        .expect("pruned model runs");
+    let prune = result.report.prune.as_ref().expect("prune report");
+    assert!(
+        prune
+            .groups
+            .iter()
+            .filter(|g| g.unprunable.is_none())
+            .all(|g| g.channels_after * 2 == g.channels_before),
+        "{:?}",
+        prune.groups
+    );
+    let accuracy = result.report.accuracy.as_ref().expect("accuracy measured");
+    for output in &accuracy.outputs {
+        assert!(output.max_abs_error < 1e-4, "{output:?}");
+        assert!(output.cosine_similarity > 0.999_999, "{output:?}");
+    }
+}

@@ -277,6 +277,23 @@ pub(super) fn build(
     for output in &graph.output {
         *uses.entry(output.name()).or_default() += 1;
     }
+    // Tensors read inside subgraphs (If, Loop, Scan bodies) by name.
+    let mut captured: HashSet<String> = HashSet::new();
+    for node in &graph.node {
+        for attribute in &node.attribute {
+            for body in attribute.g.iter().chain(&attribute.graphs) {
+                subgraph_inputs(body, &mut captured);
+            }
+        }
+    }
+    let made = graph
+        .node
+        .iter()
+        .flat_map(|n| n.output.iter())
+        .chain(graph.initializer.iter().filter_map(|t| t.name.as_ref()));
+    for name in made.filter(|name| captured.contains(*name)) {
+        *uses.entry(name.as_str()).or_default() += 1;
+    }
     let mut planner = Planner {
         graph,
         shapes,
@@ -294,7 +311,49 @@ pub(super) fn build(
             planner.block_map(&map, &reason);
         }
     }
+    for name in &captured {
+        if let Some(map) = planner.maps.get(name).cloned() {
+            let reason = format!("its channels are read inside a subgraph ({name:?})");
+            planner.block_map(&map, &reason);
+        }
+    }
+    if let Some(name) = first_out_of_order(graph) {
+        // This reason replaces any other: no rule above saw the graph right.
+        let reason =
+            format!("the nodes are not in topological order ({name:?} is read before it is made)");
+        for slot in &mut planner.plan.blocked {
+            *slot = Some(reason.clone());
+        }
+    }
     planner.plan
+}
+
+/// Every node input of a subgraph, nested ones included.
+fn subgraph_inputs(graph: &GraphProto, names: &mut HashSet<String>) {
+    for node in &graph.node {
+        names.extend(node.input.iter().filter(|i| !i.is_empty()).cloned());
+        for attribute in &node.attribute {
+            for body in attribute.g.iter().chain(&attribute.graphs) {
+                subgraph_inputs(body, names);
+            }
+        }
+    }
+}
+
+/// A tensor some node reads before the node that makes it, if any.
+fn first_out_of_order(graph: &GraphProto) -> Option<String> {
+    let made_at: HashMap<&str, usize> = graph
+        .node
+        .iter()
+        .enumerate()
+        .flat_map(|(index, node)| node.output.iter().map(move |o| (o.as_str(), index)))
+        .collect();
+    graph.node.iter().enumerate().find_map(|(index, node)| {
+        node.input
+            .iter()
+            .find(|input| made_at.get(input.as_str()).is_some_and(|at| *at >= index))
+            .cloned()
+    })
 }
 
 /// The walk over the graph.

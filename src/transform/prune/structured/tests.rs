@@ -455,3 +455,38 @@ fn exported_biases_and_fills_are_folded_and_sliced() {
         (56, 28)
     );
 }
+
+#[test]
+fn unsorted_nodes_and_subgraph_reads_block_with_a_reason() {
+    // The residual model with its nodes reversed: not topological.
+    let mut reversed = residual();
+    if let Some(graph) = reversed.graph.as_mut() {
+        graph.node.reverse();
+    }
+    let plan = plan_of(&reversed, &BTreeSet::new());
+    let (_, reason) = plan.group_reason(&[0]).expect("blocked");
+    assert!(reason.contains("not in topological order"), "{reason}");
+
+    // An If whose branch reads a's activations by name.
+    let mut captured = residual();
+    if let Some(graph) = captured.graph.as_mut() {
+        let branch = GraphProto {
+            node: vec![node("Identity", "inner", &["ra"], &["z"])],
+            output: vec![value_info("z", &[])],
+            ..Default::default()
+        };
+        let mut branch_if = node("If", "if", &["cond"], &["w"]);
+        for name in ["then_branch", "else_branch"] {
+            branch_if.attribute.push(AttributeProto {
+                name: Some(name.to_owned()),
+                r#type: Some(AttributeType::Graph as i32),
+                g: Some(branch.clone()),
+                ..Default::default()
+            });
+        }
+        graph.node.push(branch_if);
+    }
+    let plan = plan_of(&captured, &BTreeSet::new());
+    let (_, reason) = plan.group_reason(&[0, 1]).expect("blocked");
+    assert_eq!(reason, "its channels are read inside a subgraph (\"ra\")");
+}

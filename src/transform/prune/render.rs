@@ -39,15 +39,28 @@ pub(crate) fn write_prune_text(out: &mut String, prune: &PruneReport) -> std::fm
             format_flops(prune.model_flops_before),
             format_flops(prune.model_flops_after)
         )?;
-        let pruned = prune
+        let prunable = prune
             .groups
             .iter()
             .filter(|g| g.unprunable.is_none())
             .count();
+        let pruned = prune
+            .groups
+            .iter()
+            .filter(|g| g.unprunable.is_none() && g.channels_after < g.channels_before)
+            .count();
+        let whole = if prunable > pruned {
+            format!(
+                ", {} kept whole (channel floor or rounding)",
+                prunable - pruned
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "  channel groups: {pruned} pruned, {} unprunable",
-            prune.groups.len() - pruned
+            "  channel groups: {pruned} pruned{whole}, {} unprunable",
+            prune.groups.len() - prunable
         )?;
         for group in &prune.groups {
             match &group.unprunable {

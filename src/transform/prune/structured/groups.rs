@@ -7,8 +7,9 @@
 //! axis, which spaces its channels come from (several after a Concat; each
 //! space channel a block of features after a Flatten). The rules:
 //!
-//! - BatchNormalization, elementwise unary ops, pools, Resize, Dropout,
-//!   Identity, Cast pass the map through (per-channel parameters sliced);
+//! - BatchNormalization, elementwise unary ops, pools, reductions over
+//!   spatial axes, Resize, Dropout, Identity, Cast pass the map through
+//!   (per-channel parameters sliced);
 //! - a depthwise Conv passes it through (its weight, bias and `group` follow);
 //! - a Conv (group 1), ConvTranspose, Gemm or MatMul drops the matching
 //!   input channels of its weight and ends the path;
@@ -639,6 +640,12 @@ impl Planner<'_> {
             }
             _ if BINARY.contains(&op) => self.elementwise(index, node, label),
             "Concat" => self.concat(node, label),
+            "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceSum" | "ReduceL1" | "ReduceL2" => {
+                if !first_only {
+                    return Err(unknown());
+                }
+                self.spatial_reduce(node, label, map)
+            }
             "Flatten" | "Reshape" => {
                 if !first_only {
                     return Err(unknown());
@@ -891,6 +898,46 @@ impl Planner<'_> {
             }
         }
         Ok(Some(head))
+    }
+
+    /// A reduction over spatial axes only (axes ≥ 2 of an `[N, C, ...]`
+    /// tensor) keeps the channels on axis 1.
+    fn spatial_reduce(
+        &self,
+        node: &NodeProto,
+        label: &str,
+        map: ChannelMap,
+    ) -> Result<Option<ChannelMap>, String> {
+        let op = node.op_type();
+        let rank = map.rank.filter(|_| !map.last);
+        let axes: Option<Vec<i64>> = match crate::transform::graph::attr(node, "axes") {
+            Some(axes) => Some(axes.ints.clone()),
+            None => node
+                .input
+                .get(1)
+                .filter(|a| !a.is_empty())
+                .and_then(|a| find_const(self.graph, a))
+                .and_then(|at| crate::transform::graph::const_tensor(self.graph, at))
+                .and_then(weights::int64_values),
+        };
+        let spatial = match (rank, &axes) {
+            (Some(rank), Some(axes)) if !axes.is_empty() => axes.iter().all(|&a| {
+                let a = if a < 0 { a + rank as i64 } else { a };
+                a >= 2 && a < rank as i64
+            }),
+            _ => false,
+        };
+        if !spatial {
+            return Err(format!(
+                "its channels reach {op} {label}, which does not reduce spatial axes only"
+            ));
+        }
+        let keepdims = attr_int(node, "keepdims").unwrap_or(1) != 0;
+        let reduced = axes.map_or(0, |a| a.len());
+        Ok(Some(ChannelMap {
+            rank: rank.map(|r| if keepdims { r } else { r - reduced }),
+            ..map
+        }))
     }
 
     /// Flatten / Reshape of `[N, C, ...]` to `[N, C·...]`.

@@ -490,3 +490,35 @@ fn unsorted_nodes_and_subgraph_reads_block_with_a_reason() {
     let (_, reason) = plan.group_reason(&[0, 1]).expect("blocked");
     assert_eq!(reason, "its channels are read inside a subgraph (\"ra\")");
 }
+
+#[test]
+fn a_spatial_reduce_mean_passes_channels_and_a_channel_one_blocks() {
+    let squeeze_excite = |axes: &[i64]| {
+        model(
+            &[1, 3, 4, 4],
+            "y",
+            vec![
+                node("Conv", "a", &["x", "wa"], &["ya"]),
+                with(
+                    node("ReduceMean", "mean", &["ya", "axes"], &["m"]),
+                    int_attr("keepdims", 1),
+                ),
+                node("Conv", "c", &["m", "wc"], &["y"]),
+            ],
+            vec![
+                ramp("wa", &[8, 3, 1, 1], 0.0),
+                int64s("axes", axes),
+                ramp("wc", &[2, 8, 1, 1], 0.0),
+            ],
+        )
+    };
+    let mut pruned = squeeze_excite(&[2, 3]);
+    prune_structured(&mut pruned, &spec(0.5), &BTreeSet::new()).expect("prunes");
+    assert_eq!(dims(&pruned, "wc"), vec![2, 4, 1, 1]);
+    let plan = plan_of(&squeeze_excite(&[1]), &BTreeSet::new());
+    let (_, reason) = plan.group_reason(&[0]).expect("blocked");
+    assert_eq!(
+        reason,
+        "its channels reach ReduceMean mean, which does not reduce spatial axes only"
+    );
+}

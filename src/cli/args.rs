@@ -13,7 +13,7 @@ use crate::{
     },
     transform::{
         AccuracyBudget, BudgetLimit, DEFAULT_ACCURACY_SAMPLES, Int8Mode, Precision, PruneMode,
-        PruneScope, PruneSpec, TransformSpec,
+        PruneNorm, PruneScope, PruneSpec, TransformSpec,
     },
 };
 
@@ -94,7 +94,7 @@ pub struct TransformFlags {
     /// Magnitude pruning to this sparsity (fraction of weights or channels): 0.5 or 50%.
     #[arg(long, value_parser = parse_sparsity, help_heading = "Transform")]
     pub prune: Option<f64>,
-    /// Zero single weights (unstructured) or remove whole output channels with the smallest L1 norm (structured).
+    /// Zero single weights (unstructured) or remove whole output channels, coupled layers together (structured).
     #[arg(long, value_enum, default_value_t = PruneMode::Unstructured, requires = "prune", help_heading = "Transform")]
     pub prune_mode: PruneMode,
     /// Pruning target per layer, or one threshold over all layers (unstructured only).
@@ -103,6 +103,15 @@ pub struct TransformFlags {
     /// Leave the first and the last prunable layer dense.
     #[arg(long, requires = "prune", help_heading = "Transform")]
     pub skip_first_last: bool,
+    /// Structured: no channel group keeps fewer channels than this.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), requires = "prune", help_heading = "Transform")]
+    pub prune_min_channels: u32,
+    /// Structured: channel counts after pruning are a multiple of K where the layer has enough channels (e.g. 8).
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..), requires = "prune", help_heading = "Transform")]
+    pub prune_round: u32,
+    /// Structured: the norm that scores a channel (summed over its group).
+    #[arg(long, value_enum, default_value_t = PruneNorm::L1, requires = "prune", help_heading = "Transform")]
+    pub prune_norm: PruneNorm,
     /// Seeded input sets compared to measure accuracy (ignored with --input).
     #[arg(long, default_value_t = DEFAULT_ACCURACY_SAMPLES, help_heading = "Transform")]
     pub accuracy_samples: usize,
@@ -132,6 +141,9 @@ impl TransformFlags {
                 mode: self.prune_mode,
                 scope: self.prune_scope,
                 skip_first_last: self.skip_first_last,
+                min_channels: self.prune_min_channels as usize,
+                round_to: self.prune_round as usize,
+                norm: self.prune_norm,
             }),
             accuracy_samples: self.accuracy_samples,
             target_opset: self.opset,

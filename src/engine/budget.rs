@@ -211,8 +211,13 @@ fn check_honoured(
             .map_or(label, |at| label.get(at..).unwrap_or(label));
         keep.contains(label) || keep.contains(id)
     };
+    // A kept layer keeps its output channels; it may still lose input
+    // channels that a pruned layer before it no longer produces.
     if let Some(prune) = &report.prune
-        && let Some(layer) = prune.layers.iter().find(|l| touched(&l.node))
+        && let Some(layer) = prune
+            .layers
+            .iter()
+            .find(|l| touched(&l.node) && l.channels_after != l.channels_before)
     {
         return Err(BudgetError::NotHonoured(format!(
             "pruning changed {} although the budget asked to keep it dense: this pruning does not honour keep_nodes, so a budget cannot search over pruned layers",

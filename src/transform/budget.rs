@@ -477,33 +477,54 @@ pub fn units(graph: &GraphProto, spec: &TransformSpec, full: &TransformReport) -
         }
     }
     if let Some(prune) = &full.prune {
-        // Seam: once pruned layers carry their channel group, the members of
-        // a group become one unit (keyed by the group); until then each
-        // pruned layer is its own unit.
-        let mut by_key: BTreeMap<String, BudgetUnit> = BTreeMap::new();
-        let mut order: Vec<String> = Vec::new();
-        for layer in &prune.layers {
-            let id = id_of(&layer.node);
-            if seen.contains(&id) {
-                continue;
-            }
-            let key = id.clone();
-            let unit = by_key.entry(key.clone()).or_insert_with(|| {
-                order.push(key.clone());
-                BudgetUnit {
-                    label: key.clone(),
-                    op_type: layer.op_type.clone(),
-                    nodes: Vec::new(),
+        // Structured pruning: one unit per pruned channel group (keeping
+        // its members dense keeps the group). Unstructured: one per layer.
+        let pruned_groups: Vec<_> = prune
+            .groups
+            .iter()
+            .filter(|g| g.unprunable.is_none() && g.channels_after < g.channels_before)
+            .collect();
+        if pruned_groups.is_empty() {
+            for layer in &prune.layers {
+                let id = id_of(&layer.node);
+                if seen.insert(id.clone()) {
+                    units.push(BudgetUnit {
+                        label: id.clone(),
+                        op_type: layer.op_type.clone(),
+                        nodes: vec![id],
+                    });
                 }
-            });
-            if !unit.nodes.contains(&id) {
-                unit.nodes.push(id);
             }
-        }
-        for key in order {
-            if let Some(unit) = by_key.remove(&key) {
-                seen.extend(unit.nodes.iter().cloned());
-                units.push(unit);
+        } else {
+            for group in pruned_groups {
+                let nodes: Vec<String> = group
+                    .members
+                    .iter()
+                    .map(|m| id_of(m))
+                    .filter(|id| !seen.contains(id))
+                    .collect();
+                let Some(first) = nodes.first() else {
+                    continue;
+                };
+                let op_type = prune
+                    .layers
+                    .iter()
+                    .find(|l| id_of(&l.node) == *first)
+                    .map_or_else(|| "group".to_owned(), |l| l.op_type.clone());
+                seen.extend(nodes.iter().cloned());
+                units.push(BudgetUnit {
+                    label: format!(
+                        "group {} ({first}{})",
+                        group.id,
+                        if nodes.len() > 1 {
+                            format!(" +{}", nodes.len() - 1)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    op_type,
+                    nodes,
+                });
             }
         }
     }
@@ -521,7 +542,9 @@ pub fn describe_units(spec: &TransformSpec) -> String {
         ),
     }
     if spec.prune.is_some() {
-        parts.push("pruning: each pruned layer".to_owned());
+        parts.push(
+            "pruning: each pruned channel group (structured) or layer (unstructured)".to_owned(),
+        );
     }
     parts.join("; ")
 }

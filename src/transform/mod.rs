@@ -33,7 +33,7 @@ pub use budget::{AccuracyBudget, BudgetLimit, BudgetReport, LayerSensitivity};
 pub use fp16::{Fp16Report, KeptNode};
 pub use int8::{Int8Report, QuantizedLayer};
 pub use opset::{OpsetError, OpsetUpgrade};
-pub use prune::{PruneReport, PrunedLayer};
+pub use prune::{PruneGroup, PruneReport, PrunedLayer};
 
 /// Input sets compared by default when measuring accuracy.
 pub const DEFAULT_ACCURACY_SAMPLES: usize = 8;
@@ -84,6 +84,17 @@ pub enum PruneMode {
     Structured,
 }
 
+/// The norm that scores a channel in structured pruning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum PruneNorm {
+    /// Sum of absolute values.
+    #[default]
+    L1,
+    /// Square root of the sum of squares.
+    L2,
+}
+
 /// Magnitude pruning settings.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -97,6 +108,13 @@ pub struct PruneSpec {
     pub scope: PruneScope,
     /// Leave the first and the last prunable layer dense.
     pub skip_first_last: bool,
+    /// Structured: no group keeps fewer channels than this (0 counts as 1).
+    pub min_channels: usize,
+    /// Structured: channel counts after pruning are a multiple of this where
+    /// the layer has enough channels (0 and 1: no rounding).
+    pub round_to: usize,
+    /// Structured: the norm that scores channels.
+    pub norm: PruneNorm,
 }
 
 /// What to do to a model. The default changes nothing.
@@ -182,6 +200,9 @@ impl TransformSpec {
                     ""
                 }
             ));
+            if prune.mode == PruneMode::Structured {
+                prune::structured_label_details(prune, &mut parts);
+            }
         }
         let label = if parts.is_empty() {
             "none".to_owned()
@@ -308,7 +329,7 @@ pub fn apply_with_blocked_ops(
     };
     report.opset_upgrade = opset::upgrade_for(&mut proto, spec, &mut report.notes)?;
     if let Some(prune_spec) = &spec.prune {
-        report.prune = Some(prune::prune(&mut proto, prune_spec)?);
+        report.prune = Some(prune::prune(&mut proto, prune_spec, &spec.keep_nodes)?);
         if prune_spec.mode == PruneMode::Unstructured {
             report.notes.push(
                 "unstructured sparsity keeps tensor shapes: dense kernels multiply the zeros, so FLOPs and file size do not drop".to_owned(),
@@ -371,8 +392,7 @@ impl TransformReport {
     }
 
     fn write_text(&self, out: &mut String) -> std::fmt::Result {
-        use crate::model::format_flops;
-        use crate::util::{format_bytes, format_count};
+        use crate::util::format_bytes;
         writeln!(out, "Transform   {}", self.spec.label())?;
         let change = if self.size_before_bytes > 0 {
             (self.size_after_bytes as f64 / self.size_before_bytes as f64 - 1.0) * 100.0
@@ -390,55 +410,7 @@ impl TransformReport {
             writeln!(out, "note: {note}")?;
         }
         if let Some(prune) = &self.prune {
-            writeln!(
-                out,
-                "Pruning     overall sparsity {:.1}%, model FLOPs {} -> {}",
-                prune.overall_sparsity * 100.0,
-                format_flops(prune.model_flops_before),
-                format_flops(prune.model_flops_after)
-            )?;
-            writeln!(
-                out,
-                "  {:<20} {:<6} {:>9} {:>9} {:>9} {:>21} {:>21} {:>10}",
-                "layer",
-                "op",
-                "requested",
-                "achieved",
-                "channels",
-                "params (nonzero)",
-                "FLOPs before -> after",
-                "nonzero"
-            )?;
-            for layer in &prune.layers {
-                let channels = match (layer.channels_before, layer.channels_after) {
-                    (Some(before), Some(after)) => format!("{before}->{after}"),
-                    _ => "-".to_owned(),
-                };
-                writeln!(
-                    out,
-                    "  {:<20} {:<6} {:>8.1}% {:>8.1}% {:>9} {:>21} {:>21} {:>10}",
-                    layer.node,
-                    layer.op_type,
-                    layer.requested_sparsity * 100.0,
-                    layer.achieved_sparsity * 100.0,
-                    channels,
-                    format!(
-                        "{}->{} ({})",
-                        format_count(layer.params_before),
-                        format_count(layer.params_after),
-                        format_count(layer.nonzero_params_after)
-                    ),
-                    format!(
-                        "{} -> {}",
-                        format_flops(layer.flops_before),
-                        format_flops(layer.flops_after)
-                    ),
-                    format_flops(layer.flops_nonzero_after)
-                )?;
-            }
-            for skip in &prune.skipped {
-                writeln!(out, "  {skip}")?;
-            }
+            prune::write_prune_text(out, prune)?;
         }
         if let Some(fp16) = &self.fp16 {
             writeln!(
@@ -521,6 +493,7 @@ mod tests {
                 mode: PruneMode::Unstructured,
                 scope: PruneScope::Global,
                 skip_first_last: true,
+                ..PruneSpec::default()
             }),
             ..TransformSpec::default()
         };

@@ -12,7 +12,7 @@ use crate::{
         OptLevel, ProfileConfig,
         config::{DEFAULT_PROFILE_RUNS, MAX_BATCH_DELAY_MICROS, MAX_BATCH_ROWS},
     },
-    transform::{Int8Mode, Precision, PruneMode, PruneSpec, TransformSpec},
+    transform::{Int8Mode, Precision, PruneMode, PruneNorm, PruneSpec, TransformSpec},
 };
 
 /// Problems that stop `config` from running `model`, for the Config panel.
@@ -373,6 +373,8 @@ fn transform_ui(ui: &mut Ui, spec: &mut TransformSpec) {
                 (true, false) => {
                     spec.prune = Some(PruneSpec {
                         sparsity: 0.5,
+                        min_channels: 1,
+                        round_to: 1,
                         ..PruneSpec::default()
                     });
                 }
@@ -402,6 +404,9 @@ fn transform_ui(ui: &mut Ui, spec: &mut TransformSpec) {
                     "Keep first and last layer dense",
                 );
                 ui.end_row();
+                if prune.mode == PruneMode::Structured {
+                    structured_prune_ui(ui, prune);
+                }
                 if prune.mode == PruneMode::Unstructured {
                     ui.label("");
                     ui.label(
@@ -414,6 +419,25 @@ fn transform_ui(ui: &mut Ui, spec: &mut TransformSpec) {
             }
             super::sensitivity::budget_ui(ui, spec);
         });
+}
+
+/// The structured pruning controls: channel floor, rounding and norm.
+fn structured_prune_ui(ui: &mut Ui, prune: &mut PruneSpec) {
+    let label = ui.label("Min channels");
+    ui.add(egui::DragValue::new(&mut prune.min_channels).range(1..=4096))
+        .labelled_by(label.id);
+    ui.end_row();
+    let label = ui.label("Round channels to");
+    ui.add(egui::DragValue::new(&mut prune.round_to).range(1..=256))
+        .labelled_by(label.id)
+        .on_hover_text("Channel counts after pruning are a multiple of this (e.g. 8)");
+    ui.end_row();
+    ui.label("Channel score");
+    ui.horizontal(|ui| {
+        ui.radio_value(&mut prune.norm, PruneNorm::L1, "L1");
+        ui.radio_value(&mut prune.norm, PruneNorm::L2, "L2");
+    });
+    ui.end_row();
 }
 
 /// Dynamic batching: on or off, the largest batch, the delay and the

@@ -365,6 +365,7 @@ fn specs() -> Vec<TransformSpec> {
         mode,
         scope: PruneScope::PerLayer,
         skip_first_last: false,
+        ..PruneSpec::default()
     };
     vec![
         TransformSpec {

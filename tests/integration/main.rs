@@ -10,6 +10,7 @@ mod fuzz;
 mod gpu;
 mod opset;
 mod profile;
+mod prune;
 mod session_files;
 mod sweep;
 mod transform;

@@ -66,6 +66,7 @@ fn prune_spec(sparsity: f64, scope: PruneScope) -> TransformSpec {
             scope,
             mode: PruneMode::Unstructured,
             skip_first_last: false,
+            ..PruneSpec::default()
         }),
         ..TransformSpec::default()
     }
@@ -270,6 +271,7 @@ fn global_pruning_and_skip_first_last_are_reported() {
             scope: PruneScope::PerLayer,
             mode: PruneMode::Unstructured,
             skip_first_last: true,
+            ..PruneSpec::default()
         }),
         ..TransformSpec::default()
     };
@@ -482,26 +484,33 @@ fn structured_pruning_shrinks_tensors_and_flops_and_still_runs() {
             mode: PruneMode::Structured,
             scope: PruneScope::PerLayer,
             skip_first_last: false,
+            ..PruneSpec::default()
         }),
         ..TransformSpec::default()
     };
-    // (model, pruned layers with channels before -> after, weight dims after)
+    // (model, shrunk layers with output channels before -> after, weight
+    // dims after): a layer both reads pruned channels and loses its own.
     let expected: [StructuredCase; 3] = [
         (
             "mlp.onnx",
-            vec![("fc1", 512, 256), ("fc2", 256, 128)],
+            vec![("fc1", 512, 256), ("fc2", 256, 128), ("fc3", 10, 10)],
             "fc3.weight",
             vec![128, 10],
         ),
         (
             "cnn.onnx",
-            vec![("conv1", 16, 8), ("fc1", 64, 32)],
+            vec![
+                ("conv1", 16, 8),
+                ("conv2", 32, 16),
+                ("fc1", 64, 32),
+                ("fc2", 10, 10),
+            ],
             "conv2.weight",
-            vec![32, 8, 3, 3],
+            vec![16, 8, 3, 3],
         ),
         (
             "transformer.onnx",
-            vec![("ffn_up_matmul", 256, 128)],
+            vec![("ffn_up_matmul", 256, 128), ("ffn_down_matmul", 64, 64)],
             "ffn_down.weight",
             vec![128, 64],
         ),
@@ -522,9 +531,8 @@ fn structured_pruning_shrinks_tensors_and_flops_and_still_runs() {
             .collect();
         assert_eq!(got, layers, "{name}");
         for layer in &prune.layers {
-            assert_eq!(
-                layer.params_after * 2,
-                layer.params_before,
+            assert!(
+                layer.params_after <= layer.params_before / 2,
                 "{name}: {layer:?}"
             );
             assert!(layer.flops_after < layer.flops_before, "{name}: {layer:?}");
@@ -555,11 +563,15 @@ fn structured_pruning_shrinks_tensors_and_flops_and_still_runs() {
         .map(|s| format!("{}: {}", s.node, s.reason))
         .collect();
     assert!(
-        reasons.contains(&"q_proj_matmul: it feeds a Reshape (q_reshape)".to_owned()),
+        reasons
+            .iter()
+            .any(|r| r.starts_with("q_proj_matmul: group 0: its channels reach Reshape q_reshape")),
         "{reasons:?}"
     );
     assert!(
-        reasons.contains(&"out_proj_matmul: it feeds a residual Add (residual1)".to_owned()),
+        reasons
+            .iter()
+            .any(|r| r.starts_with("out_proj_matmul: group 3: Add residual1 meets \"hidden\"")),
         "{reasons:?}"
     );
 

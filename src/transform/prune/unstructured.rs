@@ -185,6 +185,7 @@ pub(super) fn prune_unstructured(
             flops_before: flops_dense,
             flops_after: flops_dense,
             flops_nonzero_after: (flops_dense as f64 * (1.0 - achieved)).round() as u64,
+            group: None,
         });
     }
     report.overall_sparsity = if total == 0 {

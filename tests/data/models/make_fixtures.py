@@ -291,6 +291,7 @@ def main():
           f"{os.path.getsize(os.path.join(OUT_DIR, 'external_data', 'weights.bin'))} bytes")
     self_check(p)
     opset_fixtures()
+    write_pruning_fixtures()
     return 0
 
 
@@ -403,6 +404,98 @@ def opset_fixtures():
     }
     for rel, path in paths.items():
         print(f"{rel}: {os.path.getsize(path)} bytes")
+
+
+def mobilenet_v2_blocks(rng):
+    """MobileNetV2-style stack for structured pruning: expand 1x1 Conv, BN, Clip(0, 6),
+    depthwise 3x3, BN, Clip, project 1x1, BN, residual Add where shapes match; one
+    squeeze-excitation block (GlobalAveragePool, Conv, Relu, Conv, HardSigmoid, Mul);
+    a Concat of two branches; then GlobalAveragePool, Flatten, Gemm. Weights of every
+    other layer in Constant nodes, some nodes unnamed."""
+    nodes, inits = [], []
+    counter = [0]
+
+    def const(name, array, as_node):
+        array = np.asarray(array, dtype=np.float32)
+        if as_node:
+            nodes.append(helper.make_node("Constant", [], [name], name="",
+                                          value=numpy_helper.from_array(array, name)))
+        else:
+            inits.append(numpy_helper.from_array(array, name))
+        return name
+
+    def add(op, inputs, output, named=True, **attrs):
+        counter[0] += 1
+        nodes.append(helper.make_node(op, inputs, [output],
+                                      name=output if named else "", **attrs))
+        return output
+
+    def conv(x, name, c_in, c_out, k, stride=1, group=1, as_node=False, named=True):
+        # Filter scales differ so that L1 norms rank the channels.
+        scale = rng.uniform(0.2, 1.5, size=(c_out, 1, 1, 1)) / np.sqrt(c_in // group * k * k)
+        w = const(f"{name}.w", f32(rng, (c_out, c_in // group, k, k), 1.0) * scale, as_node)
+        b = const(f"{name}.b", f32(rng, (c_out,), 0.1), as_node)
+        return add("Conv", [x, w, b], name, named, kernel_shape=[k, k], strides=[stride, stride],
+                   pads=[k // 2] * 4, group=group)
+
+    def bn(x, name, c, as_node=False, named=True):
+        params = [const(f"{name}.scale", rng.uniform(0.5, 1.5, c), as_node),
+                  const(f"{name}.bias", f32(rng, (c,), 0.1), as_node),
+                  const(f"{name}.mean", f32(rng, (c,), 0.1), as_node),
+                  const(f"{name}.var", rng.uniform(0.5, 1.5, c), as_node)]
+        return add("BatchNormalization", [x] + params, name, named)
+
+    const("relu6.min", np.array(0.0), False)
+    const("relu6.max", np.array(6.0), False)
+
+    def relu6(x, name, named=True):
+        return add("Clip", [x, "relu6.min", "relu6.max"], name, named)
+
+    def block(x, name, c_in, expand, c_out, stride, as_node, se=False):
+        c_mid = c_in * expand
+        h = relu6(bn(conv(x, f"{name}.expand", c_in, c_mid, 1, as_node=as_node),
+                     f"{name}.bn1", c_mid, as_node), f"{name}.act1")
+        h = relu6(bn(conv(h, f"{name}.dw", c_mid, c_mid, 3, stride, group=c_mid,
+                          as_node=as_node, named=False), f"{name}.bn2", c_mid, as_node,
+                     named=False), f"{name}.act2", named=False)
+        if se:
+            s = add("GlobalAveragePool", [h], f"{name}.se_pool")
+            s = add("Relu", [conv(s, f"{name}.se_reduce", c_mid, c_mid // 4, 1)],
+                    f"{name}.se_relu")
+            s = add("HardSigmoid", [conv(s, f"{name}.se_expand", c_mid // 4, c_mid, 1)],
+                    f"{name}.se_gate", alpha=1.0 / 6, beta=0.5)
+            h = add("Mul", [h, s], f"{name}.se_scale")
+        h = bn(conv(h, f"{name}.project", c_mid, c_out, 1, as_node=as_node),
+               f"{name}.bn3", c_out, as_node)
+        if stride == 1 and c_in == c_out:
+            h = add("Add", [x, h], f"{name}.residual", named=False)
+        return h
+
+    x = relu6(bn(conv("x", "stem", 3, 16, 3, 2), "stem.bn", 16), "stem.act")
+    x = block(x, "b1", 16, 2, 16, 1, as_node=False)
+    x = block(x, "b2", 16, 3, 24, 2, as_node=True, se=True)
+    x = block(x, "b3", 24, 2, 24, 1, as_node=False)
+    a = add("Relu", [conv(x, "branch_a", 24, 16, 1, as_node=True)], "branch_a.relu")
+    b = add("Relu", [conv(x, "branch_b", 24, 16, 3)], "branch_b.relu")
+    x = add("Concat", [a, b], "concat", axis=1)
+    x = relu6(bn(conv(x, "head", 32, 64, 1, as_node=True), "head.bn", 64, True), "head.act")
+    x = add("GlobalAveragePool", [x], "pool")
+    x = add("Flatten", [x], "flatten", axis=1)
+    w = const("fc.w", f32(rng, (10, 64), 0.2), True)
+    fc_b = const("fc.b", f32(rng, (10,), 0.1), True)
+    nodes.append(helper.make_node("Gemm", [x, w, fc_b], ["logits"], name="fc", transB=1))
+    return make_model("mobilenet_v2_blocks", nodes,
+                      [vi("x", TensorProto.FLOAT, ["batch", 3, 32, 32])],
+                      [vi("logits", TensorProto.FLOAT, ["batch", 10])],
+                      "Fixture: MobileNetV2-style blocks (expand, depthwise, project, "
+                      "residual Add), one squeeze-excitation block, a Concat of two branches, "
+                      "GlobalAveragePool, Flatten, Gemm; for structured pruning.", inits)
+
+
+def write_pruning_fixtures():
+    """The structured pruning fixture, checked in ONNX Runtime when installed."""
+    path = write("mobilenet_v2_blocks.onnx", mobilenet_v2_blocks(np.random.default_rng(SEED + 3)))
+    print(f"mobilenet_v2_blocks.onnx: {os.path.getsize(path)} bytes")
     try:
         import onnxruntime as ort
     except ImportError:
@@ -415,6 +508,10 @@ def opset_fixtures():
                  for i in sess.get_inputs() if i.name == "x"}
         outs = sess.run(None, feeds)
         print(f"  ort ok {rel}: outputs {[list(o.shape) for o in outs]}")
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    (y,) = sess.run(None, {"x": x})
+    print(f"  ort ok mobilenet_v2_blocks.onnx: outputs {list(y.shape)}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Model, ModelError};
-pub use accuracy::{AccuracyReport, OutputAccuracy, OutputComparison, TaskAccuracy};
+pub use accuracy::{AccuracyReport, OutputAccuracy, OutputComparison, SyntheticKind, TaskAccuracy};
 pub use fp16::{Fp16Report, KeptNode};
 pub use int8::{Int8Report, QuantizedLayer};
 pub use prune::{PruneReport, PrunedLayer};
@@ -113,6 +113,12 @@ pub struct TransformSpec {
     /// [`crate::model::node::node_id`] names them. The accuracy budget fills
     /// this with the layers that are too sensitive.
     pub keep_nodes: BTreeSet<String>,
+    /// Synthetic data of the accuracy check when no `.npy` files are given.
+    pub synthetic: SyntheticKind,
+    /// Integer class ids (`.npy`, one per evaluated row) for top-1/top-5.
+    pub labels: Option<std::path::PathBuf>,
+    /// The class output the labels go with (default: the first `[rows, classes]` output).
+    pub labels_output: Option<String>,
 }
 
 impl Default for TransformSpec {
@@ -124,6 +130,9 @@ impl Default for TransformSpec {
             prune: None,
             accuracy_samples: DEFAULT_ACCURACY_SAMPLES,
             keep_nodes: BTreeSet::new(),
+            synthetic: SyntheticKind::Auto,
+            labels: None,
+            labels_output: None,
         }
     }
 }
@@ -442,26 +451,7 @@ impl TransformReport {
             }
         }
         if let Some(accuracy) = &self.accuracy {
-            writeln!(out, "Accuracy    {}", accuracy.input_source)?;
-            writeln!(
-                out,
-                "  {:<16} {:>12} {:>12} {:>12} {:>10} {:>8}",
-                "output", "max abs", "mean abs", "rel L2", "cosine", "top-1"
-            )?;
-            for output in &accuracy.outputs {
-                writeln!(
-                    out,
-                    "  {:<16} {:>12.3e} {:>12.3e} {:>12.3e} {:>10.6} {:>8}",
-                    output.name,
-                    output.max_abs_error,
-                    output.mean_abs_error,
-                    output.relative_l2_error,
-                    output.cosine_similarity,
-                    output
-                        .top1_agreement
-                        .map_or_else(|| "-".to_owned(), |a| format!("{:.1}%", a * 100.0))
-                )?;
-            }
+            accuracy.write_text(out)?;
         }
         Ok(())
     }

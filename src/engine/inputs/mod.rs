@@ -1,14 +1,16 @@
 //! Model inputs: resolving symbolic dims, seeded synthetic data for every
-//! tensor dtype ONNX Runtime takes, and `.npy` files supplied by the user.
+//! tensor dtype ONNX Runtime takes, and `.npy` files supplied by the user
+//! (`files.rs`: folders, size checks, reading), whose shapes set the
+//! symbolic dims. Accuracy checks get their own input sets
+//! ([`prepare_eval`]), image-like where an input looks like an image
+//! (`image.rs`).
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-};
+pub mod files;
+pub mod image;
+
+use std::{collections::BTreeMap, path::PathBuf};
 
 use half::f16;
-use ndarray::ArrayD;
-use ndarray_npy::ReadNpyExt as _;
 use ort::{
     session::Session,
     value::{DynValue, Tensor, TensorElementType, ValueType},
@@ -17,12 +19,12 @@ use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use rand_distr::{Distribution as _, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::config::{InputFile, ProfileConfig};
+use super::config::ProfileConfig;
+use crate::transform::SyntheticKind;
 
 /// Synthetic integers are drawn uniformly from `0..SYNTHETIC_INT_RANGE`.
 pub const SYNTHETIC_INT_RANGE: i64 = 10;
 
-/// An input that cannot be built.
 /// Why a `.npy` file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
@@ -37,6 +39,7 @@ pub enum NpyError {
     UnsupportedDtype(TensorElementType),
 }
 
+/// An input that cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error(
@@ -89,14 +92,84 @@ pub enum InputError {
         source: NpyError,
     },
     #[error(
-        "input '{name}': {} has shape {file_shape:?}, but the model needs {expected:?}",
-        path.display()
+        "--input {}: the model has {count} inputs ({known}); say which one: --input NAME={}",
+        path.display(), path.display()
     )]
-    WrongShape {
+    NameNeeded {
+        path: PathBuf,
+        count: usize,
+        known: String,
+    },
+    #[error("input '{name}': cannot read the folder {}: {source}", dir.display())]
+    ReadFolder {
+        name: String,
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("input '{name}': the folder {} has no .npy files", dir.display())]
+    EmptyFolder { name: String, dir: PathBuf },
+    #[error(
+        "inputs given several files need the same number of files (the k-th files form sample k): {counts}"
+    )]
+    SampleCounts { counts: String },
+    #[error(
+        "the --input files hold {total_bytes} bytes together, more than the limit of {max_bytes} bytes; use fewer or smaller files"
+    )]
+    TooMuchData { total_bytes: u64, max_bytes: u64 },
+    #[error("labels {}: {problem}", path.display())]
+    Labels { path: PathBuf, problem: String },
+    #[error(
+        "input '{name}': {} has shape {file_shape:?} ({} dims), but the model's input has {declared} ({} dims)",
+        path.display(), file_shape.len(), declared.split(',').count()
+    )]
+    FileRank {
         name: String,
         path: PathBuf,
         file_shape: Vec<usize>,
-        expected: Vec<i64>,
+        declared: String,
+    },
+    #[error(
+        "input '{name}': {} has {got} in axis {axis}, but axis {axis} of the model's input {declared} is fixed at {fixed}",
+        path.display()
+    )]
+    FileFixedDim {
+        name: String,
+        path: PathBuf,
+        axis: usize,
+        got: usize,
+        fixed: i64,
+        /// The model's shape and the file's, as text.
+        declared: String,
+    },
+    #[error(
+        "{flag} contradicts input '{name}': {} has {got} in axis {axis}; drop the flag (the file sets the dim) or use a matching file",
+        path.display()
+    )]
+    FileContradictsFlag {
+        flag: String,
+        name: String,
+        path: PathBuf,
+        axis: usize,
+        got: i64,
+    },
+    #[error(
+        "dim '{symbol}' is shared by several inputs, but their files disagree: {first}, {second}"
+    )]
+    SymbolMismatch {
+        symbol: String,
+        first: String,
+        second: String,
+    },
+    #[error(
+        "input '{name}': {first} but {other}; a profile run feeds one shape, so its files must agree (accuracy checks take mixed shapes)"
+    )]
+    FileShapesDiffer {
+        name: String,
+        /// The first file and its shape.
+        first: String,
+        /// The file of another shape and that shape.
+        other: String,
     },
     #[error("input '{name}': creating the tensor failed: {reason}")]
     Tensor { name: String, reason: String },
@@ -449,12 +522,241 @@ pub fn declared_inputs(session: &Session) -> Result<Vec<DeclaredInput>, InputErr
         .collect()
 }
 
-/// Resolves shapes and builds the data for every input.
+/// Resolves shapes and builds the data of a run: synthetic data, or the
+/// `.npy` files given, which set the symbolic dims of their input. Every
+/// file of an input must have the same shape (one shape per run).
 pub fn prepare(
     declared: &[DeclaredInput],
     config: &ProfileConfig,
 ) -> Result<PreparedInputs, InputError> {
+    check_declared(declared, config)?;
+    let loaded = files::load(declared, &config.input_files, files::MAX_INPUT_FILE_BYTES)?;
+    let num_variants = loaded.iter().map(Vec::len).max().unwrap_or(0).max(1);
     let mut notes = Vec::new();
+    let mut shapes: Option<Vec<Vec<i64>>> = None;
+    for variant in 0..num_variants {
+        let sample_shapes = resolve_shapes(declared, config, &loaded, variant, &mut notes)?;
+        match &shapes {
+            None => shapes = Some(sample_shapes),
+            Some(first) => {
+                if let Some(index) = (0..first.len()).find(|&i| first[i] != sample_shapes[i]) {
+                    let file_of = |k: usize, shape: &[i64]| {
+                        let files = &loaded[index];
+                        let path = files.get(k % files.len().max(1)).map(|f| f.path.display());
+                        match path {
+                            Some(path) => format!("{path} has shape {shape:?}"),
+                            None => format!("shape {shape:?}"),
+                        }
+                    };
+                    return Err(InputError::FileShapesDiffer {
+                        name: declared[index].name.clone(),
+                        first: file_of(0, &first[index]),
+                        other: file_of(variant, &sample_shapes[index]),
+                    });
+                }
+            }
+        }
+    }
+    let shapes = shapes.unwrap_or_default();
+    let mut specs = Vec::with_capacity(declared.len());
+    let mut per_input: Vec<Vec<TensorData>> = Vec::with_capacity(declared.len());
+    for (index, ((input, shape), files)) in declared.iter().zip(&shapes).zip(loaded).enumerate() {
+        let source = if files.is_empty() {
+            let data =
+                synthetic_input(input, shape, config.seed.wrapping_add(index as u64), false)?;
+            per_input.push(vec![data]);
+            InputSource::Synthetic
+        } else {
+            let paths = files.iter().map(|file| file.path.clone()).collect();
+            per_input.push(files.into_iter().map(|file| file.data).collect());
+            InputSource::Files { paths }
+        };
+        specs.push(InputSpec {
+            name: input.name.clone(),
+            dtype: input.dtype.to_string(),
+            shape: shape.clone(),
+            declared_shape: input.shape.clone(),
+            dim_symbols: input.symbols.clone(),
+            source,
+        });
+    }
+    let variants = (0..num_variants)
+        .map(|variant| {
+            per_input
+                .iter()
+                .map(|options| options[variant % options.len()].clone())
+                .collect()
+        })
+        .collect();
+    Ok(PreparedInputs {
+        specs,
+        variants,
+        notes,
+    })
+}
+
+/// One evaluation input set: the data and shape of every input, in the
+/// model's order. Samples of one evaluation may differ in shape.
+#[derive(Debug, Clone)]
+pub struct EvalSample {
+    /// Data of each input.
+    pub tensors: Vec<TensorData>,
+    /// Shape of each input.
+    pub shapes: Vec<Vec<i64>>,
+}
+
+/// The inputs of an accuracy check.
+#[derive(Debug, Clone)]
+pub struct EvalInputs {
+    /// The input sets, in order (the k-th file of each input is sample k).
+    pub samples: Vec<EvalSample>,
+    /// Choices made for the user (e.g. unnamed dims set to 1).
+    pub notes: Vec<String>,
+    /// Where the data came from and which kind of synthetic data was used,
+    /// e.g. `8 seeded image-like synthetic input sets (smooth random fields,
+    /// ImageNet-normalised; seed 42)`.
+    pub description: String,
+}
+
+/// Builds the input sets of an accuracy check: one per `.npy` file when
+/// files are given (each sample takes its shape from its files), otherwise
+/// `num_synthetic` seeded synthetic sets of the `kind` asked for.
+pub fn prepare_eval(
+    declared: &[DeclaredInput],
+    config: &ProfileConfig,
+    num_synthetic: usize,
+    kind: SyntheticKind,
+) -> Result<EvalInputs, InputError> {
+    check_declared(declared, config)?;
+    let loaded = files::load(declared, &config.input_files, files::MAX_INPUT_FILE_BYTES)?;
+    let from_files = loaded.iter().any(|files| !files.is_empty());
+    let num_samples = if from_files {
+        loaded.iter().map(Vec::len).max().unwrap_or(1)
+    } else {
+        num_synthetic.max(1)
+    };
+    let mut notes = Vec::new();
+    let mut samples = Vec::with_capacity(num_samples);
+    let mut image_inputs: Vec<(String, i64)> = Vec::new();
+    let mut noise_inputs: Vec<String> = Vec::new();
+    for sample in 0..num_samples {
+        let shapes = resolve_shapes(declared, config, &loaded, sample, &mut notes)?;
+        let seed = config.seed.wrapping_add(1000 * sample as u64);
+        let mut tensors = Vec::with_capacity(declared.len());
+        for (index, ((input, shape), files)) in
+            declared.iter().zip(&shapes).zip(&loaded).enumerate()
+        {
+            if let Some(file) = (!files.is_empty()).then(|| &files[sample % files.len()]) {
+                tensors.push(file.data.clone());
+                continue;
+            }
+            let as_image = match kind {
+                SyntheticKind::Auto => image::looks_like_image(input.dtype, shape),
+                SyntheticKind::Image => image::can_be_image(input.dtype, shape),
+                SyntheticKind::Noise => false,
+            };
+            if sample == 0 {
+                if as_image {
+                    image_inputs.push((input.name.clone(), shape[1]));
+                } else {
+                    noise_inputs.push(input.name.clone());
+                }
+            }
+            let input_seed = seed.wrapping_add(index as u64);
+            tensors.push(synthetic_input(input, shape, input_seed, as_image)?);
+        }
+        samples.push(EvalSample { tensors, shapes });
+    }
+    if kind == SyntheticKind::Image && image_inputs.is_empty() && !noise_inputs.is_empty() {
+        notes.push(
+            "--synthetic image: no input is a float [N, C, H, W] tensor, so noise was used"
+                .to_owned(),
+        );
+    }
+    let description = describe(
+        num_samples,
+        from_files,
+        &image_inputs,
+        &noise_inputs,
+        config.seed,
+    );
+    Ok(EvalInputs {
+        samples,
+        notes,
+        description,
+    })
+}
+
+/// The report's sentence on where the evaluation inputs came from.
+fn describe(
+    num_samples: usize,
+    from_files: bool,
+    image_inputs: &[(String, i64)],
+    noise_inputs: &[String],
+    seed: u64,
+) -> String {
+    let image_kind = if image_inputs.iter().any(|(_, channels)| *channels == 3) {
+        "smooth random fields, ImageNet-normalised"
+    } else {
+        "smooth random fields in [0, 1]"
+    };
+    let names = |names: &mut dyn Iterator<Item = &String>| {
+        names
+            .map(|name| format!("'{name}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if from_files {
+        let sets = if num_samples == 1 { "set" } else { "sets" };
+        let mut text = format!("{num_samples} input {sets} from .npy files");
+        if !image_inputs.is_empty() {
+            let listed = names(&mut image_inputs.iter().map(|(name, _)| name));
+            text.push_str(&format!(
+                "; {listed} seeded image-like synthetic ({image_kind}; seed {seed})"
+            ));
+        }
+        if !noise_inputs.is_empty() {
+            let listed = names(&mut noise_inputs.iter());
+            text.push_str(&format!("; {listed} seeded synthetic noise (seed {seed})"));
+        }
+        return text;
+    }
+    match (image_inputs.is_empty(), noise_inputs.is_empty()) {
+        (false, true) => format!(
+            "{num_samples} seeded image-like synthetic input sets ({image_kind}; seed {seed})"
+        ),
+        (true, _) => format!(
+            "{num_samples} seeded synthetic input sets (noise: floats N(0,1), integers 0..{SYNTHETIC_INT_RANGE}; seed {seed})"
+        ),
+        (false, false) => format!(
+            "{num_samples} seeded synthetic input sets ({} image-like: {image_kind}; {} noise; seed {seed})",
+            names(&mut image_inputs.iter().map(|(name, _)| name)),
+            names(&mut noise_inputs.iter())
+        ),
+    }
+}
+
+/// Synthetic data of one input: image-like or noise.
+fn synthetic_input(
+    input: &DeclaredInput,
+    shape: &[i64],
+    seed: u64,
+    as_image: bool,
+) -> Result<TensorData, InputError> {
+    let data = if as_image {
+        image::image_like(input.dtype, shape, seed)
+    } else {
+        let num_elements = shape.iter().map(|dim| *dim as usize).product();
+        synthetic(input.dtype, num_elements, seed)
+    };
+    data.ok_or_else(|| InputError::UnsupportedDtype {
+        name: input.name.clone(),
+        dtype: input.dtype.to_string(),
+    })
+}
+
+/// Refuses string inputs and `--dim` names the model does not have.
+fn check_declared(declared: &[DeclaredInput], config: &ProfileConfig) -> Result<(), InputError> {
     for input in declared {
         if input.dtype == TensorElementType::String {
             return Err(InputError::StringInput {
@@ -462,17 +764,14 @@ pub fn prepare(
             });
         }
     }
-    let known_symbols: Vec<&str> = {
-        let mut symbols: Vec<&str> = declared
-            .iter()
-            .flat_map(|input| input.shape.iter().zip(&input.symbols))
-            .filter(|(dim, symbol)| **dim < 0 && !symbol.is_empty())
-            .map(|(_, symbol)| symbol.as_str())
-            .collect();
-        symbols.sort_unstable();
-        symbols.dedup();
-        symbols
-    };
+    let mut known_symbols: Vec<&str> = declared
+        .iter()
+        .flat_map(|input| input.shape.iter().zip(&input.symbols))
+        .filter(|(dim, symbol)| **dim < 0 && !symbol.is_empty())
+        .map(|(_, symbol)| symbol.as_str())
+        .collect();
+    known_symbols.sort_unstable();
+    known_symbols.dedup();
     for name in config.dims.keys() {
         if !known_symbols.contains(&name.as_str()) {
             let known = if known_symbols.is_empty() {
@@ -486,11 +785,137 @@ pub fn prepare(
             });
         }
     }
+    Ok(())
+}
 
-    let mut defaulted: BTreeMap<String, ()> = BTreeMap::new();
-    let mut specs = Vec::with_capacity(declared.len());
-    for input in declared {
-        let mut shape = Vec::with_capacity(input.shape.len());
+/// A declared shape as text, symbols by name: `[batch, 3, H, W]` (`?` for
+/// an unnamed dynamic dim).
+pub fn declared_shape_text(input: &DeclaredInput) -> String {
+    let dims: Vec<String> = input
+        .shape
+        .iter()
+        .enumerate()
+        .map(|(axis, dim)| {
+            if *dim >= 0 {
+                dim.to_string()
+            } else {
+                match input.symbols.get(axis).map(String::as_str) {
+                    Some(symbol) if !symbol.is_empty() => symbol.to_owned(),
+                    _ => "?".to_owned(),
+                }
+            }
+        })
+        .collect();
+    format!("[{}]", dims.join(", "))
+}
+
+/// The dims sample `sample`'s files set: symbol name → value, checked
+/// against fixed dims, `--dim` and `--batch`, and between inputs.
+fn bind_file_dims(
+    declared: &[DeclaredInput],
+    config: &ProfileConfig,
+    loaded: &[Vec<files::LoadedFile>],
+    sample: usize,
+) -> Result<BTreeMap<String, (i64, String)>, InputError> {
+    let mut bound: BTreeMap<String, (i64, String)> = BTreeMap::new();
+    for (input, files) in declared.iter().zip(loaded) {
+        let Some(file) = (!files.is_empty()).then(|| &files[sample % files.len()]) else {
+            continue;
+        };
+        if file.shape.len() != input.shape.len() {
+            return Err(InputError::FileRank {
+                name: input.name.clone(),
+                path: file.path.clone(),
+                file_shape: file.shape.clone(),
+                declared: declared_shape_text(input),
+            });
+        }
+        for (axis, (&dim, &got)) in input.shape.iter().zip(&file.shape).enumerate() {
+            let got = got as i64;
+            if dim >= 0 {
+                if got != dim {
+                    return Err(InputError::FileFixedDim {
+                        name: input.name.clone(),
+                        path: file.path.clone(),
+                        axis,
+                        got: got as usize,
+                        fixed: dim,
+                        declared: format!(
+                            "{} (the file's shape is {:?})",
+                            declared_shape_text(input),
+                            file.shape
+                        ),
+                    });
+                }
+                continue;
+            }
+            if axis == 0
+                && let Some(batch) = config.batch
+                && batch != got
+            {
+                return Err(InputError::FileContradictsFlag {
+                    flag: format!("--batch {batch}"),
+                    name: input.name.clone(),
+                    path: file.path.clone(),
+                    axis,
+                    got,
+                });
+            }
+            let symbol = input.symbols.get(axis).map(String::as_str).unwrap_or("");
+            if symbol.is_empty() {
+                continue;
+            }
+            if let Some(&flag) = config.dims.get(symbol)
+                && flag != got
+            {
+                return Err(InputError::FileContradictsFlag {
+                    flag: format!("--dim {symbol}={flag}"),
+                    name: input.name.clone(),
+                    path: file.path.clone(),
+                    axis,
+                    got,
+                });
+            }
+            let here = format!(
+                "input '{}' ({}) axis {axis}",
+                input.name,
+                file.path.display()
+            );
+            match bound.get(symbol) {
+                Some((value, first)) if *value != got => {
+                    return Err(InputError::SymbolMismatch {
+                        symbol: symbol.to_owned(),
+                        first: format!("{first} = {value}"),
+                        second: format!("{here} = {got}"),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    bound.insert(symbol.to_owned(), (got, here));
+                }
+            }
+        }
+    }
+    Ok(bound)
+}
+
+/// The shape of every input in sample `sample`: a file's own shape where
+/// the input has files, otherwise the declared shape with symbols set by
+/// the files, `--batch`, `--dim` or 1 (with a note in `notes`).
+fn resolve_shapes(
+    declared: &[DeclaredInput],
+    config: &ProfileConfig,
+    loaded: &[Vec<files::LoadedFile>],
+    sample: usize,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Vec<i64>>, InputError> {
+    let bound = bind_file_dims(declared, config, loaded, sample)?;
+    let mut shapes = Vec::with_capacity(declared.len());
+    for (input, files) in declared.iter().zip(loaded) {
+        if let Some(file) = (!files.is_empty()).then(|| &files[sample % files.len()]) {
+            shapes.push(file.shape.iter().map(|dim| *dim as i64).collect());
+            continue;
+        }
         if let Some(batch) = config.batch {
             match input.shape.first() {
                 None => {
@@ -509,6 +934,7 @@ pub fn prepare(
                 _ => {}
             }
         }
+        let mut shape = Vec::with_capacity(input.shape.len());
         for (axis, &dim) in input.shape.iter().enumerate() {
             if dim >= 0 {
                 shape.push(dim);
@@ -519,6 +945,10 @@ pub fn prepare(
                 .get(axis)
                 .map(String::as_str)
                 .unwrap_or_default();
+            if let Some((value, _)) = (!symbol.is_empty()).then(|| bound.get(symbol)).flatten() {
+                shape.push(*value);
+                continue;
+            }
             let from_dims = (!symbol.is_empty())
                 .then(|| config.dims.get(symbol))
                 .flatten();
@@ -540,162 +970,18 @@ pub fn prepare(
                     } else {
                         format!("dim '{symbol}' not set (--dim {symbol}=N)")
                     };
-                    if defaulted.insert(label.clone(), ()).is_none() {
-                        notes.push(format!("{label}; using 1"));
+                    let note = format!("{label}; using 1");
+                    if !notes.contains(&note) {
+                        notes.push(note);
                     }
                     1
                 }
             };
             shape.push(value);
         }
-        specs.push(InputSpec {
-            name: input.name.clone(),
-            dtype: input.dtype.to_string(),
-            shape,
-            declared_shape: input.shape.clone(),
-            dim_symbols: input.symbols.clone(),
-            source: InputSource::Synthetic,
-        });
+        shapes.push(shape);
     }
-
-    let variants = build_variants(declared, &mut specs, &config.input_files, config.seed)?;
-    Ok(PreparedInputs {
-        specs,
-        variants,
-        notes,
-    })
-}
-
-fn build_variants(
-    declared: &[DeclaredInput],
-    specs: &mut [InputSpec],
-    files: &[InputFile],
-    seed: u64,
-) -> Result<Vec<Vec<TensorData>>, InputError> {
-    for file in files {
-        if !declared.iter().any(|input| input.name == file.name) {
-            return Err(InputError::UnknownInput {
-                name: file.name.clone(),
-                known: declared
-                    .iter()
-                    .map(|input| input.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
-    }
-    let mut per_input: Vec<Vec<TensorData>> = Vec::with_capacity(declared.len());
-    for (index, (input, spec)) in declared.iter().zip(specs.iter_mut()).enumerate() {
-        let paths: Vec<&Path> = files
-            .iter()
-            .filter(|file| file.name == input.name)
-            .map(|file| file.path.as_path())
-            .collect();
-        if paths.is_empty() {
-            let num_elements = spec.shape.iter().map(|dim| *dim as usize).product();
-            let data = synthetic(input.dtype, num_elements, seed.wrapping_add(index as u64))
-                .ok_or_else(|| InputError::UnsupportedDtype {
-                    name: input.name.clone(),
-                    dtype: input.dtype.to_string(),
-                })?;
-            per_input.push(vec![data]);
-        } else {
-            let mut loaded = Vec::with_capacity(paths.len());
-            for path in &paths {
-                loaded.push(read_npy(&input.name, input.dtype, path, &spec.shape)?);
-            }
-            spec.source = InputSource::Files {
-                paths: paths.iter().map(|path| path.to_path_buf()).collect(),
-            };
-            per_input.push(loaded);
-        }
-    }
-    let num_variants = per_input.iter().map(Vec::len).max().unwrap_or(1).max(1);
-    Ok((0..num_variants)
-        .map(|variant| {
-            per_input
-                .iter()
-                .map(|options| options[variant % options.len()].clone())
-                .collect()
-        })
-        .collect())
-}
-
-fn read_npy(
-    name: &str,
-    dtype: TensorElementType,
-    path: &Path,
-    expected: &[i64],
-) -> Result<TensorData, InputError> {
-    fn load<T: ndarray_npy::ReadableElement>(path: &Path) -> Result<ArrayD<T>, NpyError> {
-        let file = std::fs::File::open(path).map_err(NpyError::Open)?;
-        ArrayD::<T>::read_npy(file).map_err(NpyError::Read)
-    }
-    fn finish<T>(
-        array: Result<ArrayD<T>, NpyError>,
-        wrap: fn(Vec<T>) -> TensorData,
-        name: &str,
-        path: &Path,
-        expected: &[i64],
-    ) -> Result<TensorData, InputError> {
-        let array = array.map_err(|source| InputError::ReadFile {
-            name: name.to_owned(),
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let file_shape = array.shape().to_vec();
-        let matches = file_shape.len() == expected.len()
-            && file_shape
-                .iter()
-                .zip(expected)
-                .all(|(got, want)| *got as i64 == *want);
-        if !matches {
-            return Err(InputError::WrongShape {
-                name: name.to_owned(),
-                path: path.to_path_buf(),
-                file_shape,
-                expected: expected.to_vec(),
-            });
-        }
-        let (values, _offset) = array.into_raw_vec_and_offset();
-        Ok(wrap(values))
-    }
-    match dtype {
-        TensorElementType::Float32 => {
-            finish(load::<f32>(path), TensorData::F32, name, path, expected)
-        }
-        TensorElementType::Float64 => {
-            finish(load::<f64>(path), TensorData::F64, name, path, expected)
-        }
-        TensorElementType::Int8 => finish(load::<i8>(path), TensorData::I8, name, path, expected),
-        TensorElementType::Uint8 => finish(load::<u8>(path), TensorData::U8, name, path, expected),
-        TensorElementType::Int16 => {
-            finish(load::<i16>(path), TensorData::I16, name, path, expected)
-        }
-        TensorElementType::Uint16 => {
-            finish(load::<u16>(path), TensorData::U16, name, path, expected)
-        }
-        TensorElementType::Int32 => {
-            finish(load::<i32>(path), TensorData::I32, name, path, expected)
-        }
-        TensorElementType::Uint32 => {
-            finish(load::<u32>(path), TensorData::U32, name, path, expected)
-        }
-        TensorElementType::Int64 => {
-            finish(load::<i64>(path), TensorData::I64, name, path, expected)
-        }
-        TensorElementType::Uint64 => {
-            finish(load::<u64>(path), TensorData::U64, name, path, expected)
-        }
-        TensorElementType::Bool => {
-            finish(load::<bool>(path), TensorData::Bool, name, path, expected)
-        }
-        other => Err(InputError::ReadFile {
-            name: name.to_owned(),
-            path: path.to_path_buf(),
-            source: NpyError::UnsupportedDtype(other),
-        }),
-    }
+    Ok(shapes)
 }
 
 #[cfg(test)]
@@ -805,5 +1091,124 @@ mod tests {
         input.dtype = TensorElementType::String;
         let err = prepare(&[input], &ProfileConfig::default()).expect_err("string");
         assert!(matches!(err, InputError::StringInput { .. }));
+    }
+
+    fn write_npy(path: &std::path::Path, shape: &[usize]) {
+        use ndarray_npy::WriteNpyExt as _;
+        ndarray::ArrayD::<f32>::from_shape_fn(shape.to_vec(), |index| index[0] as f32)
+            .write_npy(std::fs::File::create(path).expect("create"))
+            .expect("write");
+    }
+
+    fn image_inputs() -> [DeclaredInput; 2] {
+        [
+            declared("x", &[-1, 3, -1, -1], &["N", "", "H", "W"]),
+            declared("mask", &[-1, 1, -1, -1], &["N", "", "H", "W"]),
+        ]
+    }
+
+    #[test]
+    fn files_set_symbolic_dims_and_shared_symbols_must_agree() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let x = dir.path().join("x.npy");
+        write_npy(&x, &[2, 3, 16, 24]);
+        let inputs = image_inputs();
+        let file = |name: &str, path: &std::path::Path| crate::engine::InputFile {
+            name: name.to_owned(),
+            path: path.to_path_buf(),
+        };
+        let config = ProfileConfig {
+            input_files: vec![file("x", &x)],
+            ..ProfileConfig::default()
+        };
+        let prepared = prepare(&inputs, &config).expect("prepare");
+        assert_eq!(prepared.specs[0].shape, vec![2, 3, 16, 24]);
+        // The synthetic mask follows the dims the file set.
+        assert_eq!(prepared.specs[1].shape, vec![2, 1, 16, 24]);
+        assert!(prepared.notes.is_empty(), "{:?}", prepared.notes);
+
+        let mask = dir.path().join("mask.npy");
+        write_npy(&mask, &[2, 1, 16, 25]);
+        let config = ProfileConfig {
+            input_files: vec![file("x", &x), file("mask", &mask)],
+            ..ProfileConfig::default()
+        };
+        let err = prepare(&inputs, &config).expect_err("W disagrees");
+        assert!(err.to_string().contains("dim 'W'"), "{err}");
+
+        let config = ProfileConfig {
+            input_files: vec![file("x", &x)],
+            dims: [("H".to_owned(), 32)].into(),
+            ..ProfileConfig::default()
+        };
+        let err = prepare(&inputs, &config).expect_err("--dim contradicts");
+        assert!(err.to_string().contains("--dim H=32"), "{err}");
+        let config = ProfileConfig {
+            input_files: vec![file("x", &x)],
+            batch: Some(4),
+            ..ProfileConfig::default()
+        };
+        let err = prepare(&inputs, &config).expect_err("--batch contradicts");
+        assert!(err.to_string().contains("--batch 4"), "{err}");
+
+        let fixed = [declared("x", &[-1, 3, 32, 32], &["N", "", "", ""])];
+        let config = ProfileConfig {
+            input_files: vec![file("x", &x)],
+            ..ProfileConfig::default()
+        };
+        let err = prepare(&fixed, &config).expect_err("fixed dim");
+        let text = err.to_string();
+        assert!(
+            text.contains("'x'") && text.contains("axis 2") && text.contains("fixed at 32"),
+            "{text}"
+        );
+        assert!(text.contains("x.npy") && text.contains("has 16"), "{text}");
+    }
+
+    #[test]
+    fn eval_samples_keep_their_own_shapes_but_a_run_needs_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let folder = dir.path().join("x");
+        std::fs::create_dir(&folder).expect("mkdir");
+        write_npy(&folder.join("a.npy"), &[1, 3, 16, 24]);
+        write_npy(&folder.join("b.npy"), &[1, 3, 8, 40]);
+        let inputs = [declared("x", &[-1, 3, -1, -1], &["N", "", "H", "W"])];
+        let config = ProfileConfig {
+            input_files: vec![crate::engine::InputFile {
+                name: String::new(),
+                path: folder,
+            }],
+            ..ProfileConfig::default()
+        };
+        let eval = prepare_eval(&inputs, &config, 8, SyntheticKind::Auto).expect("eval");
+        assert_eq!(eval.samples.len(), 2);
+        assert_eq!(eval.samples[0].shapes[0], vec![1, 3, 16, 24]);
+        assert_eq!(eval.samples[1].shapes[0], vec![1, 3, 8, 40]);
+        assert_eq!(eval.description, "2 input sets from .npy files");
+        let err = prepare(&inputs, &config).expect_err("two shapes in a run");
+        assert!(err.to_string().contains("must agree"), "{err}");
+    }
+
+    #[test]
+    fn eval_synthetic_kind_is_chosen_and_described() {
+        let inputs = [declared("x", &[1, 3, 32, 32], &["", "", "", ""])];
+        let config = ProfileConfig::default();
+        let auto = prepare_eval(&inputs, &config, 3, SyntheticKind::Auto).expect("auto");
+        assert_eq!(auto.samples.len(), 3);
+        assert!(
+            auto.description.starts_with(
+                "3 seeded image-like synthetic input sets (smooth random fields, ImageNet-normalised; seed"
+            ),
+            "{}",
+            auto.description
+        );
+        let noise = prepare_eval(&inputs, &config, 3, SyntheticKind::Noise).expect("noise");
+        assert!(noise.description.contains("noise"), "{}", noise.description);
+        assert_ne!(auto.samples[0].tensors, noise.samples[0].tensors);
+        // Samples differ from one another.
+        assert_ne!(auto.samples[0].tensors, auto.samples[1].tensors);
+        let flat = [declared("v", &[1, 256], &["", ""])];
+        let auto = prepare_eval(&flat, &config, 2, SyntheticKind::Auto).expect("flat");
+        assert!(auto.description.contains("noise"), "{}", auto.description);
     }
 }

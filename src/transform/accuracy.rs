@@ -193,7 +193,7 @@ pub const NEAR_ZERO_FRACTION: f64 = 0.99;
 pub const NEAR_CONSTANT_RATIO: f64 = 1e-3;
 /// An output is saturated when at least this fraction of values lies in
 /// the bands at the ends of its range.
-pub const SATURATED_FRACTION: f64 = 0.98;
+pub const SATURATED_FRACTION: f64 = 0.995;
 /// Width of each end band, as a fraction of the range.
 pub const SATURATED_BAND: f64 = 0.005;
 
@@ -311,15 +311,20 @@ impl AccuracyReport {
                 (task.top5_after - task.top5_before) * 100.0
             )?;
         }
+        let width = self
+            .outputs
+            .iter()
+            .map(|output| output.name.chars().count())
+            .fold(16, usize::max);
         writeln!(
             out,
-            "  {:<16} {:>12} {:>12} {:>12} {:>10} {:>8}",
+            "  {:<width$} {:>12} {:>12} {:>12} {:>10} {:>8}",
             "output", "max abs", "mean abs", "rel L2", "cosine", "top-1"
         )?;
         for output in &self.outputs {
             writeln!(
                 out,
-                "  {:<16} {:>12.3e} {:>12.3e} {:>12.3e} {:>10.6} {:>8}",
+                "  {:<width$} {:>12.3e} {:>12.3e} {:>12.3e} {:>10.6} {:>8}",
                 output.name,
                 output.max_abs_error,
                 output.mean_abs_error,

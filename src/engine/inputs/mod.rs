@@ -22,6 +22,10 @@ use serde::{Deserialize, Serialize};
 use super::config::ProfileConfig;
 use crate::transform::SyntheticKind;
 
+/// The dim name some exporters give every unknown dim; files never bind it
+/// across axes (each axis takes its file's value).
+pub const UNKNOWN_DIM_PLACEHOLDER: &str = "?";
+
 /// Synthetic integers are drawn uniformly from `0..SYNTHETIC_INT_RANGE`.
 pub const SYNTHETIC_INT_RANGE: i64 = 10;
 
@@ -862,7 +866,8 @@ fn bind_file_dims(
                 });
             }
             let symbol = input.symbols.get(axis).map(String::as_str).unwrap_or("");
-            if symbol.is_empty() {
+            // Some exporters name every unknown dim "?": not a shared symbol.
+            if symbol.is_empty() || symbol == UNKNOWN_DIM_PLACEHOLDER {
                 continue;
             }
             if let Some(&flag) = config.dims.get(symbol)

@@ -22,7 +22,7 @@ use ort::value::{DynValue, TensorElementType};
 
 use super::{
     EngineError,
-    config::{ExecutionProviderKind, ProfileConfig},
+    config::{ExecutionProviderKind, InputFile, ProfileConfig},
     inputs::{self, DeclaredInput, EvalSample, InputError, TensorData},
     runtime::{self, Runtime},
     session::{ModelSource, build_session, clean_ort_message},
@@ -269,7 +269,24 @@ impl AccuracyProbe {
         let mut session =
             build_session(runtime, ModelSource::Memory(original), config, None)?.session;
         let declared = inputs::declared_inputs(&session)?;
-        let eval = inputs::prepare_eval(&declared, config, spec.accuracy_samples, spec.synthetic)?;
+        // Evaluation data of its own: the files set every dim, not the run's
+        // batch and dims.
+        let eval_config = spec.eval_input.as_ref().map(|path| ProfileConfig {
+            input_files: vec![InputFile {
+                name: String::new(),
+                path: path.clone(),
+            }],
+            batch: None,
+            dims: Default::default(),
+            ..config.clone()
+        });
+        let inputs_config = eval_config.as_ref().unwrap_or(config);
+        let eval = inputs::prepare_eval(
+            &declared,
+            inputs_config,
+            spec.accuracy_samples,
+            spec.synthetic,
+        )?;
         let mut input_source = eval.description;
         for note in &eval.notes {
             input_source.push_str("; ");
@@ -288,7 +305,7 @@ impl AccuracyProbe {
                 run_once(&mut session, &values, &output_names)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let warnings = reference_warnings(&output_names, &reference, &declared, config);
+        let warnings = reference_warnings(&output_names, &reference, &declared, inputs_config);
         let labelled = match &spec.labels {
             Some(path) => Some(labelled_output(
                 path,

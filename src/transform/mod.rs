@@ -115,6 +115,10 @@ pub struct TransformSpec {
     pub keep_nodes: BTreeSet<String>,
     /// Synthetic data of the accuracy check when no `.npy` files are given.
     pub synthetic: SyntheticKind,
+    /// Evaluation data for the accuracy check only (a `.npy` file or a
+    /// folder of them, for the model's only input); the run's own inputs
+    /// stay as configured. Overrides the run's `.npy` inputs for accuracy.
+    pub eval_input: Option<std::path::PathBuf>,
     /// Integer class ids (`.npy`, one per evaluated row) for top-1/top-5.
     pub labels: Option<std::path::PathBuf>,
     /// The class output the labels go with (default: the first `[rows, classes]` output).
@@ -131,6 +135,7 @@ impl Default for TransformSpec {
             accuracy_samples: DEFAULT_ACCURACY_SAMPLES,
             keep_nodes: BTreeSet::new(),
             synthetic: SyntheticKind::Auto,
+            eval_input: None,
             labels: None,
             labels_output: None,
         }

@@ -243,13 +243,24 @@ fn digits_labels() -> PathBuf {
 #[test]
 fn top1_on_the_trained_digits_sample_before_and_after() {
     for precision in [Precision::Int8, Precision::Fp16] {
-        let spec = TransformSpec {
+        let mut spec = TransformSpec {
             precision,
             labels: Some(digits_labels()),
             ..TransformSpec::default()
         };
+        // int8 reads the set as the run's --input; fp16 as the transform's
+        // own evaluation data (what the GUI sets), with a run batch of 4.
+        let config = if precision == Precision::Int8 {
+            digits_config()
+        } else {
+            spec.eval_input = Some(repo_path("sample_models/digits_eval_images.npy"));
+            ProfileConfig {
+                batch: Some(4),
+                ..ProfileConfig::default()
+            }
+        };
         let accuracy =
-            accuracy_of("sample_models/digits_cnn.onnx", &spec, &digits_config()).expect("digits");
+            accuracy_of("sample_models/digits_cnn.onnx", &spec, &config).expect("digits");
         let task = accuracy.task.expect("task accuracy");
         assert_eq!(task.output, "logits");
         assert_eq!(task.num_labels, 450);

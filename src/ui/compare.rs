@@ -213,7 +213,7 @@ fn signed_percent_label(delta: f64, is_better: Option<bool>) -> RichText {
 pub fn compare_ui(ui: &mut Ui, comparison: &SessionComparison, a_name: &str, b_name: &str) {
     ui.label(RichText::new(format!("A = {a_name}    B = {b_name}")).strong());
     for warning in &comparison.accuracy_warnings {
-        ui.label(RichText::new(format!("⚠ Accuracy {warning}")).color(theme::WARNING));
+        ui.label(RichText::new(format!("Accuracy warning, {warning}")).color(theme::WARNING));
     }
     egui::Grid::new("compare_summary")
         .striped(true)

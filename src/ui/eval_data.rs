@@ -107,7 +107,7 @@ fn path_row(ui: &mut Ui, label: egui::Id, slot: &mut Option<PathBuf>, picks: &[P
                 }
             }
         }
-        if slot.is_some() && ui.small_button("✕").on_hover_text("Clear").clicked() {
+        if slot.is_some() && ui.small_button("Clear").clicked() {
             *slot = None;
         }
     });

@@ -304,7 +304,7 @@ fn transform_accuracy_ui(ui: &mut Ui, transform: &crate::transform::TransformRep
         return;
     };
     for warning in &accuracy.warnings {
-        ui.label(RichText::new(format!("⚠ Accuracy: {warning}")).color(theme::WARNING));
+        ui.label(RichText::new(format!("Accuracy warning: {warning}")).color(theme::WARNING));
     }
     if let Some(task) = &accuracy.task {
         ui.label(format!(

@@ -358,3 +358,74 @@ fn transform_command_shows_top1_and_warnings() {
         "{stdout}"
     );
 }
+
+/// The digits sample in the window: opening it fills in its evaluation
+/// set, and an int8 run shows top-1 before and after.
+#[cfg(feature = "gui")]
+#[test]
+fn gui_digits_sample_uses_its_evaluation_set() {
+    use egui_kittest::kittest::Queryable as _;
+
+    use crate::ui::{harness_of_height, step_until};
+
+    let mut harness = harness_of_height(1000.0);
+    harness.step();
+    harness.get_by_label("digits_cnn.onnx").click();
+    step_until(&mut harness, "the model", |app| app.model.is_some());
+    step_until(&mut harness, "ONNX Runtime", |app| {
+        app.runtime_status.is_some()
+    });
+    let spec = harness.state().settings.config.transform.clone();
+    let eval_input = spec.eval_input.expect("evaluation inputs filled in");
+    assert!(
+        eval_input.ends_with("digits_eval_images.npy"),
+        "{eval_input:?}"
+    );
+    assert!(
+        spec.labels
+            .is_some_and(|labels| labels.ends_with("digits_eval_labels.npy"))
+    );
+
+    harness.get_by_label("int8").click();
+    harness
+        .get_by_label("Duration (s)")
+        .set_value_accesskit(0.5);
+    harness.get_by_label("Warm-up (s)").set_value_accesskit(0.1);
+    harness.get_by_label("Off").click();
+    harness.step();
+    harness.get_by_label("Run").click();
+    step_until(&mut harness, "the run to start", |app| app.is_running());
+    step_until(&mut harness, "the run to finish", |app| {
+        !app.is_running() && !app.sessions.history.is_empty()
+    });
+    let document = harness
+        .state()
+        .shown_session()
+        .expect("a session")
+        .document
+        .clone();
+    assert_eq!(
+        document.run.status,
+        RunStatus::Completed,
+        "{:?}",
+        document.run.failure
+    );
+    let accuracy = document
+        .run
+        .transform
+        .as_ref()
+        .and_then(|transform| transform.accuracy.clone())
+        .expect("accuracy");
+    let task = accuracy.task.expect("task accuracy");
+    assert!((task.top1_before - DIGITS_TOP1).abs() < 1e-12, "{task:?}");
+    harness.get_by_label("Live").click();
+    harness.step();
+    let headline = format!(
+        "Task accuracy (450 labelled rows): top-1 97.78% -> {:.2}%",
+        task.top1_after * 100.0
+    );
+    assert!(
+        harness.query_by_label_contains(&headline).is_some(),
+        "no label with '{headline}'"
+    );
+}

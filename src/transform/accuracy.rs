@@ -254,16 +254,23 @@ pub fn degenerate_output(
 }
 
 /// Whether an output shaped `shape` holds probability rows: values in
-/// [0, 1] and each row (dim 0) summing to 1 within 1e-3.
+/// [0, 1] that sum to 1 within 1e-3 along the last axis (a softmax over
+/// classes, e.g. `[batch, time, classes]`) or over everything after dim 0
+/// (e.g. `[batch, classes, 1, 1]`).
 pub fn is_probability_rows(shape: &[i64], values: &[f64]) -> bool {
-    let rows = shape.first().map_or(1, |rows| (*rows).max(1) as usize);
-    if values.is_empty() || !values.len().is_multiple_of(rows) || values.len() / rows < 2 {
+    if values.is_empty() || !values.iter().all(|v| (0.0..=1.0).contains(v)) {
         return false;
     }
-    values.iter().all(|v| (0.0..=1.0).contains(v))
-        && values
-            .chunks(values.len() / rows)
-            .all(|row| (row.iter().sum::<f64>() - 1.0).abs() < 1e-3)
+    let sums_to_one = |row_len: usize| {
+        row_len >= 2
+            && values.len().is_multiple_of(row_len)
+            && values
+                .chunks(row_len)
+                .all(|row| (row.iter().sum::<f64>() - 1.0).abs() < 1e-3)
+    };
+    let last = shape.last().map_or(0, |dim| (*dim).max(0) as usize);
+    let rows = shape.first().map_or(1, |rows| (*rows).max(1) as usize);
+    sums_to_one(last) || (values.len().is_multiple_of(rows) && sums_to_one(values.len() / rows))
 }
 
 /// Top-1 and top-5 hits of class scores `values` (`labels.len()` rows of
@@ -404,6 +411,14 @@ mod tests {
         assert!(is_probability_rows(&[1, 1000], &softmax));
         assert_eq!(degenerate_output("prob", &softmax, true, hint), None);
         assert!(!is_probability_rows(&[1, 1000], &healthy));
+        // A softmax over the last axis of [batch, time, classes].
+        let mut sequence = vec![0.0; 2 * 3 * 500];
+        for row in 0..6 {
+            sequence[row * 500 + row] = 1.0;
+        }
+        assert!(is_probability_rows(&[2, 3, 500], &sequence));
+        // ... and over [batch, classes, 1, 1].
+        assert!(is_probability_rows(&[1, 1000, 1, 1], &softmax));
     }
 
     #[test]

@@ -176,9 +176,15 @@ pub fn read_npy(
     fn load<T: ndarray_npy::ReadableElement + Clone>(
         path: &Path,
         wrap: fn(Vec<T>) -> TensorData,
+        dtype: TensorElementType,
     ) -> Result<(Vec<usize>, TensorData), NpyError> {
         let file = std::fs::File::open(path).map_err(NpyError::Open)?;
-        let array = ArrayD::<T>::read_npy(std::io::BufReader::new(file)).map_err(NpyError::Read)?;
+        let array = ArrayD::<T>::read_npy(std::io::BufReader::new(file)).map_err(|source| {
+            NpyError::Read {
+                dtype,
+                source: Box::new(source),
+            }
+        })?;
         let shape = array.shape().to_vec();
         // A Fortran-order file is reordered to row-major.
         let array = if array.is_standard_layout() {
@@ -190,17 +196,17 @@ pub fn read_npy(
         Ok((shape, wrap(values)))
     }
     let result = match dtype {
-        TensorElementType::Float32 => load::<f32>(path, TensorData::F32),
-        TensorElementType::Float64 => load::<f64>(path, TensorData::F64),
-        TensorElementType::Int8 => load::<i8>(path, TensorData::I8),
-        TensorElementType::Uint8 => load::<u8>(path, TensorData::U8),
-        TensorElementType::Int16 => load::<i16>(path, TensorData::I16),
-        TensorElementType::Uint16 => load::<u16>(path, TensorData::U16),
-        TensorElementType::Int32 => load::<i32>(path, TensorData::I32),
-        TensorElementType::Uint32 => load::<u32>(path, TensorData::U32),
-        TensorElementType::Int64 => load::<i64>(path, TensorData::I64),
-        TensorElementType::Uint64 => load::<u64>(path, TensorData::U64),
-        TensorElementType::Bool => load::<bool>(path, TensorData::Bool),
+        TensorElementType::Float32 => load::<f32>(path, TensorData::F32, dtype),
+        TensorElementType::Float64 => load::<f64>(path, TensorData::F64, dtype),
+        TensorElementType::Int8 => load::<i8>(path, TensorData::I8, dtype),
+        TensorElementType::Uint8 => load::<u8>(path, TensorData::U8, dtype),
+        TensorElementType::Int16 => load::<i16>(path, TensorData::I16, dtype),
+        TensorElementType::Uint16 => load::<u16>(path, TensorData::U16, dtype),
+        TensorElementType::Int32 => load::<i32>(path, TensorData::I32, dtype),
+        TensorElementType::Uint32 => load::<u32>(path, TensorData::U32, dtype),
+        TensorElementType::Int64 => load::<i64>(path, TensorData::I64, dtype),
+        TensorElementType::Uint64 => load::<u64>(path, TensorData::U64, dtype),
+        TensorElementType::Bool => load::<bool>(path, TensorData::Bool, dtype),
         other => Err(NpyError::UnsupportedDtype(other)),
     };
     result.map_err(|source| InputError::ReadFile {
@@ -227,8 +233,15 @@ pub fn read_labels(path: &Path) -> Result<Vec<i64>, InputError> {
     let (shape, data) = match read_npy("labels", TensorElementType::Int64, path) {
         Ok(read) => read,
         Err(first) => read_npy("labels", TensorElementType::Int32, path).map_err(|_| {
+            let reason = match first {
+                InputError::ReadFile {
+                    source: NpyError::Read { source, .. },
+                    ..
+                } => source.to_string(),
+                other => other.to_string(),
+            };
             labels_error(format!(
-                "not an int64 or int32 .npy array of class ids ({first})"
+                "not an int64 or int32 .npy array of class ids ({reason})"
             ))
         })?,
     };

@@ -36,8 +36,15 @@ pub enum NpyError {
     #[error("{0}")]
     Open(#[source] std::io::Error),
     /// The file is not a `.npy` array of the expected element type.
-    #[error("{0}")]
-    Read(#[source] ndarray_npy::ReadNpyError),
+    #[error(
+        "{source} (the model input is {dtype}: the array must be saved with that element type)"
+    )]
+    Read {
+        /// The model input's element type.
+        dtype: TensorElementType,
+        #[source]
+        source: Box<ndarray_npy::ReadNpyError>,
+    },
     /// The model input's element type cannot be read from `.npy`.
     #[error(".npy input of dtype {0} is not supported")]
     UnsupportedDtype(TensorElementType),

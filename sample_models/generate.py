@@ -264,6 +264,182 @@ def self_check(paths):
                 raise AssertionError("Gather with id 1000 did not fail")
 
 
+# ---------------------------------------------------------------------------
+# digits_cnn.onnx: a small CNN *trained* (numpy only) on scikit-learn's
+# bundled 8x8 digits, with its held-out evaluation set and labels.
+
+DIGITS_SEED = 20261129
+DIGITS_EPOCHS = 40
+DIGITS_BATCH = 32
+DIGITS_LR = 2e-3
+
+
+def _im2col(x, k, stride, pad):
+    """x [n, c, h, w] -> columns [n, oh, ow, c*k*k] (c-major, then ky, kx)."""
+    n, c, h, w = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    oh = (h + 2 * pad - k) // stride + 1
+    ow = (w + 2 * pad - k) // stride + 1
+    cols = np.empty((n, c, k, k, oh, ow), dtype=x.dtype)
+    for ky in range(k):
+        for kx in range(k):
+            cols[:, :, ky, kx] = xp[:, :, ky:ky + stride * oh:stride, kx:kx + stride * ow:stride]
+    return cols.transpose(0, 4, 5, 1, 2, 3).reshape(n, oh, ow, c * k * k), (oh, ow)
+
+
+def _col2im(dcols, x_shape, k, stride, pad, oh, ow):
+    n, c, h, w = x_shape
+    dcols = dcols.reshape(n, oh, ow, c, k, k).transpose(0, 3, 4, 5, 1, 2)
+    dxp = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=dcols.dtype)
+    for ky in range(k):
+        for kx in range(k):
+            dxp[:, :, ky:ky + stride * oh:stride, kx:kx + stride * ow:stride] += dcols[:, :, ky, kx]
+    return dxp[:, :, pad:pad + h, pad:pad + w]
+
+
+def _digits_forward(params, x):
+    """Forward pass; returns logits and what backward needs."""
+    w1, b1, w2, b2, w3, b3, w4, b4 = params
+    n = x.shape[0]
+    c1, (h1, v1) = _im2col(x, 3, 1, 1)
+    z1 = c1 @ w1.reshape(8, -1).T + b1  # [n, 8, 8, 8] (nhwc)
+    a1 = np.maximum(z1, 0).transpose(0, 3, 1, 2)  # nchw
+    c2, (h2, v2) = _im2col(a1, 3, 2, 1)
+    z2 = c2 @ w2.reshape(16, -1).T + b2  # [n, 4, 4, 16]
+    a2 = np.maximum(z2, 0).transpose(0, 3, 1, 2)  # [n, 16, 4, 4]
+    f = a2.reshape(n, -1)
+    z3 = f @ w3.T + b3
+    a3 = np.maximum(z3, 0)
+    logits = a3 @ w4.T + b4
+    return logits, (x, c1, z1, a1, c2, z2, f, z3, a3, (h1, v1), (h2, v2))
+
+
+def _digits_backward(params, cache, dlogits):
+    w1, b1, w2, b2, w3, b3, w4, b4 = params
+    x, c1, z1, a1, c2, z2, f, z3, a3, (h1, v1), (h2, v2) = cache
+    n = x.shape[0]
+    gw4 = dlogits.T @ a3
+    gb4 = dlogits.sum(0)
+    dz3 = (dlogits @ w4) * (z3 > 0)
+    gw3 = dz3.T @ f
+    gb3 = dz3.sum(0)
+    df = dz3 @ w3
+    dz2 = df.reshape(n, 16, h2, v2).transpose(0, 2, 3, 1) * (z2 > 0)
+    gw2 = (dz2.reshape(-1, 16).T @ c2.reshape(-1, c2.shape[-1])).reshape(w2.shape)
+    gb2 = dz2.reshape(-1, 16).sum(0)
+    dc2 = dz2 @ w2.reshape(16, -1)
+    da1 = _col2im(dc2, a1.shape, 3, 2, 1, h2, v2)
+    dz1 = da1.transpose(0, 2, 3, 1) * (z1 > 0)
+    gw1 = (dz1.reshape(-1, 8).T @ c1.reshape(-1, c1.shape[-1])).reshape(w1.shape)
+    gb1 = dz1.reshape(-1, 8).sum(0)
+    return [gw1, gb1, gw2, gb2, gw3, gb3, gw4, gb4]
+
+
+def train_digits():
+    """Trains the CNN with Adam on a fixed split; returns params, test set, accuracy."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = (digits.images / 16.0).astype(np.float32)[:, None, :, :]
+    labels = digits.target.astype(np.int64)
+    x_train, x_test, y_train, y_test = train_test_split(
+        images, labels, test_size=0.25, random_state=0, stratify=labels
+    )
+    rng = np.random.default_rng(DIGITS_SEED)
+
+    def he(shape, fan_in):
+        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+    params = [
+        he((8, 1, 3, 3), 9), np.zeros(8, np.float32),
+        he((16, 8, 3, 3), 72), np.zeros(16, np.float32),
+        he((64, 256), 256), np.zeros(64, np.float32),
+        he((10, 64), 64), np.zeros(10, np.float32),
+    ]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    step = 0
+    for epoch in range(DIGITS_EPOCHS):
+        order = rng.permutation(len(x_train))
+        for start in range(0, len(order), DIGITS_BATCH):
+            idx = order[start:start + DIGITS_BATCH]
+            logits, cache = _digits_forward(params, x_train[idx])
+            shifted = logits - logits.max(1, keepdims=True)
+            prob = np.exp(shifted)
+            prob /= prob.sum(1, keepdims=True)
+            dlogits = prob
+            dlogits[np.arange(len(idx)), y_train[idx]] -= 1.0
+            dlogits /= len(idx)
+            grads = _digits_backward(params, cache, dlogits.astype(np.float32))
+            step += 1
+            for i, g in enumerate(grads):
+                m[i] = beta1 * m[i] + (1 - beta1) * g
+                v[i] = beta2 * v[i] + (1 - beta2) * g * g
+                mhat = m[i] / (1 - beta1 ** step)
+                vhat = v[i] / (1 - beta2 ** step)
+                params[i] = (params[i] - DIGITS_LR * mhat / (np.sqrt(vhat) + eps)).astype(np.float32)
+    test_logits, _ = _digits_forward(params, x_test)
+    accuracy = float((test_logits.argmax(1) == y_test).mean())
+    return params, x_test.astype(np.float32), y_test, accuracy
+
+
+def make_digits_cnn(params):
+    w1, b1, w2, b2, w3, b3, w4, b4 = params
+    b = Builder(None)
+    b.init("conv1.weight", w1)
+    b.init("conv1.bias", b1)
+    b.init("conv2.weight", w2)
+    b.init("conv2.bias", b2)
+    b.init("fc1.weight", w3)
+    b.init("fc1.bias", b3)
+    b.init("fc2.weight", w4)
+    b.init("fc2.bias", b4)
+    x = b.node("Conv", ["image", "conv1.weight", "conv1.bias"], ["conv1_out"], "conv1",
+               kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    x = b.node("Relu", [x], ["relu1_out"], "relu1")
+    x = b.node("Conv", [x, "conv2.weight", "conv2.bias"], ["conv2_out"], "conv2",
+               kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2])
+    x = b.node("Relu", [x], ["relu2_out"], "relu2")
+    x = b.node("Flatten", [x], ["flat"], "flatten", axis=1)
+    x = b.node("Gemm", [x, "fc1.weight", "fc1.bias"], ["fc1_out"], "fc1", transB=1)
+    x = b.node("Relu", [x], ["relu3_out"], "relu3")
+    b.node("Gemm", [x, "fc2.weight", "fc2.bias"], ["logits"], "fc2", transB=1)
+    inputs = [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 1, 8, 8])]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])]
+    return b.model(
+        "digits_cnn", inputs, outputs,
+        "Small CNN trained with numpy on scikit-learn's 8x8 digits (pixels / 16)",
+    )
+
+
+def make_digits():
+    """Trains digits_cnn, writes it with its evaluation set, checks it in ORT."""
+    params, x_test, y_test, accuracy = train_digits()
+    m = make_digits_cnn(params)
+    onnx.checker.check_model(m, full_check=True)
+    path = os.path.join(OUT_DIR, "digits_cnn.onnx")
+    data = m.SerializeToString()
+    with open(path, "wb") as f:
+        f.write(data)
+    np.save(os.path.join(OUT_DIR, "digits_eval_images.npy"), x_test)
+    np.save(os.path.join(OUT_DIR, "digits_eval_labels.npy"), y_test)
+    print(f"digits_cnn.onnx: {len(data)} bytes, {float_param_count(m)} params, "
+          f"test accuracy {accuracy * 100:.2f}% on {len(y_test)} held-out digits "
+          f"({int(round(accuracy * len(y_test)))} correct)")
+    assert accuracy > 0.9, accuracy
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (logits,) = sess.run(None, {"image": x_test})
+    ort_accuracy = float((logits.argmax(1) == y_test).mean())
+    print(f"  ort ok digits_cnn.onnx: top-1 {ort_accuracy * 100:.2f}%")
+    assert abs(ort_accuracy - accuracy) < 1e-9, (ort_accuracy, accuracy)
+
+
 def main():
     rng = np.random.default_rng(SEED)
     written = []
@@ -280,6 +456,7 @@ def main():
               f"{len(m.graph.node)} nodes, ops {ops}")
         written.append((name, path))
     self_check(written)
+    make_digits()
     return 0
 
 

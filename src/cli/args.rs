@@ -13,7 +13,7 @@ use crate::{
     },
     transform::{
         AccuracyBudget, BudgetLimit, DEFAULT_ACCURACY_SAMPLES, Int8Mode, Precision, PruneMode,
-        PruneNorm, PruneScope, PruneSpec, TransformSpec,
+        PruneNorm, PruneScope, PruneSpec, SyntheticKind, TransformSpec,
     },
 };
 
@@ -127,6 +127,20 @@ pub struct TransformFlags {
     /// return the unconverted model instead of an error.
     #[arg(long, requires = "accuracy_budget", help_heading = "Transform")]
     pub budget_allow_unconverted: bool,
+    /// Synthetic accuracy inputs: image-like where an input looks like an image (auto), for every float [N,C,H,W] input (image), or N(0,1) noise.
+    #[arg(long, value_enum, default_value_t = SyntheticKind::Auto, help_heading = "Transform")]
+    pub synthetic: SyntheticKind,
+    /// Integer class ids (.npy, one per evaluated row) for top-1/top-5 before and after the transform.
+    #[arg(long, value_name = "FILE.npy", help_heading = "Transform")]
+    pub labels: Option<PathBuf>,
+    /// The [rows, classes] output the labels go with (default: the first such output).
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "labels",
+        help_heading = "Transform"
+    )]
+    pub labels_output: Option<String>,
 }
 
 impl TransformFlags {
@@ -151,6 +165,9 @@ impl TransformFlags {
                 limit: Some(limit),
                 allow_unconverted: self.budget_allow_unconverted,
             }),
+            synthetic: self.synthetic,
+            labels: self.labels.clone(),
+            labels_output: self.labels_output.clone(),
             ..TransformSpec::default()
         }
     }
@@ -182,7 +199,7 @@ pub struct TransformArgs {
     /// Another symbolic dimension of the accuracy inputs, NAME=VALUE (repeatable).
     #[arg(long = "dim", value_parser = parse_dim)]
     pub dims: Vec<(String, i64)>,
-    /// Real data for the accuracy comparison, NAME=FILE.npy (repeatable).
+    /// Real data for the accuracy comparison, one sample per file: NAME=FILE.npy, NAME=DIR (every .npy in DIR, by name) or DIR / FILE.npy for a single-input model (repeatable). The files set the symbolic dims.
     #[arg(long = "input", value_parser = parse_input)]
     pub inputs: Vec<InputFile>,
     /// Seed of the synthetic accuracy inputs.
@@ -269,7 +286,7 @@ pub struct ProfileArgs {
     /// Another symbolic dimension, NAME=VALUE (repeatable).
     #[arg(long = "dim", value_parser = parse_dim, help_heading = "Inputs")]
     pub dims: Vec<(String, i64)>,
-    /// Real data for an input, NAME=FILE.npy (repeatable; several files for one input are cycled per request).
+    /// Real data for an input: NAME=FILE.npy, NAME=DIR (every .npy in DIR, by name) or DIR / FILE.npy for a single-input model (repeatable; several files are cycled per request and must share one shape). The files set the symbolic dims.
     #[arg(long = "input", value_parser = parse_input, help_heading = "Inputs")]
     pub inputs: Vec<InputFile>,
     /// Seed for synthetic inputs and Poisson arrivals.
@@ -402,7 +419,7 @@ pub enum ArgError {
     MissingDimensionName { text: String },
     #[error("a dimension must be at least 1 (in --dim {text})")]
     DimensionTooSmall { text: String },
-    #[error("expected NAME=FILE.npy, got '{text}'")]
+    #[error("expected NAME=FILE.npy, NAME=DIR, or an existing file or folder, got '{text}'")]
     NotNameFile { text: String },
     #[error("'{text}' is not a sparsity like 0.5 or 50%")]
     NotSparsity {
@@ -451,6 +468,13 @@ fn parse_input(text: &str) -> Result<InputFile, ArgError> {
     let not_name_file = || ArgError::NotNameFile {
         text: text.to_owned(),
     };
+    // A file or folder without NAME=: the model's only input.
+    if std::path::Path::new(text).exists() {
+        return Ok(InputFile {
+            name: String::new(),
+            path: PathBuf::from(text),
+        });
+    }
     let (name, path) = text.split_once('=').ok_or_else(not_name_file)?;
     if name.is_empty() || path.is_empty() {
         return Err(not_name_file());
@@ -580,6 +604,8 @@ mod tests {
             Ok("ids".to_owned())
         );
         assert!(parse_input("ids").is_err());
+        let folder = parse_input(env!("CARGO_MANIFEST_DIR")).expect("an existing folder");
+        assert!(folder.name.is_empty() && folder.path.is_dir());
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));

@@ -7,11 +7,14 @@
 //!   provider has no kernel for is kept float32 and the conversion retried),
 //!   adds what the provider means for the transform's speed, and measures
 //!   accuracy against the original.
-//! - [`measure_accuracy`] runs two serialized models on the same inputs
-//!   (seeded synthetic sets or the user's `.npy` files) and compares every
-//!   output with [`OutputComparison`].
+//! - [`AccuracyProbe`] runs the original once on the evaluation inputs
+//!   (seeded synthetic sets, image-like where an input looks like an image,
+//!   or the user's `.npy` files), warns when its outputs are degenerate on
+//!   them, and compares any number of candidates with [`OutputComparison`]
+//!   and, given labels, top-1/top-5; [`measure_accuracy`] is one comparison.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use half::f16;
 use ort::session::{Session, SessionInputValue};
@@ -20,15 +23,16 @@ use ort::value::{DynValue, TensorElementType};
 use super::{
     EngineError,
     budget::Candidate,
-    config::{ExecutionProviderKind, ProfileConfig},
-    inputs::{self, DeclaredInput, TensorData},
+    config::{ExecutionProviderKind, InputFile, ProfileConfig},
+    inputs::{self, DeclaredInput, EvalSample, InputError, TensorData},
     runtime::{self, Runtime},
     session::{ModelSource, build_session, clean_ort_message},
 };
 use crate::model::Model;
 use crate::transform::{
-    self, AccuracyReport, Int8Mode, OutputComparison, Precision, TransformError, TransformReport,
-    TransformSpec,
+    self, AccuracyReport, Int8Mode, OutputComparison, Precision, TaskAccuracy, TransformError,
+    TransformReport, TransformSpec,
+    accuracy::{degenerate_output, is_probability_rows, top_k_hits},
 };
 
 /// Retries of the float16 conversion with ops the runtime rejected.
@@ -74,6 +78,17 @@ pub enum VerifyError {
         /// Elements after the transform.
         after: usize,
     },
+    /// The evaluation inputs could not be built (files, dims, dtypes).
+    #[error("accuracy inputs: {0}")]
+    Inputs(#[from] InputError),
+    /// The labels do not fit the model's outputs or the evaluated rows.
+    #[error("--labels {}: {problem}", path.display())]
+    Labels {
+        /// The labels file.
+        path: std::path::PathBuf,
+        /// What does not fit.
+        problem: String,
+    },
     /// A model output could not be read.
     #[error("ONNX Runtime: output {name:?} is {problem}")]
     Output {
@@ -96,12 +111,6 @@ impl From<runtime::RuntimeError> for VerifyError {
     }
 }
 
-impl From<inputs::InputError> for VerifyError {
-    fn from(err: inputs::InputError) -> Self {
-        Self::Runtime(Box::new(EngineError::Inputs(err)))
-    }
-}
-
 /// A checked transform: the model, its bytes and the report with accuracy.
 #[derive(Debug, Clone)]
 pub struct CheckedTransform {
@@ -115,7 +124,9 @@ pub struct CheckedTransform {
 
 /// Applies `spec`, makes sure ONNX Runtime loads the result with `config`
 /// (execution provider, threads, optimization level), and measures accuracy
-/// on `spec.accuracy_samples` seeded inputs or `config.input_files`.
+/// on `spec.accuracy_samples` seeded inputs (of the kind `spec.synthetic`
+/// asks for) or `config.input_files`, with top-1/top-5 when `spec.labels`
+/// is set.
 ///
 /// For float16, an op type without a float16 kernel on the provider is kept
 /// in float32 (mixed precision) and the conversion retried; the report lists
@@ -132,13 +143,7 @@ pub fn apply_checked(
     }
     let (transformed, mut report, bytes) =
         load_transformed(runtime, model, spec, config, &mut Vec::new())?;
-    report.accuracy = Some(measure_accuracy(
-        runtime,
-        &original,
-        &bytes,
-        config,
-        spec.accuracy_samples,
-    )?);
+    report.accuracy = Some(measure_accuracy(runtime, &original, &bytes, config, spec)?);
     Ok(CheckedTransform {
         model: transformed,
         bytes,
@@ -155,7 +160,7 @@ fn apply_budgeted(
     spec: &TransformSpec,
     config: &ProfileConfig,
 ) -> Result<CheckedTransform, VerifyError> {
-    let probe = AccuracyProbe::new(runtime, original, config, spec.accuracy_samples)?;
+    let probe = AccuracyProbe::new(runtime, original, config, spec)?;
     // Ops ONNX Runtime has no float16 kernel for, learned once and kept for
     // every later candidate (each would otherwise rediscover them).
     let mut rejections = Vec::new();
@@ -290,11 +295,15 @@ pub fn missing_kernel_op(message: &str) -> Option<String> {
 /// Outputs of one run: per output, its shape and values as f64.
 type RunOutputs = Vec<(Vec<i64>, Vec<f64>)>;
 
-/// One evaluation input set: the data of every input and its shape.
+/// The labelled class output: which output, its classes, and the labels.
 #[derive(Debug, Clone)]
-struct Sample {
-    tensors: Vec<TensorData>,
-    shapes: Vec<Vec<i64>>,
+struct LabelledOutput {
+    /// Index into the output names.
+    output: usize,
+    classes: usize,
+    labels: Vec<i64>,
+    /// Top-1 and top-5 hits of the original.
+    before: (u64, u64),
 }
 
 /// The original model's outputs on a fixed set of evaluation inputs,
@@ -302,73 +311,85 @@ struct Sample {
 /// search) are each compared with one run per sample.
 pub struct AccuracyProbe {
     config: ProfileConfig,
-    samples: Vec<Sample>,
+    samples: Vec<EvalSample>,
     output_names: Vec<String>,
     /// `reference[k]`: the original's outputs on sample `k`.
     reference: Vec<RunOutputs>,
     input_source: String,
+    /// Degenerate reference outputs (see [`degenerate_output`]).
+    warnings: Vec<String>,
+    labelled: Option<LabelledOutput>,
 }
 
 impl AccuracyProbe {
-    /// Runs the original (serialized, self-contained) on `num_samples`
-    /// seeded synthetic input sets, or on `config.input_files`, and keeps its
-    /// outputs.
+    /// Runs the original (serialized, self-contained) on
+    /// `spec.accuracy_samples` seeded synthetic input sets of the kind
+    /// `spec.synthetic` asks for, or on `config.input_files` (one sample per
+    /// file), keeps its outputs, checks them for degenerate values, and
+    /// reads `spec.labels` when set.
     pub fn new(
         runtime: &Runtime,
         original: &[u8],
         config: &ProfileConfig,
-        num_samples: usize,
+        spec: &TransformSpec,
     ) -> Result<Self, VerifyError> {
         let mut session =
             build_session(runtime, ModelSource::Memory(original), config, None)?.session;
         let declared = inputs::declared_inputs(&session)?;
-        let mut samples = Vec::new();
-        let input_source = if config.input_files.is_empty() {
-            let num_samples = num_samples.max(1);
-            for sample in 0..num_samples {
-                let seeded = ProfileConfig {
-                    seed: config.seed.wrapping_add(1000 * sample as u64),
-                    ..config.clone()
-                };
-                let prepared = inputs::prepare(&declared, &seeded)?;
-                let shapes: Vec<Vec<i64>> =
-                    prepared.specs.iter().map(|s| s.shape.clone()).collect();
-                samples.extend(prepared.variants.into_iter().map(|tensors| Sample {
-                    tensors,
-                    shapes: shapes.clone(),
-                }));
-            }
-            format!(
-                "{num_samples} seeded synthetic input sets (seed {})",
-                config.seed
-            )
-        } else {
-            let prepared = inputs::prepare(&declared, config)?;
-            let shapes: Vec<Vec<i64>> = prepared.specs.iter().map(|s| s.shape.clone()).collect();
-            samples.extend(prepared.variants.into_iter().map(|tensors| Sample {
-                tensors,
-                shapes: shapes.clone(),
-            }));
-            format!("{} input sets from .npy files", samples.len())
-        };
+        // Evaluation data of its own: the files set every dim, not the run's
+        // batch and dims.
+        let eval_config = spec.eval_input.as_ref().map(|path| ProfileConfig {
+            input_files: vec![InputFile {
+                name: String::new(),
+                path: path.clone(),
+            }],
+            batch: None,
+            dims: Default::default(),
+            ..config.clone()
+        });
+        let inputs_config = eval_config.as_ref().unwrap_or(config);
+        let eval = inputs::prepare_eval(
+            &declared,
+            inputs_config,
+            spec.accuracy_samples,
+            spec.synthetic,
+        )?;
+        let mut input_source = eval.description;
+        for note in &eval.notes {
+            input_source.push_str("; ");
+            input_source.push_str(note);
+        }
         let output_names: Vec<String> = session
             .outputs()
             .iter()
             .map(|o| o.name().to_owned())
             .collect();
-        let reference = samples
+        let reference = eval
+            .samples
             .iter()
             .map(|sample| {
                 let values = to_values(&sample.tensors, &sample.shapes, None)?;
                 run_once(&mut session, &values, &output_names)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let warnings = reference_warnings(&output_names, &reference, &declared, inputs_config);
+        let labelled = match &spec.labels {
+            Some(path) => Some(labelled_output(
+                path,
+                spec.labels_output.as_deref(),
+                &output_names,
+                &reference,
+            )?),
+            None => None,
+        };
         Ok(Self {
             config: config.clone(),
-            samples,
+            samples: eval.samples,
             output_names,
             reference,
             input_source,
+            warnings,
+            labelled,
         })
     }
 
@@ -393,6 +414,7 @@ impl AccuracyProbe {
         .session;
         let declared = inputs::declared_inputs(&session)?;
         let mut per_output = vec![OutputComparison::default(); self.output_names.len()];
+        let mut class_scores: Vec<f64> = Vec::new();
         for (sample, expected) in self.samples.iter().zip(&self.reference) {
             let values = to_values(&sample.tensors, &sample.shapes, Some(&declared))?;
             let actual = run_once(&mut session, &values, &self.output_names)?;
@@ -407,6 +429,11 @@ impl AccuracyProbe {
                     });
                 }
             }
+            if let Some(labelled) = &self.labelled
+                && let Some((_, got)) = actual.get(labelled.output)
+            {
+                class_scores.extend_from_slice(got);
+            }
             for (slot, ((shape, want), (_, got))) in
                 per_output.iter_mut().zip(expected.iter().zip(actual))
             {
@@ -419,25 +446,162 @@ impl AccuracyProbe {
             .zip(per_output)
             .map(|(name, comparison)| comparison.finish(name.clone()))
             .collect();
+        let task = self.labelled.as_ref().map(|labelled| {
+            let after = top_k_hits(&class_scores, labelled.classes, &labelled.labels);
+            let rows = labelled.labels.len().max(1) as f64;
+            TaskAccuracy {
+                output: self.output_names[labelled.output].clone(),
+                num_labels: labelled.labels.len() as u64,
+                top1_before: labelled.before.0 as f64 / rows,
+                top1_after: after.0 as f64 / rows,
+                top5_before: labelled.before.1 as f64 / rows,
+                top5_after: after.1 as f64 / rows,
+            }
+        });
         Ok(AccuracyReport {
             num_samples: self.samples.len(),
             input_source: self.input_source.clone(),
             outputs,
-            ..AccuracyReport::default()
+            warnings: self.warnings.clone(),
+            task,
         })
     }
 }
 
+/// One warning per output of the original that is degenerate on the
+/// evaluation inputs, with what to do about it.
+fn reference_warnings(
+    output_names: &[String],
+    reference: &[RunOutputs],
+    declared: &[DeclaredInput],
+    config: &ProfileConfig,
+) -> Vec<String> {
+    let input = match declared {
+        [only] => only.name.as_str(),
+        _ => "NAME",
+    };
+    let hint = if config.input_files.is_empty() {
+        format!(
+            "Measure on real data instead: --input {input}=FILE.npy (or --input {input}=DIR, a folder of .npy files, one sample each)"
+        )
+    } else {
+        "Check that these .npy files hold representative, preprocessed data".to_owned()
+    };
+    output_names
+        .iter()
+        .enumerate()
+        .filter_map(|(index, name)| {
+            let mut values = Vec::new();
+            let mut probabilities = true;
+            for outputs in reference {
+                let (shape, data) = outputs.get(index)?;
+                probabilities &= is_probability_rows(shape, data);
+                values.extend_from_slice(data);
+            }
+            degenerate_output(name, &values, probabilities, &hint)
+        })
+        .collect()
+}
+
+/// Finds the class output the labels go with (`wanted`, or the first
+/// `[rows, classes]` output), checks the labels against its rows and
+/// classes, and scores the original.
+fn labelled_output(
+    path: &Path,
+    wanted: Option<&str>,
+    output_names: &[String],
+    reference: &[RunOutputs],
+) -> Result<LabelledOutput, VerifyError> {
+    let labels_error = |problem: String| VerifyError::Labels {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let labels = inputs::files::read_labels(path)?;
+    let first = reference
+        .first()
+        .ok_or_else(|| labels_error("no evaluation inputs".to_owned()))?;
+    let is_class_output = |shape: &[i64]| matches!(shape, [_, classes] if *classes > 1);
+    let output = match wanted {
+        Some(name) => {
+            let index = output_names
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| {
+                    labels_error(format!(
+                        "--labels-output {name}: the model has no output of that name; its outputs are: {}",
+                        output_names.join(", ")
+                    ))
+                })?;
+            if !is_class_output(&first[index].0) {
+                return Err(labels_error(format!(
+                    "output '{name}' has shape {:?}; labels need a [rows, classes] output",
+                    first[index].0
+                )));
+            }
+            index
+        }
+        None => first
+            .iter()
+            .position(|(shape, _)| is_class_output(shape))
+            .ok_or_else(|| {
+                labels_error(format!(
+                    "no output is shaped [rows, classes] (outputs: {}); top-1 needs class scores",
+                    output_names
+                        .iter()
+                        .zip(first)
+                        .map(|(name, (shape, _))| format!("{name} {shape:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?,
+    };
+    let classes = first[output].0[1] as usize;
+    let mut scores = Vec::new();
+    let mut rows: u64 = 0;
+    for outputs in reference {
+        let (shape, values) = &outputs[output];
+        if shape.len() != 2 || shape[1] as usize != classes {
+            return Err(labels_error(format!(
+                "output '{}' changes its class count between samples ({shape:?})",
+                output_names[output]
+            )));
+        }
+        rows += shape[0].max(0) as u64;
+        scores.extend_from_slice(values);
+    }
+    if labels.len() as u64 != rows {
+        return Err(labels_error(format!(
+            "{} labels, but the evaluation has {rows} rows of output '{}' ({} input sets); give one class id per row",
+            labels.len(),
+            output_names[output],
+            reference.len()
+        )));
+    }
+    if let Some(bad) = labels.iter().find(|l| **l < 0 || **l as usize >= classes) {
+        return Err(labels_error(format!(
+            "class id {bad} is outside 0..{classes} (output '{}' has {classes} classes)",
+            output_names[output]
+        )));
+    }
+    let before = top_k_hits(&scores, classes, &labels);
+    Ok(LabelledOutput {
+        output,
+        classes,
+        labels,
+        before,
+    })
+}
+
 /// Runs both models (serialized, self-contained) on the same inputs and
-/// compares their outputs.
+/// compares their outputs (see [`AccuracyProbe::new`] for what `spec` sets).
 pub fn measure_accuracy(
     runtime: &Runtime,
     original: &[u8],
     transformed: &[u8],
     config: &ProfileConfig,
-    num_samples: usize,
+    spec: &TransformSpec,
 ) -> Result<AccuracyReport, VerifyError> {
-    AccuracyProbe::new(runtime, original, config, num_samples)?.compare(runtime, transformed)
+    AccuracyProbe::new(runtime, original, config, spec)?.compare(runtime, transformed)
 }
 
 /// ONNX Runtime values of one sample; float32 data becomes float16 where the

@@ -3,7 +3,24 @@
 //! models on the same inputs is the engine's job (`engine::verify`); this
 //! module only does the arithmetic.
 
+use std::fmt::Write as _;
+
 use serde::{Deserialize, Serialize};
+
+/// Which synthetic data the accuracy check feeds when no `.npy` files are
+/// given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SyntheticKind {
+    /// Image-like data for inputs that look like images (float
+    /// `[N, 1 or 3, H, W]`, H and W at least 8), noise for the others.
+    #[default]
+    Auto,
+    /// Image-like data for every float rank-4 input, noise for the others.
+    Image,
+    /// Seeded N(0,1) noise for floats (integers in 0..10) everywhere.
+    Noise,
+}
 
 /// Error statistics of one output over all compared samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,6 +183,169 @@ pub fn error_stats(want: &[f64], got: &[f64]) -> OutputAccuracy {
     stats
 }
 
+/// Values with |v| below this count as zero for the near-zero check.
+pub const NEAR_ZERO_ABS: f64 = 1e-3;
+/// An output is near-zero when at least this fraction of values is below
+/// [`NEAR_ZERO_ABS`].
+pub const NEAR_ZERO_FRACTION: f64 = 0.99;
+/// An output is near-constant when its standard deviation is at most this
+/// fraction of its root mean square.
+pub const NEAR_CONSTANT_RATIO: f64 = 1e-3;
+/// An output is saturated when at least this fraction of values lies in
+/// the bands at the ends of its range.
+pub const SATURATED_FRACTION: f64 = 0.995;
+/// Width of each end band, as a fraction of the range.
+pub const SATURATED_BAND: f64 = 0.005;
+
+/// Why the original's output `name` makes cosine and relative L2
+/// uninformative on the evaluation inputs: near-zero, near-constant or
+/// saturated values. `None` when the values look healthy. Outputs whose
+/// rows are probability distributions (`probabilities`, e.g. a softmax over
+/// many classes, mostly near zero by nature) are only checked for being
+/// near-constant. `hint` ends the sentence (what to do instead).
+pub fn degenerate_output(
+    name: &str,
+    values: &[f64],
+    probabilities: bool,
+    hint: &str,
+) -> Option<String> {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if finite.is_empty() {
+        return None;
+    }
+    let n = finite.len() as f64;
+    let suffix = format!("; cosine and relative L2 are then not informative. {hint}");
+    let near_zero = finite.iter().filter(|v| v.abs() < NEAR_ZERO_ABS).count() as f64 / n;
+    let max_abs = finite.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if !probabilities && near_zero >= NEAR_ZERO_FRACTION {
+        return Some(format!(
+            "output '{name}' is near zero on these inputs: {:.1}% of its values have |v| < {NEAR_ZERO_ABS:e} (largest |v| {max_abs:.3e}){suffix}",
+            near_zero * 100.0
+        ));
+    }
+    let mean = finite.iter().sum::<f64>() / n;
+    let rms = (finite.iter().map(|v| v * v).sum::<f64>() / n).sqrt();
+    let std = (finite.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    if rms > 0.0 && std <= NEAR_CONSTANT_RATIO * rms {
+        return Some(format!(
+            "output '{name}' is near-constant on these inputs: standard deviation {std:.3e} against a mean of {mean:.4e} (relative spread {:.1e}){suffix}",
+            std / rms
+        ));
+    }
+    let (low, high) = finite
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
+    if !probabilities && high > low {
+        let band = SATURATED_BAND * (high - low);
+        let at_low = finite.iter().filter(|v| **v <= low + band).count() as f64 / n;
+        let at_high = finite.iter().filter(|v| **v >= high - band).count() as f64 / n;
+        if at_low + at_high >= SATURATED_FRACTION {
+            return Some(format!(
+                "output '{name}' is saturated on these inputs: {:.1}% of its values lie at the ends of its range [{low:.4}, {high:.4}] ({:.1}% at the low end, {:.1}% at the high end){suffix}",
+                (at_low + at_high) * 100.0,
+                at_low * 100.0,
+                at_high * 100.0
+            ));
+        }
+    }
+    None
+}
+
+/// Whether an output shaped `shape` holds probability rows: values in
+/// [0, 1] that sum to 1 within 1e-3 along the last axis (a softmax over
+/// classes, e.g. `[batch, time, classes]`) or over everything after dim 0
+/// (e.g. `[batch, classes, 1, 1]`).
+pub fn is_probability_rows(shape: &[i64], values: &[f64]) -> bool {
+    if values.is_empty() || !values.iter().all(|v| (0.0..=1.0).contains(v)) {
+        return false;
+    }
+    let sums_to_one = |row_len: usize| {
+        row_len >= 2
+            && values.len().is_multiple_of(row_len)
+            && values
+                .chunks(row_len)
+                .all(|row| (row.iter().sum::<f64>() - 1.0).abs() < 1e-3)
+    };
+    let last = shape.last().map_or(0, |dim| (*dim).max(0) as usize);
+    let rows = shape.first().map_or(1, |rows| (*rows).max(1) as usize);
+    sums_to_one(last) || (values.len().is_multiple_of(rows) && sums_to_one(values.len() / rows))
+}
+
+/// Top-1 and top-5 hits of class scores `values` (`labels.len()` rows of
+/// `classes` scores) against `labels`. A label is in the top k when fewer
+/// than k classes score higher (ties go to the lower class index, like the
+/// argmax). With fewer than 5 classes, top-5 is top-`classes`.
+pub fn top_k_hits(values: &[f64], classes: usize, labels: &[i64]) -> (u64, u64) {
+    let k = classes.min(5);
+    let mut hits = (0, 0);
+    for (row, label) in values.chunks(classes.max(1)).zip(labels) {
+        let Some(&score) = usize::try_from(*label).ok().and_then(|l| row.get(l)) else {
+            continue;
+        };
+        let label = *label as usize;
+        let rank = row
+            .iter()
+            .enumerate()
+            .filter(|(class, v)| **v > score || (**v == score && *class < label))
+            .count();
+        hits.0 += u64::from(rank == 0);
+        hits.1 += u64::from(rank < k);
+    }
+    hits
+}
+
+impl AccuracyReport {
+    /// The accuracy section of the transform report: warnings first (a
+    /// `WARNING` line each), the task accuracy, then the per-output table.
+    pub fn write_text(&self, out: &mut String) -> std::fmt::Result {
+        for warning in &self.warnings {
+            writeln!(out, "WARNING: {warning}")?;
+        }
+        writeln!(out, "Accuracy    {}", self.input_source)?;
+        if let Some(task) = &self.task {
+            writeln!(
+                out,
+                "  task accuracy on {} labelled rows (output '{}'): top-1 {:.2}% -> {:.2}% ({:+.2} pt), top-5 {:.2}% -> {:.2}% ({:+.2} pt)",
+                task.num_labels,
+                task.output,
+                task.top1_before * 100.0,
+                task.top1_after * 100.0,
+                (task.top1_after - task.top1_before) * 100.0,
+                task.top5_before * 100.0,
+                task.top5_after * 100.0,
+                (task.top5_after - task.top5_before) * 100.0
+            )?;
+        }
+        let width = self
+            .outputs
+            .iter()
+            .map(|output| output.name.chars().count())
+            .fold(16, usize::max);
+        writeln!(
+            out,
+            "  {:<width$} {:>12} {:>12} {:>12} {:>10} {:>8}",
+            "output", "max abs", "mean abs", "rel L2", "cosine", "top-1"
+        )?;
+        for output in &self.outputs {
+            writeln!(
+                out,
+                "  {:<width$} {:>12.3e} {:>12.3e} {:>12.3e} {:>10.6} {:>8}",
+                output.name,
+                output.max_abs_error,
+                output.mean_abs_error,
+                output.relative_l2_error,
+                output.cosine_similarity,
+                output
+                    .top1_agreement
+                    .map_or_else(|| "-".to_owned(), |a| format!("{:.1}%", a * 100.0))
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Index of the largest value (first one on ties).
 fn argmax(values: &[f64]) -> usize {
     values
@@ -197,5 +377,62 @@ mod tests {
         );
         assert!((identical.cosine_similarity - 1.0).abs() < 1e-15);
         assert_eq!(argmax(&[0.1, 0.7, 0.7, -1.0]), 1);
+    }
+
+    #[test]
+    fn degenerate_outputs_are_named_and_healthy_ones_pass() {
+        let hint = "use real data";
+        let zeros = vec![0.0; 1000];
+        let warning = degenerate_output("y", &zeros, false, hint).expect("all zero");
+        assert!(
+            warning.contains("near zero") && warning.contains("'y'"),
+            "{warning}"
+        );
+        assert!(warning.contains("not informative") && warning.ends_with(hint));
+        let constant: Vec<f64> = (0..1000).map(|i| 5.0 + 1e-6 * i as f64).collect();
+        let warning = degenerate_output("y", &constant, false, hint).expect("constant");
+        assert!(warning.contains("near-constant"), "{warning}");
+        let saturated: Vec<f64> = (0..1000)
+            .map(|i| {
+                if i % 3 == 0 {
+                    1.0
+                } else {
+                    2e-3 * f64::from(i % 2)
+                }
+            })
+            .collect();
+        let warning = degenerate_output("p", &saturated, false, hint).expect("saturated");
+        assert!(warning.contains("saturated"), "{warning}");
+        let healthy: Vec<f64> = (0..1000).map(|i| (i as f64 * 0.37).sin()).collect();
+        assert_eq!(degenerate_output("y", &healthy, false, hint), None);
+        // A softmax over many classes is mostly near zero by nature.
+        let mut softmax = vec![0.0001; 1000];
+        softmax[3] = 1.0 - 0.0001 * 999.0;
+        assert!(is_probability_rows(&[1, 1000], &softmax));
+        assert_eq!(degenerate_output("prob", &softmax, true, hint), None);
+        assert!(!is_probability_rows(&[1, 1000], &healthy));
+        // A softmax over the last axis of [batch, time, classes].
+        let mut sequence = vec![0.0; 2 * 3 * 500];
+        for row in 0..6 {
+            sequence[row * 500 + row] = 1.0;
+        }
+        assert!(is_probability_rows(&[2, 3, 500], &sequence));
+        // ... and over [batch, classes, 1, 1].
+        assert!(is_probability_rows(&[1, 1000, 1, 1], &softmax));
+    }
+
+    #[test]
+    fn top_k_counts_hits_with_ties_like_argmax() {
+        // Two rows of 6 classes.
+        let scores = [
+            0.1, 0.9, 0.3, 0.2, 0.0, 0.5, // argmax 1; class 5 second
+            1.0, 1.0, 0.0, 0.0, 0.0, 0.0, // tie: argmax 0
+        ];
+        assert_eq!(top_k_hits(&scores, 6, &[1, 0]), (2, 2));
+        assert_eq!(top_k_hits(&scores, 6, &[5, 1]), (0, 2));
+        // Class 4 ranks last in row 0 (6th): outside the top 5.
+        assert_eq!(top_k_hits(&scores, 6, &[4, 2]), (0, 1));
+        // Out-of-range labels count as misses.
+        assert_eq!(top_k_hits(&scores, 6, &[9, -1]), (0, 0));
     }
 }

@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Model, ModelError};
-pub use accuracy::{AccuracyReport, OutputAccuracy, OutputComparison, TaskAccuracy};
+pub use accuracy::{AccuracyReport, OutputAccuracy, OutputComparison, SyntheticKind, TaskAccuracy};
 pub use budget::{AccuracyBudget, BudgetLimit, BudgetReport, LayerSensitivity};
 pub use fp16::{Fp16Report, KeptNode};
 pub use int8::{Int8Report, QuantizedLayer};
@@ -141,6 +141,16 @@ pub struct TransformSpec {
     /// Convert only as much as this accuracy budget allows (the search
     /// runs in `engine::verify::apply_checked`).
     pub accuracy_budget: Option<AccuracyBudget>,
+    /// Synthetic data of the accuracy check when no `.npy` files are given.
+    pub synthetic: SyntheticKind,
+    /// Evaluation data for the accuracy check only (a `.npy` file or a
+    /// folder of them, for the model's only input); the run's own inputs
+    /// stay as configured. Overrides the run's `.npy` inputs for accuracy.
+    pub eval_input: Option<std::path::PathBuf>,
+    /// Integer class ids (`.npy`, one per evaluated row) for top-1/top-5.
+    pub labels: Option<std::path::PathBuf>,
+    /// The class output the labels go with (default: the first `[rows, classes]` output).
+    pub labels_output: Option<String>,
 }
 
 impl Default for TransformSpec {
@@ -154,6 +164,10 @@ impl Default for TransformSpec {
             keep_nodes: BTreeSet::new(),
             target_opset: None,
             accuracy_budget: None,
+            synthetic: SyntheticKind::Auto,
+            eval_input: None,
+            labels: None,
+            labels_output: None,
         }
     }
 }
@@ -451,26 +465,7 @@ impl TransformReport {
             }
         }
         if let Some(accuracy) = &self.accuracy {
-            writeln!(out, "Accuracy    {}", accuracy.input_source)?;
-            writeln!(
-                out,
-                "  {:<16} {:>12} {:>12} {:>12} {:>10} {:>8}",
-                "output", "max abs", "mean abs", "rel L2", "cosine", "top-1"
-            )?;
-            for output in &accuracy.outputs {
-                writeln!(
-                    out,
-                    "  {:<16} {:>12.3e} {:>12.3e} {:>12.3e} {:>10.6} {:>8}",
-                    output.name,
-                    output.max_abs_error,
-                    output.mean_abs_error,
-                    output.relative_l2_error,
-                    output.cosine_similarity,
-                    output
-                        .top1_agreement
-                        .map_or_else(|| "-".to_owned(), |a| format!("{:.1}%", a * 100.0))
-                )?;
-            }
+            accuracy.write_text(out)?;
         }
         if let Some(budget) = &self.budget {
             budget.write_text(out)?;

@@ -280,10 +280,12 @@ pub fn profile_command(model: &Path, config: &ProfileConfig) -> String {
         flag("dim", Some(format!("{name}={value}")));
     }
     for file in &config.input_files {
-        flag(
-            "input",
-            Some(format!("{}={}", file.name, file.path.display())),
-        );
+        let value = if file.name.is_empty() {
+            file.path.display().to_string()
+        } else {
+            format!("{}={}", file.name, file.path.display())
+        };
+        flag("input", Some(value));
     }
     if config.seed != DEFAULT_SEED {
         flag("seed", Some(config.seed.to_string()));

@@ -11,6 +11,7 @@ use super::{
     action::{Action, ActionQueue},
     config_panel,
     error::{UiError, flatten},
+    eval_data,
     files::{self, FileDialogs, PickPurpose},
     heatmap,
     loaded_model::LoadedModel,
@@ -161,6 +162,10 @@ impl WorkbenchApp {
 
     /// Opens one of the bundled sample models.
     pub fn open_sample(&mut self, file_name: &str) {
+        if let Err(err) = eval_data::fill_for_sample(&mut self.settings.config.transform, file_name)
+        {
+            self.error(format!("{err:#}"));
+        }
         match sample_model_path(file_name) {
             Ok(path) => self.open_model(path),
             Err(err) => self.error(format!("{err:#}")),

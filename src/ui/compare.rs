@@ -65,6 +65,8 @@ pub struct SessionComparison {
     pub layers: Vec<LayerDelta>,
     pub only_in_a: Vec<String>,
     pub only_in_b: Vec<String>,
+    /// Warnings on the accuracy figures of A and B (degenerate outputs).
+    pub accuracy_warnings: Vec<String>,
 }
 
 /// Compares session `a` (the baseline) with `b`.
@@ -117,6 +119,35 @@ pub fn compare_sessions(a: &SessionDocument, b: &SessionDocument) -> SessionComp
         higher_is_better: false,
         unit: "",
     });
+    let report = |document: &SessionDocument| {
+        document
+            .run
+            .transform
+            .as_ref()
+            .and_then(|transform| transform.accuracy.clone())
+    };
+    let top1 = |document: &SessionDocument| {
+        report(document).and_then(|accuracy| accuracy.task.map(|task| task.top1_after * 100.0))
+    };
+    if top1(a).is_some() || top1(b).is_some() {
+        summary.push(DeltaRow {
+            metric: "task top-1 (labels)",
+            a: top1(a),
+            b: top1(b),
+            higher_is_better: true,
+            unit: "%",
+        });
+    }
+    let accuracy_warnings = [("A", a), ("B", b)]
+        .into_iter()
+        .flat_map(|(which, document)| {
+            report(document)
+                .map(|accuracy| accuracy.warnings)
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |warning| format!("{which}: {warning}"))
+        })
+        .collect();
 
     let (empty_a, empty_b) = (Vec::new(), Vec::new());
     let nodes_a = a
@@ -165,6 +196,7 @@ pub fn compare_sessions(a: &SessionDocument, b: &SessionDocument) -> SessionComp
         layers,
         only_in_a,
         only_in_b,
+        accuracy_warnings,
     }
 }
 
@@ -180,6 +212,9 @@ fn signed_percent_label(delta: f64, is_better: Option<bool>) -> RichText {
 /// Draws a comparison; `a_name` and `b_name` label the two sides.
 pub fn compare_ui(ui: &mut Ui, comparison: &SessionComparison, a_name: &str, b_name: &str) {
     ui.label(RichText::new(format!("A = {a_name}    B = {b_name}")).strong());
+    for warning in &comparison.accuracy_warnings {
+        ui.label(RichText::new(format!("Accuracy warning, {warning}")).color(theme::WARNING));
+    }
     egui::Grid::new("compare_summary")
         .striped(true)
         .show(ui, |ui| {

@@ -325,6 +325,7 @@ pub fn config_ui(
         ui.separator();
         ui.label(RichText::new("Precision and pruning").strong());
         transform_ui(ui, &mut config.transform);
+        super::eval_data::eval_data_ui(ui, &mut config.transform);
     });
     for problem in config_problems(config, model, runtime_has_cuda) {
         ui.label(RichText::new(problem).color(theme::ERROR));

@@ -15,6 +15,7 @@ mod app;
 mod compare;
 mod config_panel;
 mod error;
+mod eval_data;
 mod files;
 mod heatmap;
 mod layers;

@@ -176,6 +176,7 @@ pub fn live_tab_ui(ui: &mut Ui, view: &RunView<'_>) {
         ui.label(RichText::new(warning).color(theme::WARNING));
     }
     if let Some(transform) = &run.transform {
+        transform_accuracy_ui(ui, transform);
         ui.collapsing(format!("Transform: {}", transform.spec.label()), |ui| {
             if let Some(budget) = &transform.budget {
                 super::sensitivity::chart_ui(ui, budget);
@@ -297,4 +298,26 @@ fn summary_line_ui(
         };
         ui.label(RichText::new(format!("{} failed", format_count(failed))).color(failed_color));
     });
+}
+
+/// The transform's accuracy headline above its report: warnings on
+/// degenerate reference outputs in warning colour, and the task accuracy.
+fn transform_accuracy_ui(ui: &mut Ui, transform: &crate::transform::TransformReport) {
+    let Some(accuracy) = &transform.accuracy else {
+        return;
+    };
+    for warning in &accuracy.warnings {
+        ui.label(RichText::new(format!("Accuracy warning: {warning}")).color(theme::WARNING));
+    }
+    if let Some(task) = &accuracy.task {
+        ui.label(format!(
+            "Task accuracy ({} labelled rows): top-1 {:.2}% -> {:.2}% ({:+.2} pt), top-5 {:.2}% -> {:.2}%",
+            task.num_labels,
+            task.top1_before * 100.0,
+            task.top1_after * 100.0,
+            (task.top1_after - task.top1_before) * 100.0,
+            task.top5_before * 100.0,
+            task.top5_after * 100.0
+        ));
+    }
 }

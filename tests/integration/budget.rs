@@ -139,8 +139,14 @@ fn budget_search_meets_its_budget_for_int8_and_fp16() {
         // measurement of them stays within the budget.
         build_session(runtime, ModelSource::Memory(&tight.bytes), &config(), None)
             .expect("budgeted model loads");
-        let again = verify::measure_accuracy(runtime, &original, &tight.bytes, &config(), 8)
-            .expect("rerun");
+        let again = verify::measure_accuracy(
+            runtime,
+            &original,
+            &tight.bytes,
+            &config(),
+            &TransformSpec::default(),
+        )
+        .expect("rerun");
         assert!(min_cosine(&again) >= budget, "{precision:?}");
         let text = tight.report.render_text();
         assert!(text.contains("Budget"), "{text}");

@@ -1,6 +1,7 @@
 //! Integration tests against the real ONNX Runtime on every sample model.
 //! One test binary (faster to build and link); modules by topic.
 
+mod accuracy;
 mod architecture;
 mod bad_input;
 mod batching;

@@ -262,6 +262,75 @@ def self_check(p):
         run("unnamed_dims.onnx", {"x": np.ones((2, mid, 8), dtype=np.float32)})
 
 
+def accuracy_fixtures():
+    """Fixtures of the accuracy checks (own seed, so the others stay as they are):
+
+    - dynamic_image.onnx: x [N, 3, H, W] (all symbolic) -> Conv 3->8 3x3 pad 1,
+      Relu, GlobalAveragePool, Flatten, Gemm 8->5 -> logits [N, 5]. Any H, W run.
+    - saturated_sigmoid.onnx: x [N, 16] -> Gemm 16->8 with weights scaled by 100
+      -> Sigmoid -> y: almost every value is 0 or 1 (saturated).
+    - dead_relu.onnx: x [N, 16] -> Gemm 16->8 with bias -100 -> Relu -> y: all
+      zero (near-zero).
+    """
+    rng = np.random.default_rng(SEED + 11)
+    written = {}
+    conv_w = numpy_helper.from_array(f32(rng, (8, 3, 3, 3), 0.3), "conv.weight")
+    conv_b = numpy_helper.from_array(f32(rng, (8,), 0.1), "conv.bias")
+    fc_w = numpy_helper.from_array(f32(rng, (5, 8), 0.5), "fc.weight")
+    fc_b = numpy_helper.from_array(f32(rng, (5,), 0.1), "fc.bias")
+    nodes = [
+        helper.make_node("Conv", ["x", "conv.weight", "conv.bias"], ["c"], name="conv",
+                         kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("GlobalAveragePool", ["r"], ["g"], name="pool"),
+        helper.make_node("Flatten", ["g"], ["f"], name="flatten", axis=1),
+        helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["logits"], name="fc",
+                         transB=1),
+    ]
+    model = make_model("dynamic_image", nodes,
+                       [vi("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                       [vi("logits", TensorProto.FLOAT, ["N", 5])],
+                       "image input with symbolic batch, height and width",
+                       [conv_w, conv_b, fc_w, fc_b])
+    written["dynamic_image.onnx"] = write("dynamic_image.onnx", model)
+
+    def gemm_then(name, op, weight_scale, bias, doc):
+        w = numpy_helper.from_array(f32(rng, (8, 16), 1.0) * weight_scale, "fc.weight")
+        b = numpy_helper.from_array(np.full((8,), bias, dtype=np.float32), "fc.bias")
+        nodes = [
+            helper.make_node("Gemm", ["x", "fc.weight", "fc.bias"], ["h"], name="fc",
+                             transB=1),
+            helper.make_node(op, ["h"], ["y"], name=op.lower()),
+        ]
+        return make_model(name, nodes, [vi("x", TensorProto.FLOAT, ["N", 16])],
+                          [vi("y", TensorProto.FLOAT, ["N", 8])], doc, [w, b])
+
+    written["saturated_sigmoid.onnx"] = write(
+        "saturated_sigmoid.onnx",
+        gemm_then("saturated_sigmoid", "Sigmoid", 100.0, 0.0,
+                  "Sigmoid of a large scaled input: outputs at 0 or 1"))
+    written["dead_relu.onnx"] = write(
+        "dead_relu.onnx",
+        gemm_then("dead_relu", "Relu", 1.0, -100.0, "Relu of a large negative bias: all zero"))
+    for rel, path in written.items():
+        print(f"{rel}: {os.path.getsize(path)} bytes")
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    feeds = {
+        "dynamic_image.onnx": {"x": f32(np.random.default_rng(0), (2, 3, 16, 24), 1.0)},
+        "saturated_sigmoid.onnx": {"x": f32(np.random.default_rng(0), (4, 16), 1.0)},
+        "dead_relu.onnx": {"x": f32(np.random.default_rng(0), (4, 16), 1.0)},
+    }
+    for rel, path in written.items():
+        (out,) = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+            None, feeds[rel])
+        ends = float(((out < 1e-3) | (out > 1 - 1e-3)).mean())
+        print(f"  ort ok {rel}: {list(out.shape)}, |v|<1e-3 {float((abs(out) < 1e-3).mean()):.3f}, "
+              f"at 0/1 {ends:.3f}")
+
+
 def main():
     p = {}
     p["fixed_batch.onnx"] = write("fixed_batch.onnx", fixed_batch(np.random.default_rng(SEED)))
@@ -292,6 +361,7 @@ def main():
     self_check(p)
     opset_fixtures()
     write_pruning_fixtures()
+    accuracy_fixtures()
     return 0
 
 
@@ -404,6 +474,18 @@ def opset_fixtures():
     }
     for rel, path in paths.items():
         print(f"{rel}: {os.path.getsize(path)} bytes")
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    for rel, path in paths.items():
+        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        feeds = {i.name: np.random.default_rng(0).standard_normal(i.shape).astype(np.float32)
+                 for i in sess.get_inputs() if i.name == "x"}
+        outs = sess.run(None, feeds)
+        print(f"  ort ok {rel}: outputs {[list(o.shape) for o in outs]}")
 
 
 def mobilenet_v2_blocks(rng):
@@ -500,14 +582,6 @@ def write_pruning_fixtures():
         import onnxruntime as ort
     except ImportError:
         return
-    so = ort.SessionOptions()
-    so.log_severity_level = 4
-    for rel, path in paths.items():
-        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        feeds = {i.name: np.random.default_rng(0).standard_normal(i.shape).astype(np.float32)
-                 for i in sess.get_inputs() if i.name == "x"}
-        outs = sess.run(None, feeds)
-        print(f"  ort ok {rel}: outputs {[list(o.shape) for o in outs]}")
     sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
     (y,) = sess.run(None, {"x": x})

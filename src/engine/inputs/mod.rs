@@ -1,14 +1,17 @@
 //! Model inputs: resolving symbolic dims, seeded synthetic data for every
-//! tensor dtype ONNX Runtime takes, and `.npy` files supplied by the user.
+//! tensor dtype ONNX Runtime takes, and `.npy` files supplied by the user
+//! (`files.rs`: folders, size checks, reading), whose shapes set the
+//! symbolic dims. Accuracy checks get their own input sets
+//! ([`prepare_eval`]), image-like where an input looks like an image
+//! (`image.rs`).
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-};
+pub mod files;
+pub mod image;
+mod resolve;
+
+use std::path::PathBuf;
 
 use half::f16;
-use ndarray::ArrayD;
-use ndarray_npy::ReadNpyExt as _;
 use ort::{
     session::Session,
     value::{DynValue, Tensor, TensorElementType, ValueType},
@@ -17,12 +20,15 @@ use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use rand_distr::{Distribution as _, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::config::{InputFile, ProfileConfig};
+pub use resolve::{EvalInputs, EvalSample, declared_shape_text, prepare, prepare_eval};
+
+/// The dim name some exporters give every unknown dim; files never bind it
+/// across axes (each axis takes its file's value).
+pub const UNKNOWN_DIM_PLACEHOLDER: &str = "?";
 
 /// Synthetic integers are drawn uniformly from `0..SYNTHETIC_INT_RANGE`.
 pub const SYNTHETIC_INT_RANGE: i64 = 10;
 
-/// An input that cannot be built.
 /// Why a `.npy` file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
@@ -30,13 +36,21 @@ pub enum NpyError {
     #[error("{0}")]
     Open(#[source] std::io::Error),
     /// The file is not a `.npy` array of the expected element type.
-    #[error("{0}")]
-    Read(#[source] ndarray_npy::ReadNpyError),
+    #[error(
+        "{source} (the model input is {dtype}: the array must be saved with that element type)"
+    )]
+    Read {
+        /// The model input's element type.
+        dtype: TensorElementType,
+        #[source]
+        source: Box<ndarray_npy::ReadNpyError>,
+    },
     /// The model input's element type cannot be read from `.npy`.
     #[error(".npy input of dtype {0} is not supported")]
     UnsupportedDtype(TensorElementType),
 }
 
+/// An input that cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error(
@@ -89,14 +103,84 @@ pub enum InputError {
         source: NpyError,
     },
     #[error(
-        "input '{name}': {} has shape {file_shape:?}, but the model needs {expected:?}",
-        path.display()
+        "--input {}: the model has {count} inputs ({known}); say which one: --input NAME={}",
+        path.display(), path.display()
     )]
-    WrongShape {
+    NameNeeded {
+        path: PathBuf,
+        count: usize,
+        known: String,
+    },
+    #[error("input '{name}': cannot read the folder {}: {source}", dir.display())]
+    ReadFolder {
+        name: String,
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("input '{name}': the folder {} has no .npy files", dir.display())]
+    EmptyFolder { name: String, dir: PathBuf },
+    #[error(
+        "inputs given several files need the same number of files (the k-th files form sample k): {counts}"
+    )]
+    SampleCounts { counts: String },
+    #[error(
+        "the --input files hold {total_bytes} bytes together, more than the limit of {max_bytes} bytes; use fewer or smaller files"
+    )]
+    TooMuchData { total_bytes: u64, max_bytes: u64 },
+    #[error("labels {}: {problem}", path.display())]
+    Labels { path: PathBuf, problem: String },
+    #[error(
+        "input '{name}': {} has shape {file_shape:?} ({} dims), but the model's input has {declared} ({} dims)",
+        path.display(), file_shape.len(), declared.split(',').count()
+    )]
+    FileRank {
         name: String,
         path: PathBuf,
         file_shape: Vec<usize>,
-        expected: Vec<i64>,
+        declared: String,
+    },
+    #[error(
+        "input '{name}': {} has {got} in axis {axis}, but axis {axis} of the model's input {declared} is fixed at {fixed}",
+        path.display()
+    )]
+    FileFixedDim {
+        name: String,
+        path: PathBuf,
+        axis: usize,
+        got: usize,
+        fixed: i64,
+        /// The model's shape and the file's, as text.
+        declared: String,
+    },
+    #[error(
+        "{flag} contradicts input '{name}': {} has {got} in axis {axis}; drop the flag (the file sets the dim) or use a matching file",
+        path.display()
+    )]
+    FileContradictsFlag {
+        flag: String,
+        name: String,
+        path: PathBuf,
+        axis: usize,
+        got: i64,
+    },
+    #[error(
+        "dim '{symbol}' is shared by several inputs, but their files disagree: {first}, {second}"
+    )]
+    SymbolMismatch {
+        symbol: String,
+        first: String,
+        second: String,
+    },
+    #[error(
+        "input '{name}': {first} but {other}; a profile run feeds one shape, so its files must agree (accuracy checks take mixed shapes)"
+    )]
+    FileShapesDiffer {
+        name: String,
+        /// The first file and its shape.
+        first: String,
+        /// The file of another shape and that shape.
+        other: String,
     },
     #[error("input '{name}': creating the tensor failed: {reason}")]
     Tensor { name: String, reason: String },
@@ -449,258 +533,10 @@ pub fn declared_inputs(session: &Session) -> Result<Vec<DeclaredInput>, InputErr
         .collect()
 }
 
-/// Resolves shapes and builds the data for every input.
-pub fn prepare(
-    declared: &[DeclaredInput],
-    config: &ProfileConfig,
-) -> Result<PreparedInputs, InputError> {
-    let mut notes = Vec::new();
-    for input in declared {
-        if input.dtype == TensorElementType::String {
-            return Err(InputError::StringInput {
-                name: input.name.clone(),
-            });
-        }
-    }
-    let known_symbols: Vec<&str> = {
-        let mut symbols: Vec<&str> = declared
-            .iter()
-            .flat_map(|input| input.shape.iter().zip(&input.symbols))
-            .filter(|(dim, symbol)| **dim < 0 && !symbol.is_empty())
-            .map(|(_, symbol)| symbol.as_str())
-            .collect();
-        symbols.sort_unstable();
-        symbols.dedup();
-        symbols
-    };
-    for name in config.dims.keys() {
-        if !known_symbols.contains(&name.as_str()) {
-            let known = if known_symbols.is_empty() {
-                "(none)".to_owned()
-            } else {
-                known_symbols.join(", ")
-            };
-            return Err(InputError::UnknownDim {
-                name: name.clone(),
-                known,
-            });
-        }
-    }
-
-    let mut defaulted: BTreeMap<String, ()> = BTreeMap::new();
-    let mut specs = Vec::with_capacity(declared.len());
-    for input in declared {
-        let mut shape = Vec::with_capacity(input.shape.len());
-        if let Some(batch) = config.batch {
-            match input.shape.first() {
-                None => {
-                    return Err(InputError::ScalarBatch {
-                        name: input.name.clone(),
-                        batch,
-                    });
-                }
-                Some(&fixed) if fixed >= 0 && fixed != batch => {
-                    return Err(InputError::FixedBatch {
-                        name: input.name.clone(),
-                        fixed,
-                        batch,
-                    });
-                }
-                _ => {}
-            }
-        }
-        for (axis, &dim) in input.shape.iter().enumerate() {
-            if dim >= 0 {
-                shape.push(dim);
-                continue;
-            }
-            let symbol = input
-                .symbols
-                .get(axis)
-                .map(String::as_str)
-                .unwrap_or_default();
-            let from_dims = (!symbol.is_empty())
-                .then(|| config.dims.get(symbol))
-                .flatten();
-            let value = match (axis, config.batch, from_dims) {
-                (0, Some(batch), Some(&dim_value)) if dim_value != batch => {
-                    return Err(InputError::DimConflictsWithBatch {
-                        name: symbol.to_owned(),
-                        dim_value,
-                        batch,
-                    });
-                }
-                (0, Some(batch), _) => batch,
-                (_, _, Some(&value)) => value,
-                _ => {
-                    let label = if symbol.is_empty() {
-                        format!("input '{}' dim {axis} is unnamed", input.name)
-                    } else if axis == 0 {
-                        format!("batch dim '{symbol}' not set (--batch)")
-                    } else {
-                        format!("dim '{symbol}' not set (--dim {symbol}=N)")
-                    };
-                    if defaulted.insert(label.clone(), ()).is_none() {
-                        notes.push(format!("{label}; using 1"));
-                    }
-                    1
-                }
-            };
-            shape.push(value);
-        }
-        specs.push(InputSpec {
-            name: input.name.clone(),
-            dtype: input.dtype.to_string(),
-            shape,
-            declared_shape: input.shape.clone(),
-            dim_symbols: input.symbols.clone(),
-            source: InputSource::Synthetic,
-        });
-    }
-
-    let variants = build_variants(declared, &mut specs, &config.input_files, config.seed)?;
-    Ok(PreparedInputs {
-        specs,
-        variants,
-        notes,
-    })
-}
-
-fn build_variants(
-    declared: &[DeclaredInput],
-    specs: &mut [InputSpec],
-    files: &[InputFile],
-    seed: u64,
-) -> Result<Vec<Vec<TensorData>>, InputError> {
-    for file in files {
-        if !declared.iter().any(|input| input.name == file.name) {
-            return Err(InputError::UnknownInput {
-                name: file.name.clone(),
-                known: declared
-                    .iter()
-                    .map(|input| input.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
-    }
-    let mut per_input: Vec<Vec<TensorData>> = Vec::with_capacity(declared.len());
-    for (index, (input, spec)) in declared.iter().zip(specs.iter_mut()).enumerate() {
-        let paths: Vec<&Path> = files
-            .iter()
-            .filter(|file| file.name == input.name)
-            .map(|file| file.path.as_path())
-            .collect();
-        if paths.is_empty() {
-            let num_elements = spec.shape.iter().map(|dim| *dim as usize).product();
-            let data = synthetic(input.dtype, num_elements, seed.wrapping_add(index as u64))
-                .ok_or_else(|| InputError::UnsupportedDtype {
-                    name: input.name.clone(),
-                    dtype: input.dtype.to_string(),
-                })?;
-            per_input.push(vec![data]);
-        } else {
-            let mut loaded = Vec::with_capacity(paths.len());
-            for path in &paths {
-                loaded.push(read_npy(&input.name, input.dtype, path, &spec.shape)?);
-            }
-            spec.source = InputSource::Files {
-                paths: paths.iter().map(|path| path.to_path_buf()).collect(),
-            };
-            per_input.push(loaded);
-        }
-    }
-    let num_variants = per_input.iter().map(Vec::len).max().unwrap_or(1).max(1);
-    Ok((0..num_variants)
-        .map(|variant| {
-            per_input
-                .iter()
-                .map(|options| options[variant % options.len()].clone())
-                .collect()
-        })
-        .collect())
-}
-
-fn read_npy(
-    name: &str,
-    dtype: TensorElementType,
-    path: &Path,
-    expected: &[i64],
-) -> Result<TensorData, InputError> {
-    fn load<T: ndarray_npy::ReadableElement>(path: &Path) -> Result<ArrayD<T>, NpyError> {
-        let file = std::fs::File::open(path).map_err(NpyError::Open)?;
-        ArrayD::<T>::read_npy(file).map_err(NpyError::Read)
-    }
-    fn finish<T>(
-        array: Result<ArrayD<T>, NpyError>,
-        wrap: fn(Vec<T>) -> TensorData,
-        name: &str,
-        path: &Path,
-        expected: &[i64],
-    ) -> Result<TensorData, InputError> {
-        let array = array.map_err(|source| InputError::ReadFile {
-            name: name.to_owned(),
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let file_shape = array.shape().to_vec();
-        let matches = file_shape.len() == expected.len()
-            && file_shape
-                .iter()
-                .zip(expected)
-                .all(|(got, want)| *got as i64 == *want);
-        if !matches {
-            return Err(InputError::WrongShape {
-                name: name.to_owned(),
-                path: path.to_path_buf(),
-                file_shape,
-                expected: expected.to_vec(),
-            });
-        }
-        let (values, _offset) = array.into_raw_vec_and_offset();
-        Ok(wrap(values))
-    }
-    match dtype {
-        TensorElementType::Float32 => {
-            finish(load::<f32>(path), TensorData::F32, name, path, expected)
-        }
-        TensorElementType::Float64 => {
-            finish(load::<f64>(path), TensorData::F64, name, path, expected)
-        }
-        TensorElementType::Int8 => finish(load::<i8>(path), TensorData::I8, name, path, expected),
-        TensorElementType::Uint8 => finish(load::<u8>(path), TensorData::U8, name, path, expected),
-        TensorElementType::Int16 => {
-            finish(load::<i16>(path), TensorData::I16, name, path, expected)
-        }
-        TensorElementType::Uint16 => {
-            finish(load::<u16>(path), TensorData::U16, name, path, expected)
-        }
-        TensorElementType::Int32 => {
-            finish(load::<i32>(path), TensorData::I32, name, path, expected)
-        }
-        TensorElementType::Uint32 => {
-            finish(load::<u32>(path), TensorData::U32, name, path, expected)
-        }
-        TensorElementType::Int64 => {
-            finish(load::<i64>(path), TensorData::I64, name, path, expected)
-        }
-        TensorElementType::Uint64 => {
-            finish(load::<u64>(path), TensorData::U64, name, path, expected)
-        }
-        TensorElementType::Bool => {
-            finish(load::<bool>(path), TensorData::Bool, name, path, expected)
-        }
-        other => Err(InputError::ReadFile {
-            name: name.to_owned(),
-            path: path.to_path_buf(),
-            source: NpyError::UnsupportedDtype(other),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{engine::config::ProfileConfig, transform::SyntheticKind};
 
     fn declared(name: &str, shape: &[i64], symbols: &[&str]) -> DeclaredInput {
         DeclaredInput {
@@ -805,5 +641,124 @@ mod tests {
         input.dtype = TensorElementType::String;
         let err = prepare(&[input], &ProfileConfig::default()).expect_err("string");
         assert!(matches!(err, InputError::StringInput { .. }));
+    }
+
+    fn write_npy(path: &std::path::Path, shape: &[usize]) {
+        use ndarray_npy::WriteNpyExt as _;
+        ndarray::ArrayD::<f32>::from_shape_fn(shape.to_vec(), |index| index[0] as f32)
+            .write_npy(std::fs::File::create(path).expect("create"))
+            .expect("write");
+    }
+
+    fn image_inputs() -> [DeclaredInput; 2] {
+        [
+            declared("x", &[-1, 3, -1, -1], &["N", "", "H", "W"]),
+            declared("mask", &[-1, 1, -1, -1], &["N", "", "H", "W"]),
+        ]
+    }
+
+    #[test]
+    fn files_set_symbolic_dims_and_shared_symbols_must_agree() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let x = dir.path().join("x.npy");
+        write_npy(&x, &[2, 3, 16, 24]);
+        let inputs = image_inputs();
+        let file = |name: &str, path: &std::path::Path| crate::engine::InputFile {
+            name: name.to_owned(),
+            path: path.to_path_buf(),
+        };
+        let config = ProfileConfig {
+            input_files: vec![file("x", &x)],
+            ..ProfileConfig::default()
+        };
+        let prepared = prepare(&inputs, &config).expect("prepare");
+        assert_eq!(prepared.specs[0].shape, vec![2, 3, 16, 24]);
+        // The synthetic mask follows the dims the file set.
+        assert_eq!(prepared.specs[1].shape, vec![2, 1, 16, 24]);
+        assert!(prepared.notes.is_empty(), "{:?}", prepared.notes);
+
+        let mask = dir.path().join("mask.npy");
+        write_npy(&mask, &[2, 1, 16, 25]);
+        let config = ProfileConfig {
+            input_files: vec![file("x", &x), file("mask", &mask)],
+            ..ProfileConfig::default()
+        };
+        let err = prepare(&inputs, &config).expect_err("W disagrees");
+        assert!(err.to_string().contains("dim 'W'"), "{err}");
+
+        let config = ProfileConfig {
+            input_files: vec![file("x", &x)],
+            dims: [("H".to_owned(), 32)].into(),
+            ..ProfileConfig::default()
+        };
+        let err = prepare(&inputs, &config).expect_err("--dim contradicts");
+        assert!(err.to_string().contains("--dim H=32"), "{err}");
+        let config = ProfileConfig {
+            input_files: vec![file("x", &x)],
+            batch: Some(4),
+            ..ProfileConfig::default()
+        };
+        let err = prepare(&inputs, &config).expect_err("--batch contradicts");
+        assert!(err.to_string().contains("--batch 4"), "{err}");
+
+        let fixed = [declared("x", &[-1, 3, 32, 32], &["N", "", "", ""])];
+        let config = ProfileConfig {
+            input_files: vec![file("x", &x)],
+            ..ProfileConfig::default()
+        };
+        let err = prepare(&fixed, &config).expect_err("fixed dim");
+        let text = err.to_string();
+        assert!(
+            text.contains("'x'") && text.contains("axis 2") && text.contains("fixed at 32"),
+            "{text}"
+        );
+        assert!(text.contains("x.npy") && text.contains("has 16"), "{text}");
+    }
+
+    #[test]
+    fn eval_samples_keep_their_own_shapes_but_a_run_needs_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let folder = dir.path().join("x");
+        std::fs::create_dir(&folder).expect("mkdir");
+        write_npy(&folder.join("a.npy"), &[1, 3, 16, 24]);
+        write_npy(&folder.join("b.npy"), &[1, 3, 8, 40]);
+        let inputs = [declared("x", &[-1, 3, -1, -1], &["N", "", "H", "W"])];
+        let config = ProfileConfig {
+            input_files: vec![crate::engine::InputFile {
+                name: String::new(),
+                path: folder,
+            }],
+            ..ProfileConfig::default()
+        };
+        let eval = prepare_eval(&inputs, &config, 8, SyntheticKind::Auto).expect("eval");
+        assert_eq!(eval.samples.len(), 2);
+        assert_eq!(eval.samples[0].shapes[0], vec![1, 3, 16, 24]);
+        assert_eq!(eval.samples[1].shapes[0], vec![1, 3, 8, 40]);
+        assert_eq!(eval.description, "2 input sets from .npy files");
+        let err = prepare(&inputs, &config).expect_err("two shapes in a run");
+        assert!(err.to_string().contains("must agree"), "{err}");
+    }
+
+    #[test]
+    fn eval_synthetic_kind_is_chosen_and_described() {
+        let inputs = [declared("x", &[1, 3, 32, 32], &["", "", "", ""])];
+        let config = ProfileConfig::default();
+        let auto = prepare_eval(&inputs, &config, 3, SyntheticKind::Auto).expect("auto");
+        assert_eq!(auto.samples.len(), 3);
+        assert!(
+            auto.description.starts_with(
+                "3 seeded image-like synthetic input sets (smooth random fields, ImageNet-normalised; seed"
+            ),
+            "{}",
+            auto.description
+        );
+        let noise = prepare_eval(&inputs, &config, 3, SyntheticKind::Noise).expect("noise");
+        assert!(noise.description.contains("noise"), "{}", noise.description);
+        assert_ne!(auto.samples[0].tensors, noise.samples[0].tensors);
+        // Samples differ from one another.
+        assert_ne!(auto.samples[0].tensors, auto.samples[1].tensors);
+        let flat = [declared("v", &[1, 256], &["", ""])];
+        let auto = prepare_eval(&flat, &config, 2, SyntheticKind::Auto).expect("flat");
+        assert!(auto.description.contains("noise"), "{}", auto.description);
     }
 }

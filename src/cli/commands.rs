@@ -24,9 +24,9 @@ pub(super) fn inspect(args: &InspectArgs) -> anyhow::Result<u8> {
     let model = Model::load(&args.model)?;
     let summary = model.summary();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        print!("{summary}");
+        out!("{summary}");
     }
     Ok(0)
 }
@@ -40,17 +40,17 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<u8> {
     if SweepDocument::is_sweep_json(&text) {
         let sweep = SweepDocument::from_json(&text, &args.session)?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&sweep)?);
+            outln!("{}", serde_json::to_string_pretty(&sweep)?);
         } else {
-            print!("{}", render_sweep_report(&sweep));
+            out!("{}", render_sweep_report(&sweep));
         }
         return Ok(0);
     }
     let document = SessionDocument::from_json(&text, &args.session)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        outln!("{}", serde_json::to_string_pretty(&document)?);
     } else {
-        print!("{}", render_report(&document));
+        out!("{}", render_report(&document));
     }
     Ok(0)
 }
@@ -80,12 +80,12 @@ pub(super) fn transform(args: &TransformArgs) -> anyhow::Result<u8> {
         write_atomic(output, &checked.bytes)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&checked.report)?);
+        outln!("{}", serde_json::to_string_pretty(&checked.report)?);
     } else {
-        print!("{}", checked.report.render_text());
+        out!("{}", checked.report.render_text());
         match output {
-            Some(output) => println!("written to {}", output.display()),
-            None => println!("no model written (--sensitivity)"),
+            Some(output) => outln!("written to {}", output.display()),
+            None => outln!("no model written (--sensitivity)"),
         }
     }
     Ok(0)
@@ -133,9 +133,9 @@ pub(super) fn profile(args: &ProfileArgs) -> anyhow::Result<u8> {
         );
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        outln!("{}", serde_json::to_string_pretty(&document)?);
     } else {
-        print!("{}", render_report(&document));
+        out!("{}", render_report(&document));
     }
     let run = &document.run;
     if run.status == RunStatus::Failed {

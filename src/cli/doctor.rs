@@ -10,14 +10,14 @@ use crate::engine::{
 
 /// Prints `--version`: ours, and the ONNX Runtime that loads.
 pub(super) fn print_version() {
-    println!("onnx-workbench {}", env!("CARGO_PKG_VERSION"));
+    outln!("onnx-workbench {}", env!("CARGO_PKG_VERSION"));
     match runtime::runtime() {
         Ok(runtime) => {
-            println!("ONNX Runtime {} ({})", runtime.version, runtime.source);
-            println!("library: {}", runtime.library_path.display());
-            println!("execution providers: {}", available_providers().join(", "));
+            outln!("ONNX Runtime {} ({})", runtime.version, runtime.source);
+            outln!("library: {}", runtime.library_path.display());
+            outln!("execution providers: {}", available_providers().join(", "));
         }
-        Err(err) => println!("ONNX Runtime: not available: {err:#}"),
+        Err(err) => outln!("ONNX Runtime: not available: {err:#}"),
     }
 }
 
@@ -54,9 +54,9 @@ pub(super) fn print_cuda_libraries(libraries: &CudaLibraries) {
             .collect();
         folders.dedup();
         if missing.is_empty() {
-            println!("  {label}: found in {}", folders.join(", "));
+            outln!("  {label}: found in {}", folders.join(", "));
         } else {
-            println!("  {label}: MISSING {}", missing.join(", "));
+            outln!("  {label}: MISSING {}", missing.join(", "));
         }
     }
 }
@@ -64,14 +64,14 @@ pub(super) fn print_cuda_libraries(libraries: &CudaLibraries) {
 /// The CUDA part of `doctor`: the build, the libraries and their versions,
 /// the driver, and whether the provider really registers.
 fn doctor_cuda(runtime: &Runtime) {
-    println!("CUDA execution provider:");
-    println!("  ONNX Runtime: {}", runtime.flavour);
+    outln!("CUDA execution provider:");
+    outln!("  ONNX Runtime: {}", runtime.flavour);
     let gpu_cache = runtime::cache_dir_for(runtime::Flavour::Gpu);
     let libraries = CudaLibraries::search(&cuda_libs::search_dirs(gpu_cache.as_deref()));
     print_cuda_libraries(&libraries);
     let versions = cuda_libs::probe_versions(&libraries);
     let or_unknown = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_owned());
-    println!(
+    outln!(
         "  versions: CUDA runtime {}, cuDNN {}, CUPTI API {}",
         or_unknown(&versions.cuda_runtime),
         or_unknown(&versions.cudnn),
@@ -80,12 +80,12 @@ fn doctor_cuda(runtime: &Runtime) {
             .map_or_else(|| "-".to_owned(), |v| v.to_string())
     );
     match &versions.driver_library_error {
-        None => println!(
+        None => outln!(
             "  NVIDIA driver: {} loads; supports CUDA {}",
             cuda_libs::DRIVER_LIBRARY,
             or_unknown(&versions.cuda_driver)
         ),
-        Some(reason) => println!("  NVIDIA driver: not found ({reason})"),
+        Some(reason) => outln!("  NVIDIA driver: not found ({reason})"),
     }
     let probe = crate::samples::SAMPLE_MODELS
         .iter()
@@ -97,32 +97,32 @@ fn doctor_cuda(runtime: &Runtime) {
             ..ProfileConfig::default()
         };
         match build_session(runtime, ModelSource::Memory(bytes), &config, None) {
-            Ok(_) => println!("  provider: loads (a session was created on CUDA device 0)"),
-            Err(err) => println!("  provider: does not load: {err}"),
+            Ok(_) => outln!("  provider: loads (a session was created on CUDA device 0)"),
+            Err(err) => outln!("  provider: does not load: {err}"),
         }
     }
 }
 
 /// `doctor`: exits 1 when ONNX Runtime cannot be loaded.
 pub(super) fn doctor() -> anyhow::Result<u8> {
-    println!("onnx-workbench {}", env!("CARGO_PKG_VERSION"));
+    outln!("onnx-workbench {}", env!("CARGO_PKG_VERSION"));
     let runtime = match runtime::runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
-            println!("ONNX Runtime: NOT AVAILABLE");
-            println!("{err:#}");
+            outln!("ONNX Runtime: NOT AVAILABLE");
+            outln!("{err:#}");
             return Ok(1);
         }
     };
-    println!("ONNX Runtime {} from {}", runtime.version, runtime.source);
-    println!("  library: {}", runtime.library_path.display());
-    println!("  build: {}", ort::info());
-    println!(
+    outln!("ONNX Runtime {} from {}", runtime.version, runtime.source);
+    outln!("  library: {}", runtime.library_path.display());
+    outln!("  build: {}", ort::info());
+    outln!(
         "  execution providers: {}",
         available_providers().join(", ")
     );
     let environment = crate::telemetry::EnvironmentInfo::probe();
-    println!(
+    outln!(
         "machine: {} {} ({}), {} ({} logical cores), {} memory",
         environment.os,
         environment.os_version,
@@ -132,7 +132,7 @@ pub(super) fn doctor() -> anyhow::Result<u8> {
         crate::util::format_bytes(environment.total_memory_bytes)
     );
     if environment.gpus.is_empty() {
-        println!(
+        outln!(
             "GPU: {}",
             environment
                 .gpu_note
@@ -140,7 +140,7 @@ pub(super) fn doctor() -> anyhow::Result<u8> {
         );
     } else {
         for gpu in &environment.gpus {
-            println!(
+            outln!(
                 "GPU: {} ({} memory, driver {})",
                 gpu.name,
                 crate::util::format_bytes(gpu.memory_total_bytes),

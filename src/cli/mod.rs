@@ -10,6 +10,25 @@
 //! other commands share `commands`, `sweep` has its own file, and `gui` opens the window (or, in a build
 //! without the `gui` feature, says how to get one).
 
+/// `println!` for command output: a closed stdout (piped into `head`) ends
+/// the output quietly instead of panicking, and the command goes on, so its
+/// exports are still written.
+macro_rules! outln {
+    () => {
+        $crate::cli::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` with the same behaviour as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod args;
 mod commands;
 mod doctor;
@@ -17,7 +36,9 @@ mod gui;
 mod setup;
 mod sweep;
 
+use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use args::{
     ArgError, Cli, Command, GuiArgs, InspectArgs, ProfileArgs, ReportArgs, SetupArgs, SweepArgs,
@@ -107,6 +128,23 @@ pub fn error_report(err: &anyhow::Error) -> String {
         previous = message;
     }
     report
+}
+
+/// Set once stdout is gone; later output is dropped.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes command output to stdout. A broken pipe (the reader went away)
+/// or another write error stops further output; other errors are logged.
+pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Err(err) = std::io::stdout().lock().write_fmt(args) {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if err.kind() != std::io::ErrorKind::BrokenPipe {
+            tracing::warn!("cannot write to stdout: {err}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,32 +8,32 @@ use crate::engine::runtime;
 pub(super) fn setup(args: &SetupArgs) -> anyhow::Result<u8> {
     if args.gpu {
         let report = runtime::provision_gpu(args.wheels.as_deref()).map_err(CliError::SetupGpu)?;
-        println!(
+        outln!(
             "ONNX Runtime {} GPU build ready: {}",
             runtime::ORT_VERSION,
             report.library.display()
         );
         if report.fetched_packages.is_empty() {
-            println!("  nothing fetched: everything was already in place");
+            outln!("  nothing fetched: everything was already in place");
         } else {
-            println!("  fetched: {}", report.fetched_packages.join(", "));
+            outln!("  fetched: {}", report.fetched_packages.join(", "));
         }
         print_cuda_libraries(&report.cuda_libraries);
         if !report.cuda_libraries.provider_ready() {
-            println!(
+            outln!(
                 "CUDA libraries still missing: {}",
                 report.cuda_libraries.describe_missing()
             );
             return Ok(1);
         }
-        println!(
+        outln!(
             "The GPU build is now used by default (it runs the CPU provider too); set {}=cpu to use the CPU build.",
             runtime::ENV_FLAVOUR
         );
         return Ok(0);
     }
     let (path, source) = runtime::locate_or_provision().map_err(CliError::Setup)?;
-    println!(
+    outln!(
         "ONNX Runtime {} ready ({source}): {}",
         runtime::ORT_VERSION,
         path.display()

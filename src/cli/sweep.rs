@@ -128,9 +128,9 @@ pub(super) fn sweep(args: &SweepArgs) -> anyhow::Result<u8> {
         }
     }
     if args.profile.json {
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        outln!("{}", serde_json::to_string_pretty(&document)?);
     } else {
-        print!("{}", render_sweep_report(&document));
+        out!("{}", render_sweep_report(&document));
     }
     if export_failed {
         return Ok(1);

@@ -192,3 +192,20 @@ fn onnx_runtime_logs_are_quiet_by_default_and_routed_with_verbose() {
         "colour codes in a pipe: {verbose}"
     );
 }
+
+/// Output into a pipe whose reader has gone (`| head`) ends quietly: no
+/// panic, and the command's own exit status.
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let session = repo_path("tests/data/sessions/v1.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
+        .args(["report", session.to_str().expect("utf-8")])
+        .stdout(writer)
+        .output()
+        .expect("run onnx-workbench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}

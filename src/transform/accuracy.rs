@@ -325,13 +325,13 @@ impl AccuracyReport {
             .fold(16, usize::max);
         writeln!(
             out,
-            "  {:<width$} {:>12} {:>12} {:>12} {:>10} {:>8}",
-            "output", "max abs", "mean abs", "rel L2", "cosine", "top-1"
+            "  {:<width$} {:>12} {:>12} {:>12} {:>10} {:>12}",
+            "output", "max abs", "mean abs", "rel L2", "cosine", "argmax agree"
         )?;
         for output in &self.outputs {
             writeln!(
                 out,
-                "  {:<width$} {:>12.3e} {:>12.3e} {:>12.3e} {:>10.6} {:>8}",
+                "  {:<width$} {:>12.3e} {:>12.3e} {:>12.3e} {:>10.6} {:>12}",
                 output.name,
                 output.max_abs_error,
                 output.mean_abs_error,

@@ -151,6 +151,14 @@ impl WorkbenchApp {
 
     /// Loads a model in the background.
     pub fn open_model(&mut self, path: PathBuf) {
+        // The digits sample brings its evaluation set, however it is opened
+        // (start page, file dialog, command line); another model drops it.
+        if let Some(file_name) = path.file_name().and_then(|name| name.to_str())
+            && let Err(err) =
+                eval_data::fill_for_sample(&mut self.settings.config.transform, file_name)
+        {
+            self.error(format!("{err:#}"));
+        }
         let task_path = path.clone();
         match Task::spawn(format!("loading {}", path.display()), move || {
             LoadedModel::load(&task_path)
@@ -162,10 +170,6 @@ impl WorkbenchApp {
 
     /// Opens one of the bundled sample models.
     pub fn open_sample(&mut self, file_name: &str) {
-        if let Err(err) = eval_data::fill_for_sample(&mut self.settings.config.transform, file_name)
-        {
-            self.error(format!("{err:#}"));
-        }
         match sample_model_path(file_name) {
             Ok(path) => self.open_model(path),
             Err(err) => self.error(format!("{err:#}")),

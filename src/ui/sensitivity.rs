@@ -97,11 +97,12 @@ pub(super) fn budget_ui(ui: &mut Ui, spec: &mut TransformSpec) {
     ui.end_row();
     ui.label("");
     ui.label(
-        RichText::new(
-            "Each layer is converted alone first (one check per layer), then the least sensitive are combined by bisection.",
-        )
-        .small()
-        .color(theme::MUTED),
+        RichText::new("One check per layer, then a bisection.")
+            .small()
+            .color(theme::MUTED),
+    )
+    .on_hover_text(
+        "Each layer is converted alone and measured; then the least sensitive layers are combined, and a bisection finds how many stay within the budget.",
     );
     ui.end_row();
 }

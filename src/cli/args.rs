@@ -130,6 +130,9 @@ pub struct TransformFlags {
     /// Synthetic accuracy inputs: image-like where an input looks like an image (auto), for every float [N,C,H,W] input (image), or N(0,1) noise.
     #[arg(long, value_enum, default_value_t = SyntheticKind::Auto, help_heading = "Transform")]
     pub synthetic: SyntheticKind,
+    /// Evaluation data for the accuracy check only (a .npy file or a folder of them, for the model's only input); with `profile`, the load itself keeps its own inputs. Overrides --input for accuracy.
+    #[arg(long, value_name = "FILE.npy|DIR", help_heading = "Transform")]
+    pub eval_input: Option<PathBuf>,
     /// Integer class ids (.npy, one per evaluated row) for top-1/top-5 before and after the transform.
     #[arg(long, value_name = "FILE.npy", help_heading = "Transform")]
     pub labels: Option<PathBuf>,
@@ -166,6 +169,7 @@ impl TransformFlags {
                 allow_unconverted: self.budget_allow_unconverted,
             }),
             synthetic: self.synthetic,
+            eval_input: self.eval_input.clone(),
             labels: self.labels.clone(),
             labels_output: self.labels_output.clone(),
             ..TransformSpec::default()

@@ -359,6 +359,43 @@ fn transform_command_shows_top1_and_warnings() {
     );
 }
 
+/// `profile --eval-input`: the load keeps its own (batch 1) inputs, the
+/// accuracy check uses the evaluation set and its labels.
+#[test]
+fn profile_with_evaluation_data_keeps_the_load_inputs() {
+    let images = repo_path("sample_models/digits_eval_images.npy");
+    let output = Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
+        .args([
+            "profile",
+            repo_path("sample_models/digits_cnn.onnx")
+                .to_str()
+                .expect("utf-8"),
+            "--precision",
+            "int8",
+            "--eval-input",
+            images.to_str().expect("utf-8"),
+            "--labels",
+            digits_labels().to_str().expect("utf-8"),
+            "--requests",
+            "20",
+            "--no-layer-profile",
+            "--quiet",
+            "--json",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let session: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let task = &session["transform"]["accuracy"]["task"];
+    assert_eq!(task["num_labels"], 450, "{task}");
+    assert!(task["top1_before"].as_f64().expect("top1") > 0.9, "{task}");
+    assert_eq!(session["inputs"][0]["shape"][0], 1, "the load keeps batch 1");
+}
+
 /// The digits sample in the window: opening it fills in its evaluation
 /// set, and an int8 run shows top-1 before and after.
 #[cfg(feature = "gui")]

@@ -95,10 +95,22 @@ pub struct WorkbenchApp {
 impl WorkbenchApp {
     /// Creates the app, restoring persisted settings.
     pub fn new(cc: &eframe::CreationContext<'_>, options: GuiOptions) -> Self {
-        let mut settings: Settings = cc
+        let stored: Option<Settings> = cc
             .storage
-            .and_then(|storage| eframe::get_value(storage, eframe::APP_KEY))
-            .unwrap_or_default();
+            .and_then(|storage| eframe::get_value(storage, eframe::APP_KEY));
+        // Saved text that no longer parses (a corrupted file, or one from an
+        // incompatible version): defaults, and the user is told.
+        // (eframe drops a file that does not parse and starts empty.)
+        let unreadable_settings = stored.is_none()
+            && (cc
+                .storage
+                .and_then(|storage| storage.get_string(eframe::APP_KEY))
+                .is_some()
+                || cc.storage.is_some()
+                    && eframe::storage_dir(super::APP_ID)
+                        .and_then(|dir| std::fs::metadata(dir.join("app.ron")).ok())
+                        .is_some_and(|file| file.len() > 0));
+        let mut settings = stored.unwrap_or_default();
         if let Some(concurrency) = options.concurrency {
             settings.config.concurrency = concurrency;
         }
@@ -135,6 +147,11 @@ impl WorkbenchApp {
             has_heatmap_renderer,
             options,
         };
+        if unreadable_settings {
+            app.error(
+                "The saved settings could not be read (a damaged file, or one from another version); the defaults are used, and the settings are saved again when the window closes.",
+            );
+        }
         if let Some(path) = app.options.model.clone() {
             app.open_model(path);
         }

@@ -393,7 +393,10 @@ fn profile_with_evaluation_data_keeps_the_load_inputs() {
     let task = &session["transform"]["accuracy"]["task"];
     assert_eq!(task["num_labels"], 450, "{task}");
     assert!(task["top1_before"].as_f64().expect("top1") > 0.9, "{task}");
-    assert_eq!(session["inputs"][0]["shape"][0], 1, "the load keeps batch 1");
+    assert_eq!(
+        session["inputs"][0]["shape"][0], 1,
+        "the load keeps batch 1"
+    );
 }
 
 /// The digits sample in the window: opening it fills in its evaluation

@@ -30,7 +30,7 @@ def naive(inp, rng):
 
 def run(path):
     options = ort.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = 4
     sess = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(42)
     feeds = {i.name: naive(i, rng) for i in sess.get_inputs()}

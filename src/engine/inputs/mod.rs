@@ -777,6 +777,19 @@ mod tests {
         assert!(values.iter().all(|v| v.starts_with('s')), "{values:?}");
     }
 
+    #[test]
+    fn shape_flag_sets_one_input_and_binds_its_named_dims() {
+        let config = ProfileConfig {
+            shapes: [("x".to_owned(), vec![2, 3, 5, 7])].into(),
+            ..ProfileConfig::default()
+        };
+        let prepared = prepare(&image_inputs(), &config, &GraphHints::default()).expect("prepare");
+        assert_eq!(prepared.specs[0].shape, vec![2, 3, 5, 7]);
+        // The mask shares N, H and W with x.
+        assert_eq!(prepared.specs[1].shape, vec![2, 1, 5, 7]);
+        assert!(prepared.notes.is_empty(), "{:?}", prepared.notes);
+    }
+
     fn write_npy(path: &std::path::Path, shape: &[usize]) {
         use ndarray_npy::WriteNpyExt as _;
         ndarray::ArrayD::<f32>::from_shape_fn(shape.to_vec(), |index| index[0] as f32)

@@ -64,6 +64,11 @@ pub fn check(declared: &[DeclaredInput], config: &ProfileConfig) -> Result<(), I
                 )));
             }
             let symbol = input.symbols.get(axis).map(String::as_str).unwrap_or("");
+            // `--dim ?=N` sets every unnamed dim; `--shape` is the more
+            // specific and wins for its input.
+            if symbol.is_empty() || symbol == UNKNOWN_DIM_PLACEHOLDER {
+                continue;
+            }
             if let Some(&value) = config.dims.get(symbol)
                 && value != given
             {
@@ -138,4 +143,73 @@ pub fn parse_shape_flag(text: &str) -> Result<(String, Vec<i64>), InputError> {
             .collect::<Result<_, _>>()?
     };
     Ok((name.trim().to_owned(), shape))
+}
+
+#[cfg(test)]
+mod tests {
+    use ort::value::TensorElementType;
+
+    use super::*;
+
+    fn input(name: &str, shape: &[i64], symbols: &[&str]) -> DeclaredInput {
+        DeclaredInput {
+            name: name.to_owned(),
+            dtype: TensorElementType::Float32,
+            shape: shape.to_vec(),
+            symbols: symbols.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn shapes_parse() {
+        assert_eq!(
+            parse_shape_flag("x=1,3,48,192").expect("shape"),
+            ("x".to_owned(), vec![1, 3, 48, 192])
+        );
+        assert_eq!(
+            parse_shape_flag("a=b=2x3").expect("last ="),
+            ("a=b".to_owned(), vec![2, 3])
+        );
+        assert_eq!(
+            parse_shape_flag("scalar=").expect("scalar").1,
+            Vec::<i64>::new()
+        );
+        for bad in ["x", "=1,2", "x=1,0", "x=1,a", "x=-2"] {
+            assert!(parse_shape_flag(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shapes_bind_named_symbols_and_unnamed_dims_stay_per_input() {
+        let declared = [
+            input("x", &[-1, 3, -1, -1], &["N", "", "?", "?"]),
+            input("mask", &[-1, 1], &["N", ""]),
+        ];
+        let config = ProfileConfig {
+            shapes: [("x".to_owned(), vec![2, 3, 5, 7])].into(),
+            dims: [("?".to_owned(), 9)].into(),
+            ..ProfileConfig::default()
+        };
+        check(&declared, &config).expect("--dim ? does not contradict --shape");
+        let bound = bound_symbols(&declared, &config).expect("bound");
+        assert_eq!(bound.keys().collect::<Vec<_>>(), vec!["N"]);
+        assert_eq!(bound["N"].0, 2);
+        let both = ProfileConfig {
+            shapes: [
+                ("x".to_owned(), vec![2, 3, 5, 7]),
+                ("mask".to_owned(), vec![4, 1]),
+            ]
+            .into(),
+            ..ProfileConfig::default()
+        };
+        let err = bound_symbols(&declared, &both).expect_err("N disagrees");
+        assert!(err.to_string().contains("dim 'N'"), "{err}");
+        let named = ProfileConfig {
+            shapes: [("x".to_owned(), vec![2, 3, 5, 7])].into(),
+            dims: [("N".to_owned(), 4)].into(),
+            ..ProfileConfig::default()
+        };
+        let err = check(&declared, &named).expect_err("--dim N=4");
+        assert!(err.to_string().contains("--dim N=4"), "{err}");
+    }
 }

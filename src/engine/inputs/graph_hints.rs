@@ -44,13 +44,16 @@ pub enum FixedValues {
     Iota,
     /// Every element this value (Slice ends past the end, Range limit, depth).
     Constant(i64),
-    /// The shape of another value (Resize sizes).
-    ShapeOf(&'static str),
+    /// The shape of the op's data operand (Resize sizes).
+    ShapeOfData,
+    /// Sizes that add up to the data operand's dim along `axis` (Split,
+    /// SplitToSequence).
+    SplitOfData { axis: i64 },
 }
 
 impl FixedValues {
-    /// The values for `n` elements; `None` for [`FixedValues::ShapeOf`]
-    /// (resolved against a shape).
+    /// The values for `n` elements; `None` for the values that depend on
+    /// the data operand's shape (see [`FixedValues::for_data`]).
     pub fn values(self, n: usize) -> Option<Vec<i64>> {
         Some(match self {
             Self::Zeros => vec![0; n],
@@ -58,8 +61,34 @@ impl FixedValues {
             Self::ReshapeAny => (0..n).map(|k| if k + 1 == n { -1 } else { 1 }).collect(),
             Self::Iota => (0..n as i64).collect(),
             Self::Constant(value) => vec![value; n],
-            Self::ShapeOf(_) => return None,
+            Self::ShapeOfData | Self::SplitOfData { .. } => return None,
         })
+    }
+
+    /// The values for `n` elements given the data operand's shape (when
+    /// known); `None` when no valid values exist or are known.
+    pub fn for_data(self, n: usize, data_shape: Option<&[i64]>) -> Option<Vec<i64>> {
+        match self {
+            Self::ShapeOfData => data_shape
+                .filter(|shape| shape.len() == n)
+                .map(<[i64]>::to_vec),
+            Self::SplitOfData { axis } => {
+                let shape = data_shape?;
+                let axis = if axis < 0 {
+                    axis + shape.len() as i64
+                } else {
+                    axis
+                };
+                let dim = *shape.get(usize::try_from(axis).ok()?)?;
+                let parts = i64::try_from(n).ok()?;
+                (parts >= 1 && dim >= parts).then(|| {
+                    (0..parts)
+                        .map(|k| if k == 0 { dim - (parts - 1) } else { 1 })
+                        .collect()
+                })
+            }
+            other => other.values(n),
+        }
     }
 }
 
@@ -77,7 +106,8 @@ pub enum Role {
     /// A shape-like operand: fixed values.
     Fixed {
         values: FixedValues,
-        /// For [`FixedValues::ShapeOf`]: the value whose shape is wanted.
+        /// The op's data operand (its first input), for the values that
+        /// depend on its shape.
         data: String,
         /// The consumer, e.g. `Expand 'e' shape`.
         what: String,
@@ -133,7 +163,8 @@ fn operand_role(op: &str, slot: usize, opset_inputs: &[String], axis: i64) -> Op
         ("Slice", 4) | ("Range", 2) => fixed(FixedValues::Ones),
         ("Range", 1) | ("OneHot", 1) => fixed(FixedValues::Constant(10)),
         ("Resize", 2) | ("Upsample", 1) => fixed(FixedValues::Ones),
-        ("Resize", 3) => fixed(FixedValues::ShapeOf("data")),
+        ("Resize", 3) => fixed(FixedValues::ShapeOfData),
+        ("Split" | "SplitToSequence", 1) => fixed(FixedValues::SplitOfData { axis }),
         (op, 1) if op.starts_with("Reduce") => fixed(FixedValues::Iota),
         _ => None,
     }
@@ -229,13 +260,7 @@ impl GraphHints {
         if let Some(Role::Fixed { values, data, what }) =
             roles.iter().find(|role| matches!(role, Role::Fixed { .. }))
         {
-            let chosen = match values {
-                FixedValues::ShapeOf(_) => match shape_of(data) {
-                    Some(shape) if shape.len() == num_elements => Some(shape),
-                    _ => None,
-                },
-                other => other.values(num_elements),
-            };
+            let chosen = values.for_data(num_elements, shape_of(data).as_deref());
             return match chosen {
                 Some(values) => {
                     note(format!(
@@ -245,7 +270,7 @@ impl GraphHints {
                 }
                 None => {
                     note(format!(
-                        "input '{input}' feeds {what}, a shape-like operand whose valid values are not known; synthetic values may be refused (give them with --input)"
+                        "input '{input}' feeds {what}, a shape-like operand whose valid values are not known for these shapes; synthetic values may be refused (give them with --input, or larger dims with --shape or --dim)"
                     ));
                     None
                 }
@@ -392,5 +417,17 @@ mod tests {
         );
         assert_eq!(hints.resolve("x", 3, &shapes, &mut notes), None);
         assert_eq!(notes.len(), 2, "{notes:?}");
+    }
+
+    #[test]
+    fn split_sizes_add_up_to_the_data_dim() {
+        let split = FixedValues::SplitOfData { axis: -1 };
+        assert_eq!(split.for_data(3, Some(&[2, 7])), Some(vec![5, 1, 1]));
+        assert_eq!(split.for_data(1, Some(&[2, 7])), Some(vec![7]));
+        assert_eq!(split.for_data(3, Some(&[2, 2])), None);
+        assert_eq!(split.for_data(3, None), None);
+        let sizes = FixedValues::ShapeOfData;
+        assert_eq!(sizes.for_data(2, Some(&[4, 5])), Some(vec![4, 5]));
+        assert_eq!(sizes.for_data(3, Some(&[4, 5])), None);
     }
 }

@@ -62,6 +62,15 @@ fn bytes_text(bytes: u64) -> String {
     }
 }
 
+/// `1 copy`, `3 copies`.
+fn copies_text(copies: u64) -> String {
+    if copies == 1 {
+        "1 copy".to_owned()
+    } else {
+        format!("{copies} copies")
+    }
+}
+
 /// Checks that `copies` copies of inputs of `shapes` fit: each input alone
 /// and all together, against `max_input_bytes` and the available memory.
 /// `names`, `dtypes` and `shapes` are in input order.
@@ -101,7 +110,8 @@ pub fn check(
             name: (*name).to_owned(),
             shape: shape.clone(),
             detail: format!(
-                "({dtype}) needs {bytes_needed} for {copies} cop(ies) (input sets times workers), more than the limit of {} ({})",
+                "({dtype}) needs {bytes_needed} for {} held at once (input sets and their per-worker values), more than the limit of {} ({})",
+                copies_text(copies),
                 bytes_text(limit),
                 limit_text()
             ),
@@ -117,8 +127,9 @@ pub fn check(
             _ => {
                 return Err(InputError::AllTooLarge {
                     detail: format!(
-                        "need {} for {copies} cop(ies) (input sets times workers), more than the limit of {} ({})",
+                        "need {} for {} held at once (input sets and their per-worker values), more than the limit of {} ({})",
                         bytes_text(total.saturating_add(bytes)),
+                        copies_text(copies),
                         bytes_text(limit),
                         limit_text()
                     ),

@@ -78,7 +78,7 @@ fn bare_batched_loop(model: &Path, rows: u32, seconds: f64) -> f64 {
     .expect("session")
     .session;
     let declared = inputs::declared_inputs(&session).expect("inputs");
-    let prepared = inputs::prepare(&declared, &config).expect("prepare");
+    let prepared = inputs::prepare(&declared, &config, &Default::default()).expect("prepare");
     let values: Vec<_> = prepared
         .specs
         .iter()

@@ -45,7 +45,8 @@ fn bare_loop(model: &Path, config: &ProfileConfig) -> f64 {
                 .expect("session")
                 .session;
             let declared = inputs::declared_inputs(&session).expect("inputs");
-            let prepared = inputs::prepare(&declared, config).expect("prepare");
+            let prepared =
+                inputs::prepare(&declared, config, &Default::default()).expect("prepare");
             let stop = Arc::clone(&stop);
             std::thread::Builder::new()
                 .name(format!("bare-{index}"))

@@ -290,6 +290,12 @@ pub struct ProfileArgs {
     /// Another symbolic dimension, NAME=VALUE (repeatable).
     #[arg(long = "dim", value_parser = parse_dim, help_heading = "Inputs")]
     pub dims: Vec<(String, i64)>,
+    /// One input's whole shape, INPUT=d0,d1,... (repeatable); sets unnamed dims one by one.
+    #[arg(long = "shape", value_name = "INPUT=DIMS", value_parser = crate::engine::inputs::parse_shape_flag, help_heading = "Inputs")]
+    pub shapes: Vec<(String, Vec<i64>)>,
+    /// Most memory for the inputs of a run (all input sets times workers), e.g. 8GiB, 512MiB or bytes (default 4GiB; the available memory caps it).
+    #[arg(long, value_name = "BYTES", value_parser = crate::engine::inputs::budget::parse_bytes, help_heading = "Inputs")]
+    pub max_input_bytes: Option<u64>,
     /// Real data for an input: NAME=FILE.npy, NAME=DIR (every .npy in DIR, by name) or DIR / FILE.npy for a single-input model (repeatable; several files are cycled per request and must share one shape). The files set the symbolic dims.
     #[arg(long = "input", value_parser = parse_input, help_heading = "Inputs")]
     pub inputs: Vec<InputFile>,
@@ -557,6 +563,8 @@ impl ProfileArgs {
             instances: self.instances,
             batch: self.batch,
             dims: self.dims.iter().cloned().collect(),
+            shapes: self.shapes.iter().cloned().collect(),
+            max_input_bytes: self.max_input_bytes,
             input_files: self.inputs.clone(),
             seed: self.seed,
             concurrency: self.concurrency,

@@ -228,6 +228,13 @@ pub struct ProfileConfig {
     pub batch: Option<i64>,
     /// Values of other symbolic dims, by name.
     pub dims: BTreeMap<String, i64>,
+    /// Whole shapes of single inputs, by input name (`--shape`); they set
+    /// unnamed dims one by one and bind the named ones.
+    pub shapes: BTreeMap<String, Vec<i64>>,
+    /// Most bytes input preparation may allocate for a run's inputs (all
+    /// input sets times workers); `None` means the default, 4 GiB. The
+    /// machine's available memory caps it too.
+    pub max_input_bytes: Option<u64>,
     pub input_files: Vec<InputFile>,
     pub seed: u64,
     /// Worker threads: clients in closed loop, servers of the queue in open loop.
@@ -261,6 +268,8 @@ impl Default for ProfileConfig {
             instances: None,
             batch: None,
             dims: BTreeMap::new(),
+            shapes: BTreeMap::new(),
+            max_input_bytes: None,
             input_files: Vec::new(),
             seed: DEFAULT_SEED,
             concurrency: 1,

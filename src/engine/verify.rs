@@ -348,11 +348,15 @@ impl AccuracyProbe {
             ..config.clone()
         });
         let inputs_config = eval_config.as_ref().unwrap_or(config);
+        let hints = crate::model::Model::from_bytes(original, None)
+            .map(|model| inputs::GraphHints::analyse(&model, &inputs_config.dims))
+            .unwrap_or_default();
         let eval = inputs::prepare_eval(
             &declared,
             inputs_config,
             spec.accuracy_samples,
             spec.synthetic,
+            &hints,
         )?;
         let mut input_source = eval.description;
         for note in &eval.notes {

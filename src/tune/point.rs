@@ -279,6 +279,13 @@ pub fn profile_command(model: &Path, config: &ProfileConfig) -> String {
     for (name, value) in &config.dims {
         flag("dim", Some(format!("{name}={value}")));
     }
+    for (name, shape) in &config.shapes {
+        let dims: Vec<String> = shape.iter().map(i64::to_string).collect();
+        flag("shape", Some(format!("{name}={}", dims.join(","))));
+    }
+    if let Some(bytes) = config.max_input_bytes {
+        flag("max-input-bytes", Some(bytes.to_string()));
+    }
     for file in &config.input_files {
         let value = if file.name.is_empty() {
             file.path.display().to_string()
@@ -431,5 +438,19 @@ mod tests {
         );
         let plain = profile_command(Path::new("m.onnx"), &ProfileConfig::default());
         assert_eq!(plain, "onnx-workbench profile m.onnx --duration 10s");
+    }
+
+    #[test]
+    fn the_command_keeps_input_shapes_and_the_input_budget() {
+        let config = ProfileConfig {
+            shapes: [("x".to_owned(), vec![1, 3, 48, 192])].into(),
+            max_input_bytes: Some(1 << 30),
+            ..ProfileConfig::default()
+        };
+        let command = profile_command(Path::new("m.onnx"), &config);
+        assert!(
+            command.contains("--shape x=1,3,48,192 --max-input-bytes 1073741824"),
+            "{command}"
+        );
     }
 }

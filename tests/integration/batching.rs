@@ -250,13 +250,14 @@ fn the_cli_prints_the_batching_line() {
 /// Two synthetic variants of the model's inputs, with different seeds.
 fn two_variants(session: &ort::session::Session, config: &ProfileConfig) -> PreparedInputs {
     let declared = inputs::declared_inputs(session).expect("inputs");
-    let mut prepared = inputs::prepare(&declared, config).expect("prepare");
+    let mut prepared = inputs::prepare(&declared, config, &Default::default()).expect("prepare");
     let other = inputs::prepare(
         &declared,
         &ProfileConfig {
             seed: config.seed + 1,
             ..config.clone()
         },
+        &Default::default(),
     )
     .expect("prepare");
     prepared.variants.extend(other.variants);

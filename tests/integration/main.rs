@@ -9,6 +9,7 @@ mod budget;
 mod cli;
 mod fuzz;
 mod gpu;
+mod inputs;
 mod opset;
 mod profile;
 mod prune;

@@ -5,9 +5,12 @@
 //! ([`prepare_eval`]), image-like where an input looks like an image
 //! (`image.rs`).
 
+pub mod budget;
 pub mod files;
+pub mod graph_hints;
 pub mod image;
 mod resolve;
+mod shape_flag;
 
 use std::path::PathBuf;
 
@@ -20,7 +23,9 @@ use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use rand_distr::{Distribution as _, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+pub use graph_hints::{GraphHints, ResolvedHint};
 pub use resolve::{EvalInputs, EvalSample, declared_shape_text, prepare, prepare_eval};
+pub use shape_flag::parse_shape_flag;
 
 /// The dim name some exporters give every unknown dim; files never bind it
 /// across axes (each axis takes its file's value).
@@ -54,9 +59,38 @@ pub enum NpyError {
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error(
-        "input '{name}' has dtype string; onnx-workbench generates numeric tensors only, so string inputs are not supported"
+        "input '{name}' of shape {shape:?} {detail}; set smaller dims with --shape, --dim or --batch, or raise --max-input-bytes"
     )]
-    StringInput { name: String },
+    TooLarge {
+        name: String,
+        shape: Vec<i64>,
+        /// The dtype, the bytes needed, the copies and the limit, as text.
+        detail: String,
+    },
+    #[error(
+        "the inputs together {detail}; set smaller dims with --shape, --dim or --batch, or raise --max-input-bytes"
+    )]
+    AllTooLarge {
+        /// The bytes needed, the copies and the limit, as text.
+        detail: String,
+    },
+    #[error("input '{name}': allocating {elements} elements failed")]
+    Allocation { name: String, elements: u64 },
+    #[error("--shape {text}: {problem}")]
+    BadShapeFlag { text: String, problem: String },
+    #[error("--max-input-bytes {text}: expected bytes like 4294967296, 512MiB or 8GiB")]
+    BadByteSize { text: String },
+    #[error("--shape {name}=…: the model has no input of that name; its inputs are: {known}")]
+    ShapeUnknownInput { name: String, known: String },
+    #[error("--shape {name}={given}: {problem}; the model declares {declared}")]
+    ShapeContradicts {
+        name: String,
+        /// The shape given, as text.
+        given: String,
+        problem: String,
+        /// The model's shape, as text.
+        declared: String,
+    },
     #[error("input '{name}' is a {kind}, not a tensor; only tensor inputs are supported")]
     NotATensor { name: String, kind: String },
     #[error("input '{name}' has dtype {dtype}, which onnx-workbench cannot generate")]
@@ -225,6 +259,7 @@ pub enum TensorData {
     I64(Vec<i64>),
     U64(Vec<u64>),
     Bool(Vec<bool>),
+    Str(Vec<String>),
 }
 
 impl TensorData {
@@ -243,6 +278,7 @@ impl TensorData {
             Self::I64(v) => v.len(),
             Self::U64(v) => v.len(),
             Self::Bool(v) => v.len(),
+            Self::Str(v) => v.len(),
         }
     }
 
@@ -272,7 +308,7 @@ impl TensorData {
             };
         }
         Some(concat!(
-            F32, F64, F16, I8, U8, I16, U16, I32, U32, I64, U64, Bool
+            F32, F64, F16, I8, U8, I16, U16, I32, U32, I64, U64, Bool, Str
         ))
     }
 
@@ -301,7 +337,7 @@ impl TensorData {
             };
         }
         Some(split!(
-            F32, F64, F16, I8, U8, I16, U16, I32, U32, I64, U64, Bool
+            F32, F64, F16, I8, U8, I16, U16, I32, U32, I64, U64, Bool, Str
         ))
     }
 
@@ -374,6 +410,7 @@ impl TensorData {
             Self::I64(v) => Tensor::from_array((shape, v))?.into_dyn(),
             Self::U64(v) => Tensor::from_array((shape, v))?.into_dyn(),
             Self::Bool(v) => Tensor::from_array((shape, v))?.into_dyn(),
+            Self::Str(v) => Tensor::from_string_array((shape, v.as_slice()))?.into_dyn(),
         })
     }
 
@@ -393,42 +430,133 @@ impl TensorData {
             Self::I64(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
             Self::U64(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
             Self::Bool(v) => Tensor::from_array((shape, v.clone()))?.into_dyn(),
+            Self::Str(v) => Tensor::from_string_array((shape, v.as_slice()))?.into_dyn(),
         })
     }
 }
 
+/// Why synthetic data could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GenerateError {
+    /// The dtype has no synthetic data.
+    Unsupported,
+    /// The allocation failed.
+    Allocation,
+}
+
 /// Seeded synthetic data: floats N(0,1), integers in `0..SYNTHETIC_INT_RANGE`,
-/// random bools.
+/// random bools, short strings. `None` for an unsupported dtype or when
+/// the allocation fails.
 pub fn synthetic(dtype: TensorElementType, num_elements: usize, seed: u64) -> Option<TensorData> {
+    generate(dtype, num_elements, seed, None).ok()
+}
+
+/// Seeded synthetic data as [`synthetic`], with the values the graph
+/// accepts where `hint` says (indices below a bound, fixed shape values).
+/// The memory is reserved fallibly.
+pub fn generate(
+    dtype: TensorElementType,
+    num_elements: usize,
+    seed: u64,
+    hint: Option<&ResolvedHint>,
+) -> Result<TensorData, GenerateError> {
+    use budget::try_filled;
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut normal = || -> f32 { StandardNormal.sample(&mut rng) };
-    Some(match dtype {
+    if let Some(ResolvedHint::Values(values)) = hint
+        && values.len() == num_elements
+    {
+        return from_values(dtype, values).ok_or(GenerateError::Unsupported);
+    }
+    let upper = match hint {
+        Some(ResolvedHint::IndexBelow(upper)) => (*upper).max(1),
+        _ => SYNTHETIC_INT_RANGE,
+    };
+    let data = match dtype {
         TensorElementType::Float32 => {
-            TensorData::F32((0..num_elements).map(|_| normal()).collect())
+            try_filled(num_elements, || StandardNormal.sample(&mut rng)).map(TensorData::F32)
         }
-        TensorElementType::Float64 => {
-            TensorData::F64((0..num_elements).map(|_| f64::from(normal())).collect())
-        }
-        TensorElementType::Float16 => {
-            TensorData::F16((0..num_elements).map(|_| f16::from_f32(normal())).collect())
-        }
+        TensorElementType::Float64 => try_filled(num_elements, || {
+            let value: f32 = StandardNormal.sample(&mut rng);
+            f64::from(value)
+        })
+        .map(TensorData::F64),
+        TensorElementType::Float16 => try_filled(num_elements, || {
+            f16::from_f32(StandardNormal.sample(&mut rng))
+        })
+        .map(TensorData::F16),
+        TensorElementType::String => try_filled(num_elements, || {
+            format!("s{}", rng.random_range(0..SYNTHETIC_INT_RANGE))
+        })
+        .map(TensorData::Str),
         other => {
-            let mut ints = (0..num_elements).map(|_| rng.random_range(0..SYNTHETIC_INT_RANGE));
+            let mut int = || rng.random_range(0..upper);
             match other {
-                TensorElementType::Int8 => TensorData::I8(ints.map(|v| v as i8).collect()),
-                TensorElementType::Uint8 => TensorData::U8(ints.map(|v| v as u8).collect()),
-                TensorElementType::Int16 => TensorData::I16(ints.map(|v| v as i16).collect()),
-                TensorElementType::Uint16 => TensorData::U16(ints.map(|v| v as u16).collect()),
-                TensorElementType::Int32 => TensorData::I32(ints.map(|v| v as i32).collect()),
-                TensorElementType::Uint32 => TensorData::U32(ints.map(|v| v as u32).collect()),
-                TensorElementType::Int64 => TensorData::I64(ints.collect()),
-                TensorElementType::Uint64 => TensorData::U64(ints.map(|v| v as u64).collect()),
-                TensorElementType::Bool => {
-                    TensorData::Bool(ints.by_ref().map(|v| v % 2 == 1).collect())
+                TensorElementType::Int8 => {
+                    try_filled(num_elements, || int() as i8).map(TensorData::I8)
                 }
-                _ => return None,
+                TensorElementType::Uint8 => {
+                    try_filled(num_elements, || int() as u8).map(TensorData::U8)
+                }
+                TensorElementType::Int16 => {
+                    try_filled(num_elements, || int() as i16).map(TensorData::I16)
+                }
+                TensorElementType::Uint16 => {
+                    try_filled(num_elements, || int() as u16).map(TensorData::U16)
+                }
+                TensorElementType::Int32 => {
+                    try_filled(num_elements, || int() as i32).map(TensorData::I32)
+                }
+                TensorElementType::Uint32 => {
+                    try_filled(num_elements, || int() as u32).map(TensorData::U32)
+                }
+                TensorElementType::Int64 => try_filled(num_elements, int).map(TensorData::I64),
+                TensorElementType::Uint64 => {
+                    try_filled(num_elements, || int() as u64).map(TensorData::U64)
+                }
+                TensorElementType::Bool => {
+                    try_filled(num_elements, || int() % 2 == 1).map(TensorData::Bool)
+                }
+                _ => return Err(GenerateError::Unsupported),
             }
         }
+    };
+    data.ok_or(GenerateError::Allocation)
+}
+
+/// Exactly `values`, cast to `dtype` (saturating where they do not fit).
+fn from_values(dtype: TensorElementType, values: &[i64]) -> Option<TensorData> {
+    let ints = values.iter().copied();
+    Some(match dtype {
+        TensorElementType::Float32 => TensorData::F32(ints.map(|v| v as f32).collect()),
+        TensorElementType::Float64 => TensorData::F64(ints.map(|v| v as f64).collect()),
+        TensorElementType::Float16 => {
+            TensorData::F16(ints.map(|v| f16::from_f32(v as f32)).collect())
+        }
+        TensorElementType::Int8 => TensorData::I8(
+            ints.map(|v| v.clamp(i8::MIN.into(), i8::MAX.into()) as i8)
+                .collect(),
+        ),
+        TensorElementType::Uint8 => {
+            TensorData::U8(ints.map(|v| v.clamp(0, u8::MAX.into()) as u8).collect())
+        }
+        TensorElementType::Int16 => TensorData::I16(
+            ints.map(|v| v.clamp(i16::MIN.into(), i16::MAX.into()) as i16)
+                .collect(),
+        ),
+        TensorElementType::Uint16 => {
+            TensorData::U16(ints.map(|v| v.clamp(0, u16::MAX.into()) as u16).collect())
+        }
+        TensorElementType::Int32 => TensorData::I32(
+            ints.map(|v| v.clamp(i32::MIN.into(), i32::MAX.into()) as i32)
+                .collect(),
+        ),
+        TensorElementType::Uint32 => {
+            TensorData::U32(ints.map(|v| v.clamp(0, u32::MAX.into()) as u32).collect())
+        }
+        TensorElementType::Int64 => TensorData::I64(ints.collect()),
+        TensorElementType::Uint64 => TensorData::U64(ints.map(|v| v.max(0) as u64).collect()),
+        TensorElementType::Bool => TensorData::Bool(ints.map(|v| v != 0).collect()),
+        _ => return None,
     })
 }
 
@@ -567,7 +695,7 @@ mod tests {
         assert!(
             matches!(synthetic(TensorElementType::Float16, 3, 1), Some(TensorData::F16(v)) if v.len() == 3)
         );
-        assert!(synthetic(TensorElementType::String, 3, 1).is_none());
+        assert!(synthetic(TensorElementType::Bfloat16, 3, 1).is_none());
     }
 
     #[test]
@@ -578,7 +706,7 @@ mod tests {
             dims: [("seq".to_owned(), 16)].into(),
             ..ProfileConfig::default()
         };
-        let prepared = prepare(&inputs, &config).expect("prepare");
+        let prepared = prepare(&inputs, &config, &GraphHints::default()).expect("prepare");
         assert_eq!(prepared.specs[0].shape, vec![4, 16, 64]);
         assert_eq!(prepared.batch_size(), 4);
         assert!(prepared.notes.is_empty());
@@ -588,7 +716,8 @@ mod tests {
     #[test]
     fn unset_and_unnamed_dims_default_to_one_with_a_note() {
         let inputs = [declared("x", &[-1, -1, 8], &["batch", "", ""])];
-        let prepared = prepare(&inputs, &ProfileConfig::default()).expect("prepare");
+        let prepared =
+            prepare(&inputs, &ProfileConfig::default(), &GraphHints::default()).expect("prepare");
         assert_eq!(prepared.specs[0].shape, vec![1, 1, 8]);
         assert_eq!(prepared.notes.len(), 2, "{:?}", prepared.notes);
         assert!(prepared.notes.iter().any(|note| note.contains("unnamed")));
@@ -601,7 +730,7 @@ mod tests {
             batch: Some(4),
             ..ProfileConfig::default()
         };
-        let err = prepare(&inputs, &config).expect_err("fixed batch");
+        let err = prepare(&inputs, &config, &GraphHints::default()).expect_err("fixed batch");
         assert!(
             err.to_string().contains("fixed first dimension of 1"),
             "{err}"
@@ -612,7 +741,7 @@ mod tests {
             dims: [("sequence".to_owned(), 3)].into(),
             ..ProfileConfig::default()
         };
-        let err = prepare(&inputs, &config).expect_err("unknown dim");
+        let err = prepare(&inputs, &config, &GraphHints::default()).expect_err("unknown dim");
         assert!(
             err.to_string().contains("symbolic dims are: batch"),
             "{err}"
@@ -636,11 +765,29 @@ mod tests {
     }
 
     #[test]
-    fn string_inputs_are_refused() {
-        let mut input = declared("text", &[-1], &["batch"]);
+    fn string_inputs_get_synthetic_strings() {
+        let mut input = declared("text", &[-1, 2], &["batch", ""]);
         input.dtype = TensorElementType::String;
-        let err = prepare(&[input], &ProfileConfig::default()).expect_err("string");
-        assert!(matches!(err, InputError::StringInput { .. }));
+        let prepared =
+            prepare(&[input], &ProfileConfig::default(), &GraphHints::default()).expect("string");
+        let TensorData::Str(values) = &prepared.variants[0][0] else {
+            panic!("not strings: {:?}", prepared.variants[0][0])
+        };
+        assert_eq!(values.len(), 2);
+        assert!(values.iter().all(|v| v.starts_with('s')), "{values:?}");
+    }
+
+    #[test]
+    fn shape_flag_sets_one_input_and_binds_its_named_dims() {
+        let config = ProfileConfig {
+            shapes: [("x".to_owned(), vec![2, 3, 5, 7])].into(),
+            ..ProfileConfig::default()
+        };
+        let prepared = prepare(&image_inputs(), &config, &GraphHints::default()).expect("prepare");
+        assert_eq!(prepared.specs[0].shape, vec![2, 3, 5, 7]);
+        // The mask shares N, H and W with x.
+        assert_eq!(prepared.specs[1].shape, vec![2, 1, 5, 7]);
+        assert!(prepared.notes.is_empty(), "{:?}", prepared.notes);
     }
 
     fn write_npy(path: &std::path::Path, shape: &[usize]) {
@@ -671,7 +818,7 @@ mod tests {
             input_files: vec![file("x", &x)],
             ..ProfileConfig::default()
         };
-        let prepared = prepare(&inputs, &config).expect("prepare");
+        let prepared = prepare(&inputs, &config, &GraphHints::default()).expect("prepare");
         assert_eq!(prepared.specs[0].shape, vec![2, 3, 16, 24]);
         // The synthetic mask follows the dims the file set.
         assert_eq!(prepared.specs[1].shape, vec![2, 1, 16, 24]);
@@ -683,7 +830,7 @@ mod tests {
             input_files: vec![file("x", &x), file("mask", &mask)],
             ..ProfileConfig::default()
         };
-        let err = prepare(&inputs, &config).expect_err("W disagrees");
+        let err = prepare(&inputs, &config, &GraphHints::default()).expect_err("W disagrees");
         assert!(err.to_string().contains("dim 'W'"), "{err}");
 
         let config = ProfileConfig {
@@ -691,14 +838,15 @@ mod tests {
             dims: [("H".to_owned(), 32)].into(),
             ..ProfileConfig::default()
         };
-        let err = prepare(&inputs, &config).expect_err("--dim contradicts");
+        let err = prepare(&inputs, &config, &GraphHints::default()).expect_err("--dim contradicts");
         assert!(err.to_string().contains("--dim H=32"), "{err}");
         let config = ProfileConfig {
             input_files: vec![file("x", &x)],
             batch: Some(4),
             ..ProfileConfig::default()
         };
-        let err = prepare(&inputs, &config).expect_err("--batch contradicts");
+        let err =
+            prepare(&inputs, &config, &GraphHints::default()).expect_err("--batch contradicts");
         assert!(err.to_string().contains("--batch 4"), "{err}");
 
         let fixed = [declared("x", &[-1, 3, 32, 32], &["N", "", "", ""])];
@@ -706,7 +854,7 @@ mod tests {
             input_files: vec![file("x", &x)],
             ..ProfileConfig::default()
         };
-        let err = prepare(&fixed, &config).expect_err("fixed dim");
+        let err = prepare(&fixed, &config, &GraphHints::default()).expect_err("fixed dim");
         let text = err.to_string();
         assert!(
             text.contains("'x'") && text.contains("axis 2") && text.contains("fixed at 32"),
@@ -730,12 +878,20 @@ mod tests {
             }],
             ..ProfileConfig::default()
         };
-        let eval = prepare_eval(&inputs, &config, 8, SyntheticKind::Auto).expect("eval");
+        let eval = prepare_eval(
+            &inputs,
+            &config,
+            8,
+            SyntheticKind::Auto,
+            &GraphHints::default(),
+        )
+        .expect("eval");
         assert_eq!(eval.samples.len(), 2);
         assert_eq!(eval.samples[0].shapes[0], vec![1, 3, 16, 24]);
         assert_eq!(eval.samples[1].shapes[0], vec![1, 3, 8, 40]);
         assert_eq!(eval.description, "2 input sets from .npy files");
-        let err = prepare(&inputs, &config).expect_err("two shapes in a run");
+        let err =
+            prepare(&inputs, &config, &GraphHints::default()).expect_err("two shapes in a run");
         assert!(err.to_string().contains("must agree"), "{err}");
     }
 
@@ -743,7 +899,14 @@ mod tests {
     fn eval_synthetic_kind_is_chosen_and_described() {
         let inputs = [declared("x", &[1, 3, 32, 32], &["", "", "", ""])];
         let config = ProfileConfig::default();
-        let auto = prepare_eval(&inputs, &config, 3, SyntheticKind::Auto).expect("auto");
+        let auto = prepare_eval(
+            &inputs,
+            &config,
+            3,
+            SyntheticKind::Auto,
+            &GraphHints::default(),
+        )
+        .expect("auto");
         assert_eq!(auto.samples.len(), 3);
         assert!(
             auto.description.starts_with(
@@ -752,13 +915,27 @@ mod tests {
             "{}",
             auto.description
         );
-        let noise = prepare_eval(&inputs, &config, 3, SyntheticKind::Noise).expect("noise");
+        let noise = prepare_eval(
+            &inputs,
+            &config,
+            3,
+            SyntheticKind::Noise,
+            &GraphHints::default(),
+        )
+        .expect("noise");
         assert!(noise.description.contains("noise"), "{}", noise.description);
         assert_ne!(auto.samples[0].tensors, noise.samples[0].tensors);
         // Samples differ from one another.
         assert_ne!(auto.samples[0].tensors, auto.samples[1].tensors);
         let flat = [declared("v", &[1, 256], &["", ""])];
-        let auto = prepare_eval(&flat, &config, 2, SyntheticKind::Auto).expect("flat");
+        let auto = prepare_eval(
+            &flat,
+            &config,
+            2,
+            SyntheticKind::Auto,
+            &GraphHints::default(),
+        )
+        .expect("flat");
         assert!(auto.description.contains("noise"), "{}", auto.description);
     }
 }

@@ -1,24 +1,31 @@
 //! Resolving the shape of every input and building its data: for a run
 //! ([`prepare`], one shape) and for an accuracy check ([`prepare_eval`], a
 //! shape per sample). `.npy` files set the symbolic dims they cover, then
-//! `--batch` and `--dim`, then 1 (with a note).
+//! `--shape` (one input's whole shape), `--batch` and `--dim`, then 1 (with
+//! a note). Every size is checked against the memory budget (`budget.rs`)
+//! before anything is allocated, and synthetic values follow what the graph
+//! accepts (`graph_hints.rs`).
 
 use std::collections::BTreeMap;
 
 use ort::value::TensorElementType;
 
 use super::{
-    DeclaredInput, InputError, InputSource, InputSpec, PreparedInputs, SYNTHETIC_INT_RANGE,
-    TensorData, UNKNOWN_DIM_PLACEHOLDER, files, image, synthetic,
+    DeclaredInput, GenerateError, GraphHints, InputError, InputSource, InputSpec, PreparedInputs,
+    SYNTHETIC_INT_RANGE, TensorData, UNKNOWN_DIM_PLACEHOLDER, budget, files, generate, image,
+    shape_flag,
 };
 use crate::{engine::config::ProfileConfig, transform::SyntheticKind};
 
 /// Resolves shapes and builds the data of a run: synthetic data, or the
 /// `.npy` files given, which set the symbolic dims of their input. Every
-/// file of an input must have the same shape (one shape per run).
+/// file of an input must have the same shape (one shape per run). `hints`
+/// (from the model proto) keep synthetic values within what the graph
+/// accepts; `GraphHints::default()` when the model is not at hand.
 pub fn prepare(
     declared: &[DeclaredInput],
     config: &ProfileConfig,
+    hints: &GraphHints,
 ) -> Result<PreparedInputs, InputError> {
     check_declared(declared, config)?;
     let loaded = files::load(declared, &config.input_files, files::MAX_INPUT_FILE_BYTES)?;
@@ -49,12 +56,17 @@ pub fn prepare(
         }
     }
     let shapes = shapes.unwrap_or_default();
+    // Each input set is kept once and copied into every worker's values.
+    let copies = (num_variants as u64).saturating_mul(u64::from(config.num_workers()) + 1);
+    check_budget(declared, &shapes, copies, config)?;
+    let input_shapes = shapes_by_name(declared, &shapes);
     let mut specs = Vec::with_capacity(declared.len());
     let mut per_input: Vec<Vec<TensorData>> = Vec::with_capacity(declared.len());
     for (index, ((input, shape), files)) in declared.iter().zip(&shapes).zip(loaded).enumerate() {
         let source = if files.is_empty() {
+            let seed = config.seed.wrapping_add(index as u64);
             let data =
-                synthetic_input(input, shape, config.seed.wrapping_add(index as u64), false)?;
+                synthetic_input(input, shape, seed, false, hints, &input_shapes, &mut notes)?;
             per_input.push(vec![data]);
             InputSource::Synthetic
         } else {
@@ -117,6 +129,7 @@ pub fn prepare_eval(
     config: &ProfileConfig,
     num_synthetic: usize,
     kind: SyntheticKind,
+    hints: &GraphHints,
 ) -> Result<EvalInputs, InputError> {
     check_declared(declared, config)?;
     let loaded = files::load(declared, &config.input_files, files::MAX_INPUT_FILE_BYTES)?;
@@ -132,6 +145,8 @@ pub fn prepare_eval(
     let mut noise_inputs: Vec<String> = Vec::new();
     for sample in 0..num_samples {
         let shapes = resolve_shapes(declared, config, &loaded, sample, &mut notes)?;
+        check_budget(declared, &shapes, num_samples as u64, config)?;
+        let input_shapes = shapes_by_name(declared, &shapes);
         let seed = config.seed.wrapping_add(1000 * sample as u64);
         let mut tensors = Vec::with_capacity(declared.len());
         for (index, ((input, shape), files)) in
@@ -154,7 +169,15 @@ pub fn prepare_eval(
                 }
             }
             let input_seed = seed.wrapping_add(index as u64);
-            tensors.push(synthetic_input(input, shape, input_seed, as_image)?);
+            tensors.push(synthetic_input(
+                input,
+                shape,
+                input_seed,
+                as_image,
+                hints,
+                &input_shapes,
+                &mut notes,
+            )?);
         }
         samples.push(EvalSample { tensors, shapes });
     }
@@ -227,34 +250,67 @@ fn describe(
     }
 }
 
-/// Synthetic data of one input: image-like or noise.
+/// Checks the bytes `copies` copies of the inputs of `shapes` take against
+/// the budget (`--max-input-bytes`, the available memory).
+fn check_budget(
+    declared: &[DeclaredInput],
+    shapes: &[Vec<i64>],
+    copies: u64,
+    config: &ProfileConfig,
+) -> Result<(), InputError> {
+    let names: Vec<&str> = declared.iter().map(|input| input.name.as_str()).collect();
+    let dtypes: Vec<TensorElementType> = declared.iter().map(|input| input.dtype).collect();
+    budget::check(&names, &dtypes, shapes, copies, config.max_input_bytes)
+}
+
+/// Resolved shapes by input name.
+fn shapes_by_name<'a>(
+    declared: &'a [DeclaredInput],
+    shapes: &'a [Vec<i64>],
+) -> BTreeMap<&'a str, &'a [i64]> {
+    declared
+        .iter()
+        .zip(shapes)
+        .map(|(input, shape)| (input.name.as_str(), shape.as_slice()))
+        .collect()
+}
+
+/// Synthetic data of one input: image-like or noise, within what the graph
+/// accepts where `hints` know it (indices, shape operands).
 fn synthetic_input(
     input: &DeclaredInput,
     shape: &[i64],
     seed: u64,
     as_image: bool,
+    hints: &GraphHints,
+    input_shapes: &BTreeMap<&str, &[i64]>,
+    notes: &mut Vec<String>,
 ) -> Result<TensorData, InputError> {
-    let data = if as_image {
-        image::image_like(input.dtype, shape, seed)
-    } else {
-        let num_elements = shape.iter().map(|dim| *dim as usize).product();
-        synthetic(input.dtype, num_elements, seed)
-    };
-    data.ok_or_else(|| InputError::UnsupportedDtype {
+    let elements = budget::num_elements(shape).unwrap_or(u64::MAX);
+    let allocation = || InputError::Allocation {
         name: input.name.clone(),
-        dtype: input.dtype.to_string(),
+        elements,
+    };
+    let num_elements = usize::try_from(elements).map_err(|_| allocation())?;
+    let hint = hints.resolve(&input.name, num_elements, input_shapes, notes);
+    let data = if as_image && hint.is_none() {
+        image::image_like(input.dtype, shape, seed).ok_or(GenerateError::Unsupported)
+    } else {
+        generate(input.dtype, num_elements, seed, hint.as_ref())
+    };
+    data.map_err(|err| match err {
+        GenerateError::Allocation => allocation(),
+        GenerateError::Unsupported => InputError::UnsupportedDtype {
+            name: input.name.clone(),
+            dtype: input.dtype.to_string(),
+        },
     })
 }
 
-/// Refuses string inputs and `--dim` names the model does not have.
+/// Refuses `--dim` names the model does not have and `--shape`s that
+/// contradict it.
 fn check_declared(declared: &[DeclaredInput], config: &ProfileConfig) -> Result<(), InputError> {
-    for input in declared {
-        if input.dtype == TensorElementType::String {
-            return Err(InputError::StringInput {
-                name: input.name.clone(),
-            });
-        }
-    }
+    shape_flag::check(declared, config)?;
     let mut known_symbols: Vec<&str> = declared
         .iter()
         .flat_map(|input| input.shape.iter().zip(&input.symbols))
@@ -401,11 +457,45 @@ fn resolve_shapes(
     sample: usize,
     notes: &mut Vec<String>,
 ) -> Result<Vec<Vec<i64>>, InputError> {
-    let bound = bind_file_dims(declared, config, loaded, sample)?;
+    let mut bound = bind_file_dims(declared, config, loaded, sample)?;
+    for (symbol, (value, here)) in shape_flag::bound_symbols(declared, config)? {
+        match bound.get(&symbol) {
+            Some((file_value, first)) if *file_value != value => {
+                return Err(InputError::SymbolMismatch {
+                    symbol,
+                    first: format!("{first} = {file_value}"),
+                    second: format!("{here} = {value}"),
+                });
+            }
+            Some(_) => {}
+            None => {
+                bound.insert(symbol, (value, here));
+            }
+        }
+    }
     let mut shapes = Vec::with_capacity(declared.len());
     for (input, files) in declared.iter().zip(loaded) {
+        let given = config.shapes.get(&input.name);
         if let Some(file) = (!files.is_empty()).then(|| &files[sample % files.len()]) {
-            shapes.push(file.shape.iter().map(|dim| *dim as i64).collect());
+            let file_shape: Vec<i64> = file.shape.iter().map(|dim| *dim as i64).collect();
+            if let Some(given) = given
+                && *given != file_shape
+            {
+                return Err(InputError::ShapeContradicts {
+                    name: input.name.clone(),
+                    given: shape_flag::shape_text(given),
+                    problem: format!(
+                        "{} has shape {file_shape:?} (files set the shape; drop --shape or use a matching file)",
+                        file.path.display()
+                    ),
+                    declared: declared_shape_text(input),
+                });
+            }
+            shapes.push(file_shape);
+            continue;
+        }
+        if let Some(given) = given {
+            shapes.push(given.clone());
             continue;
         }
         if let Some(batch) = config.batch {

@@ -193,7 +193,7 @@ fn run_phases(
 ) -> Result<Ending, RunError> {
     record.environment = EnvironmentInfo::probe();
     record.config.validate().map_err(EngineError::from)?;
-    let (runtime, transformed_bytes) = load_model(model_path, record)?;
+    let (runtime, transformed_bytes, hints) = load_model(model_path, record)?;
     // A transformed model is self-contained and every session loads it
     // from memory.
     let model_source = match &transformed_bytes {
@@ -203,7 +203,7 @@ fn run_phases(
     let Some(sessions) = build_sessions(runtime, model_source, record, control)? else {
         return Ok(Ending::StoppedBeforeLoad);
     };
-    let (prepared, mut plan) = prepare_load(sessions, record)?;
+    let (prepared, mut plan) = prepare_load(sessions, record, &hints)?;
     first_run(&mut plan, record)?;
     let load_result = load_phase::run_load(record, plan, shared, control);
     profile_pass::profiling_phase(record, runtime, model_source, &prepared, shared, control);
@@ -211,24 +211,26 @@ fn run_phases(
 }
 
 /// Reads and checks the model, loads ONNX Runtime and applies the transform.
-/// Returns the runtime and the transformed model's bytes, if transformed.
+/// Returns the runtime, the transformed model's bytes, if transformed, and
+/// what the graph accepts in its inputs.
 fn load_model(
     model_path: &Path,
     record: &mut RunRecord,
-) -> Result<(&'static Runtime, Option<Vec<u8>>), RunError> {
+) -> Result<(&'static Runtime, Option<Vec<u8>>, inputs::GraphHints), RunError> {
     let (info, parse_micros, model) = load_model_info(model_path)?;
+    let hints = inputs::GraphHints::analyse(&model, &record.config.dims);
     record.model = Some(info);
     record.timings.model_parse_micros = Some(parse_micros);
     let runtime = runtime::runtime().map_err(EngineError::from)?;
     describe_runtime(&mut record.environment, runtime);
     if record.config.transform.is_identity() {
-        return Ok((runtime, None));
+        return Ok((runtime, None, hints));
     }
     let checked =
         crate::engine::verify::apply_checked(&model, &record.config.transform, &record.config)
             .map_err(EngineError::Transform)?;
     record.transform = Some(checked.report);
-    Ok((runtime, Some(checked.bytes)))
+    Ok((runtime, Some(checked.bytes), hints))
 }
 
 /// Creates the session instances, timing each. Returns `None` when the user
@@ -290,6 +292,7 @@ fn placement(record: &RunRecord) -> binding::Placement {
 fn prepare_load(
     sessions: Vec<Session>,
     record: &mut RunRecord,
+    hints: &inputs::GraphHints,
 ) -> Result<(PreparedInputs, LoadPlan), RunError> {
     let Some(first_session) = sessions.first() else {
         return Err(RunError::NoSession);
@@ -298,7 +301,7 @@ fn prepare_load(
         inputs::check_batchable(first_session).map_err(EngineError::from)?;
     }
     let prepared = inputs::declared_inputs(first_session)
-        .and_then(|declared| inputs::prepare(&declared, &record.config))
+        .and_then(|declared| inputs::prepare(&declared, &record.config, hints))
         .map_err(EngineError::from)?;
     record.inputs = prepared.specs.clone();
     record.notes.extend(prepared.notes.iter().cloned());

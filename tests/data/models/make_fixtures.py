@@ -362,6 +362,7 @@ def main():
     opset_fixtures()
     write_pruning_fixtures()
     accuracy_fixtures()
+    graph_input_fixtures()
     return 0
 
 
@@ -587,6 +588,70 @@ def write_pruning_fixtures():
     (y,) = sess.run(None, {"x": x})
     print(f"  ort ok mobilenet_v2_blocks.onnx: outputs {list(y.shape)}")
 
+
+
+# ---------------------------------------------------------------- graph-aware inputs
+# Inputs whose valid values the graph decides: indices into a small table
+# (through a Cast), shape tensors fed to Expand and Reshape, two unnamed dims,
+# and a dim of 2^31 that no machine should try to allocate.
+
+def gather_table(rng):
+    table = numpy_helper.from_array(f32(rng, (4, 3), 1.0), "table")
+    nodes = [helper.make_node("Cast", ["ids"], ["ids64"], name="cast", to=TensorProto.INT64),
+             helper.make_node("Gather", ["table", "ids64"], ["rows"], name="embed", axis=0)]
+    return make_model("gather_table", nodes, [vi("ids", TensorProto.INT32, ["batch", 6])],
+                      [vi("rows", TensorProto.FLOAT, ["batch", 6, 3])],
+                      "Fixture: int32 ids, cast to int64, index a 4-row table (Gather axis 0).",
+                      [table])
+
+
+def shape_inputs(rng):
+    nodes = [helper.make_node("Expand", ["x", "target"], ["expanded"], name="expand"),
+             helper.make_node("Reshape", ["x", "new_shape"], ["reshaped"], name="reshape")]
+    return make_model("shape_inputs", nodes,
+                      [vi("x", TensorProto.FLOAT, [3, 1]), vi("target", TensorProto.INT64, [2]),
+                       vi("new_shape", TensorProto.INT64, [3])],
+                      [vi("expanded", TensorProto.FLOAT, [None, None]),
+                       vi("reshaped", TensorProto.FLOAT, [None, None, None])],
+                      "Fixture: shape tensors from graph inputs: Expand's shape and Reshape's shape.")
+
+
+def two_unnamed_dims(rng):
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    return make_model("two_unnamed_dims", nodes, [vi("x", TensorProto.FLOAT, [None, 3, None, None])],
+                      [vi("y", TensorProto.FLOAT, [None, 3, None, None])],
+                      "Fixture: input x of shape [?, 3, ?, ?] (three unnamed dims). Relu.")
+
+
+def huge_dim(rng):
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    return make_model("huge_dim", nodes, [vi("x", TensorProto.FLOAT, [2 ** 31, 3])],
+                      [vi("y", TensorProto.FLOAT, [2 ** 31, 3])],
+                      "Fixture: a declared dim of 2^31 (25.8 GB of float inputs).")
+
+
+def graph_input_fixtures():
+    """Fixtures of tests/integration/inputs.rs, checked in ONNX Runtime when installed."""
+    paths = {
+        "gather_table.onnx": write("gather_table.onnx", gather_table(np.random.default_rng(SEED + 4))),
+        "shape_inputs.onnx": write("shape_inputs.onnx", shape_inputs(None)),
+        "two_unnamed_dims.onnx": write("two_unnamed_dims.onnx", two_unnamed_dims(None)),
+        "huge_dim.onnx": write("huge_dim.onnx", huge_dim(None)),
+    }
+    for rel, path in paths.items():
+        print(f"{rel}: {os.path.getsize(path)} bytes")
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    sess = ort.InferenceSession(paths["gather_table.onnx"], providers=["CPUExecutionProvider"])
+    (rows,) = sess.run(None, {"ids": np.array([[0, 1, 2, 3, 3, 0]], dtype=np.int32)})
+    print(f"  ort ok gather_table.onnx: {list(rows.shape)}")
+    sess = ort.InferenceSession(paths["shape_inputs.onnx"], providers=["CPUExecutionProvider"])
+    x = np.ones((3, 1), dtype=np.float32)
+    out = sess.run(None, {"x": x, "target": np.array([1, 1], dtype=np.int64),
+                          "new_shape": np.array([1, 1, -1], dtype=np.int64)})
+    print(f"  ort ok shape_inputs.onnx: {[list(o.shape) for o in out]}")
 
 if __name__ == "__main__":
     sys.exit(main())

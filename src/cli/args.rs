@@ -203,6 +203,9 @@ pub struct TransformArgs {
     /// Another symbolic dimension of the accuracy inputs, NAME=VALUE (repeatable).
     #[arg(long = "dim", value_parser = parse_dim)]
     pub dims: Vec<(String, i64)>,
+    /// One accuracy input's whole shape, INPUT=d0,d1,... (repeatable); sets unnamed dims one by one.
+    #[arg(long = "shape", value_name = "INPUT=DIMS", value_parser = crate::engine::inputs::parse_shape_flag)]
+    pub shapes: Vec<(String, Vec<i64>)>,
     /// Real data for the accuracy comparison, one sample per file: NAME=FILE.npy, NAME=DIR (every .npy in DIR, by name) or DIR / FILE.npy for a single-input model (repeatable). The files set the symbolic dims.
     #[arg(long = "input", value_parser = parse_input)]
     pub inputs: Vec<InputFile>,

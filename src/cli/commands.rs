@@ -68,6 +68,7 @@ pub(super) fn transform(args: &TransformArgs) -> anyhow::Result<u8> {
         execution_provider: args.ep,
         batch: args.batch,
         dims: args.dims.iter().cloned().collect(),
+        shapes: args.shapes.iter().cloned().collect(),
         input_files: args.inputs.clone(),
         seed: args.seed,
         ..ProfileConfig::default()

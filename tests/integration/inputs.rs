@@ -160,3 +160,31 @@ fn shape_sets_each_unnamed_dim() {
     let (ok, stderr) = profile(model, &["--shape", "x=1,3,16,24"]);
     assert!(ok, "{stderr}");
 }
+
+/// `transform` takes `--shape` for its accuracy inputs, with the same checks.
+#[test]
+fn transform_takes_shape_for_its_accuracy_inputs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("fp16.onnx");
+    let transform = |shape: &str| {
+        Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
+            .args(["transform"])
+            .arg(repo_path("tests/data/models/two_unnamed_dims.onnx"))
+            .args(["--precision", "fp16", "--shape", shape, "-o"])
+            .arg(&out)
+            .output()
+            .expect("run onnx-workbench")
+    };
+    let output = transform("x=2,3,5,7");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = transform("x=2,4,5,7");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("fixes it at 3"),
+        "{stderr}"
+    );
+}

@@ -35,6 +35,30 @@ pub struct TelemetrySample {
     pub system_cpu_percent: f64,
     /// Resident memory of this process.
     pub rss_bytes: u64,
+    /// Threads of this process (Linux `/proc`; `None` elsewhere), so a
+    /// long run shows whether threads leak.
+    #[serde(default)]
+    pub threads: Option<u64>,
+    /// Open file descriptors of this process (Linux `/proc`; `None`
+    /// elsewhere), so a long run shows whether files or sockets leak.
+    #[serde(default)]
+    pub open_fds: Option<u64>,
+}
+
+/// Threads of this process, from `/proc/self/status`.
+fn process_threads() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// Open file descriptors of this process, from `/proc/self/fd` (the
+/// directory handle used to list it is not counted).
+fn process_open_fds() -> Option<u64> {
+    let entries = std::fs::read_dir("/proc/self/fd").ok()?;
+    Some((entries.count() as u64).saturating_sub(1))
 }
 
 /// Samples process CPU and memory on a named thread until stopped.
@@ -93,6 +117,8 @@ fn process_probe(epoch: Instant) -> Option<impl FnMut() -> Option<TelemetrySampl
             process_cpu_percent: f64::from(process.cpu_usage()),
             system_cpu_percent: f64::from(system.global_cpu_usage()),
             rss_bytes: process.memory(),
+            threads: process_threads(),
+            open_fds: process_open_fds(),
         })
     })
 }
@@ -203,6 +229,19 @@ mod tests {
             .recv_timeout(Duration::from_secs(5))
             .expect("a sample");
         assert!(first.rss_bytes > 0);
+        if cfg!(target_os = "linux") {
+            // At least this thread and the sampler's; stdin/out/err at least.
+            assert!(first.threads.is_some_and(|t| t >= 2), "{first:?}");
+            assert!(first.open_fds.is_some_and(|n| n >= 3), "{first:?}");
+            // A file held open shows up in the next reading.
+            let before = process_open_fds().expect("fd count");
+            let held: Vec<std::fs::File> = (0..64)
+                .map(|_| std::fs::File::open("/proc/self/status").expect("open"))
+                .collect();
+            // (Other tests run in this process too: leave them a margin.)
+            assert!(process_open_fds().expect("fd count") >= before + 48);
+            drop(held);
+        }
         let samples = sampler.finish();
         assert!(!samples.is_empty());
     }

@@ -68,6 +68,9 @@ pub struct GuiArgs {
     /// Write frame-time statistics (JSON) here when the window closes.
     #[arg(long)]
     pub frame_stats: Option<PathBuf>,
+    /// Write the first finished run's session (JSON) here (with --autorun: unattended runs).
+    #[arg(long, value_name = "FILE.json")]
+    pub export: Option<PathBuf>,
     /// Override the remembered concurrency.
     #[arg(long)]
     pub concurrency: Option<u32>,

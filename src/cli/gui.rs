@@ -11,6 +11,7 @@ pub(super) fn gui(args: GuiArgs) -> anyhow::Result<u8> {
         autorun: args.autorun,
         exit_after_run: args.exit_after_run,
         frame_stats: args.frame_stats,
+        export_session: args.export,
         concurrency: args.concurrency,
         duration_secs: args.duration.map(|d| d.as_secs_f64()),
         profile_every: args.profile_every,

@@ -91,6 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             autorun: false,
             exit_after_run: false,
             frame_stats: None,
+            export: None,
             concurrency: None,
             duration: None,
             profile_every: None,

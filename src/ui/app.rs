@@ -52,6 +52,9 @@ pub struct GuiOptions {
     pub exit_after_run: bool,
     /// Write frame-time statistics (JSON) here on exit.
     pub frame_stats: Option<PathBuf>,
+    /// Write the first finished run's session (JSON) here, e.g. for long
+    /// unattended runs with `autorun`.
+    pub export_session: Option<PathBuf>,
     /// Overrides of the remembered config: concurrency (workers).
     pub concurrency: Option<u32>,
     /// Overrides of the remembered config: run duration, in seconds.
@@ -464,8 +467,14 @@ impl WorkbenchApp {
                 (RunStatus::Stopped, _) => self.info("Run stopped; the partial results are kept."),
                 _ => {}
             }
-            self.sessions
-                .add(ShownSession::new(SessionDocument::new(record), None));
+            let document = SessionDocument::new(record);
+            if let Some(path) = self.options.export_session.take() {
+                match crate::session::write_json(&document, &path) {
+                    Ok(()) => self.info(format!("Session written to {}", path.display())),
+                    Err(err) => self.error(format!("Session not written: {err:#}")),
+                }
+            }
+            self.sessions.add(ShownSession::new(document, None));
         }
         if self.sweep.as_ref().is_some_and(SweepHandle::is_finished)
             && let Some(sweep) = self.sweep.take()

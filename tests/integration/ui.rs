@@ -471,3 +471,27 @@ fn stopping_a_sweep_keeps_the_measured_points() {
         .clone();
     assert_eq!(shown.run, result.points[0].record);
 }
+
+/// `gui MODEL --autorun --export FILE`: an unattended run writes its
+/// session when it finishes (how the long GUI soak is recorded).
+#[test]
+fn an_autorun_writes_its_session_when_asked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gui_session.json");
+    let options = GuiOptions {
+        model: Some(crate::repo_path("sample_models/mlp.onnx")),
+        autorun: true,
+        duration_secs: Some(0.5),
+        export_session: Some(path.clone()),
+        ..GuiOptions::default()
+    };
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .wgpu()
+        .build_eframe(move |cc| WorkbenchApp::new(cc, options.clone()));
+    let written = path.clone();
+    step_until(&mut harness, "the session file", move |_| written.is_file());
+    let document = onnx_workbench::session::SessionDocument::load(&path).expect("a valid session");
+    assert_eq!(document.run.status, RunStatus::Completed);
+    assert!(!document.run.telemetry.is_empty() || document.run.summary.is_some());
+}

@@ -24,6 +24,10 @@ case "$mode" in
       --warmup 10s --no-layer-profile --quiet --export "$out" >/dev/null
     ;;
   gui)
+    # Fresh settings, so nothing remembered (a transform, other dims)
+    # changes the run.
+    XDG_DATA_HOME=$(mktemp -d)
+    export XDG_DATA_HOME
     $bin gui "$model" --autorun --exit-after-run --concurrency 2 \
       --duration "${seconds}s" --profile-every 20 --export "$out"
     ;;

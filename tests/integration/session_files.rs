@@ -77,3 +77,80 @@ fn a_failed_run_is_still_a_valid_session() {
     assert_eq!(back, document);
     assert!(render_report(&back).contains("NoSuchOp"));
 }
+
+/// Damaged session files are clear errors from `report`, naming the file
+/// and what is wrong: truncated, not JSON, a future format, a folder.
+#[test]
+fn damaged_session_files_are_clear_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = std::fs::read(repo_path("tests/data/sessions/v1.json")).expect("fixture");
+    let report = |path: &std::path::Path| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
+            .arg("report")
+            .arg(path)
+            .output()
+            .expect("run onnx-workbench");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        (output.status.code(), stderr)
+    };
+
+    let truncated = dir.path().join("truncated.json");
+    std::fs::write(&truncated, &good[..good.len() / 2]).expect("write");
+    let (code, stderr) = report(&truncated);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("invalid JSON") && stderr.contains("truncated.json"),
+        "{stderr}"
+    );
+
+    let future = dir.path().join("future.json");
+    let mut value: serde_json::Value = serde_json::from_slice(&good).expect("json");
+    value["format_version"] = serde_json::json!(FORMAT_VERSION + 1);
+    std::fs::write(&future, value.to_string()).expect("write");
+    let (code, stderr) = report(&future);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}", FORMAT_VERSION + 1)) && stderr.contains("newer"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = report(dir.path());
+    assert_eq!(code, Some(1), "{stderr}");
+}
+
+/// An export into a location that cannot be written (here a read-only
+/// file system) fails with the path and the reason, after the run's report,
+/// and leaves nothing behind.
+#[test]
+fn an_export_into_a_read_only_location_fails_clearly() {
+    let target = std::path::Path::new("/sys/onnx-workbench-session.json");
+    if !std::path::Path::new("/sys").is_dir() || std::fs::write(target, b"x").is_ok() {
+        let _ = std::fs::remove_file(target);
+        return; // no read-only file system to try on this machine
+    }
+    let model = repo_path("sample_models/mlp.onnx");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
+        .arg("profile")
+        .arg(&model)
+        .args([
+            "--requests",
+            "5",
+            "--warmup",
+            "0s",
+            "--no-layer-profile",
+            "--quiet",
+        ])
+        .arg("--export")
+        .arg(target)
+        .output()
+        .expect("run onnx-workbench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("/sys") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Throughput"));
+    assert!(!target.exists());
+}

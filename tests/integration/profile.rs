@@ -473,3 +473,65 @@ fn io_binding_with_a_session_pool_is_refused() {
         record.failure
     );
 }
+
+/// A stop in each phase of a run (start-up, warm-up, measured load,
+/// profiling pass) ends it promptly with a valid record: status Stopped,
+/// the reason, and whatever was measured before the stop.
+#[test]
+fn a_stop_in_every_phase_ends_cleanly_with_partial_results() {
+    use onnx_workbench::metrics::RunPhase;
+    use onnx_workbench::session::SessionDocument;
+    for target in [
+        RunPhase::Starting,
+        RunPhase::Warmup,
+        RunPhase::Running,
+        RunPhase::Profiling,
+    ] {
+        let handle = RunHandle::start(
+            repo_path("sample_models/transformer.onnx"),
+            ProfileConfig {
+                duration_secs: Some(1.5),
+                warmup_secs: 1.0,
+                layer_profiling: LayerProfiling::SeparatePass { runs: 100_000 },
+                ..ProfileConfig::default()
+            },
+        )
+        .expect("start");
+        let started = Instant::now();
+        // (In the measured load, wait for the first counted request.)
+        let reached = |handle: &RunHandle| {
+            handle.phase() == target
+                && (target != RunPhase::Running || handle.snapshot().requests_ok > 0)
+        };
+        while !reached(&handle) && !handle.is_finished() {
+            assert!(started.elapsed().as_secs() < 60, "never reached {target:?}");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let stopped_at = Instant::now();
+        handle.stop();
+        let record = handle.join();
+        assert!(
+            stopped_at.elapsed().as_secs_f64() < 10.0,
+            "{target:?}: stop took {:?}",
+            stopped_at.elapsed()
+        );
+        assert_eq!(record.status, RunStatus::Stopped, "{target:?}");
+        // A stop in the profiling pass comes after the load ended on its
+        // own: the reason stays the load's.
+        let reason = if target == RunPhase::Profiling {
+            StopReason::Duration
+        } else {
+            StopReason::User
+        };
+        assert_eq!(record.stop_reason, Some(reason), "{target:?}");
+        if matches!(target, RunPhase::Running | RunPhase::Profiling) {
+            let summary = record.summary.as_ref().expect("partial summary kept");
+            assert!(summary.requests_ok > 0, "{target:?}");
+        }
+        // Whatever the phase, the record is a complete session document.
+        let document = SessionDocument::new(record);
+        let text = serde_json::to_string(&document).expect("serializes");
+        SessionDocument::from_json(&text, std::path::Path::new("stopped.json"))
+            .expect("reads back");
+    }
+}

@@ -17,7 +17,7 @@ use super::{
     Control, RunError,
     load_phase::{self, LoadPlan},
     profile_pass,
-    record::{RunRecord, RunStatus, describe_runtime, load_model_info, micros_since},
+    record::{RunRecord, RunStatus, StopReason, describe_runtime, load_model_info, micros_since},
 };
 use crate::{
     engine::{
@@ -164,6 +164,9 @@ fn controller(
         Ok(Ending::Finished) => {
             record.finished_at = crate::util::rfc3339_now();
             record.status = if control.user_stop.load(Ordering::Relaxed) {
+                // (A stop during the profiling pass comes after the load
+                // has set its own reason.)
+                record.stop_reason.get_or_insert(StopReason::User);
                 RunStatus::Stopped
             } else {
                 RunStatus::Completed
@@ -172,6 +175,7 @@ fn controller(
         }
         Ok(Ending::StoppedBeforeLoad) => {
             record.status = RunStatus::Stopped;
+            record.stop_reason = Some(StopReason::User);
             record.finished_at = crate::util::rfc3339_now();
             record
                 .notes

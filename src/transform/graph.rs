@@ -310,22 +310,30 @@ pub(crate) struct Names {
 impl Names {
     /// Collects every tensor and node name of the main graph.
     pub(crate) fn new(graph: &GraphProto) -> Self {
+        Self::of_graphs([graph])
+    }
+
+    /// Collects every tensor and node name of these graphs (a model's main
+    /// graph and its subgraphs, so inserted names are unique everywhere).
+    pub(crate) fn of_graphs<'g>(graphs: impl IntoIterator<Item = &'g GraphProto>) -> Self {
         let mut used: HashSet<String> = HashSet::new();
-        for info in graph
-            .input
-            .iter()
-            .chain(&graph.output)
-            .chain(&graph.value_info)
-        {
-            used.insert(info.name().to_owned());
-        }
-        for tensor in &graph.initializer {
-            used.insert(tensor.name().to_owned());
-        }
-        for node in &graph.node {
-            used.insert(node.name().to_owned());
-            used.extend(node.input.iter().cloned());
-            used.extend(node.output.iter().cloned());
+        for graph in graphs {
+            for info in graph
+                .input
+                .iter()
+                .chain(&graph.output)
+                .chain(&graph.value_info)
+            {
+                used.insert(info.name().to_owned());
+            }
+            for tensor in &graph.initializer {
+                used.insert(tensor.name().to_owned());
+            }
+            for node in &graph.node {
+                used.insert(node.name().to_owned());
+                used.extend(node.input.iter().cloned());
+                used.extend(node.output.iter().cloned());
+            }
         }
         Self { used }
     }

@@ -9,16 +9,14 @@
 //! the op's next schema change. An adapter that cannot keep the meaning of
 //! a node returns the reason, which blocks the upgrade.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use half::f16;
 
 use crate::model::node::{attr, attr_float, attr_int, attr_ints, attr_string};
 use crate::model::onnx::{
-    AttributeProto, ModelProto, NodeProto, TensorProto, attribute_proto::AttributeType,
-    tensor_proto::DataType,
+    AttributeProto, NodeProto, TensorProto, attribute_proto::AttributeType, tensor_proto::DataType,
 };
-use crate::model::walk;
 
 /// `TensorProto.DataType` code of float32.
 const FLOAT: i32 = DataType::Float as i32;
@@ -69,47 +67,7 @@ pub(super) type Adapter = fn(NodeProto, &mut Ctx) -> Result<Adapted, String>;
 
 /// Every name in a model (values and nodes, subgraphs included), so that
 /// inserted names are unique.
-pub(super) struct NameSet {
-    used: HashSet<String>,
-}
-
-impl NameSet {
-    /// Collects the names of every graph of `proto`.
-    pub(super) fn from_model(proto: &ModelProto) -> Self {
-        let mut used = HashSet::new();
-        for graph in walk::all_graphs(proto) {
-            for info in graph
-                .input
-                .iter()
-                .chain(&graph.output)
-                .chain(&graph.value_info)
-            {
-                used.insert(info.name().to_owned());
-            }
-            for tensor in &graph.initializer {
-                used.insert(tensor.name().to_owned());
-            }
-            for node in &graph.node {
-                used.insert(node.name().to_owned());
-                used.extend(node.input.iter().cloned());
-                used.extend(node.output.iter().cloned());
-            }
-        }
-        Self { used }
-    }
-
-    /// `base`, or `base_2`, `base_3`, ... whichever is free; reserves it.
-    pub(super) fn fresh(&mut self, base: &str) -> String {
-        let mut candidate = base.to_owned();
-        let mut counter = 2;
-        while self.used.contains(&candidate) {
-            candidate = format!("{base}_{counter}");
-            counter += 1;
-        }
-        self.used.insert(candidate.clone());
-        candidate
-    }
-}
+pub(super) type NameSet = crate::transform::graph::Names;
 
 // ---------------------------------------------------------------- helpers
 

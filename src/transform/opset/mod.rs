@@ -187,7 +187,7 @@ pub fn upgrade(proto: &mut ModelProto, target: i64) -> Result<OpsetUpgrade, Opse
         return Ok(report);
     }
     let ranks = ranks(proto);
-    let mut names = NameSet::from_model(proto);
+    let mut names = NameSet::of_graphs(crate::model::walk::all_graphs(proto));
     let Some(graph) = proto.graph.as_mut() else {
         return Err(OpsetError::NoGraph);
     };

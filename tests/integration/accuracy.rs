@@ -406,7 +406,7 @@ fn profile_with_evaluation_data_keeps_the_load_inputs() {
 fn gui_digits_sample_uses_its_evaluation_set() {
     use egui_kittest::kittest::Queryable as _;
 
-    use crate::ui::{harness_of_height, step_until};
+    use crate::ui::{harness_of_height, short_run, step_until};
 
     let mut harness = harness_of_height(1000.0);
     harness.step();
@@ -427,29 +427,7 @@ fn gui_digits_sample_uses_its_evaluation_set() {
     );
 
     harness.get_by_label("int8").click();
-    harness
-        .get_by_label("Duration (s)")
-        .set_value_accesskit(0.5);
-    harness.get_by_label("Warm-up (s)").set_value_accesskit(0.1);
-    harness.get_by_label("Off").click();
-    harness.step();
-    harness.get_by_label("Run").click();
-    step_until(&mut harness, "the run to start", |app| app.is_running());
-    step_until(&mut harness, "the run to finish", |app| {
-        !app.is_running() && !app.sessions.history.is_empty()
-    });
-    let document = harness
-        .state()
-        .shown_session()
-        .expect("a session")
-        .document
-        .clone();
-    assert_eq!(
-        document.run.status,
-        RunStatus::Completed,
-        "{:?}",
-        document.run.failure
-    );
+    let document = short_run(&mut harness, 0.1);
     let accuracy = document
         .run
         .transform

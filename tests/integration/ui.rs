@@ -40,6 +40,42 @@ pub(crate) fn step_until(
     harness.step();
 }
 
+/// Runs the loaded model briefly through the Run button (0.5 s measured
+/// after `warmup_secs`, no per-layer pass) and returns the new session,
+/// which must have completed.
+pub(crate) fn short_run(
+    harness: &mut Harness<'static, WorkbenchApp>,
+    warmup_secs: f64,
+) -> std::sync::Arc<onnx_workbench::session::SessionDocument> {
+    harness
+        .get_by_label("Duration (s)")
+        .set_value_accesskit(0.5);
+    harness
+        .get_by_label("Warm-up (s)")
+        .set_value_accesskit(warmup_secs);
+    harness.get_by_label("Off").click();
+    harness.step();
+    step_until(harness, "ONNX Runtime", |app| app.runtime_status.is_some());
+    let before = harness.state().sessions.history.len();
+    harness.get_by_label("Run").click();
+    step_until(harness, "the run", move |app| {
+        !app.is_running() && app.sessions.history.len() > before
+    });
+    let document = harness
+        .state()
+        .shown_session()
+        .expect("session")
+        .document
+        .clone();
+    assert_eq!(
+        document.run.status,
+        RunStatus::Completed,
+        "{:?}",
+        document.run.failure
+    );
+    document
+}
+
 /// Opens the MLP sample from the start page, waits for ONNX Runtime, and
 /// sets short sweep points: 1 s measured after 0.2 s of warm-up, no
 /// per-layer pass.
@@ -223,31 +259,7 @@ fn the_precision_control_transforms_the_model_for_real() {
     harness.get_by_label("cnn.onnx").click();
     step_until(&mut harness, "the model", |app| app.model.is_some());
     harness.get_by_label("fp16").click();
-    harness
-        .get_by_label("Duration (s)")
-        .set_value_accesskit(0.5);
-    harness.get_by_label("Warm-up (s)").set_value_accesskit(0.0);
-    harness.get_by_label("Off").click();
-    harness.step();
-    step_until(&mut harness, "ONNX Runtime", |app| {
-        app.runtime_status.is_some()
-    });
-    harness.get_by_label("Run").click();
-    step_until(&mut harness, "the run", |app| {
-        !app.is_running() && !app.sessions.history.is_empty()
-    });
-    let document = harness
-        .state()
-        .shown_session()
-        .expect("session")
-        .document
-        .clone();
-    assert_eq!(
-        document.run.status,
-        RunStatus::Completed,
-        "{:?}",
-        document.run.failure
-    );
+    let document = short_run(&mut harness, 0.0);
     let transform = document.run.transform.as_ref().expect("transform report");
     assert!(transform.size_after_bytes < transform.size_before_bytes);
     let accuracy = transform.accuracy.as_ref().expect("accuracy measured");
@@ -267,31 +279,7 @@ fn an_accuracy_budget_runs_and_shows_the_sensitivity_chart() {
     harness
         .get_by_label("Minimum cosine")
         .set_value_accesskit(0.9999);
-    harness
-        .get_by_label("Duration (s)")
-        .set_value_accesskit(0.5);
-    harness.get_by_label("Warm-up (s)").set_value_accesskit(0.0);
-    harness.get_by_label("Off").click();
-    harness.step();
-    step_until(&mut harness, "ONNX Runtime", |app| {
-        app.runtime_status.is_some()
-    });
-    harness.get_by_label("Run").click();
-    step_until(&mut harness, "the run", |app| {
-        !app.is_running() && !app.sessions.history.is_empty()
-    });
-    let document = harness
-        .state()
-        .shown_session()
-        .expect("session")
-        .document
-        .clone();
-    assert_eq!(
-        document.run.status,
-        RunStatus::Completed,
-        "{:?}",
-        document.run.failure
-    );
+    let document = short_run(&mut harness, 0.0);
     let transform = document.run.transform.as_ref().expect("transform report");
     let budget = transform.budget.as_ref().expect("budget report");
     assert_eq!(budget.sensitivity.len(), 4);

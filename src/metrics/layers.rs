@@ -177,7 +177,7 @@ pub enum LayerSource {
 }
 
 /// Timings of one node.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LayerStats {
     pub node: String,
     pub op_type: String,
@@ -191,6 +191,66 @@ pub struct LayerStats {
     pub share: f64,
     /// Input dtypes and shapes of the first call.
     pub input_shapes: String,
+    /// Output dtypes and shapes of the first call.
+    #[serde(default)]
+    pub output_shapes: String,
+    /// How this optimized-graph node relates to the model file.
+    #[serde(default)]
+    pub origin: NodeOrigin,
+    /// The nodes of the model file this node executes, each by
+    /// `model::node::node_id` (its name, or `#<index>` in `graph.node`).
+    /// Empty when it executes none (inserted by ONNX Runtime) or when the
+    /// mapping was not made.
+    #[serde(default)]
+    pub source_nodes: Vec<String>,
+    /// Floating-point operations of one call (a multiply-add counts 2), from
+    /// the profiled shapes and the node's attributes; `None` when the op is
+    /// not counted.
+    #[serde(default)]
+    pub flops: Option<f64>,
+    /// Bytes one call reads and writes: inputs, weights and outputs.
+    #[serde(default)]
+    pub bytes: Option<f64>,
+}
+
+/// How a profiled node (of ONNX Runtime's optimized graph) relates to the
+/// model file the user opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeOrigin {
+    /// No mapping was made (older sessions, or the optimized model was not
+    /// available).
+    #[default]
+    Unknown,
+    /// One source node, run as it is.
+    Source,
+    /// Several source nodes fused into one kernel.
+    Fused,
+    /// A layout-transformed copy of a source node (`*_nchwc`).
+    Layout,
+    /// Inserted by ONNX Runtime (`ReorderInput`, `ReorderOutput`, memcpy):
+    /// executes no source node.
+    Inserted,
+    /// The mapping was made but found no source node for it.
+    Unmatched,
+}
+
+/// A machine's measured peaks, the roofs of the roofline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachinePeaks {
+    /// Achieved compute peak, in GFLOP/s (a large float32 MatMul through ONNX
+    /// Runtime on the same execution provider and threads).
+    pub gflops_per_s: f64,
+    /// Achieved memory bandwidth, in GB/s (a large copy).
+    pub gbytes_per_s: f64,
+    /// Execution provider the peaks were measured on (`CPU`, `CUDA`).
+    pub provider: String,
+    /// Intra-op threads of the compute measurement (0: ONNX Runtime's default).
+    pub threads: u32,
+    /// How they were measured, in words.
+    pub method: String,
+    /// When they were measured (RFC 3339, UTC).
+    pub measured_at: String,
 }
 
 /// Timings summed per op type.
@@ -222,6 +282,9 @@ pub struct LayerReport {
     /// Per-layer time over the run, for the heatmap.
     #[serde(default)]
     pub timeline: Option<LayerTimeline>,
+    /// The machine's peaks for the roofline, when measured.
+    #[serde(default)]
+    pub machine_peaks: Option<MachinePeaks>,
 }
 
 /// Short provider name: `CUDAExecutionProvider` → `CUDA`.
@@ -527,6 +590,11 @@ impl LayerAggregator {
                 p90_micros: acc.histogram.value_at_quantile(0.9) as f64,
                 share: share(acc.total_micros),
                 input_shapes: acc.input_shapes.clone(),
+                output_shapes: String::new(),
+                origin: NodeOrigin::Unknown,
+                source_nodes: Vec::new(),
+                flops: None,
+                bytes: None,
             })
             .collect();
         nodes.sort_by(|a, b| {
@@ -597,6 +665,7 @@ impl LayerAggregator {
             nodes,
             op_types,
             timeline,
+            machine_peaks: None,
         }
     }
 }

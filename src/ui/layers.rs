@@ -303,6 +303,7 @@ mod tests {
             p90_micros: total as f64,
             share,
             input_shapes: String::new(),
+            ..LayerStats::default()
         }
     }
 

@@ -46,6 +46,11 @@ pub enum EngineError {
     Config(#[from] config::ConfigError),
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
+    #[error("the model file {what} while the run was starting: {}; run again to use the new file", path.display())]
+    ModelChanged {
+        path: std::path::PathBuf,
+        what: &'static str,
+    },
     #[error("ONNX Runtime could not create a session for this model: {message}")]
     Session {
         /// ONNX Runtime's message, or what went wrong without one.

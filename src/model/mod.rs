@@ -178,6 +178,12 @@ impl Model {
         tensor::inline_int_values(&inline)
     }
 
+    /// Whether any tensor (initializer, Constant attribute, subgraph) keeps
+    /// its data in an external file.
+    pub fn has_external_data(&self) -> bool {
+        walk::all_tensors(&self.proto).into_iter().any(is_external)
+    }
+
     /// Checks every external data reference: location inside the folder,
     /// file present, byte range inside the file.
     fn validate_external_data(&self) -> Result<(), ModelError> {

@@ -535,3 +535,55 @@ fn a_stop_in_every_phase_ends_cleanly_with_partial_results() {
             .expect("reads back");
     }
 }
+
+/// A model file replaced while the run starts: the sessions run the bytes
+/// that were read and hashed, never a mix. Whichever file the run read
+/// (the race is the point), the recorded hash and inputs are that file's;
+/// and a file deleted before it was read is a clear error, not a panic.
+#[test]
+fn a_model_file_replaced_while_starting_runs_what_was_hashed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("model.onnx");
+    let first = std::fs::read(repo_path("sample_models/mlp.onnx")).expect("read mlp");
+    let second = std::fs::read(repo_path("sample_models/transformer.onnx")).expect("read");
+    let input_of = |bytes: &[u8]| {
+        let model = Model::from_bytes(bytes, None).expect("model");
+        model.summary().inputs[0].name.clone()
+    };
+    let hash = |bytes: &[u8]| {
+        use sha2::Digest as _;
+        format!("{:x}", sha2::Sha256::digest(bytes))
+    };
+    for delay_ms in [0, 1, 5, 20] {
+        std::fs::write(&path, &first).expect("write");
+        let handle = RunHandle::start(
+            path.clone(),
+            ProfileConfig {
+                duration_secs: Some(0.2),
+                warmup_secs: 0.0,
+                layer_profiling: LayerProfiling::Off,
+                ..ProfileConfig::default()
+            },
+        )
+        .expect("start");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        std::fs::write(&path, &second).expect("replace");
+        let record = handle.join();
+        let model = record.model.as_ref().expect("model read");
+        let ran = if model.sha256 == hash(&first) {
+            &first
+        } else {
+            assert_eq!(model.sha256, hash(&second), "hash of neither file");
+            &second
+        };
+        assert_eq!(record.status, RunStatus::Completed, "{:?}", record.failure);
+        assert_eq!(record.inputs[0].name, input_of(ran), "delay {delay_ms} ms");
+    }
+    std::fs::remove_file(&path).expect("delete");
+    let record = RunHandle::start(path.clone(), ProfileConfig::default())
+        .expect("start")
+        .join();
+    assert_eq!(record.status, RunStatus::Failed);
+    let failure = record.failure.expect("failure text");
+    assert!(failure.contains("model.onnx"), "{failure}");
+}

@@ -154,3 +154,45 @@ fn an_export_into_a_read_only_location_fails_clearly() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("Throughput"));
     assert!(!target.exists());
 }
+
+/// An export that runs out of space half way (here the file size limit of
+/// `ulimit -f`, whose write error is what a full disk gives) fails with the
+/// path and the reason, after the run's report, and leaves no file, whole
+/// or partial, behind.
+#[test]
+fn an_export_that_runs_out_of_space_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = dir.path().join("session.json");
+    let model = repo_path("sample_models/mlp.onnx");
+    // SIGXFSZ ignored, so the write fails with EFBIG instead of killing.
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"trap "" XFSZ; ulimit -f 4; exec "$0" "$@""#)
+        .arg(env!("CARGO_BIN_EXE_onnx-workbench"))
+        .arg("profile")
+        .arg(&model)
+        .args([
+            "--requests",
+            "5",
+            "--warmup",
+            "0s",
+            "--no-layer-profile",
+            "--quiet",
+        ])
+        .arg("--export")
+        .arg(&target)
+        .output()
+        .expect("run onnx-workbench");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("session.json") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Throughput"));
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -197,16 +197,22 @@ fn run_phases(
 ) -> Result<Ending, RunError> {
     record.environment = EnvironmentInfo::probe();
     record.config.validate().map_err(EngineError::from)?;
-    let (runtime, transformed_bytes, hints) = load_model(model_path, record)?;
-    // A transformed model is self-contained and every session loads it
-    // from memory.
-    let model_source = match &transformed_bytes {
-        Some(bytes) => ModelSource::Memory(bytes),
-        None => ModelSource::File(model_path),
+    let (runtime, loaded, hints) = load_model(model_path, record)?;
+    // Sessions load the bytes that were read and hashed, so a file replaced
+    // or deleted while the run starts cannot slip a different model in. A
+    // model with external data loads from its file (ONNX Runtime resolves
+    // the data next to it); that file is checked again once the sessions
+    // exist.
+    let model_source = match &loaded {
+        LoadedModel::Bytes(bytes) => ModelSource::Memory(bytes),
+        LoadedModel::File(_) => ModelSource::File(model_path),
     };
     let Some(sessions) = build_sessions(runtime, model_source, record, control)? else {
         return Ok(Ending::StoppedBeforeLoad);
     };
+    if let LoadedModel::File(stamp) = &loaded {
+        stamp.check_unchanged(model_path)?;
+    }
     let (prepared, mut plan) = prepare_load(sessions, record, &hints)?;
     first_run(&mut plan, record)?;
     let load_result = load_phase::run_load(record, plan, shared, control);
@@ -214,27 +220,77 @@ fn run_phases(
     load_result.map(|()| Ending::Finished)
 }
 
+/// What the sessions load: the bytes read once (a transformed model, or a
+/// self-contained file), or the file itself when its data is external.
+enum LoadedModel {
+    Bytes(Vec<u8>),
+    File(FileStamp),
+}
+
+/// Size and modification time of a model file when it was read.
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Result<Self, EngineError> {
+        let metadata = std::fs::metadata(path).map_err(|error| {
+            EngineError::Model(crate::model::ModelError::Read {
+                error,
+                path: path.to_path_buf(),
+            })
+        })?;
+        Ok(Self {
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+        })
+    }
+
+    /// Fails when the file was deleted or replaced since it was stamped.
+    fn check_unchanged(&self, path: &Path) -> Result<(), EngineError> {
+        let now = Self::of(path).map_err(|_| EngineError::ModelChanged {
+            path: path.to_path_buf(),
+            what: "was deleted",
+        })?;
+        if now.len != self.len || now.modified != self.modified {
+            return Err(EngineError::ModelChanged {
+                path: path.to_path_buf(),
+                what: "was replaced",
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Reads and checks the model, loads ONNX Runtime and applies the transform.
-/// Returns the runtime, the transformed model's bytes, if transformed, and
-/// what the graph accepts in its inputs.
+/// Returns the runtime, what the sessions load, and what the graph accepts
+/// in its inputs.
 fn load_model(
     model_path: &Path,
     record: &mut RunRecord,
-) -> Result<(&'static Runtime, Option<Vec<u8>>, inputs::GraphHints), RunError> {
-    let (info, parse_micros, model) = load_model_info(model_path)?;
+) -> Result<(&'static Runtime, LoadedModel, inputs::GraphHints), RunError> {
+    let stamp = FileStamp::of(model_path)?;
+    let (info, parse_micros, model, bytes) = load_model_info(model_path)?;
     let hints = inputs::GraphHints::analyse(&model, &record.config.dims);
     record.model = Some(info);
     record.timings.model_parse_micros = Some(parse_micros);
     let runtime = runtime::runtime().map_err(EngineError::from)?;
     describe_runtime(&mut record.environment, runtime);
     if record.config.transform.is_identity() {
-        return Ok((runtime, None, hints));
+        let loaded = if model.has_external_data() {
+            LoadedModel::File(stamp)
+        } else {
+            LoadedModel::Bytes(bytes)
+        };
+        return Ok((runtime, loaded, hints));
     }
+    drop(bytes);
     let checked =
         crate::engine::verify::apply_checked(&model, &record.config.transform, &record.config)
             .map_err(EngineError::Transform)?;
     record.transform = Some(checked.report);
-    Ok((runtime, Some(checked.bytes), hints))
+    Ok((runtime, LoadedModel::Bytes(checked.bytes), hints))
 }
 
 /// Creates the session instances, timing each. Returns `None` when the user

@@ -326,7 +326,10 @@ pub(super) fn micros_since(start: Instant) -> u64 {
 
 /// Reads and checks the model file, and hashes it. Returns the model's
 /// description, the parse time in µs and the parsed model.
-pub(crate) fn load_model_info(model_path: &Path) -> Result<(ModelInfo, u64, Model), EngineError> {
+/// Also returns the file's bytes: what was hashed is what the sessions run.
+pub(crate) fn load_model_info(
+    model_path: &Path,
+) -> Result<(ModelInfo, u64, Model, Vec<u8>), EngineError> {
     let started = Instant::now();
     let (model, bytes) = Model::load_with_bytes(model_path)?;
     let summary = model.summary();
@@ -341,7 +344,7 @@ pub(crate) fn load_model_info(model_path: &Path) -> Result<(ModelInfo, u64, Mode
         size_bytes: bytes.len() as u64,
         summary,
     };
-    Ok((info, parse_micros, model))
+    Ok((info, parse_micros, model, bytes))
 }
 
 /// Fills the ONNX Runtime fields of the environment.

@@ -280,6 +280,7 @@ impl WorkbenchApp {
         config
             .dims
             .retain(|name, _| model.other_symbols.contains(name));
+        super::input_shapes::sync_shapes(&mut config, model);
         Ok((model.path.clone(), config))
     }
 

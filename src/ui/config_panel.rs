@@ -196,14 +196,8 @@ pub fn config_ui(
                     }
                     ui.end_row();
                 }
-                if has_unnamed {
-                    ui.label("");
-                    ui.label(
-                        RichText::new("Unnamed dims use 1.")
-                            .small()
-                            .color(theme::MUTED),
-                    );
-                    ui.end_row();
+                if has_unnamed && let Some(model) = model {
+                    super::input_shapes::shapes_ui(ui, config, model);
                 }
 
                 labelled_drag(ui, "Concurrency", &mut config.concurrency, 1..=1024);

@@ -18,6 +18,7 @@ mod error;
 mod eval_data;
 mod files;
 mod heatmap;
+mod input_shapes;
 mod layers;
 mod live;
 mod loaded_model;

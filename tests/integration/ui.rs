@@ -483,3 +483,31 @@ fn an_autorun_writes_its_session_when_asked() {
     assert_eq!(document.run.status, RunStatus::Completed);
     assert!(!document.run.telemetry.is_empty() || document.run.summary.is_some());
 }
+
+/// Unnamed dims (`[?, 3, ?, ?]`) are set one by one in the Config panel,
+/// and the run uses exactly that shape.
+#[test]
+fn unnamed_dims_are_set_one_by_one_in_the_config_panel() {
+    use egui_kittest::kittest::NodeT as _;
+    let options = GuiOptions {
+        model: Some(crate::repo_path("tests/data/models/two_unnamed_dims.onnx")),
+        ..GuiOptions::default()
+    };
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 1000.0))
+        .wgpu()
+        .build_eframe(move |cc| WorkbenchApp::new(cc, options.clone()));
+    step_until(&mut harness, "the model", |app| app.model.is_some());
+    for (index, value) in [(0, 2.0), (1, 5.0), (2, 7.0)] {
+        let fields: Vec<_> = harness
+            .query_all_by_label("Shape 'x'")
+            .filter(|node| node.accesskit_node().role() == egui::accesskit::Role::SpinButton)
+            .collect();
+        assert_eq!(fields.len(), 3, "one field per unnamed dim");
+        fields[index].set_value_accesskit(value);
+        harness.step();
+    }
+    let document = short_run(&mut harness, 0.0);
+    assert_eq!(document.run.inputs[0].shape, [2, 3, 5, 7]);
+    assert_eq!(document.run.config.shapes["x"], [2, 3, 5, 7]);
+}

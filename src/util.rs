@@ -1,4 +1,6 @@
-//! Small helpers shared by every module: atomic writes and human formatting.
+//! Small helpers shared by every module: atomic writes, human formatting,
+//! and the memory check every size read from a file passes before it is
+//! allocated.
 
 use std::{io::Write as _, path::Path};
 
@@ -10,6 +12,54 @@ pub struct WriteError {
     #[source]
     source: std::io::Error,
     path: std::path::PathBuf,
+}
+
+/// A size read from a file that does not fit in the memory the machine has:
+/// refused before anything is allocated, instead of an allocation abort.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} needs {} of memory, but only {} is available", format_bytes(*.bytes), format_bytes(*.available))]
+pub struct MemoryError {
+    /// What the memory was for, in words (names the tensor or file).
+    pub what: String,
+    pub bytes: u64,
+    pub available: u64,
+}
+
+/// Memory available to this process now, in bytes (`None` when the machine
+/// does not say).
+pub fn available_memory_bytes() -> Option<u64> {
+    let mut system = sysinfo::System::new().ok()?;
+    system.refresh_memory();
+    Some(system.available_memory()).filter(|bytes| *bytes > 0)
+}
+
+/// Checks that `bytes` fit in the available memory; `what` names them in
+/// the error.
+pub fn check_fits_in_memory(bytes: u64, what: impl FnOnce() -> String) -> Result<(), MemoryError> {
+    match available_memory_bytes() {
+        Some(available) if bytes > available => Err(MemoryError {
+            what: what(),
+            bytes,
+            available,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A zeroed buffer of `len` bytes, checked against the available memory and
+/// reserved fallibly, so a size read from a file never aborts the process.
+pub fn try_zeroed_bytes(len: u64, what: impl Fn() -> String) -> Result<Vec<u8>, MemoryError> {
+    check_fits_in_memory(len, &what)?;
+    let refuse = || MemoryError {
+        what: what(),
+        bytes: len,
+        available: available_memory_bytes().unwrap_or(0),
+    };
+    let len = usize::try_from(len).map_err(|_| refuse())?;
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(len).map_err(|_| refuse())?;
+    bytes.resize(len, 0);
+    Ok(bytes)
 }
 
 /// Writes `contents` to `path` through a temporary file in the same folder,

@@ -19,6 +19,11 @@ pub enum ModelError {
         path: PathBuf,
     },
 
+    /// A size read from the model (the file, an external data length) does
+    /// not fit in the memory the machine has; nothing was allocated.
+    #[error("cannot read model: {0}")]
+    TooLarge(#[from] crate::util::MemoryError),
+
     /// The model path exists but is a directory or another non-file.
     #[error(
         "cannot read model: not a regular file{}: {}",

@@ -199,15 +199,12 @@ pub(crate) fn read_external(base_dir: &Path, tensor: &TensorProto) -> Result<Vec
         error,
         path: span.file_path.clone(),
     };
-    let length =
-        usize::try_from(span.length_bytes).map_err(|_| ModelError::ExternalDataInvalid {
-            tensor: tensor_label(tensor),
-            reason: format!("length {} bytes does not fit in memory", span.length_bytes),
-        })?;
+    let mut bytes = crate::util::try_zeroed_bytes(span.length_bytes, || {
+        format!("the external data of tensor {}", tensor_label(tensor))
+    })?;
     let mut file = File::open(&span.file_path).map_err(read_error)?;
     file.seek(SeekFrom::Start(span.offset_bytes))
         .map_err(read_error)?;
-    let mut bytes = vec![0; length];
     file.read_exact(&mut bytes).map_err(read_error)?;
     Ok(bytes)
 }

@@ -86,6 +86,9 @@ impl Model {
                 path: model_path.to_path_buf(),
             });
         }
+        crate::util::check_fits_in_memory(metadata.len(), || {
+            format!("the model file {}", model_path.display())
+        })?;
         let bytes = std::fs::read(model_path).map_err(read_error)?;
         let base_dir = match model_path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent,

@@ -42,6 +42,8 @@ pub enum SessionError {
         source: std::io::Error,
         path: PathBuf,
     },
+    #[error(transparent)]
+    TooLarge(#[from] crate::util::MemoryError),
     #[error("not an onnx-workbench session file: {reason}: {}", path.display())]
     NotASession { reason: String, path: PathBuf },
     #[error(
@@ -128,11 +130,24 @@ impl SessionDocument {
 }
 
 /// The text of a session or sweep file, with the path in the error.
+/// Parsing takes a few times the text's size in memory: that is checked
+/// against the available memory before the file is read.
 fn read_document(path: &Path) -> Result<String, SessionError> {
-    std::fs::read_to_string(path).map_err(|source| SessionError::Read {
+    /// Memory one byte of session JSON takes while it is parsed, at most.
+    const PARSE_FACTOR: u64 = 4;
+    let read_error = |source| SessionError::Read {
         source,
         path: path.to_path_buf(),
-    })
+    };
+    let len = std::fs::metadata(path).map_err(read_error)?.len();
+    crate::util::check_fits_in_memory(len.saturating_mul(PARSE_FACTOR), || {
+        format!(
+            "reading the {} session file {}",
+            crate::util::format_bytes(len),
+            path.display()
+        )
+    })?;
+    std::fs::read_to_string(path).map_err(read_error)
 }
 
 #[cfg(test)]

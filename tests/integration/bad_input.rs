@@ -188,3 +188,72 @@ fn cuda_on_a_machine_without_it_fails_clearly() {
         "{stderr}"
     );
 }
+
+/// Sizes a file declares that do not fit in memory are refused before
+/// anything is allocated: a model file, an external data length, a session
+/// file (sparse files of 1 TiB, so nothing is written).
+#[test]
+fn sizes_beyond_the_machine_memory_are_refused_before_allocating() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let huge: u64 = 1 << 40;
+    let sparse = |name: &str| {
+        let path = dir.path().join(name);
+        let file = std::fs::File::create(&path).expect("create");
+        file.set_len(huge).expect("sparse file");
+        path
+    };
+
+    let model = sparse("huge.onnx");
+    let stderr = fails(&["inspect", model.to_str().expect("utf-8")]);
+    assert!(
+        stderr.contains("memory") && stderr.contains("huge.onnx"),
+        "{stderr}"
+    );
+
+    let session = sparse("huge.json");
+    let stderr = fails(&["report", session.to_str().expect("utf-8")]);
+    assert!(
+        stderr.contains("memory") && stderr.contains("huge.json"),
+        "{stderr}"
+    );
+
+    // External data whose declared length is 1 TiB, inside a 1 TiB file.
+    let mut proto = onnx_workbench::model::Model::load(&repo_path(
+        "tests/data/models/external_data/model.onnx",
+    ))
+    .expect("fixture")
+    .proto;
+    let graph = proto.graph.as_mut().expect("graph");
+    graph.initializer[0].dims = vec![1 << 18, 1 << 20]; // float32: 1 TiB
+    for entry in &mut graph.initializer[0].external_data {
+        match entry.key() {
+            "location" => entry.value = Some("big.bin".to_owned()),
+            "offset" => entry.value = Some("0".to_owned()),
+            "length" => entry.value = Some(huge.to_string()),
+            _ => {}
+        }
+    }
+    sparse("big.bin");
+    std::fs::copy(
+        repo_path("tests/data/models/external_data/weights.bin"),
+        dir.path().join("weights.bin"),
+    )
+    .expect("copy the other weights");
+    let path = dir.path().join("external.onnx");
+    std::fs::write(
+        &path,
+        onnx_workbench::model::Model::from_proto(proto, None).to_bytes(),
+    )
+    .expect("write");
+    let out = dir.path().join("out.onnx");
+    let stderr = fails(&[
+        "transform",
+        path.to_str().expect("utf-8"),
+        "--precision",
+        "fp16",
+        "--output",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(stderr.contains("memory"), "{stderr}");
+    assert!(!out.exists());
+}

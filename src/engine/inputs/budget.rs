@@ -4,7 +4,6 @@
 //! `--max-input-bytes` and the memory the machine has available.
 
 use ort::value::TensorElementType;
-use sysinfo::System;
 
 use super::InputError;
 
@@ -43,11 +42,7 @@ pub fn num_elements(shape: &[i64]) -> Option<u64> {
 /// the error.
 fn limits(max_input_bytes: Option<u64>) -> (u64, Option<u64>) {
     let flag = max_input_bytes.unwrap_or(DEFAULT_MAX_INPUT_BYTES);
-    let available = System::new().ok().map(|mut system| {
-        system.refresh_memory();
-        system.available_memory()
-    });
-    (flag, available.filter(|bytes| *bytes > 0))
+    (flag, crate::util::available_memory_bytes())
 }
 
 /// Human bytes: `25.8 GB (25769803776 bytes)`.

@@ -196,3 +196,66 @@ fn an_export_that_runs_out_of_space_leaves_nothing_behind() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// Ctrl-C at each phase of a CLI run (start-up, warm-up, measured load,
+/// profiling pass, and the exports after it): the process ends promptly and
+/// the exported session is whole, with what was measured before the stop.
+#[test]
+fn ctrl_c_at_each_phase_of_a_cli_run_keeps_a_whole_session() {
+    let model = repo_path("sample_models/transformer.onnx");
+    let cases: Vec<_> = [100u64, 700, 1_800, 3_300, 4_500]
+        .into_iter()
+        .map(|delay_ms| {
+            let model = model.clone();
+            std::thread::Builder::new()
+                .name(format!("ctrl-c-{delay_ms}"))
+                .spawn(move || {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let target = dir.path().join("session.json");
+                    let mut child =
+                        std::process::Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
+                            .arg("profile")
+                            .arg(&model)
+                            .args(["--duration", "2s", "--warmup", "1s", "--quiet"])
+                            .args(["--profile-runs", "3000"])
+                            .arg("--export")
+                            .arg(&target)
+                            .stdout(std::process::Stdio::null())
+                            .stderr(std::process::Stdio::piped())
+                            .spawn()
+                            .expect("start onnx-workbench");
+                    std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+                    let interrupted = std::time::Instant::now();
+                    let _ = std::process::Command::new("kill")
+                        .args(["-INT", &child.id().to_string()])
+                        .status();
+                    let output = child.wait_with_output().expect("wait");
+                    let waited = interrupted.elapsed();
+                    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+                    let document = SessionDocument::load(&target)
+                        .unwrap_or_else(|err| panic!("{delay_ms} ms: {err}; {stderr}"));
+                    (delay_ms, output.status.code(), waited, document, stderr)
+                })
+                .expect("thread")
+        })
+        .collect();
+    for case in cases {
+        let (delay_ms, code, waited, document, stderr) = case.join().expect("case");
+        assert!(
+            waited.as_secs_f64() < 15.0,
+            "{delay_ms} ms: took {waited:?}"
+        );
+        assert_eq!(code, Some(0), "{delay_ms} ms: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let run = &document.run;
+        assert!(
+            matches!(run.status, RunStatus::Stopped | RunStatus::Completed),
+            "{delay_ms} ms: {:?}",
+            run.status
+        );
+        if delay_ms >= 1_800 {
+            let summary = run.summary.as_ref().expect("partial summary kept");
+            assert!(summary.requests_ok > 0, "{delay_ms} ms");
+        }
+    }
+}

@@ -99,6 +99,12 @@ pub(super) fn profiling_phase(
             Err(err) => record.layer_profiling_error = Some(format!("{err:#}")),
         }
     }
+    if let Some(layers) = record.layers.as_mut()
+        && let Some(note) =
+            crate::engine::peaks::attach_peaks(layers, runtime, &record.config, &record.environment)
+    {
+        record.notes.push(note);
+    }
     if record.execution_provider_used == Some(ExecutionProviderKind::Cuda)
         && matches!(layer_profiling, LayerProfiling::Sampled { .. })
         && record.gpu_kernels_note.is_none()

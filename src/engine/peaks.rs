@@ -36,7 +36,10 @@ use crate::{
         runtime::Runtime,
         session::{ModelSource, build_session},
     },
-    metrics::layers::{LayerReport, MachinePeaks},
+    metrics::{
+        layers::{LayerReport, MachinePeaks, ParsedProfile},
+        node_cost::{self, TensorShape},
+    },
     model::onnx::{
         self, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
         TypeProto, ValueInfoProto,
@@ -209,6 +212,33 @@ pub fn attach_peaks(
     }
 }
 
+/// The model's weights that the profile leaves out (see
+/// [`node_cost::model_weight_shapes`]); the model is read only when the
+/// profile has such a node, and a model that cannot be read gives none.
+pub fn prepacked_weights(
+    model: ModelSource<'_>,
+    profile: &ParsedProfile,
+) -> BTreeMap<String, TensorShape> {
+    let needed = profile
+        .nodes
+        .iter()
+        .any(|node| node_cost::WEIGHT_FROM_MODEL_OPS.contains(&node.op_type.as_str()));
+    if !needed {
+        return BTreeMap::new();
+    }
+    let loaded = match model {
+        ModelSource::File(path) => crate::model::Model::load(path),
+        ModelSource::Memory(bytes) => crate::model::Model::from_bytes(bytes, None),
+    };
+    match loaded {
+        Ok(model) => node_cost::model_weight_shapes(&model.proto),
+        Err(err) => {
+            tracing::debug!("no weights from the model for the FLOP counts: {err:#}");
+            BTreeMap::new()
+        }
+    }
+}
+
 fn provider_name(kind: ExecutionProviderKind) -> &'static str {
     match kind {
         ExecutionProviderKind::Cuda => "CUDA",
@@ -307,17 +337,24 @@ fn best_run_time(
 
 /// Best-of-3 memcpy bandwidth of [`CPU_COPY_BYTES`], read plus write, GB/s.
 fn measure_memcpy() -> Result<f64, PeaksError> {
+    let allocation = PeaksError::Allocation {
+        bytes: 2 * CPU_COPY_BYTES,
+    };
     let mut source: Vec<u8> = Vec::new();
     let mut target: Vec<u8> = Vec::new();
-    source
-        .try_reserve_exact(CPU_COPY_BYTES)
-        .and_then(|()| target.try_reserve_exact(CPU_COPY_BYTES))
-        .map_err(|_| PeaksError::Allocation {
-            bytes: 2 * CPU_COPY_BYTES,
-        })?;
-    // Touch every page first, so the copies time no page faults.
-    source.resize(CPU_COPY_BYTES, 1);
-    target.resize(CPU_COPY_BYTES, 0);
+    if source.try_reserve_exact(CPU_COPY_BYTES).is_err()
+        || target.try_reserve_exact(CPU_COPY_BYTES).is_err()
+    {
+        return Err(allocation);
+    }
+    // Touch every page first, so the copies time no page faults (chunked
+    // copies: fast in unoptimised builds too).
+    let chunk = [1_u8; 1 << 16];
+    while source.len() < CPU_COPY_BYTES {
+        let take = chunk.len().min(CPU_COPY_BYTES - source.len());
+        source.extend_from_slice(&chunk[..take]);
+        target.extend_from_slice(&chunk[..take]);
+    }
     let mut best: Option<Duration> = None;
     for round in 0..3_u8 {
         if let Some(first) = source.first_mut() {

@@ -17,8 +17,10 @@
 //!   `com.microsoft.nchwc` domain (`*_nchwc` nodes) reports channels padded
 //!   to the block size (e.g. 200 channels run as 208), and its count is of
 //!   the padded work the kernel really does.
-//! - `ConvTranspose`: `2 · numel(input) · numel(w)/Cin`, when the profile
-//!   lists the weight (a prepacked weight is not listed: then `None`).
+//! - `ConvTranspose`: `2 · numel(input) · numel(w)/Cin`. ONNX Runtime
+//!   prepacks its weight and never lists it, so the weight's shape is read
+//!   from the model file by node name ([`model_weight_shapes`]); without it
+//!   (an unnamed node), `None`.
 //! - `Gemm`, `FusedGemm`, `QGemm`, `MatMul`, `FusedMatMul`, `QLinearMatMul`,
 //!   `MatMulInteger`, `MatMulIntegerToFloat`, `DynamicQuantizeMatMul`:
 //!   `2 · numel(out) · K`, with K from the first input's last two dims and
@@ -42,7 +44,11 @@
 //! (absent from the listed inputs), `K·N` elements of the input's type. Else
 //! it is the listed shapes times their element sizes.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::model::{node::node_id, onnx::ModelProto};
 
 /// One tensor of a node event: element type (ONNX Runtime's name, e.g.
 /// `float`, `int64`) and dims.
@@ -181,6 +187,70 @@ pub const DATA_MOVEMENT_OPS: &[&str] = &[
     "Transpose",
     "Unsqueeze",
 ];
+
+/// Ops whose weight ONNX Runtime prepacks and leaves out of the profile even
+/// at `--opt-level disable`, and whose FLOPs need it: it is read from the
+/// model file instead ([`model_weight_shapes`]).
+pub const WEIGHT_FROM_MODEL_OPS: &[&str] = &["ConvTranspose"];
+
+/// The weight (input 1) shapes of the model's [`WEIGHT_FROM_MODEL_OPS`]
+/// nodes whose weight is an initializer or a `Constant`, by
+/// `model::node::node_id`. Profiled nodes match by name, so unnamed nodes
+/// (which ONNX Runtime names itself) are not found.
+pub fn model_weight_shapes(model: &ModelProto) -> BTreeMap<String, TensorShape> {
+    let Some(graph) = model.graph.as_ref() else {
+        return BTreeMap::new();
+    };
+    let shape_of = |name: &str| -> Option<TensorShape> {
+        let tensor = graph
+            .initializer
+            .iter()
+            .find(|tensor| tensor.name() == name)
+            .or_else(|| {
+                graph
+                    .node
+                    .iter()
+                    .filter(|node| node.op_type() == "Constant")
+                    .find(|node| node.output.iter().any(|output| output == name))
+                    .and_then(|node| node.attribute.iter().find(|attr| attr.name() == "value"))
+                    .and_then(|attr| attr.t.as_ref())
+            })?;
+        let dtype = match tensor.data_type() {
+            1 => "float",
+            10 => "float16",
+            11 => "double",
+            16 => "bfloat16",
+            _ => "",
+        };
+        Some(TensorShape {
+            dtype: dtype.to_owned(),
+            dims: tensor.dims.clone(),
+        })
+    };
+    graph
+        .node
+        .iter()
+        .enumerate()
+        .filter(|(_, node)| WEIGHT_FROM_MODEL_OPS.contains(&node.op_type()))
+        .filter_map(|(index, node)| {
+            let weight = shape_of(node.input.get(1)?)?;
+            Some((node_id(node, index), weight))
+        })
+        .collect()
+}
+
+/// `io` with a weight read from the model appended (when the profile listed
+/// no weight) and its bytes added to the parameter bytes.
+pub fn with_model_weight(io: &NodeIo, weight: &TensorShape) -> NodeIo {
+    let mut io = io.clone();
+    if io.inputs.len() == 1 {
+        io.inputs.push(weight.clone());
+        if let (Some(parameter), Some(size)) = (io.parameter_bytes, weight.size_bytes()) {
+            io.parameter_bytes = Some(parameter + size as u64);
+        }
+    }
+    io
+}
 
 /// Bytes of one element of an ONNX Runtime type name; `None` when unknown.
 pub fn dtype_size_bytes(dtype: &str) -> Option<f64> {

@@ -163,6 +163,10 @@ fn separate_profiling_pass(
         gpu_time::attribute_gpu_time(&parsed.nodes, start, &recording)
     });
     let mut layers = LayerAggregator::new(LayerSource::SeparatePass);
+    layers.set_model_weights(crate::engine::peaks::prepacked_weights(
+        model_source,
+        &parsed,
+    ));
     layers.add(parsed, 1);
     if layers.is_empty() {
         return Err(ProfilePassError::NoNodeEvents {

@@ -139,9 +139,13 @@ pub fn write_cost_table(
     match &layers.machine_peaks {
         Some(peaks) => writeln!(
             out,
-            "  machine peaks ({}, {} threads): {:.1} GFLOP/s, {:.1} GB/s, ridge {:.1} FLOP/byte; {}",
+            "  machine peaks ({}, intra {}): {:.1} GFLOP/s, {:.1} GB/s, ridge {:.1} FLOP/byte; {}",
             peaks.provider,
-            peaks.threads,
+            if peaks.threads == 0 {
+                "default".to_owned()
+            } else {
+                peaks.threads.to_string()
+            },
             peaks.gflops_per_s,
             peaks.gbytes_per_s,
             peaks.gflops_per_s / peaks.gbytes_per_s.max(f64::MIN_POSITIVE),

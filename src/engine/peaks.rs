@@ -20,6 +20,10 @@
 //! (next to the ONNX Runtime library), keyed by the CPU model or GPU name,
 //! the provider and the threads. A failure to measure is the caller's note,
 //! never a failed run.
+//!
+//! [`prepacked_weights`] also lives here, since it reads the run's
+//! [`ModelSource`]: the weights ONNX Runtime leaves out of the profile
+//! (ConvTranspose), for the FLOP counts of `metrics::node_cost`.
 
 use std::{
     collections::BTreeMap,

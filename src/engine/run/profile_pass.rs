@@ -100,6 +100,7 @@ pub(super) fn profiling_phase(
         }
     }
     if let Some(layers) = record.layers.as_mut()
+        && !control.user_stop.load(Ordering::Relaxed)
         && let Some(note) =
             crate::engine::peaks::attach_peaks(layers, runtime, &record.config, &record.environment)
     {

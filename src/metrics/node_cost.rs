@@ -22,7 +22,8 @@
 //!   from the model file by node name ([`model_weight_shapes`]); without it
 //!   (an unnamed node), `None`.
 //! - `Gemm`, `FusedGemm`, `QGemm`, `MatMul`, `FusedMatMul`, `QLinearMatMul`,
-//!   `MatMulInteger`, `MatMulIntegerToFloat`, `DynamicQuantizeMatMul`:
+//!   `MatMulInteger`, `MatMulIntegerToFloat`, `DynamicQuantizeMatMul`,
+//!   `MatMulNBits` (block-quantized weights):
 //!   `2 · numel(out) · K`, with K from the first input's last two dims and
 //!   the output's rows (transposes and batch broadcast included). The
 //!   prepacked `B` is often missing from the profile; it is not needed.
@@ -378,7 +379,8 @@ fn matmul_dims(op_type: &str, io: &NodeIo) -> Option<MatMulDims> {
         | "FusedMatMul"
         | "MatMulInteger"
         | "MatMulIntegerToFloat"
-        | "DynamicQuantizeMatMul" => 1,
+        | "DynamicQuantizeMatMul"
+        | "MatMulNBits" => 1,
         "QLinearMatMul" | "QGemm" => 3,
         _ => return None,
     };
@@ -560,6 +562,9 @@ mod tests {
         // Vector B: [3, 5] × [5] → [3].
         let vector = io(&[&[3, 5], &[5]], &[&[3]]);
         assert_eq!(flops("MatMul", &vector), 2.0 * 3.0 * 5.0);
+        // 4-bit weights packed as [N, blocks, blob]: K still comes from A.
+        let nbits = io(&[&[1, 7, 256], &[64, 8, 16], &[64, 8]], &[&[1, 7, 64]]);
+        assert_eq!(flops("MatMulNBits", &nbits), 2.0 * 7.0 * 64.0 * 256.0);
         // Inconsistent shapes are not counted.
         let odd = io(&[&[3, 5]], &[&[7, 2]]);
         assert_eq!(node_cost("MatMul", &odd).flops, None);

@@ -101,10 +101,16 @@ pub(super) fn profiling_phase(
     }
     if let Some(layers) = record.layers.as_mut()
         && !control.user_stop.load(Ordering::Relaxed)
-        && let Some(note) =
-            crate::engine::peaks::attach_peaks(layers, runtime, &record.config, &record.environment)
     {
-        record.notes.push(note);
+        match crate::engine::peaks::attach_peaks(
+            layers,
+            runtime,
+            &record.config,
+            &record.environment,
+        ) {
+            Some(note) => record.notes.push(note),
+            None => shared.layers.store(Some(Arc::new(layers.clone()))),
+        }
     }
     if record.execution_provider_used == Some(ExecutionProviderKind::Cuda)
         && matches!(layer_profiling, LayerProfiling::Sampled { .. })

@@ -21,7 +21,7 @@
 //! the provider and the threads. A failure to measure is the caller's note,
 //! never a failed run.
 //!
-//! [`prepacked_weights`] also lives here, since it reads the run's
+//! [`fill_model_weights`] also lives here, since it reads the run's
 //! [`ModelSource`]: the weights ONNX Runtime leaves out of the profile
 //! (ConvTranspose), for the FLOP counts of `metrics::node_cost`.
 
@@ -41,8 +41,8 @@ use crate::{
         session::{ModelSource, build_session},
     },
     metrics::{
-        layers::{LayerReport, MachinePeaks, ParsedProfile},
-        node_cost::{self, TensorShape},
+        layers::{LayerReport, LayerStats, MachinePeaks},
+        node_cost,
     },
     model::onnx::{
         self, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
@@ -216,29 +216,44 @@ pub fn attach_peaks(
     }
 }
 
-/// The model's weights that the profile leaves out (see
-/// [`node_cost::model_weight_shapes`]); the model is read only when the
-/// profile has such a node, and a model that cannot be read gives none.
-pub fn prepacked_weights(
-    model: ModelSource<'_>,
-    profile: &ParsedProfile,
-) -> BTreeMap<String, TensorShape> {
-    let needed = profile
-        .nodes
-        .iter()
-        .any(|node| node_cost::WEIGHT_FROM_MODEL_OPS.contains(&node.op_type.as_str()));
-    if !needed {
-        return BTreeMap::new();
+/// Fills the FLOPs of nodes whose weight ONNX Runtime leaves out of the
+/// profile (see [`node_cost::WEIGHT_FROM_MODEL_OPS`]) from the weights in
+/// the model file, matched by node name, and adds the weight to their
+/// bytes. The model is read only when such a node has no count; a model
+/// that cannot be read leaves them uncounted.
+pub fn fill_model_weights(layers: &mut LayerReport, model: ModelSource<'_>) {
+    let missing = |node: &LayerStats| {
+        node.flops.is_none() && node_cost::WEIGHT_FROM_MODEL_OPS.contains(&node.op_type.as_str())
+    };
+    if !layers.nodes.iter().any(missing) {
+        return;
     }
     let loaded = match model {
         ModelSource::File(path) => crate::model::Model::load(path),
         ModelSource::Memory(bytes) => crate::model::Model::from_bytes(bytes, None),
     };
-    match loaded {
+    let weights = match loaded {
         Ok(model) => node_cost::model_weight_shapes(&model.proto),
         Err(err) => {
             tracing::debug!("no weights from the model for the FLOP counts: {err:#}");
-            BTreeMap::new()
+            return;
+        }
+    };
+    for node in layers.nodes.iter_mut().filter(|node| missing(node)) {
+        let Some(weight) = weights.get(&node.node) else {
+            continue;
+        };
+        let io = node_cost::NodeIo {
+            inputs: node_cost::parse_compact_shapes(&node.input_shapes),
+            outputs: node_cost::parse_compact_shapes(&node.output_shapes),
+            ..node_cost::NodeIo::default()
+        };
+        node.flops =
+            node_cost::node_cost(&node.op_type, &node_cost::with_model_weight(&io, weight)).flops;
+        if node.flops.is_some()
+            && let Some(size) = weight.size_bytes()
+        {
+            node.bytes = node.bytes.map(|bytes| bytes + size);
         }
     }
 }

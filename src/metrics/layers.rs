@@ -520,8 +520,6 @@ pub struct LayerAggregator {
     model_run_total_micros: u64,
     session_initialization_micros: Option<u64>,
     timeline: BTreeMap<u64, ColumnAccumulator>,
-    /// Weights the profile leaves out, from the model file, by node name.
-    model_weights: BTreeMap<String, TensorShape>,
     /// The first node events, for the Chrome trace.
     pub trace_events: Vec<NodeEvent>,
     /// The first run spans, for the Chrome trace.
@@ -538,16 +536,9 @@ impl LayerAggregator {
             model_run_total_micros: 0,
             session_initialization_micros: None,
             timeline: BTreeMap::new(),
-            model_weights: BTreeMap::new(),
             trace_events: Vec::new(),
             trace_runs: Vec::new(),
         }
-    }
-
-    /// Weights ONNX Runtime leaves out of the profile, read from the model
-    /// (see [`node_cost::model_weight_shapes`]), for the FLOP counts.
-    pub fn set_model_weights(&mut self, weights: BTreeMap<String, TensorShape>) {
-        self.model_weights = weights;
     }
 
     /// Adds a parsed profile. `skip_runs` leading `model_run`s (and the node
@@ -657,13 +648,7 @@ impl LayerAggregator {
                 let cost = acc
                     .io
                     .as_ref()
-                    .map(|io| match self.model_weights.get(name) {
-                        Some(weight) => node_cost::node_cost(
-                            &acc.op_type,
-                            &node_cost::with_model_weight(io, weight),
-                        ),
-                        None => node_cost::node_cost(&acc.op_type, io),
-                    })
+                    .map(|io| node_cost::node_cost(&acc.op_type, io))
                     .unwrap_or_default();
                 LayerStats {
                     node: name.clone(),

@@ -253,6 +253,28 @@ pub fn with_model_weight(io: &NodeIo, weight: &TensorShape) -> NodeIo {
     io
 }
 
+/// Reads back the compact shape text of a layer row
+/// (`float[1,256] int64[]`); entries that do not parse are skipped.
+pub fn parse_compact_shapes(text: &str) -> Vec<TensorShape> {
+    text.split_whitespace()
+        .filter_map(|entry| {
+            let (dtype, rest) = entry.split_once('[')?;
+            let dims = rest.strip_suffix(']')?;
+            let dims = if dims.is_empty() {
+                Vec::new()
+            } else {
+                dims.split(',')
+                    .map(|dim| dim.trim().parse().ok())
+                    .collect::<Option<Vec<i64>>>()?
+            };
+            Some(TensorShape {
+                dtype: dtype.to_owned(),
+                dims,
+            })
+        })
+        .collect()
+}
+
 /// Bytes of one element of an ONNX Runtime type name; `None` when unknown.
 pub fn dtype_size_bytes(dtype: &str) -> Option<f64> {
     Some(match dtype {
@@ -605,6 +627,40 @@ mod tests {
         };
         assert_eq!(node_cost("Identity", &unknown).bytes, None);
         assert_eq!(node_cost("Identity", &NodeIo::default()).bytes, None);
+    }
+
+    #[test]
+    fn compact_shapes_read_back() {
+        let shapes = parse_compact_shapes("float[1,24,14,14] int64[] bad[x] float16[3]");
+        assert_eq!(
+            shapes,
+            vec![
+                float(&[1, 24, 14, 14]),
+                TensorShape {
+                    dtype: "int64".to_owned(),
+                    dims: vec![]
+                },
+                TensorShape {
+                    dtype: "float16".to_owned(),
+                    dims: vec![3]
+                },
+            ]
+        );
+        let weight = float(&[24, 8, 2, 2]);
+        let node = with_model_weight(
+            &NodeIo {
+                inputs: parse_compact_shapes("float[1,24,14,14]"),
+                outputs: parse_compact_shapes("float[1,8,28,28]"),
+                parameter_bytes: Some(0),
+                ..NodeIo::default()
+            },
+            &weight,
+        );
+        assert_eq!(node.parameter_bytes, Some(24 * 8 * 4 * 4));
+        assert_eq!(
+            node_cost("ConvTranspose", &node).flops,
+            Some(2.0 * 24.0 * 196.0 * 32.0)
+        );
     }
 
     #[test]

@@ -164,3 +164,24 @@ fn peaks_are_measured_through_onnx_runtime_and_cached() {
     let stored = peaks::load_cache(&cache).expect("cache");
     assert_eq!(stored.entries.len(), 1);
 }
+
+#[test]
+fn sampled_profiling_gets_the_costs_and_peaks_too() {
+    use onnx_workbench::engine::LayerProfiling;
+    let record = run(
+        &repo_path("tests/data/models/conv_cost.onnx"),
+        ProfileConfig {
+            opt_level: OptLevel::Disable,
+            layer_profiling: LayerProfiling::Sampled { every: 3 },
+            ..quick_config()
+        },
+    );
+    let layers = record
+        .layers
+        .as_ref()
+        .unwrap_or_else(|| panic!("{:?}", record.layer_profiling_error));
+    assert_eq!(node(layers, "conv_strided").flops, Some(STRIDED));
+    // The prepacked ConvTranspose weight comes from the model file.
+    assert_eq!(node(layers, "conv_transpose").flops, Some(TRANSPOSED));
+    assert!(layers.machine_peaks.is_some(), "{:?}", record.notes);
+}

@@ -102,6 +102,7 @@ pub(super) fn profiling_phase(
     if let Some(layers) = record.layers.as_mut()
         && !control.user_stop.load(Ordering::Relaxed)
     {
+        crate::engine::peaks::fill_model_weights(layers, model_source);
         match crate::engine::peaks::attach_peaks(
             layers,
             runtime,
@@ -170,10 +171,6 @@ fn separate_profiling_pass(
         gpu_time::attribute_gpu_time(&parsed.nodes, start, &recording)
     });
     let mut layers = LayerAggregator::new(LayerSource::SeparatePass);
-    layers.set_model_weights(crate::engine::peaks::prepacked_weights(
-        model_source,
-        &parsed,
-    ));
     layers.add(parsed, 1);
     if layers.is_empty() {
         return Err(ProfilePassError::NoNodeEvents {

@@ -13,6 +13,7 @@ pub mod config;
 pub mod cuda_libs;
 pub mod inputs;
 pub mod load;
+pub mod peaks;
 mod run;
 pub mod runtime;
 pub mod session;

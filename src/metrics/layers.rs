@@ -17,6 +17,8 @@ use std::{collections::BTreeMap, path::Path};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::node_cost::{self, NodeIo, TensorShape};
+
 /// Node events kept for the Chrome trace export.
 pub const MAX_TRACE_NODE_EVENTS: usize = 50_000;
 /// Columns kept in the per-layer timeline (the newest win).
@@ -80,6 +82,11 @@ pub struct ParsedProfile {
     pub model_loading_micros: Option<u64>,
     /// Node input shapes by node name, from the first event of each node.
     pub input_shapes: BTreeMap<String, String>,
+    /// Node output shapes by node name, from the first event of each node.
+    pub output_shapes: BTreeMap<String, String>,
+    /// Parsed shapes and byte sizes by node name, from the first event of
+    /// each node (for [`node_cost`]).
+    pub node_io: BTreeMap<String, NodeIo>,
 }
 
 /// Parses the JSON text of an ONNX Runtime profile.
@@ -105,6 +112,14 @@ pub fn parse_profile(json: &str) -> Result<ParsedProfile, ProfileError> {
                     parsed
                         .input_shapes
                         .insert(node.to_owned(), compact_shapes(shapes));
+                }
+                if !parsed.node_io.contains_key(node) {
+                    if let Some(shapes) = event.args.get("output_type_shape") {
+                        parsed
+                            .output_shapes
+                            .insert(node.to_owned(), compact_shapes(shapes));
+                    }
+                    parsed.node_io.insert(node.to_owned(), node_io(&event.args));
                 }
                 parsed.nodes.push(NodeEvent {
                     node: node.to_owned(),
@@ -139,6 +154,48 @@ pub fn parse_profile_file(path: &Path) -> Result<ParsedProfile, ProfileError> {
         path: path.to_path_buf(),
     })?;
     parse_profile(&json)
+}
+
+/// Shapes and sizes from a node event's `args`. The sizes are decimal
+/// strings in ONNX Runtime 1.31 (numbers are accepted too).
+fn node_io(args: &serde_json::Value) -> NodeIo {
+    let size = |key: &str| {
+        let value = args.get(key)?;
+        value
+            .as_u64()
+            .or_else(|| value.as_str().and_then(|text| text.trim().parse().ok()))
+    };
+    NodeIo {
+        inputs: parse_shapes(args.get("input_type_shape")),
+        outputs: parse_shapes(args.get("output_type_shape")),
+        activation_bytes: size("activation_size"),
+        parameter_bytes: size("parameter_size"),
+        output_bytes: size("output_size"),
+    }
+}
+
+/// `[{"float":[1,256]},{"int64":[]}]` as tensor shapes; entries that are not
+/// `{dtype: [dims]}` are skipped.
+fn parse_shapes(value: Option<&serde_json::Value>) -> Vec<TensorShape> {
+    let Some(items) = value.and_then(serde_json::Value::as_array) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(serde_json::Value::as_object)
+        .flat_map(|object| object.iter())
+        .filter_map(|(dtype, dims)| {
+            let dims = dims
+                .as_array()?
+                .iter()
+                .map(serde_json::Value::as_i64)
+                .collect::<Option<Vec<i64>>>()?;
+            Some(TensorShape {
+                dtype: dtype.clone(),
+                dims,
+            })
+        })
+        .collect()
 }
 
 /// `[{"float":[1,256]},{"float":[512,256]}]` becomes `float[1,256] float[512,256]`.
@@ -450,6 +507,8 @@ struct NodeAccumulator {
     total_micros: u64,
     histogram: Histogram<u64>,
     input_shapes: String,
+    output_shapes: String,
+    io: Option<NodeIo>,
 }
 
 /// Accumulates node events over one or many profile files.
@@ -541,6 +600,12 @@ impl LayerAggregator {
                             .get(&event.node)
                             .cloned()
                             .unwrap_or_default(),
+                        output_shapes: profile
+                            .output_shapes
+                            .get(&event.node)
+                            .cloned()
+                            .unwrap_or_default(),
+                        io: profile.node_io.get(&event.node).cloned(),
                     });
             accumulator.calls += 1;
             accumulator.total_micros += event.dur_micros;
@@ -579,22 +644,29 @@ impl LayerAggregator {
         let mut nodes: Vec<LayerStats> = self
             .nodes
             .iter()
-            .map(|(name, acc)| LayerStats {
-                node: name.clone(),
-                op_type: acc.op_type.clone(),
-                provider: acc.provider.clone(),
-                calls: acc.calls,
-                total_micros: acc.total_micros,
-                mean_micros: acc.total_micros as f64 / acc.calls.max(1) as f64,
-                p50_micros: acc.histogram.value_at_quantile(0.5) as f64,
-                p90_micros: acc.histogram.value_at_quantile(0.9) as f64,
-                share: share(acc.total_micros),
-                input_shapes: acc.input_shapes.clone(),
-                output_shapes: String::new(),
-                origin: NodeOrigin::Unknown,
-                source_nodes: Vec::new(),
-                flops: None,
-                bytes: None,
+            .map(|(name, acc)| {
+                let cost = acc
+                    .io
+                    .as_ref()
+                    .map(|io| node_cost::node_cost(&acc.op_type, io))
+                    .unwrap_or_default();
+                LayerStats {
+                    node: name.clone(),
+                    op_type: acc.op_type.clone(),
+                    provider: acc.provider.clone(),
+                    calls: acc.calls,
+                    total_micros: acc.total_micros,
+                    mean_micros: acc.total_micros as f64 / acc.calls.max(1) as f64,
+                    p50_micros: acc.histogram.value_at_quantile(0.5) as f64,
+                    p90_micros: acc.histogram.value_at_quantile(0.9) as f64,
+                    share: share(acc.total_micros),
+                    input_shapes: acc.input_shapes.clone(),
+                    output_shapes: acc.output_shapes.clone(),
+                    origin: NodeOrigin::Unknown,
+                    source_nodes: Vec::new(),
+                    flops: cost.flops,
+                    bytes: cost.bytes,
+                }
             })
             .collect();
         nodes.sort_by(|a, b| {
@@ -782,6 +854,55 @@ mod tests {
         assert_eq!(report.runs, 1);
         assert_eq!(report.nodes[0].calls, 1);
         assert_eq!(report.nodes[0].total_micros, 50);
+    }
+
+    /// Two node events captured from ONNX Runtime 1.31's profile of ResNet-50
+    /// (opset 9, 1×3×224×224, level `all`): the stem Conv after the NCHWc
+    /// rewrite and the final Gemm, whose prepacked weight is not listed.
+    const RESNET_PROFILE: &str = r#"[
+      {"cat": "Node", "pid": 10851, "tid": 10851, "dur": 2260, "ts": 374991, "ph": "X", "name": "r2_nchwc_kernel_time", "args": {"mem_in_use_delta": "4194304", "provider": "CPUExecutionProvider", "mem_in_use_peak": "12451856", "parameter_size": "37888", "thread_scheduling_stats": "", "mem_arena_held_delta": "4194304", "mem_bytes_in_use": "12451856", "output_type_shape": [{"float": [1, 64, 112, 112]}], "node_index": "448", "op_name": "Conv", "activation_size": "602112", "mem_bytes_requested_in_use": "11468816", "input_type_shape": [{"float": [1, 3, 224, 224]}, {"float": [64, 3, 7, 7]}, {"float": [64]}], "output_size": "3211264", "mem_arena_held": "12451856", "mem_requested_in_use_delta": "3211264"}},
+      {"cat": "Node", "pid": 10851, "tid": 10851, "dur": 382, "ts": 451467, "ph": "X", "name": "n174_kernel_time", "args": {"mem_bytes_requested_in_use": "8269744", "mem_arena_held_delta": "0", "output_type_shape": [{"float": [1, 1000]}], "mem_in_use_peak": "14458896", "thread_scheduling_stats": "", "mem_arena_held": "16646160", "op_name": "Gemm", "node_index": "413", "mem_in_use_delta": "4096", "provider": "CPUExecutionProvider", "parameter_size": "4000", "input_type_shape": [{"float": [1, 2048]}, {"float": [1000]}], "output_size": "4000", "mem_requested_in_use_delta": "4000", "mem_bytes_in_use": "8269840", "activation_size": "8192"}},
+      {"cat": "Session", "pid": 10851, "tid": 10851, "dur": 80000, "ts": 370000, "ph": "X", "name": "model_run", "args": {}}
+    ]"#;
+
+    #[test]
+    fn output_shapes_and_sizes_are_parsed_and_costed() {
+        let parsed = parse_profile(RESNET_PROFILE).expect("parse");
+        assert_eq!(parsed.output_shapes["r2_nchwc"], "float[1,64,112,112]");
+        let io = &parsed.node_io["r2_nchwc"];
+        assert_eq!(io.activation_bytes, Some(602_112));
+        assert_eq!(io.parameter_bytes, Some(37_888));
+        assert_eq!(io.output_bytes, Some(3_211_264));
+        assert_eq!(io.inputs.len(), 3);
+        assert_eq!(io.inputs[1].dims, vec![64, 3, 7, 7]);
+        assert_eq!(io.outputs[0].dtype, "float");
+
+        let mut aggregator = LayerAggregator::new(LayerSource::SeparatePass);
+        aggregator.add(parsed, 0);
+        let report = aggregator.report();
+        let stem = report
+            .nodes
+            .iter()
+            .find(|node| node.node == "r2_nchwc")
+            .expect("stem");
+        assert_eq!(stem.output_shapes, "float[1,64,112,112]");
+        // 2 · 64·112·112 · 3·7·7
+        assert_eq!(stem.flops, Some(236_027_904.0));
+        assert_eq!(stem.bytes, Some((602_112 + 37_888 + 3_211_264) as f64));
+        let fc = report
+            .nodes
+            .iter()
+            .find(|node| node.node == "n174")
+            .expect("fc");
+        assert_eq!(fc.flops, Some(2.0 * 2048.0 * 1000.0));
+        // The listed sizes plus the prepacked 2048×1000 float weight.
+        assert_eq!(fc.bytes, Some((8192 + 4000 + 4000) as f64 + 8_192_000.0));
+        // The short test profile has no sizes: bytes from the shapes.
+        let mut small = LayerAggregator::new(LayerSource::SeparatePass);
+        small.add(parse_profile(PROFILE).expect("parse"), 0);
+        let small = small.report();
+        assert_eq!(small.nodes[0].output_shapes, "");
+        assert_eq!(small.nodes[0].flops, None, "no output shape: not counted");
     }
 
     #[test]

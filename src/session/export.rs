@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{SessionDocument, SessionError};
+use super::{SessionDocument, SessionError, cost_report::LayerCsvRow};
 use crate::{engine::LoadMode, util::write_atomic};
 
 /// Writes the session document as pretty JSON.
@@ -41,7 +41,10 @@ pub fn write_csv(document: &SessionDocument, dir: &Path) -> Result<Vec<PathBuf>,
         None => (&[][..], &[][..]),
     };
     let mut files = vec![
-        ("layers.csv", to_csv(nodes)?),
+        (
+            "layers.csv",
+            to_csv(&nodes.iter().map(LayerCsvRow::from).collect::<Vec<_>>())?,
+        ),
         ("op_types.csv", to_csv(op_types)?),
         ("timeseries.csv", to_csv(&run.timeseries)?),
         ("telemetry.csv", to_csv(&run.telemetry)?),

@@ -9,12 +9,14 @@
 //! `sweep` is the sweep document (`kind: "sweep"`): the points of a sweep,
 //! each with its embedded session, the Pareto set and the recommendation.
 
+mod cost_report;
 mod export;
 mod report;
 mod sweep;
 
 use std::path::{Path, PathBuf};
 
+pub use cost_report::{LayerCsvRow, NodeRates, format_flops, node_rates, source_cell};
 pub use export::{write_chrome_trace, write_csv, write_json};
 pub use report::render_report;
 use serde::{Deserialize, Serialize};

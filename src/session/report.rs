@@ -389,6 +389,16 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
                 layers.nodes.len() - REPORT_TOP_NODES
             )?;
         }
+        if layers.nodes.iter().any(|node| {
+            node.flops.is_some() || node.bytes.is_some() || !node.source_nodes.is_empty()
+        }) {
+            super::cost_report::write_cost_table(
+                out,
+                layers,
+                run.gpu_kernels.as_ref(),
+                REPORT_TOP_NODES,
+            )?;
+        }
         writeln!(out, "  by op type:")?;
         for op in &layers.op_types {
             writeln!(

@@ -10,6 +10,7 @@ mod cli;
 mod fuzz;
 mod gpu;
 mod inputs;
+mod node_cost;
 mod opset;
 mod profile;
 mod prune;

@@ -99,6 +99,20 @@ pub(super) fn profiling_phase(
             Err(err) => record.layer_profiling_error = Some(format!("{err:#}")),
         }
     }
+    if let Some(layers) = record.layers.as_mut()
+        && !control.user_stop.load(Ordering::Relaxed)
+    {
+        crate::engine::peaks::fill_model_weights(layers, model_source);
+        match crate::engine::peaks::attach_peaks(
+            layers,
+            runtime,
+            &record.config,
+            &record.environment,
+        ) {
+            Some(note) => record.notes.push(note),
+            None => shared.layers.store(Some(Arc::new(layers.clone()))),
+        }
+    }
     if record.execution_provider_used == Some(ExecutionProviderKind::Cuda)
         && matches!(layer_profiling, LayerProfiling::Sampled { .. })
         && record.gpu_kernels_note.is_none()

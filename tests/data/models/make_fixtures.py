@@ -363,6 +363,7 @@ def main():
     write_pruning_fixtures()
     accuracy_fixtures()
     graph_input_fixtures()
+    cost_fixtures()
     return 0
 
 
@@ -652,6 +653,53 @@ def graph_input_fixtures():
     out = sess.run(None, {"x": x, "target": np.array([1, 1], dtype=np.int64),
                           "new_shape": np.array([1, 1, -1], dtype=np.int64)})
     print(f"  ort ok shape_inputs.onnx: {[list(o.shape) for o in out]}")
+
+
+# ---------------------------------------------------------------- node cost
+# Convolutions and matrix products whose FLOPs are computed by hand in
+# tests/integration/profile.rs (per-node cost from ONNX Runtime's profile).
+
+def conv_cost(rng):
+    x = vi("x", TensorProto.FLOAT, [1, 16, 32, 32])
+    inits = [
+        numpy_helper.from_array(f32(rng, (32, 4, 3, 3), 0.2), "w_grouped"),
+        numpy_helper.from_array(f32(rng, (16, 32, 3, 3), 0.1), "w_dilated"),
+        numpy_helper.from_array(f32(rng, (24, 16, 3, 3), 0.1), "w_strided"),
+        numpy_helper.from_array(f32(rng, (24, 8, 2, 2), 0.2), "w_up"),
+        numpy_helper.from_array(f32(rng, (10, 784), 0.05), "w_fc"),
+        numpy_helper.from_array(np.array([8, 784], dtype=np.int64), "shape_fc"),
+        numpy_helper.from_array(np.array([8, 28, 28], dtype=np.int64), "shape_bmm"),
+    ]
+    nodes = [
+        # 2 · 32·32·32 · 4·3·3 = 2,359,296
+        helper.make_node("Conv", ["x", "w_grouped"], ["a"], name="conv_grouped",
+                         group=4, pads=[1, 1, 1, 1]),
+        # 2 · 16·28·28 · 32·3·3 = 7,225,344
+        helper.make_node("Conv", ["a", "w_dilated"], ["b"], name="conv_dilated",
+                         dilations=[2, 2]),
+        # 2 · 24·14·14 · 16·3·3 = 1,354,752
+        helper.make_node("Conv", ["b", "w_strided"], ["c"], name="conv_strided",
+                         strides=[2, 2], pads=[1, 1, 1, 1]),
+        # 2 · 24·14·14 · 8·2·2 = 301,056
+        helper.make_node("ConvTranspose", ["c", "w_up"], ["d"], name="conv_transpose",
+                         strides=[2, 2]),
+        helper.make_node("Reshape", ["d", "shape_fc"], ["e"], name="flatten_rows"),
+        # 2 · 8·10 · 784 = 125,440
+        helper.make_node("Gemm", ["e", "w_fc"], ["logits"], name="fc", transB=1),
+        helper.make_node("Reshape", ["d", "shape_bmm"], ["f"], name="to_batches"),
+        # 2 · 8·28·28 · 28 = 351,232
+        helper.make_node("MatMul", ["f", "f"], ["products"], name="batched_matmul"),
+    ]
+    return make_model("conv_cost", nodes, [x],
+                      [vi("logits", TensorProto.FLOAT, [8, 10]),
+                       vi("products", TensorProto.FLOAT, [8, 28, 28])],
+                      "Fixture: grouped, dilated and strided Conv, ConvTranspose, Gemm with "
+                      "transB and a batched MatMul, for the per-node FLOP counts.", inits)
+
+
+def cost_fixtures():
+    path = write("conv_cost.onnx", conv_cost(np.random.default_rng(SEED + 12)))
+    print(f"conv_cost.onnx: {os.path.getsize(path)} bytes")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -212,7 +212,7 @@ fn ctrl_c_at_each_phase_of_a_cli_run_keeps_a_whole_session() {
                 .spawn(move || {
                     let dir = tempfile::tempdir().expect("temp dir");
                     let target = dir.path().join("session.json");
-                    let mut child =
+                    let child =
                         std::process::Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
                             .arg("profile")
                             .arg(&model)

@@ -146,6 +146,7 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
             input.name, input.dtype, input.shape
         )?;
     }
+    super::merge::write_sources(out, &document.merged_from)?;
     for note in &run.notes {
         writeln!(out, "note: {note}")?;
     }

@@ -23,7 +23,19 @@ pub const DEFAULT_GPU_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
 /// Samples kept (ten minutes at 10 Hz); older ones are dropped.
 pub const MAX_GPU_SAMPLES: usize = 6000;
 
-/// One NVML reading of one device. Fields NVML does not report are `None`.
+/// Where a GPU reading came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GpuSource {
+    /// NVML on this machine.
+    #[default]
+    Nvml,
+    /// A Prometheus endpoint (`--metrics-url`, e.g. Triton's `/metrics`).
+    Prometheus,
+}
+
+/// One reading of one device, from NVML or a Prometheus endpoint. Fields the
+/// source does not report are `None`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GpuSample {
     /// Seconds since the run's epoch.
@@ -38,6 +50,12 @@ pub struct GpuSample {
     pub power_milliwatts: Option<u32>,
     pub temperature_celsius: Option<u32>,
     pub sm_clock_mhz: Option<u32>,
+    /// Where the reading came from (NVML in sessions that predate the field).
+    #[serde(default)]
+    pub source: GpuSource,
+    /// The device's UUID, where the source names it (Prometheus `gpu_uuid`).
+    #[serde(default)]
+    pub device_uuid: Option<String>,
 }
 
 /// Samples NVML on a thread until finished.
@@ -114,6 +132,8 @@ fn device_probe(
             power_milliwatts: device.power_usage().ok(),
             temperature_celsius: device.temperature(TemperatureSensor::Gpu).ok(),
             sm_clock_mhz: device.clock_info(Clock::SM).ok(),
+            source: GpuSource::Nvml,
+            device_uuid: None,
         })
     })
 }

@@ -58,6 +58,52 @@ pub struct GpuSample {
     pub device_uuid: Option<String>,
 }
 
+/// One device's readings from one source, for plotting: `[t_secs, value]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GpuSeries {
+    /// Where the readings came from.
+    pub source: GpuSource,
+    /// The device index within its source.
+    pub device_index: u32,
+    /// Utilization, percent.
+    pub utilization_percent: Vec<[f64; 2]>,
+    /// Device memory in use, bytes.
+    pub memory_used_bytes: Vec<[f64; 2]>,
+}
+
+/// `samples` split into one series per source and device (NVML first), so
+/// several GPUs or a server's GPUs next to the local one do not share a line.
+pub fn series_by_device(samples: &[GpuSample]) -> Vec<GpuSeries> {
+    let mut series: Vec<GpuSeries> = Vec::new();
+    for sample in samples {
+        let position = series.iter().position(|entry| {
+            entry.source == sample.source && entry.device_index == sample.device_index
+        });
+        let entry = match position {
+            Some(position) => &mut series[position],
+            None => {
+                series.push(GpuSeries {
+                    source: sample.source,
+                    device_index: sample.device_index,
+                    ..GpuSeries::default()
+                });
+                let last = series.len() - 1;
+                &mut series[last]
+            }
+        };
+        if let Some(percent) = sample.utilization_percent {
+            entry
+                .utilization_percent
+                .push([sample.t_secs, f64::from(percent)]);
+        }
+        if let Some(bytes) = sample.memory_used_bytes {
+            entry.memory_used_bytes.push([sample.t_secs, bytes as f64]);
+        }
+    }
+    series.sort_by_key(|entry| (entry.source != GpuSource::Nvml, entry.device_index));
+    series
+}
+
 /// Samples NVML on a thread until finished.
 pub struct GpuSampler(PeriodicSampler<GpuSample>);
 
@@ -154,6 +200,47 @@ mod tests {
                 assert!(samples[0].memory_total_bytes.unwrap_or(0) > 0);
             }
         }
+    }
+
+    #[test]
+    fn series_are_split_by_source_and_device() {
+        let sample = |t_secs: f64, source: GpuSource, device_index: u32, percent: u32| GpuSample {
+            t_secs,
+            device_index,
+            utilization_percent: Some(percent),
+            memory_used_bytes: Some(u64::from(percent) * 1000),
+            memory_total_bytes: None,
+            process_memory_bytes: None,
+            power_milliwatts: None,
+            temperature_celsius: None,
+            sm_clock_mhz: None,
+            source,
+            device_uuid: None,
+        };
+        let samples = [
+            sample(0.0, GpuSource::Prometheus, 1, 80),
+            sample(0.0, GpuSource::Prometheus, 0, 30),
+            sample(0.1, GpuSource::Nvml, 0, 50),
+            sample(1.0, GpuSource::Prometheus, 1, 90),
+        ];
+        let series = series_by_device(&samples);
+        let keys: Vec<_> = series.iter().map(|s| (s.source, s.device_index)).collect();
+        assert_eq!(
+            keys,
+            vec![
+                (GpuSource::Nvml, 0),
+                (GpuSource::Prometheus, 0),
+                (GpuSource::Prometheus, 1)
+            ]
+        );
+        assert_eq!(
+            series[2].utilization_percent,
+            vec![[0.0, 80.0], [1.0, 90.0]]
+        );
+        assert_eq!(
+            series[2].memory_used_bytes,
+            vec![[0.0, 80_000.0], [1.0, 90_000.0]]
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SessionDocument;
 use crate::{
-    engine::{EncodedHistogram, RunRecord, RunStatus},
+    engine::{EncodedHistogram, LoadMode, RunRecord, RunStatus},
     metrics::{
         ErrorSummary, LatencyHistogram, MAX_ERROR_MESSAGES, RunSummary, WINDOW_NANOS, WindowStats,
         histogram::{HISTOGRAM_ENCODING, HistogramError},
@@ -46,8 +46,11 @@ pub struct MergedSource {
     pub offset_secs: f64,
     /// How its run ended.
     pub status: RunStatus,
-    /// Open-loop rate or closed-loop clients, as the run was configured.
+    /// Its worker threads (closed-loop clients, open-loop servers).
     pub concurrency: u32,
+    /// Its open-loop rate, requests per second; `None` in closed loop.
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
     /// Its own summary.
     pub summary: Option<RunSummary>,
 }
@@ -145,6 +148,21 @@ pub fn merge_sessions(
 
     let first = sources[0].run;
     let mut run = first.clone();
+    // The load the server saw: every machine's clients and rates together.
+    run.config.concurrency = sources
+        .iter()
+        .map(|source| source.run.config.concurrency)
+        .sum();
+    if let LoadMode::Open { rate_per_sec, .. } = &mut run.config.load {
+        *rate_per_sec = sources
+            .iter()
+            .filter_map(|source| open_rate(source.run))
+            .sum();
+    }
+    notes.push(format!(
+        "concurrency and open-loop rate are the totals of all machines; the other settings are {}'s",
+        first_file(&sources)
+    ));
     run.status = merged_status(&sources);
     run.failure = joined(&sources, |run| run.failure.clone());
     run.started_at = sources
@@ -217,6 +235,7 @@ pub fn merge_sessions(
             offset_secs: offset_secs(source),
             status: source.run.status,
             concurrency: source.run.config.concurrency,
+            rate_per_sec: open_rate(source.run),
             summary: source.run.summary.clone(),
         })
         .collect();
@@ -259,15 +278,31 @@ pub(super) fn write_sources(out: &mut String, sources: &[MergedSource]) -> std::
         );
         writeln!(
             out,
-            "  machine   {} ({}, {}, from +{:.2} s, concurrency {}): {figures}",
+            "  machine   {} ({}, {}, from +{:.2} s, concurrency {}{}): {figures}",
             source.host_name,
             source.file_name,
             source.status,
             source.offset_secs,
-            source.concurrency
+            source.concurrency,
+            source
+                .rate_per_sec
+                .map_or_else(String::new, |rate| format!(", {rate} requests/s offered")),
         )?;
     }
     Ok(())
+}
+
+/// The open-loop rate of a run, requests per second.
+fn open_rate(run: &RunRecord) -> Option<f64> {
+    match run.config.load {
+        LoadMode::Open { rate_per_sec, .. } => Some(rate_per_sec),
+        LoadMode::Closed => None,
+    }
+}
+
+/// The file name of the first source.
+fn first_file<'a>(sources: &[Source<'a>]) -> &'a str {
+    sources.first().map_or("", |source| source.file)
 }
 
 /// The host name of a session, or a placeholder for older ones.
@@ -794,6 +829,8 @@ mod tests {
         assert_eq!(merged.merged_from[1].host_name, "load-b");
         assert!((merged.merged_from[1].offset_secs - 0.5).abs() < 1e-9);
         assert_eq!(merged.run.environment.host_name, "load-a, load-b");
+        let concurrency: u32 = pair().iter().map(|(_, d)| d.run.config.concurrency).sum();
+        assert_eq!(merged.run.config.concurrency, concurrency);
     }
 
     #[test]
@@ -817,6 +854,25 @@ mod tests {
             total,
             merged.run.summary.as_ref().expect("summary").requests_ok
         );
+    }
+
+    #[test]
+    fn open_loop_rates_add_up() {
+        let mut sessions = pair();
+        for ((_, document), rate) in sessions.iter_mut().zip([100.0, 50.0]) {
+            document.run.config.load = LoadMode::Open {
+                rate_per_sec: rate,
+                arrival: crate::engine::Arrival::Poisson,
+            };
+        }
+        let merged = merge_sessions(&sessions).expect("merge");
+        assert!(matches!(
+            merged.run.config.load,
+            LoadMode::Open { rate_per_sec, .. } if (rate_per_sec - 150.0).abs() < 1e-9
+        ));
+        assert_eq!(merged.merged_from[1].rate_per_sec, Some(50.0));
+        let report = super::super::render_report(&merged);
+        assert!(report.contains("50 requests/s offered"), "{report}");
     }
 
     #[test]

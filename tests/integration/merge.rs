@@ -146,21 +146,40 @@ fn sessions_profiled_at_once_merge_exactly() {
         document.run.timeseries.iter().map(|w| w.requests).sum()
     };
     assert_eq!(windowed(&merged), sources.iter().map(windowed).sum::<u64>());
-    let busiest_source = sources
+    // Each source window lands in the merged second that holds its middle,
+    // on the wall clock; both machines ran in every full merged window.
+    let origin = sources
         .iter()
-        .flat_map(|s| s.run.timeseries.iter())
-        .filter(|w| w.duration_secs >= 0.999)
-        .map(|w| w.inferences_per_sec)
-        .fold(0.0, f64::max);
-    let busiest_merged = merged
+        .filter_map(|s| s.run.measured_from_unix_micros)
+        .min()
+        .expect("origin");
+    let mut expected = std::collections::BTreeMap::<u64, u64>::new();
+    for source in &sources {
+        let offset_secs =
+            (source.run.measured_from_unix_micros.expect("start") - origin) as f64 / 1e6;
+        for window in &source.run.timeseries {
+            let middle = offset_secs + window.start_secs + window.duration_secs / 2.0;
+            *expected.entry(middle.floor() as u64).or_default() += window.requests;
+        }
+    }
+    let actual: std::collections::BTreeMap<u64, u64> = merged
         .run
         .timeseries
         .iter()
-        .map(|w| w.inferences_per_sec)
-        .fold(0.0, f64::max);
+        .map(|w| (w.start_secs as u64, w.requests))
+        .collect();
+    assert_eq!(actual, expected);
+    let full_source_rate =
+        |source: &SessionDocument, second: usize| source.run.timeseries[second].inferences_per_sec;
+    // The second window of the merge: both machines were measuring (the
+    // later one starts well within a second of the first).
+    let offset_b = (sources[1].run.measured_from_unix_micros.expect("b") as f64
+        - sources[0].run.measured_from_unix_micros.expect("a") as f64)
+        / 1e6;
+    assert!(offset_b.abs() < 1.0, "the runs started {offset_b} s apart");
     assert!(
-        busiest_merged > busiest_source * 1.2,
-        "{busiest_merged} vs {busiest_source}"
+        merged.run.timeseries[1].inferences_per_sec
+            > full_source_rate(&sources[0], 1).max(full_source_rate(&sources[1], 1))
     );
     assert!(merged.run.timeseries.iter().any(|w| w.p99_micros.is_some()));
     assert_eq!(merged.merged_from.len(), 2);
@@ -175,6 +194,20 @@ fn sessions_profiled_at_once_merge_exactly() {
     ]);
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(json["merged_from"].as_array().map(Vec::len), Some(2));
+
+    // The GUI opens it like any session.
+    #[cfg(feature = "gui")]
+    {
+        let mut harness = crate::ui::harness_of_height(1000.0);
+        harness.state_mut().open_session(merged_path.clone());
+        crate::ui::step_until(&mut harness, "the merged session", |app| {
+            app.sessions
+                .history
+                .iter()
+                .any(|shown| shown.name.contains("merged x2"))
+        });
+        harness.run_steps(3);
+    }
 
     // Refusals, with the reason.
     let mut other_model: serde_json::Value =

@@ -292,6 +292,21 @@ pub(super) fn write_sources(out: &mut String, sources: &[MergedSource]) -> std::
     Ok(())
 }
 
+/// What GPU readings came from, for the report: NVML samples, readings
+/// scraped from `--metrics-url`, or both.
+pub(super) fn gpu_sources_text(samples: &[crate::telemetry::GpuSample]) -> &'static str {
+    use crate::telemetry::GpuSource;
+    let scraped = samples
+        .iter()
+        .filter(|sample| sample.source == GpuSource::Prometheus)
+        .count();
+    match scraped {
+        0 => "NVML samples",
+        n if n == samples.len() => "readings scraped from --metrics-url",
+        _ => "NVML samples and readings scraped from --metrics-url",
+    }
+}
+
 /// The open-loop rate of a run, requests per second.
 fn open_rate(run: &RunRecord) -> Option<f64> {
     match run.config.load {
@@ -374,22 +389,46 @@ fn check_source<'a>(
     })
 }
 
-/// What a run ran against, as text: the remote target when the record has
-/// one (read through serde, so any target description compares), else the
-/// local execution provider.
+/// What a run ran against, as text: the remote server and model when the
+/// run drove one (`config.remote`: URL, model name and version; read
+/// through serde so this layer needs no remote types), else the local
+/// execution provider.
 fn target_of(run: &RunRecord) -> String {
-    let remote = serde_json::to_value(run)
+    serde_json::to_value(&run.config)
         .ok()
-        .and_then(|mut value| value.get_mut("target").map(serde_json::Value::take))
-        .filter(|target| !target.is_null());
-    match remote {
-        Some(target) => target.to_string(),
-        None => format!(
-            "local {}",
-            run.execution_provider_used
-                .unwrap_or(run.config.execution_provider)
-        ),
-    }
+        .and_then(|config| remote_target_text(&config))
+        .unwrap_or_else(|| {
+            format!(
+                "local {}",
+                run.execution_provider_used
+                    .unwrap_or(run.config.execution_provider)
+            )
+        })
+}
+
+/// The remote target of a serialized run config, as text; `None` for a
+/// local run. Timeouts and channel counts are client settings, not the
+/// target, and are left out.
+fn remote_target_text(config: &serde_json::Value) -> Option<String> {
+    let remote = config.get("remote").filter(|remote| !remote.is_null())?;
+    let field = |name: &str| {
+        remote
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let version = field("model_version");
+    Some(format!(
+        "{} model {}{}",
+        field("url"),
+        field("model_name"),
+        if version.is_empty() {
+            String::new()
+        } else {
+            format!(" version {version}")
+        }
+    ))
 }
 
 /// The model a run profiled, as text (sha256, or none recorded).
@@ -405,8 +444,14 @@ fn check_same_run(sources: &[Source<'_>]) -> Result<(), MergeError> {
     let first = &sources[0];
     let first_model = first.run.model.as_ref().map(|model| &model.sha256);
     let first_target = target_of(first.run);
+    let is_remote = !first_target.starts_with("local ");
     for (index, source) in sources.iter().enumerate().skip(1) {
-        if source.run.model.as_ref().map(|model| &model.sha256) != first_model {
+        let model = source.run.model.as_ref().map(|model| &model.sha256);
+        // A remote run names its model on the server (compared with the
+        // target); a local model file, optional there, is compared when both
+        // runs have one.
+        let is_comparable = !is_remote || (model.is_some() && first_model.is_some());
+        if is_comparable && model != first_model {
             return Err(MergeError::DifferentModel {
                 file: source.file.to_owned(),
                 first_file: first.file.to_owned(),
@@ -914,5 +959,26 @@ mod tests {
 
         let err = merge_sessions(&pair()[..1]).expect_err("one session");
         assert!(matches!(err, MergeError::TooFew(1)), "{err}");
+    }
+
+    #[test]
+    fn a_remote_target_is_its_url_model_and_version() {
+        let local = serde_json::json!({ "concurrency": 2 });
+        assert_eq!(remote_target_text(&local), None);
+        let none = serde_json::json!({ "remote": null });
+        assert_eq!(remote_target_text(&none), None);
+        let remote = serde_json::json!({ "remote": {
+            "url": "grpc://server:8001", "protocol": "grpc", "model_name": "cls",
+            "model_version": "2", "timeout_millis": 5000, "grpc_channels": 4 } });
+        let text = remote_target_text(&remote).expect("remote");
+        assert_eq!(text, "grpc://server:8001 model cls version 2");
+        // Client settings do not make another target.
+        let mut other_client = remote.clone();
+        other_client["remote"]["timeout_millis"] = serde_json::json!(100);
+        assert_eq!(remote_target_text(&other_client), Some(text.clone()));
+        let mut other_model = remote;
+        other_model["remote"]["model_name"] = serde_json::json!("det");
+        assert_ne!(remote_target_text(&other_model), Some(text));
+        assert_eq!(target_of(&pair()[0].1.run), "local cpu");
     }
 }

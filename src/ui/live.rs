@@ -253,7 +253,12 @@ fn gpu_ui(ui: &mut Ui, data: &LiveData<'_>) {
     ui.label(RichText::new("GPU").strong());
     if let Some(sample) = data.gpu_latest.or(data.gpu_samples.last()) {
         ui.label(format!(
-            "utilization {} %, memory {} of {}, this process {}, {} W, {} °C, SM {} MHz",
+            "{}utilization {} %, memory {} of {}, this process {}, {} W, {} °C, SM {} MHz",
+            match sample.source {
+                crate::telemetry::GpuSource::Nvml => String::new(),
+                crate::telemetry::GpuSource::Prometheus =>
+                    format!("server GPU {} (--metrics-url): ", sample.device_index),
+            },
             sample
                 .utilization_percent
                 .map_or_else(|| "-".to_owned(), |u| u.to_string()),

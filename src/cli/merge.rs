@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use super::ReportArgs;
-use crate::session::{SessionDocument, merge_sessions, render_report, write_json};
+use crate::session::{
+    SessionDocument, SessionError, SweepDocument, merge_sessions, render_report, write_json,
+};
 
 /// Merges the sessions named in `args` (the first and the others).
 pub(super) fn merge(args: &ReportArgs) -> anyhow::Result<u8> {
@@ -14,7 +16,18 @@ pub(super) fn merge(args: &ReportArgs) -> anyhow::Result<u8> {
         .collect();
     let mut sessions = Vec::with_capacity(paths.len());
     for path in paths {
-        let document = SessionDocument::load(path)?;
+        let text = std::fs::read_to_string(path).map_err(|source| SessionError::Read {
+            source,
+            path: path.to_path_buf(),
+        })?;
+        if SweepDocument::is_sweep_json(&text) {
+            return Err(SessionError::NotASession {
+                reason: "it is a sweep; merge the sessions of its points' runs instead".to_owned(),
+                path: path.to_path_buf(),
+            }
+            .into());
+        }
+        let document = SessionDocument::from_json(&text, path)?;
         let file_name = path.file_name().map_or_else(
             || path.display().to_string(),
             |name| name.to_string_lossy().into_owned(),

@@ -89,6 +89,11 @@ pub enum MergeError {
     SameSession { file: String, other: String },
     #[error("{file} has no start time to align its windows on (started_at {started_at:?})")]
     NoStartTime { file: String, started_at: String },
+    #[error(
+        "{file} is already a merge of {count} sessions; merge the source sessions instead, \
+         so no machine is counted twice"
+    )]
+    AlreadyMerged { file: String, count: usize },
     #[error("cannot encode the merged histogram: {0}")]
     Encode(#[source] HistogramError),
 }
@@ -108,6 +113,15 @@ pub fn merge_sessions(
 ) -> Result<SessionDocument, MergeError> {
     if sessions.len() < 2 {
         return Err(MergeError::TooFew(sessions.len()));
+    }
+    if let Some((file, document)) = sessions
+        .iter()
+        .find(|(_, document)| !document.merged_from.is_empty())
+    {
+        return Err(MergeError::AlreadyMerged {
+            file: file.clone(),
+            count: document.merged_from.len(),
+        });
     }
     let mut notes = Vec::new();
     let sources = sessions
@@ -927,6 +941,12 @@ mod tests {
         let loaded =
             SessionDocument::from_json(&text, std::path::Path::new("m.json")).expect("loads");
         assert_eq!(loaded, merged);
+        let err = merge_sessions(&[("m.json".to_owned(), loaded.clone()), pair().remove(0)])
+            .expect_err("a merge merged again");
+        assert!(
+            matches!(err, MergeError::AlreadyMerged { count: 2, .. }),
+            "{err}"
+        );
         let report = super::super::render_report(&loaded);
         assert!(report.contains("Merged      2 sessions"), "{report}");
         assert!(report.contains("load-b (b.json"), "{report}");

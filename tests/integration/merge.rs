@@ -210,6 +210,19 @@ fn sessions_profiled_at_once_merge_exactly() {
     }
 
     // Refusals, with the reason.
+    let output = workbench(&["report", "--merge", utf8(&merged_path), utf8(&sessions[0])]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("already a merge"), "{stderr}");
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "{\"not\": \"a session\"}").expect("write");
+    let output = workbench(&["report", "--merge", utf8(&sessions[0]), utf8(&garbage)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("not an onnx-workbench session"), "{stderr}");
+    let output = workbench(&["report", "--merge", utf8(&sessions[0])]);
+    assert!(!output.status.success(), "one session is not a merge");
+
     let mut other_model: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&sessions[1]).expect("read")).expect("json");
     other_model["model"]["sha256"] = serde_json::json!("0".repeat(64));

@@ -14,6 +14,7 @@
 
 mod export;
 mod merge;
+mod merge_report;
 mod report;
 mod sweep;
 

@@ -244,9 +244,18 @@ pub struct InspectArgs {
 pub struct ReportArgs {
     /// A session file written by `profile --export`, or a sweep file written by `sweep --export`.
     pub session: PathBuf,
+    /// With --merge: the other sessions to merge with the first.
+    #[arg(requires = "merge", value_name = "MORE")]
+    pub more_sessions: Vec<PathBuf>,
+    /// Merge sessions of several load machines against one server (same model and target).
+    #[arg(long)]
+    pub merge: bool,
     /// Print the session JSON (normalized) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// With --merge: write the merged session (JSON) here.
+    #[arg(long, requires = "merge")]
+    pub export: Option<PathBuf>,
 }
 
 /// `profile` arguments.
@@ -361,6 +370,10 @@ pub struct ProfileArgs {
 
     #[command(flatten)]
     pub transform: TransformFlags,
+
+    /// Scrape this Prometheus endpoint (e.g. Triton's http://HOST:8002/metrics) once per window for GPU utilization and memory.
+    #[arg(long, value_name = "URL", value_parser = crate::telemetry::prometheus::check_url, help_heading = "Telemetry")]
+    pub metrics_url: Option<String>,
 
     /// No live progress on stderr.
     #[arg(long, short, help_heading = "Output")]
@@ -603,6 +616,7 @@ impl ProfileArgs {
                 }
             },
             transform: self.transform.to_spec(),
+            metrics_url: self.metrics_url.clone(),
         }
     }
 }

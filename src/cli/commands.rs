@@ -33,6 +33,9 @@ pub(super) fn inspect(args: &InspectArgs) -> anyhow::Result<u8> {
 
 /// `report`: reprints a saved session or sweep, as text or JSON.
 pub(super) fn report(args: &ReportArgs) -> anyhow::Result<u8> {
+    if args.merge {
+        return super::merge::merge(args);
+    }
     let text = std::fs::read_to_string(&args.session).map_err(|source| SessionError::Read {
         source,
         path: args.session.clone(),

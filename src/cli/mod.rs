@@ -33,6 +33,7 @@ mod args;
 mod commands;
 mod doctor;
 mod gui;
+mod merge;
 mod setup;
 mod sweep;
 

@@ -251,6 +251,9 @@ pub struct ProfileConfig {
     pub layer_profiling: LayerProfiling,
     /// Transform applied in memory before the model is loaded (default: none).
     pub transform: crate::transform::TransformSpec,
+    /// A Prometheus text endpoint (Triton's `/metrics`) scraped once per
+    /// window for GPU utilization and memory; `None`: not scraped.
+    pub metrics_url: Option<String>,
 }
 
 impl Default for ProfileConfig {
@@ -280,6 +283,7 @@ impl Default for ProfileConfig {
             warmup_secs: DEFAULT_WARMUP_SECS,
             layer_profiling: LayerProfiling::default(),
             transform: crate::transform::TransformSpec::default(),
+            metrics_url: None,
         }
     }
 }

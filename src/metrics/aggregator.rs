@@ -498,6 +498,9 @@ fn window_stats(
         rss_bytes: telemetry.map(|t| t.rss_bytes),
         mean_batch_size: (accumulator.batches > 0)
             .then(|| accumulator.batch_rows as f64 / accumulator.batches as f64),
+        latency_histogram: (!accumulator.latency.is_empty())
+            .then(|| accumulator.latency.encode().ok())
+            .flatten(),
     }
 }
 

@@ -138,6 +138,11 @@ pub struct WindowStats {
     /// Dynamic batching: mean rows per executed batch in the window.
     #[serde(default)]
     pub mean_batch_size: Option<f64>,
+    /// The window's end-to-end latency histogram, encoded as
+    /// [`histogram::HISTOGRAM_ENCODING`] (a few hundred bytes), so windows of
+    /// several sessions merge exactly; `None` when empty or older.
+    #[serde(default)]
+    pub latency_histogram: Option<String>,
 }
 
 /// Whether throughput settled.
@@ -329,6 +334,7 @@ mod tests {
             service_p99_micros: None,
             process_cpu_percent: None,
             rss_bytes: None,
+            latency_histogram: None,
         }
     }
 

@@ -46,7 +46,19 @@ pub fn write_csv(document: &SessionDocument, dir: &Path) -> Result<Vec<PathBuf>,
             to_csv(&nodes.iter().map(LayerCsvRow::from).collect::<Vec<_>>())?,
         ),
         ("op_types.csv", to_csv(op_types)?),
-        ("timeseries.csv", to_csv(&run.timeseries)?),
+        // The encoded window histograms are for merging, not for spreadsheets.
+        (
+            "timeseries.csv",
+            to_csv(
+                &run.timeseries
+                    .iter()
+                    .map(|window| crate::metrics::WindowStats {
+                        latency_histogram: None,
+                        ..window.clone()
+                    })
+                    .collect::<Vec<_>>(),
+            )?,
+        ),
         ("telemetry.csv", to_csv(&run.telemetry)?),
         ("gpu.csv", to_csv(&run.gpu_telemetry)?),
     ];

@@ -6,11 +6,16 @@
 //! [`SUPPORTED_FORMAT_VERSIONS`]; `tests/data/sessions/` keeps one fixture per
 //! version. All writes are atomic (temporary file, then rename).
 //!
+//! `merge` merges sessions of several load machines into one session
+//! (`report --merge`), listed in [`SessionDocument::merged_from`].
+//!
 //! `sweep` is the sweep document (`kind: "sweep"`): the points of a sweep,
 //! each with its embedded session, the Pareto set and the recommendation.
 
 mod cost_report;
 mod export;
+mod merge;
+mod merge_report;
 mod report;
 mod sweep;
 
@@ -18,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use cost_report::{LayerCsvRow, NodeRates, format_flops, node_rates, source_cell};
 pub use export::{write_chrome_trace, write_csv, write_json};
+pub use merge::{MergeError, MergedSource, merge_sessions};
 pub use report::render_report;
 use serde::{Deserialize, Serialize};
 pub use sweep::{
@@ -83,6 +89,10 @@ pub struct SessionDocument {
     pub exported_at: String,
     #[serde(flatten)]
     pub run: RunRecord,
+    /// A merged session (`report --merge`): each source machine's summary;
+    /// empty for a session of one run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_from: Vec<MergedSource>,
 }
 
 impl SessionDocument {
@@ -96,6 +106,7 @@ impl SessionDocument {
             },
             exported_at: crate::util::rfc3339_now(),
             run,
+            merged_from: Vec::new(),
         }
     }
 

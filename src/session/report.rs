@@ -146,6 +146,7 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
             input.name, input.dtype, input.shape
         )?;
     }
+    super::merge_report::write_sources(out, &document.merged_from)?;
     for note in &run.notes {
         writeln!(out, "note: {note}")?;
     }
@@ -269,8 +270,9 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
             .unwrap_or(0);
         writeln!(
             out,
-            "GPU         utilization {mean:.0} % on average over {} NVML samples, peak device memory {}",
+            "GPU         utilization {mean:.0} % on average over {} {}, peak device memory {}",
             run.gpu_telemetry.len(),
+            super::merge_report::gpu_sources_text(&run.gpu_telemetry),
             format_bytes(peak_memory)
         )?;
     } else if let Some(note) = &run.gpu_telemetry_note {

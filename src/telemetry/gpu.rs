@@ -23,7 +23,19 @@ pub const DEFAULT_GPU_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
 /// Samples kept (ten minutes at 10 Hz); older ones are dropped.
 pub const MAX_GPU_SAMPLES: usize = 6000;
 
-/// One NVML reading of one device. Fields NVML does not report are `None`.
+/// Where a GPU reading came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GpuSource {
+    /// NVML on this machine.
+    #[default]
+    Nvml,
+    /// A Prometheus endpoint (`--metrics-url`, e.g. Triton's `/metrics`).
+    Prometheus,
+}
+
+/// One reading of one device, from NVML or a Prometheus endpoint. Fields the
+/// source does not report are `None`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GpuSample {
     /// Seconds since the run's epoch.
@@ -38,6 +50,58 @@ pub struct GpuSample {
     pub power_milliwatts: Option<u32>,
     pub temperature_celsius: Option<u32>,
     pub sm_clock_mhz: Option<u32>,
+    /// Where the reading came from (NVML in sessions that predate the field).
+    #[serde(default)]
+    pub source: GpuSource,
+    /// The device's UUID, where the source names it (Prometheus `gpu_uuid`).
+    #[serde(default)]
+    pub device_uuid: Option<String>,
+}
+
+/// One device's readings from one source, for plotting: `[t_secs, value]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GpuSeries {
+    /// Where the readings came from.
+    pub source: GpuSource,
+    /// The device index within its source.
+    pub device_index: u32,
+    /// Utilization, percent.
+    pub utilization_percent: Vec<[f64; 2]>,
+    /// Device memory in use, bytes.
+    pub memory_used_bytes: Vec<[f64; 2]>,
+}
+
+/// `samples` split into one series per source and device (NVML first), so
+/// several GPUs or a server's GPUs next to the local one do not share a line.
+pub fn series_by_device(samples: &[GpuSample]) -> Vec<GpuSeries> {
+    let mut series: Vec<GpuSeries> = Vec::new();
+    for sample in samples {
+        let position = series.iter().position(|entry| {
+            entry.source == sample.source && entry.device_index == sample.device_index
+        });
+        let entry = match position {
+            Some(position) => &mut series[position],
+            None => {
+                series.push(GpuSeries {
+                    source: sample.source,
+                    device_index: sample.device_index,
+                    ..GpuSeries::default()
+                });
+                let last = series.len() - 1;
+                &mut series[last]
+            }
+        };
+        if let Some(percent) = sample.utilization_percent {
+            entry
+                .utilization_percent
+                .push([sample.t_secs, f64::from(percent)]);
+        }
+        if let Some(bytes) = sample.memory_used_bytes {
+            entry.memory_used_bytes.push([sample.t_secs, bytes as f64]);
+        }
+    }
+    series.sort_by_key(|entry| (entry.source != GpuSource::Nvml, entry.device_index));
+    series
 }
 
 /// Samples NVML on a thread until finished.
@@ -114,6 +178,8 @@ fn device_probe(
             power_milliwatts: device.power_usage().ok(),
             temperature_celsius: device.temperature(TemperatureSensor::Gpu).ok(),
             sm_clock_mhz: device.clock_info(Clock::SM).ok(),
+            source: GpuSource::Nvml,
+            device_uuid: None,
         })
     })
 }
@@ -134,6 +200,47 @@ mod tests {
                 assert!(samples[0].memory_total_bytes.unwrap_or(0) > 0);
             }
         }
+    }
+
+    #[test]
+    fn series_are_split_by_source_and_device() {
+        let sample = |t_secs: f64, source: GpuSource, device_index: u32, percent: u32| GpuSample {
+            t_secs,
+            device_index,
+            utilization_percent: Some(percent),
+            memory_used_bytes: Some(u64::from(percent) * 1000),
+            memory_total_bytes: None,
+            process_memory_bytes: None,
+            power_milliwatts: None,
+            temperature_celsius: None,
+            sm_clock_mhz: None,
+            source,
+            device_uuid: None,
+        };
+        let samples = [
+            sample(0.0, GpuSource::Prometheus, 1, 80),
+            sample(0.0, GpuSource::Prometheus, 0, 30),
+            sample(0.1, GpuSource::Nvml, 0, 50),
+            sample(1.0, GpuSource::Prometheus, 1, 90),
+        ];
+        let series = series_by_device(&samples);
+        let keys: Vec<_> = series.iter().map(|s| (s.source, s.device_index)).collect();
+        assert_eq!(
+            keys,
+            vec![
+                (GpuSource::Nvml, 0),
+                (GpuSource::Prometheus, 0),
+                (GpuSource::Prometheus, 1)
+            ]
+        );
+        assert_eq!(
+            series[2].utilization_percent,
+            vec![[0.0, 80.0], [1.0, 90.0]]
+        );
+        assert_eq!(
+            series[2].memory_used_bytes,
+            vec![[0.0, 80_000.0], [1.0, 90_000.0]]
+        );
     }
 
     #[test]

@@ -13,10 +13,11 @@ pub mod activity;
 pub mod cupti;
 mod error;
 pub mod gpu;
+pub mod prometheus;
 pub mod sampler;
 
 pub use error::{CuptiLoadError, TelemetryError};
-pub use gpu::{GpuSample, GpuSampler};
+pub use gpu::{GpuSample, GpuSampler, GpuSource};
 use sampler::{PeriodicSampler, Schedule};
 
 /// Interval between telemetry samples.
@@ -135,6 +136,8 @@ pub struct GpuInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct EnvironmentInfo {
+    /// The machine's host name (empty in sessions that predate it).
+    pub host_name: String,
     pub os: String,
     pub os_version: String,
     pub arch: String,
@@ -156,6 +159,7 @@ impl EnvironmentInfo {
     pub fn probe() -> Self {
         use sysinfo::System;
         let mut info = Self {
+            host_name: System::host_name().unwrap_or_default(),
             os: System::name().unwrap_or_else(|_| std::env::consts::OS.to_owned()),
             os_version: System::long_os_version().unwrap_or_default(),
             arch: std::env::consts::ARCH.to_owned(),

@@ -337,6 +337,9 @@ pub fn profile_command(model: &Path, config: &ProfileConfig) -> String {
         }
         LayerProfiling::SeparatePass { .. } => {}
     }
+    if let Some(url) = &config.metrics_url {
+        flag("metrics-url", Some(url.clone()));
+    }
     let transform = &config.transform;
     if transform.precision != Precision::Fp32 {
         flag("precision", Some(value_name(&transform.precision)));
@@ -450,6 +453,19 @@ mod tests {
         let command = profile_command(Path::new("m.onnx"), &config);
         assert!(
             command.contains("--shape x=1,3,48,192 --max-input-bytes 1073741824"),
+            "{command}"
+        );
+    }
+
+    #[test]
+    fn the_command_keeps_the_metrics_url() {
+        let config = ProfileConfig {
+            metrics_url: Some("http://server:8002/metrics".to_owned()),
+            ..ProfileConfig::default()
+        };
+        let command = profile_command(Path::new("m.onnx"), &config);
+        assert!(
+            command.ends_with("--metrics-url http://server:8002/metrics"),
             "{command}"
         );
     }

@@ -272,6 +272,7 @@ mod tests {
             process_cpu_percent: None,
             rss_bytes: None,
             mean_batch_size: None,
+            latency_histogram: None,
         }
     }
 

@@ -253,7 +253,12 @@ fn gpu_ui(ui: &mut Ui, data: &LiveData<'_>) {
     ui.label(RichText::new("GPU").strong());
     if let Some(sample) = data.gpu_latest.or(data.gpu_samples.last()) {
         ui.label(format!(
-            "utilization {} %, memory {} of {}, this process {}, {} W, {} °C, SM {} MHz",
+            "{}utilization {} %, memory {} of {}, this process {}, {} W, {} °C, SM {} MHz",
+            match sample.source {
+                crate::telemetry::GpuSource::Nvml => String::new(),
+                crate::telemetry::GpuSource::Prometheus =>
+                    format!("server GPU {} (--metrics-url): ", sample.device_index),
+            },
             sample
                 .utilization_percent
                 .map_or_else(|| "-".to_owned(), |u| u.to_string()),
@@ -279,16 +284,18 @@ fn gpu_ui(ui: &mut Ui, data: &LiveData<'_>) {
         ));
     }
     if !data.gpu_samples.is_empty() {
-        let utilization: Vec<[f64; 2]> = data
-            .gpu_samples
-            .iter()
-            .filter_map(|s| s.utilization_percent.map(|u| [s.t_secs, f64::from(u)]))
-            .collect();
-        let memory: Vec<[f64; 2]> = data
-            .gpu_samples
-            .iter()
-            .filter_map(|s| s.memory_used_bytes.map(|b| [s.t_secs, b as f64 / 1e9]))
-            .collect();
+        let series = crate::telemetry::gpu::series_by_device(data.gpu_samples);
+        let named = |what: &str, entry: &crate::telemetry::gpu::GpuSeries| {
+            if series.len() == 1 {
+                what.to_owned()
+            } else {
+                let source = match entry.source {
+                    crate::telemetry::GpuSource::Nvml => "",
+                    crate::telemetry::GpuSource::Prometheus => "server ",
+                };
+                format!("{what}, {source}GPU {}", entry.device_index)
+            }
+        };
         let max_points = (ui.available_width() as usize).max(64);
         Plot::new("gpu")
             .height(PLOT_HEIGHT)
@@ -299,20 +306,27 @@ fn gpu_ui(ui: &mut Ui, data: &LiveData<'_>) {
             .include_y(0.0)
             .allow_scroll(false)
             .show(ui, |plot| {
-                plot.line(
-                    Line::new(
-                        "utilization %",
-                        PlotPoints::from(downsample(&utilization, max_points)),
-                    )
-                    .color(theme::THROUGHPUT),
-                );
-                plot.line(
-                    Line::new(
-                        "device memory (GB)",
-                        PlotPoints::from(downsample(&memory, max_points)),
-                    )
-                    .color(theme::MEMORY),
-                );
+                for entry in &series {
+                    let memory_gb: Vec<[f64; 2]> = entry
+                        .memory_used_bytes
+                        .iter()
+                        .map(|[t, bytes]| [*t, bytes / 1e9])
+                        .collect();
+                    plot.line(
+                        Line::new(
+                            named("utilization %", entry),
+                            PlotPoints::from(downsample(&entry.utilization_percent, max_points)),
+                        )
+                        .color(theme::THROUGHPUT),
+                    );
+                    plot.line(
+                        Line::new(
+                            named("device memory (GB)", entry),
+                            PlotPoints::from(downsample(&memory_gb, max_points)),
+                        )
+                        .color(theme::MEMORY),
+                    );
+                }
             });
         return;
     }

@@ -54,9 +54,13 @@ impl ShownSession {
             .map_or("?", |m| m.file_name.as_str())
             .to_owned();
         let name = format!(
-            "{model} {} c{}{}",
+            "{model} {} c{}{}{}",
             document.run.started_at.get(11..19).unwrap_or(""),
             document.run.config.concurrency,
+            match document.merged_from.len() {
+                0 => String::new(),
+                machines => format!(" merged x{machines}"),
+            },
             match document.run.status {
                 RunStatus::Completed => "",
                 RunStatus::Stopped => " (stopped)",

@@ -11,6 +11,7 @@ mod fuzz;
 mod gpu;
 mod inputs;
 mod node_cost;
+mod merge;
 mod opset;
 mod profile;
 mod prune;

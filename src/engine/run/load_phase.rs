@@ -20,7 +20,7 @@ use ort::{
 };
 
 use super::{
-    Control, RunError,
+    Control, RunError, metrics_url,
     record::{RunRecord, StopReason},
 };
 use crate::{
@@ -97,6 +97,7 @@ pub(super) fn run_load(
 
     let epoch = Instant::now();
     let warmup_nanos = (config.warmup_secs * 1e9) as u64;
+    record.mark_epoch(warmup_nanos);
     shared
         .measure_start_nanos
         .store(warmup_nanos, Ordering::Relaxed);
@@ -143,6 +144,8 @@ pub(super) fn run_load(
             None
         }
     };
+
+    let scraper = metrics_url::start(record, shared, epoch, gpu_sampler.is_none());
 
     let profile_dir = match config.layer_profiling {
         LayerProfiling::Sampled { .. } => tempfile::Builder::new()
@@ -267,6 +270,7 @@ pub(super) fn run_load(
     }
     record.telemetry = telemetry.map(TelemetrySampler::finish).unwrap_or_default();
     record.gpu_telemetry = gpu_sampler.map(GpuSampler::finish).unwrap_or_default();
+    metrics_url::finish(record, scraper);
     let output = match aggregator_thread {
         Ok(thread) => thread.join().ok(),
         Err(_) => None,

@@ -7,10 +7,12 @@
 //! - `load_phase`: the warm-up and the measured load, with their threads.
 //! - `profile_pass`: the separate per-layer profiling pass.
 //! - `gpu_time`: CUPTI kernel time joined to the profile's nodes.
+//! - `metrics_url`: the `--metrics-url` scraper of a run.
 
 mod controller;
 mod gpu_time;
 mod load_phase;
+mod metrics_url;
 mod profile_pass;
 mod record;
 

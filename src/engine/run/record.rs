@@ -118,6 +118,15 @@ pub struct RunRecord {
     pub started_at: String,
     /// When the run ended (RFC 3339).
     pub finished_at: String,
+    /// Wall clock of the run's epoch (the zero of telemetry `t_secs`), in µs
+    /// since the Unix epoch; `None` in sessions that predate it.
+    #[serde(default)]
+    pub epoch_unix_micros: Option<u64>,
+    /// Wall clock of the start of the measurement (the zero of the windows'
+    /// `start_secs`), in µs since the Unix epoch: what `report --merge`
+    /// aligns sessions on.
+    #[serde(default)]
+    pub measured_from_unix_micros: Option<u64>,
     /// The machine and the ONNX Runtime the run used.
     pub environment: EnvironmentInfo,
     /// The model, once its file was read.
@@ -228,6 +237,8 @@ impl RunRecord {
             failure: None,
             started_at: crate::util::rfc3339_now(),
             finished_at: String::new(),
+            epoch_unix_micros: None,
+            measured_from_unix_micros: None,
             environment: EnvironmentInfo::default(),
             model: None,
             config,
@@ -252,6 +263,18 @@ impl RunRecord {
             gpu_kernels_note: None,
             batching: None,
         }
+    }
+
+    /// Notes the wall clock of the run's epoch (now) and of the measurement
+    /// start, `warmup_nanos` later.
+    pub(super) fn mark_epoch(&mut self, warmup_nanos: u64) {
+        let now_micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+            });
+        self.epoch_unix_micros = Some(now_micros);
+        self.measured_from_unix_micros = Some(now_micros.saturating_add(warmup_nanos / 1000));
     }
 
     /// Marks the run failed with `error`; what was measured is kept.

@@ -1,4 +1,6 @@
-//! Constant folding of small integer tensors (shape arithmetic).
+//! Constant folding of small integer tensors (shape arithmetic), and of
+//! small float tensors where scales or sizes go through float arithmetic
+//! (`Shape -> Cast -> Mul -> Cast` before a Resize).
 
 use super::onnx::NodeProto;
 use super::{
@@ -26,9 +28,19 @@ pub(super) fn fold_constants(state: &mut State, node: &NodeProto, shapes: &[Opti
         "Identity" | "Reshape" | "Unsqueeze" | "Squeeze" | "Flatten" => {
             state.consts(node, 0).map(<[i64]>::to_vec)
         }
-        // Only casts to integer types keep integer values.
-        "Cast" => matches!(attr_int(node, "to"), Some(6 | 7))
-            .then(|| state.consts(node, 0).map(<[i64]>::to_vec))
+        // Only casts to integer types keep integer values; floats truncate.
+        "Cast" => matches!(attr_int(node, "to"), Some(2..=7 | 12 | 13))
+            .then(|| match state.consts(node, 0) {
+                Some(values) => Some(values.to_vec()),
+                None => state
+                    .floats
+                    .get(node.input.first()?)?
+                    .iter()
+                    .map(|&value| {
+                        (value.is_finite() && value.abs() < 9.0e18).then_some(value as i64)
+                    })
+                    .collect(),
+            })
             .flatten(),
         "Concat" => (0..node.input.len())
             .map(|index| state.consts(node, index))
@@ -64,10 +76,76 @@ pub(super) fn fold_constants(state: &mut State, node: &NodeProto, shapes: &[Opti
         "Add" | "Sub" | "Mul" | "Div" => fold_arithmetic(state, node, out_shape),
         _ => None,
     };
+    let count = element_count(out_shape);
     if let Some(values) = values
-        && element_count(out_shape) == Some(values.len() as u64)
+        && count == Some(values.len() as u64)
     {
         state.consts.insert(output.clone(), values);
+    } else if let Some(values) = fold_floats(state, node, out_shape)
+        && count == Some(values.len() as u64)
+    {
+        state.floats.insert(output.clone(), values);
+    }
+}
+
+/// Float results: casts to float types, arithmetic with a float operand,
+/// rounding, and the ops that only move values.
+fn fold_floats(state: &State, node: &NodeProto, out_shape: &[i64]) -> Option<Vec<f64>> {
+    let has_float = (0..node.input.len()).any(|index| {
+        node.input
+            .get(index)
+            .is_some_and(|name| state.floats.contains_key(name))
+    });
+    match node.op_type() {
+        "Cast" => matches!(attr_int(node, "to"), Some(1 | 10 | 11 | 16))
+            .then(|| state.numbers(node, 0))
+            .flatten(),
+        _ if !has_float => None,
+        "Identity" | "Reshape" | "Unsqueeze" | "Squeeze" | "Flatten" => state.numbers(node, 0),
+        "Floor" => Some(
+            state
+                .numbers(node, 0)?
+                .into_iter()
+                .map(f64::floor)
+                .collect(),
+        ),
+        "Ceil" => Some(state.numbers(node, 0)?.into_iter().map(f64::ceil).collect()),
+        // Round halves to even, as ONNX does.
+        "Round" => Some(
+            state
+                .numbers(node, 0)?
+                .into_iter()
+                .map(f64::round_ties_even)
+                .collect(),
+        ),
+        "Concat" if out_shape.len() == 1 => Some(
+            (0..node.input.len())
+                .map(|index| state.numbers(node, index))
+                .collect::<Option<Vec<_>>>()?
+                .concat(),
+        ),
+        "Add" | "Sub" | "Mul" | "Div" => {
+            let a = state.numbers(node, 0)?;
+            let b = state.numbers(node, 1)?;
+            let count = usize::try_from(element_count(out_shape)?).ok()?;
+            let pick = |values: &[f64], i: usize| match values.len() {
+                1 => values.first().copied(),
+                len if len == count => values.get(i).copied(),
+                _ => None,
+            };
+            (0..count)
+                .map(|i| {
+                    let (x, y) = (pick(&a, i)?, pick(&b, i)?);
+                    Some(match node.op_type() {
+                        "Add" => x + y,
+                        "Sub" => x - y,
+                        "Mul" => x * y,
+                        _ => x / y,
+                    })
+                })
+                .collect()
+        }
+        _ => None,
     }
 }
 

@@ -14,14 +14,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::Model;
-use super::node::{attr, attr_int, attr_ints, attr_string, is_default_domain};
+use super::node::{attr, attr_int, attr_ints, attr_string, is_default_domain, node_id};
 use super::onnx::{self, NodeProto, TensorProto};
 use super::types::{Dim, TensorInfo, element_count};
 
 mod fold;
+mod more_ops;
 mod spatial;
 
 use fold::fold_constants;
+pub(crate) use more_ops::einsum;
 use spatial::{conv, conv_transpose, pool};
 
 /// Key in a dims binding that sets every unnamed (`?` or -1) input dim.
@@ -33,8 +35,66 @@ pub const DEFAULT_DIM_VALUE: i64 = 1;
 /// Integer tensors up to this many elements are folded as constants.
 const MAX_CONST_ELEMENTS: u64 = 4096;
 
+/// Values for the graph inputs' dims: symbolic dims by name, and whole
+/// input shapes (which win over `dims` for their input).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShapeBinding {
+    /// Symbolic dim name (or [`UNNAMED_DIM_KEY`]) to value.
+    pub dims: BTreeMap<String, i64>,
+    /// Input name to its whole concrete shape.
+    pub input_shapes: BTreeMap<String, Vec<i64>>,
+}
+
+impl ShapeBinding {
+    /// A binding of symbolic dims only.
+    pub fn from_dims(dims: &BTreeMap<String, i64>) -> Self {
+        Self {
+            dims: dims.clone(),
+            input_shapes: BTreeMap::new(),
+        }
+    }
+}
+
+/// Why a node is where a shape was lost first: all its inputs had shapes,
+/// but its outputs have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossReason {
+    /// The op has no shape rule here.
+    NoRule,
+    /// The output shape depends on the input data (NonZero, Unique, ...).
+    DataDependent,
+    /// The rule needs an input's values (a shape, scales, pads, axes) that
+    /// are not a constant it could fold, or the inputs do not fit together.
+    ValuesUnknown,
+}
+
+impl LossReason {
+    /// A short phrase for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NoRule => "no shape rule",
+            Self::DataDependent => "output shape depends on the data",
+            Self::ValuesUnknown => "needs input values that are not folded constants",
+        }
+    }
+}
+
+/// A node where shape propagation stopped although its inputs were known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShapeLoss {
+    /// The node, as [`crate::model::node::node_id`] names it.
+    pub node: String,
+    /// Its op type (with `domain:` outside the default domain).
+    pub op_type: String,
+    /// Why.
+    pub reason: LossReason,
+}
+
 /// Result of shape propagation for one dims binding.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct InferredShapes {
     /// Concrete shape of every value whose shape is known, by value name.
     pub shapes: BTreeMap<String, Vec<i64>>,
@@ -44,6 +104,9 @@ pub struct InferredShapes {
     /// Op types (with `domain:` prefix outside the default domain) that have
     /// no shape rule, sorted.
     pub unsupported_ops: Vec<String>,
+    /// The nodes where shapes were lost first (inputs known, outputs not),
+    /// in graph order. Nodes after them that lack shapes only inherit the loss.
+    pub losses: Vec<ShapeLoss>,
 }
 
 /// Propagates concrete shapes through the model's main graph.
@@ -52,24 +115,40 @@ pub struct InferredShapes {
 /// [`UNNAMED_DIM_KEY`], unnamed ones; anything missing is
 /// [`DEFAULT_DIM_VALUE`].
 pub fn infer_shapes(model: &Model, dims: &BTreeMap<String, i64>) -> InferredShapes {
+    infer_shapes_with(model, &ShapeBinding::from_dims(dims))
+}
+
+/// [`infer_shapes`] with whole input shapes as well as named dims.
+pub fn infer_shapes_with(model: &Model, binding: &ShapeBinding) -> InferredShapes {
+    infer_state(model, binding).0
+}
+
+/// Propagation proper: the result and the state (with folded values) behind it.
+pub(crate) fn infer_state(model: &Model, binding: &ShapeBinding) -> (InferredShapes, State) {
     let Some(graph) = model.proto.graph.as_ref() else {
-        return InferredShapes::default();
+        return (InferredShapes::default(), State::default());
     };
     let mut state = State::default();
     state.seed_initializers(model, graph);
-    state.seed_inputs(graph, dims);
+    state.seed_inputs(graph, binding);
     let declared = declared_shapes(graph, &state.dims_used);
 
     let mut unsupported_ops = BTreeSet::new();
-    for node in &graph.node {
-        let outputs = match infer_node(&mut state, node) {
-            NodeShapes::Known(outputs) => outputs,
-            NodeShapes::Missing => Vec::new(),
+    let mut losses = Vec::new();
+    for (node_index, node) in graph.node.iter().enumerate() {
+        let inputs_known = (0..node.input.len())
+            .filter(|&index| State::has_input(node, index))
+            .all(|index| state.shape(node, index).is_some());
+        let (outputs, reason) = match infer_node(&mut state, node) {
+            NodeShapes::Known(outputs) => (outputs, None),
+            NodeShapes::Missing => (Vec::new(), Some(LossReason::ValuesUnknown)),
+            NodeShapes::DataDependent => (Vec::new(), Some(LossReason::DataDependent)),
             NodeShapes::Unsupported => {
                 unsupported_ops.insert(qualified_op_type(node));
-                Vec::new()
+                (Vec::new(), Some(LossReason::NoRule))
             }
         };
+        let mut lost = false;
         for (index, output_name) in node.output.iter().enumerate() {
             if output_name.is_empty() {
                 continue;
@@ -80,16 +159,32 @@ pub fn infer_shapes(model: &Model, dims: &BTreeMap<String, i64>) -> InferredShap
                 .flatten()
                 .or_else(|| declared.get(output_name.as_str()).cloned());
             // A negative dim (e.g. from a ConstantOfShape of -1) is no shape.
-            if let Some(shape) = shape.filter(|shape| shape.iter().all(|&dim| dim >= 0)) {
-                state.shapes.insert(output_name.clone(), shape);
+            match shape.filter(|shape| shape.iter().all(|&dim| dim >= 0)) {
+                Some(shape) => {
+                    state.shapes.insert(output_name.clone(), shape);
+                }
+                None => lost |= index == 0,
             }
         }
+        if lost && inputs_known {
+            losses.push(ShapeLoss {
+                node: node_id(node, node_index),
+                op_type: qualified_op_type(node),
+                reason: reason.unwrap_or(LossReason::ValuesUnknown),
+            });
+        }
     }
-    InferredShapes {
-        shapes: state.shapes.into_iter().collect(),
-        dims_used: state.dims_used,
+    let inferred = InferredShapes {
+        shapes: state
+            .shapes
+            .iter()
+            .map(|(name, shape)| (name.clone(), shape.clone()))
+            .collect(),
+        dims_used: state.dims_used.clone(),
         unsupported_ops: unsupported_ops.into_iter().collect(),
-    }
+        losses,
+    };
+    (inferred, state)
 }
 
 /// `op_type`, prefixed with `domain:` when not the default ONNX domain.
@@ -108,6 +203,8 @@ pub(crate) struct State {
     pub shapes: HashMap<String, Vec<i64>>,
     /// Values of small integer tensors, flattened, by value name.
     pub consts: HashMap<String, Vec<i64>>,
+    /// Values of small float tensors (scales, ranges), flattened, by value name.
+    pub floats: HashMap<String, Vec<f64>>,
     /// The dims binding used for graph inputs.
     pub dims_used: BTreeMap<String, i64>,
 }
@@ -125,14 +222,17 @@ impl State {
             return;
         }
         self.shapes.insert(name.to_owned(), tensor.dims.clone());
-        if element_count(&tensor.dims).is_some_and(|count| count <= MAX_CONST_ELEMENTS)
-            && let Some(values) = model.int_values(tensor)
-        {
-            self.consts.insert(name.to_owned(), values);
+        if element_count(&tensor.dims).is_some_and(|count| count <= MAX_CONST_ELEMENTS) {
+            if let Some(values) = model.int_values(tensor) {
+                self.consts.insert(name.to_owned(), values);
+            } else if let Some(values) = more_ops::float_values(tensor) {
+                self.floats.insert(name.to_owned(), values);
+            }
         }
     }
 
-    fn seed_inputs(&mut self, graph: &onnx::GraphProto, dims: &BTreeMap<String, i64>) {
+    fn seed_inputs(&mut self, graph: &onnx::GraphProto, binding: &ShapeBinding) {
+        let dims = &binding.dims;
         let mut ignored_warnings = Vec::new();
         for input in &graph.input {
             if self.shapes.contains_key(input.name()) {
@@ -141,6 +241,23 @@ impl State {
             }
             let info = TensorInfo::from_value_info(input, &mut ignored_warnings);
             let Some(shape) = info.shape else { continue };
+            if let Some(given) = binding.input_shapes.get(input.name())
+                && given.len() == shape.len()
+                && given.iter().all(|&size| size >= 0)
+            {
+                for (dim, &size) in shape.iter().zip(given) {
+                    match dim {
+                        // Some exporters name every unknown dim "?": not a shared symbol.
+                        Dim::Symbolic(name) if name != UNNAMED_DIM_KEY => {
+                            self.dims_used.entry(name.clone()).or_insert(size);
+                        }
+                        Dim::Symbolic(_) => {}
+                        Dim::Unnamed | Dim::Fixed(_) => {}
+                    }
+                }
+                self.shapes.insert(input.name().to_owned(), given.clone());
+                continue;
+            }
             let concrete = shape
                 .iter()
                 .map(|dim| match dim {
@@ -174,6 +291,15 @@ impl State {
     fn consts(&self, node: &NodeProto, index: usize) -> Option<&[i64]> {
         let name = node.input.get(index).filter(|name| !name.is_empty())?;
         self.consts.get(name).map(Vec::as_slice)
+    }
+
+    /// Folded values of input `index` as floats, whether integer or float.
+    fn numbers(&self, node: &NodeProto, index: usize) -> Option<Vec<f64>> {
+        let name = node.input.get(index).filter(|name| !name.is_empty())?;
+        match self.floats.get(name) {
+            Some(values) => Some(values.clone()),
+            None => Some(self.consts.get(name)?.iter().map(|&v| v as f64).collect()),
+        }
     }
 
     /// Whether input `index` is given (present and non-empty).
@@ -216,6 +342,8 @@ enum NodeShapes {
     Missing,
     /// The op has no rule.
     Unsupported,
+    /// The output shape depends on the data.
+    DataDependent,
 }
 
 /// Ops whose first output has the first input's shape.
@@ -248,8 +376,10 @@ const SAME_SHAPE_OPS: &[&str] = &[
     "IsInf",
     "IsNaN",
     "LRN",
+    "GroupNormalization",
     "LayerNormalization",
     "LeakyRelu",
+    "LpNormalization",
     "Log",
     "LogSoftmax",
     "MeanVarianceNormalization",
@@ -273,6 +403,7 @@ const SAME_SHAPE_OPS: &[&str] = &[
     "Tan",
     "Tanh",
     "ThresholdedRelu",
+    "ReverseSequence",
     "Trilu",
 ];
 
@@ -371,6 +502,22 @@ fn infer_node(state: &mut State, node: &NodeProto) -> NodeShapes {
             "Shape" => shape_op(state, node).map(|values| vec![values.len() as i64]),
             "Size" => state.shape(node, 0).map(|_| Vec::new()),
             "Split" => return split(state, node),
+            "Resize" | "Upsample" => more_ops::resize(state, node),
+            "Tile" => more_ops::tile(state, node),
+            "Pad" => more_ops::pad(state, node),
+            "Range" => more_ops::range(state, node),
+            "Einsum" => more_ops::einsum(state, node).map(|einsum| einsum.output),
+            "DepthToSpace" | "SpaceToDepth" => more_ops::depth_space(state, node),
+            "GatherElements" => state.shape(node, 1).map(<[i64]>::to_vec),
+            "ScatterElements" | "ScatterND" | "Scatter" => {
+                state.shape(node, 0).map(<[i64]>::to_vec)
+            }
+            "GatherND" => more_ops::gather_nd(state, node),
+            "TopK" => return more_ops::top_k(state, node),
+            "OneHot" => more_ops::one_hot(state, node),
+            "NonZero" | "Unique" | "NonMaxSuppression" | "Compress" | "StringSplit" => {
+                return NodeShapes::DataDependent;
+            }
             _ => return NodeShapes::Unsupported,
         };
         single.map(|shape| vec![Some(shape)])
@@ -386,14 +533,20 @@ fn constant_node(node: &NodeProto, state: &mut State) -> NodeShapes {
     let Some(attr) = node.attribute.first() else {
         return NodeShapes::Missing;
     };
+    let mut floats = None;
     let (shape, values) = match attr.name() {
         "value" => {
             let Some(tensor) = attr.t.as_ref() else {
                 return NodeShapes::Missing;
             };
-            let values = element_count(&tensor.dims)
-                .filter(|&count| count <= MAX_CONST_ELEMENTS)
-                .and_then(|_| crate::model::tensor::inline_int_values(tensor));
+            let small =
+                element_count(&tensor.dims).is_some_and(|count| count <= MAX_CONST_ELEMENTS);
+            let values = small
+                .then(|| crate::model::tensor::inline_int_values(tensor))
+                .flatten();
+            if small && values.is_none() {
+                floats = more_ops::float_values(tensor);
+            }
             (tensor.dims.clone(), values)
         }
         "sparse_value" => match attr.sparse_tensor.as_ref() {
@@ -402,16 +555,29 @@ fn constant_node(node: &NodeProto, state: &mut State) -> NodeShapes {
         },
         "value_int" => (Vec::new(), Some(vec![attr.i()])),
         "value_ints" => (vec![attr.ints.len() as i64], Some(attr.ints.clone())),
-        "value_float" | "value_string" => (Vec::new(), None),
-        "value_floats" => (vec![attr.floats.len() as i64], None),
+        "value_float" => {
+            floats = Some(vec![f64::from(attr.f())]);
+            (Vec::new(), None)
+        }
+        "value_string" => (Vec::new(), None),
+        "value_floats" => {
+            if attr.floats.len() as u64 <= MAX_CONST_ELEMENTS {
+                floats = Some(attr.floats.iter().map(|&v| f64::from(v)).collect());
+            }
+            (vec![attr.floats.len() as i64], None)
+        }
         "value_strings" => (vec![attr.strings.len() as i64], None),
         _ => return NodeShapes::Missing,
     };
     if shape.iter().any(|&dim| dim < 0) {
         return NodeShapes::Missing;
     }
-    if let (Some(values), Some(output)) = (values, node.output.first()) {
-        state.consts.insert(output.clone(), values);
+    if let Some(output) = node.output.first() {
+        if let Some(values) = values {
+            state.consts.insert(output.clone(), values);
+        } else if let Some(floats) = floats {
+            state.floats.insert(output.clone(), floats);
+        }
     }
     NodeShapes::Known(vec![Some(shape)])
 }

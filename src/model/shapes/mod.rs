@@ -1035,3 +1035,5 @@ fn shape_op(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_more;

@@ -10,6 +10,7 @@ mod cli;
 mod fuzz;
 mod gpu;
 mod inputs;
+mod inspect;
 mod opset;
 mod profile;
 mod prune;

@@ -21,10 +21,12 @@ use super::types::{Dim, TensorInfo, element_count};
 mod fold;
 mod more_ops;
 mod spatial;
+mod tables;
 
 use fold::fold_constants;
 pub(crate) use more_ops::einsum;
 use spatial::{conv, conv_transpose, pool};
+use tables::{BROADCAST_OPS, REDUCE_OPS, SAME_SHAPE_OPS};
 
 /// Key in a dims binding that sets every unnamed (`?` or -1) input dim.
 pub const UNNAMED_DIM_KEY: &str = "?";
@@ -345,109 +347,6 @@ enum NodeShapes {
     /// The output shape depends on the data.
     DataDependent,
 }
-
-/// Ops whose first output has the first input's shape.
-const SAME_SHAPE_OPS: &[&str] = &[
-    "Abs",
-    "Acos",
-    "Asin",
-    "Atan",
-    "BatchNormalization",
-    "Cast",
-    "CastLike",
-    "Ceil",
-    "Celu",
-    "Clip",
-    "Cos",
-    "Cosh",
-    "CumSum",
-    "DequantizeLinear",
-    "Dropout",
-    "Elu",
-    "Erf",
-    "Exp",
-    "Floor",
-    "Gelu",
-    "HardSigmoid",
-    "HardSwish",
-    "Hardmax",
-    "Identity",
-    "InstanceNormalization",
-    "IsInf",
-    "IsNaN",
-    "LRN",
-    "GroupNormalization",
-    "LayerNormalization",
-    "LeakyRelu",
-    "LpNormalization",
-    "Log",
-    "LogSoftmax",
-    "MeanVarianceNormalization",
-    "Mish",
-    "Neg",
-    "Not",
-    "QuantizeLinear",
-    "Reciprocal",
-    "Relu",
-    "Round",
-    "Selu",
-    "Shrink",
-    "Sigmoid",
-    "Sign",
-    "Sin",
-    "Sinh",
-    "Softmax",
-    "Softplus",
-    "Softsign",
-    "Sqrt",
-    "Tan",
-    "Tanh",
-    "ThresholdedRelu",
-    "ReverseSequence",
-    "Trilu",
-];
-
-/// Ops whose single output is the numpy broadcast of all inputs.
-const BROADCAST_OPS: &[&str] = &[
-    "Add",
-    "And",
-    "BitShift",
-    "BitwiseAnd",
-    "BitwiseOr",
-    "BitwiseXor",
-    "Div",
-    "Equal",
-    "Greater",
-    "GreaterOrEqual",
-    "Less",
-    "LessOrEqual",
-    "Max",
-    "Mean",
-    "Min",
-    "Mod",
-    "Mul",
-    "Or",
-    "PRelu",
-    "Pow",
-    "Sub",
-    "Sum",
-    "Where",
-    "Xor",
-];
-
-/// Reductions that take `axes` (attribute, or input 1 in newer opsets) and `keepdims`.
-const REDUCE_OPS: &[&str] = &[
-    "ReduceL1",
-    "ReduceL2",
-    "ReduceLogSum",
-    "ReduceLogSumExp",
-    "ReduceMax",
-    "ReduceMean",
-    "ReduceMin",
-    "ReduceProd",
-    "ReduceSum",
-    "ReduceSumSquare",
-];
 
 fn infer_node(state: &mut State, node: &NodeProto) -> NodeShapes {
     if !is_default_domain(node) {

@@ -73,7 +73,13 @@ pub(super) fn fold_constants(state: &mut State, node: &NodeProto, shapes: &[Opti
             fill.zip(element_count(out_shape))
                 .map(|(fill, count)| vec![fill; count as usize])
         }
-        "Add" | "Sub" | "Mul" | "Div" => fold_arithmetic(state, node, out_shape),
+        "Add" | "Sub" | "Mul" | "Div" | "Equal" | "Max" | "Min" => {
+            fold_arithmetic(state, node, out_shape)
+        }
+        "Where" => fold_where(state, node, out_shape),
+        "Neg" => state
+            .consts(node, 0)
+            .and_then(|values| values.iter().map(|value| value.checked_neg()).collect()),
         _ => None,
     };
     let count = element_count(out_shape);
@@ -206,8 +212,35 @@ fn fold_arithmetic(state: &State, node: &NodeProto, out_shape: &[i64]) -> Option
                 "Add" => x.checked_add(y),
                 "Sub" => x.checked_sub(y),
                 "Mul" => x.checked_mul(y),
+                // Equal gives a bool, kept as 0 or 1 for a later Where.
+                "Equal" => Some(i64::from(x == y)),
+                "Max" => Some(x.max(y)),
+                "Min" => Some(x.min(y)),
                 // Integer Div truncates like C, as ONNX Runtime does.
                 _ => x.checked_div(y),
+            }
+        })
+        .collect()
+}
+
+/// `Where(cond, a, b)` on folded integers (`cond` from a folded Equal),
+/// the `Where(Equal(shape, -1), 1, shape)` of exported Expands.
+fn fold_where(state: &State, node: &NodeProto, out_shape: &[i64]) -> Option<Vec<i64>> {
+    let cond = state.consts(node, 0)?;
+    let a = state.consts(node, 1)?;
+    let b = state.consts(node, 2)?;
+    let count = usize::try_from(element_count(out_shape)?).ok()?;
+    let pick = |values: &[i64], i: usize| match values.len() {
+        1 => values.first().copied(),
+        len if len == count => values.get(i).copied(),
+        _ => None,
+    };
+    (0..count)
+        .map(|i| {
+            if pick(cond, i)? != 0 {
+                pick(a, i)
+            } else {
+                pick(b, i)
             }
         })
         .collect()

@@ -78,7 +78,9 @@ impl LossReason {
         match self {
             Self::NoRule => "no shape rule",
             Self::DataDependent => "output shape depends on the data",
-            Self::ValuesUnknown => "needs input values that are not folded constants",
+            Self::ValuesUnknown => {
+                "rule failed: an input value not folded, or shapes that do not fit"
+            }
         }
     }
 }

@@ -462,3 +462,34 @@ fn whole_input_shapes_override_dims() {
         Some(&vec![7, 1, 2])
     );
 }
+
+#[test]
+fn exported_expand_pattern_folds_through_equal_and_where() {
+    // Expand(x, Where(Equal(target, -1), 1, target)) with target = [3, -1, -1]:
+    // the -1s keep x's dims.
+    let m = model(
+        &["1", "4", "6"],
+        vec![
+            node("Equal", &["target", "minus_one"], &["is_minus_one"], vec![]),
+            node(
+                "Where",
+                &["is_minus_one", "one", "target"],
+                &["fixed"],
+                vec![],
+            ),
+            node("Neg", &["target"], &["negated"], vec![]),
+            node("Max", &["negated", "one"], &["at_least_one"], vec![]),
+            node("Expand", &["x", "fixed"], &["expanded"], vec![]),
+            node("ConstantOfShape", &["at_least_one"], &["ones"], vec![]),
+        ],
+        vec![
+            int64s("target", &[3, -1, -1]),
+            int64s("minus_one", &[-1]),
+            int64s("one", &[1]),
+        ],
+    );
+    let inferred = shapes(&m);
+    assert_eq!(inferred.get("expanded"), Some(&vec![3, 4, 6]));
+    // Max(-[3, -1, -1], 1) = [1, 1, 1].
+    assert_eq!(inferred.get("ones"), Some(&vec![1, 1, 1]));
+}

@@ -64,7 +64,7 @@ pub(super) fn resize(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
             .iter()
             .map(|&v| f64::from(v))
             .collect::<Vec<_>>();
-        return scaled(x, &(0..rank).collect::<Vec<_>>(), &scales, None);
+        return scaled(x, &(0..rank).collect::<Vec<_>>(), &scales);
     }
     let axes = match attr_ints(node, "axes") {
         Some(axes) => axes
@@ -74,41 +74,29 @@ pub(super) fn resize(state: &State, node: &NodeProto) -> Option<Vec<i64>> {
         None => (0..rank).collect(),
     };
     // Two inputs: Resize-10 or Upsample-9, scales at 1.
-    let (roi_index, scales_index, sizes_index) = if node.input.len() == 2 {
-        (None, 1, None)
+    let (scales_index, sizes_index) = if node.input.len() == 2 {
+        (1, None)
     } else {
-        (Some(1), 2, Some(3))
+        (2, Some(3))
     };
     if let Some(sizes_index) = sizes_index.filter(|&index| State::has_input(node, index)) {
         let sizes = state.consts(node, sizes_index)?;
         return sized(node, x, &axes, sizes);
     }
-    let scales = state.numbers(node, scales_index)?;
-    let crop = attr_string(node, "coordinate_transformation_mode").as_deref()
-        == Some("tf_crop_and_resize");
-    let roi = match roi_index {
-        Some(index) if crop => Some(state.numbers(node, index)?),
-        _ => None,
-    };
-    scaled(x, &axes, &scales, roi.as_deref())
+    // The spec scales by the roi's extent under tf_crop_and_resize; ONNX
+    // Runtime, which runs the model, does not: its sizes are followed.
+    scaled(x, &axes, &state.numbers(node, scales_index)?)
 }
 
-/// Output dims `floor(x * scale)` (times the roi's extent when cropping).
-fn scaled(x: &[i64], axes: &[usize], scales: &[f64], roi: Option<&[f64]>) -> Option<Vec<i64>> {
+/// Output dims `floor(x * scale)`.
+fn scaled(x: &[i64], axes: &[usize], scales: &[f64]) -> Option<Vec<i64>> {
     if scales.len() != axes.len() {
         return None;
     }
-    if roi.is_some_and(|roi| roi.len() != 2 * axes.len()) {
-        return None;
-    }
     let mut out = x.to_vec();
-    for (i, (&axis, &scale)) in axes.iter().zip(scales).enumerate() {
-        let extent = match roi {
-            Some(roi) => roi.get(i + axes.len())? - roi.get(i)?,
-            None => 1.0,
-        };
+    for (&axis, &scale) in axes.iter().zip(scales) {
         let size = *x.get(axis)? as f64;
-        *out.get_mut(axis)? = float_dim((size * extent * scale).floor())?;
+        *out.get_mut(axis)? = float_dim((size * scale).floor())?;
     }
     Some(out)
 }

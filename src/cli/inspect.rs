@@ -33,7 +33,7 @@ pub(super) fn run(args: &InspectArgs) -> anyhow::Result<u8> {
 
 /// The summary with its FLOPs estimate at the shapes the flags give, and
 /// the notes of the shape resolution.
-pub(super) fn summary_at_flag_shapes(
+fn summary_at_flag_shapes(
     model: &Model,
     args: &InspectArgs,
 ) -> anyhow::Result<(ModelSummary, Vec<String>)> {

@@ -237,6 +237,15 @@ pub struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// First dimension for the FLOPs estimate, when it is symbolic (default 1).
+    #[arg(long)]
+    pub batch: Option<i64>,
+    /// Another symbolic dimension for the FLOPs estimate, NAME=VALUE (repeatable).
+    #[arg(long = "dim", value_parser = parse_dim)]
+    pub dims: Vec<(String, i64)>,
+    /// One input's whole shape for the FLOPs estimate, INPUT=d0,d1,... (repeatable).
+    #[arg(long = "shape", value_name = "INPUT=DIMS", value_parser = crate::engine::inputs::parse_shape_flag)]
+    pub shapes: Vec<(String, Vec<i64>)>,
 }
 
 /// `report` arguments.

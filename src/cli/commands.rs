@@ -21,14 +21,7 @@ use crate::{
 
 /// `inspect`: the model summary, as text or JSON.
 pub(super) fn inspect(args: &InspectArgs) -> anyhow::Result<u8> {
-    let model = Model::load(&args.model)?;
-    let summary = model.summary();
-    if args.json {
-        outln!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        out!("{summary}");
-    }
-    Ok(0)
+    super::inspect::run(args)
 }
 
 /// `report`: reprints a saved session or sweep, as text or JSON.

@@ -34,6 +34,7 @@ mod commands;
 mod doctor;
 mod gui;
 mod merge;
+mod inspect;
 mod setup;
 mod sweep;
 

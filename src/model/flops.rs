@@ -1,16 +1,38 @@
-//! FLOP estimates for the compute-heavy ops: Conv, ConvTranspose, MatMul and
-//! Gemm. A multiply-add counts as 2 FLOPs; bias adds, activations and
-//! normalizations are not counted. Shapes come from [`super::infer_shapes`].
+//! FLOP estimates for the compute-heavy ops: Conv, ConvTranspose, MatMul,
+//! Gemm and Einsum. A multiply-add counts as 2 FLOPs; bias adds, activations
+//! and normalizations are not counted. Shapes come from
+//! [`super::infer_shapes_with`]. What could not be counted is listed by op
+//! type (shapes unknown, or an op with no formula here), with the nodes
+//! where shapes were lost first.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use super::Model;
-use super::shapes::{self, State};
+use super::node::is_default_domain;
+use super::onnx::NodeProto;
+use super::shapes::{self, ShapeBinding, ShapeLoss, State, qualified_op_type};
 
 /// Op types whose FLOPs are estimated.
-pub const FLOP_OP_TYPES: &[&str] = &["Conv", "ConvTranspose", "Gemm", "MatMul"];
+pub const FLOP_OP_TYPES: &[&str] = &["Conv", "ConvTranspose", "Einsum", "Gemm", "MatMul"];
+
+/// Compute-heavy default-domain ops with no FLOP formula here: their nodes
+/// are listed as not counted.
+const UNCOUNTED_HEAVY_OPS: &[&str] = &[
+    "Attention",
+    "ConvInteger",
+    "DeformConv",
+    "GRU",
+    "LSTM",
+    "MatMulInteger",
+    "QLinearConv",
+    "QLinearMatMul",
+    "RNN",
+];
+
+/// Ops that hold subgraphs, whose nodes are not counted.
+const SUBGRAPH_OPS: &[&str] = &["If", "Loop", "Scan"];
 
 /// FLOPs of one node, for one inference with the binding in [`FlopEstimate::dims_used`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,13 +47,47 @@ pub struct NodeFlops {
     pub flops: u64,
 }
 
+/// Why nodes were not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UncountedReason {
+    /// An op with a formula, but its input or output shapes are unknown.
+    ShapesUnknown,
+    /// A compute-heavy op (recurrent, integer, custom domain) with no formula here.
+    NoFormula,
+    /// An op whose subgraphs (If, Loop, Scan bodies) are not counted.
+    Subgraph,
+}
+
+impl UncountedReason {
+    /// A short phrase for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::ShapesUnknown => "shapes unknown",
+            Self::NoFormula => "no FLOP formula",
+            Self::Subgraph => "subgraph not counted",
+        }
+    }
+}
+
+/// Nodes of one op type whose FLOPs are not in the total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UncountedOp {
+    /// The op type (with `domain:` outside the default domain).
+    pub op_type: String,
+    /// How many nodes.
+    pub nodes: usize,
+    /// Why.
+    pub reason: UncountedReason,
+}
+
 /// An estimate of the FLOPs of one inference. Missing fields deserialize as
 /// their defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FlopEstimate {
     /// Total estimated FLOPs over the nodes with known shapes. A lower bound
-    /// when [`FlopEstimate::nodes_without_shapes`] is not zero.
+    /// when [`FlopEstimate::not_counted`] is not empty.
     pub total: u64,
     /// FLOPs per op type, largest first (ties by name).
     pub by_op_type: Vec<(String, u64)>,
@@ -40,11 +96,17 @@ pub struct FlopEstimate {
     /// The dims binding used: symbolic input dims by name, and
     /// [`shapes::UNNAMED_DIM_KEY`] for unnamed ones.
     pub dims_used: BTreeMap<String, i64>,
-    /// Conv/ConvTranspose/MatMul/Gemm nodes skipped because their input
+    /// The concrete shape of every graph input the estimate used.
+    pub input_shapes: BTreeMap<String, Vec<i64>>,
+    /// Conv/ConvTranspose/Einsum/MatMul/Gemm nodes skipped because their
     /// shapes could not be inferred.
     pub nodes_without_shapes: usize,
     /// Op types that stopped shape propagation, sorted.
     pub unsupported_ops: Vec<String>,
+    /// Nodes not in the total, per op type and reason (reason, then op type).
+    pub not_counted: Vec<UncountedOp>,
+    /// The nodes where shapes were lost first, in graph order.
+    pub shape_losses: Vec<ShapeLoss>,
 }
 
 /// Estimates the FLOPs of one inference of the model's main graph.
@@ -53,31 +115,46 @@ pub struct FlopEstimate {
 /// unnamed ones under [`shapes::UNNAMED_DIM_KEY`]; every dim missing from it
 /// is [`shapes::DEFAULT_DIM_VALUE`] (1).
 pub fn estimate_flops(model: &Model, dims: &BTreeMap<String, i64>) -> FlopEstimate {
-    let inferred = shapes::infer_shapes(model, dims);
-    let state = State {
-        shapes: inferred.shapes.into_iter().collect(),
-        consts: HashMap::new(),
-        dims_used: inferred.dims_used,
-    };
+    estimate_flops_with(model, &ShapeBinding::from_dims(dims))
+}
+
+/// [`estimate_flops`] with whole input shapes (`--shape`) as well as dims.
+pub fn estimate_flops_with(model: &Model, binding: &ShapeBinding) -> FlopEstimate {
+    let (inferred, state) = shapes::infer_state(model, binding);
     let mut by_node = Vec::new();
     let mut nodes_without_shapes = 0;
-    let nodes = model
-        .proto
-        .graph
-        .as_ref()
-        .map_or(&[][..], |graph| &graph.node);
+    let mut uncounted: BTreeMap<(UncountedReason, String), usize> = BTreeMap::new();
+    let graph = model.proto.graph.as_ref();
+    let nodes = graph.map_or(&[][..], |graph| &graph.node);
     for (node_index, node) in nodes.iter().enumerate() {
-        if !super::node::is_default_domain(node) || !FLOP_OP_TYPES.contains(&node.op_type()) {
+        let op_type = node.op_type();
+        let reason = if !is_default_domain(node) || UNCOUNTED_HEAVY_OPS.contains(&op_type) {
+            Some(UncountedReason::NoFormula)
+        } else if SUBGRAPH_OPS.contains(&op_type) {
+            Some(UncountedReason::Subgraph)
+        } else if !FLOP_OP_TYPES.contains(&op_type) {
             continue;
-        }
-        match node_flops(&state, node) {
-            Some(flops) => by_node.push(NodeFlops {
-                node_name: node.name().to_owned(),
-                node_index,
-                op_type: node.op_type().to_owned(),
-                flops,
-            }),
-            None => nodes_without_shapes += 1,
+        } else {
+            match node_flops(&state, node) {
+                Some(flops) => {
+                    by_node.push(NodeFlops {
+                        node_name: node.name().to_owned(),
+                        node_index,
+                        op_type: op_type.to_owned(),
+                        flops,
+                    });
+                    None
+                }
+                None => {
+                    nodes_without_shapes += 1;
+                    Some(UncountedReason::ShapesUnknown)
+                }
+            }
+        };
+        if let Some(reason) = reason {
+            *uncounted
+                .entry((reason, qualified_op_type(node)))
+                .or_default() += 1;
         }
     }
     let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
@@ -90,15 +167,47 @@ pub fn estimate_flops(model: &Model, dims: &BTreeMap<String, i64>) -> FlopEstima
         .map(|(op_type, flops)| (op_type.to_owned(), flops))
         .collect::<Vec<_>>();
     by_op_type.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let initializers = graph
+        .map(|graph| {
+            graph
+                .initializer
+                .iter()
+                .map(|tensor| tensor.name())
+                .collect::<BTreeSet<_>>()
+        })
+        .unwrap_or_default();
+    let input_shapes = graph
+        .map(|graph| {
+            graph
+                .input
+                .iter()
+                .filter(|input| !initializers.contains(input.name()))
+                .filter_map(|input| {
+                    let shape = inferred.shapes.get(input.name())?;
+                    Some((input.name().to_owned(), shape.clone()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     FlopEstimate {
         total: by_op_type
             .iter()
             .fold(0u64, |sum, (_, flops)| sum.saturating_add(*flops)),
         by_op_type,
         by_node,
-        dims_used: state.dims_used,
+        dims_used: inferred.dims_used,
+        input_shapes,
         nodes_without_shapes,
         unsupported_ops: inferred.unsupported_ops,
+        not_counted: uncounted
+            .into_iter()
+            .map(|((reason, op_type), nodes)| UncountedOp {
+                op_type,
+                nodes,
+                reason,
+            })
+            .collect(),
+        shape_losses: inferred.losses,
     }
 }
 
@@ -109,7 +218,7 @@ fn product(dims: impl IntoIterator<Item = i64>) -> Option<u64> {
     })
 }
 
-fn node_flops(state: &State, node: &super::onnx::NodeProto) -> Option<u64> {
+fn node_flops(state: &State, node: &NodeProto) -> Option<u64> {
     let input_shape = |index: usize| {
         let name = node.input.get(index).filter(|name| !name.is_empty())?;
         state.shapes.get(name)
@@ -123,6 +232,14 @@ fn node_flops(state: &State, node: &super::onnx::NodeProto) -> Option<u64> {
         "MatMul" => {
             let dims = shapes::matmul_dims(state, node)?;
             product(dims.output)?.saturating_mul(u64::try_from(dims.k).ok()?)
+        }
+        "Einsum" => {
+            // Every term of the full sum is one multiply-add per extra operand.
+            let dims = shapes::einsum(state, node)?;
+            let extra_operands = u64::try_from(dims.operands.checked_sub(1)?).ok()?;
+            u64::try_from(dims.label_product)
+                .ok()?
+                .saturating_mul(extra_operands)
         }
         "Conv" => {
             // Each output element: (C_in / group) x kernel multiply-adds.

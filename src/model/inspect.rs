@@ -65,7 +65,8 @@ pub struct ModelSummary {
     /// Bytes of those parameters stored in external data files.
     pub external_data_bytes: u64,
     /// FLOPs per inference with every symbolic dim = 1; `None` when the model
-    /// has no Conv, ConvTranspose, MatMul or Gemm node.
+    /// has no Conv, ConvTranspose, Einsum, MatMul or Gemm node and no node
+    /// it cannot count.
     pub flops: Option<FlopEstimate>,
     /// Things worth knowing: unnamed or negative dims, unknown element
     /// types, newer IR versions, uncounted subgraph nodes, ...
@@ -264,7 +265,8 @@ impl Model {
         let has_flop_nodes = graph.node.iter().any(|node| {
             super::node::is_default_domain(node) && FLOP_OP_TYPES.contains(&node.op_type())
         });
-        let flops = has_flop_nodes.then(|| estimate_flops(self, &BTreeMap::new()));
+        let flops = Some(estimate_flops(self, &BTreeMap::new()))
+            .filter(|estimate| has_flop_nodes || !estimate.not_counted.is_empty());
 
         ModelSummary {
             ir_version,
@@ -316,7 +318,7 @@ mod tests {
     use super::*;
     use crate::model::test_util::*;
     use crate::model::types::Dim;
-    use crate::model::{ModelError, onnx};
+    use crate::model::{ModelError, UncountedReason, onnx};
 
     fn op_counts(summary: &ModelSummary) -> Vec<(&str, usize)> {
         summary
@@ -613,7 +615,34 @@ mod tests {
             (summary.param_count, summary.param_bytes),
             (21, 16 * 4 + 3 * 8 + 2 * 4)
         );
-        assert_eq!(summary.flops, None);
+        // Nothing counted, but the ops that cannot be counted are named.
+        let Some(flops) = summary.flops.as_ref() else {
+            panic!("no FLOPs estimate");
+        };
+        assert_eq!(flops.total, 0);
+        let not_counted = flops
+            .not_counted
+            .iter()
+            .map(|op| (op.op_type.as_str(), op.nodes, op.reason))
+            .collect::<Vec<_>>();
+        assert_eq!(
+            not_counted,
+            vec![
+                ("com.microsoft:FusedGemm", 1, UncountedReason::NoFormula),
+                ("If", 1, UncountedReason::Subgraph),
+            ]
+        );
+        assert_eq!(flops.shape_losses.len(), 1);
+        assert_eq!(flops.shape_losses[0].node, "FusedGemm_y");
+        let text = summary.render_text();
+        assert!(
+            text.contains("Not counted (the total is a lower bound)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("com.microsoft:FusedGemm  1 node  no FLOP formula"),
+            "{text}"
+        );
         assert_eq!(
             summary.warnings,
             vec![
@@ -653,7 +682,7 @@ Nodes: 5
 
 Parameters: 265,482 (1.06 MB)
 
-FLOPs per inference with batch=1: 529,408 (529.41 KFLOPs)
+FLOPs per inference with input=1x256 (batch=1): 529,408 (529.41 KFLOPs)
   op_type    FLOPs   share
   Gemm     529,408  100.0%
 ";

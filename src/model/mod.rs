@@ -44,10 +44,16 @@ use prost::Message as _;
 
 pub use error::ModelError;
 pub use external::{ExternalDataInfo, external_data_info, resolve_external_data};
-pub use flops::{FLOP_OP_TYPES, FlopEstimate, NodeFlops, estimate_flops};
+pub use flops::{
+    FLOP_OP_TYPES, FlopEstimate, NodeFlops, UncountedOp, UncountedReason, estimate_flops,
+    estimate_flops_with,
+};
 pub use inspect::{ModelSummary, OpCount, OpsetInfo};
 pub use render::{format_flops, format_shape};
-pub use shapes::{DEFAULT_DIM_VALUE, InferredShapes, UNNAMED_DIM_KEY, infer_shapes};
+pub use shapes::{
+    DEFAULT_DIM_VALUE, InferredShapes, LossReason, ShapeBinding, ShapeLoss, UNNAMED_DIM_KEY,
+    infer_shapes, infer_shapes_with,
+};
 pub use tensor::is_external;
 pub use types::{Dim, ElemType, ParseElemTypeError, TensorInfo};
 

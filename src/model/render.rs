@@ -4,7 +4,9 @@
 
 use std::fmt::{self, Write as _};
 
+use super::flops::FlopEstimate;
 use super::inspect::ModelSummary;
+use super::shapes::UNNAMED_DIM_KEY;
 use super::types::{Dim, TensorInfo};
 use crate::util::{format_bytes, format_count};
 
@@ -174,20 +176,30 @@ impl ModelSummary {
 
     fn render_flops(&self, out: &mut String) {
         let Some(flops) = &self.flops else {
-            out.push_str("\nFLOPs: no Conv, ConvTranspose, MatMul or Gemm nodes\n");
+            out.push_str("\nFLOPs: no Conv, ConvTranspose, Einsum, MatMul or Gemm nodes\n");
             return;
         };
-        let binding = if flops.dims_used.is_empty() {
-            String::new()
-        } else {
-            let dims = flops
-                .dims_used
-                .iter()
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!(" with {dims}")
+        let mut bound = flops
+            .input_shapes
+            .iter()
+            .map(|(name, shape)| {
+                let dims = shape.iter().map(i64::to_string).collect::<Vec<_>>();
+                format!("{name}={}", dims.join("x"))
+            })
+            .collect::<Vec<_>>();
+        let symbols = flops
+            .dims_used
+            .iter()
+            .filter(|(name, _)| bound.is_empty() || name.as_str() != UNNAMED_DIM_KEY)
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>();
+        let binding = match (bound.is_empty(), symbols.is_empty()) {
+            (true, true) => String::new(),
+            (true, false) => format!(" with {}", symbols.join(", ")),
+            (false, true) => format!(" with {}", bound.join(", ")),
+            (false, false) => format!(" with {} ({})", bound.join(", "), symbols.join(", ")),
         };
+        bound.clear();
         let _ = write!(
             out,
             "\nFLOPs per inference{binding}: {}",
@@ -214,22 +226,55 @@ impl ModelSummary {
                 .collect::<Vec<_>>();
             write_table(out, &[Align::Left, Align::Right, Align::Right], &rows);
         }
-        if flops.nodes_without_shapes > 0 {
-            let _ = write!(
-                out,
-                "  {} Conv/MatMul/Gemm nodes not counted: shapes unknown",
-                flops.nodes_without_shapes
-            );
-            if flops.unsupported_ops.is_empty() {
-                out.push('\n');
-            } else {
-                let _ = writeln!(
-                    out,
-                    " (no shape rule for {})",
-                    flops.unsupported_ops.join(", ")
-                );
-            }
+        render_not_counted(flops, out);
+    }
+}
+
+/// Shape losses listed in the text; the JSON has them all.
+const MAX_LOSSES_SHOWN: usize = 5;
+
+/// The nodes left out of the total and where shapes were lost first.
+fn render_not_counted(flops: &FlopEstimate, out: &mut String) {
+    if !flops.not_counted.is_empty() {
+        out.push_str("  Not counted (the total is a lower bound):\n");
+        let rows = flops
+            .not_counted
+            .iter()
+            .map(|uncounted| {
+                let nodes = if uncounted.nodes == 1 {
+                    "node"
+                } else {
+                    "nodes"
+                };
+                vec![
+                    format!("  {}", uncounted.op_type),
+                    format!("{} {nodes}", uncounted.nodes),
+                    uncounted.reason.describe().to_owned(),
+                ]
+            })
+            .collect::<Vec<_>>();
+        write_table(out, &[Align::Left, Align::Right, Align::Left], &rows);
+    }
+    if flops.nodes_without_shapes > 0 && !flops.shape_losses.is_empty() {
+        let shown = flops
+            .shape_losses
+            .iter()
+            .take(MAX_LOSSES_SHOWN)
+            .map(|loss| {
+                format!(
+                    "{} ({}: {})",
+                    loss.node,
+                    loss.op_type,
+                    loss.reason.describe()
+                )
+            })
+            .collect::<Vec<_>>();
+        let more = flops.shape_losses.len().saturating_sub(MAX_LOSSES_SHOWN);
+        let _ = write!(out, "  Shapes lost first at: {}", shown.join(", "));
+        if more > 0 {
+            let _ = write!(out, " and {more} more");
         }
+        out.push('\n');
     }
 }
 

@@ -12,6 +12,7 @@ mod gpu;
 mod inputs;
 mod node_cost;
 mod merge;
+mod inspect;
 mod opset;
 mod profile;
 mod prune;

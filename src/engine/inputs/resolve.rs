@@ -98,6 +98,20 @@ pub fn prepare(
     })
 }
 
+/// The shape of every input from `--shape`, `--batch` and `--dim` alone,
+/// with the same checks and notes as a run, for callers that build no data
+/// (`inspect`).
+pub fn resolve_flag_shapes(
+    declared: &[DeclaredInput],
+    config: &ProfileConfig,
+) -> Result<(Vec<Vec<i64>>, Vec<String>), InputError> {
+    check_declared(declared, config)?;
+    let no_files = vec![Vec::new(); declared.len()];
+    let mut notes = Vec::new();
+    let shapes = resolve_shapes(declared, config, &no_files, 0, &mut notes)?;
+    Ok((shapes, notes))
+}
+
 /// One evaluation input set: the data and shape of every input, in the
 /// model's order. Samples of one evaluation may differ in shape.
 #[derive(Debug, Clone)]

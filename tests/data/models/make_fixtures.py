@@ -364,6 +364,7 @@ def main():
     accuracy_fixtures()
     graph_input_fixtures()
     cost_fixtures()
+    static_flops_fixtures()
     return 0
 
 
@@ -700,6 +701,81 @@ def conv_cost(rng):
 def cost_fixtures():
     path = write("conv_cost.onnx", conv_cost(np.random.default_rng(SEED + 12)))
     print(f"conv_cost.onnx: {os.path.getsize(path)} bytes")
+# ---------------------------------------------------------------- static FLOPs
+# A small detector-like graph whose FLOPs after Resize (scales and sizes
+# forms), Expand and Tile are only counted when shapes propagate through
+# them, and a data-dependent branch (NonZero) whose MatMul cannot be counted.
+
+def resize_expand(rng):
+    def conv_weight(name, shape):
+        return numpy_helper.from_array(f32(rng, shape, 0.2), name)
+
+    inits = [
+        conv_weight("w1", (8, 3, 3, 3)),
+        conv_weight("w2", (8, 8, 3, 3)),
+        conv_weight("w3", (4, 8, 3, 3)),
+        conv_weight("w4", (2, 8, 1, 1)),
+        numpy_helper.from_array(np.array([1, 1, 2, 2], dtype=np.float32), "scales"),
+        numpy_helper.from_array(np.array([0], dtype=np.int64), "zero"),
+        numpy_helper.from_array(np.array([2], dtype=np.int64), "two"),
+        numpy_helper.from_array(np.array([4], dtype=np.int64), "four"),
+        numpy_helper.from_array(np.full((1, 1, 1, 1), 0.5, dtype=np.float32), "gate"),
+        numpy_helper.from_array(np.array([1, 2, 1, 1], dtype=np.int64), "repeats"),
+        numpy_helper.from_array(f32(rng, (4, 2), 0.5), "w_points"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1],
+                         strides=[2, 2]),
+        # Scales form: [N, 8, H/2, W/2] -> [N, 8, H, W].
+        helper.make_node("Resize", ["c1", "", "scales"], ["up_scales"], name="up_scales",
+                         mode="nearest"),
+        helper.make_node("Conv", ["up_scales", "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+        # Sizes form: sizes = Shape(c1)[0:2] ++ Shape(x)[2:4].
+        helper.make_node("Shape", ["c1"], ["c1_shape"], name="c1_shape"),
+        helper.make_node("Slice", ["c1_shape", "zero", "two"], ["nc"], name="nc"),
+        helper.make_node("Shape", ["x"], ["x_shape"], name="x_shape"),
+        helper.make_node("Slice", ["x_shape", "two", "four"], ["hw"], name="hw"),
+        helper.make_node("Concat", ["nc", "hw"], ["sizes"], name="sizes", axis=0),
+        helper.make_node("Resize", ["c1", "", "", "sizes"], ["up_sizes"], name="up_sizes",
+                         mode="linear"),
+        helper.make_node("Conv", ["up_sizes", "w3"], ["c3"], name="conv3", pads=[1, 1, 1, 1]),
+        # Expand a gate to c3's shape, Tile the gated map to 8 channels.
+        helper.make_node("Shape", ["c3"], ["c3_shape"], name="c3_shape"),
+        helper.make_node("Expand", ["gate", "c3_shape"], ["gate_map"], name="expand_gate"),
+        helper.make_node("Mul", ["c3", "gate_map"], ["gated"], name="gated"),
+        helper.make_node("Tile", ["gated", "repeats"], ["tiled"], name="tile"),
+        helper.make_node("Add", ["c2", "tiled"], ["merged"], name="merge"),
+        helper.make_node("Conv", ["merged", "w4"], ["y"], name="conv4"),
+        # Data-dependent branch: the points above a threshold.
+        helper.make_node("NonZero", ["y"], ["nz"], name="nonzero"),
+        helper.make_node("Cast", ["nz"], ["nz_f"], name="nz_float", to=TensorProto.FLOAT),
+        helper.make_node("Transpose", ["nz_f"], ["points"], name="points", perm=[1, 0]),
+        helper.make_node("MatMul", ["points", "w_points"], ["projected"], name="project"),
+    ]
+    return make_model(
+        "resize_expand", nodes, [vi("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [vi("y", TensorProto.FLOAT, ["N", 2, "H", "W"]),
+         vi("projected", TensorProto.FLOAT, [None, 2])],
+        "Fixture: Conv, Resize by scales and by sizes (from Shape/Slice/Concat), Expand, "
+        "Tile, Conv; FLOPs = N*H*W*1868 for even H and W. A NonZero branch ends in a MatMul "
+        "whose shape depends on the data.",
+        inits)
+
+
+def static_flops_fixtures():
+    """Fixtures of the static FLOPs estimate (inspect), checked in ONNX Runtime when installed."""
+    path = write("resize_expand.onnx", resize_expand(np.random.default_rng(SEED + 12)))
+    print(f"resize_expand.onnx: {os.path.getsize(path)} bytes")
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(SEED).standard_normal((2, 3, 16, 24)).astype(np.float32)
+    y, projected = sess.run(None, {"x": x})
+    assert list(y.shape) == [2, 2, 16, 24], y.shape
+    print(f"  ort ok resize_expand.onnx: {list(y.shape)}, {list(projected.shape)}")
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -148,6 +148,11 @@ pub fn layout(node_count: usize, edges: &[(usize, usize)], params: LayoutParams)
     let mut best = rank.clone();
     let mut best_crossings = crossings_initial;
     let mut position = vec![0usize; items.len()];
+    for row in &rank {
+        for (slot, &item) in row.iter().enumerate() {
+            position[item] = slot;
+        }
+    }
     for _ in 0..params.sweeps {
         for index in 1..rank.len() {
             reorder(&mut rank, index, &up, &mut position);
@@ -274,17 +279,13 @@ fn assign_layers(node_count: usize, edges: &[(usize, usize)]) -> Vec<usize> {
 
 /// Orders layer `index` by the barycenter of each item's neighbours in the
 /// adjacent layer (`neighbours`); items without neighbours keep their slot.
+/// `position` holds every item's slot in its layer and is kept up to date.
 fn reorder(
     rank: &mut [Vec<usize>],
     index: usize,
     neighbours: &[Vec<usize>],
     position: &mut [usize],
 ) {
-    for row in rank.iter() {
-        for (slot, &item) in row.iter().enumerate() {
-            position[item] = slot;
-        }
-    }
     let Some(row) = rank.get_mut(index) else {
         return;
     };
@@ -303,6 +304,9 @@ fn reorder(
         .collect();
     keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     *row = keyed.into_iter().map(|(_, _, item)| item).collect();
+    for (slot, &item) in row.iter().enumerate() {
+        position[item] = slot;
+    }
 }
 
 /// Edge crossings between all neighbouring layers (accumulator tree,

@@ -36,7 +36,7 @@ const MIN_TEXT_ZOOM: f32 = 0.4;
 /// From this zoom on, edges carry their tensor's shape.
 const EDGE_LABEL_ZOOM: f32 = 0.9;
 /// Zoom limits.
-const ZOOM_RANGE: (f32, f32) = (0.01, 4.0);
+const ZOOM_RANGE: (f32, f32) = (0.002, 4.0);
 /// Search matches kept (the count is still exact).
 const MAX_MATCHES: usize = 10_000;
 
@@ -315,12 +315,14 @@ impl GraphView {
     /// Search, colour, direction, chains and fit.
     fn controls_ui(&mut self, ui: &mut Ui, selection: &mut Selection) {
         ui.horizontal(|ui| {
-            ui.label("Find");
-            let field = ui.add(
-                egui::TextEdit::singleline(&mut self.search)
-                    .hint_text("node name or op type")
-                    .desired_width(200.0),
-            );
+            let find_label = ui.label("Find");
+            let field = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.search)
+                        .hint_text("node name or op type")
+                        .desired_width(200.0),
+                )
+                .labelled_by(find_label.id);
             if field.changed() {
                 self.update_matches();
             }
@@ -345,8 +347,7 @@ impl GraphView {
                 self.centre_on(node);
             }
             ui.separator();
-            ui.label("Colour");
-            egui::ComboBox::from_id_salt("graph_colour")
+            egui::ComboBox::from_label("Colour")
                 .selected_text(match self.colour_by {
                     ColourBy::TimeShare => "time share",
                     ColourBy::Flops => "FLOPs",
@@ -400,6 +401,20 @@ impl GraphView {
         };
         self.rebuild();
         self.fit_pending = true;
+    }
+
+    /// The zoom and the boxes on screen, in words (measurements).
+    pub fn camera_text(&self) -> String {
+        let on_screen = self.shown.as_ref().map_or(0, |shown| {
+            let visible = Rect::from_min_max(
+                self.to_graph(self.canvas.min),
+                self.to_graph(self.canvas.max),
+            );
+            (0..shown.items.len())
+                .filter(|&item| self.item_rect(shown, item).intersects(visible))
+                .count()
+        });
+        format!("zoom {:.3}, {on_screen} boxes on screen", self.zoom)
     }
 
     /// Number of boxes drawn now (nodes and collapsed chains).
@@ -816,9 +831,9 @@ fn chain_ops(graph: &ModelGraph, chain: Option<&Chain>) -> String {
         .filter_map(|&node| graph.nodes.get(node).map(|n| n.op_type.as_str()))
         .collect();
     if ops.len() <= 3 {
-        ops.join(" → ")
+        ops.join(" -> ")
     } else {
-        format!("{} → {} → … → {}", ops[0], ops[1], ops[ops.len() - 1])
+        format!("{} -> {} -> ... -> {}", ops[0], ops[1], ops[ops.len() - 1])
     }
 }
 

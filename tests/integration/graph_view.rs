@@ -307,7 +307,7 @@ fn a_2000_node_layout_is_fast_and_deterministic() {
 
 /// CPU time of the calling thread (other processes on a shared machine do
 /// not count).
-#[allow(unsafe_code)] // clock_gettime on a local timespec; SAFETY note below.
+#[expect(unsafe_code)] // clock_gettime on a local timespec; SAFETY note below.
 fn thread_cpu_time() -> Duration {
     let mut time = libc::timespec {
         tv_sec: 0,

@@ -429,3 +429,43 @@ fn graph_view_frame_time_on_2000_nodes() {
         quantile(&mut tessellate_millis, 0.99),
     );
 }
+
+/// The layout of a real model: `WB_GRAPH_MODEL=model.onnx cargo test
+/// --locked --test integration -- --ignored graph_layout_of_a_model
+/// --nocapture` prints its size, crossings and time, expanded and with the
+/// chains collapsed.
+#[test]
+#[ignore = "a measurement on a model named by WB_GRAPH_MODEL"]
+fn graph_layout_of_a_model() {
+    let Some(path) = std::env::var_os("WB_GRAPH_MODEL") else {
+        println!("WB_GRAPH_MODEL is not set");
+        return;
+    };
+    let model = Model::load(std::path::Path::new(&path)).expect("model");
+    let started = Instant::now();
+    let graph = ModelGraph::from_model(&model);
+    let read = started.elapsed();
+    let chains = find_chains(&graph);
+    let all: std::collections::BTreeSet<usize> = (0..chains.len()).collect();
+    for (label, collapsed) in [("expanded", Default::default()), ("chains collapsed", all)] {
+        let started = Instant::now();
+        let shown = ShownGraph::build(&graph, &chains, &collapsed, LayoutParams::default());
+        let elapsed = started.elapsed();
+        for (from, to, _) in &shown.layout.edges {
+            assert!(shown.layout.layer[*to] > shown.layout.layer[*from]);
+        }
+        println!(
+            "{label}: {} graph nodes ({} constant nodes left out, read and shapes {:.0} ms), {} boxes, {} layers, {} dummies, {} chains, crossings {} -> {}, layout {:.1} ms",
+            graph.nodes.len(),
+            graph.constants_omitted,
+            read.as_secs_f64() * 1e3,
+            shown.items.len(),
+            shown.layout.layers,
+            shown.layout.dummies,
+            chains.len(),
+            shown.layout.crossings_initial,
+            shown.layout.crossings_final,
+            elapsed.as_secs_f64() * 1e3
+        );
+    }
+}

@@ -48,7 +48,9 @@ pub fn details_ui(
     for id in ids.iter().take(8) {
         let Some(node) = graph.nodes.iter().find(|node| &node.id == id) else {
             ui.label(
-                RichText::new(format!("{id}: not a node of the open model")).color(theme::WARNING),
+                RichText::new(format!(
+                    "{id}: not drawn (it only computes a constant, which ONNX Runtime folds) or not a node of the open model"
+                )).color(theme::WARNING),
             );
             continue;
         };
@@ -63,6 +65,16 @@ pub fn details_ui(
                         .small(),
                 );
             }
+        }
+        if !graph.shape_note.is_empty() {
+            ui.label(
+                RichText::new(format!(
+                    "Shapes from the model alone, {} (the profiled shapes are below).",
+                    graph.shape_note
+                ))
+                .small()
+                .color(theme::MUTED),
+            );
         }
         for (title, tensors) in [("Inputs", &node.inputs), ("Outputs", &node.outputs)] {
             if tensors.is_empty() {
@@ -98,6 +110,13 @@ pub fn details_ui(
                 }
                 if measured.shared {
                     ui.label(RichText::new("Runs in a fused kernel with other nodes: its whole time is shown on each.").color(theme::MUTED));
+                }
+                for shapes in measured.profiled_shapes.iter().take(4) {
+                    ui.label(
+                        RichText::new(format!("profiled inputs {shapes}"))
+                            .monospace()
+                            .small(),
+                    );
                 }
                 ui.label("Run by:");
                 let mut clicked = None;

@@ -50,6 +50,8 @@ pub struct Layout {
     pub edges: Vec<LaidEdge>,
     /// Number of layers.
     pub layers: usize,
+    /// Dummy nodes added where edges span several layers.
+    pub dummies: usize,
     /// Edge crossings of the initial order (before reduction).
     pub crossings_initial: u64,
     /// Edge crossings of the final order.
@@ -192,6 +194,7 @@ pub fn layout(node_count: usize, edges: &[(usize, usize)], params: LayoutParams)
             })
             .collect(),
         layers,
+        dummies: items.len() - node_count,
         crossings_initial,
         crossings_final: best_crossings,
     }
@@ -210,7 +213,7 @@ fn clean_edges(node_count: usize, edges: &[(usize, usize)]) -> Vec<(usize, usize
 
 /// Longest path from the sources (Kahn's order; nodes on a cycle are taken
 /// in index order once nothing else is ready, so a cycle cannot stall it),
-/// then every source moved down to just above its highest consumer.
+/// then every node moved down to just above its highest consumer.
 fn assign_layers(node_count: usize, edges: &[(usize, usize)]) -> Vec<usize> {
     let mut outgoing: Vec<Vec<usize>> = vec![Vec::new(); node_count];
     let mut indegree = vec![0usize; node_count];
@@ -226,6 +229,7 @@ fn assign_layers(node_count: usize, edges: &[(usize, usize)]) -> Vec<usize> {
         .collect();
     let mut next_stuck = 0;
     let mut finished = 0;
+    let mut order = Vec::with_capacity(node_count);
     while finished < node_count {
         let node = if let Some(std::cmp::Reverse(node)) = ready.pop() {
             node
@@ -241,6 +245,7 @@ fn assign_layers(node_count: usize, edges: &[(usize, usize)]) -> Vec<usize> {
         }
         done[node] = true;
         finished += 1;
+        order.push(node);
         for &next in &outgoing[node] {
             if done[next] {
                 continue;
@@ -252,26 +257,22 @@ fn assign_layers(node_count: usize, edges: &[(usize, usize)]) -> Vec<usize> {
             }
         }
     }
-    let has_input: Vec<bool> = {
-        let mut has = vec![false; node_count];
-        for &(from, to) in edges {
-            if layer[from] < layer[to] {
-                has[to] = true;
-            }
-        }
-        has
-    };
-    for node in 0..node_count {
-        if has_input[node] {
-            continue;
-        }
+    // Pull every node down to just above its highest consumer (consumers
+    // first), so weights and side inputs sit next to where they are used
+    // instead of drawing long edges from the top.
+    for &node in order.iter().rev() {
         let lowest = outgoing[node]
             .iter()
             .map(|&next| layer[next])
             .filter(|&next_layer| next_layer > layer[node])
             .min();
-        if let Some(lowest) = lowest {
-            layer[node] = lowest - 1;
+        let has_backward = outgoing[node]
+            .iter()
+            .any(|&next| layer[next] <= layer[node]);
+        if let Some(lowest) = lowest
+            && !has_backward
+        {
+            layer[node] = layer[node].max(lowest - 1);
         }
     }
     layer

@@ -1,5 +1,6 @@
 //! The model's main graph as nodes and edges for the graph view: one node
-//! per `graph.node` (except `Constant`, which only holds weights), one per
+//! per `graph.node` (except nodes that only compute constants, such as
+//! `Constant` and weights made by `ConstantOfShape`), one per
 //! graph input that is not an initializer and one per graph output; an
 //! edge per consumed tensor, labelled with its shape where shape
 //! propagation knows it.
@@ -59,7 +60,8 @@ pub struct ModelGraph {
     pub nodes: Vec<GraphNode>,
     /// Edges, deduplicated per (producer, consumer) pair.
     pub edges: Vec<GraphEdge>,
-    /// `Constant` nodes left out.
+    /// Nodes left out because they only compute constants (`Constant`,
+    /// weights made by `ConstantOfShape`, …): ONNX Runtime folds them.
     pub constants_omitted: usize,
     /// Dims given to symbolic input dims for the shapes, as text.
     pub shape_note: String,
@@ -89,7 +91,7 @@ impl ModelGraph {
             String::new()
         } else {
             format!(
-                "shapes with {}",
+                "symbolic dims set to {}",
                 shapes
                     .dims_used
                     .iter()
@@ -107,8 +109,22 @@ impl ModelGraph {
         let mut nodes = Vec::new();
         let mut producer: HashMap<String, usize> = HashMap::new();
         let mut constants_omitted = 0;
+        // Values known without any graph input: initializers, and the
+        // outputs of nodes that only read such values (`Constant`, weights
+        // made by `ConstantOfShape` and reshaped by `Unsqueeze`, …).
+        let mut constant: HashSet<&str> = initializers.clone();
         for (index, node) in graph.node.iter().enumerate() {
-            if node.op_type() == "Constant" && node.domain().is_empty() {
+            let has_subgraph = node
+                .attribute
+                .iter()
+                .any(|attribute| attribute.g.is_some() || !attribute.graphs.is_empty());
+            if !has_subgraph
+                && node
+                    .input
+                    .iter()
+                    .all(|input| input.is_empty() || constant.contains(input.as_str()))
+            {
+                constant.extend(node.output.iter().map(String::as_str));
                 constants_omitted += 1;
                 continue;
             }
@@ -306,5 +322,55 @@ mod tests {
         for edge in &graph.edges {
             assert!(edge.from < graph.nodes.len() && edge.to < graph.nodes.len());
         }
+    }
+
+    #[test]
+    fn nodes_that_only_compute_weights_are_left_out() {
+        let node = |name: &str, op: &str, inputs: &[&str], output: &str| onnx::NodeProto {
+            name: Some(name.to_owned()),
+            op_type: Some(op.to_owned()),
+            input: inputs.iter().map(|s| (*s).to_owned()).collect(),
+            output: vec![output.to_owned()],
+            ..Default::default()
+        };
+        let value = |name: &str| onnx::ValueInfoProto {
+            name: Some(name.to_owned()),
+            ..Default::default()
+        };
+        // weight = Unsqueeze(ConstantOfShape(shape initializer)); y = Mul(x, weight).
+        let graph = onnx::GraphProto {
+            node: vec![
+                node("fill", "ConstantOfShape", &["shape"], "w0"),
+                node("unsq", "Unsqueeze", &["w0", "axes"], "w"),
+                node("mul", "Mul", &["x", "w"], "y"),
+                node("", "Relu", &["y"], "z"),
+            ],
+            initializer: vec![
+                onnx::TensorProto {
+                    name: Some("shape".to_owned()),
+                    ..Default::default()
+                },
+                onnx::TensorProto {
+                    name: Some("axes".to_owned()),
+                    ..Default::default()
+                },
+            ],
+            input: vec![value("x")],
+            output: vec![value("z")],
+            ..Default::default()
+        };
+        let model = Model::from_proto(
+            onnx::ModelProto {
+                graph: Some(graph),
+                ..Default::default()
+            },
+            None,
+        );
+        let graph = ModelGraph::from_model(&model);
+        assert_eq!(graph.constants_omitted, 2);
+        let ids: Vec<&str> = graph.nodes.iter().map(|n| n.id.as_str()).collect();
+        assert_eq!(ids, ["mul", "#3", "x", "z"]);
+        // x → mul → #3 → z.
+        assert_eq!(graph.edges.len(), 3);
     }
 }

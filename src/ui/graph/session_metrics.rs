@@ -24,6 +24,8 @@ pub struct NodeMetrics {
     pub bytes: Option<f64>,
     /// The optimized nodes that run it, with their op type.
     pub optimized: Vec<(String, String)>,
+    /// Input shapes of those nodes as the profile recorded them.
+    pub profiled_shapes: Vec<String>,
     /// Short provider names of those nodes.
     pub providers: Vec<String>,
     /// One of those nodes also runs other source nodes (its time is counted
@@ -95,6 +97,11 @@ impl SessionMetrics {
                 entry
                     .optimized
                     .push((node.node.clone(), node.op_type.clone()));
+                if !node.input_shapes.is_empty()
+                    && !entry.profiled_shapes.contains(&node.input_shapes)
+                {
+                    entry.profiled_shapes.push(node.input_shapes.clone());
+                }
                 let provider = short_provider(&node.provider).to_owned();
                 if !entry.providers.contains(&provider) {
                     entry.providers.push(provider);

@@ -129,6 +129,8 @@ impl GraphView {
         height: f32,
     ) {
         self.sync(input);
+        // Measured before the controls, so a wide row cannot widen the canvas.
+        let full_width = ui.available_width();
         self.controls_ui(ui, selection);
         let metrics = self
             .metrics
@@ -145,7 +147,7 @@ impl GraphView {
         } else {
             320.0
         };
-        let width = (ui.available_width() - details_width).max(200.0);
+        let width = (full_width - details_width).max(200.0);
         ui.horizontal_top(|ui| {
             let (rect, response) =
                 ui.allocate_exact_size(vec2(width, height), Sense::click_and_drag());
@@ -153,20 +155,26 @@ impl GraphView {
                 .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Canvas, true, "Model graph"));
             self.canvas_ui(ui, rect, &response, metrics.as_deref(), selection);
             if details_width > 0.0 {
-                ui.vertical(|ui| {
-                    ui.set_width(details_width - 12.0);
-                    egui::ScrollArea::vertical()
-                        .id_salt("graph_details")
-                        .max_height(height)
-                        .show(ui, |ui| {
-                            details::details_ui(
-                                ui,
-                                self.graph.as_deref(),
-                                metrics.as_deref(),
-                                selection,
-                            );
-                        });
-                });
+                ui.allocate_ui_with_layout(
+                    vec2(details_width - 12.0, height),
+                    egui::Layout::top_down(egui::Align::LEFT),
+                    |ui| {
+                        ui.set_max_width(details_width - 12.0);
+                        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Wrap);
+                        egui::ScrollArea::vertical()
+                            .id_salt("graph_details")
+                            .max_height(height)
+                            .auto_shrink([false, false])
+                            .show(ui, |ui| {
+                                details::details_ui(
+                                    ui,
+                                    self.graph.as_deref(),
+                                    metrics.as_deref(),
+                                    selection,
+                                );
+                            });
+                    },
+                );
             }
         });
     }
@@ -314,7 +322,7 @@ impl GraphView {
 
     /// Search, colour, direction, chains and fit.
     fn controls_ui(&mut self, ui: &mut Ui, selection: &mut Selection) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             let find_label = ui.label("Find");
             let field = ui
                 .add(
@@ -775,7 +783,7 @@ fn heat(fraction: f64) -> Color32 {
 
 /// The colour scale and what is missing.
 fn legend_ui(ui: &mut Ui, colour_by: ColourBy, metrics: Option<&SessionMetrics>, has_report: bool) {
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         let missing = match (has_report, metrics) {
             (false, _) | (_, None) => Some("no per-layer timings in the shown session: nodes are not coloured (run a profile with per-layer profiling)"),
             (true, Some(m)) if !m.has_mapping => Some("no source mapping in this session: the timings cannot be placed on the model's nodes"),

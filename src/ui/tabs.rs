@@ -128,6 +128,26 @@ pub fn model_ui(
             });
     });
     ui.add_space(4.0);
+    // A session of another model would colour nodes that merely share names.
+    let file_name = model
+        .path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned());
+    let shown = shown.filter(|shown| {
+        let of_this_model = shown
+            .document
+            .run
+            .model
+            .as_ref()
+            .is_none_or(|info| Some(info.file_name.as_str()) == file_name.as_deref());
+        if !of_this_model {
+            ui.label(
+                RichText::new("The shown session is of another model: the graph is not coloured.")
+                    .color(theme::MUTED),
+            );
+        }
+        of_this_model
+    });
     let input = GraphInput {
         graph: &model.graph,
         report: shown.and_then(|shown| {

@@ -13,10 +13,12 @@ use super::{
     error::{UiError, flatten},
     eval_data,
     files::{self, FileDialogs, PickPurpose},
+    graph::GraphView,
     heatmap,
     loaded_model::LoadedModel,
     messages::{Message, Messages},
     runtime_status::RuntimeStatus,
+    selection::Selection,
     sessions::{self, FileOutcome, Sessions, ShownSession},
     settings::{Settings, remember},
     tabs::{self, LayersTab, RunView, Tab},
@@ -88,6 +90,10 @@ pub struct WorkbenchApp {
     /// Actions pushed by the panels, applied after drawing.
     actions: ActionQueue,
     layers_tab: LayersTab,
+    /// The Model tab's graph view.
+    pub graph_view: GraphView,
+    /// The node selected in the graph, the Layers table or the roofline.
+    pub selection: Selection,
     files: FileDialogs,
     frame_cpu_secs: VecDeque<f32>,
     options: GuiOptions,
@@ -144,6 +150,8 @@ impl WorkbenchApp {
             messages: Messages::default(),
             actions: ActionQueue::default(),
             layers_tab: LayersTab::default(),
+            graph_view: GraphView::default(),
+            selection: Selection::default(),
             files: FileDialogs::default(),
             frame_cpu_secs: VecDeque::new(),
             autorun_pending: options.autorun,
@@ -515,11 +523,21 @@ impl WorkbenchApp {
         };
         match self.tab {
             Tab::Start => tabs::start_ui(ui, &mut self.settings, &mut self.actions),
-            Tab::Model => tabs::model_ui(ui, self.model.as_ref()),
+            Tab::Model => tabs::model_ui(
+                ui,
+                self.model.as_ref(),
+                &mut self.graph_view,
+                view.shown,
+                &mut self.selection,
+            ),
             Tab::Live => tabs::live_tab_ui(ui, &view),
             Tab::Layers => {
-                self.layers_tab
-                    .layers_tab_ui(ui, &view, self.has_heatmap_renderer);
+                self.layers_tab.layers_tab_ui(
+                    ui,
+                    &view,
+                    self.has_heatmap_renderer,
+                    &mut self.selection,
+                );
             }
             Tab::Sessions => self.sessions.sessions_ui(ui, &mut self.actions),
             Tab::Tune => {

@@ -133,6 +133,7 @@ mod tests {
             fixed_batch: None,
             other_symbols: vec!["L".to_owned()],
             has_unnamed_dims: true,
+            graph: std::sync::Arc::default(),
         }
     }
 

@@ -1,17 +1,20 @@
-//! The Layers panel: a sortable per-node table, a per-op-type bar chart and
-//! the per-layer heatmap.
+//! The Layers panel: a sortable per-node table (per optimized node, with
+//! the source nodes each runs, or per source node), a per-op-type bar
+//! chart, the per-layer heatmap and the roofline.
 
-use egui::{RichText, Ui};
+use egui::{Align, RichText, Ui};
 use egui_extras::{Column, TableBuilder};
 use egui_plot::{Bar, BarChart, Plot};
 use serde::{Deserialize, Serialize};
 
-use super::{heatmap, theme};
+use super::{graph::shorten, heatmap, roofline, selection::Selection, theme};
 use crate::{
     metrics::{
         gpu_attribution::GpuAttribution,
         layers::{LayerReport, LayerSource, LayerStats, short_provider},
+        source_view::{SourceNodeStats, by_source_node},
     },
+    model::format_flops,
     util::{format_count, format_micros},
 };
 
@@ -27,6 +30,7 @@ pub enum SortKey {
     Mean,
     P90,
     Share,
+    Flops,
 }
 
 /// How the node table is sorted.
@@ -57,6 +61,7 @@ pub fn sort_nodes(nodes: &mut [&LayerStats], sort: TableSort) {
             SortKey::Mean => a.mean_micros.total_cmp(&b.mean_micros),
             SortKey::P90 => a.p90_micros.total_cmp(&b.p90_micros),
             SortKey::Share => a.share.total_cmp(&b.share),
+            SortKey::Flops => a.flops.unwrap_or(-1.0).total_cmp(&b.flops.unwrap_or(-1.0)),
         };
         if sort.descending {
             order.reverse()
@@ -64,6 +69,17 @@ pub fn sort_nodes(nodes: &mut [&LayerStats], sort: TableSort) {
             order
         }
     });
+}
+
+/// What the Layers panel remembers between frames.
+#[derive(Debug, Clone, Default)]
+pub struct LayersState {
+    /// How the node table is sorted.
+    pub sort: TableSort,
+    /// Rows per source node instead of per optimized node.
+    pub by_source: bool,
+    /// The selection generation the table last scrolled to.
+    pub seen_generation: u64,
 }
 
 /// Per-node GPU time from CUPTI, when the run recorded it.
@@ -78,7 +94,8 @@ pub struct GpuKernels<'a> {
 pub fn layers_ui(
     ui: &mut Ui,
     report: Option<&LayerReport>,
-    sort: &mut TableSort,
+    state: &mut LayersState,
+    selection: &mut Selection,
     is_optimized: bool,
     why_none: Option<&str>,
     gpu: GpuKernels<'_>,
@@ -138,9 +155,57 @@ pub fn layers_ui(
         columns[1].label(RichText::new("Per-layer time over the run").strong());
         heatmap::heatmap_ui(&mut columns[1], report.timeline.as_ref());
     });
+    ui.add_space(6.0);
+    egui::CollapsingHeader::new(RichText::new("Roofline").strong())
+        .default_open(true)
+        .show(ui, |ui| roofline::roofline_ui(ui, report, selection));
     ui.add_space(8.0);
-    ui.label(RichText::new(format!("Nodes ({})", report.nodes.len())).strong());
-    node_table_ui(ui, report, sort, has_gpu_nodes, gpu.attribution);
+    let source_rows = by_source_node(report);
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(format!("Nodes ({})", report.nodes.len())).strong());
+        ui.separator();
+        ui.selectable_value(&mut state.by_source, false, "Per optimized node");
+        ui.add_enabled_ui(source_rows.is_some(), |ui| {
+            ui.selectable_value(&mut state.by_source, true, "Per source node")
+                .on_disabled_hover_text("This session has no source mapping.");
+        });
+    });
+    if source_rows.is_none() {
+        ui.label(
+            RichText::new(
+                "No source mapping in this session: the Source column is empty and there is no per-source-node view.",
+            )
+            .color(theme::MUTED),
+        );
+    }
+    match source_rows {
+        Some(rows) if state.by_source => source_table_ui(ui, &rows, state, selection),
+        _ => node_table_ui(ui, report, state, selection, has_gpu_nodes, gpu.attribution),
+    }
+}
+
+/// Source node ids, shortened: the first two and a count.
+fn source_text(source_nodes: &[String]) -> String {
+    match source_nodes {
+        [] => "-".to_owned(),
+        [one] => shorten(one, 28),
+        [first, second] => format!("{}, {}", shorten(first, 14), shorten(second, 14)),
+        [first, second, rest @ ..] => format!(
+            "{}, {} +{}",
+            shorten(first, 12),
+            shorten(second, 12),
+            rest.len()
+        ),
+    }
+}
+
+/// Achieved rate of one call: `amount` per call over `mean_micros`, in
+/// giga-units per second.
+fn giga_per_s(amount: Option<f64>, mean_micros: f64) -> String {
+    match amount {
+        Some(amount) if mean_micros > 0.0 => format!("{:.2}", amount / mean_micros / 1e3),
+        _ => "-".to_owned(),
+    }
 }
 
 fn op_chart_ui(ui: &mut Ui, report: &LayerReport) {
@@ -204,27 +269,51 @@ fn header_ui(ui: &mut Ui, label: &str, key: SortKey, sort: &mut TableSort) {
 fn node_table_ui(
     ui: &mut Ui,
     report: &LayerReport,
-    sort: &mut TableSort,
+    state: &mut LayersState,
+    selection: &mut Selection,
     has_gpu_nodes: bool,
     gpu: Option<&GpuAttribution>,
 ) {
     let mut nodes: Vec<&LayerStats> = report.nodes.iter().collect();
-    sort_nodes(&mut nodes, *sort);
+    sort_nodes(&mut nodes, state.sort);
+    let has_flops = nodes.iter().any(|node| node.flops.is_some());
+    let has_bytes = nodes.iter().any(|node| node.bytes.is_some());
+    let cost_columns = usize::from(has_flops) * 2 + usize::from(has_bytes);
     let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
     let gpu_time = |node: &str| -> String {
         gpu.and_then(|attribution| attribution.gpu_nanos_of(node))
             .map_or_else(|| "-".to_owned(), |nanos| format_micros(nanos as f64 / 1e3))
     };
-    TableBuilder::new(ui)
+    let mut builder = TableBuilder::new(ui)
+        .id_salt("layers_by_node")
         .striped(true)
         .resizable(true)
-        .column(Column::initial(260.0).at_least(80.0).clip(true))
-        .column(Column::initial(150.0).clip(true))
+        .column(Column::initial(240.0).at_least(80.0).clip(true))
+        .column(Column::initial(170.0).clip(true))
+        .column(Column::initial(130.0).clip(true))
         .column(Column::initial(70.0))
-        .columns(Column::initial(80.0), if gpu.is_some() { 6 } else { 5 })
+        .columns(
+            Column::initial(80.0),
+            5 + cost_columns + usize::from(gpu.is_some()),
+        );
+    if selection.generation != state.seen_generation {
+        state.seen_generation = selection.generation;
+        if let Some(row) = nodes
+            .iter()
+            .position(|node| selection.has_optimized(&node.node, &node.source_nodes))
+        {
+            builder = builder.scroll_to_row(row, Some(Align::Center));
+        }
+    }
+    let mut clicked: Option<&LayerStats> = None;
+    builder
         .header(row_height + 4.0, |mut header| {
+            header.col(|ui| header_ui(ui, "Node", SortKey::Node, &mut state.sort));
+            header.col(|ui| {
+                ui.label(RichText::new("Source").strong())
+                    .on_hover_text("The nodes of the model file this node runs");
+            });
             let columns = [
-                ("Node", SortKey::Node),
                 ("Op", SortKey::OpType),
                 ("Provider", SortKey::Provider),
                 ("Calls", SortKey::Calls),
@@ -241,7 +330,18 @@ fn node_table_ui(
                 ("Share", SortKey::Share),
             ];
             for (label, key) in columns {
-                header.col(|ui| header_ui(ui, label, key, sort));
+                header.col(|ui| header_ui(ui, label, key, &mut state.sort));
+            }
+            if has_flops {
+                header.col(|ui| header_ui(ui, "FLOPs", SortKey::Flops, &mut state.sort));
+                header.col(|ui| {
+                    ui.label(RichText::new("GFLOP/s").strong());
+                });
+            }
+            if has_bytes {
+                header.col(|ui| {
+                    ui.label(RichText::new("GB/s").strong());
+                });
             }
             if gpu.is_some() {
                 header.col(|ui| {
@@ -251,11 +351,27 @@ fn node_table_ui(
         })
         .body(|body| {
             body.rows(row_height, nodes.len(), |mut row| {
-                let Some(node) = nodes.get(row.index()) else {
+                let Some(node) = nodes.get(row.index()).copied() else {
                     return;
                 };
+                let selected = selection.has_optimized(&node.node, &node.source_nodes);
                 row.col(|ui| {
-                    ui.label(&node.node).on_hover_text(&node.input_shapes);
+                    if ui
+                        .selectable_label(selected, &node.node)
+                        .on_hover_text(format!(
+                            "inputs {}\noutputs {}",
+                            node.input_shapes, node.output_shapes
+                        ))
+                        .clicked()
+                    {
+                        clicked = Some(node);
+                    }
+                });
+                row.col(|ui| {
+                    let label = ui.label(source_text(&node.source_nodes));
+                    if !node.source_nodes.is_empty() {
+                        label.on_hover_text(node.source_nodes.join("\n"));
+                    }
                 });
                 row.col(|ui| {
                     ui.label(&node.op_type);
@@ -278,6 +394,22 @@ fn node_table_ui(
                 row.col(|ui| {
                     ui.label(format!("{:.1} %", node.share * 100.0));
                 });
+                if has_flops {
+                    row.col(|ui| {
+                        ui.label(
+                            node.flops
+                                .map_or_else(|| "-".to_owned(), |flops| format_flops(flops as u64)),
+                        );
+                    });
+                    row.col(|ui| {
+                        ui.label(giga_per_s(node.flops, node.mean_micros));
+                    });
+                }
+                if has_bytes {
+                    row.col(|ui| {
+                        ui.label(giga_per_s(node.bytes, node.mean_micros));
+                    });
+                }
                 if gpu.is_some() {
                     row.col(|ui| {
                         ui.label(gpu_time(&node.node));
@@ -285,6 +417,110 @@ fn node_table_ui(
                 }
             });
         });
+    if let Some(node) = clicked {
+        state.seen_generation = selection.select_optimized(&node.node, &node.source_nodes);
+    }
+}
+
+/// The per-source-node rows: time summed over the optimized nodes that run
+/// each source node; shared fused time and the inserted and unmatched rows
+/// marked.
+fn source_table_ui(
+    ui: &mut Ui,
+    rows: &[SourceNodeStats],
+    state: &mut LayersState,
+    selection: &mut Selection,
+) {
+    ui.label(
+        RichText::new(
+            "A node fused with others shows the fused kernel's whole time (marked shared), so shared rows do not add up to the total.",
+        )
+        .small()
+        .color(theme::MUTED),
+    );
+    let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
+    let mut builder = TableBuilder::new(ui)
+        .id_salt("layers_by_source")
+        .striped(true)
+        .resizable(true)
+        .column(Column::initial(240.0).at_least(80.0).clip(true))
+        .column(Column::initial(160.0).clip(true))
+        .column(Column::initial(200.0).clip(true))
+        .columns(Column::initial(90.0), 4);
+    if selection.generation != state.seen_generation {
+        state.seen_generation = selection.generation;
+        if let Some(row) = rows
+            .iter()
+            .position(|row| selection.has_source(&row.source_node))
+        {
+            builder = builder.scroll_to_row(row, Some(Align::Center));
+        }
+    }
+    let mut clicked: Option<&str> = None;
+    builder
+        .header(row_height + 4.0, |mut header| {
+            for label in [
+                "Source node",
+                "Ops",
+                "Run by",
+                "Total",
+                "Share",
+                "FLOPs",
+                "Shared",
+            ] {
+                header.col(|ui| {
+                    ui.label(RichText::new(label).strong());
+                });
+            }
+        })
+        .body(|body| {
+            body.rows(row_height, rows.len(), |mut row| {
+                let Some(stats) = rows.get(row.index()) else {
+                    return;
+                };
+                let placed = !stats.source_node.starts_with('[');
+                row.col(|ui| {
+                    let text = if placed {
+                        RichText::new(&stats.source_node)
+                    } else {
+                        RichText::new(&stats.source_node).color(theme::WARNING)
+                    };
+                    if ui
+                        .selectable_label(selection.has_source(&stats.source_node), text)
+                        .clicked()
+                        && placed
+                    {
+                        clicked = Some(&stats.source_node);
+                    }
+                });
+                row.col(|ui| {
+                    ui.label(stats.op_types.join(", "));
+                });
+                row.col(|ui| {
+                    ui.label(source_text(&stats.optimized_nodes))
+                        .on_hover_text(stats.optimized_nodes.join("\n"));
+                });
+                row.col(|ui| {
+                    ui.label(format_micros(stats.total_micros as f64));
+                });
+                row.col(|ui| {
+                    ui.label(format!("{:.1} %", stats.share * 100.0));
+                });
+                row.col(|ui| {
+                    ui.label(
+                        stats
+                            .flops
+                            .map_or_else(|| "-".to_owned(), |flops| format_flops(flops as u64)),
+                    );
+                });
+                row.col(|ui| {
+                    ui.label(if stats.shared { "shared" } else { "" });
+                });
+            });
+        });
+    if let Some(id) = clicked {
+        state.seen_generation = selection.select_source(id);
+    }
 }
 
 #[cfg(test)]

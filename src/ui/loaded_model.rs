@@ -1,7 +1,12 @@
 //! A model opened in the app, with what the config panel needs to know about
 //! its dims (the batch dim, other symbolic dims, unnamed dims).
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use super::graph::ModelGraph;
 
 use crate::model::{Dim, Model, ModelError, ModelSummary};
 
@@ -22,6 +27,8 @@ pub struct LoadedModel {
     pub other_symbols: Vec<String>,
     /// Some input has a dim with neither a value nor a name.
     pub has_unnamed_dims: bool,
+    /// The graph for the graph view (read here, off the UI thread).
+    pub graph: Arc<ModelGraph>,
 }
 
 impl LoadedModel {
@@ -50,7 +57,9 @@ impl LoadedModel {
         if let Some(batch) = &batch_symbol {
             other_symbols.retain(|symbol| symbol != batch);
         }
+        let graph = Arc::new(ModelGraph::from_model(&model));
         Ok(Self {
+            graph,
             path: path.to_path_buf(),
             summary,
             size_bytes,

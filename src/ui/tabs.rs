@@ -8,9 +8,11 @@ use super::{
     PickPurpose,
     action::{Action, ActionQueue},
     files,
-    layers::{self, TableSort},
+    graph::{GraphInput, GraphView},
+    layers::{self, LayersState},
     live::{self, LiveData},
     loaded_model::LoadedModel,
+    selection::Selection,
     sessions::ShownSession,
     settings::Settings,
     theme,
@@ -82,8 +84,15 @@ pub fn start_ui(ui: &mut Ui, settings: &mut Settings, actions: &mut ActionQueue)
     files::recent_files_ui(ui, settings, actions);
 }
 
-/// The Model tab: file, sizes and the rendered summary of the open model.
-pub fn model_ui(ui: &mut Ui, model: Option<&LoadedModel>) {
+/// The Model tab: file, sizes, the rendered summary of the open model, and
+/// the graph view (coloured by the shown session's per-layer timings).
+pub fn model_ui(
+    ui: &mut Ui,
+    model: Option<&LoadedModel>,
+    graph_view: &mut GraphView,
+    shown: Option<&ShownSession>,
+    selection: &mut Selection,
+) {
     let Some(model) = model else {
         ui.label("No model open.");
         return;
@@ -107,13 +116,51 @@ pub fn model_ui(ui: &mut Ui, model: Option<&LoadedModel>) {
         format_bytes(summary.param_bytes),
         format_bytes(model.size_bytes)
     ));
-    ui.add_space(6.0);
-    egui::ScrollArea::vertical().show(ui, |ui| {
-        ui.add(
-            egui::Label::new(RichText::new(summary.render_text()).monospace())
-                .wrap_mode(egui::TextWrapMode::Extend),
-        );
+    ui.collapsing("Summary", |ui| {
+        egui::ScrollArea::vertical()
+            .id_salt("model_summary")
+            .max_height(360.0)
+            .show(ui, |ui| {
+                ui.add(
+                    egui::Label::new(RichText::new(summary.render_text()).monospace())
+                        .wrap_mode(egui::TextWrapMode::Extend),
+                );
+            });
     });
+    ui.add_space(4.0);
+    // A session of another model would colour nodes that merely share names.
+    let file_name = model
+        .path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned());
+    let shown = shown.filter(|shown| {
+        let of_this_model = shown
+            .document
+            .run
+            .model
+            .as_ref()
+            .is_none_or(|info| Some(info.file_name.as_str()) == file_name.as_deref());
+        if !of_this_model {
+            ui.label(
+                RichText::new("The shown session is of another model: the graph is not coloured.")
+                    .color(theme::MUTED),
+            );
+        }
+        of_this_model
+    });
+    let input = GraphInput {
+        graph: &model.graph,
+        report: shown.and_then(|shown| {
+            shown
+                .document
+                .run
+                .layers
+                .as_ref()
+                .map(|report| (std::sync::Arc::as_ptr(&shown.document) as usize, report))
+        }),
+    };
+    let height = (ui.available_height() - 60.0).max(420.0);
+    graph_view.ui(ui, &input, selection, height);
 }
 
 /// What the Live and Layers tabs draw from: the active run, else the shown session.
@@ -212,21 +259,28 @@ pub fn live_tab_ui(ui: &mut Ui, view: &RunView<'_>) {
     );
 }
 
-/// The Layers tab; owns how its node table is sorted.
+/// The Layers tab; owns how its node table is sorted and shown.
 #[derive(Default)]
 pub struct LayersTab {
-    sort: TableSort,
+    state: LayersState,
 }
 
 impl LayersTab {
     /// The per-layer table and charts of the active run, else the shown session.
-    pub fn layers_tab_ui(&mut self, ui: &mut Ui, view: &RunView<'_>, has_heatmap_renderer: bool) {
+    pub fn layers_tab_ui(
+        &mut self,
+        ui: &mut Ui,
+        view: &RunView<'_>,
+        has_heatmap_renderer: bool,
+        selection: &mut Selection,
+    ) {
         let live_layers = view.run.and_then(|run| run.snapshot().layers.clone());
         if let Some(layers) = &live_layers {
             layers::layers_ui(
                 ui,
                 Some(layers),
-                &mut self.sort,
+                &mut self.state,
+                selection,
                 view.config.opt_level != OptLevel::Disable,
                 None,
                 layers::GpuKernels::default(),
@@ -236,7 +290,8 @@ impl LayersTab {
             layers::layers_ui(
                 ui,
                 run.layers.as_ref(),
-                &mut self.sort,
+                &mut self.state,
+                selection,
                 run.config.opt_level != OptLevel::Disable,
                 run.layer_profiling_error.as_deref(),
                 layers::GpuKernels {
@@ -248,7 +303,8 @@ impl LayersTab {
             layers::layers_ui(
                 ui,
                 None,
-                &mut self.sort,
+                &mut self.state,
+                selection,
                 false,
                 None,
                 layers::GpuKernels::default(),

@@ -9,6 +9,8 @@ mod budget;
 mod cli;
 mod fuzz;
 mod gpu;
+#[cfg(feature = "gui")]
+mod graph_view;
 mod inputs;
 mod node_cost;
 mod merge;

@@ -36,6 +36,19 @@ pub fn build_session(
     config: &ProfileConfig,
     profiling_prefix: Option<&Path>,
 ) -> Result<BuiltSession, EngineError> {
+    build_session_with_output(runtime, model, config, profiling_prefix, None)
+}
+
+/// Like [`build_session`]; with `optimized_model`, ONNX Runtime also writes
+/// the graph it optimized to that path (weights of 1 KiB and more in a file
+/// next to it), at the session's optimization level.
+pub fn build_session_with_output(
+    runtime: &Runtime,
+    model: ModelSource<'_>,
+    config: &ProfileConfig,
+    profiling_prefix: Option<&Path>,
+    optimized_model: Option<&Path>,
+) -> Result<BuiltSession, EngineError> {
     fn session_error<E>(err: E) -> EngineError
     where
         ort::Error: From<E>,
@@ -58,6 +71,21 @@ pub fn build_session(
         .map_err(session_error)?;
     if let Some(prefix) = profiling_prefix {
         builder = builder.with_profiling(prefix).map_err(session_error)?;
+    }
+    if let Some(path) = optimized_model {
+        builder = builder
+            .with_optimized_model_path(path)
+            .map_err(session_error)?
+            .with_config_entry(
+                "session.optimized_model_external_initializers_file_name",
+                "optimized.weights",
+            )
+            .map_err(session_error)?
+            .with_config_entry(
+                "session.optimized_model_external_initializers_min_size_in_bytes",
+                "1024",
+            )
+            .map_err(session_error)?;
     }
     let mut execution_provider = ExecutionProviderKind::Cpu;
     let mut fallback_warning = None;

@@ -285,6 +285,9 @@ pub struct LayerReport {
     /// The machine's peaks for the roofline, when measured.
     #[serde(default)]
     pub machine_peaks: Option<MachinePeaks>,
+    /// How the nodes were mapped to the model file (`super::source_map`).
+    #[serde(default)]
+    pub source_map: Option<super::source_map::MappingInfo>,
 }
 
 /// Short provider name: `CUDAExecutionProvider` → `CUDA`.
@@ -666,6 +669,7 @@ impl LayerAggregator {
             op_types,
             timeline,
             machine_peaks: None,
+            source_map: None,
         }
     }
 }

@@ -12,6 +12,7 @@ mod aggregator;
 pub mod gpu_attribution;
 pub mod histogram;
 pub mod layers;
+pub mod source_map;
 pub mod source_view;
 
 use std::time::Duration;

@@ -296,6 +296,9 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
         )?;
         let providers = layers.provider_summary();
         writeln!(out, "  providers: {providers}")?;
+        if let Some(line) = crate::metrics::source_map::summary_line(layers) {
+            writeln!(out, "  {line}")?;
+        }
         let gpu_nodes = providers.has_gpu_nodes();
         if gpu_nodes {
             writeln!(

@@ -14,6 +14,7 @@ mod opset;
 mod profile;
 mod prune;
 mod session_files;
+mod source_map;
 mod sweep;
 mod transform;
 #[cfg(feature = "gui")]

@@ -17,6 +17,7 @@ use super::{
     Control,
     gpu_time::{self, GpuTimeError},
     record::RunRecord,
+    source_mapping,
 };
 use crate::{
     engine::{
@@ -24,7 +25,7 @@ use crate::{
         config::{ExecutionProviderKind, LayerProfiling, ProfileConfig},
         inputs::{InputError, PreparedInputs},
         runtime::Runtime,
-        session::{ModelSource, build_session},
+        session::ModelSource,
     },
     metrics::{
         RunPhase, RunShared,
@@ -56,6 +57,10 @@ struct ProfilePass {
     layers: LayerAggregator,
     /// On CUDA: kernel time per node, or why there is none.
     gpu: Option<Result<GpuAttribution, GpuTimeError>>,
+    /// The pass's folder, holding ONNX Runtime's optimized model.
+    dir: tempfile::TempDir,
+    /// Why ONNX Runtime wrote no optimized model.
+    refused: Option<String>,
 }
 
 /// Runs the separate pass when the configuration asks for it and the user
@@ -82,13 +87,19 @@ pub(super) fn profiling_phase(
             runs,
             control,
         ) {
-            Ok(ProfilePass { layers, gpu }) => {
+            Ok(ProfilePass {
+                layers,
+                gpu,
+                dir,
+                refused,
+            }) => {
                 match gpu {
                     Some(Ok(attribution)) => record.gpu_kernels = Some(attribution),
                     Some(Err(note)) => record.gpu_kernels_note = Some(note.to_string()),
                     None => {}
                 }
-                let report = layers.report();
+                let mut report = layers.report();
+                source_mapping::map_report(&mut report, model_source, dir.path(), refused);
                 record.timings.ort_session_initialization_micros =
                     report.session_initialization_micros;
                 record.trace.node_events = layers.trace_events;
@@ -98,6 +109,9 @@ pub(super) fn profiling_phase(
             }
             Err(err) => record.layer_profiling_error = Some(format!("{err:#}")),
         }
+    }
+    if let (LayerProfiling::Sampled { .. }, Some(report)) = (layer_profiling, &mut record.layers) {
+        source_mapping::map_sampled_report(report, runtime, model_source, &record.config);
     }
     if record.execution_provider_used == Some(ExecutionProviderKind::Cuda)
         && matches!(layer_profiling, LayerProfiling::Sampled { .. })
@@ -124,8 +138,9 @@ fn separate_profiling_pass(
         .tempdir()
         .map_err(ProfilePassError::TempDir)?;
     let prefix = dir.path().join("profile");
-    let mut built = build_session(runtime, model_source, config, Some(&prefix))
-        .map_err(ProfilePassError::Session)?;
+    let (mut built, refused) =
+        source_mapping::build_writing_optimized(runtime, model_source, config, &prefix, dir.path())
+            .map_err(ProfilePassError::Session)?;
     let values = prepared.to_values().map_err(ProfilePassError::Inputs)?;
     // On CUDA, record GPU kernels next to ORT's launch windows.
     let recorder =
@@ -164,5 +179,10 @@ fn separate_profiling_pass(
             runs: runs + 1,
         });
     }
-    Ok(ProfilePass { layers, gpu })
+    Ok(ProfilePass {
+        layers,
+        gpu,
+        dir,
+        refused,
+    })
 }

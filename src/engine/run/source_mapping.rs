@@ -1,0 +1,142 @@
+//! Ties the profiled nodes to the model file: ONNX Runtime writes the graph
+//! it optimized (same level, same provider) into the profile's folder, and
+//! `metrics::source_map` matches it to the model the sessions loaded.
+//!
+//! ONNX Runtime 1.31 writes the optimized model at every level on CPU (at
+//! `all` it warns that NCHWc nodes tie the file to this machine). Where it
+//! refuses (compiled execution-provider nodes), the session is built again
+//! without it and the report says the nodes are not mapped.
+
+use std::path::{Path, PathBuf};
+
+use crate::{
+    engine::{
+        EngineError,
+        config::ProfileConfig,
+        runtime::Runtime,
+        session::{BuiltSession, ModelSource, build_session, build_session_with_output},
+    },
+    metrics::{layers::LayerReport, source_map},
+    model::{Model, ModelError},
+};
+
+/// Why the optimized model could not be read or matched.
+#[derive(Debug, thiserror::Error)]
+enum MappingError {
+    #[error("cannot create a folder for the optimized model: {0}")]
+    TempDir(#[source] std::io::Error),
+    #[error("ONNX Runtime could not write its optimized model: {0}")]
+    Session(#[source] EngineError),
+    #[error("ONNX Runtime wrote no optimized model")]
+    NotWritten,
+    #[error("cannot read the optimized model: {0}")]
+    Optimized(#[source] ModelError),
+    #[error("cannot read the model file: {0}")]
+    Source(#[source] ModelError),
+}
+
+/// Where ONNX Runtime writes the optimized graph inside `dir`.
+pub(super) fn optimized_path(dir: &Path) -> PathBuf {
+    dir.join("optimized.onnx")
+}
+
+/// Builds the profiling session so that it also writes its optimized model
+/// to [`optimized_path`]; when ONNX Runtime refuses, builds it without and
+/// returns why alongside.
+pub(super) fn build_writing_optimized(
+    runtime: &Runtime,
+    model_source: ModelSource<'_>,
+    config: &ProfileConfig,
+    profiling_prefix: &Path,
+    dir: &Path,
+) -> Result<(BuiltSession, Option<String>), EngineError> {
+    let optimized = optimized_path(dir);
+    match build_session_with_output(
+        runtime,
+        model_source,
+        config,
+        Some(profiling_prefix),
+        Some(&optimized),
+    ) {
+        Ok(built) => Ok((built, None)),
+        Err(err) => {
+            let built = build_session(runtime, model_source, config, Some(profiling_prefix))?;
+            Ok((
+                built,
+                Some(format!(
+                    "ONNX Runtime could not write its optimized model, so nodes are not mapped to the model file: {err:#}"
+                )),
+            ))
+        }
+    }
+}
+
+/// Maps the report's nodes through the optimized model in `dir`, or records
+/// why it could not (`refused`: why ONNX Runtime wrote none).
+pub(super) fn map_report(
+    report: &mut LayerReport,
+    model_source: ModelSource<'_>,
+    dir: &Path,
+    refused: Option<String>,
+) {
+    if let Some(reason) = refused {
+        source_map::mark_unavailable(report, reason);
+        return;
+    }
+    match read_and_map(model_source, &optimized_path(dir)) {
+        Ok((map, note)) => source_map::apply(report, &map, note),
+        Err(err) => source_map::mark_unavailable(report, format!("{err:#}")),
+    }
+}
+
+/// Sampled profiling: the load sessions wrote no optimized model, so one
+/// more session is built (not run) to write it, then the report is mapped.
+pub(super) fn map_sampled_report(
+    report: &mut LayerReport,
+    runtime: &Runtime,
+    model_source: ModelSource<'_>,
+    config: &ProfileConfig,
+) {
+    let result = tempfile::Builder::new()
+        .prefix("onnx-workbench-optimized-")
+        .tempdir()
+        .map_err(MappingError::TempDir)
+        .and_then(|dir| {
+            build_session_with_output(
+                runtime,
+                model_source,
+                config,
+                None,
+                Some(&optimized_path(dir.path())),
+            )
+            .map_err(MappingError::Session)?;
+            read_and_map(model_source, &optimized_path(dir.path()))
+        });
+    match result {
+        Ok((map, note)) => source_map::apply(report, &map, note),
+        Err(err) => source_map::mark_unavailable(report, format!("{err:#}")),
+    }
+}
+
+fn read_and_map(
+    model_source: ModelSource<'_>,
+    optimized: &Path,
+) -> Result<(source_map::SourceMap, Option<String>), MappingError> {
+    if !optimized.is_file() {
+        return Err(MappingError::NotWritten);
+    }
+    let optimized = Model::load(optimized).map_err(MappingError::Optimized)?;
+    let (source, note) = match model_source {
+        ModelSource::File(path) => (Model::load(path).map_err(MappingError::Source)?, None),
+        ModelSource::Memory(bytes) => (
+            Model::from_bytes(bytes, None).map_err(MappingError::Source)?,
+            Some("node ids are those of the transformed model".to_owned()),
+        ),
+    };
+    let (Some(source_graph), Some(optimized_graph)) =
+        (source.proto.graph.as_ref(), optimized.proto.graph.as_ref())
+    else {
+        return Err(MappingError::NotWritten);
+    };
+    Ok((source_map::map_graphs(source_graph, optimized_graph), note))
+}

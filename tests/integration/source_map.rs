@@ -1,0 +1,165 @@
+//! Source mapping on models ONNX Runtime rewrites: fused nodes list every
+//! node they fused, layout nodes the node they came from, inserted nodes
+//! none; unnamed nodes are `#<index>`.
+
+use std::collections::BTreeMap;
+
+use onnx_workbench::{
+    engine::{LayerProfiling, OptLevel, ProfileConfig, RunStatus},
+    metrics::{
+        layers::{LayerReport, NodeOrigin},
+        source_map,
+    },
+};
+
+use super::{quick_config, repo_path, run};
+
+fn profile(fixture: &str, config: ProfileConfig) -> LayerReport {
+    let record = run(&repo_path(&format!("tests/data/models/{fixture}")), config);
+    assert_eq!(record.status, RunStatus::Completed, "{:?}", record.failure);
+    record
+        .layers
+        .unwrap_or_else(|| panic!("{:?}", record.layer_profiling_error))
+}
+
+/// Optimized node name → (origin, source nodes).
+fn mapping(report: &LayerReport) -> BTreeMap<String, (NodeOrigin, Vec<String>)> {
+    report
+        .nodes
+        .iter()
+        .map(|node| (node.node.clone(), (node.origin, node.source_nodes.clone())))
+        .collect()
+}
+
+fn ids(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The optimized node that executes `source`.
+fn executing<'a>(
+    map: &'a BTreeMap<String, (NodeOrigin, Vec<String>)>,
+    source: &str,
+) -> (&'a String, &'a (NodeOrigin, Vec<String>)) {
+    map.iter()
+        .find(|(_, (_, nodes))| nodes.iter().any(|node| node == source))
+        .unwrap_or_else(|| panic!("no node executes {source}: {map:#?}"))
+}
+
+#[test]
+fn conv_batchnorm_relu_and_gemm_fusions_list_their_source_nodes() {
+    let report = profile("fusion_conv_bn_relu.onnx", quick_config());
+    let map = mapping(&report);
+    // ONNX Runtime 1.31 at level all on CPU: BatchNorm folded into the Conv,
+    // Relu fused, NCHWc layout, MatMul+Add as Gemm.
+    let (name, (origin, nodes)) = executing(&map, "bn1");
+    assert_eq!(nodes, &ids(&["conv1", "bn1", "relu1"]), "{name}");
+    assert!(matches!(origin, NodeOrigin::Layout | NodeOrigin::Fused));
+    let (_, (_, nodes)) = executing(&map, "conv2");
+    assert_eq!(nodes, &ids(&["conv2", "relu2"]));
+    let (name, (origin, nodes)) = executing(&map, "fc_add");
+    assert_eq!(*origin, NodeOrigin::Fused, "{name}");
+    assert_eq!(nodes, &ids(&["fc_matmul", "fc_add"]));
+    assert!(
+        map.values()
+            .any(|(origin, nodes)| *origin == NodeOrigin::Inserted && nodes.is_empty()),
+        "no ReorderOutput seen as inserted: {map:#?}"
+    );
+    assert!(
+        map.values()
+            .all(|(origin, _)| *origin != NodeOrigin::Unmatched),
+        "{map:#?}"
+    );
+    let summary = source_map::summary(&report).expect("a mapping");
+    assert_eq!(summary.runtime_source_nodes, 10);
+    assert_eq!(summary.covered_source, 10);
+    assert!(summary.inserted_share > 0.0);
+}
+
+#[test]
+fn layer_norm_pattern_maps_to_one_layer_normalization() {
+    let report = profile("fusion_layer_norm.onnx", quick_config());
+    let map = mapping(&report);
+    let (name, (origin, nodes)) = executing(&map, "ln_sqrt");
+    assert_eq!(*origin, NodeOrigin::Fused, "{name}");
+    assert_eq!(
+        nodes,
+        &ids(&[
+            "ln_mean",
+            "ln_sub",
+            "ln_pow",
+            "ln_var",
+            "ln_add_eps",
+            "ln_sqrt",
+            "ln_div",
+            "ln_scale",
+            "ln_shift"
+        ])
+    );
+    let (_, (_, nodes)) = executing(&map, "proj_add");
+    assert_eq!(nodes, &ids(&["proj_matmul", "proj_add"]));
+}
+
+#[test]
+fn unnamed_nodes_map_to_their_index_and_constants_are_never_listed() {
+    let report = profile("unnamed_nodes.onnx", quick_config());
+    let map = mapping(&report);
+    // Conv #2 + Relu #3 fused in NCHWc; the last GlobalAveragePool (#9)
+    // keeps its place and ONNX Runtime names it by its own index.
+    let (_, (_, nodes)) = executing(&map, "#3");
+    assert_eq!(nodes, &ids(&["#2", "#3"]));
+    let (name, (origin, nodes)) = executing(&map, "#9");
+    assert_eq!(
+        (origin, nodes),
+        (&NodeOrigin::Source, &ids(&["#9"])),
+        "{name}"
+    );
+    for constant in ["#0", "#1", "#4"] {
+        assert!(
+            map.values()
+                .all(|(_, nodes)| !nodes.iter().any(|n| n == constant)),
+            "{constant} is a Constant: {map:#?}"
+        );
+    }
+    // Nothing is placed by guess: every node is mapped, inserted or
+    // unmatched, and unmatched ones list nothing.
+    for (name, (origin, nodes)) in &map {
+        assert_ne!(*origin, NodeOrigin::Unknown, "{name}");
+        assert_eq!(
+            nodes.is_empty(),
+            matches!(origin, NodeOrigin::Inserted | NodeOrigin::Unmatched),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn without_optimization_every_node_is_itself() {
+    let report = profile(
+        "fusion_conv_bn_relu.onnx",
+        ProfileConfig {
+            opt_level: OptLevel::Disable,
+            ..quick_config()
+        },
+    );
+    for node in &report.nodes {
+        assert_eq!(node.origin, NodeOrigin::Source, "{}", node.node);
+        assert_eq!(node.source_nodes, vec![node.node.clone()]);
+    }
+}
+
+#[test]
+fn sampled_profiling_is_mapped_too() {
+    let report = profile(
+        "fusion_conv_bn_relu.onnx",
+        ProfileConfig {
+            duration_secs: Some(1.0),
+            layer_profiling: LayerProfiling::Sampled { every: 5 },
+            ..quick_config()
+        },
+    );
+    let map = mapping(&report);
+    let (_, (_, nodes)) = executing(&map, "bn1");
+    assert_eq!(nodes, &ids(&["conv1", "bn1", "relu1"]));
+    let line = source_map::summary_line(&report).expect("a summary");
+    assert!(line.starts_with("source mapping: "), "{line}");
+}

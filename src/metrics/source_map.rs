@@ -31,7 +31,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::layers::{LayerReport, NodeOrigin};
-use crate::model::{node::node_id, onnx::GraphProto, onnx::NodeProto};
+use crate::model::{
+    node::{attr_string, node_id},
+    onnx::GraphProto,
+    onnx::NodeProto,
+};
 
 /// Source nodes one backward walk may visit before it gives up (the node is
 /// then unmatched).
@@ -51,15 +55,26 @@ const INSERTED_NAME_STEMS: [&str; 2] = ["gemm_input_reshape", "gemm_output_resha
 
 /// Whether ONNX Runtime inserted `node`: it executes no node of the file,
 /// and lineage passes through it from its first input to its first output.
-fn is_inserted(node: &NodeProto) -> bool {
+/// Besides the layout and memcpy ops, these are the reshapes it puts around
+/// a fused Gemm and around NCHWc element-wise ops: a `Reshape` whose output
+/// is not a tensor of the file and whose name names no node or tensor of it.
+fn is_inserted(node: &NodeProto, index: &SourceIndex<'_>) -> bool {
     if INSERTED_OPS.contains(&node.op_type()) {
         return true;
+    }
+    if node.op_type() != "Reshape" {
+        return false;
     }
     let stem = match node.name().rsplit_once("_token_") {
         Some((head, tail)) if tail.chars().all(|c| c.is_ascii_digit()) => head,
         _ => node.name(),
     };
-    node.op_type() == "Reshape" && INSERTED_NAME_STEMS.contains(&stem)
+    INSERTED_NAME_STEMS.contains(&stem)
+        || (node
+            .output
+            .first()
+            .is_some_and(|output| !index.is_tensor(output))
+            && index.derived(node.name()).is_none())
 }
 
 /// Ops whose output is not a function of their inputs, so never folded.
@@ -249,6 +264,8 @@ struct SourceIndex<'a> {
     by_name: HashMap<&'a str, usize>,
     /// Graph inputs (declared, or consumed and never produced).
     graph_inputs: HashSet<&'a str>,
+    /// Tensor name → indices of the nodes consuming it.
+    consumers: HashMap<&'a str, Vec<usize>>,
 }
 
 impl<'a> SourceIndex<'a> {
@@ -261,6 +278,7 @@ impl<'a> SourceIndex<'a> {
         let mut producer = HashMap::new();
         let mut by_name = HashMap::new();
         let mut constant_node = vec![false; graph.node.len()];
+        let mut consumers: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut graph_inputs: HashSet<&str> =
             graph.input.iter().map(|input| input.name()).collect();
         // Graph order is topological in a valid model, so one pass decides
@@ -273,6 +291,9 @@ impl<'a> SourceIndex<'a> {
             }
             if !node.name().is_empty() {
                 by_name.entry(node.name()).or_insert(index);
+            }
+            for input in node.input.iter().filter(|input| !input.is_empty()) {
+                consumers.entry(input.as_str()).or_default().push(index);
             }
             for input in &node.input {
                 // Consumed before any node produced it: a graph input.
@@ -297,6 +318,7 @@ impl<'a> SourceIndex<'a> {
             constant_node,
             by_name,
             graph_inputs,
+            consumers,
         }
     }
 
@@ -304,6 +326,47 @@ impl<'a> SourceIndex<'a> {
         self.producer.contains_key(name)
             || self.constant.contains(name)
             || self.graph_inputs.contains(name)
+    }
+
+    /// The one node consuming `tensor`, if exactly one does.
+    fn sole_consumer(&self, tensor: &str) -> Option<&'a NodeProto> {
+        match self.consumers.get(tensor).map(Vec::as_slice) {
+            Some([only]) => self.nodes.get(*only),
+            _ => None,
+        }
+    }
+
+    /// The source tensor a renamed node computes, starting from the output
+    /// of the node its name derives from. A Conv named after its own output
+    /// can have absorbed a following `Add`/`Sum` (its fourth input) and an
+    /// activation (its `activation` attribute) after it was named.
+    fn fused_tail(&self, optimized: &NodeProto, derived_output: &'a str) -> &'a str {
+        let mut tensor = derived_output;
+        if optimized
+            .input
+            .get(3)
+            .is_some_and(|input| !input.is_empty())
+            && let Some(next) = self.sole_consumer(tensor)
+            && matches!(next.op_type(), "Add" | "Sum")
+            && let Some(out) = next.output.first()
+        {
+            tensor = out.as_str();
+        }
+        if let Some(activation) = attr_string(optimized, "activation") {
+            let produced_by_it = self
+                .producer
+                .get(tensor)
+                .and_then(|&position| self.nodes.get(position))
+                .is_some_and(|producer| producer.op_type() == activation);
+            if !produced_by_it
+                && let Some(next) = self.sole_consumer(tensor)
+                && next.op_type() == activation
+                && let Some(out) = next.output.first()
+            {
+                tensor = out.as_str();
+            }
+        }
+        tensor
     }
 
     /// The source node ONNX Runtime's derived name points at: `X_nchwc`,
@@ -348,22 +411,22 @@ pub fn map_graphs(source: &GraphProto, optimized: &GraphProto) -> SourceMap {
             }
         }
     }
-    propagate_through_inserted(optimized, &mut anchor);
+    propagate_through_inserted(optimized, &mut anchor, &index);
     // Renamed nodes stand for the tensor their name derives from.
     for node in &optimized.node {
         let Some(first) = node.output.first() else {
             continue;
         };
-        if is_inserted(node) || first.is_empty() || anchor.contains_key(first.as_str()) {
+        if is_inserted(node, &index) || first.is_empty() || anchor.contains_key(first.as_str()) {
             continue;
         }
         if let Some(source_index) = index.derived(node.name())
             && let Some(out) = index.nodes[source_index].output.first()
         {
-            anchor.insert(first.as_str(), out.as_str());
+            anchor.insert(first.as_str(), index.fused_tail(node, out));
         }
     }
-    propagate_through_inserted(optimized, &mut anchor);
+    propagate_through_inserted(optimized, &mut anchor, &index);
     let anchored: HashSet<&str> = anchor.values().copied().collect();
 
     // ONNX Runtime's index of a node of the file: its position among the
@@ -382,7 +445,7 @@ pub fn map_graphs(source: &GraphProto, optimized: &GraphProto) -> SourceMap {
         ..SourceMap::default()
     };
     for node in &optimized.node {
-        let mapped = if is_inserted(node) {
+        let mapped = if is_inserted(node, &index) {
             MappedNode {
                 origin: NodeOrigin::Inserted,
                 source_nodes: Vec::new(),
@@ -410,10 +473,15 @@ pub fn map_graphs(source: &GraphProto, optimized: &GraphProto) -> SourceMap {
 fn propagate_through_inserted<'a>(
     optimized: &'a GraphProto,
     anchor: &mut HashMap<&'a str, &'a str>,
+    index: &SourceIndex<'_>,
 ) {
     for _ in 0..8 {
         let mut changed = false;
-        for node in optimized.node.iter().filter(|node| is_inserted(node)) {
+        for node in optimized
+            .node
+            .iter()
+            .filter(|node| is_inserted(node, index))
+        {
             let (Some(input), Some(output)) = (node.input.first(), node.output.first()) else {
                 continue;
             };
@@ -469,15 +537,14 @@ fn map_node(
         .iter()
         .filter_map(|tensor| anchor.get(tensor.as_str()).copied())
         .collect();
+    // Without lineage (or where the walk reaches another node's work), only
+    // a name ONNX Runtime derived from a node of the file, or the same name,
+    // places it, and only on that node.
+    let by_name = || -> BTreeSet<usize> { index.derived(node.name()).into_iter().collect() };
     let covered = if outputs.is_empty() {
-        // No lineage: only a name ONNX Runtime derived from a node of the
-        // file, or the same name, places it.
-        index.derived(node.name()).into_iter().collect()
+        by_name()
     } else {
-        match walk_back(&outputs, &inputs, index, anchored) {
-            Some(covered) => covered,
-            None => return unmatched,
-        }
+        walk_back(&outputs, &inputs, index, anchored).unwrap_or_else(by_name)
     };
     if covered.is_empty() {
         return unmatched;
@@ -711,10 +778,9 @@ mod tests {
     }
 
     #[test]
-    fn a_walk_into_another_nodes_work_is_unmatched_not_guessed() {
-        // The Conv's output was renamed and its name derives from `t2`,
-        // but it also absorbed the Add: walking back from `t5` for the
-        // second node reaches `t1`, which is not its input.
+    fn a_conv_with_a_sum_input_covers_the_add_it_absorbed() {
+        // The NCHWc Conv is named after `t2` but also adds `t1` (its fourth
+        // input): it computes `t3`, and the QuickGelu after it `t4`, `t5`.
         let source = graph(
             vec![
                 node("Conv", "", &["t1", "w"], &["t2"]),
@@ -732,11 +798,92 @@ mod tests {
             &["w"],
         );
         let map = map_graphs(&source, &optimized);
-        assert_eq!(mapped(&map, "t2_nchwc"), (NodeOrigin::Layout, ids(&["#0"])));
+        assert_eq!(
+            mapped(&map, "t2_nchwc"),
+            (NodeOrigin::Layout, ids(&["#0", "#1"]))
+        );
+        assert_eq!(
+            mapped(&map, "/QuickGeluFusion/"),
+            (NodeOrigin::Fused, ids(&["#2", "#3"]))
+        );
+    }
+
+    #[test]
+    fn a_walk_into_another_nodes_work_is_unmatched_not_guessed() {
+        // The first node's output was renamed and its name says nothing:
+        // walking back from `t5` for the second node reaches `t1`, which is
+        // not its input, so neither is placed.
+        let source = graph(
+            vec![
+                node("Conv", "", &["t1", "w"], &["t2"]),
+                node("Add", "", &["t1", "t2"], &["t3"]),
+                node("Sigmoid", "", &["t3"], &["t4"]),
+                node("Mul", "", &["t3", "t4"], &["t5"]),
+            ],
+            &["w"],
+        );
+        let optimized = graph(
+            vec![
+                node("FusedConv", "opaque", &["t1", "w"], &["rt3"]),
+                node("QuickGelu", "/QuickGeluFusion/", &["rt3"], &["t5"]),
+            ],
+            &["w"],
+        );
+        let map = map_graphs(&source, &optimized);
+        assert_eq!(mapped(&map, "opaque"), (NodeOrigin::Unmatched, vec![]));
         assert_eq!(
             mapped(&map, "/QuickGeluFusion/"),
             (NodeOrigin::Unmatched, vec![])
         );
+    }
+
+    #[test]
+    fn an_activation_fused_after_naming_is_covered_and_nchwc_reshapes_are_inserted() {
+        // ResNet-style: Conv+BN+Sum+Relu as one NCHWc Conv named after the
+        // BatchNorm output; the residual Add of a MobileNet block runs in
+        // NCHWc between Reshapes ONNX Runtime inserted.
+        let source = graph(
+            vec![
+                node("Conv", "c", &["r0", "w"], &["a"]),
+                node(
+                    "BatchNormalization",
+                    "bn",
+                    &["a", "s", "b", "m", "v"],
+                    &["r75"],
+                ),
+                node("Sum", "sum", &["r75", "r0"], &["r76"]),
+                node("Relu", "relu", &["r76"], &["r77"]),
+                node("Add", "add", &["r77", "r0"], &["y"]),
+            ],
+            &["w", "s", "b", "m", "v"],
+        );
+        let mut conv = node("Conv", "r75_nchwc", &["n0", "wr", "bias", "n0"], &["n1"]);
+        conv.attribute.push(crate::model::onnx::AttributeProto {
+            name: Some("activation".to_owned()),
+            s: Some(b"Relu".to_vec()),
+            ..Default::default()
+        });
+        let optimized = graph(
+            vec![
+                node("ReorderInput", "ReorderInput", &["r0"], &["n0"]),
+                conv,
+                node("Reshape", "Reshape", &["n1", "shape"], &["n2"]),
+                node("Reshape", "Reshape_token_4", &["n0", "shape"], &["n3"]),
+                node("Add", "add", &["n2", "n3"], &["n4"]),
+                node("Reshape", "Reshape_token_5", &["n4", "shape2"], &["n5"]),
+                node("ReorderOutput", "ReorderOutput", &["n5"], &["y"]),
+            ],
+            &["wr", "bias", "shape", "shape2"],
+        );
+        let map = map_graphs(&source, &optimized);
+        assert_eq!(
+            mapped(&map, "r75_nchwc"),
+            (NodeOrigin::Layout, ids(&["c", "bn", "sum", "relu"]))
+        );
+        assert_eq!(mapped(&map, "add"), (NodeOrigin::Source, ids(&["add"])));
+        for inserted in ["Reshape", "Reshape_token_4", "Reshape_token_5"] {
+            assert_eq!(mapped(&map, inserted), (NodeOrigin::Inserted, vec![]));
+        }
     }
 
     #[test]

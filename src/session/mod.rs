@@ -6,9 +6,13 @@
 //! [`SUPPORTED_FORMAT_VERSIONS`]; `tests/data/sessions/` keeps one fixture per
 //! version. All writes are atomic (temporary file, then rename).
 //!
+//! `annotate` writes a copy of the model with the measurements in each
+//! node's `doc_string` (for Netron).
+//!
 //! `sweep` is the sweep document (`kind: "sweep"`): the points of a sweep,
 //! each with its embedded session, the Pareto set and the recommendation.
 
+pub mod annotate;
 mod export;
 mod report;
 mod sweep;

@@ -163,3 +163,109 @@ fn sampled_profiling_is_mapped_too() {
     let line = source_map::summary_line(&report).expect("a summary");
     assert!(line.starts_with("source mapping: "), "{line}");
 }
+
+#[test]
+fn annotated_model_carries_the_timings_and_still_runs() {
+    use onnx_workbench::{
+        model::Model,
+        session::{
+            SessionDocument,
+            annotate::{DOC_MARKER, METADATA_KEY, write_annotated_model},
+        },
+    };
+    let model_path = repo_path("tests/data/models/fusion_conv_bn_relu.onnx");
+    let record = run(&model_path, quick_config());
+    assert_eq!(record.status, RunStatus::Completed, "{:?}", record.failure);
+    let document = SessionDocument::new(record);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = dir.path().join("annotated.onnx");
+    let summary = write_annotated_model(&document, &model_path, &output).expect("annotated");
+    assert_eq!(summary.annotated_nodes, 10, "{summary}");
+
+    let original = Model::load(&model_path).expect("original").proto;
+    let annotated = Model::load(&output).expect("annotated").proto;
+    let graph = annotated.graph.as_ref().expect("graph");
+    let bn = graph
+        .node
+        .iter()
+        .find(|node| node.name() == "bn1")
+        .expect("bn1");
+    let doc = bn.doc_string();
+    assert!(doc.starts_with(DOC_MARKER), "{doc}");
+    assert!(
+        doc.contains("mean per run") && doc.contains("% of model_run"),
+        "{doc}"
+    );
+    assert!(doc.contains("provider: CPU"), "{doc}");
+    assert!(doc.contains("shared with: conv1, relu1"), "{doc}");
+    let meta = annotated
+        .metadata_props
+        .iter()
+        .find(|entry| entry.key() == METADATA_KEY)
+        .expect("session metadata");
+    let sha = &document.run.model.as_ref().expect("model info").sha256;
+    assert!(meta.value().contains(sha.as_str()), "{}", meta.value());
+
+    // Apart from the doc strings and the metadata entry, the same model.
+    let mut stripped = annotated.clone();
+    stripped
+        .metadata_props
+        .retain(|entry| entry.key() != METADATA_KEY);
+    if let (Some(stripped), Some(original)) = (stripped.graph.as_mut(), original.graph.as_ref()) {
+        for (node, before) in stripped.node.iter_mut().zip(&original.node) {
+            node.doc_string = before.doc_string.clone();
+        }
+    }
+    assert_eq!(stripped, original);
+
+    // It still loads and runs in ONNX Runtime.
+    let rerun = run(&output, quick_config());
+    assert_eq!(rerun.status, RunStatus::Completed, "{:?}", rerun.failure);
+
+    // Annotating the annotated copy replaces the annotation, not appends.
+    let again = dir.path().join("again.onnx");
+    let mut changed = document.clone();
+    if let Some(info) = changed.run.model.as_mut() {
+        info.sha256 = onnx_workbench::engine::runtime::sha256_hex(
+            &std::fs::read(&output).expect("read annotated"),
+        );
+    }
+    write_annotated_model(&changed, &output, &again).expect("re-annotated");
+    let twice = Model::load(&again).expect("again").proto;
+    let doc = twice.graph.as_ref().expect("graph").node[1].doc_string();
+    assert_eq!(doc.matches(DOC_MARKER).count(), 1, "{doc}");
+}
+
+#[test]
+fn annotating_a_missing_or_changed_model_is_a_clear_error() {
+    use onnx_workbench::session::{
+        SessionDocument,
+        annotate::{write_annotated_model, write_annotated_session_model},
+    };
+    let model_path = repo_path("tests/data/models/unnamed_nodes.onnx");
+    let record = run(&model_path, quick_config());
+    let document = SessionDocument::new(record);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = dir.path().join("out.onnx");
+    let missing = dir.path().join("gone.onnx");
+    let err = write_annotated_model(&document, &missing, &output)
+        .expect_err("missing model")
+        .to_string();
+    assert!(
+        err.contains("missing or unreadable") && err.contains("gone.onnx"),
+        "{err}"
+    );
+    let other = repo_path("tests/data/models/fusion_layer_norm.onnx");
+    let err = write_annotated_model(&document, &other, &output)
+        .expect_err("other model")
+        .to_string();
+    assert!(err.contains("changed since the session"), "{err}");
+    let err = write_annotated_model(&document, &model_path, &model_path)
+        .expect_err("same file")
+        .to_string();
+    assert!(err.contains("replace the model file"), "{err}");
+    assert!(!output.exists());
+    // The GUI's route: the session's own model path.
+    let summary = write_annotated_session_model(&document, &output).expect("annotated");
+    assert!(summary.annotated_nodes > 0);
+}

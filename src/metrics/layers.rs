@@ -288,6 +288,9 @@ pub struct LayerReport {
     /// How the nodes were mapped to the model file (`super::source_map`).
     #[serde(default)]
     pub source_map: Option<super::source_map::MappingInfo>,
+    /// Per-node allocations and the arena peak (`super::memory`).
+    #[serde(default)]
+    pub memory: Option<super::memory::MemoryReport>,
 }
 
 /// Short provider name: `CUDAExecutionProvider` → `CUDA`.
@@ -670,6 +673,7 @@ impl LayerAggregator {
             timeline,
             machine_peaks: None,
             source_map: None,
+            memory: None,
         }
     }
 }

@@ -12,6 +12,7 @@ mod aggregator;
 pub mod gpu_attribution;
 pub mod histogram;
 pub mod layers;
+pub mod memory;
 pub mod source_map;
 pub mod source_view;
 

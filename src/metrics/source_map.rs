@@ -993,6 +993,7 @@ mod tests {
             timeline: None,
             machine_peaks: None,
             source_map: None,
+            memory: None,
         };
         assert_eq!(summary_line(&report), None);
         apply(&mut report, &map, None);

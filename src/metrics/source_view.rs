@@ -145,6 +145,7 @@ mod tests {
             timeline: None,
             machine_peaks: None,
             source_map: None,
+            memory: None,
         }
     }
 

@@ -21,6 +21,7 @@ mod heatmap;
 mod layers;
 mod live;
 mod loaded_model;
+pub mod memory_view;
 mod messages;
 mod runtime_status;
 mod sensitivity;

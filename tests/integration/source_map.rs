@@ -269,3 +269,24 @@ fn annotating_a_missing_or_changed_model_is_a_clear_error() {
     let summary = write_annotated_session_model(&document, &output).expect("annotated");
     assert!(summary.annotated_nodes > 0);
 }
+
+#[test]
+fn separate_pass_records_node_memory_and_the_arena_peak() {
+    let report = profile("fusion_conv_bn_relu.onnx", quick_config());
+    let memory = report.memory.as_ref().expect("memory report");
+    assert_eq!(memory.note, None);
+    let map = mapping(&report);
+    let (conv, _) = executing(&map, "bn1");
+    let node = memory
+        .nodes
+        .iter()
+        .find(|node| &node.node == conv)
+        .unwrap_or_else(|| panic!("{conv} not in {:?}", memory.nodes));
+    // float32 [1, 16, 32, 32]
+    assert_eq!(node.output_bytes, 16 * 32 * 32 * 4);
+    let peak = memory.arena_peak_bytes.expect("arena peak");
+    assert!(peak >= node.output_bytes, "{peak}");
+    assert!(memory.arena_held_bytes.expect("held") >= peak);
+    let text = onnx_workbench::metrics::memory::summary_lines(memory).join("\n");
+    assert!(text.contains("arena peak"), "{text}");
+}

@@ -7,14 +7,15 @@
 //! - `load_phase`: the warm-up and the measured load, with their threads.
 //! - `profile_pass`: the separate per-layer profiling pass.
 //! - `gpu_time`: CUPTI kernel time joined to the profile's nodes.
-//! - `source_mapping`: the profiled nodes tied to the model file.
+//! - `pass_outputs`: what ONNX Runtime writes beside the profile (the optimized
+//!   model, tying nodes to the model file; per-node memory).
 
 mod controller;
 mod gpu_time;
 mod load_phase;
+mod pass_outputs;
 mod profile_pass;
 mod record;
-mod source_mapping;
 
 pub use controller::{RunHandle, RunStopper};
 pub use record::{

@@ -7,7 +7,7 @@
 //! `layer_profiling_error` and the load's results stand.
 
 use std::{
-    path::Path,
+    path::PathBuf,
     sync::{Arc, atomic::Ordering},
 };
 
@@ -16,8 +16,8 @@ use ort::session::SessionInputValue;
 use super::{
     Control,
     gpu_time::{self, GpuTimeError},
+    pass_outputs,
     record::RunRecord,
-    source_mapping,
 };
 use crate::{
     engine::{
@@ -61,6 +61,8 @@ struct ProfilePass {
     dir: tempfile::TempDir,
     /// Why ONNX Runtime wrote no optimized model.
     refused: Option<String>,
+    /// The profile ONNX Runtime wrote.
+    profile_path: PathBuf,
 }
 
 /// Runs the separate pass when the configuration asks for it and the user
@@ -92,6 +94,7 @@ pub(super) fn profiling_phase(
                 gpu,
                 dir,
                 refused,
+                profile_path,
             }) => {
                 match gpu {
                     Some(Ok(attribution)) => record.gpu_kernels = Some(attribution),
@@ -99,7 +102,8 @@ pub(super) fn profiling_phase(
                     None => {}
                 }
                 let mut report = layers.report();
-                source_mapping::map_report(&mut report, model_source, dir.path(), refused);
+                pass_outputs::map_report(&mut report, model_source, dir.path(), refused);
+                pass_outputs::attach_memory(&mut report, dir.path(), &profile_path);
                 record.timings.ort_session_initialization_micros =
                     report.session_initialization_micros;
                 record.trace.node_events = layers.trace_events;
@@ -111,7 +115,7 @@ pub(super) fn profiling_phase(
         }
     }
     if let (LayerProfiling::Sampled { .. }, Some(report)) = (layer_profiling, &mut record.layers) {
-        source_mapping::map_sampled_report(report, runtime, model_source, &record.config);
+        pass_outputs::map_sampled_report(report, runtime, model_source, &record.config);
     }
     if record.execution_provider_used == Some(ExecutionProviderKind::Cuda)
         && matches!(layer_profiling, LayerProfiling::Sampled { .. })
@@ -139,7 +143,7 @@ fn separate_profiling_pass(
         .map_err(ProfilePassError::TempDir)?;
     let prefix = dir.path().join("profile");
     let (mut built, refused) =
-        source_mapping::build_writing_optimized(runtime, model_source, config, &prefix, dir.path())
+        pass_outputs::build_writing_optimized(runtime, model_source, config, &prefix, dir.path())
             .map_err(ProfilePassError::Session)?;
     let values = prepared.to_values().map_err(ProfilePassError::Inputs)?;
     // On CUDA, record GPU kernels next to ORT's launch windows.
@@ -165,7 +169,8 @@ fn separate_profiling_pass(
         .session
         .end_profiling()
         .map_err(ProfilePassError::EndProfiling)?;
-    let parsed = parse_profile_file(Path::new(&profile_path)).map_err(ProfilePassError::Parse)?;
+    let profile_path = PathBuf::from(profile_path);
+    let parsed = parse_profile_file(&profile_path).map_err(ProfilePassError::Parse)?;
     let gpu = recording.map(|recording| {
         let recording = recording?;
         let start = profiling_start_nanos.map_err(GpuTimeError::ProfilingStart)?;
@@ -184,5 +189,6 @@ fn separate_profiling_pass(
         gpu,
         dir,
         refused,
+        profile_path,
     })
 }

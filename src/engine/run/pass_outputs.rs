@@ -1,6 +1,9 @@
-//! Ties the profiled nodes to the model file: ONNX Runtime writes the graph
-//! it optimized (same level, same provider) into the profile's folder, and
-//! `metrics::source_map` matches it to the model the sessions loaded.
+//! What ONNX Runtime writes beside the profile of the separate pass, and
+//! what becomes of it:
+//! - the graph it optimized (same level, same provider), which
+//!   `metrics::source_map` matches to the model the sessions loaded, tying
+//!   the profiled nodes to the model file;
+//! - per-node memory statistics (`metrics::memory`).
 //!
 //! ONNX Runtime 1.31 writes the optimized model at every level on CPU (at
 //! `all` it warns that NCHWc nodes tie the file to this machine). Where it
@@ -14,9 +17,11 @@ use crate::{
         EngineError,
         config::ProfileConfig,
         runtime::Runtime,
-        session::{BuiltSession, ModelSource, build_session, build_session_with_output},
+        session::{
+            BuiltSession, ModelSource, SessionOutputs, build_session, build_session_with_output,
+        },
     },
-    metrics::{layers::LayerReport, source_map},
+    metrics::{layers::LayerReport, memory, source_map},
     model::{Model, ModelError},
 };
 
@@ -40,9 +45,14 @@ pub(super) fn optimized_path(dir: &Path) -> PathBuf {
     dir.join("optimized.onnx")
 }
 
+/// Where ONNX Runtime writes its node memory statistics inside `dir`.
+fn memory_path(dir: &Path) -> PathBuf {
+    dir.join("node_memory.csv")
+}
+
 /// Builds the profiling session so that it also writes its optimized model
-/// to [`optimized_path`]; when ONNX Runtime refuses, builds it without and
-/// returns why alongside.
+/// to [`optimized_path`] and its node memory statistics; when ONNX Runtime
+/// refuses, builds it without and returns why alongside.
 pub(super) fn build_writing_optimized(
     runtime: &Runtime,
     model_source: ModelSource<'_>,
@@ -51,12 +61,17 @@ pub(super) fn build_writing_optimized(
     dir: &Path,
 ) -> Result<(BuiltSession, Option<String>), EngineError> {
     let optimized = optimized_path(dir);
+    let memory = memory_path(dir);
+    let outputs = SessionOutputs {
+        optimized_model: Some(&optimized),
+        node_memory_stats: Some(&memory),
+    };
     match build_session_with_output(
         runtime,
         model_source,
         config,
         Some(profiling_prefix),
-        Some(&optimized),
+        outputs,
     ) {
         Ok(built) => Ok((built, None)),
         Err(err) => {
@@ -89,6 +104,22 @@ pub(super) fn map_report(
     }
 }
 
+/// Reads the node memory statistics in `dir` and the arena statistics of
+/// the profile into `report.memory`.
+pub(super) fn attach_memory(report: &mut LayerReport, dir: &Path, profile: &Path) {
+    let json = match std::fs::read_to_string(profile) {
+        Ok(json) => json,
+        Err(err) => {
+            report.memory = Some(memory::MemoryReport {
+                note: Some(format!("cannot read the profile: {err}")),
+                ..memory::MemoryReport::default()
+            });
+            return;
+        }
+    };
+    report.memory = Some(memory::read_memory_report(&memory_path(dir), &json));
+}
+
 /// Sampled profiling: the load sessions wrote no optimized model, so one
 /// more session is built (not run) to write it, then the report is mapped.
 pub(super) fn map_sampled_report(
@@ -102,14 +133,13 @@ pub(super) fn map_sampled_report(
         .tempdir()
         .map_err(MappingError::TempDir)
         .and_then(|dir| {
-            build_session_with_output(
-                runtime,
-                model_source,
-                config,
-                None,
-                Some(&optimized_path(dir.path())),
-            )
-            .map_err(MappingError::Session)?;
+            let optimized = optimized_path(dir.path());
+            let outputs = SessionOutputs {
+                optimized_model: Some(&optimized),
+                node_memory_stats: None,
+            };
+            build_session_with_output(runtime, model_source, config, None, outputs)
+                .map_err(MappingError::Session)?;
             read_and_map(model_source, &optimized_path(dir.path()))
         });
     match result {

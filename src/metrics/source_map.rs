@@ -391,11 +391,21 @@ impl<'a> SourceIndex<'a> {
         if base.is_empty() {
             return None;
         }
-        self.by_name
-            .get(base)
-            .or_else(|| self.producer.get(base))
-            .copied()
-            .filter(|&index| !self.constant_node[index])
+        let find = |name: &str| {
+            self.by_name
+                .get(name)
+                .or_else(|| self.producer.get(name))
+                .copied()
+                .filter(|&index| !self.constant_node[index])
+        };
+        // A BatchNormalization, Mul or Add rewritten as an NCHWc depthwise
+        // Conv is named `<output>_bn_nchwc`, `<output>_mul_nchwc`, ...
+        find(base).or_else(|| {
+            ["_bn", "_mul", "_add"]
+                .iter()
+                .find_map(|suffix| base.strip_suffix(suffix))
+                .and_then(find)
+        })
     }
 }
 
@@ -881,6 +891,9 @@ mod tests {
             (NodeOrigin::Layout, ids(&["c", "bn", "sum", "relu"]))
         );
         assert_eq!(mapped(&map, "add"), (NodeOrigin::Source, ids(&["add"])));
+        assert_eq!(index_derived(&source, "r75_bn_nchwc"), Some(1));
+        assert_eq!(index_derived(&source, "y_add_nchwc"), Some(4));
+        assert_eq!(index_derived(&source, "nothing_bn_nchwc"), None);
         for inserted in ["Reshape", "Reshape_token_4", "Reshape_token_5"] {
             assert_eq!(mapped(&map, inserted), (NodeOrigin::Inserted, vec![]));
         }
@@ -962,6 +975,10 @@ mod tests {
             (NodeOrigin::Inserted, vec![])
         );
         assert_eq!(mapped(&map, "ln"), (NodeOrigin::Source, ids(&["ln"])));
+    }
+
+    fn index_derived(source: &GraphProto, name: &str) -> Option<usize> {
+        SourceIndex::new(source).derived(name)
     }
 
     fn stats(node: &str, micros: u64) -> LayerStats {

@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+pub use super::layers::MappingInfo;
 use super::layers::{LayerReport, NodeOrigin};
 use crate::model::{
     node::{attr_string, node_id},
@@ -101,17 +102,6 @@ pub struct SourceMap {
     by_profile_name: HashMap<String, MappedNode>,
     /// Nodes of the source graph that run (not `Constant` or folded).
     pub runtime_source_nodes: usize,
-}
-
-/// How a layer report was mapped; kept in the report for its summary line.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MappingInfo {
-    /// Nodes of the source graph that run at inference time (without
-    /// `Constant` nodes and what ONNX Runtime folds from constants).
-    pub runtime_source_nodes: usize,
-    /// Why the mapping could not be made, or what it was made against.
-    #[serde(default)]
-    pub note: Option<String>,
 }
 
 /// The figures of the summary line.

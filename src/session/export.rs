@@ -27,6 +27,49 @@ fn to_csv<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>, SessionError> {
         .map_err(|err| SessionError::Encode(err.to_string()))
 }
 
+/// A row of `layers.csv`: the layer's fields, with the source nodes joined
+/// by spaces (CSV has no lists).
+#[derive(serde::Serialize)]
+struct LayerCsvRow<'a> {
+    node: &'a str,
+    op_type: &'a str,
+    provider: &'a str,
+    calls: u64,
+    total_micros: u64,
+    mean_micros: f64,
+    p50_micros: f64,
+    p90_micros: f64,
+    share: f64,
+    input_shapes: &'a str,
+    output_shapes: &'a str,
+    origin: crate::metrics::layers::NodeOrigin,
+    source_nodes: String,
+    flops: Option<f64>,
+    bytes: Option<f64>,
+}
+
+impl<'a> From<&'a crate::metrics::layers::LayerStats> for LayerCsvRow<'a> {
+    fn from(node: &'a crate::metrics::layers::LayerStats) -> Self {
+        Self {
+            node: &node.node,
+            op_type: &node.op_type,
+            provider: &node.provider,
+            calls: node.calls,
+            total_micros: node.total_micros,
+            mean_micros: node.mean_micros,
+            p50_micros: node.p50_micros,
+            p90_micros: node.p90_micros,
+            share: node.share,
+            input_shapes: &node.input_shapes,
+            output_shapes: &node.output_shapes,
+            origin: node.origin,
+            source_nodes: node.source_nodes.join(" "),
+            flops: node.flops,
+            bytes: node.bytes,
+        }
+    }
+}
+
 /// Writes `layers.csv`, `op_types.csv`, `timeseries.csv`, `telemetry.csv` and `gpu.csv`
 /// into `dir` (created if needed), and `batch_sizes.csv` for a batched run.
 /// Returns the paths written.
@@ -41,7 +84,10 @@ pub fn write_csv(document: &SessionDocument, dir: &Path) -> Result<Vec<PathBuf>,
         None => (&[][..], &[][..]),
     };
     let mut files = vec![
-        ("layers.csv", to_csv(nodes)?),
+        (
+            "layers.csv",
+            to_csv(&nodes.iter().map(LayerCsvRow::from).collect::<Vec<_>>())?,
+        ),
         ("op_types.csv", to_csv(op_types)?),
         ("timeseries.csv", to_csv(&run.timeseries)?),
         ("telemetry.csv", to_csv(&run.telemetry)?),

@@ -88,3 +88,52 @@ pub fn show(ui: &mut Ui, report: &MemoryReport) {
             });
         });
 }
+
+#[cfg(test)]
+mod tests {
+    use egui_kittest::{Harness, kittest::Queryable as _};
+
+    use super::*;
+    use crate::metrics::memory::NodeMemory;
+
+    #[test]
+    fn shows_the_arena_peak_and_the_nodes_largest_first() {
+        let report = MemoryReport {
+            nodes: vec![
+                NodeMemory {
+                    node: "conv_big".to_owned(),
+                    output_bytes: 65_536,
+                    temp_bytes: 4_096,
+                    ..NodeMemory::default()
+                },
+                NodeMemory {
+                    node: "relu_small".to_owned(),
+                    output_bytes: 256,
+                    ..NodeMemory::default()
+                },
+            ],
+            arena_peak_bytes: Some(90_000),
+            arena_held_bytes: Some(1_049_768),
+            ..MemoryReport::default()
+        };
+        let mut harness = Harness::new_ui(|ui| show(ui, &report));
+        harness.run();
+        harness.get_by_label_contains("Arena peak in use 90");
+        harness.get_by_label("conv_big");
+        harness.get_by_label("relu_small");
+        harness.get_by_label(&format_bytes(4_096));
+    }
+
+    #[test]
+    fn an_empty_report_says_so() {
+        let report = MemoryReport {
+            note: Some("cannot read ONNX Runtime's node memory statistics".to_owned()),
+            ..MemoryReport::default()
+        };
+        let mut harness = Harness::new_ui(|ui| show(ui, &report));
+        harness.run();
+        harness.get_by_label("No arena statistics");
+        harness.get_by_label("No per-node memory statistics.");
+        harness.get_by_label_contains("cannot read");
+    }
+}

@@ -290,3 +290,31 @@ fn separate_pass_records_node_memory_and_the_arena_peak() {
     let text = onnx_workbench::metrics::memory::summary_lines(memory).join("\n");
     assert!(text.contains("arena peak"), "{text}");
 }
+
+#[test]
+fn profile_command_prints_the_mapping_and_writes_the_annotated_model() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output_path = dir.path().join("annotated.onnx");
+    let model = repo_path("tests/data/models/fusion_layer_norm.onnx");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
+        .args(["profile", "--quiet", "--requests", "5", "--warmup", "0s"])
+        .arg(&model)
+        .arg("--export-annotated")
+        .arg(&output_path)
+        .output()
+        .expect("run onnx-workbench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("source mapping: "), "{stdout}");
+    assert!(stdout.contains("memory: arena peak"), "{stdout}");
+    assert!(stderr.contains("annotated model written to"), "{stderr}");
+    let annotated = onnx_workbench::model::Model::load(&output_path).expect("annotated");
+    let graph = annotated.proto.graph.expect("graph");
+    assert!(
+        graph
+            .node
+            .iter()
+            .all(|node| node.doc_string().contains("time: "))
+    );
+}

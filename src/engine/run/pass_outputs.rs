@@ -8,7 +8,11 @@
 //! ONNX Runtime 1.31 writes the optimized model at every level on CPU (at
 //! `all` it warns that NCHWc nodes tie the file to this machine). Where it
 //! refuses (compiled execution-provider nodes), the session is built again
-//! without it and the report says the nodes are not mapped.
+//! without it and the report says the nodes are not mapped. Writing it is
+//! part of the profiling session's creation, so that session's
+//! `session_initialization` time includes it (weights of 1 KiB and more go
+//! to a side file, so the write is about one copy of the weights); the load
+//! sessions are not affected.
 
 use std::path::{Path, PathBuf};
 

@@ -399,6 +399,9 @@ pub struct ProfileArgs {
     /// Write a Chrome/Perfetto trace (request spans and ONNX Runtime node events) here.
     #[arg(long, help_heading = "Output")]
     pub export_trace: Option<PathBuf>,
+    /// Write a copy of the model whose nodes carry the measured time, FLOPs, bytes and provider in their doc_string (for Netron).
+    #[arg(long, value_name = "OUT.onnx", help_heading = "Output")]
+    pub export_annotated: Option<PathBuf>,
 }
 
 /// `sweep` arguments: every `profile` flag (the base configuration of each

@@ -129,6 +129,15 @@ pub(super) fn profile(args: &ProfileArgs) -> anyhow::Result<u8> {
                 .map(|()| format!("trace written to {}", path.display())),
         );
     }
+    if let Some(path) = &args.export_annotated {
+        match crate::session::annotate::write_annotated_model(&document, &args.model, path) {
+            Ok(summary) => eprintln!("annotated model written to {} ({summary})", path.display()),
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                export_failed = true;
+            }
+        }
+    }
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&document)?);
     } else {
@@ -152,7 +161,10 @@ pub(super) fn profile(args: &ProfileArgs) -> anyhow::Result<u8> {
 
 /// Fails early when an export destination cannot be written, before the run.
 pub(super) fn check_output_paths(args: &ProfileArgs) -> Result<(), CliError> {
-    for path in [&args.export, &args.export_trace].into_iter().flatten() {
+    for path in [&args.export, &args.export_trace, &args.export_annotated]
+        .into_iter()
+        .flatten()
+    {
         let dir = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),

@@ -33,8 +33,8 @@ mod args;
 mod commands;
 mod doctor;
 mod gui;
-mod merge;
 mod inspect;
+mod merge;
 mod setup;
 mod sweep;
 

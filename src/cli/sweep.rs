@@ -23,6 +23,10 @@ pub enum SweepArgError {
         "--export-trace is not available for a sweep: export the sweep with --export and a point's session from it"
     )]
     NoTrace,
+    #[error(
+        "--export-annotated is not available for a sweep: profile the chosen point with --export-annotated"
+    )]
+    NoAnnotated,
 }
 
 impl SweepArgs {
@@ -30,6 +34,9 @@ impl SweepArgs {
     pub fn to_spec(&self) -> Result<SweepSpec, SweepArgError> {
         if self.profile.export_trace.is_some() {
             return Err(SweepArgError::NoTrace);
+        }
+        if self.profile.export_annotated.is_some() {
+            return Err(SweepArgError::NoAnnotated);
         }
         let dimensions = self
             .vary

@@ -36,6 +36,33 @@ pub fn build_session(
     config: &ProfileConfig,
     profiling_prefix: Option<&Path>,
 ) -> Result<BuiltSession, EngineError> {
+    build_session_with_output(
+        runtime,
+        model,
+        config,
+        profiling_prefix,
+        SessionOutputs::default(),
+    )
+}
+
+/// Files ONNX Runtime writes about a session besides the profile.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionOutputs<'a> {
+    /// The graph it optimized, at the session's optimization level (weights
+    /// of 1 KiB and more in a file next to it).
+    pub optimized_model: Option<&'a Path>,
+    /// Per-node memory statistics (`session.collect_node_memory_stats_to_file`).
+    pub node_memory_stats: Option<&'a Path>,
+}
+
+/// Like [`build_session`], with ONNX Runtime also writing `outputs`.
+pub fn build_session_with_output(
+    runtime: &Runtime,
+    model: ModelSource<'_>,
+    config: &ProfileConfig,
+    profiling_prefix: Option<&Path>,
+    outputs: SessionOutputs<'_>,
+) -> Result<BuiltSession, EngineError> {
     fn session_error<E>(err: E) -> EngineError
     where
         ort::Error: From<E>,
@@ -58,6 +85,29 @@ pub fn build_session(
         .map_err(session_error)?;
     if let Some(prefix) = profiling_prefix {
         builder = builder.with_profiling(prefix).map_err(session_error)?;
+    }
+    if let Some(path) = outputs.node_memory_stats {
+        builder = builder
+            .with_config_entry(
+                "session.collect_node_memory_stats_to_file",
+                path.to_string_lossy(),
+            )
+            .map_err(session_error)?;
+    }
+    if let Some(path) = outputs.optimized_model {
+        builder = builder
+            .with_optimized_model_path(path)
+            .map_err(session_error)?
+            .with_config_entry(
+                "session.optimized_model_external_initializers_file_name",
+                "optimized.weights",
+            )
+            .map_err(session_error)?
+            .with_config_entry(
+                "session.optimized_model_external_initializers_min_size_in_bytes",
+                "1024",
+            )
+            .map_err(session_error)?;
     }
     let mut execution_provider = ExecutionProviderKind::Cpu;
     let mut fallback_warning = None;

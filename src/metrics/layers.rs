@@ -310,6 +310,17 @@ pub struct MachinePeaks {
     pub measured_at: String,
 }
 
+/// How a layer report was mapped to the model file (`super::source_map`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MappingInfo {
+    /// Nodes of the source graph that run at inference time (without
+    /// `Constant` nodes and what ONNX Runtime folds from constants).
+    pub runtime_source_nodes: usize,
+    /// Why the mapping could not be made, or what it was made against.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
 /// Timings summed per op type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpTypeStats {
@@ -342,6 +353,12 @@ pub struct LayerReport {
     /// The machine's peaks for the roofline, when measured.
     #[serde(default)]
     pub machine_peaks: Option<MachinePeaks>,
+    /// How the nodes were mapped to the model file (`super::source_map`).
+    #[serde(default)]
+    pub source_map: Option<MappingInfo>,
+    /// Per-node allocations and the arena peak (`super::memory`).
+    #[serde(default)]
+    pub memory: Option<super::memory::MemoryReport>,
 }
 
 /// Short provider name: `CUDAExecutionProvider` → `CUDA`.
@@ -738,6 +755,8 @@ impl LayerAggregator {
             op_types,
             timeline,
             machine_peaks: None,
+            source_map: None,
+            memory: None,
         }
     }
 }

@@ -12,7 +12,9 @@ mod aggregator;
 pub mod gpu_attribution;
 pub mod histogram;
 pub mod layers;
+pub mod memory;
 pub mod node_cost;
+pub mod source_map;
 pub mod source_view;
 
 use std::time::Duration;

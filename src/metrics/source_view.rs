@@ -144,6 +144,8 @@ mod tests {
             op_types: Vec::new(),
             timeline: None,
             machine_peaks: None,
+            source_map: None,
+            memory: None,
         }
     }
 

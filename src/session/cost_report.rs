@@ -284,6 +284,8 @@ mod tests {
                 method: "test".to_owned(),
                 measured_at: String::new(),
             }),
+            source_map: None,
+            memory: None,
         }
     }
 

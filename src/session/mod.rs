@@ -8,10 +8,13 @@
 //!
 //! `merge` merges sessions of several load machines into one session
 //! (`report --merge`), listed in [`SessionDocument::merged_from`].
+//! `annotate` writes a copy of the model with the measurements in each
+//! node's `doc_string` (for Netron).
 //!
 //! `sweep` is the sweep document (`kind: "sweep"`): the points of a sweep,
 //! each with its embedded session, the Pareto set and the recommendation.
 
+pub mod annotate;
 mod cost_report;
 mod export;
 mod merge;

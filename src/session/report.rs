@@ -298,6 +298,16 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
         )?;
         let providers = layers.provider_summary();
         writeln!(out, "  providers: {providers}")?;
+        if let Some(line) = crate::metrics::source_map::summary_line(layers) {
+            writeln!(out, "  {line}")?;
+        }
+        for line in layers
+            .memory
+            .iter()
+            .flat_map(crate::metrics::memory::summary_lines)
+        {
+            writeln!(out, "  {line}")?;
+        }
         let gpu_nodes = providers.has_gpu_nodes();
         if gpu_nodes {
             writeln!(

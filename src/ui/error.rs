@@ -23,6 +23,9 @@ pub enum UiError {
     /// The shown session could not be written.
     #[error("Export failed: {0}")]
     Export(#[source] SessionError),
+    /// The annotated model could not be written.
+    #[error("Export of the annotated model failed: {0}")]
+    Annotate(#[source] crate::session::annotate::AnnotateError),
 }
 
 /// Joins the result of a task with the result of its work.

@@ -32,6 +32,8 @@ pub enum PickPurpose {
     ExportCsv,
     /// Where to save the shown session as a Chrome trace.
     ExportTrace,
+    /// Where to save a copy of the session's model annotated with its timings.
+    ExportAnnotated,
 }
 
 impl PickPurpose {
@@ -40,10 +42,12 @@ impl PickPurpose {
         match self {
             Self::OpenModel => Action::OpenModel(path),
             Self::OpenSession => Action::OpenSession(path),
-            Self::ExportJson | Self::ExportCsv | Self::ExportTrace => Action::Export {
-                purpose: self,
-                path,
-            },
+            Self::ExportJson | Self::ExportCsv | Self::ExportTrace | Self::ExportAnnotated => {
+                Action::Export {
+                    purpose: self,
+                    path,
+                }
+            }
         }
     }
 }
@@ -74,6 +78,7 @@ impl FileDialogs {
                 PickPurpose::OpenSession => dialog.add_filter("Session", &["json"]).pick_file(),
                 PickPurpose::ExportJson => dialog.set_file_name("session.json").save_file(),
                 PickPurpose::ExportTrace => dialog.set_file_name("trace.json").save_file(),
+                PickPurpose::ExportAnnotated => dialog.set_file_name("annotated.onnx").save_file(),
                 PickPurpose::ExportCsv => dialog.pick_folder(),
             };
             match picked {
@@ -104,6 +109,9 @@ impl FileDialogs {
             }
             PickPurpose::ExportTrace => {
                 egui_file::FileDialog::save_file().default_filename("trace.json")
+            }
+            PickPurpose::ExportAnnotated => {
+                egui_file::FileDialog::save_file().default_filename("annotated.onnx")
             }
             PickPurpose::ExportCsv => egui_file::FileDialog::select_folder(),
         }
@@ -205,6 +213,7 @@ mod tests {
             PickPurpose::ExportJson,
             PickPurpose::ExportCsv,
             PickPurpose::ExportTrace,
+            PickPurpose::ExportAnnotated,
         ] {
             assert_eq!(
                 purpose.action(path.clone()),

@@ -159,6 +159,11 @@ pub fn layers_ui(
     egui::CollapsingHeader::new(RichText::new("Roofline").strong())
         .default_open(true)
         .show(ui, |ui| roofline::roofline_ui(ui, report, selection));
+    if let Some(memory) = &report.memory {
+        egui::CollapsingHeader::new(RichText::new("Memory").strong())
+            .default_open(false)
+            .show(ui, |ui| super::memory_view::show(ui, memory));
+    }
     ui.add_space(8.0);
     let source_rows = by_source_node(report);
     ui.horizontal(|ui| {

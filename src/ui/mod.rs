@@ -23,6 +23,7 @@ mod input_shapes;
 mod layers;
 mod live;
 mod loaded_model;
+mod memory_view;
 mod messages;
 mod roofline;
 mod runtime_status;

@@ -244,6 +244,8 @@ mod tests {
             op_types: Vec::new(),
             timeline: None,
             machine_peaks: None,
+            source_map: None,
+            memory: None,
         };
         let points = roofline_points(&report);
         assert_eq!(points.len(), 1);

@@ -187,6 +187,14 @@ pub fn export_session(
     purpose: PickPurpose,
     path: &std::path::Path,
 ) -> Result<FileOutcome, UiError> {
+    if purpose == PickPurpose::ExportAnnotated {
+        let summary = crate::session::annotate::write_annotated_session_model(document, path)
+            .map_err(UiError::Annotate)?;
+        return Ok(FileOutcome::Written(format!(
+            "Wrote the annotated model ({summary}) to {}",
+            path.display()
+        )));
+    }
     let what = match purpose {
         PickPurpose::ExportCsv => {
             write_csv(document, path).map(|files| format!("{} CSV files", files.len()))

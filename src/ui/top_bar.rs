@@ -68,6 +68,9 @@ pub fn top_bar_ui(ui: &mut Ui, bar: &TopBar<'_>, actions: &mut ActionQueue) {
                 if ui.button("Chrome trace…").clicked() {
                     actions.push(Action::PickFile(PickPurpose::ExportTrace));
                 }
+                if ui.button("Annotated model (ONNX, for Netron)…").clicked() {
+                    actions.push(Action::PickFile(PickPurpose::ExportAnnotated));
+                }
             });
         });
         ui.separator();

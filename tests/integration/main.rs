@@ -12,13 +12,14 @@ mod gpu;
 #[cfg(feature = "gui")]
 mod graph_view;
 mod inputs;
-mod node_cost;
-mod merge;
 mod inspect;
+mod merge;
+mod node_cost;
 mod opset;
 mod profile;
 mod prune;
 mod session_files;
+mod source_map;
 mod sweep;
 mod transform;
 #[cfg(feature = "gui")]

@@ -212,18 +212,17 @@ fn ctrl_c_at_each_phase_of_a_cli_run_keeps_a_whole_session() {
                 .spawn(move || {
                     let dir = tempfile::tempdir().expect("temp dir");
                     let target = dir.path().join("session.json");
-                    let child =
-                        std::process::Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
-                            .arg("profile")
-                            .arg(&model)
-                            .args(["--duration", "2s", "--warmup", "1s", "--quiet"])
-                            .args(["--profile-runs", "3000"])
-                            .arg("--export")
-                            .arg(&target)
-                            .stdout(std::process::Stdio::null())
-                            .stderr(std::process::Stdio::piped())
-                            .spawn()
-                            .expect("start onnx-workbench");
+                    let child = std::process::Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
+                        .arg("profile")
+                        .arg(&model)
+                        .args(["--duration", "2s", "--warmup", "1s", "--quiet"])
+                        .args(["--profile-runs", "3000"])
+                        .arg("--export")
+                        .arg(&target)
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::piped())
+                        .spawn()
+                        .expect("start onnx-workbench");
                     std::thread::sleep(std::time::Duration::from_millis(delay_ms));
                     let interrupted = std::time::Instant::now();
                     let _ = std::process::Command::new("kill")

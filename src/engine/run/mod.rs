@@ -8,11 +8,14 @@
 //! - `profile_pass`: the separate per-layer profiling pass.
 //! - `gpu_time`: CUPTI kernel time joined to the profile's nodes.
 //! - `metrics_url`: the `--metrics-url` scraper of a run.
+//! - `pass_outputs`: what ONNX Runtime writes beside the profile (the optimized
+//!   model, tying nodes to the model file; per-node memory).
 
 mod controller;
 mod gpu_time;
 mod load_phase;
 mod metrics_url;
+mod pass_outputs;
 mod profile_pass;
 mod record;
 

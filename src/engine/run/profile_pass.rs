@@ -7,7 +7,7 @@
 //! `layer_profiling_error` and the load's results stand.
 
 use std::{
-    path::Path,
+    path::PathBuf,
     sync::{Arc, atomic::Ordering},
 };
 
@@ -16,6 +16,7 @@ use ort::session::SessionInputValue;
 use super::{
     Control,
     gpu_time::{self, GpuTimeError},
+    pass_outputs,
     record::RunRecord,
 };
 use crate::{
@@ -24,7 +25,7 @@ use crate::{
         config::{ExecutionProviderKind, LayerProfiling, ProfileConfig},
         inputs::{InputError, PreparedInputs},
         runtime::Runtime,
-        session::{ModelSource, build_session},
+        session::ModelSource,
     },
     metrics::{
         RunPhase, RunShared,
@@ -56,6 +57,12 @@ struct ProfilePass {
     layers: LayerAggregator,
     /// On CUDA: kernel time per node, or why there is none.
     gpu: Option<Result<GpuAttribution, GpuTimeError>>,
+    /// The pass's folder, holding ONNX Runtime's optimized model.
+    dir: tempfile::TempDir,
+    /// Why ONNX Runtime wrote no optimized model.
+    refused: Option<String>,
+    /// The profile ONNX Runtime wrote.
+    profile_path: PathBuf,
 }
 
 /// Runs the separate pass when the configuration asks for it and the user
@@ -82,13 +89,21 @@ pub(super) fn profiling_phase(
             runs,
             control,
         ) {
-            Ok(ProfilePass { layers, gpu }) => {
+            Ok(ProfilePass {
+                layers,
+                gpu,
+                dir,
+                refused,
+                profile_path,
+            }) => {
                 match gpu {
                     Some(Ok(attribution)) => record.gpu_kernels = Some(attribution),
                     Some(Err(note)) => record.gpu_kernels_note = Some(note.to_string()),
                     None => {}
                 }
-                let report = layers.report();
+                let mut report = layers.report();
+                pass_outputs::map_report(&mut report, model_source, dir.path(), refused);
+                pass_outputs::attach_memory(&mut report, dir.path(), &profile_path);
                 record.timings.ort_session_initialization_micros =
                     report.session_initialization_micros;
                 record.trace.node_events = layers.trace_events;
@@ -98,6 +113,9 @@ pub(super) fn profiling_phase(
             }
             Err(err) => record.layer_profiling_error = Some(format!("{err:#}")),
         }
+    }
+    if let (LayerProfiling::Sampled { .. }, Some(report)) = (layer_profiling, &mut record.layers) {
+        pass_outputs::map_sampled_report(report, runtime, model_source, &record.config);
     }
     if let Some(layers) = record.layers.as_mut()
         && !control.user_stop.load(Ordering::Relaxed)
@@ -138,8 +156,9 @@ fn separate_profiling_pass(
         .tempdir()
         .map_err(ProfilePassError::TempDir)?;
     let prefix = dir.path().join("profile");
-    let mut built = build_session(runtime, model_source, config, Some(&prefix))
-        .map_err(ProfilePassError::Session)?;
+    let (mut built, refused) =
+        pass_outputs::build_writing_optimized(runtime, model_source, config, &prefix, dir.path())
+            .map_err(ProfilePassError::Session)?;
     let values = prepared.to_values().map_err(ProfilePassError::Inputs)?;
     // On CUDA, record GPU kernels next to ORT's launch windows.
     let recorder =
@@ -164,7 +183,8 @@ fn separate_profiling_pass(
         .session
         .end_profiling()
         .map_err(ProfilePassError::EndProfiling)?;
-    let parsed = parse_profile_file(Path::new(&profile_path)).map_err(ProfilePassError::Parse)?;
+    let profile_path = PathBuf::from(profile_path);
+    let parsed = parse_profile_file(&profile_path).map_err(ProfilePassError::Parse)?;
     let gpu = recording.map(|recording| {
         let recording = recording?;
         let start = profiling_start_nanos.map_err(GpuTimeError::ProfilingStart)?;
@@ -178,5 +198,11 @@ fn separate_profiling_pass(
             runs: runs + 1,
         });
     }
-    Ok(ProfilePass { layers, gpu })
+    Ok(ProfilePass {
+        layers,
+        gpu,
+        dir,
+        refused,
+        profile_path,
+    })
 }

@@ -365,6 +365,7 @@ def main():
     graph_input_fixtures()
     cost_fixtures()
     static_flops_fixtures()
+    source_map_fixtures()
     return 0
 
 
@@ -775,6 +776,106 @@ def static_flops_fixtures():
     y, projected = sess.run(None, {"x": x})
     assert list(y.shape) == [2, 2, 16, 24], y.shape
     print(f"  ort ok resize_expand.onnx: {list(y.shape)}, {list(projected.shape)}")
+# ---------------------------------------------------------------- source mapping
+# Models ONNX Runtime (CPU, level all) is known to rewrite: Conv+BatchNorm+Relu
+# (BatchNorm folded, NCHWc layout, ReorderInput/ReorderOutput inserted),
+# MatMul+Add into Gemm, a layer-norm pattern into LayerNormalization, and a
+# model whose nodes have no names (ids #<index>) with weights in Constant nodes.
+
+def fusion_conv_bn_relu(rng):
+    c0, c1, c2, k = 3, 16, 16, 10
+    inits = [
+        numpy_helper.from_array(f32(rng, (c1, c0, 3, 3), 0.3), "w1"),
+        numpy_helper.from_array(np.abs(f32(rng, (c1,), 1.0)) + 0.5, "bn_scale"),
+        numpy_helper.from_array(f32(rng, (c1,), 0.1), "bn_bias"),
+        numpy_helper.from_array(f32(rng, (c1,), 0.1), "bn_mean"),
+        numpy_helper.from_array(np.abs(f32(rng, (c1,), 1.0)) + 0.5, "bn_var"),
+        numpy_helper.from_array(f32(rng, (c2, c1, 3, 3), 0.1), "w2"),
+        numpy_helper.from_array(f32(rng, (c2,), 0.1), "b2"),
+        numpy_helper.from_array(f32(rng, (c2, k), 0.2), "fc_w"),
+        numpy_helper.from_array(f32(rng, (k,), 0.1), "fc_b"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c1", "bn_scale", "bn_bias", "bn_mean", "bn_var"],
+                         ["b1"], name="bn1"),
+        helper.make_node("Relu", ["b1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+        helper.make_node("Add", ["r1", "r2"], ["sum"], name="residual"),
+        helper.make_node("GlobalAveragePool", ["sum"], ["gap"], name="gap"),
+        helper.make_node("Flatten", ["gap"], ["flat"], name="flatten"),
+        helper.make_node("MatMul", ["flat", "fc_w"], ["mm"], name="fc_matmul"),
+        helper.make_node("Add", ["mm", "fc_b"], ["y"], name="fc_add"),
+    ]
+    return make_model("fusion_conv_bn_relu", nodes, [vi("x", TensorProto.FLOAT, [1, c0, 32, 32])],
+                      [vi("y", TensorProto.FLOAT, [1, k])],
+                      "Fixture: Conv+BatchNorm+Relu, Conv+Relu, residual Add, MatMul+Add (Gemm).",
+                      inits)
+
+
+def fusion_layer_norm(rng):
+    d = 64
+    inits = [
+        numpy_helper.from_array(np.array(2.0, dtype=np.float32), "two"),
+        numpy_helper.from_array(np.array(1e-5, dtype=np.float32), "eps"),
+        numpy_helper.from_array(np.abs(f32(rng, (d,), 1.0)) + 0.5, "gamma"),
+        numpy_helper.from_array(f32(rng, (d,), 0.1), "beta"),
+        numpy_helper.from_array(f32(rng, (d, d), 0.1), "proj_w"),
+        numpy_helper.from_array(f32(rng, (d,), 0.1), "proj_b"),
+    ]
+    nodes = [
+        helper.make_node("ReduceMean", ["x"], ["mean"], name="ln_mean", axes=[-1]),
+        helper.make_node("Sub", ["x", "mean"], ["centered"], name="ln_sub"),
+        helper.make_node("Pow", ["centered", "two"], ["sq"], name="ln_pow"),
+        helper.make_node("ReduceMean", ["sq"], ["var"], name="ln_var", axes=[-1]),
+        helper.make_node("Add", ["var", "eps"], ["var_eps"], name="ln_add_eps"),
+        helper.make_node("Sqrt", ["var_eps"], ["std"], name="ln_sqrt"),
+        helper.make_node("Div", ["centered", "std"], ["normed"], name="ln_div"),
+        helper.make_node("Mul", ["normed", "gamma"], ["scaled"], name="ln_scale"),
+        helper.make_node("Add", ["scaled", "beta"], ["ln_out"], name="ln_shift"),
+        helper.make_node("MatMul", ["ln_out", "proj_w"], ["proj"], name="proj_matmul"),
+        helper.make_node("Add", ["proj", "proj_b"], ["y"], name="proj_add"),
+    ]
+    return make_model("fusion_layer_norm", nodes, [vi("x", TensorProto.FLOAT, [1, 16, d])],
+                      [vi("y", TensorProto.FLOAT, [1, 16, d])],
+                      "Fixture: a layer-norm pattern (ReduceMean, Sub, Pow, Sqrt, Div), then MatMul+Add.",
+                      inits)
+
+
+def unnamed_nodes(rng):
+    c0, c1 = 3, 8
+    const = lambda out, arr: helper.make_node("Constant", [], [out],
+                                              value=numpy_helper.from_array(arr, out))
+    nodes = [
+        const("w1", f32(rng, (c1, c0, 3, 3), 0.3)),
+        const("b1", f32(rng, (c1,), 0.1)),
+        helper.make_node("Conv", ["x", "w1", "b1"], ["t0"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["t0"], ["t1"]),
+        const("w2", f32(rng, (c1, c1, 3, 3), 0.1)),
+        helper.make_node("Conv", ["t1", "w2"], ["t2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["t1", "t2"], ["t3"]),
+        helper.make_node("Sigmoid", ["t3"], ["t4"]),
+        helper.make_node("Mul", ["t3", "t4"], ["t5"]),
+        helper.make_node("GlobalAveragePool", ["t5"], ["y"]),
+    ]
+    return make_model("unnamed_nodes", nodes, [vi("x", TensorProto.FLOAT, [1, c0, 16, 16])],
+                      [vi("y", TensorProto.FLOAT, [1, c1, 1, 1])],
+                      "Fixture: nodes without names, weights in Constant nodes, Conv+Relu, residual Add.")
+
+
+def source_map_fixtures():
+    """Fixtures of tests/integration/source_map.rs."""
+    paths = {
+        "fusion_conv_bn_relu.onnx": write("fusion_conv_bn_relu.onnx",
+                                          fusion_conv_bn_relu(np.random.default_rng(SEED + 5))),
+        "fusion_layer_norm.onnx": write("fusion_layer_norm.onnx",
+                                        fusion_layer_norm(np.random.default_rng(SEED + 6))),
+        "unnamed_nodes.onnx": write("unnamed_nodes.onnx",
+                                    unnamed_nodes(np.random.default_rng(SEED + 7))),
+    }
+    for rel, path in paths.items():
+        print(f"{rel}: {os.path.getsize(path)} bytes")
 
 
 if __name__ == "__main__":

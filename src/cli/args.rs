@@ -252,8 +252,9 @@ pub struct ReportArgs {
 /// `profile` arguments.
 #[derive(Debug, Args)]
 pub struct ProfileArgs {
-    /// The .onnx file.
-    pub model: PathBuf,
+    /// The .onnx file (optional with --target, where it serves inspection and shapes).
+    #[arg(required_unless_present = "target")]
+    pub model: Option<PathBuf>,
 
     /// Execution provider. CUDA never falls back to CPU silently.
     #[arg(long, value_enum, default_value_t = ExecutionProviderKind::Cpu, help_heading = "Session")]
@@ -361,6 +362,9 @@ pub struct ProfileArgs {
 
     #[command(flatten)]
     pub transform: TransformFlags,
+
+    #[command(flatten)]
+    pub remote: super::remote::RemoteFlags,
 
     /// No live progress on stderr.
     #[arg(long, short, help_heading = "Output")]
@@ -528,7 +532,7 @@ fn parse_sparsity(text: &str) -> Result<f64, ArgError> {
     }
 }
 
-fn parse_duration(text: &str) -> Result<Duration, ArgError> {
+pub(super) fn parse_duration(text: &str) -> Result<Duration, ArgError> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<f64>() {
         return if secs.is_finite() && secs >= 0.0 {
@@ -603,6 +607,7 @@ impl ProfileArgs {
                 }
             },
             transform: self.transform.to_spec(),
+            remote: self.remote.to_target(),
         }
     }
 }

@@ -99,7 +99,7 @@ pub(super) fn profile(args: &ProfileArgs) -> anyhow::Result<u8> {
     let config = args.to_config();
     config.validate()?;
     check_output_paths(args)?;
-    let handle = RunHandle::start(args.model.clone(), config)?;
+    let handle = RunHandle::start(args.model.clone().unwrap_or_default(), config)?;
     let stopper = handle.stopper();
     if let Err(err) = ctrlc::set_handler(move || stopper.stop()) {
         tracing::warn!("Ctrl-C will not stop the run cleanly: {err}");

@@ -33,6 +33,7 @@ mod args;
 mod commands;
 mod doctor;
 mod gui;
+mod remote;
 mod setup;
 mod sweep;
 

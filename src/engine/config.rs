@@ -251,6 +251,8 @@ pub struct ProfileConfig {
     pub layer_profiling: LayerProfiling,
     /// Transform applied in memory before the model is loaded (default: none).
     pub transform: crate::transform::TransformSpec,
+    /// Send the requests to an inference server instead of local sessions.
+    pub remote: Option<super::target::RemoteTarget>,
 }
 
 impl Default for ProfileConfig {
@@ -280,6 +282,7 @@ impl Default for ProfileConfig {
             warmup_secs: DEFAULT_WARMUP_SECS,
             layer_profiling: LayerProfiling::default(),
             transform: crate::transform::TransformSpec::default(),
+            remote: None,
         }
     }
 }
@@ -287,6 +290,8 @@ impl Default for ProfileConfig {
 /// A configuration that cannot run.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
+    #[error(transparent)]
+    Remote(#[from] super::target::TargetError),
     #[error("concurrency must be at least 1")]
     ZeroConcurrency,
     #[error("--rate must be a positive number of requests per second, got {0}")]
@@ -396,6 +401,9 @@ impl ProfileConfig {
         {
             return Err(ConfigError::CudaGraphNeedsBinding);
         }
+        if let Some(target) = &self.remote {
+            target.check(&self.remote_conflicts())?;
+        }
         match self.layer_profiling {
             LayerProfiling::SeparatePass { runs: 0 } | LayerProfiling::Sampled { every: 0 } => {
                 return Err(ConfigError::BadProfiling);
@@ -406,6 +414,24 @@ impl ProfileConfig {
             Some(batching) => self.validate_batching(batching),
             None => Ok(()),
         }
+    }
+
+    /// Local-only options, by flag, and whether each is set (refused with a
+    /// remote target).
+    fn remote_conflicts(&self) -> [(&'static str, bool); 5] {
+        [
+            ("--max-batch", self.batching.is_some()),
+            ("--precision/--prune", !self.transform.is_identity()),
+            (
+                "--profile-every",
+                matches!(self.layer_profiling, LayerProfiling::Sampled { .. }),
+            ),
+            ("--io-binding", self.io_binding),
+            (
+                "--ep cuda",
+                self.execution_provider != ExecutionProviderKind::Cpu,
+            ),
+        ]
     }
 
     /// The rules of dynamic batching: sizes in range, a request fits a

@@ -197,6 +197,10 @@ fn run_phases(
 ) -> Result<Ending, RunError> {
     record.environment = EnvironmentInfo::probe();
     record.config.validate().map_err(EngineError::from)?;
+    if let Some(target) = record.config.remote.clone() {
+        return super::remote_phase::run(model_path, &target, record, shared, control)
+            .map(|()| Ending::Finished);
+    }
     let (runtime, transformed_bytes, hints) = load_model(model_path, record)?;
     // A transformed model is self-contained and every session loads it
     // from memory.
@@ -339,6 +343,7 @@ fn prepare_load(
         worker_inputs,
         batch_size,
         prepared: Arc::new(prepared.clone()),
+        remote: Vec::new(),
     };
     Ok((prepared, plan))
 }

@@ -13,6 +13,7 @@ mod gpu_time;
 mod load_phase;
 mod profile_pass;
 mod record;
+mod remote_phase;
 
 pub use controller::{RunHandle, RunStopper};
 pub use record::{
@@ -53,4 +54,6 @@ enum RunError {
     WorkerPanicked(Vec<String>),
     #[error("the metrics aggregator failed; no metrics were kept")]
     AggregatorFailed,
+    #[error(transparent)]
+    Remote(#[from] crate::engine::remote::RemoteError),
 }

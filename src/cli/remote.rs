@@ -1,0 +1,69 @@
+//! The `profile`/`sweep` flags of a remote target (`--target`,
+//! `--model-name`, ...), flattened into `ProfileArgs`.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::engine::target::{RemoteTarget, TargetError, TargetUrl};
+
+/// Flags that send the load to an inference server.
+#[derive(Debug, Args, Default)]
+pub struct RemoteFlags {
+    /// Drive a model on an Open Inference Protocol server (Triton, KServe, ...):
+    /// grpc://HOST:PORT or http://HOST:PORT. MODEL is then optional (inspection and shapes).
+    #[arg(long, value_name = "URL", value_parser = parse_target, requires = "model_name", help_heading = "Remote target")]
+    pub target: Option<TargetUrl>,
+    /// The model's name on the server.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "target",
+        help_heading = "Remote target"
+    )]
+    pub model_name: Option<String>,
+    /// The model version (default: the server's choice).
+    #[arg(
+        long,
+        value_name = "V",
+        requires = "target",
+        help_heading = "Remote target"
+    )]
+    pub model_version: Option<String>,
+    /// A request taking longer fails, e.g. 500ms, 30s (default 10s).
+    #[arg(long, value_name = "DUR", value_parser = super::args::parse_duration, requires = "target", help_heading = "Remote target")]
+    pub timeout: Option<Duration>,
+    /// gRPC: K connections shared by all workers on one runtime (default: one per worker).
+    #[arg(
+        long,
+        value_name = "K",
+        requires = "target",
+        help_heading = "Remote target"
+    )]
+    pub grpc_channels: Option<u32>,
+}
+
+fn parse_target(text: &str) -> Result<TargetUrl, TargetError> {
+    TargetUrl::parse(text)
+}
+
+impl RemoteFlags {
+    /// The target, when `--target` is given (the rest is checked by
+    /// `ProfileConfig::validate`).
+    pub fn to_target(&self) -> Option<RemoteTarget> {
+        let url = self.target.clone()?;
+        Some(RemoteTarget {
+            url: url.url,
+            protocol: url.protocol,
+            authority: url.authority,
+            model_name: self.model_name.clone().unwrap_or_default(),
+            model_version: self.model_version.clone().filter(|v| !v.is_empty()),
+            timeout_millis: self
+                .timeout
+                .map_or(crate::engine::target::DEFAULT_TIMEOUT_MILLIS, |timeout| {
+                    u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)
+                }),
+            grpc_channels: self.grpc_channels,
+        })
+    }
+}

@@ -532,7 +532,7 @@ fn parse_sparsity(text: &str) -> Result<f64, ArgError> {
     }
 }
 
-pub(super) fn parse_duration(text: &str) -> Result<Duration, ArgError> {
+fn parse_duration(text: &str) -> Result<Duration, ArgError> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<f64>() {
         return if secs.is_finite() && secs >= 0.0 {

@@ -31,7 +31,7 @@ pub struct RemoteFlags {
     )]
     pub model_version: Option<String>,
     /// A request taking longer fails, e.g. 500ms, 30s (default 10s).
-    #[arg(long, value_name = "DUR", value_parser = super::args::parse_duration, requires = "target", help_heading = "Remote target")]
+    #[arg(long, value_name = "DUR", value_parser = parse_timeout, requires = "target", help_heading = "Remote target")]
     pub timeout: Option<Duration>,
     /// gRPC: K connections shared by all workers on one runtime (default: one per worker).
     #[arg(
@@ -41,6 +41,16 @@ pub struct RemoteFlags {
         help_heading = "Remote target"
     )]
     pub grpc_channels: Option<u32>,
+}
+
+/// `500ms`, `30s`, `2m`, or seconds as a number.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(Duration::from_secs_f64(secs)),
+        Ok(_) => Err(format!("{text:?} is not a positive duration")),
+        Err(_) => humantime::parse_duration(text).map_err(|err| format!("{text:?}: {err}")),
+    }
 }
 
 fn parse_target(text: &str) -> Result<TargetUrl, TargetError> {

@@ -13,6 +13,7 @@ mod inputs;
 mod opset;
 mod profile;
 mod prune;
+mod remote;
 mod session_files;
 mod sweep;
 mod transform;

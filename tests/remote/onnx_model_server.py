@@ -10,6 +10,9 @@ metadata reports the model's inputs and outputs as ONNX declares them
 """
 
 import argparse
+import os
+import threading
+import time
 import uuid
 
 import numpy as np
@@ -91,11 +94,27 @@ class OnnxModel(Model):
         )
 
 
+def exit_with_parent():
+    """Ends this process when the process that started it is gone, so a test
+    that dies without stopping the server leaves nothing behind."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(parents=[model_server.parser])
     parser.add_argument("--model_path", required=True)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--exit_with_parent", action="store_true")
     args, _ = parser.parse_known_args()
+    if args.exit_with_parent:
+        exit_with_parent()
     model = OnnxModel(args.model_name, args.model_path, args.threads)
     ModelServer(
         http_port=args.http_port,

@@ -41,6 +41,10 @@ use crate::metrics::RunShared;
 pub const FAILURE_BURST_REQUESTS: u64 = 50;
 /// How long without a success a burst of failures must last to stop a run.
 pub const FAILURE_BURST_QUIET: Duration = Duration::from_secs(2);
+/// Failures in a row after which a worker waits [`FAILURE_BACKOFF`] before
+/// its next request, so a dead server is not hammered in a tight loop.
+const FAILURE_BACKOFF_AFTER: u64 = 10;
+const FAILURE_BACKOFF: Duration = Duration::from_millis(10);
 
 /// Why talking to the server failed.
 #[derive(Debug, thiserror::Error)]
@@ -355,6 +359,11 @@ impl FailureBurst {
             .store(self.millis(), Ordering::Relaxed);
     }
 
+    /// Failures since the last success.
+    pub fn in_a_row(&self) -> u64 {
+        self.in_a_row.load(Ordering::Relaxed)
+    }
+
     /// A request failed; true when this failure completes a burst.
     pub fn failure(&self) -> bool {
         let in_a_row = self.in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
@@ -407,6 +416,8 @@ impl RemoteExecutor {
                         .measure_end_nanos
                         .fetch_min(now_nanos.max(measure_start), Ordering::Relaxed);
                     shared.stop.store(true, Ordering::Relaxed);
+                } else if self.failures.in_a_row() >= FAILURE_BACKOFF_AFTER {
+                    std::thread::sleep(FAILURE_BACKOFF);
                 }
             }
         }

@@ -165,13 +165,13 @@ fn first_request(
         Protocol::Grpc => &[Encoding::GrpcRaw],
         Protocol::Rest => &[Encoding::RestBinary, Encoding::RestJson],
     };
-    let mut refusal: Option<RemoteError> = None;
+    let mut refusals: Vec<String> = Vec::new();
     for encoding in candidates {
         let requests = match remote::encode_requests(target, prepared, &report.metadata, *encoding)
         {
             Ok(requests) => requests,
             Err(err) => {
-                refusal.get_or_insert(err);
+                refusals.push(format!("{}: {err}", encoding.label()));
                 continue;
             }
         };
@@ -183,9 +183,11 @@ fn first_request(
         match result {
             Ok(()) => {
                 record.timings.first_run_micros = Some(micros_since(started));
-                if let Some(err) = refusal {
+                if !refusals.is_empty() {
                     record.notes.push(format!(
-                        "the server refused the binary tensor data extension ({err}); requests are sent as JSON"
+                        "requests are sent as {} ({})",
+                        encoding.label(),
+                        refusals.join("; ")
                     ));
                 }
                 return Ok((*encoding, requests));
@@ -193,16 +195,15 @@ fn first_request(
             Err(err @ (RemoteError::Unreachable { .. } | RemoteError::Timeout(_))) => {
                 return Err(RunError::Remote(err));
             }
-            Err(err) => {
-                refusal = Some(err);
-            }
+            Err(err) => refusals.push(format!("{}: {err}", encoding.label())),
         }
     }
     Err(RunError::Remote(RemoteError::Request(format!(
         "the first request failed, so the load was not started: {}",
-        refusal.map_or_else(
-            || "no request could be encoded".to_owned(),
-            |err| err.to_string()
-        )
+        if refusals.is_empty() {
+            "no request could be encoded".to_owned()
+        } else {
+            refusals.join("; ")
+        }
     ))))
 }

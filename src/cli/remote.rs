@@ -77,3 +77,73 @@ impl RemoteFlags {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use crate::{
+        cli::{Cli, Command},
+        engine::{ProfileConfig, target::Protocol},
+    };
+
+    fn parse(argv: &[&str]) -> Result<ProfileConfig, clap::Error> {
+        let mut full = vec!["onnx-workbench", "profile"];
+        full.extend_from_slice(argv);
+        Cli::try_parse_from(full).map(|cli| match cli.command {
+            Some(Command::Profile(args)) => args.to_config(),
+            _ => panic!("expected profile"),
+        })
+    }
+
+    #[test]
+    fn target_flags_become_the_config_and_make_the_model_optional() {
+        let config = parse(&[
+            "--target",
+            "grpc://server:8001",
+            "--model-name",
+            "resnet",
+            "--model-version",
+            "3",
+            "--timeout",
+            "500ms",
+            "--grpc-channels",
+            "2",
+        ])
+        .expect("parse");
+        let target = config.remote.expect("remote");
+        assert_eq!(target.protocol, Protocol::Grpc);
+        assert_eq!(target.authority, "server:8001");
+        assert_eq!(target.model_name, "resnet");
+        assert_eq!(target.model_version.as_deref(), Some("3"));
+        assert_eq!(target.timeout_millis, 500);
+        assert_eq!(target.grpc_channels, Some(2));
+        assert!(parse(&["m.onnx"]).expect("local").remote.is_none());
+    }
+
+    #[test]
+    fn target_flags_are_checked() {
+        assert!(parse(&[]).is_err(), "MODEL or --target is required");
+        assert!(
+            parse(&["--target", "grpc://h:1"]).is_err(),
+            "needs --model-name"
+        );
+        assert!(
+            parse(&["m.onnx", "--model-name", "x"]).is_err(),
+            "needs --target"
+        );
+        let err = parse(&["--target", "h:1", "--model-name", "m"]).expect_err("scheme");
+        assert!(err.to_string().contains("grpc://HOST:PORT"), "{err}");
+        let config = parse(&[
+            "--target",
+            "http://h:1",
+            "--model-name",
+            "m",
+            "--max-batch",
+            "4",
+        ])
+        .expect("parse");
+        let err = config.validate().expect_err("batching remotely");
+        assert!(err.to_string().contains("--max-batch"), "{err}");
+    }
+}

@@ -217,16 +217,18 @@ fn closed_and_open_loop_over_grpc_and_rest_with_metadata_inputs() {
 
     // Open loop over REST at a rate the server sustains: latency from the
     // scheduled time, the binary tensor data extension.
+    // (A low rate: the tests share the machine with other runs.)
     let mut config = remote_config(server.target(Protocol::Rest));
     config.load = LoadMode::Open {
-        rate_per_sec: 50.0,
+        rate_per_sec: 20.0,
         arrival: onnx_workbench::engine::Arrival::Constant,
     };
+    config.duration_secs = Some(2.0);
     let record = run_remote(config);
     assert_served(&record, "rest open");
     let summary = record.summary.as_ref().expect("summary");
     assert!(
-        (summary.requests_per_sec - 50.0).abs() < 15.0,
+        (summary.requests_per_sec - 20.0).abs() < 6.0,
         "open loop holds its rate: {summary:?}"
     );
     assert!(summary.queue.is_some(), "open loop records queue time");

@@ -22,6 +22,7 @@ mod layers;
 mod live;
 mod loaded_model;
 mod messages;
+mod remote;
 mod runtime_status;
 mod sensitivity;
 mod sessions;

@@ -373,3 +373,56 @@ fn killing_the_server_mid_run_keeps_partial_results_and_ends_in_bounded_time() {
     );
     assert_eq!(document["remote"]["stopped_on_failures"], true);
 }
+
+/// The start page's "Remote server" choice: URL and model, connect, use it
+/// for runs; the Model tab shows the server's metadata and a run through
+/// the Run button goes to the server.
+#[cfg(feature = "gui")]
+#[test]
+fn the_window_runs_a_model_on_a_remote_server() {
+    use egui_kittest::kittest::Queryable as _;
+
+    use super::ui::{harness_of_height, short_run, step_until};
+    let Some(server) = start_server() else {
+        return;
+    };
+    let mut harness = harness_of_height(1000.0);
+    harness.step();
+    let url = format!("grpc://127.0.0.1:{}", server.grpc_port);
+    for (field, text) in [("Server URL", url.as_str()), ("Model name", MODEL_NAME)] {
+        harness.get_by_label(field).focus();
+        harness.step();
+        harness.get_by_label(field).type_text(text);
+        harness.step();
+    }
+    harness.get_by_label("Connect").click();
+    let use_label = format!("Use {MODEL_NAME} for runs");
+    let started = Instant::now();
+    while harness.query_by_label(&use_label).is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no answer from the server: {:#?}",
+            harness.root()
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.get_by_label(&use_label).click();
+    harness.step();
+    harness.state_mut().tab = onnx_workbench::ui::Tab::Model;
+    harness.step();
+    assert!(harness.query_by_label_contains("logits FP32").is_some());
+    step_until(&mut harness, "ONNX Runtime", |app| {
+        app.runtime_status.is_some()
+    });
+    let document = short_run(&mut harness, 0.1);
+    let remote = document.run.config.remote.as_ref().expect("remote run");
+    assert_eq!(remote.model_name, MODEL_NAME);
+    assert!(
+        document
+            .run
+            .summary
+            .as_ref()
+            .is_some_and(|s| s.requests_ok > 0)
+    );
+}

@@ -21,6 +21,8 @@ pub struct RestClient {
     base: String,
     url: String,
     model_path: String,
+    /// `{model_path}/infer`, made once.
+    infer_url: String,
     model_name: String,
     timeout: Duration,
 }
@@ -73,6 +75,7 @@ impl RestClient {
             agent,
             base,
             url: target.url.clone(),
+            infer_url: format!("{model_path}/infer"),
             model_path,
             model_name: target.model_name.clone(),
             timeout,
@@ -199,7 +202,7 @@ impl RestClient {
     pub fn infer_json(&mut self, body: &[u8]) -> Result<(), RemoteError> {
         let answer = self.answer(
             self.agent
-                .post(&format!("{}/infer", self.model_path))
+                .post(&self.infer_url)
                 .header("Content-Type", "application/json")
                 .send(body),
         )?;
@@ -210,7 +213,7 @@ impl RestClient {
     pub fn infer_binary(&mut self, body: &[u8], header_len: usize) -> Result<(), RemoteError> {
         let answer = self.answer(
             self.agent
-                .post(&format!("{}/infer", self.model_path))
+                .post(&self.infer_url)
                 .header("Content-Type", "application/octet-stream")
                 .header("Inference-Header-Content-Length", &header_len.to_string())
                 .send(body),

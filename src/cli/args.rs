@@ -270,8 +270,9 @@ pub struct ReportArgs {
 /// `profile` arguments.
 #[derive(Debug, Args)]
 pub struct ProfileArgs {
-    /// The .onnx file.
-    pub model: PathBuf,
+    /// The .onnx file (optional with --target, where it serves inspection and shapes).
+    #[arg(required_unless_present = "target")]
+    pub model: Option<PathBuf>,
 
     /// Execution provider. CUDA never falls back to CPU silently.
     #[arg(long, value_enum, default_value_t = ExecutionProviderKind::Cpu, help_heading = "Session")]
@@ -383,6 +384,8 @@ pub struct ProfileArgs {
     /// Scrape this Prometheus endpoint (e.g. Triton's http://HOST:8002/metrics) once per window for GPU utilization and memory.
     #[arg(long, value_name = "URL", value_parser = crate::telemetry::prometheus::check_url, help_heading = "Telemetry")]
     pub metrics_url: Option<String>,
+    #[command(flatten)]
+    pub remote: super::remote::RemoteFlags,
 
     /// No live progress on stderr.
     #[arg(long, short, help_heading = "Output")]
@@ -629,6 +632,7 @@ impl ProfileArgs {
             },
             transform: self.transform.to_spec(),
             metrics_url: self.metrics_url.clone(),
+            remote: self.remote.to_target(),
         }
     }
 }

@@ -95,7 +95,7 @@ pub(super) fn profile(args: &ProfileArgs) -> anyhow::Result<u8> {
     let config = args.to_config();
     config.validate()?;
     check_output_paths(args)?;
-    let handle = RunHandle::start(args.model.clone(), config)?;
+    let handle = RunHandle::start(args.model.clone().unwrap_or_default(), config)?;
     let stopper = handle.stopper();
     if let Err(err) = ctrlc::set_handler(move || stopper.stop()) {
         tracing::warn!("Ctrl-C will not stop the run cleanly: {err}");
@@ -130,7 +130,14 @@ pub(super) fn profile(args: &ProfileArgs) -> anyhow::Result<u8> {
         );
     }
     if let Some(path) = &args.export_annotated {
-        match crate::session::annotate::write_annotated_model(&document, &args.model, path) {
+        let written = match &args.model {
+            Some(model) => crate::session::annotate::write_annotated_model(&document, model, path)
+                .map_err(anyhow::Error::from),
+            None => Err(anyhow::anyhow!(
+                "--export-annotated needs the model file: give MODEL (a remote target has no per-node timings)"
+            )),
+        };
+        match written {
             Ok(summary) => eprintln!("annotated model written to {} ({summary})", path.display()),
             Err(err) => {
                 eprintln!("error: {err:#}");

@@ -88,8 +88,10 @@ pub(super) fn sweep(args: &SweepArgs) -> anyhow::Result<u8> {
     let spec = args.to_spec()?;
     check_output_paths(&args.profile)?;
     // A model that cannot be read fails here, not once per point.
-    crate::model::Model::load(&args.profile.model)?;
-    let handle = SweepHandle::start(args.profile.model.clone(), spec)?;
+    if let Some(model) = &args.profile.model {
+        crate::model::Model::load(model)?;
+    }
+    let handle = SweepHandle::start(args.profile.model.clone().unwrap_or_default(), spec)?;
     if let Err(err) = ctrlc::set_handler(handle.stopper()) {
         tracing::warn!("Ctrl-C will not stop the sweep cleanly: {err}");
     }

@@ -254,6 +254,8 @@ pub struct ProfileConfig {
     /// A Prometheus text endpoint (Triton's `/metrics`) scraped once per
     /// window for GPU utilization and memory; `None`: not scraped.
     pub metrics_url: Option<String>,
+    /// Send the requests to an inference server instead of local sessions.
+    pub remote: Option<super::target::RemoteTarget>,
 }
 
 impl Default for ProfileConfig {
@@ -284,6 +286,7 @@ impl Default for ProfileConfig {
             layer_profiling: LayerProfiling::default(),
             transform: crate::transform::TransformSpec::default(),
             metrics_url: None,
+            remote: None,
         }
     }
 }
@@ -291,6 +294,8 @@ impl Default for ProfileConfig {
 /// A configuration that cannot run.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
+    #[error(transparent)]
+    Remote(#[from] super::target::TargetError),
     #[error("concurrency must be at least 1")]
     ZeroConcurrency,
     #[error("--rate must be a positive number of requests per second, got {0}")]
@@ -400,6 +405,9 @@ impl ProfileConfig {
         {
             return Err(ConfigError::CudaGraphNeedsBinding);
         }
+        if let Some(target) = &self.remote {
+            target.check(&self.remote_conflicts())?;
+        }
         match self.layer_profiling {
             LayerProfiling::SeparatePass { runs: 0 } | LayerProfiling::Sampled { every: 0 } => {
                 return Err(ConfigError::BadProfiling);
@@ -410,6 +418,24 @@ impl ProfileConfig {
             Some(batching) => self.validate_batching(batching),
             None => Ok(()),
         }
+    }
+
+    /// Local-only options, by flag, and whether each is set (refused with a
+    /// remote target).
+    fn remote_conflicts(&self) -> [(&'static str, bool); 5] {
+        [
+            ("--max-batch", self.batching.is_some()),
+            ("--precision/--prune", !self.transform.is_identity()),
+            (
+                "--profile-every",
+                matches!(self.layer_profiling, LayerProfiling::Sampled { .. }),
+            ),
+            ("--io-binding", self.io_binding),
+            (
+                "--ep cuda",
+                self.execution_provider != ExecutionProviderKind::Cpu,
+            ),
+        ]
     }
 
     /// The rules of dynamic batching: sizes in range, a request fits a

@@ -50,6 +50,9 @@ pub enum LoadError {
     /// The run options of a profiled run could not be created.
     #[error("{0}")]
     ProfiledOptions(#[source] ort::Error),
+    /// A request to a remote server failed.
+    #[error("{0}")]
+    Remote(#[source] super::remote::RemoteError),
 }
 
 /// Where a worker gets its session.
@@ -63,6 +66,9 @@ pub enum SessionSlot {
         /// Where it goes back after the request.
         give_back: Sender<Session>,
     },
+    /// Requests go to an inference server (the worker's `inputs` are then
+    /// empty per variant; the executor holds the encoded requests).
+    Remote(Box<super::remote::RemoteExecutor>),
 }
 
 /// Where a worker gets its requests.
@@ -192,6 +198,13 @@ impl Worker {
                     let end = nanos_since(self.epoch);
                     let _ = give_back.send(session);
                     (start, end, result)
+                }
+                SessionSlot::Remote(executor) => {
+                    let start = nanos_since(self.epoch);
+                    let result = executor
+                        .run(variant_index, &self.shared, start)
+                        .map_err(LoadError::Remote);
+                    (start, nanos_since(self.epoch), result)
                 }
             };
 

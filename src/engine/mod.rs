@@ -14,9 +14,11 @@ pub mod cuda_libs;
 pub mod inputs;
 pub mod load;
 pub mod peaks;
+pub mod remote;
 mod run;
 pub mod runtime;
 pub mod session;
+pub mod target;
 pub mod verify;
 
 pub use config::{

@@ -48,6 +48,13 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
     if let Some(transform) = &run.transform {
         out.push_str(&transform.render_text());
     }
+    out.push_str(&crate::engine::remote::report_text(
+        config.remote.as_ref(),
+        run.remote.as_ref(),
+        run.summary
+            .as_ref()
+            .and_then(|s| s.latency.map(|l| l.mean_micros)),
+    ));
     let environment = &run.environment;
     if !environment.ort_version.is_empty() {
         writeln!(

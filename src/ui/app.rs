@@ -73,6 +73,8 @@ pub struct WorkbenchApp {
     pub tab: Tab,
     /// The open model.
     pub model: Option<LoadedModel>,
+    /// The start page's remote-server choice.
+    remote: super::remote::RemotePanel,
     model_task: Option<Task<Result<LoadedModel, ModelError>>>,
     runtime_task: Option<Task<Result<RuntimeStatus, RuntimeError>>>,
     /// ONNX Runtime, once the probe at start-up has finished.
@@ -138,6 +140,7 @@ impl WorkbenchApp {
             settings,
             tab: Tab::Start,
             model: None,
+            remote: super::remote::RemotePanel::default(),
             model_task: None,
             runtime_task,
             runtime_status: None,
@@ -274,6 +277,12 @@ impl WorkbenchApp {
     /// only when the model has a batch symbol, only its own named dims), or
     /// why it cannot run.
     fn run_config(&self) -> Result<(PathBuf, ProfileConfig), String> {
+        if let Some(target) = self.remote.target() {
+            let mut config = self.settings.config.clone();
+            config.remote = Some(target);
+            let path = self.model.as_ref().map(|m| m.path.clone());
+            return Ok((path.unwrap_or_default(), config));
+        }
         let Some(model) = &self.model else {
             return Err("Open a model first.".to_owned());
         };
@@ -294,7 +303,7 @@ impl WorkbenchApp {
 
     /// Why a run or a sweep cannot start now, if it cannot.
     fn start_blocked(&self) -> Option<String> {
-        if self.model.is_none() {
+        if self.model.is_none() && self.remote.target().is_none() {
             return Some("Open a model first.".to_owned());
         }
         if self.run.is_some() {
@@ -522,14 +531,21 @@ impl WorkbenchApp {
             shown: self.sessions.shown(),
         };
         match self.tab {
-            Tab::Start => tabs::start_ui(ui, &mut self.settings, &mut self.actions),
-            Tab::Model => tabs::model_ui(
-                ui,
-                self.model.as_ref(),
-                &mut self.graph_view,
-                view.shown,
-                &mut self.selection,
-            ),
+            Tab::Start => {
+                tabs::start_ui(ui, &mut self.settings, &mut self.actions);
+                self.remote.ui(ui);
+            }
+            Tab::Model => {
+                if !(self.remote.metadata_ui(ui) && self.model.is_none()) {
+                    tabs::model_ui(
+                        ui,
+                        self.model.as_ref(),
+                        &mut self.graph_view,
+                        view.shown,
+                        &mut self.selection,
+                    );
+                }
+            }
             Tab::Live => tabs::live_tab_ui(ui, &view),
             Tab::Layers => {
                 self.layers_tab.layers_tab_ui(
@@ -603,7 +619,7 @@ impl eframe::App for WorkbenchApp {
 
         let bar = TopBar {
             run: self.run.as_ref(),
-            can_run: self.model.is_some()
+            can_run: (self.model.is_some() || self.remote.target().is_some())
                 && self.sweep.is_none()
                 && self.config_problems().is_empty(),
             can_export: self.shown_session().is_some() && self.file_task.is_none(),

@@ -25,6 +25,7 @@ mod live;
 mod loaded_model;
 mod memory_view;
 mod messages;
+mod remote;
 mod roofline;
 mod runtime_status;
 mod selection;

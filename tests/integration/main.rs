@@ -18,6 +18,7 @@ mod node_cost;
 mod opset;
 mod profile;
 mod prune;
+mod remote;
 mod session_files;
 mod source_map;
 mod sweep;

@@ -197,6 +197,10 @@ fn run_phases(
 ) -> Result<Ending, RunError> {
     record.environment = EnvironmentInfo::probe();
     record.config.validate().map_err(EngineError::from)?;
+    if let Some(target) = record.config.remote.clone() {
+        return super::remote_phase::run(model_path, &target, record, shared, control)
+            .map(|()| Ending::Finished);
+    }
     let (runtime, loaded, hints) = load_model(model_path, record)?;
     // Sessions load the bytes that were read and hashed, so a file replaced
     // or deleted while the run starts cannot slip a different model in. A
@@ -395,6 +399,7 @@ fn prepare_load(
         worker_inputs,
         batch_size,
         prepared: Arc::new(prepared.clone()),
+        remote: Vec::new(),
     };
     Ok((prepared, plan))
 }

@@ -67,6 +67,8 @@ pub(super) struct LoadPlan {
     pub(super) batch_size: u64,
     /// The request data, which dynamic batching concatenates per batch.
     pub(super) prepared: Arc<PreparedInputs>,
+    /// Remote targets: one executor per worker (no sessions then).
+    pub(super) remote: Vec<crate::engine::remote::RemoteExecutor>,
 }
 
 /// Runs the warm-up and the measured load, filling the record's metrics.
@@ -83,6 +85,7 @@ pub(super) fn run_load(
         worker_inputs,
         batch_size,
         prepared,
+        remote,
     } = plan;
     let config = record.config.clone();
     let num_workers = if config.batching.is_some() {
@@ -231,6 +234,7 @@ pub(super) fn run_load(
                 request_limit,
                 run_options: &run_options,
                 sampled: sampled.as_ref(),
+                remote,
             },
             &config,
         ),
@@ -320,6 +324,7 @@ struct WorkerSetup<'a> {
     request_limit: Option<(Arc<AtomicU64>, u64)>,
     run_options: &'a Arc<RunOptions>,
     sampled: Option<&'a SampledProfiling>,
+    remote: Vec<crate::engine::remote::RemoteExecutor>,
 }
 
 /// Starts one worker per client, each on its own session or on a shared
@@ -339,7 +344,10 @@ fn spawn_workers(
         request_limit,
         run_options,
         sampled,
+        mut remote,
     } = setup;
+    // Workers pop from the end; keep worker 0 on executor 0.
+    remote.reverse();
     let num_workers = worker_inputs.len();
     let pooled = sessions.len() < num_workers;
     let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Session>(sessions.len().max(1));
@@ -361,7 +369,9 @@ fn spawn_workers(
     let mut spawn_error = None;
     for (index, inputs) in worker_inputs.into_iter().enumerate() {
         let mut bindings = Vec::new();
-        let slot = if pooled {
+        let slot = if let Some(executor) = remote.pop() {
+            SessionSlot::Remote(Box::new(executor))
+        } else if pooled {
             SessionSlot::Pooled {
                 take: pool_rx.clone(),
                 give_back: pool_tx.clone(),

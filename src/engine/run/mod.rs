@@ -18,6 +18,7 @@ mod metrics_url;
 mod pass_outputs;
 mod profile_pass;
 mod record;
+mod remote_phase;
 
 pub use controller::{RunHandle, RunStopper};
 pub use record::{
@@ -58,4 +59,6 @@ enum RunError {
     WorkerPanicked(Vec<String>),
     #[error("the metrics aggregator failed; no metrics were kept")]
     AggregatorFailed,
+    #[error(transparent)]
+    Remote(#[from] crate::engine::remote::RemoteError),
 }

@@ -62,6 +62,8 @@ pub enum StopReason {
     User,
     /// Every worker ended on its own.
     WorkersExited,
+    /// A burst of failed requests (a remote server gone) stopped the load.
+    Failures,
 }
 
 /// The model a session profiled.
@@ -180,6 +182,9 @@ pub struct RunRecord {
     /// Dynamic batching: the settings and the executed batch sizes.
     #[serde(default)]
     pub batching: Option<BatchingReport>,
+    /// Remote targets: the server, the model metadata, the server's times.
+    #[serde(default)]
+    pub remote: Option<crate::engine::remote::RemoteReport>,
 }
 
 /// What dynamic batching did in the measured period.
@@ -262,6 +267,7 @@ impl RunRecord {
             gpu_kernels: None,
             gpu_kernels_note: None,
             batching: None,
+            remote: None,
         }
     }
 

@@ -30,6 +30,7 @@ mod roofline;
 mod runtime_status;
 mod selection;
 mod sensitivity;
+mod server_view;
 mod sessions;
 mod settings;
 mod tabs;

@@ -257,6 +257,15 @@ pub fn live_tab_ui(ui: &mut Ui, view: &RunView<'_>) {
                 .map(|batching| batching.batch_sizes.as_slice()),
         },
     );
+    if let Some(remote) = &run.remote {
+        ui.add_space(8.0);
+        super::server_view::server_ui(
+            ui,
+            &remote.server_stats,
+            &run.timeseries,
+            run.config.warmup_secs,
+        );
+    }
 }
 
 /// The Layers tab; owns how its node table is sorted and shown.

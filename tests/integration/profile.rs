@@ -567,9 +567,14 @@ fn a_model_file_replaced_while_starting_runs_what_was_hashed() {
         )
         .expect("start");
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        std::fs::write(&path, &second).expect("replace");
+        // Replaced as tools replace files: a whole new file renamed over it.
+        let staged = dir.path().join("staged.onnx");
+        std::fs::write(&staged, &second).expect("stage");
+        std::fs::rename(&staged, &path).expect("replace");
         let record = handle.join();
-        let model = record.model.as_ref().expect("model read");
+        let model = record.model.as_ref().unwrap_or_else(|| {
+            panic!("delay {delay_ms} ms: no model read: {:?}", record.failure)
+        });
         let ran = if model.sha256 == hash(&first) {
             &first
         } else {

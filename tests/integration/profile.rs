@@ -572,9 +572,10 @@ fn a_model_file_replaced_while_starting_runs_what_was_hashed() {
         std::fs::write(&staged, &second).expect("stage");
         std::fs::rename(&staged, &path).expect("replace");
         let record = handle.join();
-        let model = record.model.as_ref().unwrap_or_else(|| {
-            panic!("delay {delay_ms} ms: no model read: {:?}", record.failure)
-        });
+        let model = record
+            .model
+            .as_ref()
+            .unwrap_or_else(|| panic!("delay {delay_ms} ms: no model read: {:?}", record.failure));
         let ran = if model.sha256 == hash(&first) {
             &first
         } else {

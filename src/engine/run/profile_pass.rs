@@ -121,15 +121,12 @@ pub(super) fn profiling_phase(
         && !control.user_stop.load(Ordering::Relaxed)
     {
         crate::engine::peaks::fill_model_weights(layers, model_source);
-        match crate::engine::peaks::attach_peaks(
-            layers,
-            runtime,
-            &record.config,
-            &record.environment,
-        ) {
-            Some(note) => record.notes.push(note),
-            None => shared.layers.store(Some(Arc::new(layers.clone()))),
+        if let Some(note) =
+            crate::engine::peaks::attach_peaks(layers, runtime, &record.config, &record.environment)
+        {
+            record.notes.push(note);
         }
+        shared.layers.store(Some(Arc::new(layers.clone())));
     }
     if record.execution_provider_used == Some(ExecutionProviderKind::Cuda)
         && matches!(layer_profiling, LayerProfiling::Sampled { .. })

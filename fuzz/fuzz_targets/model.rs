@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use libfuzzer_sys::fuzz_target;
 use onnx_workbench::{
     model::{Model, estimate_flops, infer_shapes},
-    transform::{
-        self, Int8Mode, Precision, PruneMode, PruneScope, PruneSpec, TransformSpec,
-    },
+    transform,
 };
+
+#[path = "../transform_specs.rs"]
+mod transform_specs;
 
 fuzz_target!(|bytes: &[u8]| {
     // No base folder: external data references are rejected, never read.
@@ -24,38 +25,7 @@ fuzz_target!(|bytes: &[u8]| {
     let _ = estimate_flops(&model, &dims);
     dims.insert("batch".to_owned(), 4);
     let _ = estimate_flops(&model, &dims);
-    let prune = |mode| PruneSpec {
-        sparsity: 0.5,
-        mode,
-        scope: PruneScope::PerLayer,
-        skip_first_last: false,
-        ..PruneSpec::default()
-    };
-    let specs = [
-        TransformSpec {
-            precision: Precision::Fp16,
-            ..TransformSpec::default()
-        },
-        TransformSpec {
-            precision: Precision::Int8,
-            int8_mode: Int8Mode::Dynamic,
-            ..TransformSpec::default()
-        },
-        TransformSpec {
-            precision: Precision::Int8,
-            int8_mode: Int8Mode::Qdq,
-            ..TransformSpec::default()
-        },
-        TransformSpec {
-            prune: Some(prune(PruneMode::Unstructured)),
-            ..TransformSpec::default()
-        },
-        TransformSpec {
-            prune: Some(prune(PruneMode::Structured)),
-            ..TransformSpec::default()
-        },
-    ];
-    for spec in specs {
+    for spec in transform_specs::specs() {
         if let Ok((transformed, _report)) = transform::apply(&model, &spec) {
             let _ = transformed.to_bytes();
         }

@@ -28,9 +28,7 @@ use onnx_workbench::model::onnx::{
 };
 use onnx_workbench::model::{estimate_flops, infer_shapes};
 use onnx_workbench::session::SessionDocument;
-use onnx_workbench::transform::{
-    self, Int8Mode, Precision, PruneMode, PruneScope, PruneSpec, TransformSpec,
-};
+use onnx_workbench::transform;
 use prost::Message;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -358,40 +356,11 @@ fn mutate_proto(rng: &mut StdRng, proto: &mut ModelProto) -> String {
     }
 }
 
-/// The transforms every mutant goes through.
-fn specs() -> Vec<TransformSpec> {
-    let prune = |mode| PruneSpec {
-        sparsity: 0.5,
-        mode,
-        scope: PruneScope::PerLayer,
-        skip_first_last: false,
-        ..PruneSpec::default()
-    };
-    vec![
-        TransformSpec {
-            precision: Precision::Fp16,
-            ..TransformSpec::default()
-        },
-        TransformSpec {
-            precision: Precision::Int8,
-            int8_mode: Int8Mode::Dynamic,
-            ..TransformSpec::default()
-        },
-        TransformSpec {
-            precision: Precision::Int8,
-            int8_mode: Int8Mode::Qdq,
-            ..TransformSpec::default()
-        },
-        TransformSpec {
-            prune: Some(prune(PruneMode::Unstructured)),
-            ..TransformSpec::default()
-        },
-        TransformSpec {
-            prune: Some(prune(PruneMode::Structured)),
-            ..TransformSpec::default()
-        },
-    ]
-}
+/// The transforms every mutant goes through (shared with the `cargo fuzz`
+/// target).
+#[path = "../../fuzz/transform_specs.rs"]
+mod transform_specs;
+use transform_specs::specs;
 
 /// Everything that reads a model without ONNX Runtime. Errors are fine.
 fn exercise_model(bytes: &[u8], base_dir: &Path) {

@@ -280,6 +280,11 @@ impl WorkbenchApp {
         if let Some(target) = self.remote.target() {
             let mut config = self.settings.config.clone();
             config.remote = Some(target);
+            let inputs = self.remote.inputs().unwrap_or_default();
+            super::input_shapes::sync_shapes(
+                &mut config,
+                super::input_shapes::ShapeModel::remote(&inputs),
+            );
             let path = self.model.as_ref().map(|m| m.path.clone());
             return Ok((path.unwrap_or_default(), config));
         }
@@ -297,7 +302,7 @@ impl WorkbenchApp {
         config
             .dims
             .retain(|name, _| model.other_symbols.contains(name));
-        super::input_shapes::sync_shapes(&mut config, model);
+        super::input_shapes::sync_shapes(&mut config, model.into());
         Ok((model.path.clone(), config))
     }
 
@@ -647,10 +652,12 @@ impl eframe::App for WorkbenchApp {
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     ui.heading("Config");
+                    let remote_inputs = self.remote.inputs();
                     config_panel::config_ui(
                         ui,
                         &mut self.settings.config,
                         self.model.as_ref(),
+                        remote_inputs.as_deref(),
                         runtime_has_cuda,
                         self.run.is_some() || self.sweep.is_some(),
                     );

@@ -60,6 +60,7 @@ pub fn config_ui(
     ui: &mut Ui,
     config: &mut ProfileConfig,
     model: Option<&LoadedModel>,
+    remote_inputs: Option<&[crate::model::TensorInfo]>,
     runtime_has_cuda: Option<bool>,
     is_running: bool,
 ) {
@@ -196,8 +197,11 @@ pub fn config_ui(
                     }
                     ui.end_row();
                 }
-                if has_unnamed && let Some(model) = model {
-                    super::input_shapes::shapes_ui(ui, config, model);
+                if let Some(inputs) = remote_inputs {
+                    use super::input_shapes::{ShapeModel, shapes_ui};
+                    shapes_ui(ui, config, ShapeModel::remote(inputs));
+                } else if has_unnamed && let Some(model) = model {
+                    super::input_shapes::shapes_ui(ui, config, model.into());
                 }
 
                 labelled_drag(ui, "Concurrency", &mut config.concurrency, 1..=1024);

@@ -9,36 +9,91 @@
 use egui::{RichText, Ui};
 
 use super::{loaded_model::LoadedModel, theme};
-use crate::{engine::ProfileConfig, model::Dim};
+use crate::{
+    engine::ProfileConfig,
+    model::{Dim, TensorInfo},
+};
 
-/// The value a dim takes from the batch and dim fields (1 when unset).
-fn bound_value(config: &ProfileConfig, axis: usize, dim: &Dim, model: &LoadedModel) -> i64 {
-    match dim {
-        Dim::Fixed(value) => *value,
-        Dim::Symbolic(name) if axis == 0 && model.batch_symbol.as_deref() == Some(name) => {
-            config.batch.unwrap_or(1)
+/// What the editor needs of a model: its inputs and what sets their batch.
+#[derive(Debug, Clone, Copy)]
+pub struct ShapeModel<'a> {
+    pub inputs: &'a [TensorInfo],
+    /// The symbolic first dim the Batch field sets.
+    pub batch_symbol: Option<&'a str>,
+    /// A dynamic first dim, named or not, is the batch (a model on a
+    /// server, whose metadata names no dims): the Batch field sets it.
+    pub dynamic_batch_axis: bool,
+}
+
+impl<'a> From<&'a LoadedModel> for ShapeModel<'a> {
+    fn from(model: &'a LoadedModel) -> Self {
+        Self {
+            inputs: &model.summary.inputs,
+            batch_symbol: model.batch_symbol.as_deref(),
+            dynamic_batch_axis: false,
         }
-        Dim::Symbolic(name) => config.dims.get(name).copied().unwrap_or(1),
-        Dim::Unnamed => 1,
+    }
+}
+
+impl<'a> ShapeModel<'a> {
+    /// The inputs of a model on a server: their dynamic first dim is the batch.
+    pub fn remote(inputs: &'a [TensorInfo]) -> Self {
+        Self {
+            inputs,
+            batch_symbol: None,
+            dynamic_batch_axis: true,
+        }
+    }
+
+    /// Whether the editor gives this dim a field of its own.
+    fn editable(&self, axis: usize, dim: &Dim) -> bool {
+        *dim == Dim::Unnamed && !(axis == 0 && self.dynamic_batch_axis)
+    }
+
+    /// The value a dim takes from the batch and dim fields (1 when unset).
+    fn bound_value(&self, config: &ProfileConfig, axis: usize, dim: &Dim) -> i64 {
+        let batch = config.batch.unwrap_or(1);
+        match dim {
+            Dim::Fixed(value) => *value,
+            Dim::Symbolic(name) if axis == 0 && self.batch_symbol == Some(name.as_str()) => batch,
+            _ if axis == 0 && self.dynamic_batch_axis => batch,
+            Dim::Symbolic(name) => config.dims.get(name).copied().unwrap_or(1),
+            Dim::Unnamed => 1,
+        }
+    }
+
+    fn declared_shape(&self, name: &str) -> Option<&[Dim]> {
+        self.inputs
+            .iter()
+            .find(|input| input.name == name)?
+            .shape
+            .as_deref()
+    }
+
+    fn has_fields(&self, declared: &[Dim]) -> bool {
+        declared
+            .iter()
+            .enumerate()
+            .any(|(axis, dim)| self.editable(axis, dim))
     }
 }
 
 /// Keeps the stored shapes consistent with the model and the other fields:
-/// drops shapes of inputs the model lacks or whose rank differs, and sets
-/// their fixed and named dims from the model and the batch and dim fields.
-/// Only unnamed dims keep their own values.
-pub fn sync_shapes(config: &mut ProfileConfig, model: &LoadedModel) {
+/// drops shapes of inputs the model lacks, whose rank differs or that have
+/// no field, and sets their other dims from the model and the batch and dim
+/// fields. Only dims with a field keep their own values.
+pub fn sync_shapes(config: &mut ProfileConfig, model: ShapeModel<'_>) {
     let mut shapes = std::mem::take(&mut config.shapes);
     shapes.retain(|name, shape| {
-        let Some(declared) = declared_shape(model, name) else {
+        let Some(declared) = model.declared_shape(name) else {
             return false;
         };
-        if declared.len() != shape.len() || !declared.contains(&Dim::Unnamed) {
+        if declared.len() != shape.len() || !model.has_fields(declared) {
             return false;
         }
         for (axis, dim) in declared.iter().enumerate() {
-            if *dim != Dim::Unnamed {
-                shape[axis] = bound_value(config, axis, dim, model);
+            if !model.editable(axis, dim) {
+                shape[axis] = model.bound_value(config, axis, dim);
             }
         }
         true
@@ -46,23 +101,13 @@ pub fn sync_shapes(config: &mut ProfileConfig, model: &LoadedModel) {
     config.shapes = shapes;
 }
 
-fn declared_shape<'m>(model: &'m LoadedModel, name: &str) -> Option<&'m [Dim]> {
-    model
-        .summary
-        .inputs
-        .iter()
-        .find(|input| input.name == name)?
-        .shape
-        .as_deref()
-}
-
 /// One row per input with unnamed dims. Call inside the Config grid.
-pub fn shapes_ui(ui: &mut Ui, config: &mut ProfileConfig, model: &LoadedModel) {
-    for input in &model.summary.inputs {
+pub fn shapes_ui(ui: &mut Ui, config: &mut ProfileConfig, model: ShapeModel<'_>) {
+    for input in model.inputs {
         let Some(declared) = input.shape.as_deref() else {
             continue;
         };
-        if !declared.contains(&Dim::Unnamed) {
+        if !model.has_fields(declared) {
             continue;
         }
         let mut shape: Vec<i64> = config
@@ -81,24 +126,22 @@ pub fn shapes_ui(ui: &mut Ui, config: &mut ProfileConfig, model: &LoadedModel) {
                 if axis > 0 {
                     ui.label(",");
                 }
-                match dim {
-                    Dim::Unnamed => {
-                        changed |= ui
-                            .add(egui::DragValue::new(&mut shape[axis]).range(1..=1_000_000))
-                            .labelled_by(label.id)
-                            .on_hover_text(format!("axis {axis}: unnamed"))
-                            .changed();
-                    }
-                    other => {
-                        let value = bound_value(config, axis, other, model);
-                        let text = match other {
-                            Dim::Symbolic(name) => format!("{name}={value}"),
-                            _ => value.to_string(),
-                        };
-                        ui.label(RichText::new(text).color(theme::MUTED));
-                        shape[axis] = value;
-                    }
+                if model.editable(axis, dim) {
+                    changed |= ui
+                        .add(egui::DragValue::new(&mut shape[axis]).range(1..=1_000_000))
+                        .labelled_by(label.id)
+                        .on_hover_text(format!("axis {axis}: unnamed"))
+                        .changed();
+                    continue;
                 }
+                let value = model.bound_value(config, axis, dim);
+                let text = match dim {
+                    Dim::Symbolic(name) => format!("{name}={value}"),
+                    Dim::Fixed(_) => value.to_string(),
+                    Dim::Unnamed => format!("batch={value}"),
+                };
+                ui.label(RichText::new(text).color(theme::MUTED));
+                shape[axis] = value;
             }
             ui.label("]");
         });
@@ -156,9 +199,35 @@ mod tests {
         config.dims.insert("L".into(), 7);
         config.shapes.insert("x".into(), vec![1, 1, 48, 192, 1]);
         config.shapes.insert("gone".into(), vec![1]);
-        sync_shapes(&mut config, &model);
+        sync_shapes(&mut config, ShapeModel::from(&model));
         assert_eq!(config.shapes.len(), 1);
         assert_eq!(config.shapes["x"], [4, 3, 48, 192, 7]);
+    }
+
+    #[test]
+    fn a_dynamic_first_dim_of_a_remote_model_is_the_batch() {
+        let inputs = vec![TensorInfo {
+            name: "x".to_owned(),
+            dtype: ElemType::Float,
+            shape: Some(vec![
+                Dim::Unnamed,
+                Dim::Fixed(3),
+                Dim::Unnamed,
+                Dim::Unnamed,
+            ]),
+        }];
+        let model = ShapeModel {
+            inputs: &inputs,
+            batch_symbol: None,
+            dynamic_batch_axis: true,
+        };
+        let mut config = ProfileConfig {
+            batch: Some(2),
+            ..ProfileConfig::default()
+        };
+        config.shapes.insert("x".into(), vec![7, 1, 48, 192]);
+        sync_shapes(&mut config, model);
+        assert_eq!(config.shapes["x"], [2, 3, 48, 192]);
     }
 
     #[test]
@@ -170,7 +239,7 @@ mod tests {
         let mut config = ProfileConfig::default();
         config.shapes.insert("x".into(), vec![1, 3, 5]);
         config.shapes.insert("y".into(), vec![2]);
-        sync_shapes(&mut config, &model);
+        sync_shapes(&mut config, ShapeModel::from(&model));
         assert!(config.shapes.is_empty());
     }
 }

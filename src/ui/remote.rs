@@ -67,6 +67,36 @@ impl RemotePanel {
         (self.active && probe.metadata.is_some()).then(|| probe.target.clone())
     }
 
+    /// The inputs of the chosen model as the server declares them (`-1`:
+    /// a dim with no fixed size), while runs go to the server.
+    pub fn inputs(&self) -> Option<Vec<crate::model::TensorInfo>> {
+        self.target()?;
+        let metadata = self.probe.as_ref()?.metadata.as_ref()?;
+        Some(
+            metadata
+                .inputs
+                .iter()
+                .map(|tensor| crate::model::TensorInfo {
+                    name: tensor.name.clone(),
+                    dtype: crate::model::ElemType::Other(0),
+                    shape: Some(
+                        tensor
+                            .shape
+                            .iter()
+                            .map(|&dim| {
+                                if dim < 0 {
+                                    crate::model::Dim::Unnamed
+                                } else {
+                                    crate::model::Dim::Fixed(dim)
+                                }
+                            })
+                            .collect(),
+                    ),
+                })
+                .collect(),
+        )
+    }
+
     fn connect(&mut self) {
         // The model name is checked by the probe; an empty one reads only
         // the server and its index.

@@ -456,7 +456,22 @@ fn the_window_runs_a_model_on_a_remote_server() {
     step_until(&mut harness, "ONNX Runtime", |app| {
         app.runtime_status.is_some()
     });
+    // The served input is [-1, 3, -1, -1]: the first dim is the batch, the
+    // other two get fields of their own in the Config panel.
+    {
+        use egui_kittest::kittest::NodeT as _;
+        for (index, value) in [(0, 20.0), (1, 24.0)] {
+            let fields: Vec<_> = harness
+                .query_all_by_label("Shape 'x'")
+                .filter(|node| node.accesskit_node().role() == egui::accesskit::Role::SpinButton)
+                .collect();
+            assert_eq!(fields.len(), 2, "a field per non-batch dynamic dim");
+            fields[index].set_value_accesskit(value);
+            harness.step();
+        }
+    }
     let document = short_run(&mut harness, 0.1);
+    assert_eq!(document.run.inputs[0].shape, [1, 3, 20, 24]);
     let remote = document.run.config.remote.as_ref().expect("remote run");
     assert_eq!(remote.model_name, MODEL_NAME);
     assert!(

@@ -67,6 +67,9 @@ fn millis_axis(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String
     if mark.value < 0.0 {
         return String::new();
     }
+    if mark.value == 0.0 {
+        return "0".to_owned();
+    }
     format_micros(mark.value * 1000.0)
 }
 

@@ -134,11 +134,7 @@ fn fold_floats(state: &State, node: &NodeProto, out_shape: &[i64]) -> Option<Vec
             let a = state.numbers(node, 0)?;
             let b = state.numbers(node, 1)?;
             let count = usize::try_from(element_count(out_shape)?).ok()?;
-            let pick = |values: &[f64], i: usize| match values.len() {
-                1 => values.first().copied(),
-                len if len == count => values.get(i).copied(),
-                _ => None,
-            };
+            let pick = |values: &[f64], i: usize| broadcast_pick(values, count, i);
             (0..count)
                 .map(|i| {
                     let (x, y) = (pick(&a, i)?, pick(&b, i)?);
@@ -195,16 +191,23 @@ fn fold_slice(data: &[i64], size: i64, start: i64, end: i64, step: i64) -> Optio
         .collect()
 }
 
+/// Element `i` of an operand broadcast to `count` elements: a single value
+/// repeats, a full-length operand is indexed; other broadcasts are not
+/// folded (`None`).
+fn broadcast_pick<T: Copy>(values: &[T], count: usize, i: usize) -> Option<T> {
+    match values.len() {
+        1 => values.first().copied(),
+        len if len == count => values.get(i).copied(),
+        _ => None,
+    }
+}
+
 fn fold_arithmetic(state: &State, node: &NodeProto, out_shape: &[i64]) -> Option<Vec<i64>> {
     let a = state.consts(node, 0)?;
     let b = state.consts(node, 1)?;
     let count = usize::try_from(element_count(out_shape)?).ok()?;
     // Same length, or one side a single value; other broadcasts are not folded.
-    let pick = |values: &[i64], i: usize| match values.len() {
-        1 => values.first().copied(),
-        len if len == count => values.get(i).copied(),
-        _ => None,
-    };
+    let pick = |values: &[i64], i: usize| broadcast_pick(values, count, i);
     (0..count)
         .map(|i| {
             let (x, y) = (pick(a, i)?, pick(b, i)?);
@@ -230,11 +233,7 @@ fn fold_where(state: &State, node: &NodeProto, out_shape: &[i64]) -> Option<Vec<
     let a = state.consts(node, 1)?;
     let b = state.consts(node, 2)?;
     let count = usize::try_from(element_count(out_shape)?).ok()?;
-    let pick = |values: &[i64], i: usize| match values.len() {
-        1 => values.first().copied(),
-        len if len == count => values.get(i).copied(),
-        _ => None,
-    };
+    let pick = |values: &[i64], i: usize| broadcast_pick(values, count, i);
     (0..count)
         .map(|i| {
             if pick(cond, i)? != 0 {

@@ -588,14 +588,8 @@ mod tests {
             flops,
             ..LayerStats::default()
         };
-        let layers = LayerReport {
-            source: crate::metrics::layers::LayerSource::SeparatePass,
-            runs: 1,
-            model_run_total_micros: 1,
-            model_run_mean_micros: 1.0,
-            kernel_share: 1.0,
-            session_initialization_micros: None,
-            nodes: vec![
+        let layers = LayerReport::for_tests(
+            vec![
                 // 2 GFLOP in 20 ms: 100 GFLOP/s.
                 node("conv", "CPUExecutionProvider", 20_000.0, Some(2e9)),
                 // Faster, but too short to trust.
@@ -604,12 +598,8 @@ mod tests {
                 node("gpu", "CUDAExecutionProvider", 100.0, Some(1e9)),
                 node("relu", "CPUExecutionProvider", 500.0, None),
             ],
-            op_types: Vec::new(),
-            timeline: None,
-            machine_peaks: None,
-            source_map: None,
-            memory: None,
-        };
+            1,
+        );
         let fastest = fastest_cpu_node_gflops(&layers).expect("a node");
         assert!((fastest - 100.0).abs() < 1e-9, "{fastest}");
     }

@@ -441,6 +441,26 @@ impl std::fmt::Display for ProviderSummary {
 }
 
 impl LayerReport {
+    /// A report of `nodes` from one separate-pass run of `run_micros`,
+    /// everything else empty: the starting point of unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(nodes: Vec<LayerStats>, run_micros: u64) -> Self {
+        Self {
+            source: LayerSource::SeparatePass,
+            runs: 1,
+            model_run_total_micros: run_micros,
+            model_run_mean_micros: run_micros as f64,
+            kernel_share: 1.0,
+            session_initialization_micros: None,
+            nodes,
+            op_types: Vec::new(),
+            timeline: None,
+            machine_peaks: None,
+            source_map: None,
+            memory: None,
+        }
+    }
+
     /// Which nodes ran where, from the profile's `provider` fields. The
     /// provider with the most nodes comes first; for the others the op types
     /// are listed, since those are the nodes that fell back.

@@ -110,7 +110,7 @@ pub fn by_source_node(report: &LayerReport) -> Option<Vec<SourceNodeStats>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::layers::{LayerSource, LayerStats};
+    use crate::metrics::layers::LayerStats;
 
     fn node(name: &str, micros: u64, origin: NodeOrigin, sources: &[&str]) -> LayerStats {
         LayerStats {
@@ -133,20 +133,7 @@ mod tests {
     }
 
     fn report(nodes: Vec<LayerStats>) -> LayerReport {
-        LayerReport {
-            source: LayerSource::SeparatePass,
-            runs: 1,
-            model_run_total_micros: 100,
-            model_run_mean_micros: 100.0,
-            kernel_share: 1.0,
-            session_initialization_micros: None,
-            nodes,
-            op_types: Vec::new(),
-            timeline: None,
-            machine_peaks: None,
-            source_map: None,
-            memory: None,
-        }
+        LayerReport::for_tests(nodes, 100)
     }
 
     #[test]

@@ -227,7 +227,7 @@ impl<'a> From<&'a LayerStats> for LayerCsvRow<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::layers::{LayerSource, MachinePeaks};
+    use crate::metrics::layers::MachinePeaks;
 
     fn report() -> LayerReport {
         let conv = LayerStats {
@@ -267,15 +267,9 @@ mod tests {
             ..LayerStats::default()
         };
         LayerReport {
-            source: LayerSource::SeparatePass,
             runs: 10,
-            model_run_total_micros: 12_000,
             model_run_mean_micros: 1200.0,
             kernel_share: 0.9,
-            session_initialization_micros: None,
-            nodes: vec![conv, reorder, gpu],
-            op_types: Vec::new(),
-            timeline: None,
             machine_peaks: Some(MachinePeaks {
                 gflops_per_s: 100.0,
                 gbytes_per_s: 10.0,
@@ -284,8 +278,7 @@ mod tests {
                 method: "test".to_owned(),
                 measured_at: String::new(),
             }),
-            source_map: None,
-            memory: None,
+            ..LayerReport::for_tests(vec![conv, reorder, gpu], 12_000)
         }
     }
 

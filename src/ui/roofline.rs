@@ -233,20 +233,7 @@ mod tests {
             bytes: Some(1e3),
             ..LayerStats::default()
         };
-        let report = LayerReport {
-            source: crate::metrics::layers::LayerSource::SeparatePass,
-            runs: 1,
-            model_run_total_micros: 1,
-            model_run_mean_micros: 1.0,
-            kernel_share: 1.0,
-            session_initialization_micros: None,
-            nodes: vec![unplaced, node],
-            op_types: Vec::new(),
-            timeline: None,
-            machine_peaks: None,
-            source_map: None,
-            memory: None,
-        };
+        let report = LayerReport::for_tests(vec![unplaced, node], 1);
         let points = roofline_points(&report);
         assert_eq!(points.len(), 1);
         assert_eq!(points[0].node, 1);

@@ -2,7 +2,7 @@
 //! Runtime 1.31 writes.
 
 use super::*;
-use crate::metrics::layers::{LayerSource, LayerStats};
+use crate::metrics::layers::LayerStats;
 
 fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
     NodeProto {
@@ -367,25 +367,15 @@ fn stats(node: &str, micros: u64) -> LayerStats {
 fn apply_fills_the_report_and_the_summary_counts_time() {
     let (source, optimized) = conv_bn_relu();
     let map = map_graphs(&source, &optimized);
-    let mut report = LayerReport {
-        source: LayerSource::SeparatePass,
-        runs: 1,
-        model_run_total_micros: 1000,
-        model_run_mean_micros: 1000.0,
-        kernel_share: 1.0,
-        session_initialization_micros: None,
-        nodes: vec![
+    let mut report = LayerReport::for_tests(
+        vec![
             stats("r1_nchwc", 600),
             stats("ReorderOutput", 100),
             stats("mystery", 50),
             stats("fc_matmul/MatMulAddFusion", 250),
         ],
-        op_types: Vec::new(),
-        timeline: None,
-        machine_peaks: None,
-        source_map: None,
-        memory: None,
-    };
+        1000,
+    );
     assert_eq!(summary_line(&report), None);
     apply(&mut report, &map, None);
     assert_eq!(

@@ -119,23 +119,10 @@ impl SessionMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::layers::{LayerSource, LayerStats, NodeOrigin};
+    use crate::metrics::layers::{LayerStats, NodeOrigin};
 
     fn report(nodes: Vec<LayerStats>) -> LayerReport {
-        LayerReport {
-            source: LayerSource::SeparatePass,
-            runs: 1,
-            model_run_total_micros: 100,
-            model_run_mean_micros: 100.0,
-            kernel_share: 1.0,
-            session_initialization_micros: None,
-            nodes,
-            op_types: Vec::new(),
-            timeline: None,
-            machine_peaks: None,
-            source_map: None,
-            memory: None,
-        }
+        LayerReport::for_tests(nodes, 100)
     }
 
     #[test]

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::{
     engine::{
         Arrival, BatchingConfig, ConvAlgoSearch, CudaOptions, ExecutionProviderKind, InputFile,
-        LayerProfiling, LoadMode, OptLevel, ProfileConfig, config,
+        LayerProfiling, LoadMode, OptLevel, ProfileConfig, arrivals::SpinMode, config,
     },
     transform::{
         AccuracyBudget, BudgetLimit, DEFAULT_ACCURACY_SAMPLES, Int8Mode, Precision, PruneMode,
@@ -80,6 +80,9 @@ pub struct GuiArgs {
     /// Use sampled per-layer profiling, every Nth run.
     #[arg(long)]
     pub profile_every: Option<u32>,
+    /// Override the remembered load with an open loop at this rate (requests/s, Poisson).
+    #[arg(long)]
+    pub rate: Option<f64>,
 }
 
 /// Transform flags, shared by `transform` and `profile`.
@@ -346,6 +349,21 @@ pub struct ProfileArgs {
     /// Warm-up before measuring, e.g. 2s (0 for none).
     #[arg(long, value_parser = parse_duration, default_value = "2s", help_heading = "Load")]
     pub warmup: Duration,
+    /// Open loop: whether waiting workers spin the last stretch before each arrival
+    /// (auto: only while a core is idle). Spinning keeps send lateness to a few µs.
+    #[arg(long, value_enum, default_value_t = SpinMode::Auto, help_heading = "Load")]
+    pub spin: SpinMode,
+
+    /// The SLO: p50|p90|p95|p99|p99.9=DURATION (e.g. p99=20ms), or (sweep) throughput>=N
+    /// (repeatable). A run stops as soon as its pass test decides (see --no-early-stop).
+    #[arg(long = "slo", value_name = "METRIC=VALUE", value_parser = parse_slo_item, help_heading = "Verdict")]
+    pub slo: Vec<String>,
+    /// Confidence of the SLO's pass test (MLPerf LoadGen uses 0.99).
+    #[arg(long, default_value_t = config::DEFAULT_SLO_CONFIDENCE, help_heading = "Verdict")]
+    pub confidence: f64,
+    /// Run the whole duration even when the SLO's pass test has decided.
+    #[arg(long, help_heading = "Verdict")]
+    pub no_early_stop: bool,
 
     /// Dynamic batching: group queued requests into runs of up to N rows
     /// (inputs joined along dim 0; the model needs a dynamic first dim).
@@ -417,21 +435,13 @@ pub struct SweepArgs {
     /// instances, intra-threads, max-batch, batch-delay (e.g. 500us,2ms), precision.
     #[arg(long = "vary", value_name = "KEY=V1,V2,...", help_heading = "Sweep")]
     pub vary: Vec<String>,
-    /// The SLO: p50|p90|p95|p99|p99.9=DURATION (e.g. p99=20ms) or throughput>=N (repeatable).
-    #[arg(
-        long = "slo",
-        value_name = "METRIC=VALUE",
-        required = true,
-        help_heading = "Sweep"
-    )]
-    pub slo: Vec<String>,
     /// Every combination (grid), or for each combination the highest passing open-loop rate or client count.
     #[arg(long, value_enum, default_value_t = crate::tune::SearchMode::Grid, help_heading = "Sweep")]
     pub search: crate::tune::SearchMode,
     /// Wall-clock budget of the sweep, e.g. 5m; points that do not fit are listed as not run.
     #[arg(long, value_parser = parse_duration, help_heading = "Sweep")]
     pub budget: Option<Duration>,
-    /// Stability tolerance in percent: the last 3 windows must agree within it on throughput and the SLO percentile.
+    /// Largest throughput drift over a point accepted as stable, in percent (the drift must also be significant); the SLO percentile must agree across the point's windows within their 95 % intervals.
     #[arg(
         long,
         default_value_t = 10.0,
@@ -527,6 +537,22 @@ fn parse_input(text: &str) -> Result<InputFile, ArgError> {
         name: name.to_owned(),
         path: PathBuf::from(path),
     })
+}
+
+/// Checks one `--slo` item; the text is kept and parsed again into the
+/// config and the sweep's SLO.
+fn parse_slo_item(text: &str) -> Result<String, crate::tune::TuneError> {
+    crate::tune::Slo::default().add(text)?;
+    Ok(text.to_owned())
+}
+
+/// The latency bounds of `--slo` items already checked by the parser.
+pub fn latency_bounds(items: &[String]) -> Vec<crate::metrics::slo::LatencyBound> {
+    let mut slo = crate::tune::Slo::default();
+    for item in items {
+        let _ = slo.add(item);
+    }
+    slo.latency
 }
 
 fn parse_budget(text: &str) -> Result<BudgetLimit, crate::transform::budget::BudgetError> {
@@ -633,6 +659,10 @@ impl ProfileArgs {
             transform: self.transform.to_spec(),
             metrics_url: self.metrics_url.clone(),
             remote: self.remote.to_target(),
+            spin: self.spin,
+            slo: latency_bounds(&self.slo),
+            slo_confidence: self.confidence,
+            early_stop: !self.no_early_stop,
         }
     }
 }

@@ -15,6 +15,7 @@ pub(super) fn gui(args: GuiArgs) -> anyhow::Result<u8> {
         concurrency: args.concurrency,
         duration_secs: args.duration.map(|d| d.as_secs_f64()),
         profile_every: args.profile_every,
+        rate: args.rate,
     })?;
     Ok(0)
 }

@@ -98,6 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             concurrency: None,
             duration: None,
             profile_every: None,
+            rate: None,
         }),
         Some(Command::Gui(args)) => gui::gui(args),
         Some(Command::Doctor) => doctor::doctor(),

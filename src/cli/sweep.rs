@@ -44,7 +44,7 @@ impl SweepArgs {
             .map(|text| text.parse::<VaryDimension>())
             .collect::<Result<Vec<_>, _>>()?;
         let mut slo = Slo::default();
-        for item in &self.slo {
+        for item in &self.profile.slo {
             slo.add(item)?;
         }
         let mut spec = SweepSpec::new(self.profile.to_config(), dimensions, slo);
@@ -201,9 +201,19 @@ mod tests {
 
     #[test]
     fn bad_sweeps_are_refused_before_running() {
-        let no_slo =
-            Cli::try_parse_from(["onnx-workbench", "sweep", "m.onnx", "--vary", "batch=1,2"]);
-        assert!(no_slo.is_err());
+        // `--slo` is a `profile` flag too, so the sweep checks it is there.
+        let no_slo = parse(&["onnx-workbench", "sweep", "m.onnx", "--vary", "batch=1,2"]);
+        assert!(no_slo.to_spec().is_err());
+        let bad_slo = Cli::try_parse_from([
+            "onnx-workbench",
+            "sweep",
+            "m.onnx",
+            "--vary",
+            "batch=1,2",
+            "--slo",
+            "p42=1ms",
+        ]);
+        assert!(bad_slo.is_err());
         let args = parse(&[
             "onnx-workbench",
             "sweep",

@@ -123,6 +123,32 @@ impl std::fmt::Display for OptLevel {
     }
 }
 
+/// Whether waiting workers spin the last stretch before an arrival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SpinMode {
+    /// Spin only while a core is idle for it (the threads running the
+    /// model or spinning, counted live, are fewer than the cores).
+    #[default]
+    Auto,
+    /// Always spin the last stretch: lowest lateness, costs a core per
+    /// waiting worker near each arrival.
+    On,
+    /// Never spin: sleep until the intended time (lateness is then the
+    /// sleep's precision, tens of µs).
+    Off,
+}
+
+impl std::fmt::Display for SpinMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::On => "on",
+            Self::Off => "off",
+        })
+    }
+}
+
 /// How requests arrive in open-loop mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
@@ -256,7 +282,24 @@ pub struct ProfileConfig {
     pub metrics_url: Option<String>,
     /// Send the requests to an inference server instead of local sessions.
     pub remote: Option<super::target::RemoteTarget>,
+    /// Open loop: whether waiting workers spin the last stretch before an
+    /// arrival (lower send lateness, more CPU).
+    pub spin: SpinMode,
+    /// Latency objectives the run is judged against (`--slo p99=2ms`); the
+    /// first one is the run's pass test.
+    pub slo: Vec<crate::metrics::slo::LatencyBound>,
+    /// Confidence of the pass test (MLPerf LoadGen uses 0.99).
+    pub slo_confidence: f64,
+    /// Stop the load as soon as the pass test decides (after
+    /// [`MIN_EARLY_STOP_WINDOWS`] windows), rather than at the duration.
+    pub early_stop: bool,
 }
+
+/// Full windows a run measures before early stopping may end it, so that
+/// stability can be judged too.
+pub const MIN_EARLY_STOP_WINDOWS: u64 = 3;
+/// Default confidence of an SLO's pass test.
+pub const DEFAULT_SLO_CONFIDENCE: f64 = 0.99;
 
 impl Default for ProfileConfig {
     fn default() -> Self {
@@ -287,6 +330,10 @@ impl Default for ProfileConfig {
             transform: crate::transform::TransformSpec::default(),
             metrics_url: None,
             remote: None,
+            spin: SpinMode::Auto,
+            slo: Vec::new(),
+            slo_confidence: DEFAULT_SLO_CONFIDENCE,
+            early_stop: true,
         }
     }
 }
@@ -312,6 +359,8 @@ pub enum ConfigError {
     BadDuration(f64),
     #[error("warm-up must be zero or positive, got {0} s")]
     BadWarmup(f64),
+    #[error("the SLO confidence must be between 0.5 and 1 (exclusive), got {0}")]
+    BadConfidence(f64),
     #[error("--profile-runs and --profile-every must be at least 1")]
     BadProfiling,
     #[error(
@@ -396,6 +445,9 @@ impl ProfileConfig {
         }
         if !(self.warmup_secs.is_finite() && self.warmup_secs >= 0.0) {
             return Err(ConfigError::BadWarmup(self.warmup_secs));
+        }
+        if !(self.slo_confidence > 0.5 && self.slo_confidence < 1.0) {
+            return Err(ConfigError::BadConfidence(self.slo_confidence));
         }
         if self.io_binding && self.num_instances() != self.num_workers() {
             return Err(ConfigError::IoBindingWithPool);

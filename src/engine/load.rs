@@ -1,11 +1,12 @@
 //! The load generator: worker threads that call `Session::run` back to back
-//! (closed loop) or serve a schedule (open loop), and the dispatcher that
-//! produces the open-loop schedule.
+//! (closed loop) or take arrivals from the shared open-loop schedule
+//! ([`super::arrivals`]) and wait for them themselves.
 //!
-//! The hot path is: read the clock, run, read the clock, push a [`Sample`]
-//! into a local buffer. Buffers are handed to the aggregator with `try_send`
-//! every [`FLUSH_SAMPLES`] samples or [`FLUSH_INTERVAL_NANOS`]; if the channel
-//! is full the batch is dropped and counted, never waited for.
+//! The hot path of the closed loop is: run, read the clock once (the end of
+//! one request is the issue of the next), record the request into the
+//! worker's own histograms ([`Recorder`]). Nothing is sent per request: the
+//! recorder hands the aggregator one partial per window or 250 ms, and a
+//! full channel drops it and counts it, never waits.
 //!
 //! `Session::run` takes `&mut self`, so a session serves one request at a
 //! time. With as many instances as workers each worker owns its session and
@@ -21,22 +22,22 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use ort::{
     session::{IoBinding, RunOptions, Session, SessionInputValue},
     value::DynValue,
 };
-use rand::SeedableRng as _;
 
-use rand_distr::{Distribution as _, Exp};
+use super::{
+    arrivals::{ArrivalSchedule, Waited, Waiter},
+    session::clean_ort_message,
+};
+use crate::metrics::{RunShared, Sample, recorder::Recorder};
 
-use super::{config::Arrival, session::clean_ort_message};
-use crate::metrics::{RunShared, Sample};
+/// Lateness above which an oversubscribed worker asks the kernel how long
+/// it waited for a core.
+const CPU_WAIT_CHECK_NANOS: u64 = 20_000;
 
-/// Samples buffered by a worker before a flush.
-pub const FLUSH_SAMPLES: usize = 512;
-/// Longest time a worker keeps samples before a flush.
-pub const FLUSH_INTERVAL_NANOS: u64 = 50_000_000;
 /// Poll interval for blocking waits, so stop requests are seen promptly.
 pub(crate) const POLL: Duration = Duration::from_millis(20);
 
@@ -75,8 +76,18 @@ pub enum SessionSlot {
 pub enum RequestSource {
     /// Closed loop: the next request right after the last one returns.
     Closed,
-    /// Open loop: scheduled send times from the dispatcher.
-    Open(Receiver<u64>),
+    /// Open loop: the next arrival of the shared schedule, waited for by
+    /// the worker itself.
+    Open {
+        schedule: Arc<ArrivalSchedule>,
+        waiter: Waiter,
+        /// Threads one run keeps busy (for the spin budget).
+        run_threads: u32,
+        /// More threads run the model than the machine has cores: a woken
+        /// worker may wait for a core, which the kernel's run-queue delay
+        /// tells apart from the generator's own lateness.
+        oversubscribed: bool,
+    },
 }
 
 /// Run-level profiling of every `every`-th run of a worker.
@@ -102,8 +113,8 @@ pub struct Worker {
     pub inputs: Vec<Vec<DynValue>>,
     /// Stop flag, measure window and error log of the run.
     pub shared: Arc<RunShared>,
-    /// Batches of samples for the aggregator.
-    pub samples: Sender<Vec<Sample>>,
+    /// The worker's own histograms, handed to the aggregator per window.
+    pub recorder: Recorder,
     /// Time zero of the run; samples are in nanos from it.
     pub epoch: Instant,
     /// Shared counter of measured requests issued, with the limit.
@@ -117,9 +128,17 @@ pub struct Worker {
     pub bindings: Vec<IoBinding>,
 }
 
-#[inline]
-pub(crate) fn nanos_since(epoch: Instant) -> u64 {
-    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+pub(crate) use super::arrivals::nanos_since;
+
+/// What a worker adds to the run's generator figures when it ends.
+#[derive(Debug, Default)]
+struct WorkerTally {
+    spun: u64,
+    slept: u64,
+    /// Time spent spinning before arrivals (CPU on an idle core).
+    spin_nanos: u64,
+    /// Wall time inside the model's runs.
+    run_nanos: u64,
 }
 
 impl Worker {
@@ -133,21 +152,66 @@ impl Worker {
         if views.is_empty() {
             return;
         }
-        let mut buffer: Vec<Sample> = Vec::with_capacity(FLUSH_SAMPLES);
-        let mut last_flush = nanos_since(self.epoch);
+        if matches!(self.requests, RequestSource::Open { .. }) {
+            super::arrivals::tighten_timer_slack();
+        }
+        let cpu_at_start = crate::telemetry::thread_cpu_nanos();
+        let mut tally = WorkerTally::default();
         let mut run_count: u64 = 0;
+        let mut variant_index = 0usize;
         let measure_start = self.shared.measure_start_nanos.load(Ordering::Relaxed);
+        // The end of one request is the issue of the next: one clock read
+        // per request in the closed loop.
+        let mut now = nanos_since(self.epoch);
         loop {
             if self.shared.is_stopping() {
                 break;
             }
-            let scheduled = match &self.requests {
-                RequestSource::Closed => nanos_since(self.epoch),
-                RequestSource::Open(schedule) => match schedule.recv_timeout(POLL) {
-                    Ok(scheduled) => scheduled,
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                },
+            let (scheduled, late_nanos, run_threads) = match &self.requests {
+                RequestSource::Closed => (now, 0, 0),
+                RequestSource::Open {
+                    schedule,
+                    waiter,
+                    run_threads,
+                    oversubscribed,
+                } => {
+                    // Free since `now`: take the next arrival and wait for it.
+                    let free_since = now;
+                    let due = schedule.take();
+                    let run_delay_before = if *oversubscribed {
+                        crate::telemetry::thread_run_delay_nanos()
+                    } else {
+                        None
+                    };
+                    let waited = waiter.wait_until(self.epoch, due, &self.shared);
+                    match waited {
+                        Waited::Spun(nanos) => {
+                            tally.spun += 1;
+                            tally.spin_nanos += nanos;
+                        }
+                        Waited::Slept { .. } => tally.slept += 1,
+                        Waited::NotAtAll => {}
+                    }
+                    if self.shared.is_stopping() {
+                        break;
+                    }
+                    now = nanos_since(self.epoch);
+                    let ready = due.max(free_since);
+                    // Woken while every core ran the model: the wait for a
+                    // core is CPU queueing, which any server with this many
+                    // threads would see, not the generator's delay.
+                    let mut late = now.saturating_sub(ready);
+                    if matches!(waited, Waited::Slept { contended: true }) {
+                        late = 0;
+                    } else if late > CPU_WAIT_CHECK_NANOS
+                        && let (Some(before), Some(after)) =
+                            (run_delay_before, crate::telemetry::thread_run_delay_nanos())
+                    {
+                        late = late.saturating_sub(after.saturating_sub(before));
+                    }
+                    let late = u32::try_from(late).unwrap_or(u32::MAX);
+                    (due, late, *run_threads)
+                }
             };
             if scheduled >= measure_start
                 && let Some((issued, limit)) = &self.request_limit
@@ -156,7 +220,6 @@ impl Worker {
                 self.shared.stop.store(true, Ordering::Relaxed);
                 break;
             }
-            let variant_index = (run_count % views.len() as u64) as usize;
             let variant = &views[variant_index];
             let profile_prefix = self.sampled_profiling.as_ref().and_then(|sampling| {
                 let every = u64::from(sampling.every.max(1));
@@ -164,10 +227,16 @@ impl Worker {
                     .then(|| sampling.dir.join(format!("w{}_r{run_count}", self.index)))
             });
             run_count += 1;
+            let busy = match &self.requests {
+                RequestSource::Open { waiter, .. } if run_threads > 0 => {
+                    Some(waiter.cores.busy(run_threads))
+                }
+                _ => None,
+            };
 
             let (start, end, result) = match &mut self.slot {
                 SessionSlot::Owned(session) => {
-                    let start = nanos_since(self.epoch);
+                    let start = now;
                     let result = match self.bindings.get(variant_index) {
                         Some(binding) => run_bound(
                             session,
@@ -200,13 +269,20 @@ impl Worker {
                     (start, end, result)
                 }
                 SessionSlot::Remote(executor) => {
-                    let start = nanos_since(self.epoch);
+                    let start = now;
                     let result = executor
                         .run(variant_index, &self.shared, start)
                         .map_err(LoadError::Remote);
                     (start, nanos_since(self.epoch), result)
                 }
             };
+            drop(busy);
+            now = end;
+            tally.run_nanos += end.saturating_sub(start);
+            variant_index += 1;
+            if variant_index == views.len() {
+                variant_index = 0;
+            }
 
             let is_ok = match result {
                 Ok(()) => true,
@@ -225,7 +301,7 @@ impl Worker {
             {
                 let _ = sampling.files.try_send((prefix, end));
             }
-            buffer.push(Sample {
+            self.recorder.record(&Sample {
                 scheduled_nanos: scheduled,
                 start_nanos: start,
                 end_nanos: end,
@@ -234,40 +310,21 @@ impl Worker {
                 is_profiled,
                 batch_rows: 0,
                 is_batch_lead: false,
+                late_nanos,
             });
-            if buffer.len() >= FLUSH_SAMPLES
-                || end.saturating_sub(last_flush) >= FLUSH_INTERVAL_NANOS
-            {
-                self.flush(&mut buffer);
-                last_flush = end;
-            }
         }
-        self.flush(&mut buffer);
-    }
-
-    fn flush(&self, buffer: &mut Vec<Sample>) {
-        flush_samples(&self.samples, &self.shared, buffer);
-    }
-}
-
-/// Hands buffered samples to the aggregator without waiting: a full channel
-/// drops them and counts them.
-pub(crate) fn flush_samples(
-    samples: &Sender<Vec<Sample>>,
-    shared: &RunShared,
-    buffer: &mut Vec<Sample>,
-) {
-    if buffer.is_empty() {
-        return;
-    }
-    let batch = std::mem::replace(buffer, Vec::with_capacity(FLUSH_SAMPLES));
-    match samples.try_send(batch) {
-        Ok(()) => {}
-        Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {
-            shared
-                .dropped_samples
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        }
+        self.recorder.flush();
+        let outside_runs = match (cpu_at_start, crate::telemetry::thread_cpu_nanos()) {
+            (Some(before), Some(after)) => Some(
+                after
+                    .saturating_sub(before)
+                    .saturating_sub(tally.run_nanos)
+                    .saturating_sub(tally.spin_nanos),
+            ),
+            _ => None,
+        };
+        self.shared
+            .add_worker_tally(tally.spun, tally.slept, tally.spin_nanos, outside_runs);
     }
 }
 
@@ -323,117 +380,4 @@ fn run_bound(
             .map(drop),
     };
     result.map_err(LoadError::Run)
-}
-
-/// Produces the open-loop schedule: send times at `rate_per_sec`, evenly
-/// spaced or Poisson, from `start_nanos` until stopped. Times are pushed into
-/// a bounded queue; when it is full the dispatcher waits, but the schedule
-/// itself never shifts, so latency stays measured from the intended time.
-/// Returns the number of scheduled requests no worker took.
-pub fn dispatch(
-    schedule: &Sender<u64>,
-    shared: &RunShared,
-    epoch: Instant,
-    rate_per_sec: f64,
-    arrival: Arrival,
-    seed: u64,
-) -> u64 {
-    let mean_gap_nanos = 1e9 / rate_per_sec;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let exponential = Exp::new(rate_per_sec / 1e9).ok();
-    let mut next = 0.0f64;
-    loop {
-        if shared.is_stopping() {
-            break;
-        }
-        let due = next as u64;
-        let now = nanos_since(epoch);
-        if due > now {
-            let wait = Duration::from_nanos(due - now).min(POLL);
-            if wait > Duration::from_micros(50) {
-                std::thread::sleep(wait - Duration::from_micros(30));
-            } else {
-                std::hint::spin_loop();
-            }
-            continue;
-        }
-        let mut pending = due;
-        loop {
-            match schedule.send_timeout(pending, POLL) {
-                Ok(()) => break,
-                Err(crossbeam_channel::SendTimeoutError::Timeout(value))
-                    if !shared.is_stopping() =>
-                {
-                    pending = value
-                }
-                Err(_) => return schedule.len() as u64 + 1,
-            }
-        }
-        next += match (arrival, &exponential) {
-            (Arrival::Poisson, Some(exponential)) => exponential.sample(&mut rng),
-            _ => mean_gap_nanos,
-        };
-    }
-    schedule.len() as u64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn constant_arrivals_are_evenly_spaced() {
-        let shared = Arc::new(RunShared::new(0));
-        let (sender, receiver) = crossbeam_channel::bounded(1024);
-        let epoch = Instant::now();
-        let thread_shared = Arc::clone(&shared);
-        let dispatcher = std::thread::Builder::new()
-            .name("test-dispatch".into())
-            .spawn(move || dispatch(&sender, &thread_shared, epoch, 1000.0, Arrival::Constant, 1))
-            .expect("spawn");
-        let times: Vec<u64> = (0..20)
-            .map(|_| receiver.recv().expect("scheduled time"))
-            .collect();
-        shared.stop.store(true, Ordering::Relaxed);
-        drop(receiver);
-        let _ = dispatcher.join();
-        for (index, time) in times.iter().enumerate() {
-            assert_eq!(*time, index as u64 * 1_000_000);
-        }
-    }
-
-    #[test]
-    fn poisson_arrivals_have_the_requested_mean_rate() {
-        let shared = Arc::new(RunShared::new(0));
-        let (sender, receiver) = crossbeam_channel::bounded(100_000);
-        let epoch = Instant::now();
-        let thread_shared = Arc::clone(&shared);
-        let dispatcher = std::thread::Builder::new()
-            .name("test-dispatch".into())
-            .spawn(move || {
-                dispatch(
-                    &sender,
-                    &thread_shared,
-                    epoch,
-                    20_000.0,
-                    Arrival::Poisson,
-                    7,
-                )
-            })
-            .expect("spawn");
-        let times: Vec<u64> = (0..2000)
-            .map(|_| receiver.recv().expect("scheduled time"))
-            .collect();
-        shared.stop.store(true, Ordering::Relaxed);
-        drop(receiver);
-        let _ = dispatcher.join();
-        let mean_gap = (times[1999] - times[0]) as f64 / 1999.0;
-        // 50 µs expected; the mean of 2000 exponential gaps is within ~7 %.
-        assert!(
-            (mean_gap - 50_000.0).abs() < 5_000.0,
-            "mean gap {mean_gap} ns"
-        );
-        let gaps: Vec<u64> = times.windows(2).map(|pair| pair[1] - pair[0]).collect();
-        assert!(gaps.iter().any(|gap| *gap < 25_000) && gaps.iter().any(|gap| *gap > 100_000));
-    }
 }

@@ -6,6 +6,7 @@
 //! [`RunHandle::snapshot`]; [`RunHandle::stop`] ends the load early and keeps
 //! what was measured.
 
+pub mod arrivals;
 pub mod batcher;
 pub mod binding;
 pub mod budget;

@@ -17,13 +17,16 @@ use super::{
     BatchSizeCount, ErrorSummary, LatencyHistogram, MAX_ERROR_MESSAGES, MAX_REQUEST_SPANS,
     MAX_WINDOWS, RequestSpan, RunPhase, Sample, Snapshot, WINDOW_NANOS, WindowStats,
     layers::LayerReport,
+    recorder::{Recorder, Tracked, WindowPartial},
+    slo::{LatencyBound, SloProgress},
+    validity::Validity,
 };
 use crate::telemetry::TelemetrySample;
 
 /// Late samples are still assigned to a window this long after it ends.
 const WINDOW_GRACE_NANOS: u64 = 300_000_000;
 /// Longest sleep of the aggregator between drains of the sample channel.
-const DRAIN_INTERVAL: Duration = Duration::from_millis(50);
+const DRAIN_INTERVAL: Duration = Duration::from_millis(100);
 /// Buckets in the snapshot's latency histogram.
 const SNAPSHOT_HISTOGRAM_BUCKETS: usize = 60;
 
@@ -50,6 +53,24 @@ pub struct RunShared {
     pub gpu: ArcSwapOption<crate::telemetry::GpuSample>,
     /// Per-layer timings, when available.
     pub layers: ArcSwapOption<LayerReport>,
+    /// Set once the run holds as many request spans as it keeps.
+    pub spans_full: AtomicBool,
+    /// CPU time of the harness's own threads (aggregator, telemetry,
+    /// controller, schedule feeders), added by each when it ends.
+    pub harness_cpu_nanos: AtomicU64,
+    /// The validity verdict so far, set by the controller while the load runs.
+    pub live_validity: ArcSwapOption<Validity>,
+    /// Open loop: waits for an arrival that spun their last stretch, and
+    /// that slept all the way.
+    pub spun_waits: AtomicU64,
+    pub slept_waits: AtomicU64,
+    /// Time the load threads spun before arrivals.
+    pub spin_nanos: AtomicU64,
+    /// CPU the load threads used outside the model's runs (their own
+    /// bookkeeping, waits and spins), added by each when it ends.
+    pub worker_outside_run_nanos: AtomicU64,
+    /// Load threads whose CPU time could not be read.
+    pub workers_without_cpu: AtomicU64,
 }
 
 impl RunShared {
@@ -67,6 +88,50 @@ impl RunShared {
             telemetry: ArcSwapOption::empty(),
             gpu: ArcSwapOption::empty(),
             layers: ArcSwapOption::empty(),
+            spans_full: AtomicBool::new(false),
+            harness_cpu_nanos: AtomicU64::new(0),
+            live_validity: ArcSwapOption::empty(),
+            spun_waits: AtomicU64::new(0),
+            slept_waits: AtomicU64::new(0),
+            spin_nanos: AtomicU64::new(0),
+            worker_outside_run_nanos: AtomicU64::new(0),
+            workers_without_cpu: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds what one load thread did: its spun and slept waits, and its CPU
+    /// outside the model's runs and its spins (`None` when it could not be
+    /// read).
+    pub fn add_worker_tally(
+        &self,
+        spun: u64,
+        slept: u64,
+        spin_nanos: u64,
+        outside_runs_nanos: Option<u64>,
+    ) {
+        self.spun_waits.fetch_add(spun, Ordering::Relaxed);
+        self.slept_waits.fetch_add(slept, Ordering::Relaxed);
+        self.spin_nanos.fetch_add(spin_nanos, Ordering::Relaxed);
+        match outside_runs_nanos {
+            Some(nanos) => {
+                self.worker_outside_run_nanos
+                    .fetch_add(nanos, Ordering::Relaxed);
+            }
+            None => {
+                self.workers_without_cpu.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether the recorders should still keep request spans.
+    pub fn spans_wanted(&self) -> bool {
+        !self.spans_full.load(Ordering::Relaxed)
+    }
+
+    /// Adds the calling thread's CPU time so far to the harness's own.
+    pub fn add_harness_cpu_of_this_thread(&self) {
+        if let Some(nanos) = crate::telemetry::thread_cpu_nanos() {
+            self.harness_cpu_nanos.fetch_add(nanos, Ordering::Relaxed);
         }
     }
 
@@ -118,10 +183,11 @@ pub struct AggregatorSettings {
     pub publish_interval: Duration,
     /// The run's epoch: sample times count from here.
     pub epoch: Instant,
-    /// Keep queue and run time apart. Off when requests never wait (closed
-    /// loop, a session per worker): then run time equals latency and is not
-    /// recorded twice.
-    pub track_queue: bool,
+    /// What the recorders keep apart (queue and run time, lateness).
+    pub tracked: Tracked,
+    /// A latency bound whose pass test the snapshots carry (for early
+    /// stopping and the live verdict).
+    pub slo: Option<LatencyBound>,
 }
 
 /// Everything the aggregator measured, returned when it finishes.
@@ -130,11 +196,18 @@ pub struct AggregatorOutput {
     pub latency: LatencyHistogram,
     pub queue: LatencyHistogram,
     pub service: LatencyHistogram,
+    pub lateness: LatencyHistogram,
     pub requests_ok: u64,
     pub requests_failed: u64,
     pub profiled_requests: u64,
+    /// Time inside the runs of the profiled requests, and of the others.
+    pub profiled_service_nanos: u64,
+    pub service_nanos: u64,
     pub after_stop_requests: u64,
     pub windows: Vec<WindowStats>,
+    /// Per closed window, the queue, run and lateness histograms (for their
+    /// confidence intervals; the latency one is in the window itself).
+    pub window_parts: Vec<WindowParts>,
     pub dropped_windows: u64,
     pub spans: Vec<RequestSpan>,
     /// End of the last counted request, nanos since the epoch.
@@ -143,15 +216,14 @@ pub struct AggregatorOutput {
     pub batch_sizes: Vec<BatchSizeCount>,
 }
 
-#[derive(Debug, Default)]
-struct WindowAccumulator {
-    requests: u64,
-    errors: u64,
-    latency: LatencyHistogram,
-    queue: LatencyHistogram,
-    service: LatencyHistogram,
-    batches: u64,
-    batch_rows: u64,
+/// The histograms of one closed window besides its latency, kept in memory
+/// only.
+#[derive(Debug, Clone, Default)]
+pub struct WindowParts {
+    pub latency: Option<LatencyHistogram>,
+    pub queue: Option<LatencyHistogram>,
+    pub service: Option<LatencyHistogram>,
+    pub lateness: Option<LatencyHistogram>,
 }
 
 /// The aggregation state; [`Aggregator::run`] drives it on its own thread.
@@ -159,53 +231,42 @@ struct WindowAccumulator {
 pub struct Aggregator {
     settings: AggregatorSettings,
     shared: Arc<RunShared>,
-    latency: LatencyHistogram,
-    queue: LatencyHistogram,
-    service: LatencyHistogram,
-    requests_ok: u64,
-    requests_failed: u64,
-    profiled_requests: u64,
-    after_stop_requests: u64,
-    open_windows: BTreeMap<u64, WindowAccumulator>,
+    /// Totals of the measured period.
+    totals: WindowPartial,
+    open_windows: BTreeMap<u64, WindowPartial>,
     /// Index of the next window to close.
     next_window: u64,
     windows: Arc<Vec<WindowStats>>,
+    window_parts: Vec<WindowParts>,
+    /// `(total, over the SLO bound)` per closed window.
+    slo_counts: Vec<(u64, u64)>,
     dropped_windows: u64,
     spans: Vec<RequestSpan>,
-    last_end_nanos: u64,
-    /// Executed batches by rows (at most `MAX_BATCH_ROWS` keys).
-    batch_sizes: BTreeMap<u32, u64>,
 }
 
 impl Aggregator {
     /// A new aggregator publishing into `shared`.
     pub fn new(settings: AggregatorSettings, shared: Arc<RunShared>) -> Self {
+        let totals = WindowPartial::new(0, settings.tracked);
         Self {
             settings,
             shared,
-            latency: LatencyHistogram::new(),
-            queue: LatencyHistogram::new(),
-            service: LatencyHistogram::new(),
-            requests_ok: 0,
-            requests_failed: 0,
-            profiled_requests: 0,
-            after_stop_requests: 0,
+            totals,
             open_windows: BTreeMap::new(),
             next_window: 0,
             windows: Arc::new(Vec::new()),
+            window_parts: Vec::new(),
+            slo_counts: Vec::new(),
             dropped_windows: 0,
             spans: Vec::new(),
-            last_end_nanos: 0,
-            batch_sizes: BTreeMap::new(),
         }
     }
 
-    /// Drains `samples` until every sender is gone, publishing snapshots on
+    /// Drains `partials` until every sender is gone, publishing snapshots on
     /// the way, then publishes a final one and returns the totals.
-    pub fn run(mut self, samples: &Receiver<Vec<Sample>>) -> AggregatorOutput {
+    pub fn run(mut self, partials: &Receiver<WindowPartial>) -> AggregatorOutput {
         // Sleep and drain rather than block on the channel: a receiver that is
-        // not waiting costs the workers no wake-up syscalls, and the thread
-        // wakes a few times per publish interval instead of once per batch.
+        // not waiting costs the workers no wake-up syscalls.
         let mut next_publish = Instant::now() + self.settings.publish_interval;
         loop {
             std::thread::sleep(
@@ -215,8 +276,8 @@ impl Aggregator {
             );
             let mut is_disconnected = false;
             loop {
-                match samples.try_recv() {
-                    Ok(batch) => self.add_batch(&batch),
+                match partials.try_recv() {
+                    Ok(partial) => self.add_partial(partial),
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
                         is_disconnected = true;
@@ -233,7 +294,10 @@ impl Aggregator {
                 next_publish = Instant::now() + self.settings.publish_interval;
             }
         }
-        self.finish()
+        let shared = Arc::clone(&self.shared);
+        let output = self.finish();
+        shared.add_harness_cpu_of_this_thread();
+        output
     }
 
     fn now_nanos(&self) -> u64 {
@@ -244,81 +308,46 @@ impl Aggregator {
         self.shared.measure_start_nanos.load(Ordering::Relaxed)
     }
 
-    /// Adds samples; exposed for tests and benchmarks.
-    pub fn add_batch(&mut self, batch: &[Sample]) {
-        // Taken out for the loop so a window and the totals can be updated together.
-        let mut open_windows = std::mem::take(&mut self.open_windows);
-        let measure_start = self.measure_start();
-        let measure_end = self.shared.measure_end_nanos.load(Ordering::Relaxed);
-        for sample in batch {
-            if sample.scheduled_nanos < measure_start {
-                continue;
-            }
-            if sample.end_nanos > measure_end {
-                self.after_stop_requests += 1;
-                continue;
-            }
-            self.last_end_nanos = self.last_end_nanos.max(sample.end_nanos);
-            let window_index = (sample.end_nanos.saturating_sub(measure_start)) / WINDOW_NANOS;
-            let is_batch = sample.is_batch_lead && sample.batch_rows > 0;
-            if is_batch {
-                *self.batch_sizes.entry(sample.batch_rows).or_default() += 1;
-            }
-            if window_index < self.next_window {
-                // Arrived after its window closed: it still counts in the totals.
-                self.add_totals(sample, None);
-            } else {
-                let window = open_windows.entry(window_index).or_default();
-                if is_batch {
-                    window.batches += 1;
-                    window.batch_rows += u64::from(sample.batch_rows);
-                }
-                self.add_totals(sample, Some(window));
+    /// Adds one worker's partial of a window.
+    pub fn add_partial(&mut self, mut partial: WindowPartial) {
+        let room = MAX_REQUEST_SPANS.saturating_sub(self.spans.len());
+        if room > 0 {
+            let take = partial.spans.len().min(room);
+            self.spans.extend(partial.spans.drain(..take));
+            if self.spans.len() >= MAX_REQUEST_SPANS {
+                self.shared.spans_full.store(true, Ordering::Relaxed);
             }
         }
-        self.open_windows = open_windows;
+        partial.spans.clear();
+        // The totals' histograms take each window once, when it closes: one
+        // merge per partial on this thread, not two.
+        if partial.window >= self.next_window {
+            self.totals.merge_counts(&partial);
+            match self.open_windows.entry(partial.window) {
+                std::collections::btree_map::Entry::Occupied(mut open) => {
+                    open.get_mut().merge(&partial)
+                }
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(partial);
+                }
+            }
+        } else {
+            // A partial of a window already closed still counts in the totals.
+            self.totals.merge(&partial);
+        }
     }
 
-    fn add_totals(&mut self, sample: &Sample, window: Option<&mut WindowAccumulator>) {
-        let latency = sample.end_nanos.saturating_sub(sample.scheduled_nanos);
-        let queue = sample.start_nanos.saturating_sub(sample.scheduled_nanos);
-        let service = sample.end_nanos.saturating_sub(sample.start_nanos);
-        if !sample.is_ok {
-            self.requests_failed += 1;
-            if let Some(window) = window {
-                window.errors += 1;
-            }
-            return;
+    /// Adds samples through a recorder of this aggregator's settings; for
+    /// tests and benchmarks.
+    pub fn add_samples(&mut self, samples: &[Sample]) {
+        let (sender, receiver) = crossbeam_channel::bounded(samples.len() + 1);
+        let mut recorder = Recorder::new(Arc::clone(&self.shared), sender, self.settings.tracked);
+        for sample in samples {
+            recorder.record(sample);
         }
-        self.requests_ok += 1;
-        if self.spans.len() < MAX_REQUEST_SPANS {
-            self.spans.push(RequestSpan {
-                worker: sample.worker,
-                scheduled_micros: sample.scheduled_nanos / 1000,
-                start_micros: sample.start_nanos / 1000,
-                end_micros: sample.end_nanos / 1000,
-                is_ok: sample.is_ok,
-            });
-        }
-        if sample.is_profiled {
-            self.profiled_requests += 1;
-            if let Some(window) = window {
-                window.requests += 1;
-            }
-            return;
-        }
-        self.latency.record_nanos(latency);
-        if self.settings.track_queue {
-            self.queue.record_nanos(queue);
-            self.service.record_nanos(service);
-        }
-        if let Some(window) = window {
-            window.requests += 1;
-            window.latency.record_nanos(latency);
-            if self.settings.track_queue {
-                window.queue.record_nanos(queue);
-                window.service.record_nanos(service);
-            }
+        drop(recorder);
+        for partial in receiver.try_iter() {
+            self.add_partial(partial);
         }
     }
 
@@ -349,7 +378,11 @@ impl Aggregator {
         let windows = Arc::make_mut(&mut self.windows);
         while self.next_window < last_index {
             let index = self.next_window;
-            let accumulator = self.open_windows.remove(&index).unwrap_or_default();
+            let accumulator = self
+                .open_windows
+                .remove(&index)
+                .unwrap_or_else(|| WindowPartial::new(index, self.settings.tracked));
+            self.totals.merge_histograms(&accumulator);
             let duration_nanos = if index < full_windows {
                 WINDOW_NANOS
             } else {
@@ -362,12 +395,42 @@ impl Aggregator {
                 self.settings.batch_size,
                 telemetry.as_deref(),
             ));
+            if let Some(slo) = &self.settings.slo {
+                let bound = (slo.bound_micros * 1000.0) as u64;
+                self.slo_counts.push((
+                    accumulator.latency.len(),
+                    accumulator.latency.count_above_nanos(bound),
+                ));
+            }
+            self.window_parts.push(WindowParts {
+                latency: (!accumulator.latency.is_empty()).then_some(accumulator.latency),
+                queue: accumulator.queue,
+                service: accumulator.service,
+                lateness: accumulator.lateness,
+            });
             if windows.len() > MAX_WINDOWS {
                 windows.remove(0);
+                self.window_parts.remove(0);
+                if !self.slo_counts.is_empty() {
+                    self.slo_counts.remove(0);
+                }
                 self.dropped_windows += 1;
             }
             self.next_window += 1;
         }
+    }
+
+    /// The live pass test of the SLO bound, on the closed windows so far.
+    fn slo_progress(&self) -> Option<SloProgress> {
+        let slo = self.settings.slo?;
+        let total: u64 = self.slo_counts.iter().map(|(total, _)| total).sum();
+        let over: u64 = self.slo_counts.iter().map(|(_, over)| over).sum();
+        Some(SloProgress {
+            bound: slo,
+            total,
+            over,
+            windows: self.slo_counts.clone(),
+        })
     }
 
     fn publish(&self) {
@@ -375,7 +438,8 @@ impl Aggregator {
         let measure_start = self.measure_start();
         let measure_end = self.shared.measure_end_nanos.load(Ordering::Relaxed);
         let measured_secs = now_nanos.min(measure_end).saturating_sub(measure_start) as f64 / 1e9;
-        let requests = self.requests_ok + self.requests_failed;
+        let totals = &self.totals;
+        let requests = totals.requests_ok + totals.errors;
         let rate = |count: u64| {
             if measured_secs > 0.0 {
                 count as f64 / measured_secs
@@ -387,38 +451,27 @@ impl Aggregator {
             phase: self.shared.phase(),
             elapsed_secs: now_nanos as f64 / 1e9,
             measured_secs,
-            requests_ok: self.requests_ok,
-            requests_failed: self.requests_failed,
-            inferences: self.requests_ok * self.settings.batch_size,
-            inferences_per_sec: rate(self.requests_ok * self.settings.batch_size),
+            requests_ok: totals.requests_ok,
+            requests_failed: totals.errors,
+            inferences: totals.requests_ok * self.settings.batch_size,
+            inferences_per_sec: rate(totals.requests_ok * self.settings.batch_size),
             requests_per_sec: rate(requests),
-            latency: self.latency.summary(),
-            queue: self.queue.summary(),
-            service: if self.settings.track_queue {
-                self.service.summary()
-            } else {
-                self.latency.summary()
-            },
+            latency: totals.latency.summary(),
+            queue: totals.queue.as_ref().and_then(LatencyHistogram::summary),
+            service: totals.service.as_ref().unwrap_or(&totals.latency).summary(),
+            lateness: totals.lateness.as_ref().and_then(LatencyHistogram::summary),
             windows: Arc::clone(&self.windows),
-            histogram: self.latency.buckets(SNAPSHOT_HISTOGRAM_BUCKETS),
+            histogram: totals.latency.buckets(SNAPSHOT_HISTOGRAM_BUCKETS),
             dropped_samples: self.shared.dropped_samples.load(Ordering::Relaxed),
             errors: self.shared.errors(),
             telemetry: self.shared.telemetry.load_full().as_deref().cloned(),
             gpu: self.shared.gpu.load_full().as_deref().cloned(),
             layers: self.shared.layers.load_full(),
-            batch_sizes: self.batch_size_counts(),
+            batch_sizes: batch_size_counts(&totals.batch_sizes),
+            slo: self.slo_progress(),
+            validity: self.shared.live_validity.load_full(),
         };
         self.shared.snapshot.store(Arc::new(snapshot));
-    }
-
-    fn batch_size_counts(&self) -> Vec<BatchSizeCount> {
-        self.batch_sizes
-            .iter()
-            .map(|(size, count)| BatchSizeCount {
-                size: *size,
-                count: *count,
-            })
-            .collect()
     }
 
     /// Closes the remaining windows, publishes the last snapshot and returns
@@ -427,37 +480,49 @@ impl Aggregator {
         // Without an explicit end (a request-count limit), the measured period
         // ends with the last counted request.
         if self.shared.measure_end_nanos.load(Ordering::Relaxed) == u64::MAX {
-            let end = self.last_end_nanos.max(self.measure_start());
+            let end = self.totals.last_end_nanos.max(self.measure_start());
             self.shared.measure_end_nanos.store(end, Ordering::Relaxed);
         }
         let now = self.now_nanos();
         self.close_windows(now, true);
         self.publish();
-        if !self.settings.track_queue {
-            self.service = self.latency.clone();
-        }
-        let batch_sizes = self.batch_size_counts();
+        let totals = self.totals;
+        let service = totals.service.unwrap_or_else(|| totals.latency.clone());
         AggregatorOutput {
-            batch_sizes,
-            latency: self.latency,
-            queue: self.queue,
-            service: self.service,
-            requests_ok: self.requests_ok,
-            requests_failed: self.requests_failed,
-            profiled_requests: self.profiled_requests,
-            after_stop_requests: self.after_stop_requests,
+            batch_sizes: batch_size_counts(&totals.batch_sizes),
+            queue: totals.queue.unwrap_or_default(),
+            lateness: totals.lateness.unwrap_or_default(),
+            service,
+            latency: totals.latency,
+            requests_ok: totals.requests_ok,
+            requests_failed: totals.errors,
+            profiled_requests: totals.profiled,
+            profiled_service_nanos: totals.profiled_service_nanos,
+            service_nanos: totals.service_nanos,
+            after_stop_requests: totals.after_stop,
             windows: Arc::unwrap_or_clone(self.windows),
+            window_parts: self.window_parts,
             dropped_windows: self.dropped_windows,
             spans: self.spans,
-            last_end_nanos: self.last_end_nanos,
+            last_end_nanos: totals.last_end_nanos,
         }
     }
+}
+
+fn batch_size_counts(sizes: &BTreeMap<u32, u64>) -> Vec<BatchSizeCount> {
+    sizes
+        .iter()
+        .map(|(size, count)| BatchSizeCount {
+            size: *size,
+            count: *count,
+        })
+        .collect()
 }
 
 fn window_stats(
     index: u64,
     duration_nanos: u64,
-    accumulator: &WindowAccumulator,
+    accumulator: &WindowPartial,
     batch_size: u64,
     telemetry: Option<&TelemetrySample>,
 ) -> WindowStats {
@@ -469,16 +534,16 @@ fn window_stats(
             0.0
         }
     };
-    let quantile = |histogram: &LatencyHistogram, q: f64| {
-        (!histogram.is_empty()).then(|| histogram.quantile_micros(q))
+    let quantile = |histogram: Option<&LatencyHistogram>, q: f64| {
+        histogram
+            .filter(|histogram| !histogram.is_empty())
+            .map(|histogram| histogram.quantile_micros(q))
     };
-    let ok_requests = accumulator.requests;
+    let ok_requests = accumulator.requests_ok;
+    let latency = Some(&accumulator.latency);
     // Run time was not recorded apart when it equals latency.
-    let service = if accumulator.service.is_empty() {
-        &accumulator.latency
-    } else {
-        &accumulator.service
-    };
+    let service = accumulator.service.as_ref().or(latency);
+    let (batches, batch_rows) = accumulator.batches();
     WindowStats {
         start_secs: (index * WINDOW_NANOS) as f64 / 1e9,
         duration_secs,
@@ -487,17 +552,18 @@ fn window_stats(
         inferences: ok_requests * batch_size,
         inferences_per_sec: per_sec(ok_requests * batch_size),
         requests_per_sec: per_sec(ok_requests + accumulator.errors),
-        p50_micros: quantile(&accumulator.latency, 0.50),
-        p95_micros: quantile(&accumulator.latency, 0.95),
-        p99_micros: quantile(&accumulator.latency, 0.99),
-        queue_p50_micros: quantile(&accumulator.queue, 0.50),
-        queue_p99_micros: quantile(&accumulator.queue, 0.99),
+        p50_micros: quantile(latency, 0.50),
+        p95_micros: quantile(latency, 0.95),
+        p99_micros: quantile(latency, 0.99),
+        queue_p50_micros: quantile(accumulator.queue.as_ref(), 0.50),
+        queue_p99_micros: quantile(accumulator.queue.as_ref(), 0.99),
         service_p50_micros: quantile(service, 0.50),
         service_p99_micros: quantile(service, 0.99),
+        lateness_p50_micros: quantile(accumulator.lateness.as_ref(), 0.50),
+        lateness_p99_micros: quantile(accumulator.lateness.as_ref(), 0.99),
         process_cpu_percent: telemetry.map(|t| t.process_cpu_percent),
         rss_bytes: telemetry.map(|t| t.rss_bytes),
-        mean_batch_size: (accumulator.batches > 0)
-            .then(|| accumulator.batch_rows as f64 / accumulator.batches as f64),
+        mean_batch_size: (batches > 0).then(|| batch_rows as f64 / batches as f64),
         latency_histogram: (!accumulator.latency.is_empty())
             .then(|| accumulator.latency.encode().ok())
             .flatten(),
@@ -518,6 +584,7 @@ mod tests {
             is_profiled: false,
             batch_rows: 0,
             is_batch_lead: false,
+            late_nanos: 0,
         }
     }
 
@@ -528,7 +595,11 @@ mod tests {
                 batch_size: 4,
                 publish_interval: Duration::from_millis(200),
                 epoch: Instant::now(),
-                track_queue: true,
+                tracked: Tracked {
+                    queue: true,
+                    lateness: false,
+                },
+                slo: None,
             },
             shared,
         )
@@ -542,7 +613,7 @@ mod tests {
             is_batch_lead: is_lead,
             ..sample(start_ms, start_ms + 1, start_ms + 5, true)
         };
-        aggregator.add_batch(&[
+        aggregator.add_samples(&[
             batched(10, 3, true),
             batched(10, 3, false),
             batched(10, 3, false),
@@ -574,7 +645,7 @@ mod tests {
     #[test]
     fn warmup_samples_are_ignored_and_windows_are_split_by_end_time() {
         let mut aggregator = aggregator(1000);
-        aggregator.add_batch(&[
+        aggregator.add_samples(&[
             sample(500, 500, 510, true),    // warm-up
             sample(1000, 1000, 1010, true), // window 0, 10 ms
             sample(1500, 1500, 1530, true), // window 0, 30 ms
@@ -605,7 +676,7 @@ mod tests {
     fn open_loop_latency_counts_from_the_schedule() {
         let mut aggregator = aggregator(0);
         // Scheduled at 0, started 40 ms late, ran 10 ms: latency 50 ms.
-        aggregator.add_batch(&[sample(0, 40, 50, true)]);
+        aggregator.add_samples(&[sample(0, 40, 50, true)]);
         let output = aggregator.finish();
         let latency = output.latency.summary().expect("latency");
         let queue = output.queue.summary().expect("queue");
@@ -622,7 +693,7 @@ mod tests {
             .shared
             .measure_end_nanos
             .store(100_000_000, Ordering::Relaxed);
-        aggregator.add_batch(&[sample(0, 0, 50, true), sample(60, 60, 150, true)]);
+        aggregator.add_samples(&[sample(0, 0, 50, true), sample(60, 60, 150, true)]);
         let output = aggregator.finish();
         assert_eq!(output.requests_ok, 1);
         assert_eq!(output.after_stop_requests, 1);

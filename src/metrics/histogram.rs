@@ -113,6 +113,17 @@ impl LatencyHistogram {
         self.histogram.value_at_quantile(quantile) as f64 / 1000.0
     }
 
+    /// The value at `quantile` (0..=1), in nanoseconds (the highest value
+    /// equivalent to it at the histogram's resolution).
+    pub fn quantile_nanos(&self, quantile: f64) -> u64 {
+        self.histogram.value_at_quantile(quantile)
+    }
+
+    /// The largest recorded value, in nanoseconds (0 when empty).
+    pub fn max_nanos(&self) -> u64 {
+        self.histogram.max()
+    }
+
     /// Percentile summary in microseconds; `None` when empty.
     pub fn summary(&self) -> Option<LatencySummary> {
         if self.histogram.is_empty() {
@@ -130,6 +141,11 @@ impl LatencyHistogram {
             p999_micros: micros(self.histogram.value_at_quantile(0.999)),
             max_micros: micros(self.histogram.max()),
             outliers: self.outliers,
+            p50_ci_micros: None,
+            p90_ci_micros: None,
+            p95_ci_micros: None,
+            p99_ci_micros: None,
+            p999_ci_micros: None,
         })
     }
 
@@ -203,6 +219,20 @@ pub struct LatencySummary {
     pub max_micros: f64,
     /// Values above the trackable maximum, clamped.
     pub outliers: u64,
+    /// 95 % confidence intervals `[low, high]` of the percentiles above,
+    /// in µs, by batch means over the 1-second windows (see
+    /// `metrics::confidence`); `None` where they were not computed (older
+    /// sessions, or too little data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_ci_micros: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p90_ci_micros: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_ci_micros: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_ci_micros: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p999_ci_micros: Option<[f64; 2]>,
 }
 
 #[cfg(test)]

@@ -9,17 +9,22 @@
 //! (the CLI progress line, the GUI) load the pointer and never block workers.
 
 mod aggregator;
+pub mod confidence;
 pub mod gpu_attribution;
 pub mod histogram;
+pub mod intervals;
 pub mod layers;
 pub mod memory;
 pub mod node_cost;
+pub mod recorder;
+pub mod slo;
 pub mod source_map;
 pub mod source_view;
+pub mod validity;
 
 use std::time::Duration;
 
-pub use aggregator::{Aggregator, AggregatorOutput, AggregatorSettings, RunShared};
+pub use aggregator::{Aggregator, AggregatorOutput, AggregatorSettings, RunShared, WindowParts};
 pub use histogram::{HistogramBucket, LatencyHistogram, LatencySummary};
 use serde::{Deserialize, Serialize};
 
@@ -36,10 +41,8 @@ pub const MAX_WINDOWS: usize = 3600;
 pub const MAX_REQUEST_SPANS: usize = 10_000;
 /// Error messages kept verbatim.
 pub const MAX_ERROR_MESSAGES: usize = 10;
-/// Windows a run must keep within [`STABILITY_TOLERANCE`] to be called stable.
+/// Full windows a run needs before its stability is judged.
 pub const STABILITY_WINDOWS: usize = 3;
-/// Allowed spread of throughput over the last windows, relative to their mean.
-pub const STABILITY_TOLERANCE: f64 = 0.10;
 
 /// One finished request. Times are nanoseconds since the run's epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +64,11 @@ pub struct Sample {
     pub batch_rows: u32,
     /// The first request of its batch, so each batch is counted once.
     pub is_batch_lead: bool,
+    /// Open loop: the generator's own delay, from when the request could
+    /// go (its intended time, or when a worker became free for it if
+    /// later) to when it went. Part of `start - scheduled`; the rest is
+    /// queue.
+    pub late_nanos: u32,
 }
 
 /// Where a run is.
@@ -134,6 +142,11 @@ pub struct WindowStats {
     /// Time inside `Session::run`.
     pub service_p50_micros: Option<f64>,
     pub service_p99_micros: Option<f64>,
+    /// Open loop: the generator's own send lateness.
+    #[serde(default)]
+    pub lateness_p50_micros: Option<f64>,
+    #[serde(default)]
+    pub lateness_p99_micros: Option<f64>,
     /// Process CPU at the end of the window (100 = one core).
     pub process_cpu_percent: Option<f64>,
     pub rss_bytes: Option<u64>,
@@ -161,7 +174,7 @@ impl std::fmt::Display for Stability {
         match self {
             Self::Stable { spread } => write!(
                 f,
-                "stable: the last {STABILITY_WINDOWS} windows are within {:.1} % of each other",
+                "stable: the windows agree within their 95 % intervals and throughput does not drift (window throughputs within {:.1} %)",
                 spread * 100.0
             ),
             Self::Unstable { reason, .. } => write!(f, "unstable: {reason}"),
@@ -170,48 +183,22 @@ impl std::fmt::Display for Stability {
     }
 }
 
-/// Judges the last [`STABILITY_WINDOWS`] full windows.
+/// Judges the full windows of a run (see [`intervals::stability_of`]),
+/// decoding each window's latency histogram; p99 is the percentile judged.
 pub fn stability(windows: &[WindowStats]) -> Stability {
-    let full: Vec<&WindowStats> = windows
+    let histograms: Vec<Option<LatencyHistogram>> = windows
         .iter()
-        .filter(|w| w.duration_secs >= 0.999)
+        .map(|window| {
+            window
+                .latency_histogram
+                .as_deref()
+                .and_then(|encoded| LatencyHistogram::decode(encoded, 0).ok())
+        })
         .collect();
-    if full.len() < STABILITY_WINDOWS {
-        return Stability::NotEnoughData {
-            reason: format!(
-                "{} full 1-second windows, {STABILITY_WINDOWS} needed; run longer",
-                full.len()
-            ),
-        };
-    }
-    let last = &full[full.len() - STABILITY_WINDOWS..];
-    let rates: Vec<f64> = last.iter().map(|w| w.inferences_per_sec).collect();
-    let mean = rates.iter().sum::<f64>() / rates.len() as f64;
-    let max = rates.iter().copied().fold(f64::MIN, f64::max);
-    let min = rates.iter().copied().fold(f64::MAX, f64::min);
-    if mean <= 0.0 {
-        return Stability::NotEnoughData {
-            reason: "no inferences completed in the last windows".to_owned(),
-        };
-    }
-    let spread = (max - min) / mean;
-    if spread <= STABILITY_TOLERANCE {
-        Stability::Stable { spread }
-    } else {
-        let listed = rates
-            .iter()
-            .map(|r| format!("{r:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        Stability::Unstable {
-            spread,
-            reason: format!(
-                "throughput of the last {STABILITY_WINDOWS} windows varied by {:.1} % ({listed} inf/s), more than {:.0} %",
-                spread * 100.0,
-                STABILITY_TOLERANCE * 100.0
-            ),
-        }
-    }
+    let refs: Vec<Option<&LatencyHistogram>> = histograms.iter().map(Option::as_ref).collect();
+    // Older sessions keep no window histograms: throughput alone is judged.
+    let quantile = histograms.iter().any(Option::is_some).then_some(0.99);
+    intervals::stability_of(windows, &refs, quantile)
 }
 
 /// Failed requests: a count and the first messages.
@@ -249,6 +236,10 @@ pub struct RunSummary {
     pub queue: Option<LatencySummary>,
     /// Time inside `Session::run`.
     pub service: Option<LatencySummary>,
+    /// Open loop: the generator's own send lateness (`None` in closed loop
+    /// and with the dynamic batcher).
+    #[serde(default)]
+    pub lateness: Option<LatencySummary>,
     pub stability: Stability,
     /// Samples lost because the metrics channel was full.
     pub dropped_samples: u64,
@@ -260,6 +251,59 @@ pub struct RunSummary {
     pub unsent_requests: u64,
     /// Windows dropped from the front of the time series.
     pub dropped_windows: u64,
+    /// Open loop ended as saturated: the requests the workers completed
+    /// per second while the backlog grew, an estimate of capacity.
+    #[serde(default)]
+    pub capacity_per_sec: Option<f64>,
+    /// What the load generator itself did and cost.
+    #[serde(default)]
+    pub generator: Option<GeneratorReport>,
+    /// The pass test of the run's latency objective, when it had one.
+    #[serde(default)]
+    pub slo: Option<SloOutcome>,
+    /// How far the figures above can be trusted.
+    #[serde(default)]
+    pub validity: Option<validity::Validity>,
+}
+
+/// What the load generator did and what it cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorReport {
+    /// Open loop: the spin setting.
+    pub spin: Option<String>,
+    /// Open loop: share of the waits that spun their last stretch (the
+    /// rest slept all the way).
+    pub spun_share: Option<f64>,
+    /// CPU the harness used per request: its own threads (aggregator,
+    /// telemetry, controller) plus the workers' time outside the model's
+    /// runs, in µs. Spinning before arrivals is counted apart.
+    pub harness_cpu_micros_per_request: Option<f64>,
+    /// Open loop: CPU spent spinning before arrivals, per request, in µs
+    /// (on cores that were idle, with `spin auto`).
+    #[serde(default)]
+    pub spin_cpu_micros_per_request: Option<f64>,
+    /// That CPU as a share of the process's CPU over the measured period.
+    pub harness_cpu_share: Option<f64>,
+    /// The process's CPU as a share of all the machine's cores.
+    #[serde(default)]
+    pub process_cores_share: Option<f64>,
+}
+
+/// The outcome of a run's latency objective.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloOutcome {
+    pub bound: slo::LatencyBound,
+    pub decision: confidence::SloDecision,
+    /// Confidence of the test.
+    pub confidence: f64,
+    pub requests: u64,
+    pub over_bound: u64,
+    /// Requests the test was worth after the autocorrelation correction.
+    pub effective_requests: f64,
+    /// Undecided: about how many more requests a decision needs.
+    pub requests_needed: Option<u64>,
+    /// The run stopped as soon as the decision was made.
+    pub stopped_early: bool,
 }
 
 /// What readers see of a run, published at a fixed interval. Immutable.
@@ -279,6 +323,7 @@ pub struct Snapshot {
     pub latency: Option<LatencySummary>,
     pub queue: Option<LatencySummary>,
     pub service: Option<LatencySummary>,
+    pub lateness: Option<LatencySummary>,
     /// Closed windows so far; shared between snapshots.
     pub windows: std::sync::Arc<Vec<WindowStats>>,
     /// Log-spaced latency histogram for plotting.
@@ -292,6 +337,10 @@ pub struct Snapshot {
     pub layers: Option<std::sync::Arc<layers::LayerReport>>,
     /// Dynamic batching: executed batch sizes so far, smallest first.
     pub batch_sizes: Vec<BatchSizeCount>,
+    /// The run's latency objective: requests over its bound so far.
+    pub slo: Option<slo::SloProgress>,
+    /// The validity verdict so far.
+    pub validity: Option<std::sync::Arc<validity::Validity>>,
 }
 
 /// How many executed batches had `size` rows.
@@ -334,6 +383,8 @@ mod tests {
             mean_batch_size: None,
             service_p50_micros: None,
             service_p99_micros: None,
+            lateness_p50_micros: None,
+            lateness_p99_micros: None,
             process_cpu_percent: None,
             rss_bytes: None,
             latency_histogram: None,
@@ -350,9 +401,8 @@ mod tests {
     }
 
     #[test]
-    fn stability_uses_the_spread_of_the_last_three() {
+    fn stability_flags_a_throughput_jump() {
         let stable = [
-            window(10.0, 1.0),
             window(1000.0, 1.0),
             window(1040.0, 1.0),
             window(1000.0, 1.0),
@@ -361,10 +411,10 @@ mod tests {
             panic!("expected stable")
         };
         assert!((spread - 40.0 / (3040.0 / 3.0)).abs() < 1e-9);
-        let unstable = [window(1000.0, 1.0), window(800.0, 1.0), window(1000.0, 1.0)];
+        let unstable = [window(1000.0, 1.0), window(600.0, 1.0), window(1000.0, 1.0)];
         let verdict = stability(&unstable);
-        assert!(matches!(verdict, Stability::Unstable { .. }));
-        assert!(verdict.to_string().contains("800"), "{verdict}");
+        assert!(matches!(verdict, Stability::Unstable { .. }), "{verdict}");
+        assert!(verdict.to_string().contains("600"), "{verdict}");
     }
 
     #[test]

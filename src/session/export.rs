@@ -59,6 +59,7 @@ pub fn write_csv(document: &SessionDocument, dir: &Path) -> Result<Vec<PathBuf>,
                     .collect::<Vec<_>>(),
             )?,
         ),
+        ("summary.csv", to_csv(&summary_rows(run))?),
         ("telemetry.csv", to_csv(&run.telemetry)?),
         ("gpu.csv", to_csv(&run.gpu_telemetry)?),
     ];
@@ -72,6 +73,62 @@ pub fn write_csv(document: &SessionDocument, dir: &Path) -> Result<Vec<PathBuf>,
         written.push(path);
     }
     Ok(written)
+}
+
+/// One row of `summary.csv`: a measure of the run with its percentiles and
+/// their 95 % intervals, and the run's validity.
+#[derive(Debug, serde::Serialize)]
+struct SummaryCsvRow {
+    measure: &'static str,
+    count: u64,
+    mean_micros: f64,
+    p50_micros: f64,
+    p50_ci_low_micros: Option<f64>,
+    p50_ci_high_micros: Option<f64>,
+    p90_micros: f64,
+    p95_micros: f64,
+    p99_micros: f64,
+    p99_ci_low_micros: Option<f64>,
+    p99_ci_high_micros: Option<f64>,
+    p999_micros: f64,
+    max_micros: f64,
+    validity: String,
+}
+
+fn summary_rows(run: &crate::engine::RunRecord) -> Vec<SummaryCsvRow> {
+    let Some(summary) = &run.summary else {
+        return Vec::new();
+    };
+    let validity = summary
+        .validity
+        .as_ref()
+        .map_or_else(String::new, |validity| validity.line());
+    [
+        ("end_to_end", summary.latency.as_ref()),
+        ("queue", summary.queue.as_ref()),
+        ("run", summary.service.as_ref()),
+        ("lateness", summary.lateness.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(measure, latency)| {
+        latency.map(|latency| SummaryCsvRow {
+            measure,
+            count: latency.count,
+            mean_micros: latency.mean_micros,
+            p50_micros: latency.p50_micros,
+            p50_ci_low_micros: latency.p50_ci_micros.map(|ci| ci[0]),
+            p50_ci_high_micros: latency.p50_ci_micros.map(|ci| ci[1]),
+            p90_micros: latency.p90_micros,
+            p95_micros: latency.p95_micros,
+            p99_micros: latency.p99_micros,
+            p99_ci_low_micros: latency.p99_ci_micros.map(|ci| ci[0]),
+            p99_ci_high_micros: latency.p99_ci_micros.map(|ci| ci[1]),
+            p999_micros: latency.p999_micros,
+            max_micros: latency.max_micros,
+            validity: validity.clone(),
+        })
+    })
+    .collect()
 }
 
 /// Process id of the load generator in the trace.

@@ -531,6 +531,8 @@ fn merge_windows(sources: &[Source<'_>], origin_micros: u64) -> (Vec<WindowStats
                 queue_p99_micros: None,
                 service_p50_micros: None,
                 service_p99_micros: None,
+                lateness_p50_micros: None,
+                lateness_p99_micros: None,
                 process_cpu_percent: None,
                 rss_bytes: None,
                 mean_batch_size: None,
@@ -584,6 +586,24 @@ fn merged_summary(
     let sum = |field: fn(&RunSummary) -> u64| summaries.iter().map(|(_, s)| field(s)).sum::<u64>();
     let sum_f =
         |field: fn(&RunSummary) -> f64| summaries.iter().map(|(_, s)| field(s)).sum::<f64>();
+    let decoded: Vec<LatencyHistogram> = windows
+        .iter()
+        .filter_map(|window| window.latency_histogram.as_deref())
+        .filter_map(|encoded| LatencyHistogram::decode(encoded, 0).ok())
+        .collect();
+    let window_refs: Vec<&LatencyHistogram> = decoded.iter().collect();
+    let latency = crate::metrics::intervals::summary_with_intervals(histogram, &window_refs);
+    let stability = stability(windows);
+    let dropped_samples = sum(|s| s.dropped_samples);
+    let validity = crate::metrics::validity::judge(&crate::metrics::validity::Evidence {
+        latency: latency.as_ref(),
+        unstable: match &stability {
+            crate::metrics::Stability::Unstable { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        },
+        dropped_samples,
+        ..Default::default()
+    });
     RunSummary {
         measured_secs: summaries
             .iter()
@@ -597,15 +617,20 @@ fn merged_summary(
             .map_or(1, |(_, summary)| summary.batch_size),
         inferences_per_sec: sum_f(|s| s.inferences_per_sec),
         requests_per_sec: sum_f(|s| s.requests_per_sec),
-        latency: histogram.summary(),
+        latency,
         queue: None,
         service: None,
-        stability: stability(windows),
-        dropped_samples: sum(|s| s.dropped_samples),
+        lateness: None,
+        stability,
+        dropped_samples,
         profiled_requests: sum(|s| s.profiled_requests),
         after_stop_requests: sum(|s| s.after_stop_requests),
         unsent_requests: sum(|s| s.unsent_requests),
         dropped_windows: sum(|s| s.dropped_windows),
+        capacity_per_sec: None,
+        generator: None,
+        slo: None,
+        validity: Some(validity),
     }
 }
 
@@ -723,6 +748,8 @@ mod tests {
             queue_p99_micros: None,
             service_p50_micros: None,
             service_p99_micros: None,
+            lateness_p50_micros: None,
+            lateness_p99_micros: None,
             process_cpu_percent: None,
             rss_bytes: None,
             mean_batch_size: None,

@@ -36,10 +36,13 @@ pub use sweep::{
 
 use crate::engine::RunRecord;
 
-/// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes. Version 2 added send lateness,
+/// percentile confidence intervals, the SLO outcome, the generator's cost,
+/// saturation and the validity verdict to the summary; version 1 files
+/// read with those fields absent.
+pub const FORMAT_VERSION: u32 = 2;
 /// The versions this build reads.
-pub const SUPPORTED_FORMAT_VERSIONS: &[u32] = &[1];
+pub const SUPPORTED_FORMAT_VERSIONS: &[u32] = &[1, 2];
 /// Name of the tool in session files.
 pub const TOOL_NAME: &str = "onnx-workbench";
 

@@ -178,10 +178,11 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
             "Latency     {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
             "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"
         )?;
-        let rows: [(&str, Option<&LatencySummary>); 3] = [
+        let rows: [(&str, Option<&LatencySummary>); 4] = [
             ("end-to-end", summary.latency.as_ref()),
             ("queue", summary.queue.as_ref()),
             ("run", summary.service.as_ref()),
+            ("lateness", summary.lateness.as_ref()),
         ];
         for (label, latency) in rows {
             if let Some(latency) = latency {
@@ -197,9 +198,37 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
                     format_micros(latency.p999_micros),
                     format_micros(latency.max_micros),
                 )?;
+                if label == "end-to-end" {
+                    write_intervals(out, latency)?;
+                }
             }
         }
+        if summary.lateness.is_some() {
+            writeln!(
+                out,
+                "            lateness is the generator's own delay in sending; queue is waiting for a free worker, session or core"
+            )?;
+        }
         writeln!(out, "Stability   {}", summary.stability)?;
+        if let Some(capacity) = summary.capacity_per_sec {
+            writeln!(
+                out,
+                "Saturated   the backlog grew without bound; capacity about {capacity:.0} requests/s"
+            )?;
+        }
+        if let Some(slo) = &summary.slo {
+            write_slo(out, slo)?;
+        }
+        if let Some(generator) = &summary.generator {
+            write_generator(out, generator)?;
+        }
+        match &summary.validity {
+            Some(validity) => writeln!(out, "Validity    {}", validity.line())?,
+            None => writeln!(
+                out,
+                "Validity    not judged (a session from before validity verdicts)"
+            )?,
+        }
         if let Some(batching) = &run.batching {
             write_batching(out, batching)?;
         }
@@ -504,6 +533,96 @@ fn write_batching(out: &mut String, batching: &crate::engine::BatchingReport) ->
         writeln!(out, "            batch sizes (rows×batches): {sizes}{more}")?;
     }
     Ok(())
+}
+
+/// The 95 % intervals of the end-to-end percentiles, under their row.
+fn write_intervals(out: &mut String, latency: &LatencySummary) -> std::fmt::Result {
+    let cells = [
+        latency.p50_ci_micros,
+        latency.p90_ci_micros,
+        latency.p95_ci_micros,
+        latency.p99_ci_micros,
+        latency.p999_ci_micros,
+    ];
+    if cells.iter().all(Option::is_none) {
+        return Ok(());
+    }
+    let cell = |interval: Option<[f64; 2]>| {
+        interval.map_or_else(
+            || "-".to_owned(),
+            |[low, high]| format!("±{}", format_micros((high - low) / 2.0)),
+        )
+    };
+    writeln!(
+        out,
+        "  {:<10}{:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "95% CI",
+        "",
+        "",
+        cell(cells[0]),
+        cell(cells[1]),
+        cell(cells[2]),
+        cell(cells[3]),
+        cell(cells[4]),
+    )
+}
+
+fn write_slo(out: &mut String, slo: &crate::metrics::SloOutcome) -> std::fmt::Result {
+    let decision = match slo.decision {
+        crate::metrics::confidence::SloDecision::Pass => "PASS",
+        crate::metrics::confidence::SloDecision::Fail => "FAIL",
+        crate::metrics::confidence::SloDecision::Undecided => "UNDECIDED",
+    };
+    write!(
+        out,
+        "SLO         {}<={}: {decision} at {:.0} % confidence ({} of {} requests over; worth {:.0} independent requests)",
+        slo.bound.percentile,
+        format_micros(slo.bound.bound_micros),
+        slo.confidence * 100.0,
+        format_count(slo.over_bound),
+        format_count(slo.requests),
+        slo.effective_requests,
+    )?;
+    if slo.stopped_early {
+        write!(out, "; stopped early, decided")?;
+    }
+    if let Some(needed) = slo.requests_needed {
+        write!(
+            out,
+            "; about {} more requests would decide it",
+            format_count(needed)
+        )?;
+    }
+    writeln!(out)
+}
+
+fn write_generator(
+    out: &mut String,
+    generator: &crate::metrics::GeneratorReport,
+) -> std::fmt::Result {
+    let mut parts = Vec::new();
+    if let Some(micros) = generator.harness_cpu_micros_per_request {
+        parts.push(format!("{} CPU per request", format_micros(micros)));
+    }
+    if let Some(share) = generator.harness_cpu_share {
+        parts.push(format!("{:.1} % of the process's CPU", share * 100.0));
+    }
+    if let Some(micros) = generator.spin_cpu_micros_per_request {
+        parts.push(format!(
+            "spinning {} per request on idle cores",
+            format_micros(micros)
+        ));
+    }
+    if let Some(spin) = &generator.spin {
+        let spun = generator.spun_share.map_or_else(String::new, |share| {
+            format!(", {:.0} % of waits spun", share * 100.0)
+        });
+        parts.push(format!("spin {spin}{spun}"));
+    }
+    if parts.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "Harness     {}", parts.join(", "))
 }
 
 fn truncate(text: &str, width: usize) -> String {

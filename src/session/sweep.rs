@@ -360,14 +360,15 @@ pub fn render_sweep_report(document: &SweepDocument) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "    #  {}  {:>10}  {:>9}  {:>9}  {:>6}  {:>9}  {:>8}  verdict",
+        "    #  {}  {:>10}  {:>9}  {:>9}  {:>6}  {:>9}  {:>8}  {:>8}  verdict",
         pad("config", label_width),
         "inf/s",
         "p50",
         percentile.to_string(),
         "CPU %",
         "RSS",
-        "stable"
+        "stable",
+        "validity"
     );
     let recommended = document.recommendation.as_ref().map(|r| r.point);
     for (i, point) in document.points.iter().enumerate() {
@@ -384,7 +385,7 @@ pub fn render_sweep_report(document: &SweepDocument) -> String {
             .map(|l| percentile.of(l));
         let _ = writeln!(
             out,
-            "{mark}{i:>3}  {}  {:>10.1}  {:>9}  {:>9}  {:>6}  {:>9}  {:>8}  {}",
+            "{mark}{i:>3}  {}  {:>10.1}  {:>9}  {:>9}  {:>6}  {:>9}  {:>8}  {:>8}  {}",
             pad(&point.label, label_width),
             point.throughput(),
             micros(point.latency(|l| l.p50_micros)),
@@ -394,6 +395,11 @@ pub fn render_sweep_report(document: &SweepDocument) -> String {
                 .map_or_else(|| "-".to_owned(), |c| format!("{c:.0}")),
             point.rss_bytes.map_or_else(|| "-".to_owned(), format_bytes),
             if point.stable { "yes" } else { "no" },
+            point
+                .summary
+                .as_ref()
+                .and_then(|summary| summary.validity.as_ref())
+                .map_or_else(|| "-".to_owned(), |validity| validity.verdict.to_string()),
             point.verdict
         );
     }
@@ -422,6 +428,24 @@ pub fn render_sweep_report(document: &SweepDocument) -> String {
             if let PointStability::Unstable { reason } = &point.stability {
                 let _ = writeln!(out, "  {}: {reason} ({} runs)", point.label, point.attempts);
             }
+        }
+    }
+    let doubtful: Vec<(&SweepPoint, &crate::metrics::validity::Validity)> = document
+        .points
+        .iter()
+        .filter_map(|point| {
+            point
+                .summary
+                .as_ref()
+                .and_then(|summary| summary.validity.as_ref())
+                .filter(|validity| validity.verdict != crate::metrics::validity::Verdict::Valid)
+                .map(|validity| (point, validity))
+        })
+        .collect();
+    if !doubtful.is_empty() {
+        let _ = writeln!(out, "\nDoubtful or invalid points:");
+        for (point, validity) in doubtful {
+            let _ = writeln!(out, "  {}: {}", point.label, validity.line());
         }
     }
     if !document.skipped.is_empty() {

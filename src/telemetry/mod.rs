@@ -55,6 +55,22 @@ fn process_threads() -> Option<u64> {
         .and_then(|value| value.trim().parse().ok())
 }
 
+/// CPU time the calling thread has used so far, in nanoseconds, from the
+/// scheduler's own accounting (`/proc/thread-self/schedstat` on Linux;
+/// `None` elsewhere or when the kernel does not keep it).
+pub fn thread_cpu_nanos() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Time the calling thread has spent runnable but waiting for a core so
+/// far, in nanoseconds (`/proc/thread-self/schedstat`, second field; `None`
+/// elsewhere).
+pub fn thread_run_delay_nanos() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Open file descriptors of this process, from `/proc/self/fd` (the
 /// directory handle used to list it is not counted).
 fn process_open_fds() -> Option<u64> {

@@ -7,14 +7,14 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Slo, VaryKey,
-    stats::{Decision, PASS_CONFIDENCE, PointStability, binomial_decision},
+    stats::{Decision, PASS_CONFIDENCE, PointStability},
 };
 use crate::{
     engine::{
         Arrival, ExecutionProviderKind, LayerProfiling, LoadMode, OptLevel, ProfileConfig,
         RunRecord, config::DEFAULT_SEED,
     },
-    metrics::LatencyHistogram,
+    metrics::{LatencyHistogram, confidence::SloDecision},
     transform::{Int8Mode, Precision},
 };
 
@@ -73,10 +73,25 @@ pub fn judge(record: &RunRecord, slo: &Slo) -> Verdict {
             decisions.push(Decision::Undecided);
             continue;
         };
-        let over_ok = histogram.count_above_nanos((bound.bound_micros * 1e3) as u64);
+        let bound_nanos = (bound.bound_micros * 1e3) as u64;
+        let over_ok = histogram.count_above_nanos(bound_nanos);
         let total = histogram.len() + summary.requests_failed;
         let over = over_ok + summary.requests_failed;
-        let decision = binomial_decision(total, over, bound.percentile.quantile(), PASS_CONFIDENCE);
+        // The autocorrelation-corrected test (batch means over the windows),
+        // as early stopping uses it.
+        let decision = match crate::metrics::confidence::early_stop(
+            total,
+            over,
+            &window_counts(record, bound_nanos),
+            bound.percentile.quantile(),
+            PASS_CONFIDENCE,
+        )
+        .decision
+        {
+            SloDecision::Pass => Decision::Pass,
+            SloDecision::Fail => Decision::Fail,
+            SloDecision::Undecided => Decision::Undecided,
+        };
         latency_failed |= decision == Decision::Fail;
         details.push(format!(
             "{} {} (bound {}): {over} of {total} requests over, {decision}",
@@ -103,7 +118,10 @@ pub fn judge(record: &RunRecord, slo: &Slo) -> Verdict {
         let achieved = summary.requests_per_sec;
         let scheduled = offered * summary.measured_secs;
         let backlog = summary.unsent_requests as f64;
-        if achieved < SATURATION_SHARE * offered || backlog > UNSENT_SHARE * scheduled {
+        if record.stop_reason == Some(crate::engine::StopReason::Saturated)
+            || achieved < SATURATION_SHARE * offered
+            || backlog > UNSENT_SHARE * scheduled
+        {
             details.push(format!(
                 "saturated: {achieved:.1} of {offered} requests/s served, {} left unsent",
                 summary.unsent_requests
@@ -131,6 +149,18 @@ pub fn judge(record: &RunRecord, slo: &Slo) -> Verdict {
         latency_failed,
         margin,
     }
+}
+
+/// `(requests, over the bound)` per window of the run, from the windows'
+/// histograms.
+fn window_counts(record: &RunRecord, bound_nanos: u64) -> Vec<(u64, u64)> {
+    record
+        .timeseries
+        .iter()
+        .filter_map(|window| window.latency_histogram.as_deref())
+        .filter_map(|encoded| LatencyHistogram::decode(encoded, 0).ok())
+        .map(|histogram| (histogram.len(), histogram.count_above_nanos(bound_nanos)))
+        .collect()
 }
 
 /// A point that ran.
@@ -339,6 +369,21 @@ pub fn profile_command(model: &Path, config: &ProfileConfig) -> String {
     }
     if let Some(url) = &config.metrics_url {
         flag("metrics-url", Some(url.clone()));
+    }
+    if config.spin != defaults.spin {
+        flag("spin", Some(value_name(&config.spin)));
+    }
+    for bound in &config.slo {
+        flag(
+            "slo",
+            Some(format!("{}={}us", bound.percentile, bound.bound_micros)),
+        );
+    }
+    if config.slo_confidence != defaults.slo_confidence {
+        flag("confidence", Some(config.slo_confidence.to_string()));
+    }
+    if !config.early_stop {
+        flag("no-early-stop", None);
     }
     let transform = &config.transform;
     if transform.precision != Precision::Fp32 {

@@ -110,6 +110,8 @@ pub struct PointBrief {
     pub latency_micros: Option<f64>,
     pub decision: Decision,
     pub stable: bool,
+    /// The run's validity verdict.
+    pub validity: Option<crate::metrics::validity::Verdict>,
 }
 
 /// What a reader sees of a running sweep. Immutable, swapped after each point.
@@ -324,6 +326,12 @@ impl Runner {
                 latency_micros: p.latency_micros(percentile),
                 decision: p.verdict.decision,
                 stable: p.stability.is_stable(),
+                validity: p
+                    .record
+                    .summary
+                    .as_ref()
+                    .and_then(|summary| summary.validity.as_ref())
+                    .map(|validity| validity.verdict),
             })
             .collect();
         let eta_secs = (!self.points.is_empty())

@@ -5,7 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::Percentile;
-use crate::metrics::WindowStats;
+use crate::metrics::{
+    LatencyHistogram, WindowStats,
+    confidence::{self, IntervalStability, WindowView},
+};
 
 /// Windows that must agree for a point to be stable (perf_analyzer's rule).
 pub const STABLE_WINDOWS: usize = crate::metrics::STABILITY_WINDOWS;
@@ -16,13 +19,14 @@ pub const PASS_CONFIDENCE: f64 = 0.99;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "verdict")]
 pub enum PointStability {
-    /// Throughput and the percentile of the last windows are within the
-    /// tolerance; spreads as fractions of their means.
+    /// The windows agree within their intervals on the SLO percentile and
+    /// throughput does not drift; `throughput_spread` is the spread of the
+    /// window throughputs as a fraction of their mean (for the record).
     Stable {
         throughput_spread: f64,
-        /// `None` when the windows had too few requests for the percentile
-        /// to mean anything per window (see [`min_window_requests`]); the
-        /// pass test over the whole run still judges it.
+        /// Older sweep documents: the spread of the percentile over the last
+        /// windows. `None` since the interval rule.
+        #[serde(default)]
         latency_spread: Option<f64>,
     },
     /// They are not, or there were too few windows; `reason` says which.
@@ -36,50 +40,29 @@ impl PointStability {
     }
 }
 
-/// The window value of `percentile`. Windows keep p50, p95 and p99; p90 is
-/// judged on p95 and p99.9 on p99 (the nearest kept value above or at it).
-fn window_percentile(window: &WindowStats, percentile: Percentile) -> Option<f64> {
-    match percentile {
-        Percentile::P50 => window.p50_micros,
-        Percentile::P90 | Percentile::P95 => window.p95_micros,
-        Percentile::P99 | Percentile::P999 => window.p99_micros,
-    }
-}
-
-fn spread(values: &[f64]) -> Option<f64> {
-    let mean = values.iter().sum::<f64>() / values.len() as f64;
-    if mean.is_nan() || mean <= 0.0 {
-        return None;
-    }
-    let max = values.iter().copied().fold(f64::MIN, f64::max);
-    let min = values.iter().copied().fold(f64::MAX, f64::min);
-    Some((max - min) / mean)
-}
-
-/// Requests a window needs for its `percentile` to be judged: ten times
-/// the count at which that percentile stops being the window's maximum
-/// (1000 for p99; p99.9 is judged on the windows' p99, so also 1000).
-pub fn min_window_requests(percentile: Percentile) -> u64 {
-    let quantile = match percentile {
-        Percentile::P999 => Percentile::P99.quantile(),
-        other => other.quantile(),
-    };
-    (10.0 / (1.0 - quantile)).round() as u64
-}
-
-/// Stable when the last [`STABLE_WINDOWS`] full one-second windows agree
-/// within `tolerance` (0.10 = 10 %) on throughput and, when given, on the
-/// SLO `percentile`: `(max - min) / mean` of each. The percentile is only
-/// judged when every one of those windows has [`min_window_requests`]
-/// requests; below that its per-window value is noise.
+/// Stable when the point's full one-second windows agree within their
+/// 95 % intervals on the SLO `percentile` (first half against second half)
+/// and throughput does not drift by more than `max_drift` (a fraction of
+/// the mean, and significantly): [`confidence::interval_stability_with_drift`].
+/// A window's latency histogram comes from the window itself.
 pub fn point_stability(
     windows: &[WindowStats],
     percentile: Option<Percentile>,
-    tolerance: f64,
+    max_drift: f64,
 ) -> PointStability {
-    let full: Vec<&WindowStats> = windows
+    let histograms: Vec<Option<LatencyHistogram>> = windows
         .iter()
-        .filter(|w| w.duration_secs >= 0.999)
+        .map(|window| {
+            window
+                .latency_histogram
+                .as_deref()
+                .and_then(|encoded| LatencyHistogram::decode(encoded, 0).ok())
+        })
+        .collect();
+    let full: Vec<(&WindowStats, Option<&LatencyHistogram>)> = windows
+        .iter()
+        .zip(histograms.iter().map(Option::as_ref))
+        .filter(|(window, _)| window.duration_secs >= 0.999)
         .collect();
     if full.len() < STABLE_WINDOWS {
         return PointStability::Unstable {
@@ -89,51 +72,30 @@ pub fn point_stability(
             ),
         };
     }
-    let last = &full[full.len() - STABLE_WINDOWS..];
-    let rates: Vec<f64> = last.iter().map(|w| w.inferences_per_sec).collect();
-    let Some(throughput_spread) = spread(&rates) else {
-        return PointStability::Unstable {
-            reason: "no inferences completed in the last windows".to_owned(),
-        };
-    };
-    if throughput_spread > tolerance {
-        return PointStability::Unstable {
-            reason: format!(
-                "throughput of the last {STABLE_WINDOWS} windows varied by {:.1} %, more than {:.0} %",
-                throughput_spread * 100.0,
-                tolerance * 100.0
-            ),
-        };
-    }
-    let mut latency_spread = None;
-    if let Some(percentile) = percentile
-        && last
-            .iter()
-            .all(|w| w.requests >= min_window_requests(percentile))
-    {
-        let values: Option<Vec<f64>> = last
-            .iter()
-            .map(|w| window_percentile(w, percentile))
-            .collect();
-        let Some(found) = values.as_deref().and_then(spread) else {
-            return PointStability::Unstable {
-                reason: format!("the last windows have no {percentile} latency"),
-            };
-        };
-        if found > tolerance {
-            return PointStability::Unstable {
-                reason: format!(
-                    "{percentile} latency of the last {STABLE_WINDOWS} windows varied by {:.1} %, more than {:.0} %",
-                    found * 100.0,
-                    tolerance * 100.0
-                ),
-            };
+    let views: Vec<WindowView<'_>> = full
+        .iter()
+        .map(|(window, histogram)| WindowView {
+            throughput_per_sec: window.inferences_per_sec,
+            latency: *histogram,
+        })
+        .collect();
+    let rates: Vec<f64> = full.iter().map(|(w, _)| w.inferences_per_sec).collect();
+    let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+    let max = rates.iter().copied().fold(f64::MIN, f64::max);
+    let min = rates.iter().copied().fold(f64::MAX, f64::min);
+    match confidence::interval_stability_with_drift(
+        &views,
+        percentile.map(Percentile::quantile),
+        confidence::DEFAULT_CONFIDENCE,
+        max_drift,
+    ) {
+        IntervalStability::Stable => PointStability::Stable {
+            throughput_spread: if mean > 0.0 { (max - min) / mean } else { 0.0 },
+            latency_spread: None,
+        },
+        IntervalStability::Unstable { reason } | IntervalStability::NotEnoughData { reason } => {
+            PointStability::Unstable { reason }
         }
-        latency_spread = Some(found);
-    }
-    PointStability::Stable {
-        throughput_spread,
-        latency_spread,
     }
 }
 
@@ -253,91 +215,71 @@ pub fn pareto_indices(points: &[(f64, f64)]) -> Vec<usize> {
 mod tests {
     use super::*;
 
-    fn window(rate: f64, p99: f64) -> WindowStats {
+    /// A full window of `rate` requests whose latencies spread evenly
+    /// around `median_micros` (±20 %).
+    fn window(rate: f64, median_micros: f64) -> WindowStats {
+        let mut histogram = LatencyHistogram::new();
+        let count = rate as u64;
+        for index in 0..count {
+            let spread = 0.8 + 0.4 * index as f64 / count as f64;
+            histogram.record_nanos((median_micros * spread * 1000.0) as u64);
+        }
         WindowStats {
             start_secs: 0.0,
             duration_secs: 1.0,
-            requests: rate as u64,
+            requests: count,
             errors: 0,
-            inferences: rate as u64,
+            inferences: count,
             inferences_per_sec: rate,
             requests_per_sec: rate,
-            p50_micros: Some(p99 / 2.0),
-            p95_micros: Some(p99 * 0.9),
-            p99_micros: Some(p99),
+            p50_micros: None,
+            p95_micros: None,
+            p99_micros: None,
             queue_p50_micros: None,
             queue_p99_micros: None,
             service_p50_micros: None,
             service_p99_micros: None,
+            lateness_p50_micros: None,
+            lateness_p99_micros: None,
             process_cpu_percent: None,
             rss_bytes: None,
             mean_batch_size: None,
-            latency_histogram: None,
+            latency_histogram: histogram.encode().ok(),
         }
     }
 
     #[test]
-    fn stability_needs_throughput_and_the_percentile_to_agree() {
-        let steady = [
-            window(10.0, 900.0),
-            window(1000.0, 100.0),
-            window(1020.0, 104.0),
-            window(1010.0, 98.0),
-        ];
+    fn stability_needs_the_windows_to_agree_within_their_intervals() {
+        let steady: Vec<WindowStats> = [1000.0, 1010.0, 995.0, 1005.0, 1000.0, 990.0]
+            .iter()
+            .map(|rate| window(*rate, 100.0))
+            .collect();
         let verdict = point_stability(&steady, Some(Percentile::P99), 0.10);
-        let PointStability::Stable {
-            throughput_spread,
-            latency_spread,
-        } = verdict
-        else {
-            panic!("expected stable, got {verdict:?}")
-        };
-        assert!((throughput_spread - 20.0 / (3030.0 / 3.0)).abs() < 1e-9);
-        let latency_spread = latency_spread.expect("judged: 1000 requests per window");
-        assert!((latency_spread - 6.0 / (302.0 / 3.0)).abs() < 1e-9);
-
-        // Throughput steady but p99 jumps: unstable, and the reason says p99.
-        let jumpy = [
-            window(1000.0, 100.0),
-            window(1000.0, 150.0),
-            window(1000.0, 100.0),
-        ];
+        assert!(verdict.is_stable(), "{verdict:?}");
+        // Throughput steady but p99 doubles in the second half: unstable,
+        // and the reason names p99.
+        let mut shifted = steady.clone();
+        for window in &mut shifted[3..] {
+            *window = self::window(1000.0, 200.0);
+        }
         let PointStability::Unstable { reason } =
-            point_stability(&jumpy, Some(Percentile::P99), 0.10)
+            point_stability(&shifted, Some(Percentile::P99), 0.10)
         else {
             panic!("expected unstable")
         };
         assert!(reason.contains("p99"), "{reason}");
-        // Without a percentile only throughput counts; a wider tolerance passes.
-        assert!(point_stability(&jumpy, None, 0.10).is_stable());
-        assert!(point_stability(&jumpy, Some(Percentile::P99), 0.5).is_stable());
-        // With too few requests per window the p99 is not judged.
-        let sparse = [
-            window(50.0, 100.0),
-            window(50.0, 300.0),
-            window(50.0, 100.0),
-        ];
-        assert_eq!(min_window_requests(Percentile::P99), 1000);
-        assert_eq!(min_window_requests(Percentile::P50), 20);
-        assert_eq!(
-            point_stability(&sparse, Some(Percentile::P99), 0.10),
-            PointStability::Stable {
-                throughput_spread: 0.0,
-                latency_spread: None
-            }
-        );
-        assert!(!point_stability(&sparse, Some(Percentile::P50), 0.10).is_stable());
-        // Two windows are not enough.
-        assert!(!point_stability(&jumpy[..2], None, 0.10).is_stable());
-        let throughput = [
-            window(1000.0, 100.0),
-            window(800.0, 100.0),
-            window(1000.0, 100.0),
-        ];
-        let PointStability::Unstable { reason } = point_stability(&throughput, None, 0.10) else {
+        // Without a percentile only throughput counts.
+        assert!(point_stability(&shifted, None, 0.10).is_stable());
+        // A throughput ramp of 4 % a window drifts.
+        let ramp: Vec<WindowStats> = (0..8)
+            .map(|index| window(1000.0 * (1.0 + 0.04 * f64::from(index)), 100.0))
+            .collect();
+        let PointStability::Unstable { reason } = point_stability(&ramp, None, 0.10) else {
             panic!("expected unstable")
         };
-        assert!(reason.contains("throughput"), "{reason}");
+        assert!(reason.contains("drift"), "{reason}");
+        // Two windows are not enough.
+        assert!(!point_stability(&steady[..2], None, 0.10).is_stable());
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct GuiOptions {
     pub duration_secs: Option<f64>,
     /// Overrides of the remembered config: profile every Nth run.
     pub profile_every: Option<u32>,
+    /// Overrides of the remembered config: an open-loop rate, requests/s.
+    pub rate: Option<f64>,
 }
 
 /// The workbench app.
@@ -130,6 +132,12 @@ impl WorkbenchApp {
         }
         if let Some(every) = options.profile_every {
             settings.config.layer_profiling = LayerProfiling::Sampled { every };
+        }
+        if let Some(rate_per_sec) = options.rate {
+            settings.config.load = crate::engine::LoadMode::Open {
+                rate_per_sec,
+                arrival: crate::engine::Arrival::Poisson,
+            };
         }
         let has_heatmap_renderer = cc.wgpu_render_state.as_ref().is_some_and(|render_state| {
             heatmap::install(render_state);
@@ -238,6 +246,13 @@ impl WorkbenchApp {
     /// True while a run is in progress.
     pub fn is_running(&self) -> bool {
         self.run.is_some()
+    }
+
+    /// The validity verdict of the run in progress, once a window closed.
+    pub fn live_validity(&self) -> Option<std::sync::Arc<crate::metrics::validity::Validity>> {
+        self.run
+            .as_ref()
+            .and_then(|run| run.snapshot().validity.clone())
     }
 
     /// True while a sweep is in progress.

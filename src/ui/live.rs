@@ -126,8 +126,22 @@ pub fn live_ui(ui: &mut Ui, data: &LiveData<'_>) {
         histogram_ui(&mut columns[0], data.histogram);
 
         if data.has_queue {
-            columns[1].label(RichText::new("Queue time vs run time (p50 / p99)").strong());
+            let has_lateness = data.windows.iter().any(|w| w.lateness_p99_micros.is_some());
+            let title = if has_lateness {
+                "Queue, run and send lateness (p50 / p99)"
+            } else {
+                "Queue time vs run time (p50 / p99)"
+            };
+            columns[1]
+                .label(RichText::new(title).strong())
+                .on_hover_text(
+                    "Queue: waiting for a free worker or session. Run: inside the model. \
+                     Send lateness (open loop): the generator's own delay between a request's \
+                     intended send time and the moment it went.",
+                );
             let millis = |value: Option<f64>| value.map(|micros| micros / 1000.0);
+            let late_p50 = series(data.windows, max_points, |w| millis(w.lateness_p50_micros));
+            let late_p99 = series(data.windows, max_points, |w| millis(w.lateness_p99_micros));
             let queue_p50 = series(data.windows, max_points, |w| millis(w.queue_p50_micros));
             let queue_p99 = series(data.windows, max_points, |w| millis(w.queue_p99_micros));
             let run_p50 = series(data.windows, max_points, |w| millis(w.service_p50_micros));
@@ -143,6 +157,17 @@ pub fn live_ui(ui: &mut Ui, data: &LiveData<'_>) {
                     );
                     plot.line(Line::new("run p50", PlotPoints::from(run_p50)).color(theme::P50));
                     plot.line(Line::new("run p99", PlotPoints::from(run_p99)).color(theme::P95));
+                    if has_lateness {
+                        plot.line(
+                            Line::new("lateness p50", PlotPoints::from(late_p50))
+                                .color(theme::LATENESS),
+                        );
+                        plot.line(
+                            Line::new("lateness p99", PlotPoints::from(late_p99))
+                                .color(theme::LATENESS)
+                                .style(egui_plot::LineStyle::dashed_loose()),
+                        );
+                    }
                 });
         } else {
             columns[1].label(RichText::new("CPU and memory").strong());

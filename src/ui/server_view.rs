@@ -141,6 +141,8 @@ mod tests {
             queue_p99_micros: None,
             service_p50_micros: None,
             service_p99_micros: None,
+            lateness_p50_micros: None,
+            lateness_p99_micros: None,
             process_cpu_percent: None,
             rss_bytes: None,
             mean_batch_size: None,

@@ -13,6 +13,9 @@ pub const P99: Color32 = Color32::from_rgb(0xe8, 0x5d, 0x5d);
 /// Queue time.
 pub const QUEUE: Color32 = Color32::from_rgb(0xb0, 0x7c, 0xe8);
 /// CPU use.
+/// Send lateness of the open-loop generator.
+pub const LATENESS: Color32 = Color32::from_rgb(0x9a, 0x9a, 0x4e);
+/// Process CPU.
 pub const CPU: Color32 = Color32::from_rgb(0x4e, 0xc9, 0xd1);
 /// Memory use.
 pub const MEMORY: Color32 = Color32::from_rgb(0xd1, 0x8c, 0x4e);

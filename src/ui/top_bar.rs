@@ -12,7 +12,10 @@ use super::{
 };
 use crate::{
     engine::RunHandle,
-    metrics::RunPhase,
+    metrics::{
+        RunPhase,
+        validity::{Validity, Verdict},
+    },
     util::{format_count, format_micros},
 };
 
@@ -78,6 +81,27 @@ pub fn top_bar_ui(ui: &mut Ui, bar: &TopBar<'_>, actions: &mut ActionQueue) {
     });
 }
 
+/// The live validity verdict as a coloured badge; the reasons on hover.
+pub fn validity_badge(ui: &mut Ui, validity: &Validity) {
+    let (text, color) = match validity.verdict {
+        Verdict::Valid => ("✔ valid", theme::GOOD),
+        Verdict::Doubtful => ("⚠ doubtful", theme::WARNING),
+        Verdict::Invalid => ("✖ invalid", theme::ERROR),
+    };
+    let response = ui.label(RichText::new(text).strong().color(color));
+    let hover = if validity.reasons.is_empty() {
+        "Validity: no reason to doubt these figures so far (generator lateness, stability, samples, drops are checked).".to_owned()
+    } else {
+        let reasons: Vec<String> = validity
+            .reasons
+            .iter()
+            .map(|reason| format!("• {}", reason.message))
+            .collect();
+        format!("Validity: {}\n{}", validity.verdict, reasons.join("\n"))
+    };
+    response.on_hover_text(hover);
+}
+
 /// The run's progress, background work, and ONNX Runtime (right-aligned).
 fn status_ui(ui: &mut Ui, bar: &TopBar<'_>) {
     if let Some(run) = bar.run {
@@ -94,6 +118,9 @@ fn status_ui(ui: &mut Ui, bar: &TopBar<'_>) {
         ));
         if phase == RunPhase::Starting {
             ui.spinner();
+        }
+        if let Some(validity) = &snapshot.validity {
+            validity_badge(ui, validity);
         }
     }
     for label in &bar.busy {

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::{
     engine::ProfileConfig,
+    metrics::validity::{Validity, Verdict},
     tune::{
         DEFAULT_STABILITY, Percentile, SearchMode, Slo, SweepHandle, SweepProgress, SweepResult,
         SweepSpec, TuneError, VaryDimension, VaryKey,
@@ -100,6 +101,9 @@ pub struct PointRow {
     pub stable: bool,
     /// Why it is unstable, once the sweep has ended.
     pub unstable_reason: Option<String>,
+    /// The run's validity verdict, and its reasons once the sweep has ended.
+    pub validity: Option<Verdict>,
+    pub validity_reasons: Option<String>,
 }
 
 /// The points, the Pareto set and the recommendation, from the progress of a
@@ -128,6 +132,8 @@ impl PointTable {
                     decision: brief.decision,
                     stable: brief.stable,
                     unstable_reason: None,
+                    validity: brief.validity,
+                    validity_reasons: None,
                 })
                 .collect(),
             pareto: progress.pareto.clone(),
@@ -152,12 +158,22 @@ impl PointTable {
                         PointStability::Stable { .. } => None,
                         PointStability::Unstable { reason } => Some(reason.clone()),
                     },
+                    validity: point_validity(point).map(|validity| validity.verdict),
+                    validity_reasons: point_validity(point).map(Validity::line),
                 })
                 .collect(),
             pareto: result.pareto.clone(),
             recommended: result.recommendation.as_ref().map(|r| r.point),
         }
     }
+}
+
+fn point_validity(point: &crate::tune::MeasuredPoint) -> Option<&Validity> {
+    point
+        .record
+        .summary
+        .as_ref()
+        .and_then(|summary| summary.validity.as_ref())
 }
 
 impl TuneTab {
@@ -547,6 +563,12 @@ fn scatter_ui(ui: &mut Ui, table: &PointTable, slo: &Slo) -> Option<usize> {
         .recommended
         .and_then(|index| table.rows.get(index).and_then(xy));
     let positions: Vec<Option<[f64; 2]>> = table.rows.iter().map(xy).collect();
+    let doubtful: Vec<[f64; 2]> = table
+        .rows
+        .iter()
+        .filter(|row| matches!(row.validity, Some(Verdict::Doubtful | Verdict::Invalid)))
+        .filter_map(xy)
+        .collect();
     Plot::new("tune_scatter")
         .height(300.0)
         .legend(Legend::default().position(Corner::RightBottom))
@@ -573,6 +595,15 @@ fn scatter_ui(ui: &mut Ui, table: &PointTable, slo: &Slo) -> Option<usize> {
                     Line::new("Pareto front", PlotPoints::from(front))
                         .color(PARETO)
                         .style(LineStyle::dashed_loose()),
+                );
+            }
+            if !doubtful.is_empty() {
+                plot_ui.points(
+                    Points::new("doubtful or invalid", PlotPoints::from(doubtful))
+                        .color(theme::WARNING)
+                        .shape(MarkerShape::Square)
+                        .filled(false)
+                        .radius(8.0),
                 );
             }
             if let Some(point) = recommended {
@@ -641,6 +672,7 @@ fn points_table_ui(ui: &mut Ui, table: &PointTable, slo: &Slo) -> Option<usize> 
                 percentile.to_string(),
                 "verdict".to_owned(),
                 "stable".to_owned(),
+                "validity".to_owned(),
                 String::new(),
             ] {
                 ui.label(RichText::new(header).strong());
@@ -671,6 +703,16 @@ fn points_table_ui(ui: &mut Ui, table: &PointTable, slo: &Slo) -> Option<usize> 
                     if let Some(reason) = &row.unstable_reason {
                         label.on_hover_text(reason);
                     }
+                }
+                let (text, colour) = match row.validity {
+                    Some(Verdict::Valid) => ("valid", theme::GOOD),
+                    Some(Verdict::Doubtful) => ("doubtful", theme::WARNING),
+                    Some(Verdict::Invalid) => ("invalid", theme::ERROR),
+                    None => ("-", theme::MUTED),
+                };
+                let label = ui.label(RichText::new(text).color(colour));
+                if let Some(reasons) = &row.validity_reasons {
+                    label.on_hover_text(reasons);
                 }
                 let mut marks = Vec::new();
                 if table.recommended == Some(index) {
@@ -736,6 +778,8 @@ mod tests {
             decision,
             stable,
             unstable_reason: None,
+            validity: None,
+            validity_reasons: None,
         };
         assert_eq!(category(&row(Decision::Pass, true)), 0);
         assert_eq!(category(&row(Decision::Fail, true)), 1);

@@ -121,7 +121,10 @@ fn json_output_is_a_session_document() {
         "--json",
     ]);
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
-    assert_eq!(json["format_version"], 1);
+    assert_eq!(
+        json["format_version"],
+        onnx_workbench::session::FORMAT_VERSION
+    );
     assert_eq!(json["summary"]["requests_ok"], 40);
     assert_eq!(json["summary"]["inferences"], 160);
     assert_eq!(json["inputs"][0]["shape"], serde_json::json!([4, 16]));

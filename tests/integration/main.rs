@@ -25,6 +25,7 @@ mod sweep;
 mod transform;
 #[cfg(feature = "gui")]
 mod ui;
+mod verdicts;
 
 use std::path::{Path, PathBuf};
 

@@ -511,3 +511,46 @@ fn unnamed_dims_are_set_one_by_one_in_the_config_panel() {
     assert_eq!(document.run.inputs[0].shape, [2, 3, 5, 7]);
     assert_eq!(document.run.config.shapes["x"], [2, 3, 5, 7]);
 }
+
+/// An open-loop run shows the live validity badge in the top bar, and its
+/// session carries the send lateness the Live tab plots.
+#[test]
+fn an_open_loop_run_shows_its_validity_badge_and_lateness() {
+    let options = GuiOptions {
+        model: Some(crate::repo_path("sample_models/mlp.onnx")),
+        autorun: true,
+        duration_secs: Some(3.0),
+        rate: Some(300.0),
+        ..GuiOptions::default()
+    };
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .wgpu()
+        .build_eframe(move |cc| WorkbenchApp::new(cc, options.clone()));
+    step_until(&mut harness, "a live verdict", |app| {
+        app.live_validity().is_some()
+    });
+    let verdict = harness.state().live_validity().expect("verdict").verdict;
+    let badge = match verdict {
+        onnx_workbench::metrics::validity::Verdict::Valid => "✔ valid",
+        onnx_workbench::metrics::validity::Verdict::Doubtful => "⚠ doubtful",
+        onnx_workbench::metrics::validity::Verdict::Invalid => "✖ invalid",
+    };
+    assert!(
+        harness.query_by_label(badge).is_some(),
+        "the top bar shows the badge {badge}"
+    );
+    step_until(&mut harness, "the run's end", |app| !app.is_running());
+    let shown = harness.state().shown_session().expect("the run's session");
+    let summary = shown.document.run.summary.as_ref().expect("summary");
+    assert!(summary.lateness.is_some(), "open loop records lateness");
+    assert!(summary.validity.is_some());
+    assert!(
+        shown
+            .document
+            .run
+            .timeseries
+            .iter()
+            .any(|window| window.lateness_p99_micros.is_some())
+    );
+}

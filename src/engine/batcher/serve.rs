@@ -40,10 +40,13 @@ use super::{BatchFormer, BatchPolicy, MAX_PENDING_REQUESTS, Pending, shape_key};
 use crate::{
     engine::{
         inputs::{PreparedInputs, TensorData},
-        load::{FLUSH_INTERVAL_NANOS, FLUSH_SAMPLES, POLL, flush_samples, nanos_since},
+        load::{POLL, nanos_since},
         session::clean_ort_message,
     },
-    metrics::{RunShared, Sample},
+    metrics::{
+        RunShared, Sample,
+        recorder::{Recorder, Tracked, WindowPartial},
+    },
 };
 
 /// Why a batch failed. Every request of the batch fails with it.
@@ -110,8 +113,10 @@ pub struct BatchedLoad {
     pub schedule: Option<Receiver<u64>>,
     /// Stop flag, measure window and error log of the run.
     pub shared: Arc<RunShared>,
-    /// Batches of samples for the aggregator.
-    pub samples: Sender<Vec<Sample>>,
+    /// Where the executors' recorders hand their partials.
+    pub samples: Sender<WindowPartial>,
+    /// What the recorders keep apart.
+    pub tracked: Tracked,
     /// Time zero of the run.
     pub epoch: Instant,
     /// Shared counter of measured requests issued, with the limit.
@@ -132,6 +137,7 @@ pub fn spawn(load: BatchedLoad) -> (Vec<JoinHandle<()>>, Option<std::io::Error>)
         schedule,
         shared,
         samples,
+        tracked,
         epoch,
         request_limit,
         run_options,
@@ -181,7 +187,7 @@ pub fn spawn(load: BatchedLoad) -> (Vec<JoinHandle<()>>, Option<std::io::Error>)
             free: free_tx.clone(),
             prepared: Arc::clone(&prepared),
             shared: Arc::clone(&shared),
-            samples: samples.clone(),
+            recorder: Recorder::new(Arc::clone(&shared), samples.clone(), tracked),
             epoch,
             run_options: Arc::clone(&run_options),
             reissue: reissue.clone(),
@@ -411,7 +417,7 @@ struct Executor {
     free: Sender<()>,
     prepared: Arc<PreparedInputs>,
     shared: Arc<RunShared>,
-    samples: Sender<Vec<Sample>>,
+    recorder: Recorder,
     epoch: Instant,
     run_options: Arc<RunOptions>,
     /// Closed loop: where the clients' next requests go.
@@ -420,8 +426,6 @@ struct Executor {
 
 impl Executor {
     fn run(mut self) {
-        let mut buffer: Vec<Sample> = Vec::with_capacity(FLUSH_SAMPLES);
-        let mut last_flush = nanos_since(self.epoch);
         loop {
             let batch = match self.batches.recv_timeout(POLL) {
                 Ok(batch) => batch,
@@ -448,7 +452,7 @@ impl Executor {
             // its client issues the next request.
             drop(result);
             for (position, pending) in batch.iter().enumerate() {
-                buffer.push(Sample {
+                self.recorder.record(&Sample {
                     scheduled_nanos: pending.arrived_nanos,
                     start_nanos: start,
                     end_nanos: end,
@@ -457,6 +461,7 @@ impl Executor {
                     is_profiled: false,
                     batch_rows,
                     is_batch_lead: position == 0,
+                    late_nanos: 0,
                 });
             }
             if let Some(reissue) = &self.reissue {
@@ -483,14 +488,8 @@ impl Executor {
             // The session is free once the next requests are queued, so the
             // batcher wakes once and finds them all.
             let _ = self.free.try_send(());
-            if buffer.len() >= FLUSH_SAMPLES
-                || end.saturating_sub(last_flush) >= FLUSH_INTERVAL_NANOS
-            {
-                flush_samples(&self.samples, &self.shared, &mut buffer);
-                last_flush = end;
-            }
         }
-        flush_samples(&self.samples, &self.shared, &mut buffer);
+        self.recorder.flush();
     }
 }
 

@@ -21,30 +21,33 @@ use ort::{
 
 use super::{
     Control, RunError, metrics_url,
-    record::{RunRecord, StopReason},
+    record::{LoadFigures, RunRecord, StopReason},
+    verdict::{self, EarlyEnd, EndWatch},
 };
 use crate::{
     engine::{
+        arrivals::{self, ArrivalSchedule, CoreBudget, Waiter},
         batcher::{
             BatchPolicy,
             serve::{self, BatchedLoad},
         },
         config::{LayerProfiling, LoadMode},
         inputs::PreparedInputs,
-        load::{self, RequestSource, SampledProfiling, SessionSlot, Worker},
+        load::{RequestSource, SampledProfiling, SessionSlot, Worker},
     },
     metrics::{
         Aggregator, AggregatorSettings, DEFAULT_PUBLISH_INTERVAL, RunPhase, RunShared,
         layers::{LayerAggregator, LayerSource, parse_profile_file},
+        recorder::{Recorder, Tracked, WindowPartial},
     },
     telemetry::{
         DEFAULT_SAMPLE_INTERVAL, GpuSampler, TelemetrySampler, gpu::DEFAULT_GPU_SAMPLE_INTERVAL,
     },
 };
 
-/// Batches of samples the metrics channel holds before workers start
-/// dropping (and counting) them.
-const SAMPLE_CHANNEL_BATCHES: usize = 4096;
+/// Window partials the metrics channel holds before recorders start
+/// dropping (and counting) them: several seconds of every worker's.
+const SAMPLE_CHANNEL_BATCHES: usize = 1024;
 /// Scheduled requests the open-loop queue holds.
 const SCHEDULE_QUEUE: usize = 1 << 16;
 /// Profiled runs waiting to be parsed in sampled mode.
@@ -110,13 +113,19 @@ pub(super) fn run_load(
         RunPhase::Running
     });
 
-    let (sample_tx, sample_rx) = crossbeam_channel::bounded(SAMPLE_CHANNEL_BATCHES);
+    let (sample_tx, sample_rx) =
+        crossbeam_channel::bounded::<WindowPartial>(SAMPLE_CHANNEL_BATCHES);
+    let tracked = Tracked {
+        queue: config.has_queue(),
+        lateness: matches!(config.load, LoadMode::Open { .. }) && config.batching.is_none(),
+    };
     let aggregator = Aggregator::new(
         AggregatorSettings {
             batch_size,
             publish_interval: DEFAULT_PUBLISH_INTERVAL,
             epoch,
-            track_queue: config.has_queue(),
+            tracked,
+            slo: config.slo.first().copied(),
         },
         Arc::clone(shared),
     );
@@ -124,14 +133,23 @@ pub(super) fn run_load(
         .name("wb-aggregator".to_owned())
         .spawn(move || aggregator.run(&sample_rx));
 
+    // The samplers note their own thread's CPU at each reading, so the
+    // harness's cost includes them.
+    let telemetry_cpu = Arc::new(AtomicU64::new(0));
+    let gpu_cpu = Arc::new(AtomicU64::new(0));
     let telemetry_shared = Arc::clone(shared);
+    let telemetry_cpu_of_thread = Arc::clone(&telemetry_cpu);
     let telemetry = TelemetrySampler::start(epoch, DEFAULT_SAMPLE_INTERVAL, move |sample| {
         telemetry_shared
             .telemetry
             .store(Some(Arc::new(sample.clone())));
+        if let Some(nanos) = crate::telemetry::thread_cpu_nanos() {
+            telemetry_cpu_of_thread.store(nanos, Ordering::Relaxed);
+        }
     });
 
     let gpu_shared = Arc::clone(shared);
+    let gpu_cpu_of_thread = Arc::clone(&gpu_cpu);
     let gpu_device = u32::try_from(config.device_id).unwrap_or(0);
     let gpu_sampler = match GpuSampler::start(
         epoch,
@@ -139,6 +157,9 @@ pub(super) fn run_load(
         DEFAULT_GPU_SAMPLE_INTERVAL,
         move |sample| {
             gpu_shared.gpu.store(Some(Arc::new(sample.clone())));
+            if let Some(nanos) = crate::telemetry::thread_cpu_nanos() {
+                gpu_cpu_of_thread.store(nanos, Ordering::Relaxed);
+            }
         },
     ) {
         Ok(sampler) => Some(sampler),
@@ -174,30 +195,46 @@ pub(super) fn run_load(
             .spawn(move || parse_sampled_profiles(&profile_rx, &parser_shared))
     });
 
-    let (schedule_tx, schedule_rx) = crossbeam_channel::bounded::<u64>(SCHEDULE_QUEUE);
-    let dispatcher = match config.load {
+    // Open loop: one schedule that the workers (or, with the dynamic
+    // batcher, a `wb-arrivals` thread feeding its queue) take arrivals from.
+    let schedule = match config.load {
         LoadMode::Open {
             rate_per_sec,
             arrival,
-        } => {
-            let dispatch_shared = Arc::clone(shared);
-            let seed = config.seed;
+        } => Some(Arc::new(ArrivalSchedule::new(
+            rate_per_sec,
+            arrival,
+            config.seed,
+        ))),
+        LoadMode::Closed => None,
+    };
+    let waiter = Waiter {
+        mode: config.spin,
+        cores: Arc::new(CoreBudget::of_machine()),
+    };
+    let (schedule_tx, schedule_rx) = crossbeam_channel::bounded::<u64>(SCHEDULE_QUEUE);
+    let feeder = match (&schedule, &config.batching) {
+        (Some(schedule), Some(_)) => {
+            let feed_shared = Arc::clone(shared);
+            let feed_schedule = Arc::clone(schedule);
+            let feed_waiter = waiter.clone();
             Some(
                 std::thread::Builder::new()
-                    .name("wb-dispatcher".to_owned())
+                    .name("wb-arrivals".to_owned())
                     .spawn(move || {
-                        load::dispatch(
+                        let unsent = arrivals::feed_queue(
+                            &feed_schedule,
                             &schedule_tx,
-                            &dispatch_shared,
+                            &feed_shared,
                             epoch,
-                            rate_per_sec,
-                            arrival,
-                            seed,
-                        )
+                            &feed_waiter,
+                        );
+                        feed_shared.add_harness_cpu_of_this_thread();
+                        unsent
                     }),
             )
         }
-        LoadMode::Closed => {
+        _ => {
             drop(schedule_tx);
             None
         }
@@ -216,6 +253,7 @@ pub(super) fn run_load(
                 schedule: matches!(config.load, LoadMode::Open { .. }).then(|| schedule_rx.clone()),
                 shared: Arc::clone(shared),
                 samples: sample_tx.clone(),
+                tracked,
                 epoch,
                 request_limit,
                 run_options: Arc::clone(&run_options),
@@ -229,7 +267,10 @@ pub(super) fn run_load(
                 worker_inputs,
                 shared,
                 sample_tx: &sample_tx,
-                schedule_rx: &schedule_rx,
+                tracked,
+                open_loop: schedule
+                    .as_ref()
+                    .map(|schedule| (Arc::clone(schedule), waiter.clone())),
                 epoch,
                 request_limit,
                 run_options: &run_options,
@@ -246,14 +287,18 @@ pub(super) fn run_load(
     let deadline_nanos = config
         .duration_secs
         .map(|secs| warmup_nanos + (secs * 1e9) as u64);
+    let mut watch = EndWatch::new(&config, schedule.clone());
     let stop_reason = wait_for_end(
         shared,
         control,
         &workers,
         &run_options,
-        epoch,
-        warmup_nanos,
-        deadline_nanos,
+        Deadlines {
+            epoch,
+            warmup_nanos,
+            deadline_nanos,
+        },
+        &mut watch,
     );
     record.stop_reason = Some(stop_reason);
     shared.set_phase(RunPhase::Draining);
@@ -263,16 +308,27 @@ pub(super) fn run_load(
             worker_panics.push(crate::util::panic_message(payload.as_ref()));
         }
     }
-    let unsent_requests = match dispatcher {
+    let mut unsent_requests = match feeder {
         Some(Ok(thread)) => thread.join().unwrap_or(0),
         _ => 0,
     };
+    if let Some(schedule) = &schedule
+        && config.batching.is_none()
+    {
+        // Arrivals already due that no worker took before the end.
+        let end = shared.measure_end_nanos.load(Ordering::Relaxed);
+        unsent_requests += schedule.due_untaken(end.min(nanos_since_epoch(epoch)));
+    }
     if let Some(Ok(parser)) = parser_thread
         && let Ok(layers) = parser.join()
     {
         apply_sampled_layers(record, &layers);
     }
     record.telemetry = telemetry.map(TelemetrySampler::finish).unwrap_or_default();
+    shared.harness_cpu_nanos.fetch_add(
+        telemetry_cpu.load(Ordering::Relaxed) + gpu_cpu.load(Ordering::Relaxed),
+        Ordering::Relaxed,
+    );
     record.gpu_telemetry = gpu_sampler.map(GpuSampler::finish).unwrap_or_default();
     metrics_url::finish(record, scraper);
     let output = match aggregator_thread {
@@ -304,10 +360,15 @@ pub(super) fn run_load(
     let measure_end = shared.measure_end_nanos.load(Ordering::Relaxed);
     record.apply_output(
         output,
-        batch_size,
-        measure_end.saturating_sub(measure_start),
-        dropped_samples,
-        unsent_requests,
+        LoadFigures {
+            batch_size,
+            measured_nanos: measure_end.saturating_sub(measure_start),
+            dropped_samples,
+            unsent_requests,
+            generator: verdict::generator_report(&config, shared, &record.telemetry),
+            capacity_per_sec: watch.capacity_per_sec(),
+            early_stopped: stop_reason == StopReason::SloDecided,
+        },
     );
     failure.map_or(Ok(()), Err)
 }
@@ -318,8 +379,10 @@ struct WorkerSetup<'a> {
     worker_bindings: Vec<Vec<IoBinding>>,
     worker_inputs: Vec<Vec<Vec<DynValue>>>,
     shared: &'a Arc<RunShared>,
-    sample_tx: &'a crossbeam_channel::Sender<Vec<crate::metrics::Sample>>,
-    schedule_rx: &'a crossbeam_channel::Receiver<u64>,
+    sample_tx: &'a crossbeam_channel::Sender<WindowPartial>,
+    tracked: Tracked,
+    /// Open loop: the schedule and how workers wait for it.
+    open_loop: Option<(Arc<ArrivalSchedule>, Waiter)>,
     epoch: Instant,
     request_limit: Option<(Arc<AtomicU64>, u64)>,
     run_options: &'a Arc<RunOptions>,
@@ -339,7 +402,8 @@ fn spawn_workers(
         worker_inputs,
         shared,
         sample_tx,
-        schedule_rx,
+        tracked,
+        open_loop,
         epoch,
         request_limit,
         run_options,
@@ -388,13 +452,25 @@ fn spawn_workers(
         let worker = Worker {
             index: u16::try_from(index).unwrap_or(u16::MAX),
             slot,
-            requests: match config.load {
-                LoadMode::Closed => RequestSource::Closed,
-                LoadMode::Open { .. } => RequestSource::Open(schedule_rx.clone()),
+            requests: match &open_loop {
+                None => RequestSource::Closed,
+                Some((schedule, waiter)) => RequestSource::Open {
+                    schedule: Arc::clone(schedule),
+                    waiter: waiter.clone(),
+                    // A remote request keeps no local core busy.
+                    run_threads: if config.remote.is_some() {
+                        0
+                    } else {
+                        config.intra_threads.max(1)
+                    },
+                    oversubscribed: config.remote.is_none()
+                        && u64::from(config.num_workers()) * u64::from(config.intra_threads.max(1))
+                            > u64::from(waiter.cores.cores()),
+                },
             },
             inputs,
             shared: Arc::clone(shared),
-            samples: sample_tx.clone(),
+            recorder: Recorder::new(Arc::clone(shared), sample_tx.clone(), tracked),
             epoch,
             request_limit: request_limit.clone(),
             run_options: Arc::clone(run_options),
@@ -420,16 +496,27 @@ fn spawn_workers(
 /// Waits for the end of the load: the duration, the request count, a user
 /// stop, or every worker gone. Moves the phase from warm-up to running on
 /// the way, and sets the end of the measured window.
+/// The clock of a load: its epoch, the end of the warm-up and the deadline.
+struct Deadlines {
+    epoch: Instant,
+    warmup_nanos: u64,
+    deadline_nanos: Option<u64>,
+}
+
 fn wait_for_end(
     shared: &RunShared,
     control: &Control,
     workers: &[JoinHandle<()>],
     run_options: &RunOptions,
-    epoch: Instant,
-    warmup_nanos: u64,
-    deadline_nanos: Option<u64>,
+    deadlines: Deadlines,
+    watch: &mut EndWatch,
 ) -> StopReason {
-    loop {
+    let Deadlines {
+        epoch,
+        warmup_nanos,
+        deadline_nanos,
+    } = deadlines;
+    let reason = loop {
         let now = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let next_event = [Some(warmup_nanos), deadline_nanos]
             .into_iter()
@@ -446,7 +533,7 @@ fn wait_for_end(
             shared
                 .measure_end_nanos
                 .store(now.max(warmup_nanos), Ordering::Relaxed);
-            return StopReason::User;
+            break StopReason::User;
         }
         if let Some(deadline) = deadline_nanos
             && now >= deadline
@@ -454,17 +541,34 @@ fn wait_for_end(
             shared.measure_end_nanos.store(deadline, Ordering::Relaxed);
             shared.stop.store(true, Ordering::Relaxed);
             let _ = run_options.terminate();
-            return StopReason::Duration;
+            break StopReason::Duration;
         }
         if shared.is_stopping() {
             // A worker hit the request limit; in-flight requests still count.
-            return StopReason::RequestLimit;
+            break StopReason::RequestLimit;
         }
         if workers.iter().all(JoinHandle::is_finished) {
             shared.stop.store(true, Ordering::Relaxed);
-            return StopReason::WorkersExited;
+            break StopReason::WorkersExited;
         }
-    }
+        if let Some(reason) = watch.check(now, warmup_nanos, shared) {
+            // Saturated or decided: the measured period ends now; requests
+            // in flight are aborted and land after it.
+            shared.measure_end_nanos.store(now, Ordering::Relaxed);
+            shared.stop.store(true, Ordering::Relaxed);
+            let _ = run_options.terminate();
+            break match reason {
+                EarlyEnd::Saturated => StopReason::Saturated,
+                EarlyEnd::SloDecided => StopReason::SloDecided,
+            };
+        }
+    };
+    watch.finish(shared);
+    reason
+}
+
+fn nanos_since_epoch(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Stores the layers of the sampled runs, or why there are none.

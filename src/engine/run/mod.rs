@@ -8,6 +8,8 @@
 //! - `profile_pass`: the separate per-layer profiling pass.
 //! - `gpu_time`: CUPTI kernel time joined to the profile's nodes.
 //! - `metrics_url`: the `--metrics-url` scraper of a run.
+//! - `verdict`: the saturation watch, early stopping, the live and final
+//!   validity verdicts and the generator's own cost.
 //! - `pass_outputs`: what ONNX Runtime writes beside the profile (the optimized
 //!   model, tying nodes to the model file; per-node memory).
 
@@ -19,6 +21,7 @@ mod pass_outputs;
 mod profile_pass;
 mod record;
 mod remote_phase;
+mod verdict;
 
 pub use controller::{RunHandle, RunStopper};
 pub use record::{

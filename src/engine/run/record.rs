@@ -18,7 +18,8 @@ use crate::{
         runtime::{self, Runtime},
     },
     metrics::{
-        AggregatorOutput, BatchSizeCount, ErrorSummary, RequestSpan, RunSummary, WindowStats,
+        AggregatorOutput, BatchSizeCount, ErrorSummary, GeneratorReport, RequestSpan, RunSummary,
+        WindowStats,
         gpu_attribution::GpuAttribution,
         histogram::HISTOGRAM_ENCODING,
         layers::{LayerReport, NodeEvent, RunSpan},
@@ -64,6 +65,11 @@ pub enum StopReason {
     WorkersExited,
     /// A burst of failed requests (a remote server gone) stopped the load.
     Failures,
+    /// The open-loop backlog grew without bound: the offered rate exceeds
+    /// what the model serves (`summary.capacity_per_sec` estimates it).
+    Saturated,
+    /// The SLO's pass test decided, pass or fail, before the duration.
+    SloDecided,
 }
 
 /// The model a session profiled.
@@ -292,16 +298,17 @@ impl RunRecord {
     }
 
     /// Fills the summary, the latency histogram, the time series and the
-    /// request spans from the aggregator's output over `measured_nanos` of
-    /// measured load.
-    pub(super) fn apply_output(
-        &mut self,
-        output: AggregatorOutput,
-        batch_size: u64,
-        measured_nanos: u64,
-        dropped_samples: u64,
-        unsent_requests: u64,
-    ) {
+    /// request spans from the aggregator's output and the load's figures.
+    pub(super) fn apply_output(&mut self, output: AggregatorOutput, figures: LoadFigures) {
+        let LoadFigures {
+            batch_size,
+            measured_nanos,
+            dropped_samples,
+            unsent_requests,
+            generator: (generator, harness_cpu_nanos, spin_nanos),
+            capacity_per_sec,
+            early_stopped,
+        } = figures;
         let measured_secs = measured_nanos as f64 / 1e9;
         let per_sec = |count: u64| {
             if measured_secs > 0.0 {
@@ -310,7 +317,7 @@ impl RunRecord {
                 0.0
             }
         };
-        self.summary = Some(RunSummary {
+        let mut summary = RunSummary {
             measured_secs,
             requests_ok: output.requests_ok,
             requests_failed: output.requests_failed,
@@ -325,13 +332,27 @@ impl RunRecord {
                 None
             },
             service: output.service.summary(),
-            stability: stability(&output.windows),
+            lateness: output.lateness.summary(),
+            stability: stability(&[]),
             dropped_samples,
             profiled_requests: output.profiled_requests,
             after_stop_requests: output.after_stop_requests,
             unsent_requests,
             dropped_windows: output.dropped_windows,
-        });
+            capacity_per_sec,
+            generator: Some(generator),
+            slo: None,
+            validity: None,
+        };
+        super::verdict::finish_summary(
+            &mut summary,
+            &output,
+            &self.config,
+            early_stopped,
+            harness_cpu_nanos,
+            spin_nanos,
+        );
+        self.summary = Some(summary);
         self.latency_histogram = output.latency.encode().ok().map(|data| EncodedHistogram {
             encoding: HISTOGRAM_ENCODING.to_owned(),
             unit: "ns".to_owned(),
@@ -346,6 +367,22 @@ impl RunRecord {
         self.timeseries = output.windows;
         self.trace.request_spans = output.spans;
     }
+}
+
+/// What the load phase measured besides the aggregator's output.
+pub(super) struct LoadFigures {
+    /// Inferences per request.
+    pub(super) batch_size: u64,
+    pub(super) measured_nanos: u64,
+    pub(super) dropped_samples: u64,
+    pub(super) unsent_requests: u64,
+    /// The generator's report, the harness's CPU and the spin time, in
+    /// nanoseconds.
+    pub(super) generator: (GeneratorReport, Option<u64>, Option<u64>),
+    /// Saturated open loop: the estimated capacity.
+    pub(super) capacity_per_sec: Option<f64>,
+    /// The SLO's pass test ended the run.
+    pub(super) early_stopped: bool,
 }
 
 /// Microseconds elapsed since `start`, saturating.

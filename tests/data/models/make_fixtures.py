@@ -366,6 +366,7 @@ def main():
     cost_fixtures()
     static_flops_fixtures()
     source_map_fixtures()
+    load_fixtures()
     return 0
 
 
@@ -876,6 +877,32 @@ def source_map_fixtures():
     }
     for rel, path in paths.items():
         print(f"{rel}: {os.path.getsize(path)} bytes")
+
+
+def tiny_mlp(rng):
+    """A model whose run costs a few µs in ONNX Runtime: what the load
+    generator's own cost is measured against."""
+    inits = [
+        numpy_helper.from_array(f32(rng, (16, 16), 0.25), "W1"),
+        numpy_helper.from_array(f32(rng, (16,), 0.01), "B1"),
+        numpy_helper.from_array(f32(rng, (16, 16), 0.25), "W2"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "W1"], ["h"], name="fc1"),
+        helper.make_node("Add", ["h", "B1"], ["hb"], name="bias1"),
+        helper.make_node("Relu", ["hb"], ["hr"], name="relu1"),
+        helper.make_node("MatMul", ["hr", "W2"], ["y"], name="fc2"),
+    ]
+    return make_model("tiny_mlp", nodes, [vi("x", TensorProto.FLOAT, ["batch", 16])],
+                      [vi("y", TensorProto.FLOAT, ["batch", 16])],
+                      "Fixture: a 16-16-16 MLP that runs in a few µs (generator overhead and "
+                      "lateness tests and benchmarks).", inits)
+
+
+def load_fixtures():
+    """Fixtures of the load generator's tests and benchmarks."""
+    path = write("tiny_mlp.onnx", tiny_mlp(np.random.default_rng(SEED + 8)))
+    print(f"tiny_mlp.onnx: {os.path.getsize(path)} bytes")
 
 
 if __name__ == "__main__":

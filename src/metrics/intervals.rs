@@ -1,0 +1,89 @@
+//! Where the statistics of [`super::confidence`] meet the run's figures:
+//! confidence intervals attached to each percentile summary, and the
+//! run-level stability verdict from the 1-second windows.
+
+use super::{
+    LatencyHistogram, LatencySummary, STABILITY_WINDOWS, Stability, WindowStats,
+    confidence::{self, DEFAULT_CONFIDENCE, IntervalStability, WindowView},
+};
+
+/// Fills the `pNN_ci_micros` fields of `summary` from the run's histogram
+/// and its windows' (batch means over the windows; see
+/// [`confidence::quantile_interval`]).
+pub fn attach_intervals(
+    summary: &mut LatencySummary,
+    total: &LatencyHistogram,
+    windows: &[&LatencyHistogram],
+) {
+    let interval = |quantile: f64| {
+        confidence::quantile_interval(total, windows, quantile, DEFAULT_CONFIDENCE).map(
+            |interval| {
+                [
+                    interval.low_nanos as f64 / 1000.0,
+                    interval.high_nanos as f64 / 1000.0,
+                ]
+            },
+        )
+    };
+    summary.p50_ci_micros = interval(0.50);
+    summary.p90_ci_micros = interval(0.90);
+    summary.p95_ci_micros = interval(0.95);
+    summary.p99_ci_micros = interval(0.99);
+    summary.p999_ci_micros = interval(0.999);
+}
+
+/// The summary of `total` with its intervals over `windows`.
+pub fn summary_with_intervals(
+    total: &LatencyHistogram,
+    windows: &[&LatencyHistogram],
+) -> Option<LatencySummary> {
+    let mut summary = total.summary()?;
+    attach_intervals(&mut summary, total, windows);
+    Some(summary)
+}
+
+/// Stability of a run from its full 1-second windows: unstable when the
+/// windows disagree beyond their intervals on `quantile`, or throughput
+/// drifts ([`confidence::interval_stability`]). `histograms[i]` is the
+/// latency histogram of `windows[i]`, when known.
+pub fn stability_of(
+    windows: &[WindowStats],
+    histograms: &[Option<&LatencyHistogram>],
+    quantile: Option<f64>,
+) -> Stability {
+    let full: Vec<(usize, &WindowStats)> = windows
+        .iter()
+        .enumerate()
+        .filter(|(_, window)| window.duration_secs >= 0.999)
+        .collect();
+    if full.len() < STABILITY_WINDOWS {
+        return Stability::NotEnoughData {
+            reason: format!(
+                "{} full 1-second windows, {STABILITY_WINDOWS} needed; run longer",
+                full.len()
+            ),
+        };
+    }
+    let views: Vec<WindowView<'_>> = full
+        .iter()
+        .map(|(index, window)| WindowView {
+            throughput_per_sec: window.inferences_per_sec,
+            latency: histograms.get(*index).copied().flatten(),
+        })
+        .collect();
+    let rates: Vec<f64> = full.iter().map(|(_, w)| w.inferences_per_sec).collect();
+    let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+    if mean <= 0.0 {
+        return Stability::NotEnoughData {
+            reason: "no inferences completed in the windows".to_owned(),
+        };
+    }
+    let max = rates.iter().copied().fold(f64::MIN, f64::max);
+    let min = rates.iter().copied().fold(f64::MAX, f64::min);
+    let spread = (max - min) / mean;
+    match confidence::interval_stability(&views, quantile, DEFAULT_CONFIDENCE) {
+        IntervalStability::Stable => Stability::Stable { spread },
+        IntervalStability::Unstable { reason } => Stability::Unstable { spread, reason },
+        IntervalStability::NotEnoughData { reason } => Stability::NotEnoughData { reason },
+    }
+}

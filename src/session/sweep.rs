@@ -334,7 +334,7 @@ pub fn render_sweep_report(document: &SweepDocument) -> String {
     let percentile = document.slo.chosen_percentile();
     let _ = writeln!(
         out,
-        "SLO: {} (a latency bound passes at 99 % confidence: binomial test on the requests over it)",
+        "SLO: {} (a latency bound passes at 99 % confidence: binomial test on the requests over it, corrected for autocorrelation)",
         document.slo.describe()
     );
     let overhead = if document.points_secs > 0.0 {

@@ -36,6 +36,8 @@ pub const MAX_SEARCH_CONCURRENCY: f64 = 1024.0;
 /// Longest a retried undecided point's measured period grows to, as a
 /// multiple of the base duration.
 const MAX_DURATION_GROWTH: f64 = 4.0;
+/// Recommendations confirmed at most, when fresh runs do not uphold them.
+const MAX_CONFIRMATIONS: usize = 3;
 
 /// A point that did not run, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -369,8 +371,15 @@ impl Runner {
     /// with an open-loop rate, so its closed-loop calibration run is not a
     /// candidate.
     fn best_passing(&self) -> Option<usize> {
+        self.best_passing_except(&[])
+    }
+
+    /// The passing point of highest throughput, leaving out `rejected`
+    /// (points whose confirmation run failed).
+    fn best_passing_except(&self, rejected: &[usize]) -> Option<usize> {
         let rate_search = self.spec.search == SearchMode::Rate;
         (0..self.points.len())
+            .filter(|i| !rejected.contains(i))
             .filter(|&i| self.points[i].is_usable_pass())
             .filter(|&i| {
                 !(rate_search
@@ -775,11 +784,35 @@ impl Runner {
     }
 
     fn recommend(&mut self) {
-        let Some(index) = self.best_passing() else {
-            self.notes
-                .push("no stable point passed the SLO: nothing to recommend".to_owned());
-            return;
-        };
+        let mut rejected = Vec::new();
+        loop {
+            let Some(index) = self.best_passing_except(&rejected) else {
+                if rejected.is_empty() {
+                    self.notes
+                        .push("no stable point passed the SLO: nothing to recommend".to_owned());
+                }
+                return;
+            };
+            let confirmed = self.recommend_point(index);
+            // A recommendation its fresh run does not uphold gives way to
+            // the next passing point (run-to-run variation near the knee),
+            // a few times at most.
+            if confirmed != Some(false) || rejected.len() + 1 >= MAX_CONFIRMATIONS {
+                return;
+            }
+            rejected.push(index);
+            if self.best_passing_except(&rejected).is_some() {
+                self.notes.push(format!(
+                    "{} was not upheld by its confirmation run; the next passing point is tried",
+                    self.points[index].label
+                ));
+            }
+        }
+    }
+
+    /// Recommends point `index` and confirms it with a fresh run when asked;
+    /// returns whether the confirmation passed (`None`: none was made).
+    fn recommend_point(&mut self, index: usize) -> Option<bool> {
         let point = &self.points[index];
         let config = point.config.clone();
         let margin = point.verdict.margin;
@@ -792,6 +825,7 @@ impl Runner {
             confirmed: false,
             confirmation: None,
         };
+        let mut confirmed = None;
         if !self.spec.confirm {
             self.notes
                 .push("the recommendation was not confirmed (confirmation off)".to_owned());
@@ -808,6 +842,7 @@ impl Runner {
             match confirmation {
                 Some(run) => {
                     recommendation.confirmed = run.is_usable_pass();
+                    confirmed = Some(recommendation.confirmed);
                     recommendation.confirmation = Some(Box::new(run));
                 }
                 None => self
@@ -816,6 +851,7 @@ impl Runner {
             }
         }
         self.recommendation = Some(recommendation);
+        confirmed
     }
 
     fn finish(self) -> SweepResult {

@@ -364,6 +364,11 @@ pub struct ProfileArgs {
     /// Run the whole duration even when the SLO's pass test has decided.
     #[arg(long, help_heading = "Verdict")]
     pub no_early_stop: bool,
+    /// Run the same configuration N times (fresh sessions each time) and report each
+    /// figure's mean, its interval and where one more run should fall: the run-to-run
+    /// variation that a single run's intervals cannot hold.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100), help_heading = "Verdict")]
+    pub repeat: u32,
 
     /// Dynamic batching: group queued requests into runs of up to N rows
     /// (inputs joined along dim 0; the model needs a dynamic first dim).

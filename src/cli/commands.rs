@@ -4,6 +4,10 @@
 use std::{
     io::IsTerminal as _,
     path::Path,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -95,13 +99,7 @@ pub(super) fn profile(args: &ProfileArgs) -> anyhow::Result<u8> {
     let config = args.to_config();
     config.validate()?;
     check_output_paths(args)?;
-    let handle = RunHandle::start(args.model.clone().unwrap_or_default(), config)?;
-    let stopper = handle.stopper();
-    if let Err(err) = ctrlc::set_handler(move || stopper.stop()) {
-        tracing::warn!("Ctrl-C will not stop the run cleanly: {err}");
-    }
-    show_progress(&handle, args.quiet);
-    let record = handle.join();
+    let record = run_repeated(args, config)?;
     let document = SessionDocument::new(record);
 
     let mut export_failed = false;
@@ -164,6 +162,83 @@ pub(super) fn profile(args: &ProfileArgs) -> anyhow::Result<u8> {
         return Ok(EXIT_REQUESTS_FAILED);
     }
     Ok(0)
+}
+
+/// Runs the configuration `--repeat` times, one after the other (Ctrl-C
+/// ends the run in progress and the repeats); the last run's record comes
+/// back with the figures across the runs.
+fn run_repeated(
+    args: &ProfileArgs,
+    config: ProfileConfig,
+) -> anyhow::Result<crate::engine::RunRecord> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let current: Arc<Mutex<Option<crate::engine::RunStopper>>> = Arc::new(Mutex::new(None));
+    let (handler_stop, handler_current) = (Arc::clone(&interrupted), Arc::clone(&current));
+    if let Err(err) = ctrlc::set_handler(move || {
+        handler_stop.store(true, Ordering::Relaxed);
+        if let Ok(current) = handler_current.lock()
+            && let Some(stopper) = current.as_ref()
+        {
+            stopper.stop();
+        }
+    }) {
+        tracing::warn!("Ctrl-C will not stop the run cleanly: {err}");
+    }
+    let repeats = args.repeat.max(1);
+    let mut records = Vec::new();
+    for index in 0..repeats {
+        let handle = RunHandle::start(args.model.clone().unwrap_or_default(), config.clone())?;
+        if let Ok(mut slot) = current.lock() {
+            *slot = Some(handle.stopper());
+        }
+        if interrupted.load(Ordering::Relaxed) {
+            handle.stop();
+        }
+        show_progress(&handle, args.quiet);
+        let record = handle.join();
+        if repeats > 1 {
+            eprintln!("run {} of {repeats}: {}", index + 1, repeat_line(&record));
+        }
+        let usable = record.status == RunStatus::Completed;
+        records.push(record);
+        if !usable || interrupted.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    let summaries: Vec<&crate::metrics::RunSummary> = records
+        .iter()
+        .filter(|record| record.status == RunStatus::Completed)
+        .filter_map(|record| record.summary.as_ref())
+        .collect();
+    let across = crate::metrics::repeats::across_runs(
+        &summaries,
+        crate::metrics::confidence::DEFAULT_CONFIDENCE,
+    );
+    let mut last = records
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no run was made"))?;
+    if let Some(summary) = &mut last.summary {
+        summary.across_runs = across;
+    }
+    Ok(last)
+}
+
+/// One line per repeated run.
+fn repeat_line(record: &crate::engine::RunRecord) -> String {
+    match &record.summary {
+        Some(summary) => format!(
+            "{:.0} inf/s, p50 {}, p99 {} ({})",
+            summary.inferences_per_sec,
+            summary
+                .latency
+                .map_or_else(|| "-".to_owned(), |l| format_micros(l.p50_micros)),
+            summary
+                .latency
+                .map_or_else(|| "-".to_owned(), |l| format_micros(l.p99_micros)),
+            record.status
+        ),
+        None => format!("{}", record.status),
+    }
 }
 
 /// Fails early when an export destination cannot be written, before the run.

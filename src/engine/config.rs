@@ -297,7 +297,7 @@ pub struct ProfileConfig {
 
 /// Full windows a run measures before early stopping may end it, so that
 /// stability can be judged too.
-pub const MIN_EARLY_STOP_WINDOWS: u64 = 3;
+pub const MIN_EARLY_STOP_WINDOWS: u64 = 4;
 /// Default confidence of an SLO's pass test.
 pub const DEFAULT_SLO_CONFIDENCE: f64 = 0.99;
 

@@ -15,7 +15,7 @@
 //!   `max(t_{k−1} · se_bm, z · se_iid)`: never narrower than for independent
 //!   samples. The band `q ± half` maps back to order statistics of the
 //!   histogram with a half-sample continuity correction on each side. With
-//!   fewer than two windows it is the classic order-statistic interval for
+//!   fewer than three windows it is the classic order-statistic interval for
 //!   independent samples ([`IntervalMethod::Independent`]).
 //! - [`early_stop`], [`min_requests_to_pass`]: **MLPerf LoadGen early
 //!   stopping**. An SLO "p99 <= bound" allows a fraction `1 − q` of requests
@@ -54,7 +54,7 @@ const MAX_SEARCH_SAMPLES: u64 = 1_000_000_000_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IntervalMethod {
-    /// Batch means on the indicator across at least two windows.
+    /// Batch means on the indicator across at least three windows.
     BatchMeans,
     /// Independent samples assumed (fewer than two non-empty windows).
     Independent,
@@ -76,7 +76,7 @@ pub struct QuantileInterval {
     /// How the interval was computed.
     pub method: IntervalMethod,
     /// Batches (windows with at least one sample) given; used only when there
-    /// are at least two ([`IntervalMethod::BatchMeans`]).
+    /// are at least three ([`IntervalMethod::BatchMeans`]).
     pub batches: usize,
 }
 
@@ -134,15 +134,20 @@ pub enum IntervalStability {
     },
 }
 
+/// Fewest batches for batch means: with two, Student's t has one degree of
+/// freedom (12.7 at 95 %) and the interval spans most of the data.
+const MIN_BATCHES: f64 = 3.0;
+
 /// Batch-means variance of the ratio estimator `F = Σ part / Σ size` over the
-/// batches of positive size, with their number; `None` with fewer than two.
+/// batches of positive size, with their number; `None` with fewer than
+/// [`MIN_BATCHES`].
 fn batch_means_variance(pairs: impl Iterator<Item = (u64, u64)>) -> Option<(f64, usize)> {
     let pairs: Vec<(f64, f64)> = pairs
         .filter(|(size, _)| *size > 0)
         .map(|(size, part)| (size as f64, part.min(size) as f64))
         .collect();
     let k = pairs.len() as f64;
-    if k < 2.0 {
+    if k < MIN_BATCHES {
         return None;
     }
     let (size, part) = pairs
@@ -289,7 +294,7 @@ pub fn quantile_interval(
 /// `1 − q` over the bound. One-sided binomial tests at `confidence`: Pass when
 /// `P(X ≤ over | n, 1−q) ≤ 1−c`, Fail when `P(X ≥ over | n, 1−q) ≤ 1−c`, else
 /// Undecided. Autocorrelation: with the design effect `d = max(1, var_bm /
-/// var_iid)` of the over-indicator (at least two windows with a request, else
+/// var_iid)` of the over-indicator (at least three windows with a request, else
 /// `d = 1`) the test runs on `n / d` requests with `over / d` over the bound.
 pub fn early_stop(
     total: u64,

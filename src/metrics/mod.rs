@@ -17,6 +17,7 @@ pub mod layers;
 pub mod memory;
 pub mod node_cost;
 pub mod recorder;
+pub mod repeats;
 pub mod slo;
 pub mod source_map;
 pub mod source_view;
@@ -264,6 +265,10 @@ pub struct RunSummary {
     /// How far the figures above can be trusted.
     #[serde(default)]
     pub validity: Option<validity::Validity>,
+    /// `profile --repeat N`: the figures over all N runs of the config (set
+    /// on the last run's summary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub across_runs: Option<repeats::AcrossRuns>,
 }
 
 /// What the load generator did and what it cost.

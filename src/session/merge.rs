@@ -631,6 +631,7 @@ fn merged_summary(
         generator: None,
         slo: None,
         validity: Some(validity),
+        across_runs: None,
     }
 }
 

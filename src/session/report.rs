@@ -222,6 +222,9 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
         if let Some(generator) = &summary.generator {
             write_generator(out, generator)?;
         }
+        if let Some(across) = &summary.across_runs {
+            write_across_runs(out, summary, across)?;
+        }
         match &summary.validity {
             Some(validity) => writeln!(out, "Validity    {}", validity.line())?,
             None => writeln!(
@@ -565,6 +568,59 @@ fn write_intervals(out: &mut String, latency: &LatencySummary) -> std::fmt::Resu
         cell(cells[3]),
         cell(cells[4]),
     )
+}
+
+/// The figures over `--repeat` runs, next to a single run's interval.
+fn write_across_runs(
+    out: &mut String,
+    summary: &crate::metrics::RunSummary,
+    across: &crate::metrics::repeats::AcrossRuns,
+) -> std::fmt::Result {
+    writeln!(
+        out,
+        "Across     {} runs of this config ({:.0} % intervals; the last run is shown above):",
+        across.runs,
+        across.confidence * 100.0
+    )?;
+    for figure in &across.figures {
+        let show = |value: f64| {
+            if figure.name == "inferences_per_sec" {
+                format!("{value:.1}/s")
+            } else {
+                format_micros(value)
+            }
+        };
+        let label = figure
+            .name
+            .trim_end_matches("_micros")
+            .replace("inferences_per_sec", "throughput")
+            .replace("p999", "p99.9");
+        writeln!(
+            out,
+            "  {label:<10} mean {:>10}  sd {:>9}  mean in {}–{}  a next run in {}–{}",
+            show(figure.mean),
+            show(figure.sd),
+            show(figure.mean_ci[0]),
+            show(figure.mean_ci[1]),
+            show(figure.next_run[0]),
+            show(figure.next_run[1]),
+        )?;
+    }
+    if let (Some(figure), Some([low, high])) = (
+        across.figure("p99_micros"),
+        summary.latency.as_ref().and_then(|l| l.p99_ci_micros),
+    ) {
+        let half = (high - low) / 2.0;
+        if half > 0.0 && figure.sd > half / 1.96 {
+            writeln!(
+                out,
+                "            the runs' p99 differ more (sd {}) than one run's interval allows (±{}): decide from the figures across runs",
+                format_micros(figure.sd),
+                format_micros(half)
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn write_slo(out: &mut String, slo: &crate::metrics::SloOutcome) -> std::fmt::Result {

@@ -212,3 +212,47 @@ fn a_closed_stdout_is_not_a_crash() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(output.status.code(), Some(0), "{stderr}");
 }
+
+#[test]
+fn repeated_runs_report_the_figures_across_runs() {
+    let model = repo_path("tests/data/models/tiny_mlp.onnx");
+    let stdout = workbench_ok(&[
+        "profile",
+        model.to_str().expect("utf-8"),
+        "--repeat",
+        "3",
+        "--duration",
+        "0.4s",
+        "--warmup",
+        "0.1s",
+        "--no-layer-profile",
+        "--quiet",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let across = &json["summary"]["across_runs"];
+    assert_eq!(across["runs"], 3);
+    let figures = across["figures"].as_array().expect("figures");
+    let p99 = figures
+        .iter()
+        .find(|figure| figure["name"] == "p99_micros")
+        .expect("p99 across runs");
+    assert_eq!(p99["values"].as_array().expect("values").len(), 3);
+    let (mean, low, high) = (
+        p99["mean"].as_f64().expect("mean"),
+        p99["next_run"][0].as_f64().expect("low"),
+        p99["next_run"][1].as_f64().expect("high"),
+    );
+    assert!(low <= mean && mean <= high, "{p99}");
+    // The last run's own p99 is one of the three.
+    let last = json["summary"]["latency"]["p99_micros"]
+        .as_f64()
+        .expect("p99");
+    assert!(
+        p99["values"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .any(|value| (value.as_f64().unwrap_or(f64::NAN) - last).abs() < 1e-9)
+    );
+}

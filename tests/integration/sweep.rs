@@ -128,7 +128,19 @@ fn a_small_sweep_writes_the_document_pareto_and_a_confirmed_recommendation() {
                 .copied()
                 .max_by(|&a, &b| pairs[a].0.total_cmp(&pairs[b].0))
                 .expect("a usable point");
-            assert_eq!(rec.point, best);
+            // The best one, unless its confirmation run did not uphold it:
+            // then the next passing point, with a note saying so.
+            if rec.point != best {
+                assert!(usable.contains(&rec.point), "{stdout}");
+                assert!(
+                    document
+                        .notes
+                        .iter()
+                        .any(|note| note.contains("not upheld by its confirmation run")),
+                    "{stdout}"
+                );
+            }
+            let best = rec.point;
             assert_eq!(rec.config, document.points[best].config);
             assert!(
                 rec.command.starts_with("onnx-workbench profile "),

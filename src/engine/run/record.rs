@@ -343,6 +343,7 @@ impl RunRecord {
             generator: Some(generator),
             slo: None,
             validity: None,
+            across_runs: None,
         };
         super::verdict::finish_summary(
             &mut summary,

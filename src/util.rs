@@ -180,6 +180,17 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
+/// Lowers the calling thread's scheduling priority to the lowest (nice 19),
+/// for the harness's bookkeeping threads (aggregator, telemetry): they then
+/// rarely preempt a load worker that is spinning toward an arrival or
+/// running the model. A failure leaves the priority as it was.
+pub fn lower_this_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -265,6 +265,7 @@ impl Aggregator {
     /// Drains `partials` until every sender is gone, publishing snapshots on
     /// the way, then publishes a final one and returns the totals.
     pub fn run(mut self, partials: &Receiver<WindowPartial>) -> AggregatorOutput {
+        crate::util::lower_this_thread_priority();
         // Sleep and drain rather than block on the channel: a receiver that is
         // not waiting costs the workers no wake-up syscalls.
         let mut next_publish = Instant::now() + self.settings.publish_interval;

@@ -52,6 +52,7 @@ impl<T: Send + 'static> PeriodicSampler<T> {
         let thread = std::thread::Builder::new()
             .name(thread_name.to_owned())
             .spawn(move || {
+                crate::util::lower_this_thread_priority();
                 let mut readings = VecDeque::new();
                 let Some(mut probe) = open() else {
                     return readings;

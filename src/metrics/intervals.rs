@@ -42,6 +42,20 @@ pub fn summary_with_intervals(
     Some(summary)
 }
 
+/// The latency histogram of each window, decoded (`None` where a window
+/// has none: empty, or an older session).
+pub fn window_histograms(windows: &[WindowStats]) -> Vec<Option<LatencyHistogram>> {
+    windows
+        .iter()
+        .map(|window| {
+            window
+                .latency_histogram
+                .as_deref()
+                .and_then(|encoded| LatencyHistogram::decode(encoded, 0).ok())
+        })
+        .collect()
+}
+
 /// Stability of a run from its full 1-second windows: unstable when the
 /// windows disagree beyond their intervals on `quantile`, or throughput
 /// drifts ([`confidence::interval_stability`]). `histograms[i]` is the
@@ -50,6 +64,17 @@ pub fn stability_of(
     windows: &[WindowStats],
     histograms: &[Option<&LatencyHistogram>],
     quantile: Option<f64>,
+) -> Stability {
+    stability_with_drift(windows, histograms, quantile, confidence::DEFAULT_MAX_DRIFT)
+}
+
+/// [`stability_of`] with the largest accepted throughput drift (a share of
+/// the mean) as a parameter.
+pub fn stability_with_drift(
+    windows: &[WindowStats],
+    histograms: &[Option<&LatencyHistogram>],
+    quantile: Option<f64>,
+    max_drift: f64,
 ) -> Stability {
     let full: Vec<(usize, &WindowStats)> = windows
         .iter()
@@ -81,7 +106,8 @@ pub fn stability_of(
     let max = rates.iter().copied().fold(f64::MIN, f64::max);
     let min = rates.iter().copied().fold(f64::MAX, f64::min);
     let spread = (max - min) / mean;
-    match confidence::interval_stability(&views, quantile, DEFAULT_CONFIDENCE) {
+    match confidence::interval_stability_with_drift(&views, quantile, DEFAULT_CONFIDENCE, max_drift)
+    {
         IntervalStability::Stable => Stability::Stable { spread },
         IntervalStability::Unstable { reason } => Stability::Unstable { spread, reason },
         IntervalStability::NotEnoughData { reason } => Stability::NotEnoughData { reason },

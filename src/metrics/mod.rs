@@ -187,15 +187,7 @@ impl std::fmt::Display for Stability {
 /// Judges the full windows of a run (see [`intervals::stability_of`]),
 /// decoding each window's latency histogram; p99 is the percentile judged.
 pub fn stability(windows: &[WindowStats]) -> Stability {
-    let histograms: Vec<Option<LatencyHistogram>> = windows
-        .iter()
-        .map(|window| {
-            window
-                .latency_histogram
-                .as_deref()
-                .and_then(|encoded| LatencyHistogram::decode(encoded, 0).ok())
-        })
-        .collect();
+    let histograms = intervals::window_histograms(windows);
     let refs: Vec<Option<&LatencyHistogram>> = histograms.iter().map(Option::as_ref).collect();
     // Older sessions keep no window histograms: throughput alone is judged.
     let quantile = histograms.iter().any(Option::is_some).then_some(0.99);

@@ -5,10 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Percentile;
-use crate::metrics::{
-    LatencyHistogram, WindowStats,
-    confidence::{self, IntervalStability, WindowView},
-};
+use crate::metrics::{LatencyHistogram, Stability, WindowStats, intervals};
 
 /// Windows that must agree for a point to be stable (perf_analyzer's rule).
 pub const STABLE_WINDOWS: usize = crate::metrics::STABILITY_WINDOWS;
@@ -50,50 +47,19 @@ pub fn point_stability(
     percentile: Option<Percentile>,
     max_drift: f64,
 ) -> PointStability {
-    let histograms: Vec<Option<LatencyHistogram>> = windows
-        .iter()
-        .map(|window| {
-            window
-                .latency_histogram
-                .as_deref()
-                .and_then(|encoded| LatencyHistogram::decode(encoded, 0).ok())
-        })
-        .collect();
-    let full: Vec<(&WindowStats, Option<&LatencyHistogram>)> = windows
-        .iter()
-        .zip(histograms.iter().map(Option::as_ref))
-        .filter(|(window, _)| window.duration_secs >= 0.999)
-        .collect();
-    if full.len() < STABLE_WINDOWS {
-        return PointStability::Unstable {
-            reason: format!(
-                "{} full 1-second windows, {STABLE_WINDOWS} needed (measure longer)",
-                full.len()
-            ),
-        };
-    }
-    let views: Vec<WindowView<'_>> = full
-        .iter()
-        .map(|(window, histogram)| WindowView {
-            throughput_per_sec: window.inferences_per_sec,
-            latency: *histogram,
-        })
-        .collect();
-    let rates: Vec<f64> = full.iter().map(|(w, _)| w.inferences_per_sec).collect();
-    let mean = rates.iter().sum::<f64>() / rates.len() as f64;
-    let max = rates.iter().copied().fold(f64::MIN, f64::max);
-    let min = rates.iter().copied().fold(f64::MAX, f64::min);
-    match confidence::interval_stability_with_drift(
-        &views,
+    let histograms = intervals::window_histograms(windows);
+    let refs: Vec<Option<&LatencyHistogram>> = histograms.iter().map(Option::as_ref).collect();
+    match intervals::stability_with_drift(
+        windows,
+        &refs,
         percentile.map(Percentile::quantile),
-        confidence::DEFAULT_CONFIDENCE,
         max_drift,
     ) {
-        IntervalStability::Stable => PointStability::Stable {
-            throughput_spread: if mean > 0.0 { (max - min) / mean } else { 0.0 },
+        Stability::Stable { spread } => PointStability::Stable {
+            throughput_spread: spread,
             latency_spread: None,
         },
-        IntervalStability::Unstable { reason } | IntervalStability::NotEnoughData { reason } => {
+        Stability::Unstable { reason, .. } | Stability::NotEnoughData { reason } => {
             PointStability::Unstable { reason }
         }
     }

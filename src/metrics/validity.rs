@@ -19,6 +19,9 @@ pub const HARNESS_CPU_SHARE: f64 = 0.05;
 pub const BUSY_CORES_SHARE: f64 = 0.75;
 /// Sampled per-layer profiling that slowed the run by more than this share.
 pub const PROFILER_SLOWDOWN_SHARE: f64 = 0.05;
+/// A closed loop that got less than this share of the cores its workers
+/// keep busy was competing with other processes for them.
+pub const MIN_CORES_GOT_SHARE: f64 = 0.8;
 /// Requests beyond a percentile needed for it to mean something: with
 /// fewer than ten samples above p99, p99 is one of the largest values.
 pub const MIN_TAIL_SAMPLES: f64 = 10.0;
@@ -54,6 +57,7 @@ pub enum ReasonKind {
     Saturated,
     TooFewSamples,
     DroppedSamples,
+    CpuStarved,
 }
 
 /// One reason, with its numbers in `message`.
@@ -106,6 +110,9 @@ pub struct Evidence<'a> {
     pub profiler_slowdown: Option<f64>,
     /// Samples lost before the aggregator.
     pub dropped_samples: u64,
+    /// A local closed loop: the cores its workers keep busy, and the cores
+    /// the process got on average.
+    pub cores_wanted_and_got: Option<(f64, f64)>,
 }
 
 fn percent(share: f64) -> String {
@@ -221,6 +228,18 @@ pub fn judge(evidence: &Evidence<'_>) -> Validity {
             );
         }
     }
+    if let Some((wanted, got)) = evidence.cores_wanted_and_got
+        && wanted > 0.0
+        && got < MIN_CORES_GOT_SHARE * wanted
+    {
+        push(
+            ReasonKind::CpuStarved,
+            Verdict::Doubtful,
+            format!(
+                "the load got {got:.2} of the {wanted:.0} cores its workers keep busy: other processes competed for the CPU"
+            ),
+        );
+    }
     if evidence.dropped_samples > 0 {
         push(
             ReasonKind::DroppedSamples,
@@ -329,10 +348,16 @@ mod tests {
             profiler_slowdown: Some(0.12),
             unstable: Some("throughput drifted"),
             dropped_samples: 3,
+            cores_wanted_and_got: Some((2.0, 0.97)),
             ..Evidence::default()
         });
         assert_eq!(validity.verdict, Verdict::Doubtful);
-        assert_eq!(validity.reasons.len(), 4);
+        assert_eq!(validity.reasons.len(), 5);
+        assert!(
+            validity.line().contains("0.97 of the 2 cores"),
+            "{}",
+            validity.line()
+        );
         // On idle cores the harness's CPU takes nothing from the model.
         let idle = judge(&Evidence {
             latency: Some(&latency),
@@ -346,6 +371,7 @@ mod tests {
             harness_cpu_share: Some(0.01),
             process_cores_share: Some(0.95),
             profiler_slowdown: Some(0.02),
+            cores_wanted_and_got: Some((2.0, 1.9)),
             ..Evidence::default()
         });
         assert_eq!(within.verdict, Verdict::Valid);

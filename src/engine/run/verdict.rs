@@ -277,7 +277,12 @@ pub(super) fn finish_summary(
             .map(|nanos| nanos as f64 / 1000.0 / requests as f64);
     }
     let profiler_slowdown = profiler_slowdown(output);
-    summary.validity = Some(final_validity(summary, slo, profiler_slowdown));
+    summary.validity = Some(final_validity(
+        summary,
+        slo,
+        profiler_slowdown,
+        cores_wanted(config),
+    ));
 }
 
 /// The pass test of `bound` over the whole run.
@@ -329,12 +334,31 @@ fn profiler_slowdown(output: &AggregatorOutput) -> Option<f64> {
     (total > 0.0).then(|| extra / total)
 }
 
+/// Cores a local closed loop keeps busy (its workers' threads, at most the
+/// machine's); `None` for loads that wait (open loop, pools, batching,
+/// remote targets), whose CPU use says nothing about contention.
+fn cores_wanted(config: &ProfileConfig) -> Option<f64> {
+    let waits = matches!(config.load, crate::engine::LoadMode::Open { .. })
+        || config.has_queue()
+        || config.remote.is_some();
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
+    let threads = f64::from(config.num_workers()) * f64::from(config.intra_threads.max(1));
+    (!waits && config.intra_threads > 0).then(|| threads.min(cores))
+}
+
 /// The validity of a finished run.
 fn final_validity(
     summary: &RunSummary,
     slo: Option<LatencyBound>,
     profiler_slowdown: Option<f64>,
+    cores_wanted: Option<f64>,
 ) -> Validity {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
+    let cores_got = summary
+        .generator
+        .as_ref()
+        .and_then(|generator| generator.process_cores_share)
+        .map(|share| share * cores);
     let unstable = match &summary.stability {
         Stability::Unstable { reason, .. } => Some(reason.as_str()),
         _ => None,
@@ -356,5 +380,6 @@ fn final_validity(
             .and_then(|generator| generator.process_cores_share),
         profiler_slowdown,
         dropped_samples: summary.dropped_samples,
+        cores_wanted_and_got: cores_wanted.zip(cores_got),
     })
 }

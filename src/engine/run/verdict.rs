@@ -205,9 +205,14 @@ pub(super) fn generator_report(
     )
 }
 
+/// The machine's cores as the OS reports them.
+fn machine_cores() -> f64 {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64
+}
+
 /// The process's CPU over the telemetry's span as a share of all cores.
 fn process_cores_share(telemetry: &[TelemetrySample]) -> Option<f64> {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
+    let cores = machine_cores();
     let readings: Vec<f64> = telemetry
         .iter()
         .skip(1)
@@ -341,7 +346,7 @@ fn cores_wanted(config: &ProfileConfig) -> Option<f64> {
     let waits = matches!(config.load, crate::engine::LoadMode::Open { .. })
         || config.has_queue()
         || config.remote.is_some();
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
+    let cores = machine_cores();
     let threads = f64::from(config.num_workers()) * f64::from(config.intra_threads.max(1));
     (!waits && config.intra_threads > 0).then(|| threads.min(cores))
 }
@@ -353,7 +358,7 @@ fn final_validity(
     profiler_slowdown: Option<f64>,
     cores_wanted: Option<f64>,
 ) -> Validity {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
+    let cores = machine_cores();
     let cores_got = summary
         .generator
         .as_ref()

@@ -7,8 +7,9 @@ Run from the repository root:
 Requires (pip): onnx==1.23.2 numpy
 Optional, for the self-check run at the end: onnxruntime==1.31.1
 
-Writes mlp.onnx, cnn.onnx, transformer.onnx and multi_input.onnx next to this
-script. All models use opset 17 (default domain) and IR version 8. Weights come
+Writes mlp.onnx, cnn.onnx, transformer.onnx, multi_input.onnx, decoder.onnx (a
+generative decoder with a KV cache, own seed DECODER_SEED) and the trained
+digits_cnn.onnx with its evaluation set next to this script. All models use opset 17 (default domain) and IR version 8. Weights come
 from a fixed numpy seed, so reruns produce byte-identical files.
 """
 
@@ -226,6 +227,183 @@ MODELS = [
     ("transformer.onnx", make_transformer),
     ("multi_input.onnx", make_multi_input),
 ]
+
+
+# ---------------------------------------------------------------------------
+# decoder.onnx: a GPT-style generative decoder with a KV cache in the Hugging
+# Face / optimum "decoder with past" layout. It has its own seed, so adding it
+# leaves the other samples' bytes unchanged.
+
+DECODER_SEED = 20240608
+DEC_VOCAB = 8192
+DEC_HIDDEN = 256
+DEC_LAYERS = 4
+DEC_HEADS = 4
+DEC_HEAD_DIM = DEC_HIDDEN // DEC_HEADS
+DEC_POSITIONS = 512
+DEC_MLP = 4 * DEC_HIDDEN
+
+
+def make_decoder(rng):
+    """GPT-2-like decoder: vocab 8192, hidden 256, 4 pre-LN layers, 4 heads of 64, MLP 1024
+    (tanh GELU), learned positions (512 rows), lm_head tied to the token table (Gemm transB)."""
+    b = Builder(rng)
+    h, nh, hd = DEC_HIDDEN, DEC_HEADS, DEC_HEAD_DIM
+    wte = b.f32("wte", rng.standard_normal((DEC_VOCAB, h)) * 0.2)
+    wpe = b.f32("wpe", rng.standard_normal((DEC_POSITIONS, h)) * 1.0)
+    axes0, axes1, axes12 = b.i64("axes_0", [0]), b.i64("axes_1", [1]), b.i64("axes_1_2", [1, 2])
+    zero_i, one_i = b.i64("zero_i64", 0), b.i64("one_i64", 1)
+    split_heads = b.i64("shape_split_heads", [0, 0, nh, hd])
+    merge_heads = b.i64("shape_merge_heads", [0, 0, h])
+
+    def normal(name, shape, scale):
+        return b.f32(name, rng.standard_normal(shape) * scale)
+
+    def linear(prefix, x, fin, fout, gain=1.0):
+        w = normal(f"{prefix}.weight", (fin, fout), gain / np.sqrt(fin))
+        bias = normal(f"{prefix}.bias", (fout,), 0.02)
+        y = b.node("MatMul", [x, w], [f"{prefix}.matmul_out"], f"{prefix}.matmul")
+        return b.node("Add", [y, bias], [f"{prefix}.add_out"], f"{prefix}.add")
+
+    def layer_norm(prefix, x):
+        scale = b.f32(f"{prefix}.scale", 1.0 + 0.1 * rng.standard_normal(h))
+        shift = normal(f"{prefix}.bias", (h,), 0.1)
+        return b.node("LayerNormalization", [x, scale, shift], [f"{prefix}_out"], prefix,
+                      axis=-1, epsilon=1e-5)
+
+    # token + position embeddings
+    x = b.node("Gather", [wte, "input_ids"], ["wte_gather_out"], "wte_gather", axis=0)
+    p = b.node("Gather", [wpe, "position_ids"], ["wpe_gather_out"], "wpe_gather", axis=0)
+    x = b.node("Add", [x, p], ["embed_add_out"], "embed_add")
+    # additive attention bias [batch, 1, S, T]: causal (key j <= P + i) and attention_mask
+    t1 = b.node("Shape", ["attention_mask"], ["mask_total_len_out"], "mask_total_len", start=1, end=2)
+    s1 = b.node("Shape", ["input_ids"], ["ids_seq_len_out"], "ids_seq_len", start=1, end=2)
+    p1 = b.node("Sub", [t1, s1], ["past_len_out"], "past_len")
+    t0 = b.node("Squeeze", [t1, axes0], ["total_len_scalar_out"], "total_len_scalar")
+    p0 = b.node("Squeeze", [p1, axes0], ["past_len_scalar_out"], "past_len_scalar")
+    qpos = b.node("Range", [p0, t0, one_i], ["query_positions_out"], "query_positions")
+    kpos = b.node("Range", [zero_i, t0, one_i], ["key_positions_out"], "key_positions")
+    qcol = b.node("Unsqueeze", [qpos, axes1], ["query_positions_col_out"], "query_positions_col")
+    causal = b.node("LessOrEqual", [kpos, qcol], ["causal_mask_out"], "causal_mask")
+    keep = b.node("Cast", ["attention_mask"], ["mask_to_bool_out"], "mask_to_bool", to=TensorProto.BOOL)
+    keep = b.node("Unsqueeze", [keep, axes12], ["mask_unsqueeze_out"], "mask_unsqueeze")
+    allowed = b.node("And", [causal, keep], ["attn_allowed_out"], "attn_allowed")
+    bias = b.node("Where", [allowed, b.f32("zero_f32", 0.0), b.f32("neg_big_f32", -1e9)],
+                  ["attn_bias_out"], "attn_bias")
+    scale = b.f32("attn_scale", 1.0 / np.sqrt(hd))
+    three, coeff, one_f, half = (b.f32("three_f32", 3.0), b.f32("gelu_coeff", 0.044715),
+                                 b.f32("one_f32", 1.0), b.f32("half_f32", 0.5))
+    sqrt_2_pi = b.f32("gelu_sqrt_2_over_pi", np.sqrt(2.0 / np.pi))
+    for i in range(DEC_LAYERS):
+        pre = f"layers.{i}."
+        y = layer_norm(pre + "ln_1", x)
+        heads = {}
+        for n, gain in [("q", 2.0), ("k", 2.0), ("v", 1.0)]:
+            t = linear(pre + f"attn.{n}_proj", y, h, h, gain)
+            t = b.node("Reshape", [t, split_heads], [pre + f"attn.{n}_reshape_out"], pre + f"attn.{n}_reshape")
+            heads[n] = b.node("Transpose", [t], [pre + f"attn.{n}_transpose_out"],
+                              pre + f"attn.{n}_transpose", perm=[0, 2, 1, 3])
+        k = b.node("Concat", [f"past_key_values.{i}.key", heads["k"]], [f"present.{i}.key"],
+                   pre + "attn.k_concat_past", axis=2)
+        v = b.node("Concat", [f"past_key_values.{i}.value", heads["v"]], [f"present.{i}.value"],
+                   pre + "attn.v_concat_past", axis=2)
+        kt = b.node("Transpose", [k], [pre + "attn.k_transpose_t_out"], pre + "attn.k_transpose_t",
+                    perm=[0, 1, 3, 2])
+        sc = b.node("MatMul", [heads["q"], kt], [pre + "attn.qk_matmul_out"], pre + "attn.qk_matmul")
+        sc = b.node("Mul", [sc, scale], [pre + "attn.scale_out"], pre + "attn.scale")
+        sc = b.node("Add", [sc, bias], [pre + "attn.add_bias_out"], pre + "attn.add_bias")
+        sc = b.node("Softmax", [sc], [pre + "attn.softmax_out"], pre + "attn.softmax", axis=-1)
+        ctx = b.node("MatMul", [sc, v], [pre + "attn.v_matmul_out"], pre + "attn.v_matmul")
+        ctx = b.node("Transpose", [ctx], [pre + "attn.context_transpose_out"],
+                     pre + "attn.context_transpose", perm=[0, 2, 1, 3])
+        ctx = b.node("Reshape", [ctx, merge_heads], [pre + "attn.context_reshape_out"],
+                     pre + "attn.context_reshape")
+        o = linear(pre + "attn.o_proj", ctx, h, h)
+        x = b.node("Add", [x, o], [pre + "residual_attn_out"], pre + "residual_attn")
+        y = layer_norm(pre + "ln_2", x)
+        m = linear(pre + "mlp.fc", y, h, DEC_MLP)
+        # GELU, tanh form: 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))
+        g = b.node("Pow", [m, three], [pre + "mlp.gelu.pow_out"], pre + "mlp.gelu.pow")
+        g = b.node("Mul", [g, coeff], [pre + "mlp.gelu.mul_coeff_out"],
+                   pre + "mlp.gelu.mul_coeff")
+        g = b.node("Add", [m, g], [pre + "mlp.gelu.add_cubic_out"], pre + "mlp.gelu.add_cubic")
+        g = b.node("Mul", [g, sqrt_2_pi],
+                   [pre + "mlp.gelu.mul_sqrt_out"], pre + "mlp.gelu.mul_sqrt")
+        g = b.node("Tanh", [g], [pre + "mlp.gelu.tanh_out"], pre + "mlp.gelu.tanh")
+        g = b.node("Add", [g, one_f], [pre + "mlp.gelu.add_one_out"], pre + "mlp.gelu.add_one")
+        g = b.node("Mul", [m, g], [pre + "mlp.gelu.mul_x_out"], pre + "mlp.gelu.mul_x")
+        g = b.node("Mul", [g, half], [pre + "mlp.gelu.mul_half_out"], pre + "mlp.gelu.mul_half")
+        m = linear(pre + "mlp.proj", g, DEC_MLP, h)
+        x = b.node("Add", [x, m], [pre + "residual_mlp_out"], pre + "residual_mlp")
+    x = layer_norm("ln_f", x)
+    # lm_head tied to wte: [B*S, 256] x wte^T -> [B*S, 8192] -> [B, S, 8192]
+    x = b.node("Reshape", [x, b.i64("shape_flatten_tokens", [-1, h])], ["lm_head_flatten_out"],
+               "lm_head_flatten")
+    y = b.node("Gemm", [x, wte], ["lm_head_gemm_out"], "lm_head", transB=1)
+    ids_shape = b.node("Shape", ["input_ids"], ["ids_shape_out"], "ids_shape")
+    out_shape = b.node("Concat", [ids_shape, b.i64("vocab_dim", [DEC_VOCAB])], ["logits_shape_out"],
+                       "logits_shape", axis=0)
+    b.node("Reshape", [y, out_shape], ["logits"], "logits_reshape")
+
+    f32 = TensorProto.FLOAT
+    past = ["batch_size", nh, "past_sequence_length", hd]
+    present = ["batch_size", nh, "past_sequence_length + sequence_length", hd]
+    inputs = [
+        helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
+        helper.make_tensor_value_info("attention_mask", TensorProto.INT64,
+                                      ["batch_size", "past_sequence_length + sequence_length"]),
+        helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
+    ]
+    outputs = [helper.make_tensor_value_info("logits", f32, ["batch_size", "sequence_length", DEC_VOCAB])]
+    for i in range(DEC_LAYERS):
+        for kv in ("key", "value"):
+            inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kv}", f32, past))
+            outputs.append(helper.make_tensor_value_info(f"present.{i}.{kv}", f32, present))
+    doc = ("Sample GPT-style generative decoder with a KV cache, Hugging Face/optimum decoder-with-past "
+           "layout: vocab 8192, hidden 256, 4 pre-LN layers, 4 heads of 64, MLP 1024 (tanh GELU), "
+           "learned position table wpe of 512 rows, lm_head tied to wte. Prefill: past_key_values.* "
+           "[batch, 4, 0, 64], position_ids = cumsum(attention_mask) - 1 (1 where the mask is 0). "
+           "Decode: feed present.* back as past_key_values.*, one token, attention_mask one longer. "
+           "Random weights (not trained).")
+    return b.model("decoder", inputs, outputs, doc)
+
+
+def make_decoder_sample():
+    """Writes decoder.onnx (own seed) and runs a prefill and one decode step in ORT."""
+    m = make_decoder(np.random.default_rng(DECODER_SEED))
+    onnx.checker.check_model(m, full_check=True)
+    path = os.path.join(OUT_DIR, "decoder.onnx")
+    data = m.SerializeToString()
+    assert len(data) < 25 * 1000 * 1000, len(data)
+    with open(path, "wb") as f:
+        f.write(data)
+    ops = sorted({n.op_type for n in m.graph.node})
+    print(f"decoder.onnx: {len(data)} bytes, {float_param_count(m)} params, "
+          f"{len(m.graph.node)} nodes, ops {ops}")
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    ids = np.array([[5, 17, 42, 8, 33]], dtype=np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids),
+             "position_ids": np.arange(5, dtype=np.int64)[None]}
+    empty = np.zeros((1, DEC_HEADS, 0, DEC_HEAD_DIM), np.float32)
+    for i in range(DEC_LAYERS):
+        feeds[f"past_key_values.{i}.key"] = feeds[f"past_key_values.{i}.value"] = empty
+    names = [o.name for o in sess.get_outputs()]
+    outs = dict(zip(names, sess.run(None, feeds)))
+    nxt = outs["logits"][:, -1].argmax(-1)[:, None]
+    feeds = {"input_ids": nxt, "attention_mask": np.ones((1, 6), np.int64),
+             "position_ids": np.array([[5]], np.int64)}
+    for n, v in outs.items():
+        if n.startswith("present."):
+            feeds["past_key_values." + n[len("present."):]] = v
+    outs2 = dict(zip(names, sess.run(None, feeds)))
+    assert all(np.isfinite(v).all() for v in list(outs.values()) + list(outs2.values()))
+    print(f"  ort ok decoder.onnx: prefill logits {list(outs['logits'].shape)}, "
+          f"decode logits {list(outs2['logits'].shape)}, present.0.key "
+          f"{list(outs2['present.0.key'].shape)} (full check: tests/data/models/check_decoders.py)")
 
 
 def self_check(paths):
@@ -456,6 +634,7 @@ def main():
               f"{len(m.graph.node)} nodes, ops {ops}")
         written.append((name, path))
     self_check(written)
+    make_decoder_sample()
     make_digits()
     return 0
 

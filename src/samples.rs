@@ -44,6 +44,11 @@ pub const SAMPLE_MODELS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../sample_models/multi_input.onnx"),
     ),
     (
+        "decoder.onnx",
+        "Generative decoder with a KV cache (4 layers, vocabulary 8,192): run it with --generate",
+        include_bytes!("../sample_models/decoder.onnx"),
+    ),
+    (
         DIGITS_SAMPLE,
         "Trained CNN on 8x8 digits (97.8% top-1), with a labelled evaluation set",
         include_bytes!("../sample_models/digits_cnn.onnx"),

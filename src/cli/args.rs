@@ -9,7 +9,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::{
     engine::{
         Arrival, BatchingConfig, ConvAlgoSearch, CudaOptions, ExecutionProviderKind, InputFile,
-        LayerProfiling, LoadMode, OptLevel, ProfileConfig, arrivals::SpinMode, config,
+        LayerProfiling, LoadMode, OptLevel, ProfileConfig,
+        arrivals::SpinMode,
+        config,
+        generate::{GenerationConfig, LengthRange},
     },
     transform::{
         AccuracyBudget, BudgetLimit, DEFAULT_ACCURACY_SAMPLES, Int8Mode, Precision, PruneMode,
@@ -354,8 +357,28 @@ pub struct ProfileArgs {
     #[arg(long, value_enum, default_value_t = SpinMode::Auto, help_heading = "Load")]
     pub spin: SpinMode,
 
+    /// Generative decoders: each request is a token loop (prefill the prompt, then decode
+    /// greedily feeding the KV cache back), measured as TTFT, inter-token latency, TPOT
+    /// and tokens/s. --batch B runs B sequences in lockstep.
+    #[arg(long, help_heading = "Generation")]
+    pub generate: bool,
+    /// Prompt tokens per request: 128, or a uniform range such as 64..256.
+    #[arg(long, default_value = "128", value_parser = parse_length_range, help_heading = "Generation")]
+    pub prompt_tokens: LengthRange,
+    /// Output tokens per request (EOS is ignored): 32, or a range such as 16..64.
+    #[arg(long, default_value = "32", value_parser = parse_length_range, help_heading = "Generation")]
+    pub new_tokens: LengthRange,
+    /// Replay lengths from a file of `prompt,output` lines (replaces --prompt-tokens/--new-tokens).
+    #[arg(long, value_name = "FILE", value_parser = parse_lengths_file, help_heading = "Generation")]
+    pub lengths: Option<LengthsFile>,
+    /// Memory budget of the KV cache of all concurrent sequences at full length, e.g. 4GB
+    /// (default: the memory available). A run over it is refused before it starts.
+    #[arg(long, value_name = "BYTES", value_parser = crate::engine::inputs::budget::parse_bytes, help_heading = "Generation")]
+    pub max_kv_bytes: Option<u64>,
+
     /// The SLO: p50|p90|p95|p99|p99.9=DURATION (e.g. p99=20ms), or (sweep) throughput>=N
     /// (repeatable). A run stops as soon as its pass test decides (see --no-early-stop).
+    /// With --generate, per-request objectives: ttft=, itl=, tpot=, e2e= (goodput).
     #[arg(long = "slo", value_name = "METRIC=VALUE", value_parser = parse_slo_item, help_heading = "Verdict")]
     pub slo: Vec<String>,
     /// Confidence of the SLO's pass test (MLPerf LoadGen uses 0.99).
@@ -544,11 +567,43 @@ fn parse_input(text: &str) -> Result<InputFile, ArgError> {
     })
 }
 
-/// Checks one `--slo` item; the text is kept and parsed again into the
-/// config and the sweep's SLO.
+/// Checks one `--slo` item (a latency bound, or a generation objective);
+/// the text is kept and parsed again into the config and the sweep's SLO.
 fn parse_slo_item(text: &str) -> Result<String, crate::tune::TuneError> {
+    if crate::metrics::generation::GenerationSlo::default()
+        .parse_into(text)
+        .is_ok()
+    {
+        return Ok(text.to_owned());
+    }
     crate::tune::Slo::default().add(text)?;
     Ok(text.to_owned())
+}
+
+/// The generation objectives among `--slo` items.
+pub fn generation_slo(items: &[String]) -> crate::metrics::generation::GenerationSlo {
+    let mut slo = crate::metrics::generation::GenerationSlo::default();
+    for item in items {
+        let _ = slo.parse_into(item);
+    }
+    slo
+}
+
+/// A `--lengths` file, read when the flag is parsed.
+#[derive(Debug, Clone)]
+pub struct LengthsFile {
+    pub path: PathBuf,
+    pub pairs: Vec<(u32, u32)>,
+}
+
+fn parse_lengths_file(text: &str) -> Result<LengthsFile, String> {
+    let path = PathBuf::from(text);
+    let pairs = crate::engine::generate::read_lengths_file(&path)?;
+    Ok(LengthsFile { path, pairs })
+}
+
+fn parse_length_range(text: &str) -> Result<LengthRange, String> {
+    text.parse()
 }
 
 /// The latency bounds of `--slo` items already checked by the parser.
@@ -668,6 +723,19 @@ impl ProfileArgs {
             slo: latency_bounds(&self.slo),
             slo_confidence: self.confidence,
             early_stop: !self.no_early_stop,
+            generation: self.generate.then(|| GenerationConfig {
+                prompt_tokens: self.prompt_tokens,
+                new_tokens: self.new_tokens,
+                lengths_file: self.lengths.as_ref().map(|file| file.path.clone()),
+                lengths: self
+                    .lengths
+                    .as_ref()
+                    .map(|file| file.pairs.clone())
+                    .unwrap_or_default(),
+                slo: generation_slo(&self.slo),
+                seed: self.seed,
+                max_kv_bytes: self.max_kv_bytes,
+            }),
         }
     }
 }

@@ -293,6 +293,10 @@ pub struct ProfileConfig {
     /// Stop the load as soon as the pass test decides (after
     /// [`MIN_EARLY_STOP_WINDOWS`] windows), rather than at the duration.
     pub early_stop: bool,
+    /// A generative run: each request is a token loop (prefill, then
+    /// decode steps feeding the KV cache back) instead of one call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<super::generate::GenerationConfig>,
 }
 
 /// Full windows a run measures before early stopping may end it, so that
@@ -334,6 +338,7 @@ impl Default for ProfileConfig {
             slo: Vec::new(),
             slo_confidence: DEFAULT_SLO_CONFIDENCE,
             early_stop: true,
+            generation: None,
         }
     }
 }
@@ -345,6 +350,8 @@ pub enum ConfigError {
     Remote(#[from] super::target::TargetError),
     #[error("concurrency must be at least 1")]
     ZeroConcurrency,
+    #[error("{0}")]
+    Generation(String),
     #[error("--rate must be a positive number of requests per second, got {0}")]
     BadRate(f64),
     #[error("--instances must be at least 1")]
@@ -466,10 +473,39 @@ impl ProfileConfig {
             }
             _ => {}
         }
+        if let Some(generation) = &self.generation {
+            self.validate_generation(generation)?;
+        }
         match &self.batching {
             Some(batching) => self.validate_batching(batching),
             None => Ok(()),
         }
+    }
+
+    /// The rules of a generative run: lengths of at least one token, each
+    /// worker with its own session, and no option made for one-shot calls.
+    fn validate_generation(
+        &self,
+        generation: &super::generate::GenerationConfig,
+    ) -> Result<(), ConfigError> {
+        generation.validate().map_err(ConfigError::Generation)?;
+        let conflicts = [
+            ("--max-batch", self.batching.is_some()),
+            ("--target", self.remote.is_some()),
+            ("--io-binding", self.io_binding),
+            ("--input", !self.input_files.is_empty()),
+            (
+                "--profile-every",
+                matches!(self.layer_profiling, LayerProfiling::Sampled { .. }),
+            ),
+            ("--instances", self.num_instances() != self.num_workers()),
+        ];
+        if let Some((flag, _)) = conflicts.iter().find(|(_, is_set)| *is_set) {
+            return Err(ConfigError::Generation(format!(
+                "--generate cannot be combined with {flag}: each worker runs its own token loop on its own session"
+            )));
+        }
+        Ok(())
     }
 
     /// Local-only options, by flag, and whether each is set (refused with a

@@ -54,6 +54,9 @@ pub enum LoadError {
     /// A request to a remote server failed.
     #[error("{0}")]
     Remote(#[source] super::remote::RemoteError),
+    /// A generation (token loop) failed.
+    #[error("{0}")]
+    Generate(#[source] super::generate::GenerateError),
 }
 
 /// Where a worker gets its session.
@@ -70,6 +73,9 @@ pub enum SessionSlot {
     /// Requests go to an inference server (the worker's `inputs` are then
     /// empty per variant; the executor holds the encoded requests).
     Remote(Box<super::remote::RemoteExecutor>),
+    /// Each request is a generation: a token loop on the worker's own
+    /// session.
+    Generate(Box<super::generate::Generator>),
 }
 
 /// Where a worker gets its requests.
@@ -275,6 +281,13 @@ impl Worker {
                         .map_err(LoadError::Remote);
                     (start, nanos_since(self.epoch), result)
                 }
+                SessionSlot::Generate(generator) => {
+                    let start = now;
+                    let result = generator
+                        .generate(self.epoch, &self.run_options)
+                        .map_err(LoadError::Generate);
+                    (start, nanos_since(self.epoch), result)
+                }
             };
             drop(busy);
             now = end;
@@ -301,7 +314,7 @@ impl Worker {
             {
                 let _ = sampling.files.try_send((prefix, end));
             }
-            self.recorder.record(&Sample {
+            let sample = Sample {
                 scheduled_nanos: scheduled,
                 start_nanos: start,
                 end_nanos: end,
@@ -311,7 +324,13 @@ impl Worker {
                 batch_rows: 0,
                 is_batch_lead: false,
                 late_nanos,
-            });
+            };
+            match &self.slot {
+                SessionSlot::Generate(generator) if is_ok => {
+                    record_generated(&mut self.recorder, &sample, &generator.generated);
+                }
+                _ => self.recorder.record(&sample),
+            }
         }
         self.recorder.flush();
         let outside_runs = match (cpu_at_start, crate::telemetry::thread_cpu_nanos()) {
@@ -325,6 +344,40 @@ impl Worker {
         };
         self.shared
             .add_worker_tally(tally.spun, tally.slept, tally.spin_nanos, outside_runs);
+    }
+}
+
+/// Records each sequence of a lockstep generation as a request that ends
+/// with its own last token.
+fn record_generated(
+    recorder: &mut Recorder,
+    sample: &Sample,
+    generated: &super::generate::Generated,
+) {
+    for (prompt_tokens, output_tokens) in &generated.rows {
+        let tokens = (*output_tokens as usize).min(generated.token_nanos.len());
+        let (Some(first), Some(last)) = (
+            generated.token_nanos.first(),
+            tokens
+                .checked_sub(1)
+                .and_then(|last| generated.token_nanos.get(last)),
+        ) else {
+            continue;
+        };
+        let row = Sample {
+            end_nanos: *last,
+            ..*sample
+        };
+        recorder.record_generation(
+            &row,
+            &crate::metrics::generation::TokenTimes {
+                ttft_nanos: first.saturating_sub(sample.scheduled_nanos),
+                gaps_nanos: &generated.gaps_nanos[..tokens - 1],
+                e2e_nanos: last.saturating_sub(sample.scheduled_nanos),
+                prompt_tokens: *prompt_tokens,
+                output_tokens: tokens as u32,
+            },
+        );
     }
 }
 

@@ -12,6 +12,7 @@ pub mod binding;
 pub mod budget;
 pub mod config;
 pub mod cuda_libs;
+pub mod generate;
 pub mod inputs;
 pub mod load;
 pub mod peaks;
@@ -69,6 +70,8 @@ pub enum EngineError {
     CudaUnavailable { reason: String },
     #[error(transparent)]
     Inputs(#[from] inputs::InputError),
+    #[error("--generate: {0}")]
+    Generation(String),
     #[error("transform failed: {0}")]
     Transform(#[from] verify::VerifyError),
     #[error(

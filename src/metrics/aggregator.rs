@@ -16,6 +16,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use super::{
     BatchSizeCount, ErrorSummary, LatencyHistogram, MAX_ERROR_MESSAGES, MAX_REQUEST_SPANS,
     MAX_WINDOWS, RequestSpan, RunPhase, Sample, Snapshot, WINDOW_NANOS, WindowStats,
+    generation::{GenerationPartial, GenerationSummary},
     layers::LayerReport,
     recorder::{Recorder, Tracked, WindowPartial},
     slo::{LatencyBound, SloProgress},
@@ -214,6 +215,9 @@ pub struct AggregatorOutput {
     pub last_end_nanos: u64,
     /// Dynamic batching: executed batches by rows, smallest first.
     pub batch_sizes: Vec<BatchSizeCount>,
+    /// Generative runs: tokens, TTFT and inter-token gaps of the measured
+    /// period.
+    pub generation: Option<GenerationPartial>,
 }
 
 /// The histograms of one closed window besides its latency, kept in memory
@@ -224,6 +228,8 @@ pub struct WindowParts {
     pub queue: Option<LatencyHistogram>,
     pub service: Option<LatencyHistogram>,
     pub lateness: Option<LatencyHistogram>,
+    /// Generative runs: the window's TTFT and inter-token gaps.
+    pub generation: Option<Box<GenerationPartial>>,
 }
 
 /// The aggregation state; [`Aggregator::run`] drives it on its own thread.
@@ -408,6 +414,7 @@ impl Aggregator {
                 queue: accumulator.queue,
                 service: accumulator.service,
                 lateness: accumulator.lateness,
+                generation: accumulator.generation,
             });
             if windows.len() > MAX_WINDOWS {
                 windows.remove(0);
@@ -471,6 +478,14 @@ impl Aggregator {
             batch_sizes: batch_size_counts(&totals.batch_sizes),
             slo: self.slo_progress(),
             validity: self.shared.live_validity.load_full(),
+            generation: totals.generation.as_deref().map(|generation| {
+                Arc::new(GenerationSummary::from_totals(
+                    generation,
+                    totals.latency.summary(),
+                    measured_secs,
+                    self.settings.tracked.generation,
+                ))
+            }),
         };
         self.shared.snapshot.store(Arc::new(snapshot));
     }
@@ -506,6 +521,7 @@ impl Aggregator {
             dropped_windows: self.dropped_windows,
             spans: self.spans,
             last_end_nanos: totals.last_end_nanos,
+            generation: totals.generation.map(|generation| *generation),
         }
     }
 }
@@ -545,6 +561,7 @@ fn window_stats(
     // Run time was not recorded apart when it equals latency.
     let service = accumulator.service.as_ref().or(latency);
     let (batches, batch_rows) = accumulator.batches();
+    let generation = accumulator.generation.as_deref();
     WindowStats {
         start_secs: (index * WINDOW_NANOS) as f64 / 1e9,
         duration_secs,
@@ -568,6 +585,11 @@ fn window_stats(
         latency_histogram: (!accumulator.latency.is_empty())
             .then(|| accumulator.latency.encode().ok())
             .flatten(),
+        ttft_p50_micros: quantile(generation.map(|g| &g.ttft), 0.50),
+        ttft_p99_micros: quantile(generation.map(|g| &g.ttft), 0.99),
+        itl_p50_micros: quantile(generation.map(|g| &g.itl), 0.50),
+        itl_p99_micros: quantile(generation.map(|g| &g.itl), 0.99),
+        output_tokens_per_sec: generation.map(|g| per_sec(g.output_tokens)),
     }
 }
 
@@ -597,6 +619,7 @@ mod tests {
                 publish_interval: Duration::from_millis(200),
                 epoch: Instant::now(),
                 tracked: Tracked {
+                    generation: None,
                     queue: true,
                     lateness: false,
                 },

@@ -236,6 +236,9 @@ pub enum LayerSource {
 /// Timings of one node.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LayerStats {
+    /// Generative runs: `prefill` or `decode` in a per-phase report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
     pub node: String,
     pub op_type: String,
     pub provider: String,
@@ -336,6 +339,10 @@ pub struct OpTypeStats {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerReport {
     pub source: LayerSource,
+    /// Generative runs: the phase this report covers (`prefill`, `decode`);
+    /// `None` for all runs together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
     /// Number of profiled `model_run`s.
     pub runs: u64,
     pub model_run_total_micros: u64,
@@ -446,6 +453,7 @@ impl LayerReport {
     #[cfg(test)]
     pub(crate) fn for_tests(nodes: Vec<LayerStats>, run_micros: u64) -> Self {
         Self {
+            phase: None,
             source: LayerSource::SeparatePass,
             runs: 1,
             model_run_total_micros: run_micros,
@@ -688,6 +696,7 @@ impl LayerAggregator {
                     .map(|io| node_cost::node_cost(&acc.op_type, io))
                     .unwrap_or_default();
                 LayerStats {
+                    phase: None,
                     node: name.clone(),
                     op_type: acc.op_type.clone(),
                     provider: acc.provider.clone(),
@@ -766,6 +775,7 @@ impl LayerAggregator {
         });
         LayerReport {
             source: self.source,
+            phase: None,
             runs: self.runs,
             model_run_total_micros: self.model_run_total_micros,
             model_run_mean_micros: self.model_run_total_micros as f64 / self.runs.max(1) as f64,

@@ -10,6 +10,7 @@
 
 mod aggregator;
 pub mod confidence;
+pub mod generation;
 pub mod gpu_attribution;
 pub mod histogram;
 pub mod intervals;
@@ -159,6 +160,17 @@ pub struct WindowStats {
     /// several sessions merge exactly; `None` when empty or older.
     #[serde(default)]
     pub latency_histogram: Option<String>,
+    /// Generative runs: time to first token and inter-token gaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_p50_micros: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_p99_micros: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_p50_micros: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_p99_micros: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_per_sec: Option<f64>,
 }
 
 /// Whether throughput settled.
@@ -261,6 +273,9 @@ pub struct RunSummary {
     /// on the last run's summary).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub across_runs: Option<repeats::AcrossRuns>,
+    /// Generative runs: TTFT, ITL, TPOT, tokens per second and goodput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<generation::GenerationSummary>,
 }
 
 /// What the load generator did and what it cost.
@@ -338,6 +353,9 @@ pub struct Snapshot {
     pub slo: Option<slo::SloProgress>,
     /// The validity verdict so far.
     pub validity: Option<std::sync::Arc<validity::Validity>>,
+    /// Generative runs: TTFT, ITL and tokens per second so far (closed
+    /// windows).
+    pub generation: Option<std::sync::Arc<generation::GenerationSummary>>,
 }
 
 /// How many executed batches had `size` rows.
@@ -365,6 +383,11 @@ mod tests {
 
     fn window(rate: f64, duration_secs: f64) -> WindowStats {
         WindowStats {
+            ttft_p50_micros: None,
+            ttft_p99_micros: None,
+            itl_p50_micros: None,
+            itl_p99_micros: None,
+            output_tokens_per_sec: None,
             start_secs: 0.0,
             duration_secs,
             requests: rate as u64,

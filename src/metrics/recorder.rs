@@ -15,7 +15,10 @@ use std::{
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use super::{LatencyHistogram, MAX_REQUEST_SPANS, RequestSpan, RunShared, Sample, WINDOW_NANOS};
+use super::{
+    LatencyHistogram, MAX_REQUEST_SPANS, RequestSpan, RunShared, Sample, WINDOW_NANOS,
+    generation::{GenerationPartial, GenerationSlo, TokenTimes},
+};
 
 /// Longest time a worker keeps its partial before handing it over, so the
 /// live view stays current.
@@ -53,15 +56,19 @@ pub struct WindowPartial {
     pub last_end_nanos: u64,
     /// Samples in this partial (for the drop count when it is lost).
     pub samples: u64,
+    /// Generative runs: tokens, TTFT and every inter-token gap.
+    pub generation: Option<Box<GenerationPartial>>,
 }
 
 /// Which parts of a request are kept apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Tracked {
     /// Queue and run time (open loop, pools, batching).
     pub queue: bool,
     /// Send lateness (open loop without the batcher).
     pub lateness: bool,
+    /// Generative runs: token times, judged against these objectives.
+    pub generation: Option<GenerationSlo>,
 }
 
 impl WindowPartial {
@@ -83,6 +90,7 @@ impl WindowPartial {
             batch_sizes: BTreeMap::new(),
             last_end_nanos: 0,
             samples: 0,
+            generation: tracked.generation.map(|_| Box::default()),
         }
     }
 
@@ -146,6 +154,11 @@ impl WindowPartial {
         merge_optional(&mut self.queue, other.queue.as_ref());
         merge_optional(&mut self.service, other.service.as_ref());
         merge_optional(&mut self.lateness, other.lateness.as_ref());
+        match (self.generation.as_mut(), other.generation.as_ref()) {
+            (Some(into), Some(from)) => into.merge(from),
+            (None, Some(from)) => self.generation = Some(from.clone()),
+            _ => {}
+        }
     }
 
     /// Adds the counts of `other`, not its histograms.
@@ -217,12 +230,38 @@ impl Recorder {
     /// Records one finished request (warm-up ones are ignored).
     #[inline]
     pub fn record(&mut self, sample: &Sample) {
-        if sample.scheduled_nanos < self.measure_start {
+        if self.place(sample) {
+            let keep_span = self.keep_spans && self.partial.spans.len() < MAX_REQUEST_SPANS;
+            self.partial.add(sample, keep_span);
+        }
+    }
+
+    /// Records one finished generation: the request, its tokens and their
+    /// times.
+    pub fn record_generation(&mut self, sample: &Sample, times: &TokenTimes<'_>) {
+        if !self.place(sample) {
             return;
+        }
+        let keep_span = self.keep_spans && self.partial.spans.len() < MAX_REQUEST_SPANS;
+        self.partial.add(sample, keep_span);
+        if sample.is_ok
+            && !sample.is_profiled
+            && let Some(generation) = self.partial.generation.as_mut()
+        {
+            generation.add(times, self.tracked.generation.as_ref());
+        }
+    }
+
+    /// Moves the partial to the window `sample` ends in; false when the
+    /// sample is not measured (warm-up, or after the measured period).
+    #[inline]
+    fn place(&mut self, sample: &Sample) -> bool {
+        if sample.scheduled_nanos < self.measure_start {
+            return false;
         }
         if sample.end_nanos > self.shared.measure_end_nanos.load(Ordering::Relaxed) {
             self.partial.after_stop += 1;
-            return;
+            return false;
         }
         // Compared, not divided, on the hot path: samples of one recorder
         // end in order, so the window only moves forward.
@@ -233,8 +272,7 @@ impl Recorder {
             self.window_end = self.measure_start + (window + 1) * WINDOW_NANOS;
             self.flush_at = sample.end_nanos + FLUSH_INTERVAL_NANOS;
         }
-        let keep_span = self.keep_spans && self.partial.spans.len() < MAX_REQUEST_SPANS;
-        self.partial.add(sample, keep_span);
+        true
     }
 
     /// Hands the partial over without waiting: a full channel drops it and
@@ -287,6 +325,7 @@ mod tests {
         let shared = Arc::new(RunShared::new(0));
         let (sender, receiver) = crossbeam_channel::bounded(16);
         let tracked = Tracked {
+            generation: None,
             queue: true,
             lateness: true,
         };

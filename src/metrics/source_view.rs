@@ -114,6 +114,7 @@ mod tests {
 
     fn node(name: &str, micros: u64, origin: NodeOrigin, sources: &[&str]) -> LayerStats {
         LayerStats {
+            phase: None,
             node: name.to_owned(),
             op_type: "Conv".to_owned(),
             provider: "CPUExecutionProvider".to_owned(),

@@ -71,6 +71,9 @@ pub struct ModelSummary {
     /// Things worth knowing: unnamed or negative dims, unknown element
     /// types, newer IR versions, uncounted subgraph nodes, ...
     pub warnings: Vec<String>,
+    /// A decoder with a KV cache: its layout, layers, heads and cache size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generative: Option<super::generative::DecoderLayout>,
 }
 
 /// Running totals of parameters.
@@ -203,13 +206,13 @@ impl Model {
                     .filter_map(|s| s.values.as_ref().map(TensorProto::name)),
             )
             .collect::<std::collections::HashSet<_>>();
-        let inputs = graph
+        let inputs: Vec<TensorInfo> = graph
             .input
             .iter()
             .filter(|input| !initializer_names.contains(input.name()))
             .map(|input| TensorInfo::from_value_info(input, &mut warnings))
             .collect();
-        let outputs = graph
+        let outputs: Vec<TensorInfo> = graph
             .output
             .iter()
             .map(|output| TensorInfo::from_value_info(output, &mut warnings))
@@ -267,6 +270,14 @@ impl Model {
         });
         let flops = Some(estimate_flops(self, &BTreeMap::new()))
             .filter(|estimate| has_flop_nodes || !estimate.not_counted.is_empty());
+        let generative = match super::generative::detect_from(&inputs, &outputs, graph) {
+            Ok(layout) => Some(layout),
+            Err(err @ super::generative::LayoutError::Malformed(_)) => {
+                warnings.push(err.to_string());
+                None
+            }
+            Err(_) => None,
+        };
 
         ModelSummary {
             ir_version,
@@ -283,6 +294,7 @@ impl Model {
             external_data_bytes: params.external_bytes,
             flops,
             warnings,
+            generative,
         }
     }
 

@@ -27,6 +27,7 @@ pub mod onnx;
 mod error;
 mod external;
 mod flops;
+pub mod generative;
 mod inspect;
 pub mod node;
 mod render;

@@ -86,6 +86,56 @@ fn tensor_rows(tensors: &[TensorInfo]) -> Vec<Vec<String>> {
 }
 
 impl ModelSummary {
+    /// The generative section: layout, layers, heads, vocabulary and the
+    /// KV cache per token and at `context` tokens (default: the most
+    /// positions the model takes, else 2,048).
+    pub fn render_generative(&self, out: &mut String, context: Option<u64>) {
+        let Some(layout) = &self.generative else {
+            return;
+        };
+        let _ = writeln!(out, "\nGenerative decoder: {}", layout.kind.describe());
+        let heads = match layout.query_heads {
+            Some(query) if query != layout.kv_heads => {
+                format!("{query} query heads, {} key/value heads", layout.kv_heads)
+            }
+            _ => format!("{} heads", layout.kv_heads),
+        };
+        let vocab = layout
+            .vocab
+            .map_or_else(|| "unknown".to_owned(), format_count);
+        let _ = writeln!(
+            out,
+            "  {} layers, {heads}, head size {}, vocabulary {vocab}",
+            layout.layers.len(),
+            layout.head_size
+        );
+        let _ = writeln!(
+            out,
+            "  KV cache per token: {} ({})",
+            format_bytes(layout.kv_bytes_per_token),
+            layout.kv_dtype
+        );
+        match (layout.max_positions, &layout.max_positions_source) {
+            (Some(positions), Some(source)) => {
+                let _ = writeln!(
+                    out,
+                    "  most positions: {} ({source})",
+                    format_count(positions)
+                );
+            }
+            _ => {
+                let _ = writeln!(out, "  most positions: not found in the graph");
+            }
+        }
+        let context = context.or(layout.max_positions).unwrap_or(2048);
+        let _ = writeln!(
+            out,
+            "  KV cache at {} tokens: {} per sequence",
+            format_count(context),
+            format_bytes(layout.kv_bytes(1, context))
+        );
+    }
+
     /// The human-readable report printed by `inspect`.
     pub fn render_text(&self) -> String {
         let mut out = String::new();
@@ -153,6 +203,7 @@ impl ModelSummary {
         }
 
         self.render_flops(&mut out);
+        self.render_generative(&mut out, None);
 
         if !self.warnings.is_empty() {
             let _ = writeln!(out, "\nWarnings ({})", self.warnings.len());

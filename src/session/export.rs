@@ -66,6 +66,9 @@ pub fn write_csv(document: &SessionDocument, dir: &Path) -> Result<Vec<PathBuf>,
     if let Some(batching) = &run.batching {
         files.push(("batch_sizes.csv", to_csv(&batching.batch_sizes)?));
     }
+    if !run.trace.token_events.is_empty() {
+        files.push(("tokens.csv", to_csv(&run.trace.token_events)?));
+    }
     let mut written = Vec::with_capacity(files.len());
     for (name, bytes) in files {
         let path = dir.join(name);
@@ -103,11 +106,15 @@ fn summary_rows(run: &crate::engine::RunRecord) -> Vec<SummaryCsvRow> {
         .validity
         .as_ref()
         .map_or_else(String::new, |validity| validity.line());
+    let generation = summary.generation.as_ref();
     [
         ("end_to_end", summary.latency.as_ref()),
         ("queue", summary.queue.as_ref()),
         ("run", summary.service.as_ref()),
         ("lateness", summary.lateness.as_ref()),
+        ("ttft", generation.and_then(|g| g.ttft.as_ref())),
+        ("itl", generation.and_then(|g| g.itl.as_ref())),
+        ("tpot", generation.and_then(|g| g.tpot.as_ref())),
     ]
     .into_iter()
     .filter_map(|(measure, latency)| {
@@ -163,6 +170,13 @@ pub fn chrome_trace(document: &SessionDocument) -> serde_json::Value {
         events.push(json!({"name": "request", "cat": "request", "ph": "X", "pid": LOAD_PID, "tid": span.worker,
             "ts": span.start_micros, "dur": span.end_micros.saturating_sub(span.start_micros),
             "args": {"ok": span.is_ok, "queue_us": queue_micros}}));
+    }
+    for token in &trace.token_events {
+        events.push(
+            json!({"name": "token", "cat": "token", "ph": "i", "s": "t", "pid": LOAD_PID,
+            "tid": token.worker, "ts": token.micros,
+            "args": {"request": token.request, "row": token.row, "token": token.token}}),
+        );
     }
     if !trace.node_events.is_empty() {
         events.push(json!({"name": "process_name", "ph": "M", "pid": ORT_PID,

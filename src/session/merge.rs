@@ -539,6 +539,11 @@ fn merge_windows(sources: &[Source<'_>], origin_micros: u64) -> (Vec<WindowStats
                 latency_histogram: (sum.is_complete && !sum.histogram.is_empty())
                     .then(|| sum.histogram.encode().ok())
                     .flatten(),
+                ttft_p50_micros: None,
+                ttft_p99_micros: None,
+                itl_p50_micros: None,
+                itl_p99_micros: None,
+                output_tokens_per_sec: None,
             }
         })
         .collect();
@@ -632,6 +637,7 @@ fn merged_summary(
         slo: None,
         validity: Some(validity),
         across_runs: None,
+        generation: None,
     }
 }
 
@@ -735,6 +741,11 @@ mod tests {
     fn window(start_secs: f64, requests: u64, first_micros: u64) -> WindowStats {
         let histogram = histogram_of(first_micros..first_micros + requests);
         WindowStats {
+            ttft_p50_micros: None,
+            ttft_p99_micros: None,
+            itl_p50_micros: None,
+            itl_p99_micros: None,
+            output_tokens_per_sec: None,
             start_secs,
             duration_secs: 1.0,
             requests,

@@ -163,51 +163,55 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
 
     if let Some(summary) = &run.summary {
         writeln!(out)?;
-        writeln!(
-            out,
-            "Throughput  {:.1} inferences/s, {:.1} requests/s ({} ok, {} failed in {:.2} s, batch {})",
-            summary.inferences_per_sec,
-            summary.requests_per_sec,
-            format_count(summary.requests_ok),
-            format_count(summary.requests_failed),
-            summary.measured_secs,
-            summary.batch_size,
-        )?;
-        writeln!(
-            out,
-            "Latency     {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
-            "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"
-        )?;
-        let rows: [(&str, Option<&LatencySummary>); 4] = [
-            ("end-to-end", summary.latency.as_ref()),
-            ("queue", summary.queue.as_ref()),
-            ("run", summary.service.as_ref()),
-            ("lateness", summary.lateness.as_ref()),
-        ];
-        for (label, latency) in rows {
-            if let Some(latency) = latency {
-                writeln!(
-                    out,
-                    "  {label:<10}{:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
-                    format_micros(latency.min_micros),
-                    format_micros(latency.mean_micros),
-                    format_micros(latency.p50_micros),
-                    format_micros(latency.p90_micros),
-                    format_micros(latency.p95_micros),
-                    format_micros(latency.p99_micros),
-                    format_micros(latency.p999_micros),
-                    format_micros(latency.max_micros),
-                )?;
-                if label == "end-to-end" {
-                    write_intervals(out, latency)?;
-                }
-            }
-        }
-        if summary.lateness.is_some() {
+        if let Some(generation) = &summary.generation {
+            write_generation(out, generation)?;
+        } else {
             writeln!(
                 out,
-                "            lateness is the generator's own delay in sending; queue is waiting for a free worker, session or core"
+                "Throughput  {:.1} inferences/s, {:.1} requests/s ({} ok, {} failed in {:.2} s, batch {})",
+                summary.inferences_per_sec,
+                summary.requests_per_sec,
+                format_count(summary.requests_ok),
+                format_count(summary.requests_failed),
+                summary.measured_secs,
+                summary.batch_size,
             )?;
+            writeln!(
+                out,
+                "Latency     {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"
+            )?;
+            let rows: [(&str, Option<&LatencySummary>); 4] = [
+                ("end-to-end", summary.latency.as_ref()),
+                ("queue", summary.queue.as_ref()),
+                ("run", summary.service.as_ref()),
+                ("lateness", summary.lateness.as_ref()),
+            ];
+            for (label, latency) in rows {
+                if let Some(latency) = latency {
+                    writeln!(
+                        out,
+                        "  {label:<10}{:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                        format_micros(latency.min_micros),
+                        format_micros(latency.mean_micros),
+                        format_micros(latency.p50_micros),
+                        format_micros(latency.p90_micros),
+                        format_micros(latency.p95_micros),
+                        format_micros(latency.p99_micros),
+                        format_micros(latency.p999_micros),
+                        format_micros(latency.max_micros),
+                    )?;
+                    if label == "end-to-end" {
+                        write_intervals(out, latency)?;
+                    }
+                }
+            }
+            if summary.lateness.is_some() {
+                writeln!(
+                    out,
+                    "            lateness is the generator's own delay in sending; queue is waiting for a free worker, session or core"
+                )?;
+            }
         }
         writeln!(out, "Stability   {}", summary.stability)?;
         if let Some(capacity) = summary.capacity_per_sec {
@@ -539,6 +543,93 @@ fn write_batching(out: &mut String, batching: &crate::engine::BatchingReport) ->
 }
 
 /// The 95 % intervals of the end-to-end percentiles, under their row.
+/// The generative table: tokens per second, then TTFT, ITL, TPOT and
+/// end-to-end percentiles, goodput and the KV cache.
+fn write_generation(
+    out: &mut String,
+    generation: &crate::metrics::generation::GenerationSummary,
+) -> std::fmt::Result {
+    writeln!(
+        out,
+        "Tokens      {:.1} output tokens/s, {:.1} prompt tokens/s, {:.2} requests/s ({} requests, {} output tokens)",
+        generation.output_tokens_per_sec,
+        generation.prompt_tokens_per_sec,
+        generation.requests_per_sec,
+        format_count(generation.requests),
+        format_count(generation.output_tokens),
+    )?;
+    writeln!(
+        out,
+        "Generation  {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max"
+    )?;
+    let rows = [
+        ("TTFT", generation.ttft.as_ref()),
+        ("ITL", generation.itl.as_ref()),
+        ("TPOT", generation.tpot.as_ref()),
+        ("end-to-end", generation.e2e.as_ref()),
+    ];
+    for (label, latency) in rows {
+        if let Some(latency) = latency {
+            writeln!(
+                out,
+                "  {label:<10}{:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                format_micros(latency.min_micros),
+                format_micros(latency.mean_micros),
+                format_micros(latency.p50_micros),
+                format_micros(latency.p90_micros),
+                format_micros(latency.p95_micros),
+                format_micros(latency.p99_micros),
+                format_micros(latency.p999_micros),
+                format_micros(latency.max_micros),
+            )?;
+        }
+    }
+    writeln!(
+        out,
+        "            TTFT and end-to-end count from the intended arrival; ITL is every gap between tokens ({} gaps), TPOT = (end-to-end − TTFT) / (output tokens − 1)",
+        generation.itl.as_ref().map_or(0, |itl| itl.count)
+    )?;
+    for (label, latency) in [
+        ("TTFT", generation.ttft.as_ref()),
+        ("ITL", generation.itl.as_ref()),
+    ] {
+        if let Some(latency) = latency
+            && let (Some(p50), Some(p99)) = (latency.p50_ci_micros, latency.p99_ci_micros)
+        {
+            writeln!(
+                out,
+                "  {label:<10}95 % CI: p50 {}–{}, p99 {}–{}",
+                format_micros(p50[0]),
+                format_micros(p50[1]),
+                format_micros(p99[0]),
+                format_micros(p99[1]),
+            )?;
+        }
+    }
+    if let (Some(slo), Some(goodput), Some(share)) = (
+        &generation.slo,
+        generation.goodput_per_sec,
+        generation.slo_pass_share,
+    ) {
+        writeln!(
+            out,
+            "Goodput     {goodput:.2} requests/s met {slo} ({:.1} % of requests; each request judged on its own TTFT, largest gap, TPOT and end-to-end)",
+            share * 100.0
+        )?;
+    }
+    if let Some(kv) = &generation.kv_cache {
+        writeln!(
+            out,
+            "KV cache    {} per token; peak {} held by the running sequences (estimate before the run: {})",
+            format_bytes(kv.bytes_per_token),
+            format_bytes(kv.peak_bytes),
+            format_bytes(kv.budget_estimate_bytes),
+        )?;
+    }
+    Ok(())
+}
+
 fn write_intervals(out: &mut String, latency: &LatencySummary) -> std::fmt::Result {
     let cells = [
         latency.p50_ci_micros,

@@ -191,6 +191,11 @@ mod tests {
             histogram.record_nanos((median_micros * spread * 1000.0) as u64);
         }
         WindowStats {
+            ttft_p50_micros: None,
+            ttft_p99_micros: None,
+            itl_p50_micros: None,
+            itl_p99_micros: None,
+            output_tokens_per_sec: None,
             start_secs: 0.0,
             duration_secs: 1.0,
             requests: count,

@@ -127,6 +127,11 @@ mod tests {
             total: None,
         };
         let client = [WindowStats {
+            ttft_p50_micros: None,
+            ttft_p99_micros: None,
+            itl_p50_micros: None,
+            itl_p99_micros: None,
+            output_tokens_per_sec: None,
             start_secs: 1.0,
             duration_secs: 1.0,
             requests: 10,

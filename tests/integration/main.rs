@@ -8,6 +8,7 @@ mod batching;
 mod budget;
 mod cli;
 mod fuzz;
+mod generation;
 mod gpu;
 #[cfg(feature = "gui")]
 mod graph_view;

@@ -563,7 +563,7 @@ fn from_values(dtype: TensorElementType, values: &[i64]) -> Option<TensorData> {
 }
 
 /// Resolved inputs: the spec of each input and one or more data sets.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PreparedInputs {
     pub specs: Vec<InputSpec>,
     /// `variants[k][i]` is the data of input `i` in variant `k`. Request `n`

@@ -14,7 +14,7 @@ use std::{
 use ort::session::{Session, SessionInputValue};
 
 use super::{
-    Control, RunError,
+    Control, RunError, generation_phase,
     load_phase::{self, LoadPlan},
     profile_pass,
     record::{RunRecord, RunStatus, StopReason, describe_runtime, load_model_info, micros_since},
@@ -201,7 +201,7 @@ fn run_phases(
         return super::remote_phase::run(model_path, &target, record, shared, control)
             .map(|()| Ending::Finished);
     }
-    let (runtime, loaded, hints) = load_model(model_path, record)?;
+    let (runtime, loaded, hints, layout) = load_model(model_path, record)?;
     // Sessions load the bytes that were read and hashed, so a file replaced
     // or deleted while the run starts cannot slip a different model in. A
     // model with external data loads from its file (ONNX Runtime resolves
@@ -211,11 +211,32 @@ fn run_phases(
         LoadedModel::Bytes(bytes) => ModelSource::Memory(bytes),
         LoadedModel::File(_) => ModelSource::File(model_path),
     };
+    let kv_estimate = match &layout {
+        Some(layout) => generation_phase::check(record, layout)?,
+        None => 0,
+    };
     let Some(sessions) = build_sessions(runtime, model_source, record, control)? else {
         return Ok(Ending::StoppedBeforeLoad);
     };
     if let LoadedModel::File(stamp) = &loaded {
         stamp.check_unchanged(model_path)?;
+    }
+    if let Some(layout) = layout {
+        let mut run = generation_phase::prepare(sessions, record, layout, kv_estimate)?;
+        generation_phase::first_generation(&mut run, record)?;
+        let generation_shared = std::sync::Arc::clone(&run.shared);
+        let step_plan = std::sync::Arc::clone(&run.step_plan);
+        let load_result = load_phase::run_load(record, run.plan, shared, control);
+        generation_phase::finish(&generation_shared, record);
+        generation_phase::profile_phases(
+            record,
+            runtime,
+            model_source,
+            &step_plan,
+            shared,
+            control,
+        );
+        return load_result.map(|()| Ending::Finished);
     }
     let (prepared, mut plan) = prepare_load(sessions, record, &hints)?;
     first_run(&mut plan, record)?;
@@ -270,13 +291,18 @@ impl FileStamp {
 /// Reads and checks the model, loads ONNX Runtime and applies the transform.
 /// Returns the runtime, what the sessions load, and what the graph accepts
 /// in its inputs.
-fn load_model(
-    model_path: &Path,
-    record: &mut RunRecord,
-) -> Result<(&'static Runtime, LoadedModel, inputs::GraphHints), RunError> {
+fn load_model(model_path: &Path, record: &mut RunRecord) -> Result<ModelLoaded, RunError> {
     let stamp = FileStamp::of(model_path)?;
     let (info, parse_micros, model, bytes) = load_model_info(model_path)?;
     let hints = inputs::GraphHints::analyse(&model, &record.config.dims);
+    let layout = if record.config.generation.is_some() {
+        Some(
+            crate::model::generative::detect(&model)
+                .map_err(|err| EngineError::Generation(err.to_string()))?,
+        )
+    } else {
+        None
+    };
     record.model = Some(info);
     record.timings.model_parse_micros = Some(parse_micros);
     let runtime = runtime::runtime().map_err(EngineError::from)?;
@@ -287,15 +313,24 @@ fn load_model(
         } else {
             LoadedModel::Bytes(bytes)
         };
-        return Ok((runtime, loaded, hints));
+        return Ok((runtime, loaded, hints, layout));
     }
     drop(bytes);
     let checked =
         crate::engine::verify::apply_checked(&model, &record.config.transform, &record.config)
             .map_err(EngineError::Transform)?;
     record.transform = Some(checked.report);
-    Ok((runtime, LoadedModel::Bytes(checked.bytes), hints))
+    Ok((runtime, LoadedModel::Bytes(checked.bytes), hints, layout))
 }
+
+/// What [`load_model`] returns: the runtime, what the sessions load, what
+/// the graph accepts in its inputs, and a generative run's decoder layout.
+type ModelLoaded = (
+    &'static Runtime,
+    LoadedModel,
+    inputs::GraphHints,
+    Option<crate::model::generative::DecoderLayout>,
+);
 
 /// Creates the session instances, timing each. Returns `None` when the user
 /// stopped the run meanwhile.
@@ -400,6 +435,7 @@ fn prepare_load(
         batch_size,
         prepared: Arc::new(prepared.clone()),
         remote: Vec::new(),
+        generators: Vec::new(),
     };
     Ok((prepared, plan))
 }

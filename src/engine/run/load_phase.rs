@@ -72,6 +72,9 @@ pub(super) struct LoadPlan {
     pub(super) prepared: Arc<PreparedInputs>,
     /// Remote targets: one executor per worker (no sessions then).
     pub(super) remote: Vec<crate::engine::remote::RemoteExecutor>,
+    /// Generative runs: one token loop per worker, each on its own session
+    /// (no sessions then).
+    pub(super) generators: Vec<crate::engine::generate::Generator>,
 }
 
 /// Runs the warm-up and the measured load, filling the record's metrics.
@@ -89,6 +92,7 @@ pub(super) fn run_load(
         batch_size,
         prepared,
         remote,
+        generators,
     } = plan;
     let config = record.config.clone();
     let num_workers = if config.batching.is_some() {
@@ -118,6 +122,7 @@ pub(super) fn run_load(
     let tracked = Tracked {
         queue: config.has_queue(),
         lateness: matches!(config.load, LoadMode::Open { .. }) && config.batching.is_none(),
+        generation: config.generation.as_ref().map(|generation| generation.slo),
     };
     let aggregator = Aggregator::new(
         AggregatorSettings {
@@ -276,6 +281,7 @@ pub(super) fn run_load(
                 run_options: &run_options,
                 sampled: sampled.as_ref(),
                 remote,
+                generators,
             },
             &config,
         ),
@@ -388,6 +394,7 @@ struct WorkerSetup<'a> {
     run_options: &'a Arc<RunOptions>,
     sampled: Option<&'a SampledProfiling>,
     remote: Vec<crate::engine::remote::RemoteExecutor>,
+    generators: Vec<crate::engine::generate::Generator>,
 }
 
 /// Starts one worker per client, each on its own session or on a shared
@@ -409,9 +416,11 @@ fn spawn_workers(
         run_options,
         sampled,
         mut remote,
+        mut generators,
     } = setup;
     // Workers pop from the end; keep worker 0 on executor 0.
     remote.reverse();
+    generators.reverse();
     let num_workers = worker_inputs.len();
     let pooled = sessions.len() < num_workers;
     let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Session>(sessions.len().max(1));
@@ -435,6 +444,8 @@ fn spawn_workers(
         let mut bindings = Vec::new();
         let slot = if let Some(executor) = remote.pop() {
             SessionSlot::Remote(Box::new(executor))
+        } else if let Some(generator) = generators.pop() {
+            SessionSlot::Generate(Box::new(generator))
         } else if pooled {
             SessionSlot::Pooled {
                 take: pool_rx.clone(),

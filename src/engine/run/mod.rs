@@ -14,6 +14,7 @@
 //!   model, tying nodes to the model file; per-node memory).
 
 mod controller;
+mod generation_phase;
 mod gpu_time;
 mod load_phase;
 mod metrics_url;

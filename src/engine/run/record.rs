@@ -111,6 +111,9 @@ pub struct TraceData {
     pub node_events: Vec<NodeEvent>,
     /// ONNX Runtime `model_run` spans from the per-layer profiling.
     pub model_runs: Vec<RunSpan>,
+    /// Generative runs: the first measured output tokens.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub token_events: Vec<crate::metrics::generation::TokenEvent>,
 }
 
 /// Everything a run measured. Saved as the body of a session document.
@@ -191,6 +194,16 @@ pub struct RunRecord {
     /// Remote targets: the server, the model metadata, the server's times.
     #[serde(default)]
     pub remote: Option<crate::engine::remote::RemoteReport>,
+    /// Generative runs: the decoder layout the token loop drove.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_layout: Option<crate::model::generative::DecoderLayout>,
+    /// Generative runs: the KV cache's size per token, estimate and peak.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache: Option<crate::metrics::generation::KvCacheUsage>,
+    /// Generative runs: the per-layer timings of each phase (`prefill`,
+    /// `decode`); every row carries its phase.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phase_layers: Vec<LayerReport>,
 }
 
 /// What dynamic batching did in the measured period.
@@ -274,6 +287,9 @@ impl RunRecord {
             gpu_kernels_note: None,
             batching: None,
             remote: None,
+            generation_layout: None,
+            kv_cache: None,
+            phase_layers: Vec::new(),
         }
     }
 
@@ -344,6 +360,14 @@ impl RunRecord {
             slo: None,
             validity: None,
             across_runs: None,
+            generation: output.generation.as_ref().map(|generation| {
+                crate::metrics::generation::GenerationSummary::from_totals(
+                    generation,
+                    output.latency.summary(),
+                    measured_secs,
+                    self.config.generation.as_ref().map(|config| config.slo),
+                )
+            }),
         };
         super::verdict::finish_summary(
             &mut summary,

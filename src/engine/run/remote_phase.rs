@@ -132,6 +132,7 @@ pub(super) fn run(
         batch_size,
         prepared: Arc::new(prepared),
         remote: executors,
+        generators: Vec::new(),
     };
     let result = load_phase::run_load(record, plan, shared, control);
     stats_stop.store(true, Ordering::Relaxed);

@@ -469,6 +469,7 @@ fn write_report(out: &mut String, document: &SessionDocument) -> std::fmt::Resul
                 op.share * 100.0
             )?;
         }
+        write_phases(out, &run.phase_layers)?;
     } else if let Some(reason) = &run.layer_profiling_error {
         writeln!(out, "Per-layer   not available: {reason}")?;
     } else if config.layer_profiling == LayerProfiling::Off {
@@ -543,6 +544,37 @@ fn write_batching(out: &mut String, batching: &crate::engine::BatchingReport) ->
 }
 
 /// The 95 % intervals of the end-to-end percentiles, under their row.
+/// Generative runs: where each phase spends its time, top nodes first.
+fn write_phases(
+    out: &mut String,
+    phases: &[crate::metrics::layers::LayerReport],
+) -> std::fmt::Result {
+    const TOP: usize = 8;
+    for report in phases {
+        writeln!(
+            out,
+            "Phase       {}: {} runs, mean model_run {}; the nodes it spends most on",
+            report.phase.as_deref().unwrap_or("-"),
+            format_count(report.runs),
+            format_micros(report.model_run_mean_micros),
+        )?;
+        let mut nodes: Vec<_> = report.nodes.iter().collect();
+        nodes.sort_by_key(|node| std::cmp::Reverse(node.total_micros));
+        for node in nodes.iter().take(TOP) {
+            writeln!(
+                out,
+                "  {:<34} {:<22} {:>10} {:>10} {:>5.1}%",
+                truncate(&node.node, 34),
+                truncate(&node.op_type, 22),
+                format_micros(node.mean_micros),
+                format_micros(node.total_micros as f64),
+                node.share * 100.0
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// The generative table: tokens per second, then TTFT, ITL, TPOT and
 /// end-to-end percentiles, goodput and the KV cache.
 fn write_generation(

@@ -470,6 +470,10 @@ impl WorkbenchApp {
                     if self.settings.config.batch.is_some() && model.batch_symbol.is_none() {
                         self.settings.config.batch = None;
                     }
+                    super::config_panel::adapt_generation(
+                        &mut self.settings.config,
+                        model.summary.generative.as_ref(),
+                    );
                     self.model = Some(model);
                     self.tab = Tab::Model;
                     if self.autorun_pending {

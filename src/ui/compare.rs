@@ -97,6 +97,39 @@ pub fn compare_sessions(a: &SessionDocument, b: &SessionDocument) -> SessionComp
             Some(s.requests_failed as f64)
         }),
     ];
+    let is_generative = |document: &SessionDocument| {
+        document
+            .run
+            .summary
+            .as_ref()
+            .is_some_and(|summary| summary.generation.is_some())
+    };
+    if is_generative(a) || is_generative(b) {
+        type Pick = fn(&crate::metrics::generation::GenerationSummary) -> Option<f64>;
+        let figures: [(&'static str, bool, &'static str, Pick); 6] = [
+            ("output tokens/s", true, "tok/s", |g| {
+                Some(g.output_tokens_per_sec)
+            }),
+            ("TTFT p50", false, "ms", |g| {
+                g.ttft.map(|l| l.p50_micros / 1000.0)
+            }),
+            ("TTFT p99", false, "ms", |g| {
+                g.ttft.map(|l| l.p99_micros / 1000.0)
+            }),
+            ("ITL p50", false, "ms", |g| {
+                g.itl.map(|l| l.p50_micros / 1000.0)
+            }),
+            ("ITL p99", false, "ms", |g| {
+                g.itl.map(|l| l.p99_micros / 1000.0)
+            }),
+            ("goodput", true, "req/s", |g| g.goodput_per_sec),
+        ];
+        for (metric, higher_is_better, unit, value) in figures {
+            summary.push(row(metric, higher_is_better, unit, &|s| {
+                s.generation.as_ref().and_then(value)
+            }));
+        }
+    }
     summary.push(DeltaRow {
         metric: "model size",
         a: a.run.model.as_ref().map(|m| m.size_bytes as f64 / 1e6),

@@ -11,6 +11,7 @@ use crate::{
         Arrival, BatchingConfig, ConvAlgoSearch, ExecutionProviderKind, LayerProfiling, LoadMode,
         OptLevel, ProfileConfig,
         config::{DEFAULT_PROFILE_RUNS, MAX_BATCH_DELAY_MICROS, MAX_BATCH_ROWS},
+        generate::GenerationConfig,
     },
     transform::{Int8Mode, Precision, PruneMode, PruneNorm, PruneSpec, TransformSpec},
 };
@@ -185,6 +186,12 @@ pub fn config_ui(
                     );
                     ui.end_row();
                 }
+                // The token loop sets the sequence dims of each call itself.
+                let other_symbols = if config.generation.is_some() {
+                    &[][..]
+                } else {
+                    other_symbols
+                };
                 for symbol in other_symbols {
                     let mut value = config.dims.get(symbol).copied().unwrap_or(1);
                     let label = ui.label(format!("Dim '{symbol}'"));
@@ -320,6 +327,10 @@ pub fn config_ui(
                 }
                 labelled_drag(ui, "Seed", &mut config.seed, 0..=u64::MAX);
             });
+        if let Some(layout) = model.and_then(|m| m.summary.generative.as_ref()) {
+            ui.separator();
+            generation_ui(ui, config, layout);
+        }
         ui.separator();
         ui.label(RichText::new("Precision and pruning").strong());
         transform_ui(ui, &mut config.transform);
@@ -328,6 +339,110 @@ pub fn config_ui(
     for problem in config_problems(config, model, runtime_has_cuda) {
         ui.label(RichText::new(problem).color(theme::ERROR));
     }
+}
+
+/// Turns the token loop on for a generative model (lengths that fit its
+/// positions) and off for any other.
+pub fn adapt_generation(
+    config: &mut ProfileConfig,
+    layout: Option<&crate::model::generative::DecoderLayout>,
+) {
+    let Some(layout) = layout else {
+        config.generation = None;
+        return;
+    };
+    if config.generation.is_none() {
+        let positions = layout
+            .max_positions
+            .and_then(|max| u32::try_from(max).ok())
+            .unwrap_or(u32::MAX);
+        let prompt = 128.min(positions / 2).max(1);
+        let output = 32.min(positions.saturating_sub(prompt)).max(1);
+        config.generation = Some(GenerationConfig::fixed(prompt, output));
+    }
+}
+
+/// The Generation section of a generative model: the token loop, prompt
+/// and output lengths, and the per-request objectives of goodput.
+fn generation_ui(
+    ui: &mut Ui,
+    config: &mut ProfileConfig,
+    layout: &crate::model::generative::DecoderLayout,
+) {
+    ui.label(RichText::new("Generation").strong());
+    let mut enabled = config.generation.is_some();
+    ui.checkbox(
+        &mut enabled,
+        "Token loop: prefill, then decode with the KV cache",
+    )
+    .on_hover_text(
+        "Each request is one generation: the prompt in one call, then one call per output token, \
+             feeding the cache back. Measured as TTFT, inter-token latency, TPOT and tokens/s.",
+    );
+    match (enabled, config.generation.is_some()) {
+        (true, false) => adapt_generation(config, Some(layout)),
+        (false, true) => config.generation = None,
+        _ => {}
+    }
+    let Some(generation) = config.generation.as_mut() else {
+        return;
+    };
+    egui::Grid::new("generation_grid")
+        .num_columns(2)
+        .spacing([8.0, 6.0])
+        .show(ui, |ui| {
+            for (label, range) in [
+                ("Prompt tokens", &mut generation.prompt_tokens),
+                ("Output tokens", &mut generation.new_tokens),
+            ] {
+                ui.label(label);
+                ui.horizontal(|ui| {
+                    ui.add(egui::DragValue::new(&mut range.min).range(1..=1_000_000))
+                        .on_hover_text("shortest");
+                    ui.label("to");
+                    ui.add(egui::DragValue::new(&mut range.max).range(1..=1_000_000))
+                        .on_hover_text("longest (equal: a fixed length)");
+                });
+                range.max = range.max.max(range.min);
+                ui.end_row();
+            }
+            let slo = &mut generation.slo;
+            for (label, bound) in [
+                ("TTFT objective (ms)", &mut slo.ttft_micros),
+                ("ITL objective (ms)", &mut slo.itl_micros),
+                ("TPOT objective (ms)", &mut slo.tpot_micros),
+                ("End-to-end objective (ms)", &mut slo.e2e_micros),
+            ] {
+                let mut millis = bound.map_or(0.0, |micros| micros / 1000.0);
+                let label = ui.label(label);
+                if ui
+                    .add(
+                        egui::DragValue::new(&mut millis)
+                            .range(0.0..=600_000.0)
+                            .speed(1.0),
+                    )
+                    .labelled_by(label.id)
+                    .on_hover_text("0: no objective. A request passes when each of its own measures is within its bound; goodput counts those.")
+                    .changed()
+                {
+                    *bound = (millis > 0.0).then_some(millis * 1000.0);
+                }
+                ui.end_row();
+            }
+        });
+    ui.label(
+        RichText::new(format!(
+            "KV cache {} per token, {} at {} tokens per sequence; batch runs sequences in lockstep",
+            crate::util::format_bytes(layout.kv_bytes_per_token),
+            crate::util::format_bytes(layout.kv_bytes(
+                1,
+                u64::from(generation.prompt_tokens.max + generation.new_tokens.max)
+            )),
+            generation.prompt_tokens.max + generation.new_tokens.max,
+        ))
+        .small()
+        .color(theme::MUTED),
+    );
 }
 
 /// Precision and pruning controls; the model is rewritten in memory before

@@ -116,6 +116,14 @@ pub fn live_ui(ui: &mut Ui, data: &LiveData<'_>) {
                 plot.line(Line::new("p99", PlotPoints::from(p99)).color(theme::P99));
             });
     });
+    if data
+        .windows
+        .iter()
+        .any(|w| w.output_tokens_per_sec.is_some())
+    {
+        ui.add_space(8.0);
+        generation_ui(ui, data.windows, max_points);
+    }
     if let Some(batch_sizes) = data.batch_sizes {
         ui.add_space(8.0);
         batching_ui(ui, data.windows, batch_sizes, max_points);
@@ -190,6 +198,60 @@ pub fn live_ui(ui: &mut Ui, data: &LiveData<'_>) {
 }
 
 /// The executed batch size per window, and how often each size ran.
+/// A generative run: output tokens per second, and time to first token and
+/// inter-token latency (every gap) per window.
+fn generation_ui(ui: &mut Ui, windows: &[WindowStats], max_points: usize) {
+    ui.columns(2, |columns| {
+        columns[0].label(RichText::new("Output tokens per second").strong());
+        let tokens = series(windows, max_points, |w| w.output_tokens_per_sec);
+        time_plot("tokens", "tokens/s")
+            .y_axis_formatter(|mark, _| format!("{:.0}/s", mark.value))
+            .show(&mut columns[0], |plot| {
+                plot.line(
+                    Line::new("output tokens/s", PlotPoints::from(tokens)).color(theme::THROUGHPUT),
+                );
+            });
+        columns[1]
+            .label(
+                RichText::new("Time to first token and inter-token latency (p50 / p99)").strong(),
+            )
+            .on_hover_text(
+                "TTFT counts from the intended arrival to the first token (the prefill); \
+                 ITL is every gap between consecutive tokens (the decode steps).",
+            );
+        let millis = |value: Option<f64>| value.map(|micros| micros / 1000.0);
+        let lines = [
+            (
+                "TTFT p50",
+                series(windows, max_points, |w| millis(w.ttft_p50_micros)),
+                theme::QUEUE,
+            ),
+            (
+                "TTFT p99",
+                series(windows, max_points, |w| millis(w.ttft_p99_micros)),
+                theme::P99,
+            ),
+            (
+                "ITL p50",
+                series(windows, max_points, |w| millis(w.itl_p50_micros)),
+                theme::P50,
+            ),
+            (
+                "ITL p99",
+                series(windows, max_points, |w| millis(w.itl_p99_micros)),
+                theme::P95,
+            ),
+        ];
+        time_plot("ttft_itl", "latency (ms)")
+            .y_axis_formatter(millis_axis)
+            .show(&mut columns[1], |plot| {
+                for (name, points, color) in lines {
+                    plot.line(Line::new(name, PlotPoints::from(points)).color(color));
+                }
+            });
+    });
+}
+
 fn batching_ui(ui: &mut Ui, windows: &[WindowStats], sizes: &[BatchSizeCount], max_points: usize) {
     ui.columns(2, |columns| {
         let mean =

@@ -116,6 +116,23 @@ pub fn model_ui(
         format_bytes(summary.param_bytes),
         format_bytes(model.size_bytes)
     ));
+    if let Some(layout) = &summary.generative {
+        ui.label(
+            RichText::new(format!(
+                "Generative decoder ({}): {} layers, {} key/value heads of {}, KV cache {} per token{}",
+                layout.kind.describe(),
+                layout.layers.len(),
+                layout.kv_heads,
+                layout.head_size,
+                format_bytes(layout.kv_bytes_per_token),
+                layout
+                    .max_positions
+                    .map(|max| format!(", {} at its {max} positions", format_bytes(layout.kv_bytes(1, max))))
+                    .unwrap_or_default(),
+            ))
+            .color(theme::THROUGHPUT),
+        );
+    }
     ui.collapsing("Summary", |ui| {
         egui::ScrollArea::vertical()
             .id_salt("model_summary")
@@ -186,6 +203,9 @@ pub fn live_tab_ui(ui: &mut Ui, view: &RunView<'_>) {
             snapshot.requests_ok,
             snapshot.requests_failed,
         );
+        if let Some(generation) = &snapshot.generation {
+            generation_line_ui(ui, generation);
+        }
         live::live_ui(
             ui,
             &LiveData {
@@ -239,6 +259,9 @@ pub fn live_tab_ui(ui: &mut Ui, view: &RunView<'_>) {
             summary.requests_ok,
             summary.requests_failed,
         );
+        if let Some(generation) = &summary.generation {
+            generation_line_ui(ui, generation);
+        }
         ui.label(summary.stability.to_string());
     }
     live::live_ui(
@@ -272,6 +295,8 @@ pub fn live_tab_ui(ui: &mut Ui, view: &RunView<'_>) {
 #[derive(Default)]
 pub struct LayersTab {
     state: LayersState,
+    /// Generative sessions: all runs (`None`), or one phase's report.
+    phase: Option<usize>,
 }
 
 impl LayersTab {
@@ -296,9 +321,28 @@ impl LayersTab {
             );
         } else if let Some(shown) = view.shown {
             let run = &shown.document.run;
+            if !run.phase_layers.is_empty() {
+                ui.horizontal(|ui| {
+                    ui.label("Phase");
+                    ui.selectable_value(&mut self.phase, None, "All runs");
+                    for (index, report) in run.phase_layers.iter().enumerate() {
+                        let name = report.phase.as_deref().unwrap_or("phase");
+                        ui.selectable_value(&mut self.phase, Some(index), name)
+                            .on_hover_text(format!(
+                                "{} runs, mean {} each",
+                                report.runs,
+                                format_micros(report.model_run_mean_micros)
+                            ));
+                    }
+                });
+            }
+            let report = match self.phase.and_then(|index| run.phase_layers.get(index)) {
+                Some(phase) => Some(phase),
+                None => run.layers.as_ref(),
+            };
             layers::layers_ui(
                 ui,
-                run.layers.as_ref(),
+                report,
                 &mut self.state,
                 selection,
                 run.config.opt_level != OptLevel::Disable,
@@ -327,6 +371,57 @@ impl LayersTab {
             );
         }
     }
+}
+
+/// The generative headline: output tokens per second, TTFT and ITL
+/// percentiles, and goodput when the run has objectives.
+fn generation_line_ui(ui: &mut Ui, generation: &crate::metrics::generation::GenerationSummary) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label(
+            RichText::new(format!("{:.0} tokens/s", generation.output_tokens_per_sec))
+                .size(18.0)
+                .color(theme::THROUGHPUT),
+        );
+        for (label, latency, color) in [
+            ("TTFT", generation.ttft.as_ref(), theme::QUEUE),
+            ("ITL", generation.itl.as_ref(), theme::P50),
+        ] {
+            if let Some(latency) = latency {
+                ui.label(
+                    RichText::new(format!(
+                        "{label} p50 {} p99 {}",
+                        format_micros(latency.p50_micros),
+                        format_micros(latency.p99_micros)
+                    ))
+                    .size(18.0)
+                    .color(color),
+                );
+            }
+        }
+        if let (Some(goodput), Some(share), Some(slo)) = (
+            generation.goodput_per_sec,
+            generation.slo_pass_share,
+            generation.slo.as_ref(),
+        ) {
+            ui.label(
+                RichText::new(format!(
+                    "goodput {goodput:.2}/s ({:.0} % met {slo})",
+                    share * 100.0
+                ))
+                .size(18.0)
+                .color(if share >= 0.99 {
+                    theme::GOOD
+                } else {
+                    theme::WARNING
+                }),
+            );
+        }
+    })
+    .response
+    .on_hover_text(
+        "Tokens/s counts output tokens. TTFT runs from the intended arrival to the first token; \
+         ITL is every gap between tokens. Goodput counts the requests that met every objective.",
+    );
 }
 
 /// The headline: throughput, p50 and p99 latency, ok and failed requests.

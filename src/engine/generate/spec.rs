@@ -244,7 +244,12 @@ mod tests {
     #[test]
     fn zero_length_prompts_are_refused() {
         let mut config = GenerationConfig::fixed(0, 8);
-        assert!(config.validate().expect_err("fails").contains("zero tokens"));
+        assert!(
+            config
+                .validate()
+                .expect_err("fails")
+                .contains("zero tokens")
+        );
         config.prompt_tokens = LengthRange::fixed(4);
         assert!(config.validate().is_ok());
         config.lengths = vec![(4, 8), (0, 2)];

@@ -195,7 +195,19 @@ pub(super) fn profile_phases(
     };
     shared.set_phase(RunPhase::Profiling);
     match phase_pass(runtime, model_source, record, step_plan, &config, control) {
-        Ok((combined, phases)) => {
+        Ok((mut combined, mut phases)) => {
+            for report in std::iter::once(&mut combined).chain(phases.iter_mut()) {
+                crate::engine::peaks::fill_model_weights(report, model_source);
+                if let Some(note) = crate::engine::peaks::attach_peaks(
+                    report,
+                    runtime,
+                    &record.config,
+                    &record.environment,
+                ) && !record.notes.contains(&note)
+                {
+                    record.notes.push(note);
+                }
+            }
             shared.layers.store(Some(Arc::new(combined.clone())));
             record.layers = Some(combined);
             record.phase_layers = phases;
@@ -272,6 +284,7 @@ fn phase_pass(
         let mut aggregator = LayerAggregator::new(LayerSource::SeparatePass);
         aggregator.add(selected, 0);
         let mut report = aggregator.report();
+        pass_outputs::map_report(&mut report, model_source, dir.path(), refused.clone());
         report.phase = Some(phase.to_owned());
         for node in &mut report.nodes {
             node.phase = Some(phase.to_owned());

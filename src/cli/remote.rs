@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::engine::target::{RemoteTarget, TargetError, TargetUrl};
+use crate::engine::{
+    headers::{Header, HeaderError, Headers},
+    target::{RemoteTarget, TargetError, TargetUrl},
+};
 
 /// Flags that send the load to an inference server.
 #[derive(Debug, Args, Default)]
@@ -41,6 +44,22 @@ pub struct RemoteFlags {
         help_heading = "Remote target"
     )]
     pub grpc_channels: Option<u32>,
+    /// A header sent on every call to the server, its statistics and metrics
+    /// (gRPC metadata or HTTP header), e.g. triton-access-token=TOKEN, or
+    /// KEY=env:VARIABLE to read the value from the environment (repeatable).
+    /// Values are never saved or printed: sessions keep the key as KEY=***.
+    #[arg(
+        long = "header",
+        value_name = "KEY=VALUE",
+        value_parser = parse_header,
+        requires = "target",
+        help_heading = "Remote target"
+    )]
+    pub headers: Vec<Header>,
+}
+
+fn parse_header(text: &str) -> Result<Header, HeaderError> {
+    Header::parse(text)
 }
 
 /// `500ms`, `30s`, `2m`, or seconds as a number.
@@ -74,6 +93,7 @@ impl RemoteFlags {
                     u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)
                 }),
             grpc_channels: self.grpc_channels,
+            headers: Headers::new(self.headers.clone()),
         })
     }
 }

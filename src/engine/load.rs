@@ -376,6 +376,7 @@ fn record_generated(
                 e2e_nanos: last.saturating_sub(sample.scheduled_nanos),
                 prompt_tokens: *prompt_tokens,
                 output_tokens: tokens as u32,
+                kv_cache_bytes: generated.kv_cache_bytes,
             },
         );
     }

@@ -13,6 +13,7 @@ pub mod budget;
 pub mod config;
 pub mod cuda_libs;
 pub mod generate;
+pub mod headers;
 pub mod inputs;
 pub mod load;
 pub mod peaks;

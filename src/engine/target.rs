@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::headers::Headers;
+
 /// Default time a request may take before it counts as failed.
 pub const DEFAULT_TIMEOUT_MILLIS: u64 = 10_000;
 /// Longest accepted `--timeout`.
@@ -52,6 +54,9 @@ pub struct RemoteTarget {
     /// `None` gives each worker its own connection and runtime.
     #[serde(default)]
     pub grpc_channels: Option<u32>,
+    /// Headers sent on every call (`--header`); saved as their keys only.
+    #[serde(default, skip_serializing_if = "Headers::is_empty")]
+    pub headers: Headers,
 }
 
 /// A checked `--target` URL.
@@ -111,6 +116,8 @@ pub enum TargetError {
     BadChannels,
     #[error("{0} has no meaning against a remote server: {1}")]
     NotRemote(&'static str, &'static str),
+    #[error(transparent)]
+    Header(#[from] super::headers::HeaderError),
 }
 
 impl RemoteTarget {
@@ -142,6 +149,7 @@ impl RemoteTarget {
             model_version: model_version.filter(|v| !v.is_empty()).map(str::to_owned),
             timeout_millis,
             grpc_channels: None,
+            headers: Headers::default(),
         })
     }
 
@@ -152,8 +160,13 @@ impl RemoteTarget {
             .as_ref()
             .map(|v| format!(" version {v}"))
             .unwrap_or_default();
+        let headers = if self.headers.is_empty() {
+            String::new()
+        } else {
+            format!(", headers {}", self.headers.describe())
+        };
         format!(
-            "{}{version} on {} ({})",
+            "{}{version} on {} ({}){headers}",
             self.model_name, self.url, self.protocol
         )
     }
@@ -172,6 +185,7 @@ impl RemoteTarget {
         {
             return Err(TargetError::BadChannels);
         }
+        self.headers.check()?;
         for (flag, set) in local {
             if *set {
                 return Err(TargetError::NotRemote(flag, reason(flag)));

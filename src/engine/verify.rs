@@ -50,6 +50,9 @@ pub enum VerifyError {
     /// ONNX Runtime could not be loaded, or could not load or run a model.
     #[error("ONNX Runtime: {0:#}")]
     Runtime(#[source] Box<EngineError>),
+    /// The next-token comparison of a decoder could not run.
+    #[error("the next-token comparison failed: {0}")]
+    NextToken(String),
     /// ONNX Runtime rejected the transformed model.
     #[error("ONNX Runtime rejected the transformed model: {message}")]
     Rejected {
@@ -143,12 +146,49 @@ pub fn apply_checked(
     }
     let (transformed, mut report, bytes) =
         load_transformed(runtime, model, spec, config, &mut Vec::new())?;
-    report.accuracy = Some(measure_accuracy(runtime, &original, &bytes, config, spec)?);
+    let mut accuracy = measure_accuracy(runtime, &original, &bytes, config, spec)?;
+    if config.generation.is_some() {
+        accuracy.next_token =
+            next_token_accuracy(runtime, model, &original, &transformed, &bytes, config)?;
+    }
+    report.accuracy = Some(accuracy);
     Ok(CheckedTransform {
         model: transformed,
         bytes,
         report,
     })
+}
+
+/// Next-token agreement of a transformed decoder with the original
+/// ([`crate::engine::generate::next_token_agreement`]); `None` when the
+/// original is not a decoder the token loop drives.
+fn next_token_accuracy(
+    runtime: &Runtime,
+    model: &Model,
+    original: &[u8],
+    transformed: &Model,
+    bytes: &[u8],
+    config: &ProfileConfig,
+) -> Result<Option<crate::transform::NextTokenAgreement>, VerifyError> {
+    let (Ok(layout_before), Ok(layout_after)) = (
+        crate::model::generative::detect(model),
+        crate::model::generative::detect(transformed),
+    ) else {
+        return Ok(None);
+    };
+    let session = |bytes: &[u8]| {
+        build_session(runtime, ModelSource::Memory(bytes), config, None)
+            .map(|built| built.session)
+            .map_err(|err| VerifyError::NextToken(err.to_string()))
+    };
+    let (mut before, mut after) = (session(original)?, session(bytes)?);
+    crate::engine::generate::next_token_agreement(
+        (&mut before, layout_before),
+        (&mut after, layout_after),
+        config.seed,
+    )
+    .map(Some)
+    .map_err(|err| VerifyError::NextToken(err.to_string()))
 }
 
 /// The accuracy budget search (`engine::budget`), each candidate loaded as
@@ -468,6 +508,7 @@ impl AccuracyProbe {
             outputs,
             warnings: self.warnings.clone(),
             task,
+            next_token: None,
         })
     }
 }

@@ -590,6 +590,9 @@ fn window_stats(
         itl_p50_micros: quantile(generation.map(|g| &g.itl), 0.50),
         itl_p99_micros: quantile(generation.map(|g| &g.itl), 0.99),
         output_tokens_per_sec: generation.map(|g| per_sec(g.output_tokens)),
+        kv_cache_bytes: generation
+            .map(|g| g.kv_cache_bytes)
+            .filter(|&bytes| bytes > 0),
     }
 }
 

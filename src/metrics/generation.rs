@@ -23,6 +23,9 @@ pub struct TokenTimes<'a> {
     pub e2e_nanos: u64,
     pub prompt_tokens: u32,
     pub output_tokens: u32,
+    /// KV cache bytes all running sequences held together while this one
+    /// ran (its own at full length included).
+    pub kv_cache_bytes: u64,
 }
 
 impl TokenTimes<'_> {
@@ -117,10 +120,23 @@ impl std::fmt::Display for GenerationSlo {
         ]
         .into_iter()
         .filter_map(|(key, bound)| {
-            bound.map(|micros| format!("{key}={}", crate::util::format_micros(micros)))
+            bound.map(|micros| format!("{key}={}", parseable_duration(micros)))
         })
         .collect();
         f.write_str(&terms.join(","))
+    }
+}
+
+/// A bound written back the way `--slo` reads it: `50ms`, `1500us`, no spaces,
+/// so a printed objective can be pasted into a command.
+fn parseable_duration(micros: f64) -> String {
+    let nanos = (micros * 1e3).round() as u64;
+    if nanos.is_multiple_of(1_000_000) {
+        format!("{}ms", nanos / 1_000_000)
+    } else if nanos.is_multiple_of(1_000) {
+        format!("{}us", nanos / 1_000)
+    } else {
+        format!("{nanos}ns")
     }
 }
 
@@ -135,6 +151,8 @@ pub struct GenerationPartial {
     pub output_tokens: u64,
     /// Requests that met every objective (when the run has some).
     pub passed: u64,
+    /// The most KV cache bytes held together, as its requests saw it.
+    pub kv_cache_bytes: u64,
 }
 
 impl GenerationPartial {
@@ -153,6 +171,7 @@ impl GenerationPartial {
         if slo.is_some_and(|slo| slo.passes(times)) {
             self.passed += 1;
         }
+        self.kv_cache_bytes = self.kv_cache_bytes.max(times.kv_cache_bytes);
     }
 
     /// Adds another worker's part of the same window.
@@ -164,6 +183,7 @@ impl GenerationPartial {
         self.prompt_tokens += other.prompt_tokens;
         self.output_tokens += other.output_tokens;
         self.passed += other.passed;
+        self.kv_cache_bytes = self.kv_cache_bytes.max(other.kv_cache_bytes);
     }
 }
 
@@ -275,6 +295,7 @@ mod tests {
             e2e_nanos: ttft + gaps.iter().sum::<u64>(),
             prompt_tokens: 8,
             output_tokens: u32::try_from(gaps.len()).expect("small") + 1,
+            kv_cache_bytes: 0,
         }
     }
 
@@ -296,6 +317,13 @@ mod tests {
         slo.parse_into("ttft=50ms").expect("parses");
         assert!(!slo.passes(&times(&[10_000_000])));
         assert_eq!(slo.to_string(), "ttft=50ms,itl=25ms");
+        slo.parse_into("tpot=1500us").expect("parses");
+        let printed = slo.to_string();
+        let mut again = GenerationSlo::default();
+        again
+            .parse_into(&printed)
+            .expect("what is printed parses back");
+        assert_eq!(again, slo, "{printed}");
     }
 
     #[test]

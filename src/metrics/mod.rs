@@ -160,17 +160,22 @@ pub struct WindowStats {
     /// several sessions merge exactly; `None` when empty or older.
     #[serde(default)]
     pub latency_histogram: Option<String>,
-    /// Generative runs: time to first token and inter-token gaps.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Generative runs: time to first token and inter-token gaps (always
+    /// written, so every row of `timeseries.csv` has the same columns).
+    #[serde(default)]
     pub ttft_p50_micros: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub ttft_p99_micros: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub itl_p50_micros: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub itl_p99_micros: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub output_tokens_per_sec: Option<f64>,
+    /// Generative runs: the most KV cache bytes the running sequences held
+    /// together, sampled as each request of the window finished.
+    #[serde(default)]
+    pub kv_cache_bytes: Option<u64>,
 }
 
 /// Whether throughput settled.
@@ -388,6 +393,7 @@ mod tests {
             itl_p50_micros: None,
             itl_p99_micros: None,
             output_tokens_per_sec: None,
+            kv_cache_bytes: None,
             start_secs: 0.0,
             duration_secs,
             requests: rate as u64,

@@ -211,3 +211,37 @@ pub fn write_chrome_trace(document: &SessionDocument, path: &Path) -> Result<(),
     write_atomic(path, &text)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeseries_rows_keep_their_columns_when_some_windows_lack_a_value() {
+        let mut document = SessionDocument::from_json(
+            include_str!("../../tests/data/sessions/v1.json"),
+            Path::new("v1.json"),
+        )
+        .expect("the v1 fixture");
+        let windows = &mut document.run.timeseries;
+        let first = windows.first().cloned().expect("the fixture has a window");
+        windows.truncate(1);
+        windows.push(first);
+        // A generative run whose first window finished no request.
+        windows[1].ttft_p99_micros = Some(1_500.0);
+        windows[1].kv_cache_bytes = Some(65_536);
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_csv(&document, dir.path()).expect("csv");
+        let text = std::fs::read_to_string(dir.path().join("timeseries.csv")).expect("read");
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+        let column = header
+            .iter()
+            .position(|name| *name == "kv_cache_bytes")
+            .expect("kv_cache_bytes column");
+        let rows: Vec<Vec<&str>> = lines.map(|line| line.split(',').collect()).collect();
+        assert!(rows.iter().all(|row| row.len() == header.len()));
+        assert_eq!(rows[0][column], "");
+        assert_eq!(rows[1][column], "65536");
+    }
+}

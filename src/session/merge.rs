@@ -544,6 +544,7 @@ fn merge_windows(sources: &[Source<'_>], origin_micros: u64) -> (Vec<WindowStats
                 itl_p50_micros: None,
                 itl_p99_micros: None,
                 output_tokens_per_sec: None,
+                kv_cache_bytes: None,
             }
         })
         .collect();
@@ -746,6 +747,7 @@ mod tests {
             itl_p50_micros: None,
             itl_p99_micros: None,
             output_tokens_per_sec: None,
+            kv_cache_bytes: None,
             start_secs,
             duration_secs: 1.0,
             requests,

@@ -21,6 +21,10 @@ use super::{
     sampler::{PeriodicSampler, Schedule},
 };
 
+/// An HTTP agent's configuration (`ureq`), as [`MetricsScraper::start`]'s
+/// caller finishes it.
+pub type AgentConfig = ureq::config::ConfigBuilder<ureq::typestate::AgentScope>;
+
 /// Interval between scrapes: one per 1-second window.
 pub const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest wait for one scrape, connection included.
@@ -117,10 +121,13 @@ pub struct MetricsScraper {
 impl MetricsScraper {
     /// Starts scraping `url` every `interval` (the first scrape at once);
     /// each reading is also handed to `on_sample`, which must not block.
+    /// `configure` finishes the HTTP agent's configuration (the target's
+    /// headers).
     pub fn start(
         url: &str,
         epoch: Instant,
         interval: Duration,
+        configure: impl FnOnce(AgentConfig) -> AgentConfig + Send + 'static,
         on_sample: impl Fn(&GpuSample) + Send + 'static,
     ) -> Result<Self, TelemetryError> {
         let report = Arc::new(Mutex::new(ScrapeReport {
@@ -140,10 +147,10 @@ impl MetricsScraper {
             "wb-metrics-scrape",
             schedule,
             move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .timeout_global(Some(timeout))
-                    .build()
-                    .into();
+                let agent: ureq::Agent =
+                    configure(ureq::Agent::config_builder().timeout_global(Some(timeout)))
+                        .build()
+                        .into();
                 Some(move || {
                     let result = scrape_gpu_samples(&agent, &url, epoch);
                     let mut report = probe_report.lock().ok()?;
@@ -361,9 +368,14 @@ nv_inference_count{model=\"m\",version=\"1\"} 42
             .map(|addr| addr.port())
             .expect("a free port");
         let url = format!("http://127.0.0.1:{port}/metrics");
-        let scraper =
-            MetricsScraper::start(&url, Instant::now(), Duration::from_millis(50), |_| {})
-                .expect("start");
+        let scraper = MetricsScraper::start(
+            &url,
+            Instant::now(),
+            Duration::from_millis(50),
+            |config| config,
+            |_| {},
+        )
+        .expect("start");
         std::thread::sleep(Duration::from_millis(200));
         let (samples, report) = scraper.finish();
         assert!(samples.is_empty());

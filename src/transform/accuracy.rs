@@ -57,6 +57,27 @@ pub struct AccuracyReport {
     pub warnings: Vec<String>,
     /// Task accuracy against labels, when labels were given.
     pub task: Option<TaskAccuracy>,
+    /// Generative decoders: next-token agreement over a fixed prompt set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<NextTokenAgreement>,
+}
+
+/// How often a transformed decoder picks the original's next token, over a
+/// fixed set of prompts: the original generates greedily, then both models
+/// score the same sequence (teacher forcing) and their argmax is compared
+/// at every generated position.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NextTokenAgreement {
+    pub prompts: usize,
+    /// Positions compared (prompts × generated tokens).
+    pub positions: u64,
+    /// Share of the positions whose argmax agrees, 0..1.
+    pub top1_agreement: f64,
+    /// Share of the prompts whose first generated token agrees, 0..1.
+    pub first_token_agreement: f64,
+    /// Mean cosine similarity of the logits at those positions.
+    pub mean_cosine: f64,
 }
 
 /// Top-1 and top-5 accuracy against labels, before and after the transform,
@@ -304,6 +325,17 @@ impl AccuracyReport {
             writeln!(out, "WARNING: {warning}")?;
         }
         writeln!(out, "Accuracy    {}", self.input_source)?;
+        if let Some(next) = &self.next_token {
+            writeln!(
+                out,
+                "  next token over {} fixed prompts ({} positions, teacher-forced on the original's greedy tokens): top-1 agreement {:.2}%, first token {:.2}%, mean logits cosine {:.6}",
+                next.prompts,
+                next.positions,
+                next.top1_agreement * 100.0,
+                next.first_token_agreement * 100.0,
+                next.mean_cosine
+            )?;
+        }
         if let Some(task) = &self.task {
             writeln!(
                 out,

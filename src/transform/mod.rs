@@ -28,7 +28,10 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Model, ModelError};
-pub use accuracy::{AccuracyReport, OutputAccuracy, OutputComparison, SyntheticKind, TaskAccuracy};
+pub use accuracy::{
+    AccuracyReport, NextTokenAgreement, OutputAccuracy, OutputComparison, SyntheticKind,
+    TaskAccuracy,
+};
 pub use budget::{AccuracyBudget, BudgetLimit, BudgetReport, LayerSensitivity};
 pub use fp16::{Fp16Report, KeptNode};
 pub use int8::{Int8Report, QuantizedLayer};

@@ -27,8 +27,8 @@ pub use runner::{
     PointBrief, Recommendation, SkippedPoint, SweepHandle, SweepProgress, SweepResult, SweepStatus,
 };
 pub use spec::{
-    DEFAULT_RETRIES, DEFAULT_STABILITY, LatencyBound, Percentile, SearchMode, Slo, SweepSpec,
-    VaryDimension, VaryKey,
+    DEFAULT_GOODPUT_SHARE, DEFAULT_RETRIES, DEFAULT_STABILITY, LatencyBound, Percentile,
+    SearchMode, Slo, SweepSpec, VaryDimension, VaryKey,
 };
 
 /// Why a sweep could not be set up or a value not parsed.

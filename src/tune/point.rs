@@ -101,6 +101,11 @@ pub fn judge(record: &RunRecord, slo: &Slo) -> Verdict {
         ));
         decisions.push(decision);
     }
+    if slo.generation.is_set() {
+        let decision = judge_goodput(summary.generation.as_ref(), slo, &mut details);
+        latency_failed |= decision == Decision::Fail;
+        decisions.push(decision);
+    }
     if let Some(min) = slo.min_throughput_per_sec {
         let decision = if summary.inferences_per_sec >= min {
             Decision::Pass
@@ -151,6 +156,42 @@ pub fn judge(record: &RunRecord, slo: &Slo) -> Verdict {
     }
 }
 
+/// The goodput test of a generative point: at least the required share of
+/// its requests met every objective, at [`PASS_CONFIDENCE`] (the binomial
+/// test early stopping uses, on the requests that missed).
+fn judge_goodput(
+    generation: Option<&crate::metrics::generation::GenerationSummary>,
+    slo: &Slo,
+    details: &mut Vec<String>,
+) -> Decision {
+    let Some((generation, share)) = generation
+        .and_then(|generation| generation.slo_pass_share.map(|share| (generation, share)))
+    else {
+        details.push("no per-request objectives were measured (not a generative run)".to_owned());
+        return Decision::Undecided;
+    };
+    let required = slo.required_goodput_share();
+    let total = generation.requests;
+    let missed = total - ((share * total as f64).round() as u64).min(total);
+    let decision =
+        match crate::metrics::confidence::early_stop(total, missed, &[], required, PASS_CONFIDENCE)
+            .decision
+        {
+            SloDecision::Pass => Decision::Pass,
+            SloDecision::Fail => Decision::Fail,
+            SloDecision::Undecided => Decision::Undecided,
+        };
+    details.push(format!(
+        "goodput {:.2}/s: {} of {total} requests met {} ({:.1} %, {:.0} % needed), {decision}",
+        generation.goodput_per_sec.unwrap_or(0.0),
+        total - missed,
+        slo.generation,
+        share * 100.0,
+        required * 100.0
+    ));
+    decision
+}
+
 /// `(requests, over the bound)` per window of the run, from the windows'
 /// histograms.
 fn window_counts(record: &RunRecord, bound_nanos: u64) -> Vec<(u64, u64)> {
@@ -183,12 +224,15 @@ pub struct MeasuredPoint {
 }
 
 impl MeasuredPoint {
-    /// Inferences per second over the measured period.
+    /// Inferences per second over the measured period; for a generative
+    /// run with objectives, its goodput (requests per second that met them).
     pub fn throughput_per_sec(&self) -> f64 {
-        self.record
-            .summary
-            .as_ref()
-            .map_or(0.0, |s| s.inferences_per_sec)
+        self.record.summary.as_ref().map_or(0.0, |s| {
+            s.generation
+                .as_ref()
+                .and_then(|generation| generation.goodput_per_sec)
+                .unwrap_or(s.inferences_per_sec)
+        })
     }
 
     /// End-to-end latency at `percentile`, in µs.
@@ -256,17 +300,33 @@ fn secs_flag(secs: f64) -> String {
 /// The `profile` command line that runs `config` on `model` again.
 pub fn profile_command(model: &Path, config: &ProfileConfig) -> String {
     let defaults = ProfileConfig::default();
-    let mut args: Vec<String> = vec![
-        "onnx-workbench".to_owned(),
-        "profile".to_owned(),
-        shell_quote(&model.display().to_string()),
-    ];
+    let mut args: Vec<String> = vec!["onnx-workbench".to_owned(), "profile".to_owned()];
+    if !model.as_os_str().is_empty() {
+        args.push(shell_quote(&model.display().to_string()));
+    }
     let mut flag = |name: &str, value: Option<String>| {
         args.push(format!("--{name}"));
         if let Some(value) = value {
             args.push(shell_quote(&value));
         }
     };
+    if let Some(target) = &config.remote {
+        flag("target", Some(target.url.clone()));
+        flag("model-name", Some(target.model_name.clone()));
+        if let Some(version) = &target.model_version {
+            flag("model-version", Some(version.clone()));
+        }
+        if target.timeout_millis != crate::engine::target::DEFAULT_TIMEOUT_MILLIS {
+            flag("timeout", Some(format!("{}ms", target.timeout_millis)));
+        }
+        if let Some(channels) = target.grpc_channels {
+            flag("grpc-channels", Some(channels.to_string()));
+        }
+        // Values are never printed: the user fills them in again.
+        for header in target.headers.iter() {
+            flag("header", Some(header.to_string()));
+        }
+    }
     if config.execution_provider != ExecutionProviderKind::Cpu {
         flag("ep", Some(value_name(&config.execution_provider)));
         if config.device_id != 0 {
@@ -378,6 +438,21 @@ pub fn profile_command(model: &Path, config: &ProfileConfig) -> String {
             "slo",
             Some(format!("{}={}us", bound.percentile, bound.bound_micros)),
         );
+    }
+    if let Some(generation) = &config.generation {
+        flag("generate", None);
+        if let Some(file) = &generation.lengths_file {
+            flag("lengths", Some(file.display().to_string()));
+        } else {
+            flag("prompt-tokens", Some(generation.prompt_tokens.to_string()));
+            flag("new-tokens", Some(generation.new_tokens.to_string()));
+        }
+        if let Some(bytes) = generation.max_kv_bytes {
+            flag("max-kv-bytes", Some(bytes.to_string()));
+        }
+        if generation.slo.is_set() {
+            flag("slo", Some(generation.slo.to_string()));
+        }
     }
     if config.slo_confidence != defaults.slo_confidence {
         flag("confidence", Some(config.slo_confidence.to_string()));
@@ -499,6 +574,109 @@ mod tests {
         assert!(
             command.contains("--shape x=1,3,48,192 --max-input-bytes 1073741824"),
             "{command}"
+        );
+    }
+
+    #[test]
+    fn a_generative_point_passes_on_its_goodput_share_and_ranks_by_goodput() {
+        let generative = |requests: u64, share: f64| {
+            let mut record = fixture_record();
+            let summary = record.summary.as_mut().expect("summary");
+            summary.generation = Some(
+                serde_json::from_value(serde_json::json!({
+                    "requests": requests,
+                    "prompt_tokens": requests * 64,
+                    "output_tokens": requests * 16,
+                    "output_tokens_per_sec": 800.0,
+                    "prompt_tokens_per_sec": 3200.0,
+                    "requests_per_sec": 50.0,
+                    "goodput_per_sec": 50.0 * share,
+                    "slo_pass_share": share,
+                }))
+                .expect("generation summary"),
+            );
+            record
+        };
+        let objectives = slo(&["ttft=60ms,itl=3ms"]);
+        assert!(objectives.generation.is_set());
+        // 2000 of 2000 met: above 99 % with confidence.
+        let verdict = judge(&generative(2000, 1.0), &objectives);
+        assert_eq!(verdict.decision, Decision::Pass, "{verdict:?}");
+        assert!(verdict.details.iter().any(|d| d.contains("2000 of 2000")));
+        // 90 % met: a clear failure, counted as a latency failure.
+        let verdict = judge(&generative(2000, 0.9), &objectives);
+        assert_eq!(verdict.decision, Decision::Fail, "{verdict:?}");
+        assert!(verdict.latency_failed);
+        // 100 requests cannot show 99 % at this confidence.
+        let verdict = judge(&generative(100, 1.0), &objectives);
+        assert_eq!(verdict.decision, Decision::Undecided, "{verdict:?}");
+        // A lower required share passes the 90 % point.
+        let verdict = judge(
+            &generative(2000, 0.9),
+            &slo(&["ttft=60ms,itl=3ms", "goodput>=0.8"]),
+        );
+        assert_eq!(verdict.decision, Decision::Pass, "{verdict:?}");
+        // Without per-request measures (a one-shot run) it cannot decide.
+        let verdict = judge(&fixture_record(), &objectives);
+        assert_eq!(verdict.decision, Decision::Undecided, "{verdict:?}");
+        let record = generative(2000, 0.5);
+        let point = MeasuredPoint {
+            label: "concurrency=1".to_owned(),
+            values: Vec::new(),
+            config: record.config.clone(),
+            verdict: judge(&record, &objectives),
+            record,
+            stability: PointStability::Unstable {
+                reason: "not measured".to_owned(),
+            },
+            attempts: 1,
+            wall_secs: 1.0,
+        };
+        assert!((point.throughput_per_sec() - 25.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_command_keeps_the_token_loop_and_its_objectives() {
+        let mut config = ProfileConfig::default();
+        let mut generation = crate::engine::generate::GenerationConfig::fixed(64, 16);
+        generation
+            .slo
+            .parse_into("ttft=60ms,itl=1500us")
+            .expect("slo");
+        config.generation = Some(generation);
+        let command = profile_command(Path::new("decoder.onnx"), &config);
+        assert!(
+            command.ends_with(
+                "--generate --prompt-tokens 64 --new-tokens 16 --slo ttft=60ms,itl=1500us"
+            ),
+            "{command}"
+        );
+        let parsed = <crate::cli::Cli as clap::Parser>::try_parse_from(
+            command.split(' ').collect::<Vec<_>>(),
+        );
+        assert!(parsed.is_ok(), "{command}: {:?}", parsed.err());
+    }
+
+    #[test]
+    fn the_command_keeps_a_remote_target_without_header_values() {
+        let mut target = crate::engine::target::RemoteTarget::parse(
+            "grpc://server:8001",
+            Some("resnet"),
+            Some("2"),
+            None,
+        )
+        .expect("target");
+        target.headers =
+            crate::engine::headers::Headers::parse(["x-access-token=hush"]).expect("header");
+        let config = ProfileConfig {
+            remote: Some(target),
+            ..ProfileConfig::default()
+        };
+        let command = profile_command(Path::new(""), &config);
+        assert_eq!(
+            command,
+            "onnx-workbench profile --target grpc://server:8001 --model-name resnet \
+             --model-version 2 --header 'x-access-token=***' --duration 10s"
         );
     }
 

@@ -275,6 +275,12 @@ impl Runner {
         // The sweep measures load; per-layer timings are for `profile` of the
         // recommendation.
         spec.base.layer_profiling = LayerProfiling::Off;
+        // Each generative run judges its requests against the objectives.
+        if spec.slo.generation.is_set()
+            && let Some(generation) = spec.base.generation.as_mut()
+        {
+            generation.slo = spec.slo.generation;
+        }
         Self {
             model,
             spec,

@@ -241,13 +241,35 @@ pub struct Slo {
     pub latency: Vec<LatencyBound>,
     /// Least inferences per second, if given.
     pub min_throughput_per_sec: Option<f64>,
+    /// Generative runs: per-request objectives (`ttft=`, `itl=`, `tpot=`,
+    /// `e2e=`); a point passes when at least [`Slo::goodput_share`] of its
+    /// requests meet all of them, and points rank by goodput.
+    pub generation: crate::metrics::generation::GenerationSlo,
+    /// The share of requests that must meet the generation objectives
+    /// (`goodput>=0.99`).
+    pub goodput_share: Option<f64>,
 }
+
+/// Share of a generative point's requests that must meet every objective
+/// unless `goodput>=SHARE` says otherwise.
+pub const DEFAULT_GOODPUT_SHARE: f64 = 0.99;
 
 impl Slo {
     /// Adds one `--slo` item: `p99=20ms` or `throughput>=500`.
     pub fn add(&mut self, text: &str) -> Result<(), TuneError> {
         let bad = || TuneError::BadSlo(text.to_owned());
         let trimmed = text.trim();
+        if self.generation.parse_into(trimmed).is_ok() {
+            return Ok(());
+        }
+        if let Some(value) = trimmed.strip_prefix("goodput>=") {
+            let value: f64 = value.trim().parse().map_err(|_| bad())?;
+            if !(value > 0.0 && value < 1.0) {
+                return Err(bad());
+            }
+            self.goodput_share = Some(value);
+            return Ok(());
+        }
         if let Some(value) = trimmed.strip_prefix("throughput>=") {
             let value: f64 = value.trim().parse().map_err(|_| bad())?;
             if !(value.is_finite() && value > 0.0) {
@@ -306,7 +328,19 @@ impl Slo {
         if let Some(min) = self.min_throughput_per_sec {
             parts.push(format!("throughput>={min}/s"));
         }
+        if self.generation.is_set() {
+            parts.push(format!(
+                "{} for {:.0} % of requests",
+                self.generation,
+                self.required_goodput_share() * 100.0
+            ));
+        }
         parts.join(", ")
+    }
+
+    /// The share of requests that must meet the generation objectives.
+    pub fn required_goodput_share(&self) -> f64 {
+        self.goodput_share.unwrap_or(DEFAULT_GOODPUT_SHARE)
     }
 }
 
@@ -368,8 +402,16 @@ impl SweepSpec {
 
     /// Checks the spec before anything runs.
     pub fn validate(&self) -> Result<(), TuneError> {
-        if self.slo.latency.is_empty() && self.slo.min_throughput_per_sec.is_none() {
+        if self.slo.latency.is_empty()
+            && self.slo.min_throughput_per_sec.is_none()
+            && !self.slo.generation.is_set()
+        {
             return Err(TuneError::NoSlo);
+        }
+        if self.slo.generation.is_set() && self.base.generation.is_none() {
+            return Err(TuneError::BaseConfig(
+                "ttft/itl/tpot/e2e objectives judge generative runs: add --generate".to_owned(),
+            ));
         }
         if !(self.stability.is_finite() && self.stability > 0.0) {
             return Err(TuneError::BadStability(self.stability * 100.0));

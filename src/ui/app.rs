@@ -295,6 +295,9 @@ impl WorkbenchApp {
         if let Some(target) = self.remote.target() {
             let mut config = self.settings.config.clone();
             config.remote = Some(target);
+            if let Some(url) = self.remote.metrics_url() {
+                config.metrics_url = Some(url);
+            }
             let inputs = self.remote.inputs().unwrap_or_default();
             super::input_shapes::sync_shapes(
                 &mut config,

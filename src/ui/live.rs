@@ -202,7 +202,20 @@ pub fn live_ui(ui: &mut Ui, data: &LiveData<'_>) {
 /// inter-token latency (every gap) per window.
 fn generation_ui(ui: &mut Ui, windows: &[WindowStats], max_points: usize) {
     ui.columns(2, |columns| {
-        columns[0].label(RichText::new("Output tokens per second").strong());
+        let kv_now = windows
+            .iter()
+            .rev()
+            .find_map(|w| w.kv_cache_bytes)
+            .map_or_else(String::new, |bytes| {
+                format!(" · KV cache {}", crate::util::format_bytes(bytes))
+            });
+        columns[0]
+            .label(RichText::new(format!("Output tokens per second{kv_now}")).strong())
+            .on_hover_text(
+                "The KV cache figure is the most bytes the running sequences held together \
+                 in the last window, sampled as each request finished (summary: the peak \
+                 over the run and the estimate checked before it).",
+            );
         let tokens = series(windows, max_points, |w| w.output_tokens_per_sec);
         time_plot("tokens", "tokens/s")
             .y_axis_formatter(|mark, _| format!("{:.0}/s", mark.value))

@@ -12,6 +12,7 @@ use egui::{RichText, Ui};
 
 use super::theme;
 use crate::engine::{
+    headers::Headers,
     remote::{Client, IndexEntry, ModelMetadata, ServerInfo},
     target::RemoteTarget,
 };
@@ -33,6 +34,11 @@ pub struct Probe {
 pub struct RemotePanel {
     url: String,
     model_name: String,
+    /// `(key, value)` rows: sent on every call, never saved (the panel is
+    /// not part of the remembered settings), the value shown masked.
+    headers: Vec<(String, String)>,
+    /// The server's Prometheus endpoint (the runs' `--metrics-url`).
+    metrics_url: String,
     pending: Option<Receiver<Result<Probe, String>>>,
     probe: Option<Probe>,
     error: Option<String>,
@@ -67,6 +73,24 @@ impl RemotePanel {
         (self.active && probe.metadata.is_some()).then(|| probe.target.clone())
     }
 
+    /// The metrics URL runs to the server scrape, when one is typed.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.target()?;
+        Some(self.metrics_url.trim().to_owned()).filter(|url| !url.is_empty())
+    }
+
+    /// The header rows, checked (empty rows are skipped).
+    fn parsed_headers(&self) -> Result<Headers, String> {
+        let items: Vec<String> = self
+            .headers
+            .iter()
+            .filter(|(key, value)| !key.trim().is_empty() || !value.is_empty())
+            .map(|(key, value)| format!("{}={value}", key.trim()))
+            .collect();
+        Headers::parse(items.iter().map(String::as_str))
+            .map_err(|err| err.to_string().replace("--header", "Header"))
+    }
+
     /// The inputs of the chosen model as the server declares them (`-1`:
     /// a dim with no fixed size), while runs go to the server.
     pub fn inputs(&self) -> Option<Vec<crate::model::TensorInfo>> {
@@ -98,9 +122,16 @@ impl RemotePanel {
     }
 
     fn connect(&mut self) {
+        let headers = match self.parsed_headers() {
+            Ok(headers) => headers,
+            Err(err) => {
+                self.error = Some(err);
+                return;
+            }
+        };
         // The model name is checked by the probe; an empty one reads only
         // the server and its index.
-        let target = match RemoteTarget::parse(
+        let mut target = match RemoteTarget::parse(
             self.url.trim(),
             Some(self.model_name.trim()).filter(|name| !name.is_empty()),
             None,
@@ -117,6 +148,7 @@ impl RemotePanel {
                         model_version: None,
                         timeout_millis: crate::engine::target::DEFAULT_TIMEOUT_MILLIS,
                         grpc_channels: None,
+                        headers: Default::default(),
                     },
                     Err(err) => {
                         self.error = Some(err.to_string());
@@ -129,6 +161,7 @@ impl RemotePanel {
                 return;
             }
         };
+        target.headers = headers;
         let (sender, receiver) = crossbeam_channel::bounded(1);
         let spawned = std::thread::Builder::new()
             .name("wb-ui-remote".to_owned())
@@ -199,6 +232,20 @@ impl RemotePanel {
                     .request_repaint_after(std::time::Duration::from_millis(100));
             }
         });
+        self.headers_ui(ui);
+        ui.horizontal(|ui| {
+            let label = ui.label("Metrics URL");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.metrics_url)
+                    .hint_text("optional, e.g. http://HOST:8002/metrics")
+                    .desired_width(260.0),
+            )
+            .labelled_by(label.id)
+            .on_hover_text(
+                "The server's Prometheus endpoint (Triton's /metrics), scraped once per \
+                 window during runs for its GPU readings; the headers are sent there too.",
+            );
+        });
         if let Some(error) = &self.error {
             ui.label(RichText::new(error).color(theme::ERROR));
         }
@@ -246,6 +293,50 @@ impl RemotePanel {
         if let Some(name) = chosen {
             self.model_name = name;
             self.connect();
+        }
+    }
+
+    /// One row per header: the key, the value masked, a remove button.
+    /// Applied at the next Connect.
+    fn headers_ui(&mut self, ui: &mut Ui) {
+        let mut remove = None;
+        for (index, (key, value)) in self.headers.iter_mut().enumerate() {
+            ui.horizontal(|ui| {
+                let label = ui.label("Header");
+                ui.add(
+                    egui::TextEdit::singleline(key)
+                        .hint_text("e.g. triton-access-token")
+                        .desired_width(180.0),
+                )
+                .labelled_by(label.id);
+                let label = ui.label("value");
+                ui.add(
+                    egui::TextEdit::singleline(value)
+                        .password(true)
+                        .desired_width(180.0),
+                )
+                .labelled_by(label.id);
+                if ui
+                    .small_button("✕")
+                    .on_hover_text("Remove this header")
+                    .clicked()
+                {
+                    remove = Some(index);
+                }
+            });
+        }
+        if let Some(index) = remove {
+            self.headers.remove(index);
+        }
+        if ui
+            .small_button("+ Header")
+            .on_hover_text(
+                "A header sent on every call (gRPC metadata or HTTP header), such as an \
+                 access token. Values are never saved: sessions keep only the key.",
+            )
+            .clicked()
+        {
+            self.headers.push(Default::default());
         }
     }
 

@@ -132,6 +132,7 @@ mod tests {
             itl_p50_micros: None,
             itl_p99_micros: None,
             output_tokens_per_sec: None,
+            kv_cache_bytes: None,
             start_secs: 1.0,
             duration_secs: 1.0,
             requests: 10,

@@ -20,7 +20,10 @@ use super::{
 };
 use crate::{
     engine::ProfileConfig,
-    metrics::validity::{Validity, Verdict},
+    metrics::{
+        generation::GenerationSlo,
+        validity::{Validity, Verdict},
+    },
     tune::{
         DEFAULT_STABILITY, Percentile, SearchMode, Slo, SweepHandle, SweepProgress, SweepResult,
         SweepSpec, TuneError, VaryDimension, VaryKey,
@@ -49,6 +52,9 @@ pub struct TuneTab {
     pub bound_millis: f64,
     /// Least inferences per second; empty for none.
     pub min_throughput: String,
+    /// Generative runs with objectives (Config ▸ Generation): the share of
+    /// requests, in percent, that must meet all of them.
+    pub goodput_percent: f64,
     /// Grid, or the rate or concurrency search.
     pub search: SearchMode,
     /// Wall-clock budget of the whole sweep in seconds; 0 for none.
@@ -66,6 +72,7 @@ impl Default for TuneTab {
             percentile: Percentile::P99,
             bound_millis: 20.0,
             min_throughput: String::new(),
+            goodput_percent: crate::tune::DEFAULT_GOODPUT_SHARE * 100.0,
             search: SearchMode::Grid,
             budget_secs: 300.0,
             confirm: true,
@@ -187,7 +194,12 @@ impl TuneTab {
             dimensions.push(format!("{}={}", key.name(), text.trim()).parse::<VaryDimension>()?);
         }
         let mut slo = Slo::default();
-        if self.bound_millis > 0.0 {
+        if let Some(objectives) = generation_objectives(base) {
+            // A generative point passes on its requests: the share that met
+            // every objective of Config ▸ Generation, ranked by goodput.
+            slo.generation = objectives;
+            slo.add(&format!("goodput>={}", self.goodput_percent / 100.0))?;
+        } else if self.bound_millis > 0.0 {
             slo.add(&format!("{}={}", self.percentile, self.bound_millis))?;
         }
         if !self.min_throughput.trim().is_empty() {
@@ -211,7 +223,7 @@ impl TuneTab {
         );
         ui.add_space(6.0);
         let running = view.sweep.is_some();
-        ui.add_enabled_ui(!running, |ui| self.form_ui(ui));
+        ui.add_enabled_ui(!running, |ui| self.form_ui(ui, view.base));
         ui.add_space(6.0);
         let spec = self.spec(view.base);
         ui.horizontal(|ui| {
@@ -277,7 +289,7 @@ impl TuneTab {
     }
 
     /// The values to vary, the SLO, the search and the budget.
-    fn form_ui(&mut self, ui: &mut Ui) {
+    fn form_ui(&mut self, ui: &mut Ui, base: &ProfileConfig) {
         ui.label(RichText::new("Vary (comma-separated values; empty = not varied)").strong());
         egui::Grid::new("tune_vary")
             .num_columns(4)
@@ -298,6 +310,45 @@ impl TuneTab {
                 }
             });
         ui.add_space(4.0);
+        if let Some(objectives) = generation_objectives(base) {
+            ui.horizontal(|ui| {
+                ui.label(RichText::new("SLO").strong());
+                ui.label(format!(
+                    "{objectives} (Config ▸ Generation), met by at least"
+                ));
+                let share = ui.add(
+                    egui::DragValue::new(&mut self.goodput_percent)
+                        .range(1.0..=99.99)
+                        .speed(0.1)
+                        .suffix(" %"),
+                );
+                share.on_hover_text(
+                    "Each request passes when its TTFT, every inter-token gap, TPOT and \
+                     end-to-end time meet the objectives. A point passes when this share of its \
+                     requests passed (binomial test at 95 % confidence); points rank by goodput, \
+                     the passing requests per second.",
+                );
+                ui.label("of requests");
+            });
+            self.throughput_floor_ui(ui);
+        } else {
+            if base.generation.is_some() {
+                ui.label(
+                    RichText::new(
+                        "Generative run without objectives: set TTFT / ITL / TPOT / end-to-end \
+                         objectives in Config ▸ Generation to sweep for goodput; until then the \
+                         bound below applies to each request's end-to-end time.",
+                    )
+                    .color(theme::MUTED),
+                );
+            }
+            self.latency_slo_ui(ui);
+        }
+        self.search_ui(ui);
+    }
+
+    /// The latency percentile bound and the throughput floor.
+    fn latency_slo_ui(&mut self, ui: &mut Ui) {
         ui.horizontal(|ui| {
             let label = ui.label("SLO");
             egui::ComboBox::from_id_salt("tune_percentile")
@@ -326,14 +377,26 @@ impl TuneTab {
                     .speed(0.1),
             )
             .labelled_by(bound.id);
-            let floor = ui.label("throughput ≥ (inf/s)");
-            ui.add(
-                egui::TextEdit::singleline(&mut self.min_throughput)
-                    .hint_text("optional")
-                    .desired_width(80.0),
-            )
-            .labelled_by(floor.id);
+            self.throughput_floor_edit(ui);
         });
+    }
+
+    fn throughput_floor_ui(&mut self, ui: &mut Ui) {
+        ui.horizontal(|ui| self.throughput_floor_edit(ui));
+    }
+
+    fn throughput_floor_edit(&mut self, ui: &mut Ui) {
+        let floor = ui.label("throughput ≥ (inf/s)");
+        ui.add(
+            egui::TextEdit::singleline(&mut self.min_throughput)
+                .hint_text("optional")
+                .desired_width(80.0),
+        )
+        .labelled_by(floor.id);
+    }
+
+    /// The search, the budget, stability and confirmation.
+    fn search_ui(&mut self, ui: &mut Ui) {
         ui.horizontal(|ui| {
             let label = ui.label("Search");
             egui::ComboBox::from_id_salt("tune_search")
@@ -371,6 +434,14 @@ impl TuneTab {
             ui.checkbox(&mut self.confirm, "Confirm the recommendation");
         });
     }
+}
+
+/// The per-request objectives of a generative base configuration, when set.
+fn generation_objectives(base: &ProfileConfig) -> Option<GenerationSlo> {
+    base.generation
+        .as_ref()
+        .map(|generation| generation.slo)
+        .filter(GenerationSlo::is_set)
 }
 
 /// A spec error in the form's words where the sweep's own names flags.
@@ -529,6 +600,16 @@ const SERIES: [(&str, Color32, MarkerShape, bool); 6] = [
     ),
 ];
 
+/// What a point's throughput is: goodput when points are judged on their
+/// requests' objectives.
+fn throughput_label(slo: &Slo) -> &'static str {
+    if slo.generation.is_set() {
+        "goodput (requests/s)"
+    } else {
+        "inferences/s"
+    }
+}
+
 /// Which of [`SERIES`] a point belongs to.
 fn category(row: &PointRow) -> usize {
     let decision = match row.decision {
@@ -573,7 +654,7 @@ fn scatter_ui(ui: &mut Ui, table: &PointTable, slo: &Slo) -> Option<usize> {
         .height(300.0)
         .legend(Legend::default().position(Corner::RightBottom))
         .x_axis_label(format!("{percentile} latency (ms)"))
-        .y_axis_label("inferences/s")
+        .y_axis_label(throughput_label(slo))
         .include_x(0.0)
         .include_y(0.0)
         .allow_scroll(false)
@@ -668,7 +749,7 @@ fn points_table_ui(ui: &mut Ui, table: &PointTable, slo: &Slo) -> Option<usize> 
         .show(ui, |ui| {
             for header in [
                 "point".to_owned(),
-                "inferences/s".to_owned(),
+                throughput_label(slo).to_owned(),
                 percentile.to_string(),
                 "verdict".to_owned(),
                 "stable".to_owned(),
@@ -766,6 +847,35 @@ mod tests {
         assert!(err.to_string().contains("concurrency"), "{err}");
         tab.values[0] = "1".to_owned();
         tab.min_throughput = "lots".to_owned();
+        assert!(matches!(tab.spec(&base), Err(TuneError::BadSlo(_))));
+    }
+
+    #[test]
+    fn a_generative_base_with_objectives_sweeps_for_goodput() {
+        let mut tab = TuneTab {
+            search: SearchMode::Concurrency,
+            ..TuneTab::default()
+        };
+        let mut generation = crate::engine::generate::GenerationConfig::fixed(64, 16);
+        let mut base = ProfileConfig {
+            generation: Some(generation.clone()),
+            ..ProfileConfig::default()
+        };
+        // Without objectives the latency bound applies (to end-to-end time).
+        let spec = tab.spec(&base).expect("spec");
+        assert_eq!(spec.slo.latency.len(), 1);
+        assert!(!spec.slo.generation.is_set());
+        assert_eq!(throughput_label(&spec.slo), "inferences/s");
+
+        generation.slo.parse_into("ttft=60ms,itl=3ms").expect("slo");
+        base.generation = Some(generation);
+        tab.goodput_percent = 95.0;
+        let spec = tab.spec(&base).expect("spec");
+        assert!(spec.slo.latency.is_empty());
+        assert_eq!(spec.slo.generation.ttft_micros, Some(60_000.0));
+        assert!((spec.slo.required_goodput_share() - 0.95).abs() < 1e-12);
+        assert_eq!(throughput_label(&spec.slo), "goodput (requests/s)");
+        tab.goodput_percent = 100.0;
         assert!(matches!(tab.spec(&base), Err(TuneError::BadSlo(_))));
     }
 

@@ -256,8 +256,70 @@ fn the_cli_prints_the_generative_table_and_exports_token_events() {
         "{tokens} for {requests}"
     );
     assert!(generation["ttft"]["p99_micros"].is_number());
+    // The KV cache over the run: per window, at most the budget's estimate.
+    let estimate = generation["kv_cache"]["budget_estimate_bytes"]
+        .as_u64()
+        .expect("estimate");
+    let kv: Vec<u64> = document["timeseries"]
+        .as_array()
+        .expect("windows")
+        .iter()
+        .filter_map(|window| window["kv_cache_bytes"].as_u64())
+        .collect();
+    assert!(!kv.is_empty(), "no window has a KV cache size");
+    assert!(
+        kv.iter().all(|&bytes| bytes > 0 && bytes <= estimate),
+        "{kv:?} vs {estimate}"
+    );
+    let series = std::fs::read_to_string(csv.join("timeseries.csv")).expect("timeseries.csv");
+    assert!(
+        series
+            .lines()
+            .next()
+            .expect("header")
+            .contains("kv_cache_bytes")
+    );
     let rows = std::fs::read_to_string(csv.join("tokens.csv")).expect("tokens.csv");
     assert!(rows.lines().count() > 10);
+}
+
+#[test]
+fn a_transformed_decoder_reports_next_token_agreement() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let session = dir.path().join("session.json");
+    let model = model_path("decoder_hf.onnx");
+    let (ok, stdout, stderr) = cli(&[
+        "profile",
+        model.to_str().expect("utf-8"),
+        "--generate",
+        "--prompt-tokens",
+        "6",
+        "--new-tokens",
+        "3",
+        "--precision",
+        "int8",
+        "--duration",
+        "0.5s",
+        "--warmup",
+        "0s",
+        "--no-layer-profile",
+        "--export",
+        session.to_str().expect("utf-8"),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("top-1 agreement"), "{stdout}");
+    let document: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&session).expect("session")).expect("json");
+    let next = &document["transform"]["accuracy"]["next_token"];
+    let positions = next["positions"].as_u64().expect("positions");
+    assert!(positions > 0, "{next}");
+    for key in ["top1_agreement", "first_token_agreement"] {
+        let share = next[key].as_f64().expect(key);
+        assert!((0.0..=1.0).contains(&share), "{key} {share}");
+    }
+    // Int8 weights move the logits but keep them pointing the same way.
+    let cosine = next["mean_cosine"].as_f64().expect("cosine");
+    assert!(cosine > 0.9 && cosine <= 1.0 + 1e-9, "{cosine}");
 }
 
 #[test]

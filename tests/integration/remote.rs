@@ -138,6 +138,11 @@ fn free_port() -> u16 {
 /// gRPC port accepts connections. `None` (with the reason printed) when
 /// there is no kserve outside CI.
 fn start_server() -> Option<Server> {
+    start_server_with(&[])
+}
+
+/// [`start_server`] with more arguments for the fixture.
+fn start_server_with(extra: &[&str]) -> Option<Server> {
     let python = match kserve_python() {
         Ok(python) => python,
         Err(reason) if std::env::var_os("CI").is_none() => {
@@ -155,6 +160,7 @@ fn start_server() -> Option<Server> {
         .args(["--model_name", MODEL_NAME, "--exit_with_parent"])
         .args(["--http_port", &http_port.to_string()])
         .args(["--grpc_port", &grpc_port.to_string()])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(log.reopen().expect("log"))
         .stderr(log.reopen().expect("log"))
@@ -413,6 +419,94 @@ fn killing_the_server_mid_run_keeps_partial_results_and_ends_in_bounded_time() {
             .is_some_and(|messages| !messages.is_empty())
     );
     assert_eq!(document["remote"]["stopped_on_failures"], true);
+}
+
+/// `--header`: sent on every call over gRPC and REST (the server refuses
+/// inferences without it), never written anywhere.
+#[test]
+fn headers_reach_the_server_and_never_leak() {
+    const TOKEN: &str = "wb-test-token-7f3a9c";
+    let Some(server) = start_server_with(&["--require_header", &format!("x-access-token={TOKEN}")])
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let urls = [
+        format!("grpc://127.0.0.1:{}", server.grpc_port),
+        format!("http://127.0.0.1:{}", server.http_port),
+    ];
+    for (index, url) in urls.iter().enumerate() {
+        let session = dir.path().join(format!("session{index}.json"));
+        let csv = dir.path().join(format!("csv{index}"));
+        let trace = dir.path().join(format!("trace{index}.json"));
+        let common = [
+            "profile",
+            "--target",
+            url,
+            "--model-name",
+            MODEL_NAME,
+            "--shape",
+            "x=1,3,16,16",
+            "--concurrency",
+            "2",
+            "--warmup",
+            "0.2s",
+        ];
+        // With the token, from the environment (out of shell history).
+        let output = Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
+            .args(common)
+            .args([
+                "--duration",
+                "1s",
+                "--header",
+                "X-Access-Token=env:WB_TEST_TOKEN",
+            ])
+            .args(["--export", session.to_str().expect("utf-8")])
+            .args(["--export-csv", csv.to_str().expect("utf-8")])
+            .args(["--export-trace", trace.to_str().expect("utf-8")])
+            .env("WB_TEST_TOKEN", TOKEN)
+            .output()
+            .expect("run");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{url}: {stderr}");
+        assert!(stdout.contains("x-access-token=***"), "{url}: {stdout}");
+        let document: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&session).expect("session")).expect("json");
+        assert!(
+            document["summary"]["requests_ok"].as_u64() > Some(10),
+            "{url}"
+        );
+        assert_eq!(document["errors"]["count"], 0, "{url}");
+        assert_eq!(
+            document["config"]["remote"]["headers"],
+            serde_json::json!(["x-access-token"])
+        );
+        let report = workbench(&["report", session.to_str().expect("utf-8")]);
+        let report = String::from_utf8_lossy(&report.stdout).into_owned();
+        assert!(report.contains("x-access-token=***"), "{report}");
+        // The token is in no output: stdout, stderr, the session, its CSV
+        // files, the trace or the report.
+        let mut texts = vec![stdout.into_owned(), stderr.into_owned(), report];
+        for file in std::fs::read_dir(&csv).expect("csv dir") {
+            texts.push(std::fs::read_to_string(file.expect("entry").path()).expect("csv"));
+        }
+        texts.push(std::fs::read_to_string(&session).expect("session"));
+        texts.push(std::fs::read_to_string(&trace).expect("trace"));
+        for text in &texts {
+            assert!(!text.contains(TOKEN), "{url}: the token leaked");
+        }
+
+        // Without it, the first (timed) request is refused, so no load
+        // starts, and the error carries the server's reason.
+        let output = workbench(&[&common[..], &["--duration", "0.5s", "--quiet"]].concat());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{url}: {stderr}");
+        assert!(
+            stderr.contains("first request failed") && stderr.contains("x-access-token"),
+            "{url}: {stderr}"
+        );
+    }
 }
 
 /// The start page's "Remote server" choice: URL and model, connect, use it

@@ -6,7 +6,11 @@ metadata reports the model's inputs and outputs as ONNX declares them
 (symbolic dims as -1), so clients can derive their requests from it.
 
     python onnx_model_server.py --model_path MODEL.onnx --model_name NAME \
-        --http_port 8080 --grpc_port 8081
+        --http_port 8080 --grpc_port 8081 [--require_header KEY=VALUE]
+
+With --require_header, an inference without that header (HTTP header or
+gRPC metadata) is refused with HTTP 400 / INVALID_ARGUMENT, as a server
+behind an access token refuses it.
 """
 
 import argparse
@@ -18,6 +22,7 @@ import uuid
 import numpy as np
 import onnxruntime as ort
 from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
+from kserve.errors import InvalidInput
 from kserve import model_server
 
 # ONNX Runtime's type strings to the protocol's datatypes.
@@ -53,10 +58,11 @@ def describe(args):
 class OnnxModel(Model):
     """One ONNX model, one onnxruntime session."""
 
-    def __init__(self, name: str, path: str, threads: int):
+    def __init__(self, name: str, path: str, threads: int, required_header=None):
         super().__init__(name)
         self.path = path
         self.threads = threads
+        self.required_header = required_header
         self.session = None
         self.load()
 
@@ -77,6 +83,10 @@ class OnnxModel(Model):
         return describe(self.session.get_outputs())
 
     async def predict(self, payload: InferRequest, headers=None, response_headers=None):
+        if self.required_header is not None:
+            key, value = self.required_header
+            if (headers or {}).get(key) != value:
+                raise InvalidInput(f"this server requires the header {key!r}")
         feeds = {item.name: item.as_numpy() for item in payload.inputs}
         outputs = self.session.run(None, feeds)
         results = []
@@ -112,10 +122,15 @@ if __name__ == "__main__":
     parser.add_argument("--model_path", required=True)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--exit_with_parent", action="store_true")
+    parser.add_argument("--require_header", default=None)
     args, _ = parser.parse_known_args()
     if args.exit_with_parent:
         exit_with_parent()
-    model = OnnxModel(args.model_name, args.model_path, args.threads)
+    required = None
+    if args.require_header:
+        key, _, value = args.require_header.partition("=")
+        required = (key.lower(), value)
+    model = OnnxModel(args.model_name, args.model_path, args.threads, required)
     ModelServer(
         http_port=args.http_port,
         grpc_port=args.grpc_port,

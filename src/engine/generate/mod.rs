@@ -103,6 +103,99 @@ pub fn check_run(
     Ok(bytes)
 }
 
+/// Prompts in the fixed set of [`next_token_agreement`].
+const AGREEMENT_PROMPTS: usize = 8;
+/// Tokens the original generates per prompt there.
+const AGREEMENT_TOKENS: usize = 8;
+
+/// How often `after` (a transformed decoder) picks `before`'s next token:
+/// over a fixed, seeded prompt set, `before` generates greedily, then both
+/// score the same sequence in one call each (teacher forcing) and their
+/// argmax and logits are compared at every generated position.
+pub fn next_token_agreement(
+    (before, layout_before): (&mut Session, DecoderLayout),
+    (after, layout_after): (&mut Session, DecoderLayout),
+    seed: u64,
+) -> Result<crate::transform::NextTokenAgreement, GenerateError> {
+    let plan_before = StepPlan::new(before, layout_before)?;
+    let plan_after = StepPlan::new(after, layout_after)?;
+    let vocab = plan_before.layout.vocab.unwrap_or(2).max(2);
+    let positions_cap = plan_before.layout.max_positions.unwrap_or(1024) as usize;
+    let prompt_tokens = 16.min(positions_cap.saturating_sub(AGREEMENT_TOKENS).max(1));
+    let options = RunOptions::new().map_err(GenerateError::Value)?;
+    let mut state = seed ^ 0xA11CE;
+    let mut next_random = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let (mut agree, mut compared, mut first_agree, mut cosine_sum) = (0u64, 0u64, 0usize, 0.0);
+    for _ in 0..AGREEMENT_PROMPTS {
+        let prompt: Vec<i64> = (0..prompt_tokens)
+            .map(|_| 1 + (next_random() % (vocab - 1)) as i64)
+            .collect();
+        let generated = token_loop::generate(
+            before,
+            &plan_before,
+            std::slice::from_ref(&prompt),
+            AGREEMENT_TOKENS,
+            &options,
+            |_, _| {},
+        )?;
+        let mut sequence = prompt.clone();
+        sequence.extend_from_slice(&generated[0][..AGREEMENT_TOKENS - 1]);
+        let (logits_before, width) = token_loop::sequence_logits(before, &plan_before, &sequence)?;
+        let (logits_after, width_after) =
+            token_loop::sequence_logits(after, &plan_after, &sequence)?;
+        if width != width_after || logits_before.len() != logits_after.len() {
+            return Err(GenerateError::Logits(format!(
+                "the transformed logits have {width_after} columns, the original's {width}"
+            )));
+        }
+        for position in prompt.len() - 1..sequence.len() {
+            let row = position * width..(position + 1) * width;
+            let (a, b) = (&logits_before[row.clone()], &logits_after[row]);
+            let is_same = argmax(a) == argmax(b);
+            agree += u64::from(is_same);
+            if position == prompt.len() - 1 && is_same {
+                first_agree += 1;
+            }
+            cosine_sum += cosine(a, b);
+            compared += 1;
+        }
+    }
+    Ok(crate::transform::NextTokenAgreement {
+        prompts: AGREEMENT_PROMPTS,
+        positions: compared,
+        top1_agreement: agree as f64 / compared.max(1) as f64,
+        first_token_agreement: first_agree as f64 / AGREEMENT_PROMPTS as f64,
+        mean_cosine: cosine_sum / compared.max(1) as f64,
+    })
+}
+
+fn argmax(values: &[f32]) -> usize {
+    values.iter().enumerate().fold(
+        0,
+        |best, (index, value)| if *value > values[best] { index } else { best },
+    )
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let (mut dot, mut norm_a, mut norm_b) = (0.0f64, 0.0f64, 0.0f64);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(*x), f64::from(*y));
+        dot += x * y;
+        norm_a += x * x;
+        norm_b += y * y;
+    }
+    if norm_a == 0.0 || norm_b == 0.0 {
+        return 0.0;
+    }
+    dot / (norm_a.sqrt() * norm_b.sqrt())
+}
+
 /// Shared by the workers of a run: the replay position in a lengths file
 /// and the KV cache bytes alive.
 #[derive(Debug)]
@@ -174,6 +267,9 @@ pub struct Generated {
     pub gaps_nanos: Vec<u64>,
     /// Per row: prompt tokens and output tokens asked for.
     pub rows: Vec<(u32, u32)>,
+    /// KV cache bytes of every running sequence together once this
+    /// request's cache was counted.
+    pub kv_cache_bytes: u64,
 }
 
 /// One worker's token loop: its own session, lengths and prompts.
@@ -262,6 +358,7 @@ impl Generator {
             .fetch_add(kv_bytes, Ordering::Relaxed)
             + kv_bytes;
         self.shared.kv_peak_bytes.fetch_max(live, Ordering::Relaxed);
+        self.generated.kv_cache_bytes = live;
         let times = &mut self.generated.token_nanos;
         times.clear();
         let result = token_loop::generate(

@@ -124,7 +124,67 @@ pub fn generate(
     prompts: &[Vec<i64>],
     new_tokens: usize,
     options: &RunOptions,
+    on_token: impl FnMut(usize, &[i64]),
+) -> Result<Vec<Vec<i64>>, GenerateError> {
+    generate_with_logits(
+        session,
+        plan,
+        prompts,
+        new_tokens,
+        options,
+        on_token,
+        |_| Ok(()),
+    )
+}
+
+/// The logits of one sequence at every position, from one call with an
+/// empty cache: `(logits, vocab)`, row-major `[positions, vocab]` as f32.
+pub fn sequence_logits(
+    session: &mut Session,
+    plan: &StepPlan,
+    ids: &[i64],
+) -> Result<(Vec<f32>, usize), GenerateError> {
+    let options = RunOptions::new().map_err(GenerateError::Value)?;
+    let mut captured = (Vec::new(), 0);
+    generate_with_logits(
+        session,
+        plan,
+        std::slice::from_ref(&ids.to_vec()),
+        1,
+        &options,
+        |_, _| {},
+        |logits| {
+            captured = all_logits(logits)?;
+            Ok(())
+        },
+    )?;
+    Ok(captured)
+}
+
+fn all_logits(logits: &DynValue) -> Result<(Vec<f32>, usize), GenerateError> {
+    let vocab_of = |shape: &[i64]| shape.last().and_then(|v| usize::try_from(*v).ok());
+    if let Ok((shape, data)) = logits.try_extract_tensor::<f32>()
+        && let Some(vocab) = vocab_of(shape)
+    {
+        return Ok((data.to_vec(), vocab));
+    }
+    if let Ok((shape, data)) = logits.try_extract_tensor::<half::f16>()
+        && let Some(vocab) = vocab_of(shape)
+    {
+        return Ok((data.iter().map(|v| v.to_f32()).collect(), vocab));
+    }
+    Err(GenerateError::Logits(format!("{:?}", logits.dtype())))
+}
+
+/// [`generate`], handing each step's logits to `on_logits` first.
+fn generate_with_logits(
+    session: &mut Session,
+    plan: &StepPlan,
+    prompts: &[Vec<i64>],
+    new_tokens: usize,
+    options: &RunOptions,
     mut on_token: impl FnMut(usize, &[i64]),
+    mut on_logits: impl FnMut(&DynValue) -> Result<(), GenerateError>,
 ) -> Result<Vec<Vec<i64>>, GenerateError> {
     let rows = prompts.len();
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
@@ -213,6 +273,7 @@ pub fn generate(
             .get_mut(plan.logits_output)
             .and_then(Option::take)
             .ok_or_else(|| GenerateError::Missing(layout.logits.clone()))?;
+        on_logits(&logits)?;
         let next = argmax_last(&logits, rows)?;
         for (slot, output) in plan.present_outputs.iter().enumerate() {
             cache[slot] = step_outputs

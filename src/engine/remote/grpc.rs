@@ -118,6 +118,23 @@ pub struct GrpcClient {
     model_name: String,
     model_version: String,
     timeout: Duration,
+    /// `--header`s, sent as metadata on every call (boxed: a map is
+    /// large, and most targets have none).
+    metadata: Box<tonic::metadata::MetadataMap>,
+}
+
+/// The target's headers as gRPC metadata.
+fn metadata(target: &RemoteTarget) -> Result<tonic::metadata::MetadataMap, RemoteError> {
+    let mut map = tonic::metadata::MetadataMap::new();
+    for (key, value) in target.headers.to_send()? {
+        // `Header::parse` checked both; a failure here names the key only.
+        let invalid = || RemoteError::Header(crate::engine::headers::HeaderError::Key(key.clone()));
+        let name =
+            tonic::metadata::AsciiMetadataKey::from_bytes(key.as_bytes()).map_err(|_| invalid())?;
+        let value = value.parse().map_err(|_| invalid())?;
+        map.insert(name, value);
+    }
+    Ok(map)
 }
 
 impl GrpcClient {
@@ -126,6 +143,7 @@ impl GrpcClient {
         target: &RemoteTarget,
         shared: Option<&SharedChannels>,
     ) -> Result<Self, RemoteError> {
+        let metadata = Box::new(metadata(target)?);
         let (runtime, channel) = match shared {
             Some(shared) => {
                 let index = shared.next.fetch_add(1, Ordering::Relaxed);
@@ -151,6 +169,7 @@ impl GrpcClient {
             model_name: target.model_name.clone(),
             model_version: target.model_version.clone().unwrap_or_default(),
             timeout: Duration::from_millis(target.timeout_millis),
+            metadata,
         })
     }
 
@@ -166,6 +185,10 @@ impl GrpcClient {
         Resp: prost::Message + Default + Send + Sync + 'static,
     {
         let timeout = self.timeout;
+        let mut request = tonic::Request::new(request);
+        if !self.metadata.is_empty() {
+            *request.metadata_mut() = (*self.metadata).clone();
+        }
         let grpc = &mut self.grpc;
         self.runtime.block_on(async move {
             let call = async {
@@ -173,7 +196,7 @@ impl GrpcClient {
                     .await
                     .map_err(|err| Status::unavailable(transport_message(&err)))?;
                 grpc.unary(
-                    tonic::Request::new(request),
+                    request,
                     PathAndQuery::from_static(path),
                     tonic_prost::ProstCodec::default(),
                 )

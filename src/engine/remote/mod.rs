@@ -75,6 +75,8 @@ pub enum RemoteError {
     Aborted,
     #[error("could not start the gRPC runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Header(#[from] crate::engine::headers::HeaderError),
 }
 
 /// What the server says about itself.
@@ -209,7 +211,7 @@ impl Client {
     ) -> Result<Self, RemoteError> {
         Ok(match target.protocol {
             Protocol::Grpc => Self::Grpc(grpc::GrpcClient::connect(target, shared)?),
-            Protocol::Rest => Self::Rest(rest::RestClient::new(target)),
+            Protocol::Rest => Self::Rest(rest::RestClient::new(target)?),
         })
     }
 

@@ -58,12 +58,14 @@ impl Answer {
 }
 
 impl RestClient {
-    pub fn new(target: &RemoteTarget) -> Self {
+    pub fn new(target: &RemoteTarget) -> Result<Self, RemoteError> {
         let timeout = Duration::from_millis(target.timeout_millis);
-        let agent: Agent = Agent::config_builder()
+        let config = Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
-            .no_delay(true)
+            .no_delay(true);
+        let agent: Agent = crate::engine::headers::HttpHeaders::new(&target.headers)?
+            .apply(config)
             .build()
             .into();
         let base = format!("http://{}", target.authority);
@@ -71,7 +73,7 @@ impl RestClient {
             Some(version) => format!("{base}/v2/models/{}/versions/{version}", target.model_name),
             None => format!("{base}/v2/models/{}", target.model_name),
         };
-        Self {
+        Ok(Self {
             agent,
             base,
             url: target.url.clone(),
@@ -79,7 +81,7 @@ impl RestClient {
             model_path,
             model_name: target.model_name.clone(),
             timeout,
-        }
+        })
     }
 
     fn answer(

@@ -29,7 +29,28 @@ pub(super) fn start(
             live_shared.gpu.store(Some(Arc::new(sample.clone())));
         }
     };
-    match MetricsScraper::start(&url, epoch, DEFAULT_SCRAPE_INTERVAL, on_sample) {
+    // The target's headers go to its metrics endpoint too (an access token
+    // guards both on a restricted server).
+    let headers = match record
+        .config
+        .remote
+        .as_ref()
+        .map(|target| crate::engine::headers::HttpHeaders::new(&target.headers))
+    {
+        Some(Ok(headers)) => headers,
+        Some(Err(err)) => {
+            record.warnings.push(format!("--metrics-url {url}: {err}"));
+            return None;
+        }
+        None => crate::engine::headers::HttpHeaders::default(),
+    };
+    match MetricsScraper::start(
+        &url,
+        epoch,
+        DEFAULT_SCRAPE_INTERVAL,
+        move |config| headers.apply(config),
+        on_sample,
+    ) {
         Ok(scraper) => Some(scraper),
         Err(err) => {
             record.warnings.push(format!("--metrics-url {url}: {err}"));

@@ -571,6 +571,7 @@ fn window_stats(
         inferences_per_sec: per_sec(ok_requests * batch_size),
         requests_per_sec: per_sec(ok_requests + accumulator.errors),
         p50_micros: quantile(latency, 0.50),
+        mean_micros: accumulator.latency.mean_micros(),
         p95_micros: quantile(latency, 0.95),
         p99_micros: quantile(latency, 0.99),
         queue_p50_micros: quantile(accumulator.queue.as_ref(), 0.50),

@@ -119,6 +119,11 @@ impl LatencyHistogram {
         self.histogram.value_at_quantile(quantile)
     }
 
+    /// The mean, in microseconds; `None` when empty.
+    pub fn mean_micros(&self) -> Option<f64> {
+        (!self.histogram.is_empty()).then(|| self.histogram.mean() / 1000.0)
+    }
+
     /// The largest recorded value, in nanoseconds (0 when empty).
     pub fn max_nanos(&self) -> u64 {
         self.histogram.max()

@@ -136,6 +136,9 @@ pub struct WindowStats {
     pub inferences_per_sec: f64,
     pub requests_per_sec: f64,
     pub p50_micros: Option<f64>,
+    /// End-to-end mean: what a server's per-request means compare with.
+    #[serde(default)]
+    pub mean_micros: Option<f64>,
     pub p95_micros: Option<f64>,
     pub p99_micros: Option<f64>,
     /// Open loop: time from the scheduled send to the start of the run.
@@ -402,6 +405,7 @@ mod tests {
             inferences_per_sec: rate,
             requests_per_sec: rate,
             p50_micros: None,
+            mean_micros: None,
             p95_micros: None,
             p99_micros: None,
             queue_p50_micros: None,

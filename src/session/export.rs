@@ -27,8 +27,48 @@ fn to_csv<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>, SessionError> {
         .map_err(|err| SessionError::Encode(err.to_string()))
 }
 
+/// One row of `server.csv`: a window of the server's own times.
+#[derive(serde::Serialize)]
+struct ServerCsvRow {
+    window: u64,
+    requests: u64,
+    queue_micros: f64,
+    compute_input_micros: f64,
+    compute_infer_micros: f64,
+    compute_output_micros: f64,
+    server_micros: f64,
+    executed_batch: Option<f64>,
+    /// `statistics_api` or `metrics`.
+    source: String,
+}
+
+fn server_rows(stats: &crate::engine::remote::ServerStatsReport) -> Vec<ServerCsvRow> {
+    let source = match stats.source {
+        Some(crate::engine::remote::stats::StatsSource::StatisticsApi) => "statistics_api",
+        Some(crate::engine::remote::stats::StatsSource::Metrics) => "metrics",
+        None => "",
+    };
+    stats
+        .windows
+        .iter()
+        .map(|window| ServerCsvRow {
+            window: window.index,
+            requests: window.requests,
+            queue_micros: window.queue_micros,
+            compute_input_micros: window.compute_input_micros,
+            compute_infer_micros: window.compute_infer_micros,
+            compute_output_micros: window.compute_output_micros,
+            server_micros: window.server_micros(),
+            executed_batch: window.executed_batch(),
+            source: source.to_owned(),
+        })
+        .collect()
+}
+
 /// Writes `layers.csv`, `op_types.csv`, `timeseries.csv`, `telemetry.csv` and `gpu.csv`
-/// into `dir` (created if needed), and `batch_sizes.csv` for a batched run.
+/// into `dir` (created if needed), `batch_sizes.csv` for a batched run,
+/// `tokens.csv` for a generative one and `server.csv` (the server's own
+/// times per window) for a remote one.
 /// Returns the paths written.
 pub fn write_csv(document: &SessionDocument, dir: &Path) -> Result<Vec<PathBuf>, SessionError> {
     std::fs::create_dir_all(dir).map_err(|source| SessionError::CreateDir {
@@ -68,6 +108,14 @@ pub fn write_csv(document: &SessionDocument, dir: &Path) -> Result<Vec<PathBuf>,
     }
     if !run.trace.token_events.is_empty() {
         files.push(("tokens.csv", to_csv(&run.trace.token_events)?));
+    }
+    if let Some(stats) = run
+        .remote
+        .as_ref()
+        .map(|remote| &remote.server_stats)
+        .filter(|stats| !stats.windows.is_empty())
+    {
+        files.push(("server.csv", to_csv(&server_rows(stats))?));
     }
     let mut written = Vec::with_capacity(files.len());
     for (name, bytes) in files {

@@ -238,6 +238,9 @@ pub fn merge_sessions(
     run.gpu_kernels = None;
     run.gpu_kernels_note = None;
     run.batching = None;
+    if let Some(note) = keep_server_stats(&sources, &mut run) {
+        run.notes.push(note);
+    }
 
     let mut document = SessionDocument::new(run);
     document.merged_from = sources
@@ -254,6 +257,31 @@ pub fn merge_sessions(
         })
         .collect();
     Ok(document)
+}
+
+/// The server's own times of a merged remote run. The server's counters are
+/// its own (every machine's requests to the model together), so each source
+/// read the same quantity: they are not summed. The source with the most
+/// server windows is kept, and the note says whose it is.
+fn keep_server_stats(sources: &[Source<'_>], run: &mut RunRecord) -> Option<String> {
+    let best = sources
+        .iter()
+        .filter_map(|source| {
+            let remote = source.run.remote.as_ref()?;
+            remote
+                .server_stats
+                .offered
+                .then_some((source, remote.server_stats.windows.len()))
+        })
+        .max_by_key(|(_, windows)| *windows)?
+        .0;
+    let remote = run.remote.as_mut()?;
+    remote.server_stats = best.run.remote.as_ref()?.server_stats.clone();
+    Some(format!(
+        "the server's own times are {}'s reading of the server; its counters count every \
+         machine's requests, so they are kept, not summed",
+        best.file
+    ))
 }
 
 /// The open-loop rate of a run, requests per second.
@@ -525,6 +553,7 @@ fn merge_windows(sources: &[Source<'_>], origin_micros: u64) -> (Vec<WindowStats
                 inferences_per_sec: sum.inferences_per_sec,
                 requests_per_sec: sum.requests_per_sec,
                 p50_micros: quantile(0.50),
+                mean_micros: sum.histogram.mean_micros().filter(|_| sum.is_complete),
                 p95_micros: quantile(0.95),
                 p99_micros: quantile(0.99),
                 queue_p50_micros: None,
@@ -756,6 +785,7 @@ mod tests {
             inferences_per_sec: requests as f64,
             requests_per_sec: requests as f64,
             p50_micros: Some(histogram.quantile_micros(0.5)),
+            mean_micros: None,
             p95_micros: Some(histogram.quantile_micros(0.95)),
             p99_micros: Some(histogram.quantile_micros(0.99)),
             queue_p50_micros: None,
@@ -955,6 +985,47 @@ mod tests {
 
         let err = merge_sessions(&pair()[..1]).expect_err("one session");
         assert!(matches!(err, MergeError::TooFew(1)), "{err}");
+    }
+
+    #[test]
+    fn remote_sessions_keep_one_reading_of_the_server() {
+        use crate::engine::remote::{RemoteReport, ServerStatsReport, ServerWindow};
+        let target =
+            crate::engine::target::RemoteTarget::parse("grpc://server:8001", Some("m"), None, None)
+                .expect("target");
+        let window = |index| ServerWindow {
+            index,
+            requests: 400,
+            queue_micros: 100.0,
+            ..ServerWindow::default()
+        };
+        let mut sessions = pair();
+        for (windows, (_, document)) in [1_u64, 3].into_iter().zip(sessions.iter_mut()) {
+            document.run.config.remote = Some(target.clone());
+            document.run.remote = Some(RemoteReport {
+                server_stats: ServerStatsReport {
+                    offered: true,
+                    windows: (0..windows).map(window).collect(),
+                    total: Some(window(0)),
+                    ..ServerStatsReport::default()
+                },
+                ..RemoteReport::default()
+            });
+        }
+        let merged = merge_sessions(&sessions).expect("merge");
+        let stats = &merged.run.remote.as_ref().expect("remote").server_stats;
+        // b.json read the server over more windows; nothing is summed.
+        assert_eq!(stats.windows.len(), 3);
+        assert_eq!(stats.total.expect("total").requests, 400);
+        assert!(
+            merged
+                .run
+                .notes
+                .iter()
+                .any(|note| note.contains("b.json") && note.contains("not summed")),
+            "{:?}",
+            merged.run.notes
+        );
     }
 
     #[test]

@@ -84,17 +84,35 @@ pub struct ScrapeReport {
     pub url: String,
     /// Scrapes that gave GPU readings.
     pub num_ok: u64,
-    /// Scrapes that failed or gave no GPU readings.
+    /// Scrapes that failed.
     pub num_failed: u64,
+    /// Scrapes that answered with no GPU series: a server without a GPU
+    /// (a CPU Triton), which is not a failure.
+    pub num_without_gpu: u64,
     /// The first failure, described.
     pub first_error: Option<String>,
 }
 
 impl ScrapeReport {
-    /// The warning a run shows, or `None` when every scrape worked.
+    /// The note of a server that reports no GPU, when no scrape failed.
+    pub fn note(&self) -> Option<String> {
+        (self.num_ok == 0 && self.num_failed == 0 && self.num_without_gpu > 0).then(|| {
+            format!(
+                "--metrics-url {}: the server reports no GPU (no {UTILIZATION_METRIC} or \
+                 {MEMORY_USED_METRIC} series); its inference counters still give the server's \
+                 times where the statistics API is unavailable",
+                self.url
+            )
+        })
+    }
+
+    /// The warning a run shows, or `None` when every scrape worked (or the
+    /// server has no GPU: see [`ScrapeReport::note`]).
     pub fn warning(&self) -> Option<String> {
         let first = self.first_error.as_deref().unwrap_or("no scrape ran");
-        if self.num_ok == 0 {
+        if self.num_ok == 0 && self.num_failed == 0 {
+            None
+        } else if self.num_ok == 0 {
             Some(format!(
                 "--metrics-url {}: no GPU readings ({} scrape(s) failed; first: {first})",
                 self.url, self.num_failed
@@ -158,6 +176,10 @@ impl MetricsScraper {
                         Ok(samples) => {
                             report.num_ok += 1;
                             Some(samples)
+                        }
+                        Err(ScrapeError::NoGpuMetrics { .. }) => {
+                            report.num_without_gpu += 1;
+                            None
                         }
                         Err(err) => {
                             report.num_failed += 1;
@@ -358,6 +380,16 @@ nv_inference_count{model=\"m\",version=\"1\"} 42
         report.num_ok = 0;
         let warning = report.warning().expect("a warning");
         assert!(warning.contains("no GPU readings"), "{warning}");
+        assert_eq!(report.note(), None);
+        // A CPU server: every scrape answered, with no GPU series.
+        let cpu_server = ScrapeReport {
+            url: "http://h/metrics".to_owned(),
+            num_without_gpu: 5,
+            ..ScrapeReport::default()
+        };
+        assert_eq!(cpu_server.warning(), None);
+        let note = cpu_server.note().expect("a note");
+        assert!(note.contains("reports no GPU"), "{note}");
     }
 
     #[test]

@@ -205,6 +205,7 @@ mod tests {
             inferences_per_sec: rate,
             requests_per_sec: rate,
             p50_micros: None,
+            mean_micros: None,
             p95_micros: None,
             p99_micros: None,
             queue_p50_micros: None,

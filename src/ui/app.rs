@@ -295,6 +295,9 @@ impl WorkbenchApp {
         if let Some(target) = self.remote.target() {
             let mut config = self.settings.config.clone();
             config.remote = Some(target);
+            // The token loop belongs to a local generative model; a server
+            // is driven one request at a time.
+            config.generation = None;
             if let Some(url) = self.remote.metrics_url() {
                 config.metrics_url = Some(url);
             }

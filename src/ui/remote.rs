@@ -214,9 +214,14 @@ impl RemotePanel {
         );
         ui.horizontal(|ui| {
             let label = ui.label("Server URL");
-            ui.text_edit_singleline(&mut self.url).labelled_by(label.id);
+            ui.add(
+                egui::TextEdit::singleline(&mut self.url)
+                    .hint_text("grpc://HOST:8001")
+                    .desired_width(220.0),
+            )
+            .labelled_by(label.id);
             let label = ui.label("Model name");
-            ui.text_edit_singleline(&mut self.model_name)
+            ui.add(egui::TextEdit::singleline(&mut self.model_name).desired_width(160.0))
                 .labelled_by(label.id);
             let busy = self.pending.is_some();
             if ui
@@ -271,7 +276,16 @@ impl RemotePanel {
                         });
                     }
                 }
-                _ => {
+                Some(_) => {
+                    ui.label(
+                        RichText::new(
+                            "The server's repository index lists no models: type the model name.",
+                        )
+                        .small()
+                        .color(theme::MUTED),
+                    );
+                }
+                None => {
                     ui.label(
                         RichText::new("No repository index on this server: type the model name.")
                             .small()
@@ -317,7 +331,7 @@ impl RemotePanel {
                 )
                 .labelled_by(label.id);
                 if ui
-                    .small_button("✕")
+                    .small_button("Remove")
                     .on_hover_text("Remove this header")
                     .clicked()
                 {

@@ -1,6 +1,6 @@
 //! The server-side view of a remote run: the server's own times per window
 //! (Triton's statistics extension: queue, compute input, compute infer,
-//! compute output) next to the client's end-to-end p50, so the network and
+//! compute output) next to the client's end-to-end mean, so the network and
 //! client share of a request is the gap between the two. A server without
 //! the extension (KServe) gets a line saying so.
 
@@ -23,7 +23,7 @@ pub struct Series {
 }
 
 /// The plot's series: each server time per window, the server's total, and
-/// the client's end-to-end p50 (its windows start after `warmup_secs`).
+/// the client's end-to-end mean (its windows start after `warmup_secs`).
 pub fn series(stats: &ServerStatsReport, client: &[WindowStats], warmup_secs: f64) -> Vec<Series> {
     let server = |name, value: fn(&ServerWindow) -> f64| Series {
         name,
@@ -41,14 +41,17 @@ pub fn series(stats: &ServerStatsReport, client: &[WindowStats], warmup_secs: f6
         server("compute output", |w| w.compute_output_micros),
         server("server total", ServerWindow::server_micros),
         Series {
-            name: "client end-to-end p50",
+            name: "client end-to-end mean",
             points: client
                 .iter()
                 .filter_map(|window| {
-                    let p50 = window.p50_micros?;
+                    // The server's figures are means per request: compare
+                    // like with like (sessions from before the window mean
+                    // fall back to the p50).
+                    let client = window.mean_micros.or(window.p50_micros)?;
                     Some([
                         warmup_secs + window.start_secs + window.duration_secs,
-                        p50 / 1000.0,
+                        client / 1000.0,
                     ])
                 })
                 .collect(),
@@ -69,14 +72,26 @@ pub fn server_ui(ui: &mut Ui, stats: &ServerStatsReport, client: &[WindowStats],
         return;
     }
     if let Some(total) = &stats.total {
+        let batch = total
+            .executed_batch()
+            .map(|batch| format!(" Executed batch {batch:.2} requests per model execution."))
+            .unwrap_or_default();
+        let source = stats
+            .source
+            .map(|source| format!(" (from {source})"))
+            .unwrap_or_default();
         ui.label(format!(
-            "Per request on the server: queue {}, compute input {}, infer {}, output {}; total {}.",
+            "Per request on the server{source}: queue {}, compute input {}, infer {}, output {}; \
+             total {}.{batch}",
             format_micros(total.queue_micros),
             format_micros(total.compute_input_micros),
             format_micros(total.compute_infer_micros),
             format_micros(total.compute_output_micros),
             format_micros(total.server_micros()),
         ));
+    }
+    if let Some(note) = &stats.note {
+        ui.label(RichText::new(note).small().color(theme::MUTED));
     }
     let colours = [
         theme::QUEUE,
@@ -122,9 +137,11 @@ mod tests {
                     compute_input_micros: 100.0,
                     compute_infer_micros: 2_000.0,
                     compute_output_micros: 400.0,
+                    ..ServerWindow::default()
                 },
             ],
             total: None,
+            source: None,
         };
         let client = [WindowStats {
             ttft_p50_micros: None,
@@ -141,6 +158,7 @@ mod tests {
             inferences_per_sec: 10.0,
             requests_per_sec: 10.0,
             p50_micros: Some(4_000.0),
+            mean_micros: None,
             p95_micros: None,
             p99_micros: None,
             queue_p50_micros: None,
@@ -166,6 +184,18 @@ mod tests {
         assert_eq!(named("server queue"), [[3.0, 0.5]]);
         assert_eq!(named("server total"), [[3.0, 3.0]]);
         // The client window 1..2 s of the measurement ends 3 s into the load.
-        assert_eq!(named("client end-to-end p50"), [[3.0, 4.0]]);
+        // Means against means; a session without window means falls back to
+        // the p50.
+        assert_eq!(named("client end-to-end mean"), [[3.0, 4.0]]);
+        let with_mean = [WindowStats {
+            mean_micros: Some(4_500.0),
+            ..client[0].clone()
+        }];
+        let series = super::series(&stats, &with_mean, 1.0);
+        let client_mean = series
+            .iter()
+            .find(|s| s.name == "client end-to-end mean")
+            .map(|s| s.points.clone());
+        assert_eq!(client_mean, Some(vec![[3.0, 4.5]]));
     }
 }

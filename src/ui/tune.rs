@@ -52,7 +52,7 @@ pub struct TuneTab {
     pub bound_millis: f64,
     /// Least inferences per second; empty for none.
     pub min_throughput: String,
-    /// Generative runs with objectives (Config ▸ Generation): the share of
+    /// Generative runs with objectives (Config, Generation section): the share of
     /// requests, in percent, that must meet all of them.
     pub goodput_percent: f64,
     /// Grid, or the rate or concurrency search.
@@ -196,7 +196,7 @@ impl TuneTab {
         let mut slo = Slo::default();
         if let Some(objectives) = generation_objectives(base) {
             // A generative point passes on its requests: the share that met
-            // every objective of Config ▸ Generation, ranked by goodput.
+            // every objective in the Generation section of Config, ranked by goodput.
             slo.generation = objectives;
             slo.add(&format!("goodput>={}", self.goodput_percent / 100.0))?;
         } else if self.bound_millis > 0.0 {
@@ -314,7 +314,7 @@ impl TuneTab {
             ui.horizontal(|ui| {
                 ui.label(RichText::new("SLO").strong());
                 ui.label(format!(
-                    "{objectives} (Config ▸ Generation), met by at least"
+                    "{objectives} (Generation section of Config), met by at least"
                 ));
                 let share = ui.add(
                     egui::DragValue::new(&mut self.goodput_percent)
@@ -336,7 +336,7 @@ impl TuneTab {
                 ui.label(
                     RichText::new(
                         "Generative run without objectives: set TTFT / ITL / TPOT / end-to-end \
-                         objectives in Config ▸ Generation to sweep for goodput; until then the \
+                         objectives in the Generation section of Config to sweep for goodput; until then the \
                          bound below applies to each request's end-to-end time.",
                     )
                     .color(theme::MUTED),

@@ -24,8 +24,10 @@ mod session_files;
 mod source_map;
 mod sweep;
 mod transform;
+mod triton;
 #[cfg(feature = "gui")]
 mod ui;
+mod venv;
 mod verdicts;
 
 use std::path::{Path, PathBuf};

@@ -1,11 +1,6 @@
 //! Remote targets against a real KServe ModelServer (`tests/remote/
 //! onnx_model_server.py`, serving a fixture through Python onnxruntime over
-//! REST and gRPC). The server runs from the Python named by
-//! `ONNX_WORKBENCH_KSERVE_PYTHON`, else `.venv-kserve/bin/python` in the
-//! repository, which the first test creates when it is missing (`python3 -m
-//! venv`, then pip installs `tests/remote/requirements.txt` from PyPI), as
-//! `.ci/run` does. Where that cannot be done (no network, no venv module)
-//! the tests say why and pass, except in CI (`CI` set), where they fail.
+//! REST and gRPC), from `.venv-kserve` (see `venv.rs`).
 
 use std::{
     net::TcpListener,
@@ -26,72 +21,6 @@ const READY_TIMEOUT: Duration = Duration::from_secs(90);
 /// The served fixture: `x [N, 3, H, W]` float32 -> `logits [N, 5]`.
 const MODEL: &str = "tests/data/models/dynamic_image.onnx";
 const MODEL_NAME: &str = "dyn";
-
-/// Creates `.venv-kserve` with the pinned server packages, once per test
-/// process (the tests run in parallel).
-fn provision_venv() -> Result<(), String> {
-    static PROVISIONED: std::sync::Mutex<Option<Result<(), String>>> = std::sync::Mutex::new(None);
-    let mut done = PROVISIONED
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(result) = done.as_ref() {
-        return result.clone();
-    }
-    let venv = repo_path(".venv-kserve");
-    let run = |command: &mut Command| -> Result<(), String> {
-        let output = command
-            .output()
-            .map_err(|err| format!("cannot run {command:?}: {err}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{command:?} failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            ))
-        }
-    };
-    eprintln!(
-        "creating {} (kserve from PyPI, about a minute)",
-        venv.display()
-    );
-    let result = run(Command::new("python3").args(["-m", "venv"]).arg(&venv)).and_then(|()| {
-        run(Command::new(venv.join("bin/python"))
-            .args(["-m", "pip", "install", "-q", "-r"])
-            .arg(repo_path("tests/remote/requirements.txt")))
-    });
-    *done = Some(result.clone());
-    result
-}
-
-/// The Python with kserve, or why there is none.
-fn kserve_python() -> Result<PathBuf, String> {
-    let configured = std::env::var_os("ONNX_WORKBENCH_KSERVE_PYTHON").map(PathBuf::from);
-    if configured.is_none() && !repo_path(".venv-kserve/bin/python").exists() {
-        provision_venv()?;
-    }
-    let python = configured.unwrap_or_else(|| repo_path(".venv-kserve/bin/python"));
-    if !python.exists() {
-        return Err(format!(
-            "{} does not exist (set ONNX_WORKBENCH_KSERVE_PYTHON or run .ci/run's kserve step)",
-            python.display()
-        ));
-    }
-    let ok = Command::new(&python)
-        .args(["-c", "import kserve, onnxruntime"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if ok {
-        Ok(python)
-    } else {
-        Err(format!(
-            "{} cannot import kserve and onnxruntime",
-            python.display()
-        ))
-    }
-}
 
 /// A running server; dropping it kills it.
 struct Server {
@@ -127,7 +56,7 @@ impl Server {
     }
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
@@ -143,14 +72,7 @@ fn start_server() -> Option<Server> {
 
 /// [`start_server`] with more arguments for the fixture.
 fn start_server_with(extra: &[&str]) -> Option<Server> {
-    let python = match kserve_python() {
-        Ok(python) => python,
-        Err(reason) if std::env::var_os("CI").is_none() => {
-            eprintln!("skipping the remote-target test: {reason}");
-            return None;
-        }
-        Err(reason) => panic!("CI must provide kserve: {reason}"),
-    };
+    let python = super::venv::KSERVE.python_or_skip("the remote-target test")?;
     let log = tempfile::NamedTempFile::new().expect("log file");
     let (http_port, grpc_port) = (free_port(), free_port());
     let child = Command::new(python)

@@ -1,9 +1,13 @@
 //! The server's side of the latency: Triton's statistics extension (gRPC
-//! `ModelStatistics`, `GET /v2/models/NAME/stats`), sampled once per window.
-//! The counters are cumulative; each window keeps the difference, as mean
-//! queue, compute-input, compute-infer and compute-output times per request,
-//! to set beside the client's end-to-end time. Servers without the
-//! extension (KServe, MLServer) leave a note instead.
+//! `ModelStatistics`, `GET /v2/models/NAME/stats`), sampled once per window,
+//! or, where that API is absent or refused (restricted without a token), the
+//! same counters from Triton's Prometheus metrics (`--metrics-url`:
+//! `nv_inference_*` for the target model and version). The counters are
+//! cumulative; each window keeps the difference, as mean queue,
+//! compute-input, compute-infer and compute-output times per request, to set
+//! beside the client's end-to-end time, and the batch size the server
+//! executed (inferences per execution: Triton's dynamic batcher at work).
+//! Servers with neither (KServe, MLServer) leave a note instead.
 
 use std::{
     sync::atomic::{AtomicBool, Ordering},
@@ -12,7 +16,8 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use super::{Client, proto};
+use super::{Client, RemoteError, proto};
+use crate::engine::target::RemoteTarget;
 
 /// Windows kept (one hour of 1-second windows).
 pub const MAX_SERVER_WINDOWS: usize = 3600;
@@ -26,9 +31,89 @@ pub struct StatsTotals {
     pub compute_input_nanos: u64,
     pub compute_infer_nanos: u64,
     pub compute_output_nanos: u64,
+    /// Inferences (batch rows) and model executions: their ratio is the
+    /// batch size the server executed.
+    #[serde(default)]
+    pub inference_count: u64,
+    #[serde(default)]
+    pub execution_count: u64,
 }
 
+/// Where a run's server-side figures came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatsSource {
+    /// The statistics extension (gRPC `ModelStatistics`, REST `/stats`).
+    StatisticsApi,
+    /// Counter deltas of the server's Prometheus metrics.
+    Metrics,
+}
+
+impl std::fmt::Display for StatsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::StatisticsApi => "the statistics API",
+            Self::Metrics => "the Prometheus metrics",
+        })
+    }
+}
+
+/// Stores one counter's value in [`StatsTotals`].
+type SetCounter = fn(&mut StatsTotals, u64);
+
+/// Triton's counter names, with how each lands in [`StatsTotals`].
+const METRIC_COUNTERS: [(&str, SetCounter); 7] = [
+    ("nv_inference_request_success", |t, v| t.success_count = v),
+    ("nv_inference_queue_duration_us", |t, v| {
+        t.queue_nanos = v * 1000
+    }),
+    ("nv_inference_compute_input_duration_us", |t, v| {
+        t.compute_input_nanos = v * 1000
+    }),
+    ("nv_inference_compute_infer_duration_us", |t, v| {
+        t.compute_infer_nanos = v * 1000
+    }),
+    ("nv_inference_compute_output_duration_us", |t, v| {
+        t.compute_output_nanos = v * 1000
+    }),
+    ("nv_inference_count", |t, v| t.inference_count = v),
+    ("nv_inference_exec_count", |t, v| t.execution_count = v),
+];
+
 impl StatsTotals {
+    /// The counters of `model` (and `version`, when given; else summed over
+    /// its versions) in a Prometheus text exposition.
+    pub fn from_metrics(text: &str, model: &str, version: Option<&str>) -> Result<Self, String> {
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned())))
+            .map_err(|err| format!("not a Prometheus text exposition: {err}"))?;
+        let mut totals = Self::default();
+        let mut found = false;
+        for (name, set) in METRIC_COUNTERS {
+            let mut sum = 0.0;
+            for sample in scrape.samples.iter().filter(|sample| {
+                sample.metric == name
+                    && sample.labels.get("model") == Some(model)
+                    && version.is_none_or(|version| sample.labels.get("version") == Some(version))
+            }) {
+                if let prometheus_parse::Value::Counter(value)
+                | prometheus_parse::Value::Untyped(value) = sample.value
+                {
+                    sum += value;
+                    found = true;
+                }
+            }
+            set(&mut totals, sum.max(0.0) as u64);
+        }
+        if found {
+            Ok(totals)
+        } else {
+            Err(format!(
+                "no nv_inference_* series for model {model:?}{} (is it a Triton metrics endpoint, and the model loaded?)",
+                version.map(|v| format!(" version {v}")).unwrap_or_default()
+            ))
+        }
+    }
+
     /// Sums the entries (every version) of a gRPC answer.
     pub(super) fn from_proto(stats: &[proto::ModelStatistics]) -> Self {
         let mut totals = Self::default();
@@ -44,6 +129,8 @@ impl StatsTotals {
             totals.compute_input_nanos += ns(&inference.compute_input);
             totals.compute_infer_nanos += ns(&inference.compute_infer);
             totals.compute_output_nanos += ns(&inference.compute_output);
+            totals.inference_count += model.inference_count;
+            totals.execution_count += model.execution_count;
         }
         totals
     }
@@ -69,6 +156,8 @@ impl StatsTotals {
         #[serde(default)]
         struct Model {
             inference_stats: Inference,
+            inference_count: u64,
+            execution_count: u64,
         }
         #[derive(Deserialize)]
         struct Answer {
@@ -83,13 +172,18 @@ impl StatsTotals {
             totals.compute_input_nanos += stats.compute_input.ns;
             totals.compute_infer_nanos += stats.compute_infer.ns;
             totals.compute_output_nanos += stats.compute_output.ns;
+            totals.inference_count += model.inference_count;
+            totals.execution_count += model.execution_count;
         }
         Ok(totals)
     }
 
-    /// The window between `self` (earlier) and `later`.
+    /// The window between `self` (earlier) and `later`. A counter that went
+    /// down (the server restarted) counts from zero.
     pub fn window_to(&self, later: &Self, index: u64) -> ServerWindow {
-        let requests = later.success_count.saturating_sub(self.success_count);
+        let reset = later.success_count < self.success_count;
+        let earlier = if reset { &Self::default() } else { self };
+        let requests = later.success_count - earlier.success_count;
         let mean = |earlier: u64, later: u64| {
             if requests == 0 {
                 0.0
@@ -100,10 +194,17 @@ impl StatsTotals {
         ServerWindow {
             index,
             requests,
-            queue_micros: mean(self.queue_nanos, later.queue_nanos),
-            compute_input_micros: mean(self.compute_input_nanos, later.compute_input_nanos),
-            compute_infer_micros: mean(self.compute_infer_nanos, later.compute_infer_nanos),
-            compute_output_micros: mean(self.compute_output_nanos, later.compute_output_nanos),
+            queue_micros: mean(earlier.queue_nanos, later.queue_nanos),
+            compute_input_micros: mean(earlier.compute_input_nanos, later.compute_input_nanos),
+            compute_infer_micros: mean(earlier.compute_infer_nanos, later.compute_infer_nanos),
+            compute_output_micros: mean(earlier.compute_output_nanos, later.compute_output_nanos),
+            inferences: later
+                .inference_count
+                .saturating_sub(earlier.inference_count),
+            executions: later
+                .execution_count
+                .saturating_sub(earlier.execution_count),
+            counter_reset: reset,
         }
     }
 }
@@ -120,9 +221,21 @@ pub struct ServerWindow {
     pub compute_input_micros: f64,
     pub compute_infer_micros: f64,
     pub compute_output_micros: f64,
+    /// Inferences (batch rows) and model executions in the window.
+    pub inferences: u64,
+    pub executions: u64,
+    /// The server's counters went down (it restarted): the window counts
+    /// from zero.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub counter_reset: bool,
 }
 
 impl ServerWindow {
+    /// The batch size the server executed: inferences per execution.
+    pub fn executed_batch(&self) -> Option<f64> {
+        (self.executions > 0).then(|| self.inferences as f64 / self.executions as f64)
+    }
+
     /// Queue plus compute: the server's share of a request.
     pub fn server_micros(&self) -> f64 {
         self.queue_micros
@@ -136,8 +249,11 @@ impl ServerWindow {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ServerStatsReport {
-    /// The server offers the statistics extension.
+    /// The server offers the statistics extension, or its metrics gave the
+    /// same figures.
     pub offered: bool,
+    /// Where the figures came from.
+    pub source: Option<StatsSource>,
     /// Why there are no statistics, or what went wrong sampling them.
     pub note: Option<String>,
     /// One entry per window.
@@ -146,29 +262,113 @@ pub struct ServerStatsReport {
     pub total: Option<ServerWindow>,
 }
 
-/// Samples the statistics every `interval` until `stop`; the first sample
-/// is taken at once (the baseline). `measure_start` is the warm-up's length:
-/// windows before it do not count in the total.
+/// Reads a model's counters from the server's Prometheus metrics, with the
+/// target's headers.
+pub struct MetricsReader {
+    agent: ureq::Agent,
+    url: String,
+    model: String,
+    version: Option<String>,
+}
+
+/// Longest a metrics read may take.
+const METRICS_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most bytes read from a metrics endpoint.
+const MAX_METRICS_BYTES: u64 = 16 << 20;
+
+impl MetricsReader {
+    pub fn new(url: &str, target: &RemoteTarget) -> Result<Self, RemoteError> {
+        let config = ureq::Agent::config_builder().timeout_global(Some(METRICS_TIMEOUT));
+        let agent: ureq::Agent = crate::engine::headers::HttpHeaders::new(&target.headers)?
+            .apply(config)
+            .build()
+            .into();
+        Ok(Self {
+            agent,
+            url: url.to_owned(),
+            model: target.model_name.clone(),
+            version: target.model_version.clone(),
+        })
+    }
+
+    fn read(&self) -> Result<StatsTotals, String> {
+        let text = self
+            .agent
+            .get(&self.url)
+            .call()
+            .and_then(|mut response| {
+                response
+                    .body_mut()
+                    .with_config()
+                    .limit(MAX_METRICS_BYTES)
+                    .read_to_string()
+            })
+            .map_err(|err| format!("{}: {err}", self.url))?;
+        StatsTotals::from_metrics(&text, &self.model, self.version.as_deref())
+    }
+}
+
+/// What the per-window counters are read from.
+enum Reader<'a> {
+    Api(&'a mut Client),
+    Metrics(MetricsReader),
+}
+
+impl Reader<'_> {
+    fn read(&mut self) -> Result<Option<StatsTotals>, String> {
+        match self {
+            Self::Api(client) => client.statistics().map_err(|err| err.to_string()),
+            Self::Metrics(metrics) => metrics.read().map(Some),
+        }
+    }
+}
+
+/// Samples the server's counters every `interval` until `stop`; the first
+/// sample is taken at once (the baseline). The statistics API first; where
+/// it is absent or refused, `metrics` (the target's `--metrics-url`).
+/// `measure_start` is the warm-up's length: windows before it do not count
+/// in the total.
 pub fn sample(
     client: &mut Client,
+    metrics: Option<MetricsReader>,
     interval: Duration,
     stop: &AtomicBool,
     measure_start: Duration,
 ) -> ServerStatsReport {
     let mut report = ServerStatsReport::default();
     let started = Instant::now();
-    let baseline = match client.statistics() {
-        Ok(Some(totals)) => totals,
-        Ok(None) => {
-            report.note = Some(
-                "the server does not offer the statistics extension (Triton's ModelStatistics); \
-                 no server-side times"
-                    .to_owned(),
-            );
-            return report;
+    let api_missing = match client.statistics() {
+        Ok(Some(totals)) => Ok(totals),
+        Ok(None) => Err(
+            "the server does not offer the statistics extension (Triton's ModelStatistics)"
+                .to_owned(),
+        ),
+        Err(err) => Err(format!("server statistics could not be read: {err}")),
+    };
+    let (mut reader, baseline) = match (api_missing, metrics) {
+        (Ok(totals), _) => {
+            report.source = Some(StatsSource::StatisticsApi);
+            (Reader::Api(client), totals)
         }
-        Err(err) => {
-            report.note = Some(format!("server statistics could not be read: {err}"));
+        (Err(why), Some(metrics)) => match metrics.read() {
+            Ok(totals) => {
+                report.source = Some(StatsSource::Metrics);
+                report.note = Some(format!(
+                    "{why}; server times from its Prometheus metrics instead"
+                ));
+                (Reader::Metrics(metrics), totals)
+            }
+            Err(err) => {
+                report.note = Some(format!(
+                    "{why}; its Prometheus metrics gave none either: {err}"
+                ));
+                return report;
+            }
+        },
+        (Err(why), None) => {
+            report.note = Some(format!(
+                "{why}; no server-side times (Triton's --metrics-url would give them)"
+            ));
             return report;
         }
     };
@@ -185,7 +385,7 @@ pub fn sample(
             std::thread::sleep(Duration::from_millis(20).min(next - started.elapsed().min(next)));
         }
         let stopping = stop.load(Ordering::Relaxed);
-        match client.statistics() {
+        match reader.read() {
             Ok(Some(totals)) => {
                 if report.windows.len() < MAX_SERVER_WINDOWS {
                     report.windows.push(previous.window_to(&totals, index));
@@ -206,7 +406,16 @@ pub fn sample(
             break;
         }
     }
+    let reset = report.windows.iter().any(|window| window.counter_reset);
     report.total = Some(measured_from.unwrap_or(baseline).window_to(&previous, 0));
+    if reset {
+        report.total = None;
+        report.note = Some(
+            "the server's counters went down during the run (it restarted): per-window figures \
+             only"
+                .to_owned(),
+        );
+    }
     report
 }
 
@@ -227,6 +436,12 @@ pub fn render(report: &ServerStatsReport, client_mean_micros: Option<f64>) -> St
         total.compute_output_micros,
         total.server_micros()
     );
+    if let Some(batch) = total.executed_batch() {
+        text.push_str(&format!(", executed batch {batch:.2}"));
+    }
+    if let Some(source) = report.source {
+        text.push_str(&format!(" (from {source})"));
+    }
     if let Some(client) = client_mean_micros {
         text.push_str(&format!(
             "; client end-to-end mean {client:.0} µs, so network and client overhead ≈ {:.0} µs",
@@ -261,6 +476,76 @@ mod tests {
         assert_eq!(quiet.requests, 0);
         assert_eq!(quiet.queue_micros, 0.0);
         assert!(StatsTotals::from_json(b"{}").is_err());
+    }
+
+    /// Lines of a real Triton 2.51 `/metrics` (PyTriton, CPU only), with a
+    /// second version and another model added.
+    const TRITON_METRICS: &str = r#"# HELP nv_inference_request_success Number of successful inference requests, all batch sizes
+# TYPE nv_inference_request_success counter
+nv_inference_request_success{model="dyn",version="1"} 4683
+nv_inference_request_success{model="dyn",version="2"} 17
+nv_inference_request_success{model="other",version="1"} 99
+# TYPE nv_inference_request_failure counter
+nv_inference_request_failure{model="dyn",reason="OTHER",version="1"} 0
+# TYPE nv_inference_count counter
+nv_inference_count{model="dyn",version="1"} 4683
+# TYPE nv_inference_exec_count counter
+nv_inference_exec_count{model="dyn",version="1"} 1401
+# TYPE nv_inference_queue_duration_us counter
+nv_inference_queue_duration_us{model="dyn",version="1"} 11542065
+# TYPE nv_inference_compute_input_duration_us counter
+nv_inference_compute_input_duration_us{model="dyn",version="1"} 162043
+# TYPE nv_inference_compute_infer_duration_us counter
+nv_inference_compute_infer_duration_us{model="dyn",version="1"} 17389945
+# TYPE nv_inference_compute_output_duration_us counter
+nv_inference_compute_output_duration_us{model="dyn",version="1"} 1283763
+# TYPE nv_inference_pending_request_count gauge
+nv_inference_pending_request_count{model="dyn",version="1"} 0
+# HELP nv_cpu_utilization CPU utilization rate [0.0 - 1.0]
+# TYPE nv_cpu_utilization gauge
+nv_cpu_utilization 0.25
+"#;
+
+    #[test]
+    fn reads_a_models_counters_from_triton_metrics() {
+        let totals = StatsTotals::from_metrics(TRITON_METRICS, "dyn", Some("1")).expect("reads");
+        assert_eq!(totals.success_count, 4683);
+        assert_eq!(totals.queue_nanos, 11_542_065_000);
+        assert_eq!(totals.compute_infer_nanos, 17_389_945_000);
+        assert_eq!(totals.inference_count, 4683);
+        assert_eq!(totals.execution_count, 1401);
+        // Without a version, the versions are summed; other models never.
+        let all = StatsTotals::from_metrics(TRITON_METRICS, "dyn", None).expect("reads");
+        assert_eq!(all.success_count, 4700);
+        let window = StatsTotals::default().window_to(&totals, 0);
+        let batch = window.executed_batch().expect("batch");
+        assert!((batch - 4683.0 / 1401.0).abs() < 1e-9, "{batch}");
+        assert!((window.queue_micros - 11_542_065.0 / 4683.0).abs() < 1e-6);
+        let err = StatsTotals::from_metrics(TRITON_METRICS, "absent", None).expect_err("none");
+        assert!(err.contains("absent"), "{err}");
+        assert!(StatsTotals::from_metrics("nv_cpu_utilization 0.2\n", "dyn", None).is_err());
+    }
+
+    #[test]
+    fn a_counter_that_goes_down_counts_from_zero() {
+        let before = StatsTotals {
+            success_count: 1000,
+            queue_nanos: 5_000_000,
+            ..StatsTotals::default()
+        };
+        let after = StatsTotals {
+            success_count: 10,
+            queue_nanos: 20_000,
+            inference_count: 10,
+            execution_count: 5,
+            ..StatsTotals::default()
+        };
+        let window = before.window_to(&after, 7);
+        assert!(window.counter_reset);
+        assert_eq!(window.requests, 10);
+        assert!((window.queue_micros - 2.0).abs() < 1e-9);
+        assert_eq!(window.executed_batch(), Some(2.0));
+        assert!(!StatsTotals::default().window_to(&before, 0).counter_reset);
     }
 
     #[test]

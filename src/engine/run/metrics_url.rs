@@ -66,4 +66,5 @@ pub(super) fn finish(record: &mut RunRecord, scraper: Option<MetricsScraper>) {
     let (samples, report) = scraper.finish();
     record.gpu_telemetry.extend(samples);
     record.warnings.extend(report.warning());
+    record.notes.extend(report.note());
 }

@@ -106,6 +106,14 @@ pub(super) fn run(
         })
         .collect::<Result<Vec<_>, _>>()?;
 
+    // Server-side times from the metrics where the statistics API is absent
+    // or refused.
+    let metrics = record
+        .config
+        .metrics_url
+        .as_deref()
+        .map(|url| stats::MetricsReader::new(url, target))
+        .transpose()?;
     let stats_stop = Arc::new(AtomicBool::new(false));
     let stats_thread = {
         let stop = Arc::clone(&stats_stop);
@@ -115,6 +123,7 @@ pub(super) fn run(
             .spawn(move || {
                 stats::sample(
                     &mut probe,
+                    metrics,
                     Duration::from_nanos(WINDOW_NANOS),
                     &stop,
                     warmup,

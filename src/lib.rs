@@ -42,6 +42,7 @@
 pub mod cli;
 pub mod engine;
 pub mod metrics;
+pub mod mix;
 pub mod model;
 pub mod samples;
 pub mod session;

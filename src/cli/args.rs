@@ -273,12 +273,33 @@ pub struct ReportArgs {
     pub export: Option<PathBuf>,
 }
 
+/// Where a mix entry's "alone" figures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Baseline {
+    /// A short solo run of each entry before the mix.
+    Solo,
+}
+
 /// `profile` arguments.
 #[derive(Debug, Args)]
 pub struct ProfileArgs {
     /// The .onnx file (optional with --target, where it serves inspection and shapes).
-    #[arg(required_unless_present = "target")]
+    #[arg(required_unless_present_any = ["target", "mix"])]
     pub model: Option<PathBuf>,
+
+    /// Run a mix: several models under load at once, each with its own load and SLO,
+    /// from a TOML file whose keys are these flags in snake_case (see the README).
+    #[arg(
+        long,
+        value_name = "MIX.toml",
+        conflicts_with = "model",
+        help_heading = "Mix"
+    )]
+    pub mix: Option<PathBuf>,
+    /// With --mix: run each entry alone first (same config, at most 5 s), so the report
+    /// gives each one's p99 in the mix against its p99 alone.
+    #[arg(long, value_enum, requires = "mix", help_heading = "Mix")]
+    pub baseline: Option<Baseline>,
 
     /// Execution provider. CUDA never falls back to CPU silently.
     #[arg(long, value_enum, default_value_t = ExecutionProviderKind::Cpu, help_heading = "Session")]

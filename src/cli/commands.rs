@@ -37,6 +37,15 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<u8> {
         source,
         path: args.session.clone(),
     })?;
+    if crate::mix::MixDocument::is_mix_json(&text) {
+        let mix = crate::mix::MixDocument::from_json(&text, &args.session)?;
+        if args.json {
+            outln!("{}", serde_json::to_string_pretty(&mix)?);
+        } else {
+            out!("{}", crate::mix::render_mix_report(&mix));
+        }
+        return Ok(0);
+    }
     if SweepDocument::is_sweep_json(&text) {
         let sweep = SweepDocument::from_json(&text, &args.session)?;
         if args.json {
@@ -96,6 +105,9 @@ pub(super) fn transform(args: &TransformArgs) -> anyhow::Result<u8> {
 /// Exits 1 when the run or an export failed, [`EXIT_REQUESTS_FAILED`] when
 /// requests failed.
 pub(super) fn profile(args: &ProfileArgs) -> anyhow::Result<u8> {
+    if let Some(mix) = &args.mix {
+        return super::mix::run(args, mix);
+    }
     let config = args.to_config();
     config.validate()?;
     check_output_paths(args)?;

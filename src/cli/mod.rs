@@ -35,6 +35,7 @@ mod doctor;
 mod gui;
 mod inspect;
 mod merge;
+mod mix;
 mod remote;
 mod setup;
 mod sweep;

@@ -354,32 +354,28 @@ fn record_generated(
     sample: &Sample,
     generated: &super::generate::Generated,
 ) {
-    for (prompt_tokens, output_tokens) in &generated.rows {
-        let tokens = (*output_tokens as usize).min(generated.token_nanos.len());
-        let (Some(first), Some(last)) = (
-            generated.token_nanos.first(),
-            tokens
-                .checked_sub(1)
-                .and_then(|last| generated.token_nanos.get(last)),
-        ) else {
-            continue;
-        };
-        let row = Sample {
-            end_nanos: *last,
-            ..*sample
-        };
-        recorder.record_generation(
-            &row,
-            &crate::metrics::generation::TokenTimes {
+    let rows = generated
+        .rows
+        .iter()
+        .filter_map(|(prompt_tokens, output_tokens)| {
+            let tokens = (*output_tokens as usize).min(generated.token_nanos.len());
+            let first = generated.token_nanos.first()?;
+            let last = generated.token_nanos.get(tokens.checked_sub(1)?)?;
+            let row = Sample {
+                end_nanos: *last,
+                ..*sample
+            };
+            let times = crate::metrics::generation::TokenTimes {
                 ttft_nanos: first.saturating_sub(sample.scheduled_nanos),
                 gaps_nanos: &generated.gaps_nanos[..tokens - 1],
                 e2e_nanos: last.saturating_sub(sample.scheduled_nanos),
                 prompt_tokens: *prompt_tokens,
                 output_tokens: tokens as u32,
                 kv_cache_bytes: generated.kv_cache_bytes,
-            },
-        );
-    }
+            };
+            Some((row, times))
+        });
+    recorder.record_generation_rows(rows);
 }
 
 fn acquire(take: &Receiver<Session>, shared: &RunShared) -> Option<Session> {

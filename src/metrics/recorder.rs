@@ -236,10 +236,27 @@ impl Recorder {
         }
     }
 
-    /// Records one finished generation: the request, its tokens and their
-    /// times.
-    pub fn record_generation(&mut self, sample: &Sample, times: &TokenTimes<'_>) {
-        if !self.place(sample) {
+    /// Records one finished generation, a sample per sequence of the
+    /// lockstep request with its tokens and their times, judged against one
+    /// reading of the measured period's end, so a request is counted whole
+    /// or not at all even when the run stops between its rows.
+    pub fn record_generation_rows<'a>(
+        &mut self,
+        rows: impl IntoIterator<Item = (Sample, TokenTimes<'a>)>,
+    ) {
+        let measure_end = self.shared.measure_end_nanos.load(Ordering::Relaxed);
+        for (sample, times) in rows {
+            self.record_generation_until(&sample, &times, measure_end);
+        }
+    }
+
+    fn record_generation_until(
+        &mut self,
+        sample: &Sample,
+        times: &TokenTimes<'_>,
+        measure_end: u64,
+    ) {
+        if !self.place_until(sample, measure_end) {
             return;
         }
         let keep_span = self.keep_spans && self.partial.spans.len() < MAX_REQUEST_SPANS;
@@ -256,10 +273,17 @@ impl Recorder {
     /// sample is not measured (warm-up, or after the measured period).
     #[inline]
     fn place(&mut self, sample: &Sample) -> bool {
+        let measure_end = self.shared.measure_end_nanos.load(Ordering::Relaxed);
+        self.place_until(sample, measure_end)
+    }
+
+    /// [`Recorder::place`] against a given end of the measured period.
+    #[inline]
+    fn place_until(&mut self, sample: &Sample, measure_end: u64) -> bool {
         if sample.scheduled_nanos < self.measure_start {
             return false;
         }
-        if sample.end_nanos > self.shared.measure_end_nanos.load(Ordering::Relaxed) {
+        if sample.end_nanos > measure_end {
             self.partial.after_stop += 1;
             return false;
         }

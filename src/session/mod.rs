@@ -16,7 +16,7 @@
 
 pub mod annotate;
 mod cost_report;
-mod export;
+pub mod export;
 mod merge;
 mod merge_report;
 mod report;

@@ -25,6 +25,7 @@ const LAYERS: &[&str] = &[
     "engine",
     "tune",
     "session",
+    "mix",
     "samples",
     "ui",
     "cli",

@@ -15,6 +15,7 @@ mod graph_view;
 mod inputs;
 mod inspect;
 mod merge;
+mod mix;
 mod node_cost;
 mod opset;
 mod profile;

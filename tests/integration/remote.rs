@@ -498,3 +498,49 @@ fn the_window_runs_a_model_on_a_remote_server() {
             .is_some_and(|s| s.requests_ok > 0)
     );
 }
+
+/// A mix with one entry on the server and one local: both measured at
+/// once, each in its own session.
+#[test]
+fn a_mix_drives_a_remote_entry_beside_a_local_one() {
+    let Some(server) = start_server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mix = dir.path().join("mix.toml");
+    std::fs::write(
+        &mix,
+        format!(
+            "duration = \"2s\"\nwarmup = \"0.3s\"\n\n[[model]]\nname = \"remote\"\ntarget = \"grpc://127.0.0.1:{}\"\nmodel_name = \"{MODEL_NAME}\"\nshapes = {{ \"x\" = [1, 3, 16, 16] }}\nconcurrency = 2\n\n[[model]]\nname = \"local\"\npath = \"{}\"\nrate = 100\n",
+            server.grpc_port,
+            repo_path("sample_models/mlp.onnx").display()
+        ),
+    )
+    .expect("write the mix");
+    let export = dir.path().join("mix.json");
+    let output = workbench(&[
+        "profile",
+        "--mix",
+        mix.to_str().expect("utf-8"),
+        "--quiet",
+        "--export",
+        export.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let document: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&export).expect("mix")).expect("json");
+    let models = document["models"].as_array().expect("models");
+    let remote = &models[0]["session"];
+    assert_eq!(remote["remote"]["server"]["name"], "kserve");
+    assert!(
+        remote["summary"]["requests_ok"].as_u64() > Some(10),
+        "{remote}"
+    );
+    let local = &models[1]["session"];
+    assert!(local["remote"].is_null());
+    assert!(local["summary"]["requests_ok"].as_u64() > Some(100));
+}

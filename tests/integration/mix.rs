@@ -1,0 +1,141 @@
+//! `profile --mix`: an OCR-style pipeline of a slow model at a few requests
+//! per second beside a fast one at hundreds, both from the samples, run at
+//! once in one process with a solo baseline; per-entry accounting, the
+//! interference figures, the document, `report` of it, and bad mix files.
+
+use std::process::Command;
+
+use super::repo_path;
+
+fn workbench(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
+        .args(args)
+        .output()
+        .expect("run onnx-workbench")
+}
+
+#[test]
+fn an_ocr_style_mix_reports_each_entry_and_its_interference() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mix = dir.path().join("mix.toml");
+    let slow = repo_path("sample_models/transformer.onnx");
+    let fast = repo_path("sample_models/digits_cnn.onnx");
+    std::fs::write(
+        &mix,
+        format!(
+            r#"duration = "3s"
+warmup = "0.5s"
+arrival = "constant"
+
+[[model]]
+name = "det"
+path = "{}"
+batch = 8
+dims = {{ "seq" = 128 }}
+rate = 5
+slo = "p99=400ms"
+
+[[model]]
+name = "cls"
+path = "{}"
+rate = 200
+slo = "p99=20ms"
+"#,
+            slow.display(),
+            fast.display()
+        ),
+    )
+    .expect("write the mix");
+    let export = dir.path().join("mix.json");
+    let csv = dir.path().join("csv");
+    let output = workbench(&[
+        "profile",
+        "--mix",
+        mix.to_str().expect("utf-8"),
+        "--baseline",
+        "solo",
+        "--export",
+        export.to_str().expect("utf-8"),
+        "--export-csv",
+        csv.to_str().expect("utf-8"),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("det") && stdout.contains("cls"), "{stdout}");
+
+    let document: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&export).expect("mix written")).expect("json");
+    assert_eq!(document["kind"], "mix");
+    let models = document["models"].as_array().expect("models");
+    assert_eq!(models.len(), 2);
+    for (model, expected_file, rate) in [
+        (&models[0], "transformer.onnx", 5.0),
+        (&models[1], "digits_cnn.onnx", 200.0),
+    ] {
+        let session = &model["session"];
+        assert_eq!(session["status"], "completed", "{}", model["name"]);
+        // Each entry's session is its own model's: nothing crosses over.
+        assert_eq!(session["model"]["file_name"], expected_file);
+        let summary = &session["summary"];
+        let measured = summary["measured_secs"].as_f64().expect("measured");
+        let requests = summary["requests_ok"].as_f64().expect("requests");
+        // Constant arrivals at `rate` over the measured period: the count
+        // is the rate times the time, within one arrival at each end and
+        // the Poisson bound that Poisson arrivals would allow (4 sigma).
+        let expected = rate * measured;
+        let slack = 2.0 + 4.0 * expected.sqrt();
+        assert!(
+            (requests - expected).abs() <= slack,
+            "{}: {requests} requests for {expected:.1} expected",
+            model["name"]
+        );
+        let interference = &model["interference"];
+        let alone = interference["p99_alone_micros"].as_f64().expect("alone");
+        let in_mix = interference["p99_mix_micros"].as_f64().expect("mix");
+        assert!(alone > 0.0 && in_mix > 0.0, "{interference}");
+        let ratio = interference["ratio"].as_f64().expect("ratio");
+        assert!((ratio - in_mix / alone).abs() < 1e-9);
+        assert_eq!(model["solo"]["status"], "completed");
+    }
+    // The fast model's batch stays its own: 1 row per request, the slow
+    // one's 8.
+    assert_eq!(models[0]["session"]["summary"]["batch_size"], 8);
+    assert_eq!(models[1]["session"]["summary"]["batch_size"], 1);
+
+    let rows = std::fs::read_to_string(csv.join("mix.csv")).expect("mix.csv");
+    assert_eq!(rows.lines().count(), 3, "{rows}");
+    assert!(csv.join("cls").join("timeseries.csv").exists());
+
+    let report = workbench(&["report", export.to_str().expect("utf-8")]);
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(report.status.success());
+    assert!(
+        text.contains("Mix of 2 models") && text.contains("mix/alone"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bad_mix_file_names_its_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mix = dir.path().join("mix.toml");
+    std::fs::write(
+        &mix,
+        format!(
+            "[[model]]\nname = \"a\"\npath = \"{}\"\nconcurency = 2\n",
+            repo_path("sample_models/mlp.onnx").display()
+        ),
+    )
+    .expect("write");
+    let output = workbench(&["profile", "--mix", mix.to_str().expect("utf-8")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("line 4") && stderr.contains("concurency"),
+        "{stderr}"
+    );
+}

@@ -555,11 +555,22 @@ fn result_summary_ui(ui: &mut Ui, result: &SweepResult) {
                     .color(theme::MUTED),
                 );
             }
-            ui.add(
-                egui::TextEdit::singleline(&mut recommendation.command.as_str())
-                    .code_editor()
-                    .desired_width(f32::INFINITY),
-            );
+            // The whole command, wrapped, and a button that copies it.
+            ui.horizontal(|ui| {
+                if ui
+                    .button("Copy command")
+                    .on_hover_text("Copies the profile command that reproduces the recommendation")
+                    .clicked()
+                {
+                    ui.ctx().copy_text(recommendation.command.clone());
+                }
+                ui.add(
+                    egui::TextEdit::multiline(&mut recommendation.command.as_str())
+                        .code_editor()
+                        .desired_rows(1)
+                        .desired_width(f32::INFINITY),
+                );
+            });
         }
         None => {
             ui.label(

@@ -247,19 +247,14 @@ pub fn parse_mix(text: &str, file: &str, base: &Path) -> Result<MixSpec, MixFile
             }) => args,
             Ok(_) => unreachable!("a profile command line"),
             Err(err) => {
-                let key = offending_key(&err);
-                let section_of_key = if key.as_ref().is_some_and(|key| own.contains_key(key)) {
-                    section
-                } else if key.as_ref().is_some_and(|key| defaults.contains_key(key)) {
-                    0
-                } else {
-                    section
+                // The key's own line: the entry's, or the default it took.
+                let line = match offending_key(&err) {
+                    Some(key) if defaults.contains_key(&key) && !own.contains_key(&key) => {
+                        lines.of(0, &key)
+                    }
+                    Some(key) => lines.of(section, &key),
+                    None => lines.sections.get(section).copied(),
                 };
-                let line = key
-                    .as_deref()
-                    .map_or(lines.sections.get(section).copied(), |key| {
-                        lines.of(section_of_key, key)
-                    });
                 let first = err
                     .to_string()
                     .lines()

@@ -90,18 +90,6 @@ pub enum MixError {
     Entry { name: String, message: String },
 }
 
-/// What [`run_mix`] reports as it goes.
-pub trait MixProgress {
-    /// A phase started: `solo NAME` or `mix`.
-    fn phase(&mut self, what: &str);
-}
-
-impl<F: FnMut(&str)> MixProgress for F {
-    fn phase(&mut self, what: &str) {
-        self(what);
-    }
-}
-
 /// Threads the entries keep busy against the cores: each worker's run uses
 /// its intra-op threads. `None` when they fit.
 pub fn thread_budget_warning(entries: &[MixEntry], cores: u32) -> Option<String> {
@@ -168,28 +156,28 @@ fn start(entry: &MixEntry, config: ProfileConfig) -> Result<RunHandle, MixError>
 
 /// Runs the mix: with `solo`, each entry alone first (one after the other),
 /// then every entry at once. A failed entry keeps its (partial) record; the
-/// others go on.
+/// others go on. `progress` hears each phase as it starts: `solo NAME` or
+/// `mix`.
 pub fn run_mix(
     spec: &MixSpec,
     solo: bool,
-    progress: &mut dyn MixProgress,
+    progress: &mut dyn FnMut(&str),
 ) -> Result<MixDocument, MixError> {
     let mut warnings = Vec::new();
-    let cores = std::thread::available_parallelism()
-        .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
+    let cores = crate::engine::arrivals::CoreBudget::of_machine().cores();
     if let Some(warning) = thread_budget_warning(&spec.entries, cores) {
         warnings.push(warning);
     }
     let mut alone: Vec<Option<RunRecord>> = Vec::with_capacity(spec.entries.len());
     for entry in &spec.entries {
         if solo {
-            progress.phase(&format!("solo {}", entry.name));
+            progress(&format!("solo {}", entry.name));
             alone.push(Some(start(entry, solo_config(entry))?.join()));
         } else {
             alone.push(None);
         }
     }
-    progress.phase("mix");
+    progress("mix");
     let handles = spec
         .entries
         .iter()
@@ -291,15 +279,7 @@ impl MixDocument {
 
     /// One CSV row per entry.
     pub fn to_csv(&self) -> Result<Vec<u8>, SessionError> {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        for model in &self.models {
-            writer
-                .serialize(MixCsvRow::new(model))
-                .map_err(|err| SessionError::Encode(err.to_string()))?;
-        }
-        writer
-            .into_inner()
-            .map_err(|err| SessionError::Encode(err.to_string()))
+        crate::session::export::to_csv(&self.models.iter().map(MixCsvRow::new).collect::<Vec<_>>())
     }
 
     /// Every entry false when a run of the mix failed.

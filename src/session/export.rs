@@ -15,7 +15,8 @@ pub fn write_json(document: &SessionDocument, path: &Path) -> Result<(), Session
     Ok(())
 }
 
-fn to_csv<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>, SessionError> {
+/// Rows as CSV, with a header from the first.
+pub fn to_csv<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>, SessionError> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
         writer

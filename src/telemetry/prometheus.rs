@@ -218,6 +218,17 @@ pub fn check_url(url: &str) -> Result<String, ScrapeError> {
     }
 }
 
+/// One metrics page as text, read whole up to a size limit.
+pub fn fetch_page(agent: &ureq::Agent, url: &str) -> Result<String, ureq::Error> {
+    agent
+        .get(url)
+        .call()?
+        .body_mut()
+        .with_config()
+        .limit(MAX_METRICS_BYTES)
+        .read_to_string()
+}
+
 /// Reads `url` once and returns one sample per GPU.
 fn scrape_gpu_samples(
     agent: &ureq::Agent,
@@ -228,13 +239,7 @@ fn scrape_gpu_samples(
         url: url.to_owned(),
         message: err.to_string(),
     };
-    let mut response = agent.get(url).call().map_err(http_error)?;
-    let text = response
-        .body_mut()
-        .with_config()
-        .limit(MAX_METRICS_BYTES)
-        .read_to_string()
-        .map_err(http_error)?;
+    let text = fetch_page(agent, url).map_err(http_error)?;
     let t_secs = epoch.elapsed().as_secs_f64();
     let samples = parse_gpu_samples(&text, t_secs).map_err(|message| ScrapeError::Parse {
         url: url.to_owned(),

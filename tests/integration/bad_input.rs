@@ -1,16 +1,7 @@
 //! Bad input through the real binary: a clear message, a non-zero exit, and
 //! never a panic or a hang.
 
-use std::process::{Command, Output};
-
-use crate::repo_path;
-
-fn workbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
-        .args(args)
-        .output()
-        .expect("run onnx-workbench")
-}
+use crate::{repo_path, workbench};
 
 /// Runs `args`, expects failure, and returns stderr.
 fn fails(args: &[&str]) -> String {

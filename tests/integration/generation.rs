@@ -3,8 +3,6 @@
 //! `profile --generate` end to end (TTFT, ITL, goodput, per-phase layers,
 //! token events) with its clear errors.
 
-use std::process::Command;
-
 use onnx_workbench::{
     engine::{
         Arrival, LayerProfiling, LoadMode, ProfileConfig, RunStatus,
@@ -19,7 +17,7 @@ use onnx_workbench::{
     },
 };
 
-use crate::{repo_path, run};
+use crate::{repo_path, run, workbench};
 
 /// The fixtures of each layout (`tests/data/models/make_decoders.py`).
 const LAYOUTS: [(&str, LayoutKind); 4] = [
@@ -204,10 +202,7 @@ fn an_open_loop_lockstep_batch_counts_every_sequence() {
 }
 
 fn cli(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
-        .args(args)
-        .output()
-        .expect("runs");
+    let output = workbench(args);
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -35,6 +35,21 @@ use std::path::{Path, PathBuf};
 
 use onnx_workbench::engine::{LayerProfiling, ProfileConfig, RunHandle, RunRecord};
 
+/// Runs the built binary with `args` and, for each `(name, value)` in
+/// `envs`, that environment variable.
+pub fn workbench_with_env(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .expect("run onnx-workbench")
+}
+
+/// Runs the built binary with `args`.
+pub fn workbench(args: &[&str]) -> std::process::Output {
+    workbench_with_env(args, &[])
+}
+
 /// Path of a file under the repository root.
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)

@@ -6,7 +6,7 @@ use std::{
     io::{Read as _, Write as _},
     net::TcpListener,
     path::Path,
-    process::{Command, Output},
+    process::Command,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -19,14 +19,7 @@ use onnx_workbench::{
     engine::RunStatus, metrics::LatencyHistogram, session::SessionDocument, telemetry::GpuSource,
 };
 
-use crate::{quick_config, repo_path, run};
-
-fn workbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
-        .args(args)
-        .output()
-        .expect("run onnx-workbench")
-}
+use crate::{quick_config, repo_path, run, workbench};
 
 fn utf8(path: &Path) -> &str {
     path.to_str().expect("utf-8")

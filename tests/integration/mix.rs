@@ -3,16 +3,7 @@
 //! once in one process with a solo baseline; per-entry accounting, the
 //! interference figures, the document, `report` of it, and bad mix files.
 
-use std::process::Command;
-
-use super::repo_path;
-
-fn workbench(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
-        .args(args)
-        .output()
-        .expect("run onnx-workbench")
-}
+use super::{repo_path, workbench};
 
 #[test]
 fn an_ocr_style_mix_reports_each_entry_and_its_interference() {

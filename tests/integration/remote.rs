@@ -5,7 +5,7 @@
 use std::{
     net::TcpListener,
     path::PathBuf,
-    process::{Child, Command, Output, Stdio},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -14,7 +14,7 @@ use onnx_workbench::engine::{
     target::{Protocol, RemoteTarget},
 };
 
-use super::repo_path;
+use super::{repo_path, workbench};
 
 /// How long the server may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -270,13 +270,6 @@ fn a_server_that_is_down_is_a_clear_error_before_the_load() {
         );
         assert!(started.elapsed() < Duration::from_secs(10));
     }
-}
-
-fn workbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
-        .args(args)
-        .output()
-        .expect("run onnx-workbench")
 }
 
 #[test]

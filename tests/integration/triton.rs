@@ -7,11 +7,11 @@
 
 use std::{
     path::Path,
-    process::{Child, Command, Output, Stdio},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use super::{remote::free_port, repo_path};
+use super::{remote::free_port, repo_path, workbench, workbench_with_env};
 
 /// How long the server may take to become ready (about 15 s here).
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -137,14 +137,6 @@ impl Triton {
     }
 }
 
-fn workbench(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_onnx-workbench"))
-        .args(args)
-        .envs(envs.iter().copied())
-        .output()
-        .expect("run onnx-workbench")
-}
-
 fn as_strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
@@ -202,7 +194,7 @@ fn triton_statistics_with_the_token_metrics_without_it() {
         ]
         .map(str::to_owned),
     );
-    let output = workbench(&as_strs(&args), &[("WB_TRITON_TOKEN", &token)]);
+    let output = workbench_with_env(&as_strs(&args), &[("WB_TRITON_TOKEN", &token)]);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{stderr}\n{}", triton.log_text());
@@ -216,7 +208,7 @@ fn triton_statistics_with_the_token_metrics_without_it() {
         "{stdout}{stderr}"
     );
     // The token is in no output.
-    let report = workbench(&["report", with_token.to_str().expect("utf-8")], &[]);
+    let report = workbench(&["report", with_token.to_str().expect("utf-8")]);
     let mut texts = vec![
         stdout,
         stderr,
@@ -237,7 +229,7 @@ fn triton_statistics_with_the_token_metrics_without_it() {
     let without = dir.path().join("metrics.json");
     let mut args = common(&grpc, &without);
     args.extend(["--metrics-url", &metrics].map(str::to_owned));
-    let output = workbench(&as_strs(&args), &[]);
+    let output = workbench(&as_strs(&args));
     assert!(
         output.status.success(),
         "{}",
@@ -256,7 +248,7 @@ fn triton_statistics_with_the_token_metrics_without_it() {
     // Neither token nor metrics: a clear note, the run itself fine.
     let rest = format!("http://127.0.0.1:{}", triton.http_port);
     let bare = dir.path().join("bare.json");
-    let output = workbench(&as_strs(&common(&rest, &bare)), &[]);
+    let output = workbench(&as_strs(&common(&rest, &bare)));
     assert!(output.status.success());
     let document = session(&bare);
     let stats = &document["remote"]["server_stats"];

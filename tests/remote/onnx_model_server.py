@@ -14,9 +14,6 @@ behind an access token refuses it.
 """
 
 import argparse
-import os
-import threading
-import time
 import uuid
 
 import numpy as np
@@ -24,6 +21,8 @@ import onnxruntime as ort
 from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
 from kserve.errors import InvalidInput
 from kserve import model_server
+
+from fixture_process import exit_with_parent
 
 # ONNX Runtime's type strings to the protocol's datatypes.
 DATATYPES = {
@@ -104,17 +103,6 @@ class OnnxModel(Model):
         )
 
 
-def exit_with_parent():
-    """Ends this process when the process that started it is gone, so a test
-    that dies without stopping the server leaves nothing behind."""
-    parent = os.getppid()
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 if __name__ == "__main__":

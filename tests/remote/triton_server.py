@@ -18,15 +18,14 @@ with a pyenv 3.11.7 interpreter the python-backend stub fails at model load
 """
 
 import argparse
-import os
-import threading
-import time
 
 import numpy as np
 import onnxruntime as ort
 from pytriton.decorators import batch
 from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
 from pytriton.triton import Triton, TritonConfig
+
+from fixture_process import exit_with_parent
 
 DTYPES = {
     "tensor(float)": np.float32,
@@ -36,16 +35,6 @@ DTYPES = {
 }
 
 
-def exit_with_parent():
-    """Ends this process when the test that started it is gone."""
-    parent = os.getppid()
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def main():

@@ -273,8 +273,6 @@ pub struct MetricsReader {
 
 /// Longest a metrics read may take.
 const METRICS_TIMEOUT: Duration = Duration::from_secs(2);
-/// Most bytes read from a metrics endpoint.
-const MAX_METRICS_BYTES: u64 = 16 << 20;
 
 impl MetricsReader {
     pub fn new(url: &str, target: &RemoteTarget) -> Result<Self, RemoteError> {
@@ -292,17 +290,7 @@ impl MetricsReader {
     }
 
     fn read(&self) -> Result<StatsTotals, String> {
-        let text = self
-            .agent
-            .get(&self.url)
-            .call()
-            .and_then(|mut response| {
-                response
-                    .body_mut()
-                    .with_config()
-                    .limit(MAX_METRICS_BYTES)
-                    .read_to_string()
-            })
+        let text = crate::telemetry::prometheus::fetch_page(&self.agent, &self.url)
             .map_err(|err| format!("{}: {err}", self.url))?;
         StatsTotals::from_metrics(&text, &self.model, self.version.as_deref())
     }

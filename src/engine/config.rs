@@ -409,6 +409,36 @@ impl ProfileConfig {
         self.instances.unwrap_or(default).max(1)
     }
 
+    /// A local closed loop whose clients would keep more threads busy than
+    /// the machine has cores gets, unless `--instances` says otherwise, as
+    /// many sessions as the cores run at once; the other clients' requests
+    /// wait for one in arrival order, as at a server, and that wait is
+    /// queue time. With one session per client instead, the OS time-slices
+    /// the clients: one keeps a core for a whole slice while the others'
+    /// requests sit unseen, so p99 stays at the bare run time while the mean
+    /// (clients / throughput) grows. Returns the note that says so, when it
+    /// applies.
+    pub fn queue_clients_beyond_cores(&mut self, cores: u32) -> Option<String> {
+        let threads = self.intra_threads;
+        let applies = self.instances.is_none()
+            && self.remote.is_none()
+            && self.batching.is_none()
+            && self.generation.is_none()
+            && !self.io_binding
+            && matches!(self.load, LoadMode::Closed)
+            && threads >= 1
+            && u64::from(self.num_workers()) * u64::from(threads) > u64::from(cores.max(1));
+        if !applies {
+            return None;
+        }
+        let sessions = (cores / threads).max(1);
+        self.instances = Some(sessions);
+        Some(format!(
+            "{} clients at {threads} thread(s) each would oversubscribe {cores} cores: {sessions} session(s) serve them and the other requests queue in arrival order, as at a server (set --instances to choose)",
+            self.num_workers()
+        ))
+    }
+
     /// Whether requests can wait before they run: an open loop queues them
     /// behind the schedule, and a pool with fewer sessions than workers makes
     /// workers wait for a free session, and dynamic batching holds requests
@@ -686,5 +716,45 @@ mod tests {
         assert_eq!((config.num_workers(), config.num_instances()), (4, 4));
         config.instances = Some(2);
         assert_eq!((config.num_workers(), config.num_instances()), (4, 2));
+    }
+
+    #[test]
+    fn clients_beyond_the_cores_queue_for_sessions() {
+        let mut config = ProfileConfig {
+            concurrency: 16,
+            intra_threads: 1,
+            ..ProfileConfig::default()
+        };
+        let note = config
+            .queue_clients_beyond_cores(2)
+            .expect("oversubscribed");
+        assert!(note.contains("2 session(s)"), "{note}");
+        assert_eq!(config.num_instances(), 2);
+        assert!(config.has_queue());
+        // Once set (or set by the user), nothing changes again.
+        assert_eq!(config.queue_clients_beyond_cores(2), None);
+        let mut fits = ProfileConfig {
+            concurrency: 2,
+            intra_threads: 1,
+            ..ProfileConfig::default()
+        };
+        assert_eq!(fits.queue_clients_beyond_cores(2), None);
+        assert_eq!(fits.instances, None);
+        let mut wide = ProfileConfig {
+            concurrency: 3,
+            intra_threads: 4,
+            ..ProfileConfig::default()
+        };
+        wide.queue_clients_beyond_cores(2);
+        assert_eq!(wide.instances, Some(1));
+        let mut open = ProfileConfig {
+            concurrency: 16,
+            load: LoadMode::Open {
+                rate_per_sec: 100.0,
+                arrival: Default::default(),
+            },
+            ..ProfileConfig::default()
+        };
+        assert_eq!(open.queue_clients_beyond_cores(2), None);
     }
 }

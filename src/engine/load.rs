@@ -82,6 +82,12 @@ pub enum SessionSlot {
 pub enum RequestSource {
     /// Closed loop: the next request right after the last one returns.
     Closed,
+    /// Closed loop with more clients than sessions: the worker is one of
+    /// the sessions' executors. Each request it ends is its client's next
+    /// request, which joins the back of the queue; the worker then serves
+    /// the oldest queued one. The queue holds the clients' issue times, so
+    /// the wait is queue time and every client always has one request out.
+    Queued(Arc<ClientQueue>),
     /// Open loop: the next arrival of the shared schedule, waited for by
     /// the worker itself.
     Open {
@@ -94,6 +100,33 @@ pub enum RequestSource {
         /// tells apart from the generator's own lateness.
         oversubscribed: bool,
     },
+}
+
+/// The issue times of the closed-loop requests that wait for a session, in
+/// arrival order. A lock held for one push and one pop per request: with as
+/// many executors as cores it is seldom contended.
+#[derive(Debug, Default)]
+pub struct ClientQueue(std::sync::Mutex<std::collections::VecDeque<u64>>);
+
+impl ClientQueue {
+    /// A queue of `waiting` requests, all issued at `issued_nanos`.
+    pub fn new(waiting: usize, issued_nanos: u64) -> Self {
+        Self(std::sync::Mutex::new(
+            std::iter::repeat_n(issued_nanos, waiting).collect(),
+        ))
+    }
+
+    /// Queues the request issued at `issued_nanos` and takes the oldest
+    /// one (which is that one when nothing else waits).
+    #[inline]
+    pub fn swap_oldest(&self, issued_nanos: u64) -> u64 {
+        let mut queue = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        queue.push_back(issued_nanos);
+        queue.pop_front().unwrap_or(issued_nanos)
+    }
 }
 
 /// Run-level profiling of every `every`-th run of a worker.
@@ -175,6 +208,7 @@ impl Worker {
             }
             let (scheduled, late_nanos, run_threads) = match &self.requests {
                 RequestSource::Closed => (now, 0, 0),
+                RequestSource::Queued(clients) => (clients.swap_oldest(now), 0, 0),
                 RequestSource::Open {
                     schedule,
                     waiter,
@@ -430,4 +464,21 @@ fn run_bound(
             .map(drop),
     };
     result.map_err(LoadError::Run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientQueue;
+
+    #[test]
+    fn queued_clients_are_served_in_arrival_order() {
+        // Two clients wait since t=5; each served request issues a new one.
+        let queue = ClientQueue::new(2, 5);
+        assert_eq!(queue.swap_oldest(10), 5);
+        assert_eq!(queue.swap_oldest(11), 5);
+        assert_eq!(queue.swap_oldest(12), 10);
+        assert_eq!(queue.swap_oldest(13), 11);
+        // With nobody waiting a request is its own oldest.
+        assert_eq!(ClientQueue::new(0, 0).swap_oldest(7), 7);
+    }
 }

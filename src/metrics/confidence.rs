@@ -25,7 +25,7 @@
 //!   indicator (batch means again) shrinks the sample when slow requests
 //!   cluster.
 //! - [`interval_stability`]: a run is unstable when the percentile intervals of
-//!   its two halves do not overlap, when its throughput drifts (least-squares
+//!   its two halves are apart by a material gap (5 %), when its throughput drifts (least-squares
 //!   slope, t-test) or when one window's throughput jumps.
 //! - [`SaturationDetector`]: an open-loop generator offered more than its
 //!   capacity builds a backlog whose lag grows linearly; the detector fits the
@@ -429,7 +429,7 @@ fn format_range(low: u64, high: u64) -> String {
 /// (a) With a quantile, the windows are split into a first and a second half
 /// (an odd middle window dropped); each half's interval of the quantile is
 /// [`quantile_interval`] over that half's windows at `confidence`; unstable
-/// when the two intervals do not overlap. (b) Throughput: least-squares slope
+/// when the two intervals are apart by more than [`MATERIAL_SHIFT`]. (b) Throughput: least-squares slope
 /// on window index; `drift = slope·(k−1)/mean`; unstable when `|drift| > 5 %`
 /// and the slope differs from 0 at 99 % (t-test, `df = k−2`), or when a window
 /// deviates from the mean of the others by more than 25 % (a gross jump).
@@ -440,6 +440,12 @@ pub fn interval_stability(
 ) -> IntervalStability {
     interval_stability_with_drift(windows, quantile, confidence, DEFAULT_MAX_DRIFT)
 }
+
+/// Gap between the two halves' percentile intervals (a share of the lower
+/// one's upper end) under which a shift counts as immaterial: a long run's
+/// intervals are so narrow that a 1 % drift is "significant" without being
+/// anything a verdict could turn on.
+pub const MATERIAL_SHIFT: f64 = 0.05;
 
 /// Throughput drift over a run accepted as stable by [`interval_stability`].
 pub const DEFAULT_MAX_DRIFT: f64 = 0.05;
@@ -466,7 +472,13 @@ pub fn interval_stability_with_drift(
         let (Some(first), Some(second)) = halves else {
             return not_enough(format!("{label} needs latencies in both halves of the run"));
         };
-        if first.high_nanos < second.low_nanos || second.high_nanos < first.low_nanos {
+        let (lower, upper) = if first.high_nanos < second.low_nanos {
+            (first, second)
+        } else {
+            (second, first)
+        };
+        let gap = upper.low_nanos.saturating_sub(lower.high_nanos) as f64;
+        if gap > 0.0 && gap > MATERIAL_SHIFT * lower.high_nanos as f64 {
             return IntervalStability::Unstable {
                 reason: format!(
                     "{label} of the first half ({}) and the second half ({}) do not overlap",
@@ -949,13 +961,18 @@ mod tests {
 
     /// Ten windows of 1,000 latencies, those from `shift_from` on doubled.
     fn stability_windows(shift_from: usize) -> Vec<LatencyHistogram> {
+        scaled_windows(shift_from, 2.0, 1_000)
+    }
+
+    /// Ten windows of `size` latencies, those from `shift_from` on scaled.
+    fn scaled_windows(shift_from: usize, shift: f64, size: usize) -> Vec<LatencyHistogram> {
         let exp = Exp::new(1.0).expect("rate");
         let mut rng = StdRng::seed_from_u64(3);
         (0..10)
             .map(|i| {
-                let scale = if i < shift_from { 1.0 } else { 2.0 };
+                let scale = if i < shift_from { 1.0 } else { shift };
                 let mut histogram = LatencyHistogram::new();
-                for _ in 0..1_000 {
+                for _ in 0..size {
                     histogram.record_nanos((scale * 1e5 * (2.0 + exp.sample(&mut rng))) as u64);
                 }
                 histogram
@@ -1001,6 +1018,17 @@ mod tests {
         assert!(
             reason.starts_with("p99 of the first half (") && reason.ends_with("do not overlap")
         );
+
+        // A 2 % shift over 400,000 requests is significant but immaterial;
+        // 8 % is not.
+        let nudged = scaled_windows(5, 1.02, 40_000);
+        assert_eq!(
+            stability(&nudged, &flat, Some(0.99)),
+            IntervalStability::Stable
+        );
+        let moved = scaled_windows(5, 1.08, 40_000);
+        let reason = unstable_reason(stability(&moved, &flat, Some(0.99)));
+        assert!(reason.ends_with("do not overlap"), "{reason}");
 
         let ramp: Vec<f64> = flat
             .iter()

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     SearchMode, SweepSpec, TuneError, VaryKey,
     point::{MeasuredPoint, judge, profile_command},
-    search::{Probe, early_stop_reason, grid_order, search_highest_passing},
-    stats::{Decision, pareto_indices, point_stability},
+    search::{Probe, SATURATION_GAIN, early_stop_reason, grid_order, search_highest_passing},
+    stats::{Decision, lowest_latency_near_best, pareto_indices, point_stability},
 };
 use crate::engine::{LayerProfiling, ProfileConfig, RunHandle, RunRecord, RunStatus, RunStopper};
 
@@ -373,29 +373,44 @@ impl Runner {
         pareto_indices(&pairs)
     }
 
-    /// The highest-throughput stable passing point. A rate search answers
+    /// The highest-throughput stable passing point (outside a rate search,
+    /// the lowest-latency one within [`SATURATION_GAIN`] of it). A rate search answers
     /// with an open-loop rate, so its closed-loop calibration run is not a
     /// candidate.
     fn best_passing(&self) -> Option<usize> {
         self.best_passing_except(&[])
     }
 
-    /// The passing point of highest throughput, leaving out `rejected`
-    /// (points whose confirmation run failed).
+    /// The recommendation as [`Self::best_passing`] picks it, leaving out
+    /// `rejected` (points whose confirmation run failed).
     fn best_passing_except(&self, rejected: &[usize]) -> Option<usize> {
         let rate_search = self.spec.search == SearchMode::Rate;
-        (0..self.points.len())
+        let candidates: Vec<usize> = (0..self.points.len())
             .filter(|i| !rejected.contains(i))
             .filter(|&i| self.points[i].is_usable_pass())
             .filter(|&i| {
                 !(rate_search
                     && matches!(self.points[i].config.load, crate::engine::LoadMode::Closed))
             })
-            .max_by(|&a, &b| {
-                self.points[a]
-                    .throughput_per_sec()
-                    .total_cmp(&self.points[b].throughput_per_sec())
+            .collect();
+        let throughput = |i: usize| self.points[i].throughput_per_sec();
+        if rate_search {
+            // The offered rate is the answer: no trading it for latency.
+            return candidates
+                .into_iter()
+                .max_by(|&a, &b| throughput(a).total_cmp(&throughput(b)));
+        }
+        let percentile = self.spec.slo.chosen_percentile();
+        let judged: Vec<(usize, f64, f64)> = candidates
+            .into_iter()
+            .map(|i| {
+                let latency = self.points[i]
+                    .latency_micros(percentile)
+                    .unwrap_or(f64::INFINITY);
+                (i, throughput(i), latency)
             })
+            .collect();
+        lowest_latency_near_best(&judged, SATURATION_GAIN)
     }
 
     /// Runs `config` once through the engine; `Err` is the reason the

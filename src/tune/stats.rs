@@ -158,6 +158,23 @@ pub fn min_requests_to_pass(quantile: f64, confidence: f64) -> u64 {
     ((1.0 - confidence).ln() / (1.0 - allowed).ln()).ceil() as u64
 }
 
+/// Of `(index, throughput, latency)` candidates, the one a user would
+/// serve with: the lowest latency among those within `gain` (a fraction) of
+/// the best throughput. Past saturation more clients or threads add only
+/// waiting, so the highest throughput alone would pick the longest queue.
+pub fn lowest_latency_near_best(candidates: &[(usize, f64, f64)], gain: f64) -> Option<usize> {
+    let best = candidates
+        .iter()
+        .map(|&(_, throughput, _)| throughput)
+        .max_by(f64::total_cmp)?;
+    let floor = best * (1.0 - gain);
+    candidates
+        .iter()
+        .filter(|&&(_, throughput, _)| throughput >= floor)
+        .min_by(|a, b| a.2.total_cmp(&b.2).then(b.1.total_cmp(&a.1)))
+        .map(|&(index, _, _)| index)
+}
+
 /// Indices of the Pareto set of `(throughput, latency)` points: no other
 /// point has at least the throughput and at most the latency with one of
 /// them strictly better. Sorted by throughput, highest first; duplicates are
@@ -180,6 +197,26 @@ pub fn pareto_indices(points: &[(f64, f64)]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn saturated_points_prefer_the_shorter_queue() {
+        // Four clients saturate; eight add only waiting.
+        let points = [
+            (0, 100.0, 10.0),
+            (1, 180.0, 12.0),
+            (2, 185.0, 20.0),
+            (3, 184.0, 40.0),
+        ];
+        assert_eq!(lowest_latency_near_best(&points, 0.05), Some(1));
+        // A point more than 5 % slower is not traded for latency.
+        assert_eq!(lowest_latency_near_best(&points[..1], 0.05), Some(0));
+        let far = [(0, 150.0, 5.0), (1, 185.0, 20.0)];
+        assert_eq!(lowest_latency_near_best(&far, 0.05), Some(1));
+        assert_eq!(lowest_latency_near_best(&[], 0.05), None);
+        // Equal latency: the higher throughput.
+        let tie = [(0, 180.0, 12.0), (1, 185.0, 12.0)];
+        assert_eq!(lowest_latency_near_best(&tie, 0.05), Some(1));
+    }
 
     /// A full window of `rate` requests whose latencies spread evenly
     /// around `median_micros` (±20 %).

@@ -139,10 +139,7 @@ impl WorkbenchApp {
                 arrival: crate::engine::Arrival::Poisson,
             };
         }
-        let has_heatmap_renderer = cc.wgpu_render_state.as_ref().is_some_and(|render_state| {
-            heatmap::install(render_state);
-            true
-        });
+        let has_heatmap_renderer = cc.wgpu_render_state.as_ref().is_some_and(heatmap::install);
         let runtime_task = Task::spawn("finding ONNX Runtime", RuntimeStatus::probe).ok();
         let mut app = Self {
             settings,

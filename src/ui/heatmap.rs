@@ -99,9 +99,14 @@ fn cells_buffer(device: &wgpu::Device, capacity: u64) -> wgpu::Buffer {
     })
 }
 
-/// Builds the pipeline and stores it in the renderer's callback resources.
-pub fn install(render_state: &egui_wgpu::RenderState) {
+/// Builds the pipeline and stores it in the renderer's callback resources;
+/// `false` when the adapter cannot run the shader (OpenGL adapters have no
+/// storage buffers in fragment shaders), and the heatmap is left out.
+pub fn install(render_state: &egui_wgpu::RenderState) -> bool {
     let device = &render_state.device;
+    if device.limits().max_storage_buffers_per_shader_stage == 0 {
+        return false;
+    }
     let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("onnx-workbench heatmap shader"),
         source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/heatmap.wgsl").into()),
@@ -182,6 +187,7 @@ pub fn install(render_state: &egui_wgpu::RenderState) {
             cells_capacity,
             bind_group,
         });
+    true
 }
 
 /// One frame's heatmap draw.

@@ -365,7 +365,7 @@ impl LayersTab {
         }
         if !has_heatmap_renderer {
             ui.label(
-                RichText::new("The heatmap needs the wgpu renderer.")
+                RichText::new("The heatmap needs storage buffers in fragment shaders, which this graphics adapter lacks (OpenGL); Vulkan, Metal or DX12 have them.")
                     .small()
                     .color(theme::MUTED),
             );

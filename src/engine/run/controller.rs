@@ -197,6 +197,10 @@ fn run_phases(
 ) -> Result<Ending, RunError> {
     record.environment = EnvironmentInfo::probe();
     record.config.validate().map_err(EngineError::from)?;
+    let cores = crate::engine::arrivals::CoreBudget::of_machine().cores();
+    if let Some(note) = record.config.queue_clients_beyond_cores(cores) {
+        record.notes.push(note);
+    }
     if let Some(target) = record.config.remote.clone() {
         return super::remote_phase::run(model_path, &target, record, shared, control)
             .map(|()| Ending::Finished);

@@ -33,7 +33,7 @@ use crate::{
         },
         config::{LayerProfiling, LoadMode},
         inputs::PreparedInputs,
-        load::{RequestSource, SampledProfiling, SessionSlot, Worker},
+        load::{ClientQueue, RequestSource, SampledProfiling, SessionSlot, Worker, nanos_since},
     },
     metrics::{
         Aggregator, AggregatorSettings, DEFAULT_PUBLISH_INTERVAL, RunPhase, RunShared,
@@ -421,8 +421,19 @@ fn spawn_workers(
     // Workers pop from the end; keep worker 0 on executor 0.
     remote.reverse();
     generators.reverse();
-    let num_workers = worker_inputs.len();
-    let pooled = sessions.len() < num_workers;
+    let mut num_workers = worker_inputs.len();
+    let mut pooled = sessions.len() < num_workers;
+    // A local closed loop with fewer sessions than clients: one executor
+    // per session, and the clients' requests queue for them.
+    let client_queue =
+        (pooled && open_loop.is_none() && remote.is_empty() && generators.is_empty()).then(|| {
+            let executors = sessions.len().max(1);
+            let queue = ClientQueue::new(num_workers - executors, nanos_since(epoch));
+            num_workers = executors;
+            pooled = false;
+            Arc::new(queue)
+        });
+    let worker_inputs = worker_inputs.into_iter().take(num_workers);
     let (pool_tx, pool_rx) = crossbeam_channel::bounded::<Session>(sessions.len().max(1));
     let mut owned: Vec<(Session, Vec<IoBinding>)> = Vec::new();
     if pooled {
@@ -464,7 +475,10 @@ fn spawn_workers(
             index: u16::try_from(index).unwrap_or(u16::MAX),
             slot,
             requests: match &open_loop {
-                None => RequestSource::Closed,
+                None => match &client_queue {
+                    Some(queue) => RequestSource::Queued(Arc::clone(queue)),
+                    None => RequestSource::Closed,
+                },
                 Some((schedule, waiter)) => RequestSource::Open {
                     schedule: Arc::clone(schedule),
                     waiter: waiter.clone(),

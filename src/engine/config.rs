@@ -410,7 +410,7 @@ impl ProfileConfig {
     }
 
     /// A local closed loop whose clients would keep more threads busy than
-    /// the machine has cores gets, unless `--instances` says otherwise, as
+    /// the machine has cores gets, unless `instances` says otherwise, as
     /// many sessions as the cores run at once; the other clients' requests
     /// wait for one in arrival order, as at a server, and that wait is
     /// queue time. With one session per client instead, the OS time-slices
@@ -434,7 +434,7 @@ impl ProfileConfig {
         let sessions = (cores / threads).max(1);
         self.instances = Some(sessions);
         Some(format!(
-            "{} clients at {threads} thread(s) each would oversubscribe {cores} cores: {sessions} session(s) serve them and the other requests queue in arrival order, as at a server (set --instances to choose)",
+            "{} clients at {threads} thread(s) each would oversubscribe {cores} cores: {sessions} session(s) serve them and the other requests queue in arrival order, as at a server (set instances to choose)",
             self.num_workers()
         ))
     }

@@ -207,7 +207,7 @@ pub(super) fn generator_report(
 
 /// The machine's cores as the OS reports them.
 fn machine_cores() -> f64 {
-    std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64
+    f64::from(crate::engine::arrivals::CoreBudget::of_machine().cores())
 }
 
 /// The process's CPU over the telemetry's span as a share of all cores.

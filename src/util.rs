@@ -152,6 +152,30 @@ pub fn format_micros(micros: f64) -> String {
     }
 }
 
+/// Formats a value with three significant digits at most and no trailing
+/// zeros: `0.125`, `3`, `12.5`, `1500`. Rates (`12.5/s`) and factors
+/// (`×2.25`) are written with it.
+pub fn format_value(value: f64) -> String {
+    if !value.is_finite() {
+        return "-".to_owned();
+    }
+    let decimals = if value.abs() >= 100.0 {
+        0
+    } else if value.abs() >= 10.0 {
+        1
+    } else if value.abs() >= 1.0 {
+        2
+    } else {
+        3
+    };
+    let text = format!("{value:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
+}
+
 /// Formats a count with thousands separators: `1,234,567`.
 pub fn format_count(count: u64) -> String {
     let digits = count.to_string();
@@ -194,6 +218,17 @@ pub fn lower_this_thread_priority() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_keep_three_significant_digits_without_trailing_zeros() {
+        assert_eq!(format_value(3.0), "3");
+        assert_eq!(format_value(2.25), "2.25");
+        assert_eq!(format_value(12.5), "12.5");
+        assert_eq!(format_value(1500.4), "1500");
+        assert_eq!(format_value(0.125), "0.125");
+        assert_eq!(format_value(15.000_000_01), "15");
+        assert_eq!(format_value(f64::NAN), "-");
+    }
 
     #[test]
     fn bytes_are_formatted_with_si_units() {

@@ -288,7 +288,9 @@ pub struct ProfileArgs {
     pub model: Option<PathBuf>,
 
     /// Run a mix: several models under load at once, each with its own load and SLO,
-    /// from a TOML file whose keys are these flags in snake_case (see the README).
+    /// from a TOML file whose keys are these flags in snake_case (see the README). With
+    /// `sweep --search scale`: the largest common factor on every entry's load that every
+    /// entry's SLO allows.
     #[arg(
         long,
         value_name = "MIX.toml",

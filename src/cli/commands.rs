@@ -37,6 +37,15 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<u8> {
         source,
         path: args.session.clone(),
     })?;
+    if crate::mix::ScaleDocument::is_scale_json(&text) {
+        let scale = crate::mix::ScaleDocument::from_json(&text, &args.session)?;
+        if args.json {
+            outln!("{}", serde_json::to_string_pretty(&scale)?);
+        } else {
+            out!("{}", crate::mix::render_scale_report(&scale));
+        }
+        return Ok(0);
+    }
     if crate::mix::MixDocument::is_mix_json(&text) {
         let mix = crate::mix::MixDocument::from_json(&text, &args.session)?;
         if args.json {

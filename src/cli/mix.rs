@@ -16,12 +16,15 @@ use std::{
 use clap::{CommandFactory as _, Parser as _};
 
 use super::{
-    Cli, Command,
+    Cli, Command, EXIT_NO_PASSING_POINT, SweepArgs,
     args::{Baseline, ProfileArgs},
 };
 use crate::{
     engine::LayerProfiling,
-    mix::{MixDocument, MixEntry, MixSpec, render_mix_report, run_mix},
+    mix::{
+        MixDocument, MixEntry, MixSpec, ScaleOptions, render_mix_report, render_scale_report,
+        run_mix, search_scale,
+    },
 };
 
 /// Keys a mix file does not take: the output of a run is the mix's own.
@@ -451,7 +454,8 @@ pub(super) fn run(args: &ProfileArgs, mix_file: &Path) -> anyhow::Result<u8> {
             );
         }
     };
-    let document = run_mix(&spec, solo, &mut progress)?;
+    let stop = stop_on_ctrl_c();
+    let document = run_mix(&spec, solo, &mut progress, &stop)?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&document)?);
     } else {
@@ -487,6 +491,107 @@ pub(super) fn run(args: &ProfileArgs, mix_file: &Path) -> anyhow::Result<u8> {
         0
     } else {
         3
+    })
+}
+
+/// A flag Ctrl-C sets: the mix's runs stop and keep what they measured.
+fn stop_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop);
+    if let Err(err) = ctrlc::set_handler(move || {
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    }) {
+        tracing::warn!("Ctrl-C will not stop the mix cleanly: {err}");
+    }
+    stop
+}
+
+/// Why `sweep --mix` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MixSweepError {
+    #[error(
+        "a mix sweeps with --search scale (every entry's load times a common factor); got --search {0}"
+    )]
+    NotScale(crate::tune::SearchMode),
+    #[error(
+        "--vary is not available with --mix yet: give the entry its settings in the mix file and compare runs"
+    )]
+    Vary,
+    #[error(
+        "--export-trace is not available for a scale search: profile the recommended mix with --export-trace"
+    )]
+    NoTrace,
+}
+
+/// `sweep --mix MIX.toml --search scale`: the largest common factor on the
+/// entries' loads at which every entry meets its SLO, confirmed. Exit
+/// status 0, [`EXIT_NO_PASSING_POINT`] without a recommendation, or 1 when
+/// an export failed.
+pub(super) fn scale(args: &SweepArgs, mix_file: &Path) -> anyhow::Result<u8> {
+    if args.search != crate::tune::SearchMode::Scale {
+        return Err(MixSweepError::NotScale(args.search).into());
+    }
+    if !args.vary.is_empty() {
+        return Err(MixSweepError::Vary.into());
+    }
+    if args.profile.export_trace.is_some() {
+        return Err(MixSweepError::NoTrace.into());
+    }
+    if !(args.stability.is_finite() && args.stability > 0.0) {
+        return Err(crate::tune::TuneError::BadStability(args.stability).into());
+    }
+    let spec = read_mix_file(mix_file)?;
+    let options = ScaleOptions {
+        stability: args.stability / 100.0,
+        max_retries: args.retries,
+        confirm: !args.no_confirm,
+        budget_secs: args.budget.map(|budget| budget.as_secs_f64()),
+        ..ScaleOptions::default()
+    };
+    let quiet = args.profile.quiet;
+    let started = std::time::Instant::now();
+    let mut progress = |what: &str| {
+        if !quiet {
+            eprintln!("[scale {:6.1}s] {what}", started.elapsed().as_secs_f64());
+        }
+    };
+    let stop = stop_on_ctrl_c();
+    let document = search_scale(&spec, &options, &mut progress, &stop)?;
+    let mut failed_export = false;
+    if let Some(path) = &args.profile.export {
+        match document.write_json(path) {
+            Ok(()) => eprintln!("scale search written to {}", path.display()),
+            Err(err) => {
+                eprintln!("error: {err}");
+                failed_export = true;
+            }
+        }
+    }
+    if let Some(dir) = &args.profile.export_csv {
+        let path = dir.join("scale.csv");
+        let written = std::fs::create_dir_all(dir)
+            .map_err(|err| err.to_string())
+            .and_then(|()| document.to_csv().map_err(|err| err.to_string()))
+            .and_then(|csv| crate::util::write_atomic(&path, &csv).map_err(|err| err.to_string()));
+        match written {
+            Ok(()) => eprintln!("probes written to {}", path.display()),
+            Err(err) => {
+                eprintln!("error: cannot write {}: {err}", path.display());
+                failed_export = true;
+            }
+        }
+    }
+    if args.profile.json {
+        outln!("{}", serde_json::to_string_pretty(&document)?);
+    } else {
+        out!("{}", render_scale_report(&document));
+    }
+    Ok(if failed_export {
+        1
+    } else if document.found() {
+        0
+    } else {
+        EXIT_NO_PASSING_POINT
     })
 }
 

@@ -85,6 +85,9 @@ fn progress_line(progress: &SweepProgress, elapsed_secs: f64) -> String {
 /// exports. Exits 1 when an export failed, [`EXIT_NO_PASSING_POINT`] when no
 /// stable point passed the SLO.
 pub(super) fn sweep(args: &SweepArgs) -> anyhow::Result<u8> {
+    if let Some(mix) = &args.profile.mix {
+        return super::mix::scale(args, mix);
+    }
     let spec = args.to_spec()?;
     check_output_paths(&args.profile)?;
     // A model that cannot be read fails here, not once per point.

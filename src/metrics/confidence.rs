@@ -477,7 +477,13 @@ pub fn interval_stability_with_drift(
         } else {
             (second, first)
         };
-        let gap = upper.low_nanos.saturating_sub(lower.high_nanos) as f64;
+        // An interval open above (too few requests for its upper rank)
+        // bounds nothing above it: no gap can be shown.
+        let gap = if lower.is_open_above {
+            0.0
+        } else {
+            upper.low_nanos.saturating_sub(lower.high_nanos) as f64
+        };
         if gap > 0.0 && gap > MATERIAL_SHIFT * lower.high_nanos as f64 {
             return IntervalStability::Unstable {
                 reason: format!(
@@ -1047,6 +1053,15 @@ mod tests {
         let reason = unstable_reason(stability(&steady, &dip, None));
         eprintln!("{reason}");
         assert!(reason.contains("window 5 of 10") && reason.contains("below"));
+
+        // A few requests a window (a low rate): the p99's upper bound is
+        // open, so a 2× shift of its point value is no evidence.
+        let sparse = scaled_windows(5, 2.0, 3);
+        let rates: Vec<f64> = vec![3.0; 10];
+        assert_eq!(
+            stability(&sparse, &rates, Some(0.99)),
+            IntervalStability::Stable
+        );
 
         let not_enough = |v| matches!(v, IntervalStability::NotEnoughData { .. });
         assert!(not_enough(stability(&steady[..2], &flat, Some(0.99))));

@@ -86,6 +86,16 @@ pub struct ToolInfo {
     pub version: String,
 }
 
+impl ToolInfo {
+    /// This program, as documents it writes name it.
+    pub fn this_build() -> Self {
+        Self {
+            name: TOOL_NAME.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
 /// A profiling session as saved on disk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionDocument {
@@ -106,10 +116,7 @@ impl SessionDocument {
     pub fn new(run: RunRecord) -> Self {
         Self {
             format_version: FORMAT_VERSION,
-            tool: ToolInfo {
-                name: TOOL_NAME.to_owned(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-            },
+            tool: ToolInfo::this_build(),
             exported_at: crate::util::rfc3339_now(),
             run,
             merged_from: Vec::new(),

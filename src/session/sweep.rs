@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{SessionDocument, SessionError, TOOL_NAME, ToolInfo};
+use super::{SessionDocument, SessionError, ToolInfo};
 use crate::{
     engine::ProfileConfig,
     metrics::RunSummary,
@@ -150,10 +150,7 @@ impl SweepDocument {
         Self {
             format_version: SWEEP_FORMAT_VERSION,
             kind: SWEEP_KIND.to_owned(),
-            tool: ToolInfo {
-                name: TOOL_NAME.to_owned(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-            },
+            tool: ToolInfo::this_build(),
             exported_at: crate::util::rfc3339_now(),
             model: result.model,
             status: result.status,

@@ -56,6 +56,8 @@ pub enum TuneError {
     NoSlo,
     #[error("--search {search} varies {key} itself: do not also --vary {key}")]
     SearchVaried { search: SearchMode, key: VaryKey },
+    #[error("--search scale scales the entries of a mix: give --mix MIX.toml")]
+    ScaleNeedsMix,
     #[error("nothing to sweep: give --vary KEY=v1,v2,... or --search rate|concurrency")]
     NothingToSweep,
     #[error("the grid has {0} points; at most {max} are allowed", max = spec::MAX_GRID_POINTS)]

@@ -555,6 +555,8 @@ impl Runner {
         match self.spec.search {
             SearchMode::Grid => self.run_grid(),
             SearchMode::Rate | SearchMode::Concurrency => self.run_searches(),
+            // Refused by `SweepSpec::validate`: a mix scales in `mix::scale`.
+            SearchMode::Scale => {}
         }
         if self.stopped() {
             self.status = SweepStatus::Stopped;

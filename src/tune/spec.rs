@@ -355,6 +355,9 @@ pub enum SearchMode {
     Rate,
     /// For each combination, the highest client count that passes.
     Concurrency,
+    /// A mix (`--mix`): the largest common factor on every entry's rate
+    /// (or client count) at which every entry meets its own SLO.
+    Scale,
 }
 
 impl std::fmt::Display for SearchMode {
@@ -363,6 +366,7 @@ impl std::fmt::Display for SearchMode {
             Self::Grid => "grid",
             Self::Rate => "rate",
             Self::Concurrency => "concurrency",
+            Self::Scale => "scale",
         })
     }
 }
@@ -424,6 +428,7 @@ impl SweepSpec {
             seen.push(dimension.key);
         }
         let searched = match self.search {
+            SearchMode::Scale => return Err(TuneError::ScaleNeedsMix),
             SearchMode::Grid => None,
             SearchMode::Rate => Some(VaryKey::Rate),
             SearchMode::Concurrency => Some(VaryKey::Concurrency),

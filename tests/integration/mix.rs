@@ -130,3 +130,142 @@ fn a_bad_mix_file_names_its_line() {
         "{stderr}"
     );
 }
+
+/// `sweep --mix --search scale`: the largest common factor on both entries'
+/// rates that both SLOs allow, found by doubling and bisection, with the
+/// entry that limits it and a confirmation run of the whole mix; the
+/// document prints again through `report`.
+#[test]
+fn a_scale_search_finds_the_mix_capacity_and_confirms_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mix = dir.path().join("mix.toml");
+    std::fs::write(
+        &mix,
+        format!(
+            r#"duration = "3s"
+warmup = "0.5s"
+arrival = "constant"
+
+[[model]]
+name = "det"
+path = "{}"
+rate = 20
+slo = "p95=20ms"
+
+[[model]]
+name = "cls"
+path = "{}"
+rate = 200
+slo = "p99=10ms"
+"#,
+            repo_path("sample_models/cnn.onnx").display(),
+            repo_path("sample_models/digits_cnn.onnx").display()
+        ),
+    )
+    .expect("write the mix");
+    let export = dir.path().join("scale.json");
+    let csv = dir.path().join("csv");
+    let output = workbench(&[
+        "sweep",
+        "--mix",
+        mix.to_str().expect("utf-8"),
+        "--search",
+        "scale",
+        "--retries",
+        "1",
+        "--export",
+        export.to_str().expect("utf-8"),
+        "--export-csv",
+        csv.to_str().expect("utf-8"),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("ETA"), "progress with an ETA: {stderr}");
+    let document: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&export).expect("written")).expect("json");
+    assert_eq!(document["kind"], "mix-scale");
+    assert_eq!(document["status"], "completed");
+    let probes = document["probes"].as_array().expect("probes");
+    assert_eq!(probes[0]["factor"], 1.0, "starts from the mix as written");
+    for probe in probes {
+        let entries = probe["entries"].as_array().expect("entries");
+        assert_eq!(entries.len(), 2);
+        // The mix passes a factor exactly when both entries do.
+        let all_pass = entries.iter().all(|e| e["decision"] == "pass");
+        assert_eq!(probe["decision"] == "pass", all_pass, "{probe}");
+        // Each entry ran at its own rate times the factor.
+        let factor = probe["factor"].as_f64().expect("factor");
+        for (entry, base) in entries.iter().zip([20.0, 200.0]) {
+            let load = entry["load"].as_str().expect("load");
+            let rate: f64 = load
+                .trim_start_matches("open ")
+                .split('/')
+                .next()
+                .and_then(|r| r.parse().ok())
+                .expect("a rate");
+            assert!(
+                (rate - base * factor).abs() <= 0.01 * base * factor + 0.01,
+                "{load} at ×{factor}"
+            );
+        }
+    }
+    let best = document["best_factor"].as_f64().expect("a factor passed");
+    assert!(
+        probes
+            .iter()
+            .any(|p| p["factor"].as_f64() == Some(best) && p["decision"] == "pass")
+    );
+    if let Some(high) = document["failed_above"].as_f64() {
+        assert!(
+            high > best && (high - best) / best <= 0.05 + 1e-9,
+            "{best} {high}"
+        );
+        let limiting = document["limiting"].as_array().expect("limiting");
+        assert!(!limiting.is_empty(), "who fails first is named");
+        assert!(["det", "cls"].contains(&limiting[0]["entry"].as_str().expect("entry")));
+    }
+    let recommendation = &document["recommendation"];
+    let factor = recommendation["factor"].as_f64().expect("recommended");
+    assert!(factor <= best);
+    let confirmation = &recommendation["confirmation"];
+    assert_eq!(confirmation["kind"], "mix", "the confirmation is a mix run");
+    assert_eq!(confirmation["models"].as_array().expect("models").len(), 2);
+    if recommendation["confirmed"] != true {
+        let notes = document["notes"].to_string();
+        assert!(notes.contains("not upheld"), "{notes}");
+    }
+    let rows = std::fs::read_to_string(csv.join("scale.csv")).expect("scale.csv");
+    assert_eq!(rows.lines().count(), 1 + 2 * probes.len(), "{rows}");
+    assert!(stdout.contains("Highest passing factor") && stdout.contains("Recommendation"));
+    let report = workbench(&["report", export.to_str().expect("utf-8")]);
+    assert!(report.status.success());
+    assert!(String::from_utf8_lossy(&report.stdout).contains("Scale search of a mix of 2 models"));
+}
+
+#[test]
+fn a_mix_sweeps_only_by_scale() {
+    let output = workbench(&[
+        "sweep",
+        "--mix",
+        repo_path("sample_models/README.md")
+            .to_str()
+            .expect("utf-8"),
+        "--search",
+        "rate",
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--search scale"), "{stderr}");
+    let alone = workbench(&[
+        "sweep",
+        repo_path("sample_models/mlp.onnx").to_str().expect("utf-8"),
+        "--search",
+        "scale",
+        "--slo",
+        "p99=10ms",
+    ]);
+    assert!(!alone.status.success());
+    let stderr = String::from_utf8_lossy(&alone.stderr);
+    assert!(stderr.contains("give --mix"), "{stderr}");
+}

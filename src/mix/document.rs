@@ -1,0 +1,297 @@
+//! The mix document (`kind: "mix"`): each entry's session, its solo
+//! baseline and interference; its CSV and its text report.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    engine::{ProfileConfig, RunRecord, RunStatus},
+    session::{SessionDocument, SessionError, ToolInfo},
+    util::{format_micros, format_value},
+};
+
+/// The `kind` of a mix document.
+pub const MIX_KIND: &str = "mix";
+/// The mix document's format version.
+pub const MIX_FORMAT_VERSION: u32 = 1;
+
+/// How each entry's p99 in the mix compares with its p99 alone.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interference {
+    pub p99_alone_micros: f64,
+    pub p99_mix_micros: f64,
+    /// In the mix over alone (1.0: no interference).
+    pub ratio: f64,
+    /// Throughput alone and in the mix.
+    pub throughput_alone_per_sec: f64,
+    pub throughput_mix_per_sec: f64,
+}
+
+/// One entry of a mix document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MixModel {
+    pub name: String,
+    /// The entry's run in the mix, a full session document.
+    pub session: SessionDocument,
+    /// Its solo baseline run, when one was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solo: Option<SessionDocument>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interference: Option<Interference>,
+}
+
+/// A mix run as saved on disk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MixDocument {
+    pub format_version: u32,
+    /// Always [`MIX_KIND`].
+    pub kind: String,
+    pub tool: ToolInfo,
+    pub exported_at: String,
+    pub models: Vec<MixModel>,
+    /// The thread budget and other warnings about the mix as a whole.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+impl MixDocument {
+    pub fn new(models: Vec<MixModel>, warnings: Vec<String>) -> Self {
+        Self {
+            format_version: MIX_FORMAT_VERSION,
+            kind: MIX_KIND.to_owned(),
+            tool: ToolInfo::this_build(),
+            exported_at: crate::util::rfc3339_now(),
+            models,
+            warnings,
+        }
+    }
+
+    /// True when `text` is JSON with `"kind": "mix"`.
+    pub fn is_mix_json(text: &str) -> bool {
+        serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|value| {
+                value
+                    .get("kind")
+                    .and_then(|k| k.as_str().map(str::to_owned))
+            })
+            .is_some_and(|kind| kind == MIX_KIND)
+    }
+
+    /// Parses a mix document; `path` is only used in messages.
+    pub fn from_json(text: &str, path: &Path) -> Result<Self, SessionError> {
+        let document: Self =
+            serde_json::from_str(text).map_err(|err| SessionError::NotASession {
+                reason: format!("not a mix document ({err})"),
+                path: path.to_path_buf(),
+            })?;
+        if document.format_version != MIX_FORMAT_VERSION {
+            return Err(SessionError::UnsupportedVersion {
+                found: document.format_version,
+                supported: vec![MIX_FORMAT_VERSION],
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(document)
+    }
+
+    /// Writes the document as pretty JSON, atomically.
+    pub fn write_json(&self, path: &Path) -> Result<(), SessionError> {
+        let text =
+            serde_json::to_vec_pretty(self).map_err(|err| SessionError::Encode(err.to_string()))?;
+        crate::util::write_atomic(path, &text)?;
+        Ok(())
+    }
+
+    /// One CSV row per entry.
+    pub fn to_csv(&self) -> Result<Vec<u8>, SessionError> {
+        crate::session::export::to_csv(&self.models.iter().map(MixCsvRow::new).collect::<Vec<_>>())
+    }
+
+    /// Every entry false when a run of the mix failed.
+    pub fn all_completed(&self) -> bool {
+        self.models
+            .iter()
+            .all(|model| model.session.run.status == RunStatus::Completed)
+    }
+}
+
+/// `mix.csv`: one row per entry.
+#[derive(Debug, Serialize)]
+struct MixCsvRow {
+    name: String,
+    model: String,
+    status: String,
+    load: String,
+    requests_ok: u64,
+    requests_failed: u64,
+    inferences_per_sec: f64,
+    p50_micros: Option<f64>,
+    p99_micros: Option<f64>,
+    queue_p50_micros: Option<f64>,
+    run_p50_micros: Option<f64>,
+    slo: String,
+    validity: String,
+    p99_alone_micros: Option<f64>,
+    interference_ratio: Option<f64>,
+}
+
+impl MixCsvRow {
+    fn new(model: &MixModel) -> Self {
+        let run = &model.session.run;
+        let summary = run.summary.as_ref();
+        let latency = summary.and_then(|s| s.latency.as_ref());
+        Self {
+            name: model.name.clone(),
+            model: run
+                .model
+                .as_ref()
+                .map(|model| model.path.display().to_string())
+                .or_else(|| run.config.remote.as_ref().map(|target| target.describe()))
+                .unwrap_or_default(),
+            status: format!("{:?}", run.status).to_lowercase(),
+            load: load_text(&run.config),
+            requests_ok: summary.map_or(0, |s| s.requests_ok),
+            requests_failed: summary.map_or(0, |s| s.requests_failed),
+            inferences_per_sec: summary.map_or(0.0, |s| s.inferences_per_sec),
+            p50_micros: latency.map(|l| l.p50_micros),
+            p99_micros: latency.map(|l| l.p99_micros),
+            queue_p50_micros: summary.and_then(|s| s.queue.as_ref()).map(|q| q.p50_micros),
+            run_p50_micros: summary
+                .and_then(|s| s.service.as_ref())
+                .map(|s| s.p50_micros),
+            slo: slo_text(run),
+            validity: summary
+                .and_then(|s| s.validity.as_ref())
+                .map(|v| format!("{:?}", v.verdict).to_lowercase())
+                .unwrap_or_default(),
+            p99_alone_micros: model.interference.map(|i| i.p99_alone_micros),
+            interference_ratio: model.interference.map(|i| i.ratio),
+        }
+    }
+}
+
+/// `closed 4` or `open 200/s poisson`.
+pub(super) fn load_text(config: &ProfileConfig) -> String {
+    match config.load {
+        crate::engine::LoadMode::Closed => format!("closed {}", config.concurrency),
+        crate::engine::LoadMode::Open {
+            rate_per_sec,
+            arrival,
+        } => format!(
+            "open {}/s {}",
+            format_value(rate_per_sec),
+            format!("{arrival:?}").to_lowercase()
+        ),
+    }
+}
+
+/// The entry's SLO verdict: `p99<=10ms pass`, or `-` without an SLO.
+fn slo_text(run: &RunRecord) -> String {
+    match run.summary.as_ref().and_then(|s| s.slo.as_ref()) {
+        Some(outcome) => format!(
+            "{}<={} {}",
+            outcome.bound.percentile,
+            format_micros(outcome.bound.bound_micros),
+            format!("{:?}", outcome.decision).to_lowercase()
+        ),
+        None => "-".to_owned(),
+    }
+}
+
+/// The mix report: one row per entry, the interference, the warnings.
+pub fn render_mix_report(document: &MixDocument) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "Mix of {} models ({} {})",
+        document.models.len(),
+        document.tool.name,
+        document.tool.version
+    );
+    for warning in &document.warnings {
+        let _ = writeln!(text, "warning: {warning}");
+    }
+    let _ = writeln!(
+        text,
+        "\n{:<14} {:<18} {:>10} {:>10} {:>10} {:>10} {:>10}  {:<22} {:<9} {:>10} {:>7}",
+        "entry",
+        "load",
+        "inf/s",
+        "p50",
+        "p99",
+        "queue p50",
+        "run p50",
+        "SLO",
+        "validity",
+        "p99 alone",
+        "mix/alone"
+    );
+    let micros = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), format_micros);
+    for model in &document.models {
+        let row = MixCsvRow::new(model);
+        let status = if model.session.run.status == RunStatus::Completed {
+            String::new()
+        } else {
+            format!(
+                "  ({}: {})",
+                row.status,
+                model.session.run.failure.as_deref().unwrap_or("")
+            )
+        };
+        let _ = writeln!(
+            text,
+            "{:<14} {:<18} {:>10.1} {:>10} {:>10} {:>10} {:>10}  {:<22} {:<9} {:>10} {:>7}{status}",
+            row.name,
+            row.load,
+            row.inferences_per_sec,
+            micros(row.p50_micros),
+            micros(row.p99_micros),
+            micros(row.queue_p50_micros),
+            micros(row.run_p50_micros),
+            row.slo,
+            row.validity,
+            micros(row.p99_alone_micros),
+            row.interference_ratio
+                .map_or_else(|| "-".to_owned(), |ratio| format!("{ratio:.2}×")),
+        );
+    }
+    let hurt: Vec<String> = document
+        .models
+        .iter()
+        .filter_map(|model| {
+            let interference = model.interference?;
+            (interference.ratio > 1.1).then(|| {
+                format!(
+                    "{}'s p99 is {:.2}× its p99 alone ({} against {})",
+                    model.name,
+                    interference.ratio,
+                    format_micros(interference.p99_mix_micros),
+                    format_micros(interference.p99_alone_micros)
+                )
+            })
+        })
+        .collect();
+    if !hurt.is_empty() {
+        let _ = writeln!(text, "\nInterference: {}", hurt.join("; "));
+    }
+    for model in &document.models {
+        if let Some(validity) = model
+            .session
+            .run
+            .summary
+            .as_ref()
+            .and_then(|summary| summary.validity.as_ref())
+            .filter(|validity| validity.verdict != crate::metrics::validity::Verdict::Valid)
+        {
+            let _ = writeln!(text, "{}: {}", model.name, validity.line());
+        }
+    }
+    let _ = writeln!(
+        text,
+        "\nEach entry is a full session (its latency counts from the intended send time, its own stability and validity); `report` of the document's sessions gives each one's details. p99 alone is a short solo run of the same config before the mix."
+    );
+    text
+}

@@ -763,6 +763,33 @@ impl ProfileArgs {
     }
 }
 
+/// The flag that sets `field`, as CLI errors name it.
+pub fn flag_of(field: crate::engine::Field) -> &'static str {
+    use crate::engine::Field;
+    match field {
+        Field::Concurrency => "--concurrency",
+        Field::Rate => "--rate",
+        Field::Instances => "--instances",
+        Field::Batch => "--batch",
+        Field::Dims => "--dim",
+        Field::Inputs => "--input",
+        Field::Duration => "--duration",
+        Field::Warmup => "--warmup",
+        Field::Confidence => "--confidence",
+        Field::ProfileRuns => "--profile-runs",
+        Field::ProfileEvery => "--profile-every",
+        Field::IoBinding => "--io-binding",
+        Field::CudaGraph => "--cuda-graph",
+        Field::ExecutionProvider => "--ep",
+        Field::MaxBatch => "--max-batch",
+        Field::BatchDelay => "--batch-delay",
+        Field::PreferredBatch => "--preferred-batch",
+        Field::Target => "--target",
+        Field::Generate => "--generate",
+        Field::Transform => "--precision/--prune",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,6 +37,15 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<u8> {
         source,
         path: args.session.clone(),
     })?;
+    if crate::mix::AllocationDocument::is_allocation_json(&text) {
+        let allocation = crate::mix::AllocationDocument::from_json(&text, &args.session)?;
+        if args.json {
+            outln!("{}", serde_json::to_string_pretty(&allocation)?);
+        } else {
+            out!("{}", crate::mix::render_allocation_report(&allocation));
+        }
+        return Ok(0);
+    }
     if crate::mix::ScaleDocument::is_scale_json(&text) {
         let scale = crate::mix::ScaleDocument::from_json(&text, &args.session)?;
         if args.json {

@@ -22,8 +22,9 @@ use super::{
 use crate::{
     engine::LayerProfiling,
     mix::{
-        MixDocument, MixEntry, MixSpec, ScaleOptions, render_mix_report, render_scale_report,
-        run_mix, search_scale,
+        AllocationDocument, EntryVary, MixDocument, MixEntry, MixSpec, ScaleOptions,
+        render_allocation_report, render_mix_report, render_scale_report, run_mix,
+        search_allocations, search_scale,
     },
 };
 
@@ -494,6 +495,38 @@ pub(super) fn run(args: &ProfileArgs, mix_file: &Path) -> anyhow::Result<u8> {
     })
 }
 
+/// Prints and writes an allocation search. Exit status as [`scale`]'s,
+/// with "found" meaning one value has a confirmed factor.
+fn allocation_output(args: &SweepArgs, document: &AllocationDocument) -> anyhow::Result<u8> {
+    let mut failed_export = false;
+    if let Some(path) = &args.profile.export {
+        match document.write_json(path) {
+            Ok(()) => eprintln!("allocation search written to {}", path.display()),
+            Err(err) => {
+                eprintln!("error: {err}");
+                failed_export = true;
+            }
+        }
+    }
+    if args.profile.export_csv.is_some() {
+        eprintln!(
+            "note: --export-csv writes a single scale search; an allocation search is written by --export"
+        );
+    }
+    if args.profile.json {
+        outln!("{}", serde_json::to_string_pretty(document)?);
+    } else {
+        out!("{}", render_allocation_report(document));
+    }
+    Ok(if failed_export {
+        1
+    } else if document.best.is_some() {
+        0
+    } else {
+        EXIT_NO_PASSING_POINT
+    })
+}
+
 /// A flag Ctrl-C sets: the mix's runs stop and keep what they measured.
 fn stop_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -513,10 +546,8 @@ pub enum MixSweepError {
         "a mix sweeps with --search scale (every entry's load times a common factor); got --search {0}"
     )]
     NotScale(crate::tune::SearchMode),
-    #[error(
-        "--vary is not available with --mix yet: give the entry its settings in the mix file and compare runs"
-    )]
-    Vary,
+    #[error("--vary with --mix varies one entry's setting: give one --vary ENTRY.KEY=v1,v2")]
+    OneVary,
     #[error(
         "--export-trace is not available for a scale search: profile the recommended mix with --export-trace"
     )]
@@ -531,9 +562,14 @@ pub(super) fn scale(args: &SweepArgs, mix_file: &Path) -> anyhow::Result<u8> {
     if args.search != crate::tune::SearchMode::Scale {
         return Err(MixSweepError::NotScale(args.search).into());
     }
-    if !args.vary.is_empty() {
-        return Err(MixSweepError::Vary.into());
+    if args.vary.len() > 1 {
+        return Err(MixSweepError::OneVary.into());
     }
+    let vary = args
+        .vary
+        .first()
+        .map(|text| EntryVary::parse(text))
+        .transpose()?;
     if args.profile.export_trace.is_some() {
         return Err(MixSweepError::NoTrace.into());
     }
@@ -556,6 +592,10 @@ pub(super) fn scale(args: &SweepArgs, mix_file: &Path) -> anyhow::Result<u8> {
         }
     };
     let stop = stop_on_ctrl_c();
+    if let Some(vary) = vary {
+        let document = search_allocations(&spec, &vary, &options, &mut progress, &stop)?;
+        return allocation_output(args, &document);
+    }
     let document = search_scale(&spec, &options, &mut progress, &stop)?;
     let mut failed_export = false;
     if let Some(path) = &args.profile.export {

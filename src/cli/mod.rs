@@ -133,6 +133,15 @@ pub fn error_report(err: &anyhow::Error) -> String {
         }
         previous = message;
     }
+    // Core config errors name fields; here they are flags.
+    for cause in err.chain() {
+        if let Some(config) = cause.downcast_ref::<crate::engine::config::ConfigError>() {
+            report = report.replace(
+                &config.to_string(),
+                &config.render(&|field| args::flag_of(field).to_owned()),
+            );
+        }
+    }
     report
 }
 

@@ -164,6 +164,7 @@ mod tests {
         ])
         .expect("parse");
         let err = config.validate().expect_err("batching remotely");
-        assert!(err.to_string().contains("--max-batch"), "{err}");
+        let text = err.render(&|field| super::super::args::flag_of(field).to_owned());
+        assert!(text.starts_with("--max-batch has no meaning"), "{text}");
     }
 }

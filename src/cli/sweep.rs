@@ -19,6 +19,8 @@ use crate::{
 pub enum SweepArgError {
     #[error(transparent)]
     Tune(#[from] TuneError),
+    #[error("invalid configuration: {0}")]
+    Config(#[from] crate::engine::config::ConfigError),
     #[error(
         "--export-trace is not available for a sweep: export the sweep with --export and a point's session from it"
     )]
@@ -47,7 +49,10 @@ impl SweepArgs {
         for item in &self.profile.slo {
             slo.add(item)?;
         }
-        let mut spec = SweepSpec::new(self.profile.to_config(), dimensions, slo);
+        let base = self.profile.to_config();
+        // Checked here too so its error names the flags (the spec keeps text).
+        base.validate()?;
+        let mut spec = SweepSpec::new(base, dimensions, slo);
         spec.search = self.search;
         spec.budget_secs = self.budget.map(|b| b.as_secs_f64());
         spec.stability = self.stability / 100.0;

@@ -180,12 +180,14 @@ impl CoreBudget {
         }
     }
 
-    /// The machine's cores as the OS reports them.
+    /// The machine's cores as the OS reports them (read once: the answer
+    /// reads cgroup files, and the window asks every frame).
     pub fn of_machine() -> Self {
-        Self::new(
+        static CORES: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        Self::new(*CORES.get_or_init(|| {
             std::thread::available_parallelism()
-                .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
-        )
+                .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+        }))
     }
 
     /// The cores of the budget.

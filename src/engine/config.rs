@@ -5,6 +5,8 @@ use std::{collections::BTreeMap, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::field::Field;
+
 /// Default number of separate-pass profiling runs.
 pub const DEFAULT_PROFILE_RUNS: u32 = 50;
 /// Default measured duration in seconds when neither duration nor a request
@@ -343,53 +345,141 @@ impl Default for ProfileConfig {
     }
 }
 
-/// A configuration that cannot run.
-#[derive(Debug, thiserror::Error, PartialEq)]
+/// Why a config cannot run. The message names each [`Field`] through the
+/// namer given to [`ConfigError::render`]: the CLI's flags, the window's
+/// labels; `Display` uses the mix-file keys ([`Field::key`]).
+#[derive(Debug, PartialEq)]
 pub enum ConfigError {
-    #[error(transparent)]
-    Remote(#[from] super::target::TargetError),
-    #[error("concurrency must be at least 1")]
+    Remote(super::target::TargetError),
     ZeroConcurrency,
-    #[error("{0}")]
     Generation(String),
-    #[error("--rate must be a positive number of requests per second, got {0}")]
+    /// A generative run with a setting it cannot use.
+    GenerationWith(Field),
     BadRate(f64),
-    #[error("--instances must be at least 1")]
     ZeroInstances,
-    #[error("--batch must be at least 1, got {0}")]
     BadBatch(i64),
-    #[error("--dim {name}={value}: a dimension must be at least 1")]
-    BadDim { name: String, value: i64 },
-    #[error("the run has no end: give a duration or a request count")]
+    BadDim {
+        name: String,
+        value: i64,
+    },
     Unbounded,
-    #[error("duration must be positive, got {0} s")]
     BadDuration(f64),
-    #[error("warm-up must be zero or positive, got {0} s")]
     BadWarmup(f64),
-    #[error("the SLO confidence must be between 0.5 and 1 (exclusive), got {0}")]
     BadConfidence(f64),
-    #[error("--profile-runs and --profile-every must be at least 1")]
     BadProfiling,
-    #[error(
-        "--io-binding needs one session per worker: leave --instances unset or equal to --concurrency"
-    )]
     IoBindingWithPool,
-    #[error(
-        "--cuda-graph needs --ep cuda and --io-binding (inputs and outputs must stay at fixed device addresses)"
-    )]
     CudaGraphNeedsBinding,
-    #[error("--max-batch must be between 1 and {MAX_BATCH_ROWS}, got {0}")]
     BadMaxBatch(u32),
-    #[error("--batch {batch} is larger than --max-batch {max_batch}: a request never fits a batch")]
-    BatchOverMaxBatch { batch: i64, max_batch: u32 },
-    #[error("--batch-delay must be at most 10 s, got {0} µs")]
+    BatchOverMaxBatch {
+        batch: i64,
+        max_batch: u32,
+    },
     BadBatchDelay(u64),
-    #[error("--preferred-batch {0} must be between 1 and --max-batch {1}")]
     BadPreferredBatch(u32, u32),
-    #[error(
-        "dynamic batching cannot be combined with {0}: batches are built per run from host tensors"
-    )]
-    BatchingWith(&'static str),
+    BatchingWith(Field),
+}
+
+impl From<super::target::TargetError> for ConfigError {
+    fn from(err: super::target::TargetError) -> Self {
+        Self::Remote(err)
+    }
+}
+
+impl ConfigError {
+    /// The message, each field named by `name`.
+    pub fn render(&self, name: &dyn Fn(Field) -> String) -> String {
+        use Field as F;
+        match self {
+            Self::Remote(super::target::TargetError::NotRemote(field)) => format!(
+                "{} has no meaning against a remote server: {}",
+                name(*field),
+                super::target::not_remote_reason(*field)
+            ),
+            Self::Remote(err) => err.to_string(),
+            Self::ZeroConcurrency => format!("{} must be at least 1", name(F::Concurrency)),
+            Self::Generation(message) => message.clone(),
+            Self::GenerationWith(field) => format!(
+                "{} cannot be combined with {}: each worker runs its own token loop on its own session",
+                name(F::Generate),
+                name(*field)
+            ),
+            Self::BadRate(rate) => format!(
+                "{} must be a positive number of requests per second, got {rate}",
+                name(F::Rate)
+            ),
+            Self::ZeroInstances => format!("{} must be at least 1", name(F::Instances)),
+            Self::BadBatch(batch) => format!("{} must be at least 1, got {batch}", name(F::Batch)),
+            Self::BadDim { name: dim, value } => format!(
+                "{} {dim}={value}: a dimension must be at least 1",
+                name(F::Dims)
+            ),
+            Self::Unbounded => "the run has no end: give a duration or a request count".to_owned(),
+            Self::BadDuration(secs) => {
+                format!("{} must be positive, got {secs} s", name(F::Duration))
+            }
+            Self::BadWarmup(secs) => {
+                format!("{} must be zero or positive, got {secs} s", name(F::Warmup))
+            }
+            Self::BadConfidence(confidence) => format!(
+                "{} must be between 0.5 and 1 (exclusive), got {confidence}",
+                name(F::Confidence)
+            ),
+            Self::BadProfiling => format!(
+                "{} and {} must be at least 1",
+                name(F::ProfileRuns),
+                name(F::ProfileEvery)
+            ),
+            Self::IoBindingWithPool => format!(
+                "{} needs one session per worker: leave {} unset or equal to {}",
+                name(F::IoBinding),
+                name(F::Instances),
+                name(F::Concurrency)
+            ),
+            Self::CudaGraphNeedsBinding => format!(
+                "{} needs the CUDA execution provider ({}) and {} (inputs and outputs must stay at fixed device addresses)",
+                name(F::CudaGraph),
+                name(F::ExecutionProvider),
+                name(F::IoBinding)
+            ),
+            Self::BadMaxBatch(max) => format!(
+                "{} must be between 1 and {MAX_BATCH_ROWS}, got {max}",
+                name(F::MaxBatch)
+            ),
+            Self::BatchOverMaxBatch { batch, max_batch } => format!(
+                "{} {batch} is larger than {} {max_batch}: a request never fits a batch",
+                name(F::Batch),
+                name(F::MaxBatch)
+            ),
+            Self::BadBatchDelay(micros) => format!(
+                "{} must be at most 10 s, got {micros} µs",
+                name(F::BatchDelay)
+            ),
+            Self::BadPreferredBatch(size, max) => format!(
+                "{} {size} must be between 1 and {} {max}",
+                name(F::PreferredBatch),
+                name(F::MaxBatch)
+            ),
+            Self::BatchingWith(field) => format!(
+                "dynamic batching cannot be combined with {}: batches are built per run from host tensors",
+                name(*field)
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render(&|field| field.key().to_owned()))
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Remote(err) => err.source(),
+            _ => None,
+        }
+    }
 }
 
 impl ProfileConfig {
@@ -419,6 +509,18 @@ impl ProfileConfig {
     /// (clients / throughput) grows. Returns the note that says so, when it
     /// applies.
     pub fn queue_clients_beyond_cores(&mut self, cores: u32) -> Option<String> {
+        let sessions = self.queued_sessions(cores)?;
+        self.instances = Some(sessions);
+        Some(format!(
+            "{} clients at {} thread(s) each would oversubscribe {cores} cores: {sessions} session(s) serve them and the other requests queue in arrival order, as at a server (set instances to choose)",
+            self.num_workers(),
+            self.intra_threads
+        ))
+    }
+
+    /// The sessions [`Self::queue_clients_beyond_cores`] would give this
+    /// config on `cores` cores; `None` where the rule does not apply.
+    pub fn queued_sessions(&self, cores: u32) -> Option<u32> {
         let threads = self.intra_threads;
         let applies = self.instances.is_none()
             && self.remote.is_none()
@@ -428,15 +530,7 @@ impl ProfileConfig {
             && matches!(self.load, LoadMode::Closed)
             && threads >= 1
             && u64::from(self.num_workers()) * u64::from(threads) > u64::from(cores.max(1));
-        if !applies {
-            return None;
-        }
-        let sessions = (cores / threads).max(1);
-        self.instances = Some(sessions);
-        Some(format!(
-            "{} clients at {threads} thread(s) each would oversubscribe {cores} cores: {sessions} session(s) serve them and the other requests queue in arrival order, as at a server (set instances to choose)",
-            self.num_workers()
-        ))
+        applies.then(|| (cores / threads).max(1))
     }
 
     /// Whether requests can wait before they run: an open loop queues them
@@ -520,37 +614,35 @@ impl ProfileConfig {
     ) -> Result<(), ConfigError> {
         generation.validate().map_err(ConfigError::Generation)?;
         let conflicts = [
-            ("--max-batch", self.batching.is_some()),
-            ("--target", self.remote.is_some()),
-            ("--io-binding", self.io_binding),
-            ("--input", !self.input_files.is_empty()),
+            (Field::MaxBatch, self.batching.is_some()),
+            (Field::Target, self.remote.is_some()),
+            (Field::IoBinding, self.io_binding),
+            (Field::Inputs, !self.input_files.is_empty()),
             (
-                "--profile-every",
+                Field::ProfileEvery,
                 matches!(self.layer_profiling, LayerProfiling::Sampled { .. }),
             ),
-            ("--instances", self.num_instances() != self.num_workers()),
+            (Field::Instances, self.num_instances() != self.num_workers()),
         ];
-        if let Some((flag, _)) = conflicts.iter().find(|(_, is_set)| *is_set) {
-            return Err(ConfigError::Generation(format!(
-                "--generate cannot be combined with {flag}: each worker runs its own token loop on its own session"
-            )));
+        if let Some((field, _)) = conflicts.iter().find(|(_, is_set)| *is_set) {
+            return Err(ConfigError::GenerationWith(*field));
         }
         Ok(())
     }
 
-    /// Local-only options, by flag, and whether each is set (refused with a
-    /// remote target).
-    fn remote_conflicts(&self) -> [(&'static str, bool); 5] {
+    /// Local-only options and whether each is set (refused with a remote
+    /// target).
+    fn remote_conflicts(&self) -> [(Field, bool); 5] {
         [
-            ("--max-batch", self.batching.is_some()),
-            ("--precision/--prune", !self.transform.is_identity()),
+            (Field::MaxBatch, self.batching.is_some()),
+            (Field::Transform, !self.transform.is_identity()),
             (
-                "--profile-every",
+                Field::ProfileEvery,
                 matches!(self.layer_profiling, LayerProfiling::Sampled { .. }),
             ),
-            ("--io-binding", self.io_binding),
+            (Field::IoBinding, self.io_binding),
             (
-                "--ep cuda",
+                Field::ExecutionProvider,
                 self.execution_provider != ExecutionProviderKind::Cpu,
             ),
         ]
@@ -580,10 +672,10 @@ impl ProfileConfig {
             return Err(ConfigError::BadPreferredBatch(*bad, batching.max_batch));
         }
         if self.io_binding {
-            return Err(ConfigError::BatchingWith("--io-binding"));
+            return Err(ConfigError::BatchingWith(Field::IoBinding));
         }
         if matches!(self.layer_profiling, LayerProfiling::Sampled { .. }) {
-            return Err(ConfigError::BatchingWith("--profile-every"));
+            return Err(ConfigError::BatchingWith(Field::ProfileEvery));
         }
         Ok(())
     }
@@ -592,6 +684,43 @@ impl ProfileConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_name_fields_the_way_each_front_end_does() {
+        let config = ProfileConfig {
+            batch: Some(8),
+            batching: Some(BatchingConfig {
+                max_batch: 4,
+                ..BatchingConfig::default()
+            }),
+            ..ProfileConfig::default()
+        };
+        let err = config.validate().expect_err("batch over max batch");
+        assert_eq!(
+            err.to_string(),
+            "batch 8 is larger than max_batch 4: a request never fits a batch",
+            "mix-file keys by default"
+        );
+        let labelled = err.render(&|field| format!("<{field:?}>"));
+        assert_eq!(
+            labelled,
+            "<Batch> 8 is larger than <MaxBatch> 4: a request never fits a batch"
+        );
+        let remote = ProfileConfig {
+            io_binding: true,
+            remote: Some(
+                super::super::target::RemoteTarget::parse("http://h:1", Some("m"), None, None)
+                    .expect("target"),
+            ),
+            ..ProfileConfig::default()
+        };
+        let err = remote.validate().expect_err("local-only option");
+        assert!(
+            err.render(&|field| format!("<{field:?}>"))
+                .starts_with("<IoBinding> has no meaning against a remote server"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn default_config_is_valid_and_round_trips() {
@@ -695,13 +824,13 @@ mod tests {
         config.instances = Some(8);
         assert_eq!(
             config.validate(),
-            Err(ConfigError::BatchingWith("--io-binding"))
+            Err(ConfigError::BatchingWith(Field::IoBinding))
         );
         config.io_binding = false;
         config.layer_profiling = LayerProfiling::Sampled { every: 10 };
         assert_eq!(
             config.validate(),
-            Err(ConfigError::BatchingWith("--profile-every"))
+            Err(ConfigError::BatchingWith(Field::ProfileEvery))
         );
         let old: ProfileConfig = serde_json::from_str(r#"{"concurrency": 2}"#).expect("old");
         assert_eq!(old.batching, None);

@@ -12,6 +12,7 @@ pub mod binding;
 pub mod budget;
 pub mod config;
 pub mod cuda_libs;
+pub mod field;
 pub mod generate;
 pub mod headers;
 pub mod inputs;
@@ -28,6 +29,7 @@ pub use config::{
     Arrival, BatchingConfig, ConvAlgoSearch, CudaOptions, ExecutionProviderKind, InputFile,
     LayerProfiling, LoadMode, OptLevel, ProfileConfig,
 };
+pub use field::Field;
 pub use run::{
     BatchingReport, EncodedHistogram, ModelInfo, RunHandle, RunRecord, RunStatus, RunStopper,
     StartupTimings, StopReason, TraceData,

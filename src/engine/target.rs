@@ -114,8 +114,8 @@ pub enum TargetError {
     BadTimeout,
     #[error("--grpc-channels must be at least 1 and is for grpc:// targets only")]
     BadChannels,
-    #[error("{0} has no meaning against a remote server: {1}")]
-    NotRemote(&'static str, &'static str),
+    #[error("{0} has no meaning against a remote server: {reason}", reason = not_remote_reason(*.0))]
+    NotRemote(super::Field),
     #[error(transparent)]
     Header(#[from] super::headers::HeaderError),
 }
@@ -172,8 +172,8 @@ impl RemoteTarget {
     }
 
     /// The rules of a remote run: what a local-only option would mean here.
-    /// `local` lists the local options that are set, by flag name.
-    pub fn check(&self, local: &[(&'static str, bool)]) -> Result<(), TargetError> {
+    /// `local` lists the local options and whether each is set.
+    pub fn check(&self, local: &[(super::Field, bool)]) -> Result<(), TargetError> {
         if self.timeout_millis == 0 || self.timeout_millis > MAX_TIMEOUT_MILLIS {
             return Err(TargetError::BadTimeout);
         }
@@ -186,9 +186,9 @@ impl RemoteTarget {
             return Err(TargetError::BadChannels);
         }
         self.headers.check()?;
-        for (flag, set) in local {
+        for (field, set) in local {
             if *set {
-                return Err(TargetError::NotRemote(flag, reason(flag)));
+                return Err(TargetError::NotRemote(*field));
             }
         }
         Ok(())
@@ -196,15 +196,16 @@ impl RemoteTarget {
 }
 
 /// Why a local option is refused remotely.
-fn reason(flag: &str) -> &'static str {
-    match flag {
-        "--max-batch" => {
+pub fn not_remote_reason(field: super::Field) -> &'static str {
+    use super::Field;
+    match field {
+        Field::MaxBatch => {
             "batching happens on the server (e.g. Triton's dynamic batcher); send more concurrent requests instead"
         }
-        "--precision/--prune" => {
+        Field::Transform => {
             "the server runs its own copy of the model; transform the model and deploy the result instead"
         }
-        "--profile-every" => "per-layer profiles come from a local ONNX Runtime session",
+        Field::ProfileEvery => "per-layer profiles come from a local ONNX Runtime session",
         _ => "it configures local ONNX Runtime sessions, which a remote run does not create",
     }
 }
@@ -269,15 +270,16 @@ mod tests {
     #[test]
     fn local_only_options_are_refused_with_why() {
         let target = RemoteTarget::parse("grpc://h:1", Some("m"), None, None).expect("target");
-        assert!(target.check(&[("--max-batch", false)]).is_ok());
+        assert!(
+            target
+                .check(&[(super::super::Field::MaxBatch, false)])
+                .is_ok()
+        );
         let err = target
-            .check(&[("--max-batch", true)])
+            .check(&[(super::super::Field::MaxBatch, true)])
             .expect_err("batching")
             .to_string();
-        assert!(
-            err.contains("--max-batch") && err.contains("server"),
-            "{err}"
-        );
+        assert!(err.contains("max_batch") && err.contains("server"), "{err}");
         let mut rest = RemoteTarget::parse("http://h:1", Some("m"), None, None).expect("rest");
         rest.grpc_channels = Some(2);
         assert_eq!(rest.check(&[]), Err(TargetError::BadChannels));

@@ -513,7 +513,11 @@ pub fn interval_stability_with_drift(
         } else {
             f64::INFINITY
         };
-        if deviation.abs() > 0.25 {
+        // A one-second window holds about `others` requests; Poisson
+        // arrivals alone move that count by √others, so a jump counts only
+        // beyond three of those (a 20/s stream's windows vary by ~22 %).
+        let allowed = WINDOW_JUMP.max(3.0 / others.max(1.0).sqrt());
+        if deviation.abs() > allowed {
             let direction = if deviation < 0.0 { "below" } else { "above" };
             return IntervalStability::Unstable {
                 reason: format!(
@@ -529,6 +533,10 @@ pub fn interval_stability_with_drift(
     }
     IntervalStability::Stable
 }
+
+/// Largest deviation of one window's throughput from the others' mean
+/// that is not a jump (beyond the arrivals' own noise).
+const WINDOW_JUMP: f64 = 0.25;
 
 /// The quantile interval of a group of windows, merged.
 fn half_interval(windows: &[WindowView<'_>], q: f64, confidence: f64) -> Option<QuantileInterval> {
@@ -1062,6 +1070,15 @@ mod tests {
             stability(&sparse, &rates, Some(0.99)),
             IntervalStability::Stable
         );
+
+        // At 20 requests/s a window of 28 against 20 is Poisson noise; at
+        // 2,000/s the same 40 % is a jump.
+        let mut slow = vec![20.0; 10];
+        slow[0] = 28.0;
+        assert_eq!(stability(&steady, &slow, None), IntervalStability::Stable);
+        let fast: Vec<f64> = slow.iter().map(|rate| rate * 100.0).collect();
+        let reason = unstable_reason(stability(&steady, &fast, None));
+        assert!(reason.contains("window 1 of 10"), "{reason}");
 
         let not_enough = |v| matches!(v, IntervalStability::NotEnoughData { .. });
         assert!(not_enough(stability(&steady[..2], &flat, Some(0.99))));

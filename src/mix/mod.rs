@@ -10,11 +10,16 @@
 //! is read by the CLI (`cli::mix`); this module holds the mix itself, its
 //! run, its document (`kind: "mix"`) and its report.
 
+mod allocation;
 mod document;
 mod run;
 mod scale;
 mod scale_document;
 
+pub use allocation::{
+    ALLOCATION_KIND, AllocationDocument, AllocationSearch, EntryVary, render_allocation_report,
+    search_allocations,
+};
 pub use document::{
     Interference, MIX_FORMAT_VERSION, MIX_KIND, MixDocument, MixModel, render_mix_report,
 };

@@ -40,6 +40,8 @@ pub enum MixError {
         "nothing in the mix can fail: give at least one entry an SLO (slo = \"p99=...\") or an open-loop rate"
     )]
     NothingToScale,
+    #[error("--vary {text}: {reason}")]
+    BadVary { text: String, reason: String },
     #[error("entry {name:?}: {message}")]
     Entry { name: String, message: String },
 }

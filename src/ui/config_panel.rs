@@ -16,6 +16,55 @@ use crate::{
     transform::{Int8Mode, Precision, PruneMode, PruneNorm, PruneSpec, TransformSpec},
 };
 
+/// Hover help for the Config panel's terms of art.
+fn jargon_help(label: &str) -> Option<&'static str> {
+    Some(match label {
+        "Intra-op threads" => {
+            "Threads ONNX Runtime uses inside one operator (a MatMul split across cores), per session. 0: one per core."
+        }
+        "Inter-op threads" => {
+            "Threads that run independent branches of the graph at once; used only with parallel execution. 0: ONNX Runtime's default."
+        }
+        "Concurrency" => {
+            "Clients sending requests at once. Closed loop: each sends its next request when the last returns."
+        }
+        "Profiled runs" => {
+            "Runs of the separate per-layer profiling pass after the load (ONNX Runtime's profiler times every node)."
+        }
+        "Profile every Nth run" => {
+            "Sampled profiling: every Nth request of the load itself is profiled, so per-layer times come from the run under load."
+        }
+        _ => return None,
+    })
+}
+
+/// The Config panel's label of `field`, as the window's errors name it.
+pub fn label_of(field: crate::engine::Field) -> &'static str {
+    use crate::engine::Field;
+    match field {
+        Field::Concurrency => "Concurrency",
+        Field::Rate => "Rate (req/s)",
+        Field::Instances => "Session instances",
+        Field::Batch => "Batch",
+        Field::Dims => "Dimensions",
+        Field::Inputs => "Input files",
+        Field::Duration => "Duration (s)",
+        Field::Warmup => "Warm-up (s)",
+        Field::Confidence => "SLO confidence",
+        Field::ProfileRuns => "Profiled runs",
+        Field::ProfileEvery => "Per-layer profiling: sampled",
+        Field::IoBinding => "I/O binding",
+        Field::CudaGraph => "CUDA graph",
+        Field::ExecutionProvider => "Execution provider",
+        Field::MaxBatch => "Max batch (rows)",
+        Field::BatchDelay => "Batch delay (µs)",
+        Field::PreferredBatch => "Preferred sizes",
+        Field::Target => "Remote target",
+        Field::Generate => "Generate",
+        Field::Transform => "Precision / Prune weights",
+    }
+}
+
 /// Problems that stop `config` from running `model`, for the Config panel.
 /// `runtime_has_cuda` is `None` while ONNX Runtime is unknown or unavailable.
 pub fn config_problems(
@@ -25,7 +74,7 @@ pub fn config_problems(
 ) -> Vec<String> {
     let mut problems = Vec::new();
     if let Err(err) = config.validate() {
-        problems.push(err.to_string());
+        problems.push(err.render(&|field| format!("\"{}\"", label_of(field))));
     }
     if let Some(model) = model
         && let (Some(fixed), Some(batch)) = (model.fixed_batch, config.batch)
@@ -212,8 +261,14 @@ pub fn config_ui(
                 }
 
                 labelled_drag(ui, "Concurrency", &mut config.concurrency, 1..=1024);
-                let mut instances = config.num_instances();
-                let label = ui.label("Session instances");
+                // What the run will use: clients beyond the cores queue
+                // for cores / intra-op threads sessions unless set.
+                let cores = crate::engine::arrivals::CoreBudget::of_machine().cores();
+                let queued = config.queued_sessions(cores);
+                let mut instances = queued.unwrap_or_else(|| config.num_instances());
+                let label = ui.label("Session instances").on_hover_text(
+                    "ONNX Runtime sessions serving the clients; each runs one request at a time. By default one per client, or, when the clients would oversubscribe the cores, as many as the cores run at once (the other clients queue).",
+                );
                 if ui
                     .add(egui::DragValue::new(&mut instances).range(1..=1024))
                     .labelled_by(label.id)
@@ -222,6 +277,18 @@ pub fn config_ui(
                     config.instances = Some(instances);
                 }
                 ui.end_row();
+                if let Some(sessions) = queued {
+                    ui.label("");
+                    ui.label(
+                        RichText::new(format!(
+                            "{} clients on {cores} cores: {sessions} session(s) serve them, the others queue in arrival order (set a value to choose).",
+                            config.concurrency
+                        ))
+                        .small()
+                        .weak(),
+                    );
+                    ui.end_row();
+                }
                 if instances > config.concurrency {
                     ui.label("");
                     ui.label(
@@ -468,7 +535,8 @@ fn transform_ui(ui: &mut Ui, spec: &mut TransformSpec) {
                             Int8Mode::Dynamic,
                             "dynamic (integer kernels)",
                         );
-                        ui.radio_value(&mut spec.int8_mode, Int8Mode::Qdq, "QDQ weights");
+                        ui.radio_value(&mut spec.int8_mode, Int8Mode::Qdq, "QDQ weights")
+                            .on_hover_text("QuantizeLinear/DequantizeLinear pairs around int8 weights: the model stays float to ONNX Runtime, which fuses the pairs into integer kernels where it can.");
                     });
                     ui.end_row();
                 }
@@ -619,7 +687,10 @@ fn labelled_drag<T: egui::emath::Numeric>(
     value: &mut T,
     range: std::ops::RangeInclusive<T>,
 ) {
-    let label = ui.label(label);
+    let label = match jargon_help(label) {
+        Some(help) => ui.label(label).on_hover_text(help),
+        None => ui.label(label),
+    };
     ui.add(egui::DragValue::new(value).range(range))
         .labelled_by(label.id);
     ui.end_row();

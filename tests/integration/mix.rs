@@ -269,3 +269,90 @@ fn a_mix_sweeps_only_by_scale() {
     let stderr = String::from_utf8_lossy(&alone.stderr);
     assert!(stderr.contains("give --mix"), "{stderr}");
 }
+
+/// `--vary det.instances=1,2` with the scale search: one search per value,
+/// each entry's setting applied to that entry only, and the comparison.
+#[test]
+fn an_allocation_search_compares_one_entrys_settings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mix = dir.path().join("mix.toml");
+    std::fs::write(
+        &mix,
+        format!(
+            r#"duration = "3s"
+warmup = "0.3s"
+arrival = "constant"
+
+[[model]]
+name = "det"
+path = "{}"
+rate = 100
+slo = "p90=2ms"
+
+[[model]]
+name = "cls"
+path = "{}"
+rate = 100
+slo = "p90=2ms"
+"#,
+            repo_path("sample_models/cnn.onnx").display(),
+            repo_path("sample_models/mlp.onnx").display()
+        ),
+    )
+    .expect("write the mix");
+    let export = dir.path().join("alloc.json");
+    let output = workbench(&[
+        "sweep",
+        "--mix",
+        mix.to_str().expect("utf-8"),
+        "--search",
+        "scale",
+        "--vary",
+        "det.instances=1,2",
+        "--retries",
+        "0",
+        "--no-confirm",
+        "--export",
+        export.to_str().expect("utf-8"),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Without confirmation no factor is confirmed: exit status 4.
+    assert_eq!(output.status.code(), Some(4), "{stdout}{stderr}");
+    let document: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&export).expect("written")).expect("json");
+    assert_eq!(document["kind"], "mix-allocation");
+    assert_eq!(document["varied"], "det.instances");
+    let searches = document["searches"].as_array().expect("searches");
+    assert_eq!(searches.len(), 2);
+    for (search, instances) in searches.iter().zip([1, 2]) {
+        assert_eq!(search["label"], format!("det.instances={instances}"));
+        let scale = &search["search"];
+        assert_eq!(scale["kind"], "mix-scale");
+        assert!(!scale["probes"].as_array().expect("probes").is_empty());
+    }
+    assert!(
+        stdout.contains("Allocation of det.instances:")
+            && stdout.contains("det.instances=1: ")
+            && stdout.contains("det.instances=2: "),
+        "{stdout}"
+    );
+    // Refused before anything runs: an unknown entry, a bad value.
+    for (vary, needle) in [
+        ("rec.instances=1,2", "no entry \"rec\""),
+        ("det.instances=1,0", "'0' is not a valid value"),
+    ] {
+        let bad = workbench(&[
+            "sweep",
+            "--mix",
+            mix.to_str().expect("utf-8"),
+            "--search",
+            "scale",
+            "--vary",
+            vary,
+        ]);
+        assert!(!bad.status.success());
+        let stderr = String::from_utf8_lossy(&bad.stderr);
+        assert!(stderr.contains(needle), "{stderr}");
+    }
+}

@@ -554,3 +554,51 @@ fn an_open_loop_run_shows_its_validity_badge_and_lateness() {
             .any(|window| window.lateness_p99_micros.is_some())
     );
 }
+
+/// An invalid combination is refused as it is edited: the reason sits
+/// under the form, names the fields by their labels in the panel (not by
+/// CLI flags), and Run does nothing until it is fixed.
+#[test]
+fn an_invalid_combination_names_the_fields_and_blocks_run() {
+    let mut harness = harness();
+    harness.get_by_label("mlp.onnx").click();
+    step_until(&mut harness, "the model", |app| app.model.is_some());
+    step_until(&mut harness, "ONNX Runtime", |app| {
+        app.runtime_status.is_some()
+    });
+    harness.get_by_label("Concurrency").set_value_accesskit(2.0);
+    harness.step();
+    harness.get_by_label("I/O binding").click();
+    harness.step();
+    harness
+        .get_by_label("Session instances")
+        .set_value_accesskit(1.0);
+    harness.step();
+    let problems = harness.state().config_problems();
+    let wanted = "\"I/O binding\" needs one session per worker: leave \"Session instances\" unset or equal to \"Concurrency\"";
+    assert!(
+        problems.iter().any(|problem| problem == wanted),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().all(|problem| !problem.contains("--")),
+        "no CLI flags in the window: {problems:?}"
+    );
+    assert!(
+        harness
+            .query_by_label_contains("needs one session per worker")
+            .is_some(),
+        "the reason is shown under the form"
+    );
+    let before = harness.state().sessions.history.len();
+    harness.get_by_label("Run").click();
+    harness.step();
+    assert!(!harness.state().is_running(), "Run is blocked");
+    assert_eq!(harness.state().sessions.history.len(), before);
+    // Fixed: equal instances and workers.
+    harness
+        .get_by_label("Session instances")
+        .set_value_accesskit(2.0);
+    harness.step();
+    assert!(harness.state().config_problems().is_empty());
+}

@@ -355,7 +355,9 @@ impl GraphView {
                 self.centre_on(node);
             }
             ui.separator();
-            egui::ComboBox::from_label("Colour")
+            // The label before its dropdown, as everywhere else.
+            let label = ui.label("Colour");
+            let colour = egui::ComboBox::from_id_salt("graph_colour_by")
                 .selected_text(match self.colour_by {
                     ColourBy::TimeShare => "time share",
                     ColourBy::Flops => "FLOPs",
@@ -366,6 +368,7 @@ impl GraphView {
                     ui.selectable_value(&mut self.colour_by, ColourBy::Flops, "FLOPs");
                     ui.selectable_value(&mut self.colour_by, ColourBy::Bytes, "bytes");
                 });
+            colour.response.labelled_by(label.id);
             ui.separator();
             let before = self.direction;
             ui.selectable_value(&mut self.direction, Direction::TopToBottom, "Top-down");

@@ -37,47 +37,46 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<u8> {
         source,
         path: args.session.clone(),
     })?;
-    if crate::mix::AllocationDocument::is_allocation_json(&text) {
-        let allocation = crate::mix::AllocationDocument::from_json(&text, &args.session)?;
-        if args.json {
-            outln!("{}", serde_json::to_string_pretty(&allocation)?);
-        } else {
-            out!("{}", crate::mix::render_allocation_report(&allocation));
-        }
-        return Ok(0);
+    let (path, json) = (&args.session, args.json);
+    match crate::session::kinds::document_kind(&text).as_deref() {
+        Some(crate::mix::ALLOCATION_KIND) => print_document(
+            json,
+            &crate::mix::AllocationDocument::from_json(&text, path)?,
+            crate::mix::render_allocation_report,
+        ),
+        Some(crate::mix::SCALE_KIND) => print_document(
+            json,
+            &crate::mix::ScaleDocument::from_json(&text, path)?,
+            crate::mix::render_scale_report,
+        ),
+        Some(crate::mix::MIX_KIND) => print_document(
+            json,
+            &crate::mix::MixDocument::from_json(&text, path)?,
+            crate::mix::render_mix_report,
+        ),
+        _ if SweepDocument::is_sweep_json(&text) => print_document(
+            json,
+            &SweepDocument::from_json(&text, path)?,
+            render_sweep_report,
+        ),
+        _ => print_document(
+            json,
+            &SessionDocument::from_json(&text, path)?,
+            render_report,
+        ),
     }
-    if crate::mix::ScaleDocument::is_scale_json(&text) {
-        let scale = crate::mix::ScaleDocument::from_json(&text, &args.session)?;
-        if args.json {
-            outln!("{}", serde_json::to_string_pretty(&scale)?);
-        } else {
-            out!("{}", crate::mix::render_scale_report(&scale));
-        }
-        return Ok(0);
-    }
-    if crate::mix::MixDocument::is_mix_json(&text) {
-        let mix = crate::mix::MixDocument::from_json(&text, &args.session)?;
-        if args.json {
-            outln!("{}", serde_json::to_string_pretty(&mix)?);
-        } else {
-            out!("{}", crate::mix::render_mix_report(&mix));
-        }
-        return Ok(0);
-    }
-    if SweepDocument::is_sweep_json(&text) {
-        let sweep = SweepDocument::from_json(&text, &args.session)?;
-        if args.json {
-            outln!("{}", serde_json::to_string_pretty(&sweep)?);
-        } else {
-            out!("{}", render_sweep_report(&sweep));
-        }
-        return Ok(0);
-    }
-    let document = SessionDocument::from_json(&text, &args.session)?;
-    if args.json {
-        outln!("{}", serde_json::to_string_pretty(&document)?);
+}
+
+/// Prints a saved document as JSON or as its text report.
+fn print_document<T: serde::Serialize>(
+    json: bool,
+    document: &T,
+    render: impl Fn(&T) -> String,
+) -> anyhow::Result<u8> {
+    if json {
+        outln!("{}", serde_json::to_string_pretty(document)?);
     } else {
-        out!("{}", render_report(&document));
+        out!("{}", render(document));
     }
     Ok(0)
 }

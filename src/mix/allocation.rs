@@ -173,36 +173,17 @@ pub fn search_allocations(
 impl AllocationDocument {
     /// True when `text` is JSON with `"kind": "mix-allocation"`.
     pub fn is_allocation_json(text: &str) -> bool {
-        serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .is_some_and(|value| {
-                value.get("kind").and_then(|k| k.as_str()) == Some(ALLOCATION_KIND)
-            })
+        crate::session::kinds::document_kind(text).as_deref() == Some(ALLOCATION_KIND)
     }
 
-    /// Parses an allocation document; `path` is only used in messages.
+    /// Parses the document; `path` is only used in messages.
     pub fn from_json(text: &str, path: &std::path::Path) -> Result<Self, SessionError> {
-        let document: Self =
-            serde_json::from_str(text).map_err(|err| SessionError::NotASession {
-                reason: format!("not a mix allocation document ({err})"),
-                path: path.to_path_buf(),
-            })?;
-        if document.format_version != ALLOCATION_FORMAT_VERSION {
-            return Err(SessionError::UnsupportedVersion {
-                found: document.format_version,
-                supported: vec![ALLOCATION_FORMAT_VERSION],
-                path: path.to_path_buf(),
-            });
-        }
-        Ok(document)
+        crate::session::kinds::parse_kind(text, path, ALLOCATION_KIND, &[ALLOCATION_FORMAT_VERSION])
     }
 
     /// Writes the document as pretty JSON, atomically.
     pub fn write_json(&self, path: &std::path::Path) -> Result<(), SessionError> {
-        let text =
-            serde_json::to_vec_pretty(self).map_err(|err| SessionError::Encode(err.to_string()))?;
-        crate::util::write_atomic(path, &text)?;
-        Ok(())
+        crate::session::kinds::write_pretty_json(self, path)
     }
 }
 

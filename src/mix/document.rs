@@ -1,8 +1,6 @@
 //! The mix document (`kind: "mix"`): each entry's session, its solo
 //! baseline and interference; its CSV and its text report.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -69,39 +67,17 @@ impl MixDocument {
 
     /// True when `text` is JSON with `"kind": "mix"`.
     pub fn is_mix_json(text: &str) -> bool {
-        serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .and_then(|value| {
-                value
-                    .get("kind")
-                    .and_then(|k| k.as_str().map(str::to_owned))
-            })
-            .is_some_and(|kind| kind == MIX_KIND)
+        crate::session::kinds::document_kind(text).as_deref() == Some(MIX_KIND)
     }
 
-    /// Parses a mix document; `path` is only used in messages.
-    pub fn from_json(text: &str, path: &Path) -> Result<Self, SessionError> {
-        let document: Self =
-            serde_json::from_str(text).map_err(|err| SessionError::NotASession {
-                reason: format!("not a mix document ({err})"),
-                path: path.to_path_buf(),
-            })?;
-        if document.format_version != MIX_FORMAT_VERSION {
-            return Err(SessionError::UnsupportedVersion {
-                found: document.format_version,
-                supported: vec![MIX_FORMAT_VERSION],
-                path: path.to_path_buf(),
-            });
-        }
-        Ok(document)
+    /// Parses the document; `path` is only used in messages.
+    pub fn from_json(text: &str, path: &std::path::Path) -> Result<Self, SessionError> {
+        crate::session::kinds::parse_kind(text, path, MIX_KIND, &[MIX_FORMAT_VERSION])
     }
 
     /// Writes the document as pretty JSON, atomically.
-    pub fn write_json(&self, path: &Path) -> Result<(), SessionError> {
-        let text =
-            serde_json::to_vec_pretty(self).map_err(|err| SessionError::Encode(err.to_string()))?;
-        crate::util::write_atomic(path, &text)?;
-        Ok(())
+    pub fn write_json(&self, path: &std::path::Path) -> Result<(), SessionError> {
+        crate::session::kinds::write_pretty_json(self, path)
     }
 
     /// One CSV row per entry.

@@ -107,34 +107,17 @@ pub struct ScaleDocument {
 impl ScaleDocument {
     /// True when `text` is JSON with `"kind": "mix-scale"`.
     pub fn is_scale_json(text: &str) -> bool {
-        serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .is_some_and(|value| value.get("kind").and_then(|k| k.as_str()) == Some(SCALE_KIND))
+        crate::session::kinds::document_kind(text).as_deref() == Some(SCALE_KIND)
     }
 
-    /// Parses a scale search document; `path` is only used in messages.
+    /// Parses the document; `path` is only used in messages.
     pub fn from_json(text: &str, path: &std::path::Path) -> Result<Self, SessionError> {
-        let document: Self =
-            serde_json::from_str(text).map_err(|err| SessionError::NotASession {
-                reason: format!("not a mix scale search document ({err})"),
-                path: path.to_path_buf(),
-            })?;
-        if document.format_version != SCALE_FORMAT_VERSION {
-            return Err(SessionError::UnsupportedVersion {
-                found: document.format_version,
-                supported: vec![SCALE_FORMAT_VERSION],
-                path: path.to_path_buf(),
-            });
-        }
-        Ok(document)
+        crate::session::kinds::parse_kind(text, path, SCALE_KIND, &[SCALE_FORMAT_VERSION])
     }
 
     /// Writes the document as pretty JSON, atomically.
     pub fn write_json(&self, path: &std::path::Path) -> Result<(), SessionError> {
-        let text =
-            serde_json::to_vec_pretty(self).map_err(|err| SessionError::Encode(err.to_string()))?;
-        crate::util::write_atomic(path, &text)?;
-        Ok(())
+        crate::session::kinds::write_pretty_json(self, path)
     }
 
     /// `scale.csv`: one row per probe and entry.

@@ -17,6 +17,7 @@
 pub mod annotate;
 mod cost_report;
 pub mod export;
+pub mod kinds;
 mod merge;
 mod merge_report;
 mod report;

@@ -172,10 +172,7 @@ impl SweepDocument {
 
     /// True when `text` is JSON with `"kind": "sweep"`.
     pub fn is_sweep_json(text: &str) -> bool {
-        serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .and_then(|v| v.get("kind").and_then(|k| k.as_str().map(str::to_owned)))
-            .is_some_and(|kind| kind == SWEEP_KIND)
+        super::kinds::document_kind(text).as_deref() == Some(SWEEP_KIND)
     }
 
     /// Reads a sweep file of any supported version.
@@ -185,33 +182,7 @@ impl SweepDocument {
 
     /// Parses sweep JSON; `path` is only used in messages.
     pub fn from_json(text: &str, path: &Path) -> Result<Self, SessionError> {
-        let not_a_sweep = |reason: String| SessionError::NotASession {
-            reason,
-            path: path.to_path_buf(),
-        };
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|err| not_a_sweep(format!("invalid JSON ({err})")))?;
-        if value.get("kind").and_then(serde_json::Value::as_str) != Some(SWEEP_KIND) {
-            return Err(not_a_sweep(
-                "not a sweep document (no \"kind\": \"sweep\")".to_owned(),
-            ));
-        }
-        let Some(version) = value
-            .get("format_version")
-            .and_then(serde_json::Value::as_u64)
-        else {
-            return Err(not_a_sweep("no format_version field".to_owned()));
-        };
-        let version = u32::try_from(version).unwrap_or(u32::MAX);
-        if !SUPPORTED_SWEEP_VERSIONS.contains(&version) {
-            return Err(SessionError::UnsupportedVersion {
-                found: version,
-                supported: SUPPORTED_SWEEP_VERSIONS.to_vec(),
-                path: path.to_path_buf(),
-            });
-        }
-        serde_json::from_value(value)
-            .map_err(|err| not_a_sweep(format!("unexpected content ({err})")))
+        super::kinds::parse_kind(text, path, SWEEP_KIND, SUPPORTED_SWEEP_VERSIONS)
     }
 
     /// Writes the document as pretty JSON, atomically.

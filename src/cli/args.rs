@@ -83,6 +83,9 @@ pub struct GuiArgs {
     /// Use sampled per-layer profiling, every Nth run.
     #[arg(long)]
     pub profile_every: Option<u32>,
+    /// Open this mix file (TOML, as `profile --mix` reads) in the Mix tab.
+    #[arg(long, value_name = "MIX.toml")]
+    pub mix: Option<PathBuf>,
     /// Override the remembered load with an open loop at this rate (requests/s, Poisson).
     #[arg(long)]
     pub rate: Option<f64>,

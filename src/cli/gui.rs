@@ -16,6 +16,8 @@ pub(super) fn gui(args: GuiArgs) -> anyhow::Result<u8> {
         duration_secs: args.duration.map(|d| d.as_secs_f64()),
         profile_every: args.profile_every,
         rate: args.rate,
+        mix: args.mix,
+        read_mix: Some(super::read_mix_for_window),
     })?;
     Ok(0)
 }

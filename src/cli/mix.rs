@@ -446,8 +446,10 @@ pub(super) fn run(args: &ProfileArgs, mix_file: &Path) -> anyhow::Result<u8> {
         0.0
     };
     let started = std::time::Instant::now();
-    let mut progress = |what: &str| {
-        if !quiet {
+    let mut progress = |event: crate::mix::MixEvent<'_>| {
+        if let crate::mix::MixEvent::Phase(what) = event
+            && !quiet
+        {
             eprintln!(
                 "[mix {:5.1}s] {what} (about {:.0} s in all)",
                 started.elapsed().as_secs_f64(),
@@ -789,6 +791,32 @@ slo = "p99=10ms"
         }
         let none = parse_mix("duration = \"1s\"\n", "mix.toml", &dir).expect_err("no models");
         assert!(none.to_string().contains("no [[model]]"), "{none}");
+    }
+
+    #[test]
+    fn a_saved_mix_reads_back_to_the_same_configs() {
+        let text = r#"duration = "3s"
+[[model]]
+name = "det"
+path = "cnn.onnx"
+rate = 3.5
+arrival = "constant"
+slo = ["p99=400ms", "p50=100ms"]
+dims = { "batch" = 2 }
+intra_threads = 2
+profile_runs = 20
+[[model]]
+name = "cls"
+path = "mlp.onnx"
+concurrency = 4
+precision = "fp16"
+shapes = { "input" = [1, 256] }
+"#;
+        let spec = parse_mix(text, "mix.toml", &models_dir()).expect("parses");
+        let saved = crate::mix::to_mix_toml(&spec);
+        let again = parse_mix(&saved, "saved.toml", &models_dir())
+            .unwrap_or_else(|err| panic!("{err}\n{saved}"));
+        assert_eq!(again, spec, "{saved}");
     }
 
     #[test]

@@ -100,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             duration: None,
             profile_every: None,
             rate: None,
+            mix: None,
         }),
         Some(Command::Gui(args)) => gui::gui(args),
         Some(Command::Doctor) => doctor::doctor(),
@@ -110,6 +111,12 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Transform(args)) => commands::transform(&args),
         Some(Command::Sweep(args)) => sweep::sweep(&args),
     }
+}
+
+/// Reads a mix file for the window (which cannot depend on the CLI): the
+/// same parser as `--mix`, its error as text.
+pub fn read_mix_for_window(path: &std::path::Path) -> Result<crate::mix::MixSpec, String> {
+    mix::read_mix_file(path).map_err(|err| err.to_string())
 }
 
 /// The error and its causes on one line, `error: cause: cause`, as `{:#}`

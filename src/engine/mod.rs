@@ -32,7 +32,7 @@ pub use config::{
 pub use field::Field;
 pub use run::{
     BatchingReport, EncodedHistogram, ModelInfo, RunHandle, RunRecord, RunStatus, RunStopper,
-    StartupTimings, StopReason, TraceData,
+    RunWatch, StartupTimings, StopReason, TraceData,
 };
 
 impl EngineError {

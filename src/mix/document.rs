@@ -80,9 +80,20 @@ impl MixDocument {
         crate::session::kinds::write_pretty_json(self, path)
     }
 
+    /// Each entry's figures, in order.
+    pub fn summary_rows(&self) -> Vec<MixSummaryRow> {
+        self.models.iter().map(MixSummaryRow::new).collect()
+    }
+
     /// One CSV row per entry.
     pub fn to_csv(&self) -> Result<Vec<u8>, SessionError> {
-        crate::session::export::to_csv(&self.models.iter().map(MixCsvRow::new).collect::<Vec<_>>())
+        crate::session::export::to_csv(
+            &self
+                .models
+                .iter()
+                .map(MixSummaryRow::new)
+                .collect::<Vec<_>>(),
+        )
     }
 
     /// Every entry false when a run of the mix failed.
@@ -93,28 +104,29 @@ impl MixDocument {
     }
 }
 
-/// `mix.csv`: one row per entry.
-#[derive(Debug, Serialize)]
-struct MixCsvRow {
-    name: String,
-    model: String,
-    status: String,
-    load: String,
-    requests_ok: u64,
-    requests_failed: u64,
-    inferences_per_sec: f64,
-    p50_micros: Option<f64>,
-    p99_micros: Option<f64>,
-    queue_p50_micros: Option<f64>,
-    run_p50_micros: Option<f64>,
-    slo: String,
-    validity: String,
-    p99_alone_micros: Option<f64>,
-    interference_ratio: Option<f64>,
+/// One entry's figures: a row of `mix.csv`, of the report and of the
+/// window's table.
+#[derive(Debug, Clone, Serialize)]
+pub struct MixSummaryRow {
+    pub name: String,
+    pub model: String,
+    pub status: String,
+    pub load: String,
+    pub requests_ok: u64,
+    pub requests_failed: u64,
+    pub inferences_per_sec: f64,
+    pub p50_micros: Option<f64>,
+    pub p99_micros: Option<f64>,
+    pub queue_p50_micros: Option<f64>,
+    pub run_p50_micros: Option<f64>,
+    pub slo: String,
+    pub validity: String,
+    pub p99_alone_micros: Option<f64>,
+    pub interference_ratio: Option<f64>,
 }
 
-impl MixCsvRow {
-    fn new(model: &MixModel) -> Self {
+impl MixSummaryRow {
+    pub fn new(model: &MixModel) -> Self {
         let run = &model.session.run;
         let summary = run.summary.as_ref();
         let latency = summary.and_then(|s| s.latency.as_ref());
@@ -207,7 +219,7 @@ pub fn render_mix_report(document: &MixDocument) -> String {
     );
     let micros = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), format_micros);
     for model in &document.models {
-        let row = MixCsvRow::new(model);
+        let row = MixSummaryRow::new(model);
         let status = if model.session.run.status == RunStatus::Completed {
             String::new()
         } else {

@@ -12,20 +12,27 @@
 
 mod allocation;
 mod document;
+mod job;
 mod run;
 mod scale;
 mod scale_document;
+mod toml_file;
 
 pub use allocation::{
     ALLOCATION_KIND, AllocationDocument, AllocationSearch, EntryVary, render_allocation_report,
     search_allocations,
 };
 pub use document::{
-    Interference, MIX_FORMAT_VERSION, MIX_KIND, MixDocument, MixModel, render_mix_report,
+    Interference, MIX_FORMAT_VERSION, MIX_KIND, MixDocument, MixModel, MixSummaryRow,
+    render_mix_report,
 };
-pub use run::{MixEntry, MixError, MixSpec, SOLO_MAX_SECS, run_mix, thread_budget_warning};
+pub use job::{MixJob, MixLive, start_mix, start_scale};
+pub use run::{
+    MixEntry, MixError, MixEvent, MixSpec, SOLO_MAX_SECS, run_mix, thread_budget_warning,
+};
 pub use scale::{MAX_PROBE_SECS, ScaleOptions, scaled_config, search_scale};
 pub use scale_document::{
     EntryJudgement, Limiting, SCALE_FORMAT_VERSION, SCALE_KIND, ScaleDocument, ScaleProbe,
     ScaleRecommendation, render_scale_report,
 };
+pub use toml_file::to_mix_toml;

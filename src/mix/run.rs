@@ -9,7 +9,7 @@ use std::{
 
 use super::{Interference, MixDocument, MixModel};
 use crate::{
-    engine::{LayerProfiling, ProfileConfig, RunHandle, RunRecord},
+    engine::{LayerProfiling, ProfileConfig, RunHandle, RunRecord, RunWatch},
     session::SessionDocument,
 };
 
@@ -42,6 +42,8 @@ pub enum MixError {
     NothingToScale,
     #[error("--vary {text}: {reason}")]
     BadVary { text: String, reason: String },
+    #[error("the mix's thread failed: {0}")]
+    Thread(String),
     #[error("entry {name:?}: {message}")]
     Entry { name: String, message: String },
 }
@@ -110,15 +112,24 @@ fn start(entry: &MixEntry, config: ProfileConfig) -> Result<RunHandle, MixError>
     })
 }
 
+/// What a mix under way tells its caller.
+pub enum MixEvent<'a> {
+    /// A phase starts: `solo NAME` or `mix`.
+    Phase(&'a str),
+    /// The runs of that phase started: each entry's name and a watch on
+    /// its live state.
+    Started(Vec<(String, RunWatch)>),
+}
+
 /// Runs the mix: with `solo`, each entry alone first (one after the other),
 /// then every entry at once. A failed entry keeps its (partial) record; the
-/// others go on. `progress` hears each phase as it starts: `solo NAME` or
-/// `mix`. Setting `stop` ends the runs under way, keeping what they
+/// others go on. `events` hears each phase as it starts and its runs once
+/// they started. Setting `stop` ends the runs under way, keeping what they
 /// measured, and skips the phases not started.
 pub fn run_mix(
     spec: &MixSpec,
     solo: bool,
-    progress: &mut dyn FnMut(&str),
+    events: &mut dyn FnMut(MixEvent<'_>),
     stop: &AtomicBool,
 ) -> Result<MixDocument, MixError> {
     let mut warnings = Vec::new();
@@ -129,17 +140,23 @@ pub fn run_mix(
     let mut alone: Vec<Option<RunRecord>> = Vec::with_capacity(spec.entries.len());
     for entry in &spec.entries {
         if solo && !stop.load(Ordering::Relaxed) {
-            progress(&format!("solo {}", entry.name));
-            let mut records =
-                run_together(std::slice::from_ref(entry), vec![solo_config(entry)], stop)?;
+            events(MixEvent::Phase(&format!("solo {}", entry.name)));
+            let mut records = run_together(
+                std::slice::from_ref(entry),
+                vec![solo_config(entry)],
+                stop,
+                &mut |runs| events(MixEvent::Started(runs)),
+            )?;
             alone.push(records.pop());
         } else {
             alone.push(None);
         }
     }
-    progress("mix");
+    events(MixEvent::Phase("mix"));
     let configs = spec.entries.iter().map(mix_config).collect();
-    let records = run_together(&spec.entries, configs, stop)?;
+    let records = run_together(&spec.entries, configs, stop, &mut |runs| {
+        events(MixEvent::Started(runs));
+    })?;
     let models = spec
         .entries
         .iter()
@@ -159,18 +176,27 @@ pub fn run_mix(
 const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// Runs `entries` at once, entry `i` with `configs[i]`, and returns their
-/// records in the same order. Setting `stop` stops every run (what was
-/// measured is kept); an entry that cannot start stops the others.
+/// records in the same order; `started` hears of the runs once they all
+/// started. Setting `stop` stops every run (what was measured is kept); an
+/// entry that cannot start stops the others.
 pub(super) fn run_together(
     entries: &[MixEntry],
     configs: Vec<ProfileConfig>,
     stop: &AtomicBool,
+    started: &mut dyn FnMut(Vec<(String, RunWatch)>),
 ) -> Result<Vec<RunRecord>, MixError> {
     let mut handles = Vec::with_capacity(entries.len());
     for (entry, config) in entries.iter().zip(configs) {
         // Handles already started stop when dropped on the error path.
         handles.push(start(entry, config)?);
     }
+    started(
+        entries
+            .iter()
+            .zip(&handles)
+            .map(|(entry, handle)| (entry.name.clone(), handle.watch()))
+            .collect(),
+    );
     let mut stopped = false;
     while !handles.iter().all(RunHandle::is_finished) {
         if !stopped && stop.load(Ordering::Relaxed) {

@@ -316,13 +316,14 @@ impl Search<'_> {
             };
             self.say(&format!("×{}: {loads}{rerun}", format_value(factor)));
             let started = Instant::now();
-            let records = match run_together(&self.spec.entries, configs.clone(), self.stop) {
-                Ok(records) => records,
-                Err(err) => {
-                    self.error = Some(err);
-                    return None;
-                }
-            };
+            let records =
+                match run_together(&self.spec.entries, configs.clone(), self.stop, &mut |_| {}) {
+                    Ok(records) => records,
+                    Err(err) => {
+                        self.error = Some(err);
+                        return None;
+                    }
+                };
             wall += started.elapsed().as_secs_f64();
             let entries: Vec<EntryJudgement> = self
                 .spec

@@ -22,7 +22,7 @@ pub mod search;
 mod spec;
 pub mod stats;
 
-pub use point::{MeasuredPoint, Verdict, judge, profile_command};
+pub use point::{MeasuredPoint, Verdict, judge, profile_command, profile_flags};
 pub use runner::{
     PointBrief, Recommendation, SkippedPoint, SweepHandle, SweepProgress, SweepResult, SweepStatus,
 };

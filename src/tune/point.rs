@@ -306,17 +306,26 @@ fn secs_flag(secs: f64) -> String {
 
 /// The `profile` command line that runs `config` on `model` again.
 pub fn profile_command(model: &Path, config: &ProfileConfig) -> String {
-    let defaults = ProfileConfig::default();
     let mut args: Vec<String> = vec!["onnx-workbench".to_owned(), "profile".to_owned()];
     if !model.as_os_str().is_empty() {
         args.push(shell_quote(&model.display().to_string()));
     }
-    let mut flag = |name: &str, value: Option<String>| {
+    for (name, value) in profile_flags(config) {
         args.push(format!("--{name}"));
         if let Some(value) = value {
             args.push(shell_quote(&value));
         }
-    };
+    }
+    args.join(" ")
+}
+
+/// The `profile` flags that set `config` (those that differ from the
+/// defaults), in order, each with its value (`None` for a switch). A
+/// header's value is never included: the user fills it in again.
+pub fn profile_flags(config: &ProfileConfig) -> Vec<(&'static str, Option<String>)> {
+    let defaults = ProfileConfig::default();
+    let mut args = Vec::new();
+    let mut flag = |name: &'static str, value: Option<String>| args.push((name, value));
     if let Some(target) = &config.remote {
         flag("target", Some(target.url.clone()));
         flag("model-name", Some(target.model_name.clone()));
@@ -485,7 +494,7 @@ pub fn profile_command(model: &Path, config: &ProfileConfig) -> String {
             flag("skip-first-last", None);
         }
     }
-    args.join(" ")
+    args
 }
 
 #[cfg(test)]

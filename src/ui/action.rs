@@ -17,6 +17,10 @@ pub enum Action {
     OpenSample(String),
     /// Read a saved session in the background and show it.
     OpenSession(PathBuf),
+    /// Read a mix file into the Mix tab.
+    OpenMix(PathBuf),
+    /// Write the Mix tab's entries as a mix file.
+    SaveMix(PathBuf),
     /// Ask the user for a file (native dialog, else the built-in picker).
     PickFile(PickPurpose),
     /// Write the shown session in the background; `purpose` is one of the

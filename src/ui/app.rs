@@ -43,6 +43,9 @@ const RUN_REPAINT_INTERVAL: Duration = crate::metrics::DEFAULT_PUBLISH_INTERVAL;
 /// How often the UI repaints while background work is in progress.
 const TASK_REPAINT_INTERVAL: Duration = Duration::from_millis(50);
 
+/// Reads a mix file: the mix, or the error as text.
+pub type ReadMix = fn(&std::path::Path) -> Result<crate::mix::MixSpec, String>;
+
 /// Start-up options from the command line.
 #[derive(Debug, Clone, Default)]
 pub struct GuiOptions {
@@ -65,6 +68,11 @@ pub struct GuiOptions {
     pub profile_every: Option<u32>,
     /// Overrides of the remembered config: an open-loop rate, requests/s.
     pub rate: Option<f64>,
+    /// A mix file to open in the Mix tab at start.
+    pub mix: Option<PathBuf>,
+    /// How mix files are read: the `--mix` parser, which lives with the CLI
+    /// (its keys are the CLI's flags). `None`: the Mix tab cannot open files.
+    pub read_mix: Option<ReadMix>,
 }
 
 /// The workbench app.
@@ -86,6 +94,8 @@ pub struct WorkbenchApp {
     sweep_result: Option<Box<SweepResult>>,
     /// The Tune tab's form.
     pub tune: TuneTab,
+    /// The Mix tab.
+    pub mix: super::MixTab,
     /// The sessions of this app run, the shown one and the comparison pair.
     pub sessions: Sessions,
     file_task: Option<Task<Result<FileOutcome, UiError>>>,
@@ -153,6 +163,7 @@ impl WorkbenchApp {
             sweep: None,
             sweep_result: None,
             tune: TuneTab::default(),
+            mix: super::MixTab::default(),
             sessions: Sessions::default(),
             file_task: None,
             messages: Messages::default(),
@@ -174,7 +185,45 @@ impl WorkbenchApp {
         if let Some(path) = app.options.model.clone() {
             app.open_model(path);
         }
+        if let Some(path) = app.options.mix.clone() {
+            app.open_mix(path);
+            app.tab = Tab::Mix;
+        }
         app
+    }
+
+    /// Reads a mix file into the Mix tab.
+    pub fn open_mix(&mut self, path: PathBuf) {
+        let Some(read) = self.options.read_mix else {
+            self.error("This window cannot read mix files; open it with onnx-workbench gui.");
+            return;
+        };
+        match read(&path) {
+            Ok(spec) => {
+                let count = spec.entries.len();
+                self.mix.load(spec, path.clone());
+                self.info(format!("{count} models read from {}", path.display()));
+            }
+            Err(err) => self.error(err),
+        }
+    }
+
+    /// Writes the Mix tab's entries as a mix file.
+    fn save_mix(&mut self, path: PathBuf) {
+        let spec = match self.mix.spec() {
+            Ok(spec) => spec,
+            Err(problems) => {
+                self.error(format!("The mix is not saved: {}", problems.join(" ")));
+                return;
+            }
+        };
+        match crate::util::write_atomic(&path, crate::mix::to_mix_toml(&spec).as_bytes()) {
+            Ok(()) => {
+                self.info(format!("Mix saved to {}", path.display()));
+                self.mix.file = Some(path);
+            }
+            Err(err) => self.error(format!("The mix is not saved: {err}")),
+        }
     }
 
     fn info(&mut self, text: impl Into<String>) {
@@ -439,6 +488,8 @@ impl WorkbenchApp {
                 Action::OpenModel(path) => self.open_model(path),
                 Action::OpenSample(file_name) => self.open_sample(&file_name),
                 Action::OpenSession(path) => self.open_session(path),
+                Action::OpenMix(path) => self.open_mix(path),
+                Action::SaveMix(path) => self.save_mix(path),
                 Action::PickFile(purpose) => {
                     self.files
                         .pick(purpose, self.settings.use_builtin_picker, &mut self.actions);
@@ -583,6 +634,13 @@ impl WorkbenchApp {
                 );
             }
             Tab::Sessions => self.sessions.sessions_ui(ui, &mut self.actions),
+            Tab::Mix => {
+                let open_model = self
+                    .model
+                    .as_ref()
+                    .map(|model| (model.path.clone(), self.settings.config.clone()));
+                self.mix.mix_ui(ui, open_model, &mut self.actions);
+            }
             Tab::Tune => {
                 let tune_view = TuneView {
                     base: &self.settings.config,

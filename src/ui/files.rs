@@ -34,6 +34,10 @@ pub enum PickPurpose {
     ExportTrace,
     /// Where to save a copy of the session's model annotated with its timings.
     ExportAnnotated,
+    /// A mix file (`.toml`) to open in the Mix tab.
+    OpenMix,
+    /// Where to save the Mix tab's entries as a mix file.
+    SaveMix,
 }
 
 impl PickPurpose {
@@ -42,6 +46,8 @@ impl PickPurpose {
         match self {
             Self::OpenModel => Action::OpenModel(path),
             Self::OpenSession => Action::OpenSession(path),
+            Self::OpenMix => Action::OpenMix(path),
+            Self::SaveMix => Action::SaveMix(path),
             Self::ExportJson | Self::ExportCsv | Self::ExportTrace | Self::ExportAnnotated => {
                 Action::Export {
                     purpose: self,
@@ -80,6 +86,8 @@ impl FileDialogs {
                 PickPurpose::ExportTrace => dialog.set_file_name("trace.json").save_file(),
                 PickPurpose::ExportAnnotated => dialog.set_file_name("annotated.onnx").save_file(),
                 PickPurpose::ExportCsv => dialog.pick_folder(),
+                PickPurpose::OpenMix => dialog.add_filter("Mix", &["toml"]).pick_file(),
+                PickPurpose::SaveMix => dialog.set_file_name("mix.toml").save_file(),
             };
             match picked {
                 Some(path) => {
@@ -114,6 +122,12 @@ impl FileDialogs {
                 egui_file::FileDialog::save_file().default_filename("annotated.onnx")
             }
             PickPurpose::ExportCsv => egui_file::FileDialog::select_folder(),
+            PickPurpose::OpenMix => {
+                egui_file::FileDialog::open_file().show_files_filter(Box::new(|path: &Path| {
+                    path.extension().is_some_and(|ext| ext == "toml")
+                }))
+            }
+            PickPurpose::SaveMix => egui_file::FileDialog::save_file().default_filename("mix.toml"),
         }
         .initial_path(initial);
         dialog.open();

@@ -51,7 +51,7 @@ pub fn downsample(points: &[[f64; 2]], max_points: usize) -> Vec<[f64; 2]> {
         .collect()
 }
 
-fn series(
+pub(super) fn series(
     windows: &[WindowStats],
     max_points: usize,
     value: impl Fn(&WindowStats) -> Option<f64>,
@@ -63,7 +63,7 @@ fn series(
     downsample(&points, max_points)
 }
 
-fn millis_axis(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
+pub(super) fn millis_axis(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
     if mark.value < 0.0 {
         return String::new();
     }
@@ -77,7 +77,7 @@ fn seconds_axis(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> Strin
     format!("{:.0} s", mark.value)
 }
 
-fn time_plot(id: &str, y_label: &str) -> Plot<'static> {
+pub(super) fn time_plot(id: &str, y_label: &str) -> Plot<'static> {
     Plot::new(id.to_owned())
         .height(PLOT_HEIGHT)
         .legend(Legend::default().position(Corner::LeftTop))

@@ -39,6 +39,8 @@ pub enum Tab {
     Sessions,
     /// A sweep under a latency SLO.
     Tune,
+    /// Several models under load at once.
+    Mix,
 }
 
 /// The row of tab buttons.
@@ -51,6 +53,7 @@ pub fn tab_bar_ui(ui: &mut Ui, tab: &mut Tab) {
             (Tab::Layers, "Layers"),
             (Tab::Sessions, "Sessions"),
             (Tab::Tune, "Tune"),
+            (Tab::Mix, "Mix"),
         ] {
             ui.selectable_value(tab, value, label);
         }

@@ -602,3 +602,66 @@ fn an_invalid_combination_names_the_fields_and_blocks_run() {
     harness.step();
     assert!(harness.state().config_problems().is_empty());
 }
+
+/// The Mix tab: a mix file opens into editable entries, runs with a live
+/// line per entry, and ends in the per-entry table; a bad SLO blocks Run
+/// with the entry and the reason.
+#[test]
+fn the_mix_tab_runs_a_mix_file_and_tabulates_each_entry() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mix = dir.path().join("mix.toml");
+    std::fs::write(
+        &mix,
+        format!(
+            "duration = \"1.5s\"\nwarmup = \"0.2s\"\n[[model]]\nname = \"det\"\npath = \"{}\"\nrate = 20\nslo = \"p90=50ms\"\n[[model]]\nname = \"cls\"\npath = \"{}\"\nrate = 100\nslo = \"p99=20ms\"\n",
+            crate::repo_path("sample_models/cnn.onnx").display(),
+            crate::repo_path("sample_models/mlp.onnx").display()
+        ),
+    )
+    .expect("write the mix");
+    let options = GuiOptions {
+        mix: Some(mix.clone()),
+        read_mix: Some(onnx_workbench::cli::read_mix_for_window),
+        ..GuiOptions::default()
+    };
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 1000.0))
+        .wgpu()
+        .build_eframe(move |cc| WorkbenchApp::new(cc, options.clone()));
+    harness.step();
+    assert_eq!(harness.state().tab, onnx_workbench::ui::Tab::Mix);
+    let rows = &harness.state().mix.rows;
+    assert_eq!(
+        rows.iter().map(|row| row.name.as_str()).collect::<Vec<_>>(),
+        ["det", "cls"]
+    );
+    assert_eq!(rows[0].slo_text, "p90=50ms");
+    assert_eq!(harness.state().mix.duration_secs, 1.5);
+
+    // A bad SLO is refused with the entry's name, and Run does nothing.
+    harness.state_mut().mix.rows[1].slo_text = "p99=fast".to_owned();
+    harness.step();
+    assert!(harness.query_by_label_contains("cls: SLO:").is_some());
+    harness.get_by_label("Run mix").click();
+    harness.step();
+    assert!(!harness.state().mix.is_busy());
+    harness.state_mut().mix.rows[1].slo_text = "p99=20ms".to_owned();
+
+    harness.get_by_label("Solo baseline first").click();
+    harness.step();
+    harness.get_by_label("Run mix").click();
+    harness.step();
+    assert!(harness.state().mix.is_busy());
+    step_until(&mut harness, "the mix", |app| {
+        !app.mix.is_busy() && app.mix.result.is_some()
+    });
+    let document = harness.state().mix.result.clone().expect("a mix document");
+    let rows = document.summary_rows();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        assert_eq!(row.status, "completed", "{row:?}");
+        assert!(row.requests_ok > 0, "{row:?}");
+    }
+    assert!(harness.query_by_label("Last mix").is_some());
+    assert!(harness.query_by_label("mix / alone").is_some());
+}

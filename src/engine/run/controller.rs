@@ -54,6 +54,25 @@ impl RunStopper {
     }
 }
 
+/// Reads a run's live state from elsewhere: the window watching the
+/// entries of a mix whose handles another thread holds.
+#[derive(Clone)]
+pub struct RunWatch {
+    shared: Arc<RunShared>,
+}
+
+impl RunWatch {
+    /// See [`RunHandle::snapshot`].
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.shared.snapshot.load_full()
+    }
+
+    /// See [`RunHandle::phase`].
+    pub fn phase(&self) -> RunPhase {
+        self.shared.phase()
+    }
+}
+
 /// A running (or finished) profiling run.
 pub struct RunHandle {
     shared: Arc<RunShared>,
@@ -97,6 +116,13 @@ impl RunHandle {
     /// The current phase.
     pub fn phase(&self) -> RunPhase {
         self.shared.phase()
+    }
+
+    /// A reader of this run's live state for another thread.
+    pub fn watch(&self) -> RunWatch {
+        RunWatch {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Asks the run to stop now. In-flight inferences are aborted; what was

@@ -24,7 +24,7 @@ mod record;
 mod remote_phase;
 mod verdict;
 
-pub use controller::{RunHandle, RunStopper};
+pub use controller::{RunHandle, RunStopper, RunWatch};
 pub use record::{
     BatchingReport, EncodedHistogram, ModelInfo, RunRecord, RunStatus, StartupTimings, StopReason,
     TraceData,

@@ -4,7 +4,7 @@
 
 use egui::{Align, RichText, Ui};
 use egui_extras::{Column, TableBuilder};
-use egui_plot::{Bar, BarChart, Plot};
+use egui_plot::{Bar, BarChart};
 use serde::{Deserialize, Serialize};
 
 use super::{graph::shorten, heatmap, roofline, selection::Selection, theme};
@@ -213,30 +213,41 @@ fn giga_per_s(amount: Option<f64>, mean_micros: f64) -> String {
     }
 }
 
+/// Points per op-type bar: y labels are drawn from 20 points apart.
+const OP_BAR_POINTS: f32 = 24.0;
+
+/// The share of run time per op type: horizontal bars, the largest on top,
+/// each labelled with its op type (the plot grows with their number).
 fn op_chart_ui(ui: &mut Ui, report: &LayerReport) {
+    let count = report.op_types.len();
     let bars: Vec<Bar> = report
         .op_types
         .iter()
         .enumerate()
         .map(|(index, op)| {
-            Bar::new(index as f64, op.share * 100.0).name(format!(
-                "{} ({} nodes, {})",
-                op.op_type,
-                op.nodes,
-                format_micros(op.total_micros as f64)
-            ))
+            Bar::new((count - 1 - index) as f64, op.share * 100.0)
+                .width(0.7)
+                .name(format!(
+                    "{} ({} nodes, {})",
+                    op.op_type,
+                    op.nodes,
+                    format_micros(op.total_micros as f64)
+                ))
         })
         .collect();
     let labels: Vec<String> = report
         .op_types
         .iter()
+        .rev()
         .map(|op| op.op_type.clone())
         .collect();
-    Plot::new("op_types")
-        .height(180.0)
-        .y_axis_label("share of model_run (%)")
-        .include_y(0.0)
-        .x_axis_formatter(move |mark, _| {
+    super::plot_axes::plot("op_types")
+        .height(OP_BAR_POINTS * count as f32 + 60.0)
+        .x_axis_label("share of the model's run time (ONNX Runtime's model_run)")
+        .x_axis_formatter(|mark, _| format!("{} %", crate::util::format_value(mark.value)))
+        .include_x(0.0)
+        .y_grid_spacer(egui_plot::uniform_grid_spacer(|_| [1.0, 1.0, 1.0]))
+        .y_axis_formatter(move |mark, _| {
             let index = mark.value.round();
             if (mark.value - index).abs() < 1e-6 && index >= 0.0 {
                 labels.get(index as usize).cloned().unwrap_or_default()
@@ -245,8 +256,14 @@ fn op_chart_ui(ui: &mut Ui, report: &LayerReport) {
             }
         })
         .allow_scroll(false)
+        .allow_drag(false)
+        .allow_zoom(false)
         .show(ui, |plot| {
-            plot.bar_chart(BarChart::new("share", bars).color(theme::THROUGHPUT));
+            plot.bar_chart(
+                BarChart::new("share", bars)
+                    .horizontal()
+                    .color(theme::THROUGHPUT),
+            );
         });
 }
 

@@ -4,9 +4,9 @@
 //! plots show a finished or reopened session.
 
 use egui::{RichText, Ui};
-use egui_plot::{Bar, BarChart, Corner, GridMark, Legend, Line, Plot, PlotPoints};
+use egui_plot::{Bar, BarChart, Corner, Legend, Line, Plot, PlotPoints};
 
-use super::theme;
+use super::{plot_axes, theme};
 use crate::{
     metrics::{BatchSizeCount, ErrorSummary, HistogramBucket, WindowStats, mean_batch_size},
     telemetry::{EnvironmentInfo, GpuSample},
@@ -63,26 +63,12 @@ pub(super) fn series(
     downsample(&points, max_points)
 }
 
-pub(super) fn millis_axis(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
-    if mark.value < 0.0 {
-        return String::new();
-    }
-    if mark.value == 0.0 {
-        return "0".to_owned();
-    }
-    format_micros(mark.value * 1000.0)
-}
-
-fn seconds_axis(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
-    format!("{:.0} s", mark.value)
-}
-
 pub(super) fn time_plot(id: &str, y_label: &str) -> Plot<'static> {
-    Plot::new(id.to_owned())
+    plot_axes::plot(id)
         .height(PLOT_HEIGHT)
         .legend(Legend::default().position(Corner::LeftTop))
         .x_axis_label("time since measurement start")
-        .x_axis_formatter(seconds_axis)
+        .x_axis_formatter(plot_axes::seconds)
         .y_axis_label(y_label.to_owned())
         .include_y(0.0)
         .allow_scroll(false)
@@ -95,7 +81,7 @@ pub fn live_ui(ui: &mut Ui, data: &LiveData<'_>) {
         columns[0].label(RichText::new("Throughput").strong());
         let throughput = series(data.windows, max_points, |w| Some(w.inferences_per_sec));
         time_plot("throughput", "inferences/s")
-            .y_axis_formatter(|mark, _| format!("{:.0}/s", mark.value))
+            .y_axis_formatter(plot_axes::per_second)
             .show(&mut columns[0], |plot| {
                 plot.line(
                     Line::new("inferences/s", PlotPoints::from(throughput))
@@ -108,8 +94,8 @@ pub fn live_ui(ui: &mut Ui, data: &LiveData<'_>) {
         let p50 = series(data.windows, max_points, |w| millis(w.p50_micros));
         let p95 = series(data.windows, max_points, |w| millis(w.p95_micros));
         let p99 = series(data.windows, max_points, |w| millis(w.p99_micros));
-        time_plot("latency", "latency (ms)")
-            .y_axis_formatter(millis_axis)
+        time_plot("latency", "latency")
+            .y_axis_formatter(plot_axes::millis)
             .show(&mut columns[1], |plot| {
                 plot.line(Line::new("p50", PlotPoints::from(p50)).color(theme::P50));
                 plot.line(Line::new("p95", PlotPoints::from(p95)).color(theme::P95));
@@ -154,8 +140,8 @@ pub fn live_ui(ui: &mut Ui, data: &LiveData<'_>) {
             let queue_p99 = series(data.windows, max_points, |w| millis(w.queue_p99_micros));
             let run_p50 = series(data.windows, max_points, |w| millis(w.service_p50_micros));
             let run_p99 = series(data.windows, max_points, |w| millis(w.service_p99_micros));
-            time_plot("queue", "time (ms)")
-                .y_axis_formatter(millis_axis)
+            time_plot("queue", "time")
+                .y_axis_formatter(plot_axes::millis)
                 .show(&mut columns[1], |plot| {
                     plot.line(
                         Line::new("queue p50", PlotPoints::from(queue_p50)).color(theme::QUEUE),
@@ -218,7 +204,7 @@ fn generation_ui(ui: &mut Ui, windows: &[WindowStats], max_points: usize) {
             );
         let tokens = series(windows, max_points, |w| w.output_tokens_per_sec);
         time_plot("tokens", "tokens/s")
-            .y_axis_formatter(|mark, _| format!("{:.0}/s", mark.value))
+            .y_axis_formatter(plot_axes::per_second)
             .show(&mut columns[0], |plot| {
                 plot.line(
                     Line::new("output tokens/s", PlotPoints::from(tokens)).color(theme::THROUGHPUT),
@@ -256,7 +242,7 @@ fn generation_ui(ui: &mut Ui, windows: &[WindowStats], max_points: usize) {
             ),
         ];
         time_plot("ttft_itl", "latency (ms)")
-            .y_axis_formatter(millis_axis)
+            .y_axis_formatter(plot_axes::millis)
             .show(&mut columns[1], |plot| {
                 for (name, points, color) in lines {
                     plot.line(Line::new(name, PlotPoints::from(points)).color(color));
@@ -293,7 +279,7 @@ fn batching_ui(ui: &mut Ui, windows: &[WindowStats], sizes: &[BatchSizeCount], m
                     .name(format!("{} rows", entry.size))
             })
             .collect();
-        Plot::new("batch_sizes")
+        plot_axes::plot("batch_sizes")
             .height(PLOT_HEIGHT)
             .x_axis_label("rows in the batch")
             .y_axis_label("batches")
@@ -319,7 +305,7 @@ fn histogram_ui(ui: &mut Ui, buckets: &[HistogramBucket]) {
                 .name(format!("≤ {}", format_micros(bucket.upper_micros)))
         })
         .collect();
-    Plot::new("histogram")
+    plot_axes::plot("histogram")
         .height(PLOT_HEIGHT)
         .x_axis_label("latency (log scale)")
         .x_axis_formatter(|mark, _| format_micros(10f64.powf(mark.value)))
@@ -400,11 +386,11 @@ fn gpu_ui(ui: &mut Ui, data: &LiveData<'_>) {
             }
         };
         let max_points = (ui.available_width() as usize).max(64);
-        Plot::new("gpu")
+        plot_axes::plot("gpu")
             .height(PLOT_HEIGHT)
             .legend(Legend::default().position(Corner::LeftTop))
             .x_axis_label("time since the run started")
-            .x_axis_formatter(seconds_axis)
+            .x_axis_formatter(plot_axes::seconds)
             .y_axis_label("utilization % / memory GB")
             .include_y(0.0)
             .allow_scroll(false)

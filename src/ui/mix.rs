@@ -14,8 +14,8 @@ use super::{
     PickPurpose,
     action::{Action, ActionQueue},
     config_panel::label_of,
-    live::{millis_axis, series, time_plot},
-    theme,
+    live::{series, time_plot},
+    plot_axes, theme,
 };
 use crate::{
     engine::{Arrival, LoadMode, ProfileConfig},
@@ -467,7 +467,7 @@ impl MixTab {
         ui.columns(2, |columns| {
             columns[0].label(RichText::new("Throughput per entry").strong());
             time_plot("mix_throughput", "inferences/s")
-                .y_axis_formatter(|mark, _| format!("{}/s", format_value(mark.value)))
+                .y_axis_formatter(plot_axes::per_second)
                 .show(&mut columns[0], |plot| {
                     for (index, (name, points)) in throughput.into_iter().enumerate() {
                         plot.line(
@@ -478,7 +478,7 @@ impl MixTab {
                 });
             columns[1].label(RichText::new("p99 latency per entry").strong());
             time_plot("mix_p99", "p99 latency")
-                .y_axis_formatter(millis_axis)
+                .y_axis_formatter(plot_axes::millis)
                 .show(&mut columns[1], |plot| {
                     for (index, (name, points)) in p99.into_iter().enumerate() {
                         plot.line(

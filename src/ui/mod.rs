@@ -26,6 +26,7 @@ mod loaded_model;
 mod memory_view;
 mod messages;
 mod mix;
+mod plot_axes;
 mod remote;
 mod roofline;
 mod runtime_status;

@@ -5,7 +5,7 @@
 //! the extension (KServe) gets a line saying so.
 
 use egui::{RichText, Ui};
-use egui_plot::{Corner, Legend, Line, Plot, PlotPoints};
+use egui_plot::{Corner, Legend, Line, PlotPoints};
 
 use super::theme;
 use crate::{
@@ -101,11 +101,13 @@ pub fn server_ui(ui: &mut Ui, stats: &ServerStatsReport, client: &[WindowStats],
         theme::P50,
         theme::THROUGHPUT,
     ];
-    Plot::new("server_times")
+    super::plot_axes::plot("server_times")
         .height(180.0)
         .legend(Legend::default().position(Corner::LeftTop))
-        .x_axis_label("time since the load started (s)")
-        .y_axis_label("ms per request")
+        .x_axis_label("time since the load started")
+        .x_axis_formatter(super::plot_axes::seconds)
+        .y_axis_label("time per request")
+        .y_axis_formatter(super::plot_axes::millis)
         .include_y(0.0)
         .allow_scroll(false)
         .show(ui, |plot| {

@@ -11,7 +11,7 @@
 
 use egui::{Color32, RichText, Ui};
 use egui_plot::{
-    Corner, HLine, Legend, Line, LineStyle, MarkerShape, Plot, PlotPoint, PlotPoints, Points, VLine,
+    Corner, HLine, Legend, Line, LineStyle, MarkerShape, PlotPoint, PlotPoints, Points, VLine,
 };
 
 use super::{
@@ -661,10 +661,12 @@ fn scatter_ui(ui: &mut Ui, table: &PointTable, slo: &Slo) -> Option<usize> {
         .filter(|row| matches!(row.validity, Some(Verdict::Doubtful | Verdict::Invalid)))
         .filter_map(xy)
         .collect();
-    Plot::new("tune_scatter")
+    super::plot_axes::plot("tune_scatter")
         .height(300.0)
         .legend(Legend::default().position(Corner::RightBottom))
-        .x_axis_label(format!("{percentile} latency (ms)"))
+        .x_axis_label(format!("{percentile} latency"))
+        .x_axis_formatter(super::plot_axes::millis)
+        .y_axis_formatter(super::plot_axes::number)
         .y_axis_label(throughput_label(slo))
         .include_x(0.0)
         .include_y(0.0)

@@ -274,6 +274,10 @@ pub struct ReportArgs {
     /// With --merge: write the merged session (JSON) here.
     #[arg(long, requires = "merge")]
     pub export: Option<PathBuf>,
+    /// Compare with another document of the same kind: two mixes entry by entry, or two
+    /// sessions; a change is better or worse only beyond the runs' noise.
+    #[arg(long, value_name = "OTHER.json", conflicts_with = "merge")]
+    pub compare: Option<PathBuf>,
 }
 
 /// Where a mix entry's "alone" figures come from.

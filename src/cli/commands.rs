@@ -37,6 +37,9 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<u8> {
         source,
         path: args.session.clone(),
     })?;
+    if let Some(other) = &args.compare {
+        return compare(&args.session, &text, other);
+    }
     let (path, json) = (&args.session, args.json);
     match crate::session::kinds::document_kind(&text).as_deref() {
         Some(crate::mix::ALLOCATION_KIND) => print_document(
@@ -65,6 +68,38 @@ pub(super) fn report(args: &ReportArgs) -> anyhow::Result<u8> {
             render_report,
         ),
     }
+}
+
+/// `report A --compare B`: two mixes entry by entry, or two sessions.
+fn compare(path: &std::path::Path, text: &str, other: &std::path::Path) -> anyhow::Result<u8> {
+    let other_text = std::fs::read_to_string(other).map_err(|source| SessionError::Read {
+        source,
+        path: other.to_path_buf(),
+    })?;
+    let kinds = (
+        crate::session::kinds::document_kind(text),
+        crate::session::kinds::document_kind(&other_text),
+    );
+    match kinds {
+        (Some(a), Some(b)) if a == crate::mix::MIX_KIND && b == crate::mix::MIX_KIND => {
+            let a = crate::mix::MixDocument::from_json(text, path)?;
+            let b = crate::mix::MixDocument::from_json(&other_text, other)?;
+            out!("{}", crate::mix::render_mix_comparison(&a, &b));
+        }
+        (None, None) => {
+            let a = SessionDocument::from_json(text, path)?;
+            let b = SessionDocument::from_json(&other_text, other)?;
+            out!("{}", crate::mix::render_session_comparison(&a, &b));
+        }
+        (a, b) => {
+            return Err(CliError::CompareKinds {
+                a: a.unwrap_or_else(|| "session".to_owned()),
+                b: b.unwrap_or_else(|| "session".to_owned()),
+            }
+            .into());
+        }
+    }
+    Ok(0)
 }
 
 /// Prints a saved document as JSON or as its text report.

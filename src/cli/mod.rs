@@ -65,6 +65,8 @@ pub enum CliError {
     SetupGpu(#[source] RuntimeError),
     #[error("nothing to do: give --precision fp16|int8 and/or --prune SPARSITY")]
     NothingToDo,
+    #[error("--compare takes two mixes or two sessions; got a {a} and a {b}")]
+    CompareKinds { a: String, b: String },
     #[error(
         "cannot write {}: the folder {} does not exist",
         path.display(),

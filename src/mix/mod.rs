@@ -11,6 +11,7 @@
 //! run, its document (`kind: "mix"`) and its report.
 
 mod allocation;
+mod compare;
 mod document;
 mod job;
 mod run;
@@ -22,6 +23,7 @@ pub use allocation::{
     ALLOCATION_KIND, AllocationDocument, AllocationSearch, EntryVary, render_allocation_report,
     search_allocations,
 };
+pub use compare::{Change, render_mix_comparison, render_session_comparison};
 pub use document::{
     Interference, MIX_FORMAT_VERSION, MIX_KIND, MixDocument, MixModel, MixSummaryRow,
     render_mix_report,

@@ -356,3 +356,76 @@ slo = "p90=2ms"
         assert!(stderr.contains(needle), "{stderr}");
     }
 }
+
+/// `report A.json --compare B.json`: two mixes entry by entry; a rate
+/// four times higher is better throughput beyond the noise.
+#[test]
+fn two_mixes_compare_entry_by_entry() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = |name: &str, cls_rate: u32| {
+        let mix = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &mix,
+            format!(
+                "duration = \"3s\"\nwarmup = \"0.3s\"\narrival = \"constant\"\n[[model]]\nname = \"det\"\npath = \"{}\"\nrate = 20\n[[model]]\nname = \"cls\"\npath = \"{}\"\nrate = {cls_rate}\n",
+                repo_path("sample_models/cnn.onnx").display(),
+                repo_path("sample_models/mlp.onnx").display()
+            ),
+        )
+        .expect("write the mix");
+        let export = dir.path().join(format!("{name}.json"));
+        let output = workbench(&[
+            "profile",
+            "--mix",
+            mix.to_str().expect("utf-8"),
+            "--export",
+            export.to_str().expect("utf-8"),
+            "-q",
+        ]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        export
+    };
+    let (a, b) = (run("a", 100), run("b", 400));
+    let output = workbench(&[
+        "report",
+        a.to_str().expect("utf-8"),
+        "--compare",
+        b.to_str().expect("utf-8"),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let cls_throughput = stdout
+        .lines()
+        .find(|line| line.starts_with("cls ") && line.contains("inf/s"))
+        .expect("cls's throughput line");
+    assert!(cls_throughput.ends_with("better"), "{stdout}");
+    assert!(
+        stdout.contains("det ") && stdout.contains("p99"),
+        "{stdout}"
+    );
+    // A mix against a session is refused.
+    let session = dir.path().join("session.json");
+    let profiled = workbench(&[
+        "profile",
+        repo_path("sample_models/mlp.onnx").to_str().expect("utf-8"),
+        "--duration",
+        "0.3s",
+        "--no-layer-profile",
+        "--export",
+        session.to_str().expect("utf-8"),
+        "-q",
+    ]);
+    assert!(profiled.status.success());
+    let mixed = workbench(&[
+        "report",
+        a.to_str().expect("utf-8"),
+        "--compare",
+        session.to_str().expect("utf-8"),
+    ]);
+    assert!(!mixed.status.success());
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("two mixes or two sessions"));
+}

@@ -298,10 +298,17 @@ pub struct ProfileArgs {
     /// from a TOML file whose keys are these flags in snake_case (see the README). With
     /// `sweep --search scale`: the largest common factor on every entry's load that every
     /// entry's SLO allows.
+    /// The run's settings are the file's: a setting flag beside it is refused rather
+    /// than silently ignored (set it in the file, at the top for every entry).
     #[arg(
         long,
         value_name = "MIX.toml",
-        conflicts_with = "model",
+        conflicts_with_all = [
+            "model", "duration", "warmup", "requests", "concurrency", "rate", "arrival",
+            "batch", "dims", "shapes", "inputs", "instances", "intra_threads",
+            "inter_threads", "slo", "ep", "max_batch", "target", "generate",
+            "profile_runs", "profile_every",
+        ],
         help_heading = "Mix"
     )]
     pub mix: Option<PathBuf>,

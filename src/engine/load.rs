@@ -195,6 +195,7 @@ impl Worker {
             super::arrivals::tighten_timer_slack();
         }
         let cpu_at_start = crate::telemetry::thread_cpu_nanos();
+        let wall_at_start = std::time::Instant::now();
         let mut tally = WorkerTally::default();
         let mut run_count: u64 = 0;
         let mut variant_index = 0usize;
@@ -376,8 +377,20 @@ impl Worker {
             ),
             _ => None,
         };
-        self.shared
-            .add_worker_tally(tally.spun, tally.slept, tally.spin_nanos, outside_runs);
+        let cpu_and_wall = match (cpu_at_start, crate::telemetry::thread_cpu_nanos()) {
+            (Some(before), Some(after)) => Some((
+                after.saturating_sub(before),
+                u64::try_from(wall_at_start.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            )),
+            _ => None,
+        };
+        self.shared.add_worker_tally(
+            tally.spun,
+            tally.slept,
+            tally.spin_nanos,
+            outside_runs,
+            cpu_and_wall,
+        );
     }
 }
 

@@ -72,6 +72,12 @@ pub struct RunShared {
     pub worker_outside_run_nanos: AtomicU64,
     /// Load threads whose CPU time could not be read.
     pub workers_without_cpu: AtomicU64,
+    /// CPU time and wall time of the load threads, whole lives, added by
+    /// each when it ends.
+    pub worker_cpu_nanos: AtomicU64,
+    pub worker_wall_nanos: AtomicU64,
+    /// Load threads whose CPU and wall time were added.
+    pub workers_timed: AtomicU64,
 }
 
 impl RunShared {
@@ -97,6 +103,9 @@ impl RunShared {
             spin_nanos: AtomicU64::new(0),
             worker_outside_run_nanos: AtomicU64::new(0),
             workers_without_cpu: AtomicU64::new(0),
+            worker_cpu_nanos: AtomicU64::new(0),
+            worker_wall_nanos: AtomicU64::new(0),
+            workers_timed: AtomicU64::new(0),
         }
     }
 
@@ -109,7 +118,13 @@ impl RunShared {
         slept: u64,
         spin_nanos: u64,
         outside_runs_nanos: Option<u64>,
+        cpu_and_wall_nanos: Option<(u64, u64)>,
     ) {
+        if let Some((cpu, wall)) = cpu_and_wall_nanos {
+            self.worker_cpu_nanos.fetch_add(cpu, Ordering::Relaxed);
+            self.worker_wall_nanos.fetch_add(wall, Ordering::Relaxed);
+            self.workers_timed.fetch_add(1, Ordering::Relaxed);
+        }
         self.spun_waits.fetch_add(spun, Ordering::Relaxed);
         self.slept_waits.fetch_add(slept, Ordering::Relaxed);
         self.spin_nanos.fetch_add(spin_nanos, Ordering::Relaxed);

@@ -307,6 +307,14 @@ pub struct GeneratorReport {
     /// The process's CPU as a share of all the machine's cores.
     #[serde(default)]
     pub process_cores_share: Option<f64>,
+    /// Cores the run's load threads kept busy over their lives (their
+    /// thread CPU time over their wall time, warm-up included). With one
+    /// intra-op thread and no inter-op pool ONNX Runtime runs the model on
+    /// the load thread, so this is the run's whole CPU, and a mix splits
+    /// the machine by entry with it; otherwise `None`: the pools' threads
+    /// are ONNX Runtime's, not attributable to a run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_thread_cores: Option<f64>,
 }
 
 /// The outcome of a run's latency objective.

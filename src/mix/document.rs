@@ -123,6 +123,9 @@ pub struct MixSummaryRow {
     pub validity: String,
     pub p99_alone_micros: Option<f64>,
     pub interference_ratio: Option<f64>,
+    /// Cores its load threads kept busy (the model's runs included, with
+    /// one intra-op thread); `None` where ONNX Runtime's pools ran it.
+    pub cpu_cores: Option<f64>,
 }
 
 impl MixSummaryRow {
@@ -156,6 +159,9 @@ impl MixSummaryRow {
                 .unwrap_or_default(),
             p99_alone_micros: model.interference.map(|i| i.p99_alone_micros),
             interference_ratio: model.interference.map(|i| i.ratio),
+            cpu_cores: summary
+                .and_then(|s| s.generator.as_ref())
+                .and_then(|generator| generator.load_thread_cores),
         }
     }
 }
@@ -265,6 +271,7 @@ pub fn render_mix_report(document: &MixDocument) -> String {
     if !hurt.is_empty() {
         let _ = writeln!(text, "\nInterference: {}", hurt.join("; "));
     }
+    let _ = writeln!(text, "\n{}", cpu_line(document));
     for model in &document.models {
         if let Some(validity) = model
             .session
@@ -282,4 +289,28 @@ pub fn render_mix_report(document: &MixDocument) -> String {
         "\nEach entry is a full session (its latency counts from the intended send time, its own stability and validity); `report` of the document's sessions gives each one's details. p99 alone is a short solo run of the same config before the mix."
     );
     text
+}
+
+/// The machine's CPU split by entry, from each entry's load threads.
+fn cpu_line(document: &MixDocument) -> String {
+    let rows = document.summary_rows();
+    let parts: Vec<String> = rows
+        .iter()
+        .map(|row| match row.cpu_cores {
+            Some(cores) => format!("{} {:.2}", row.name, cores),
+            None => format!("{} -", row.name),
+        })
+        .collect();
+    let known: f64 = rows.iter().filter_map(|row| row.cpu_cores).sum();
+    let cores = crate::engine::arrivals::CoreBudget::of_machine().cores();
+    let unknown = rows.iter().any(|row| row.cpu_cores.is_none());
+    format!(
+        "CPU by entry (cores busy, from each entry's load threads' CPU clocks): {}; {known:.2} of this machine's {cores} cores{}",
+        parts.join(", "),
+        if unknown {
+            " (\"-\": the entry runs on ONNX Runtime's intra- or inter-op pool, or remotely, whose threads are not the entry's to count; GPU time per entry is not available either: NVML reports per process)"
+        } else {
+            " (GPU time per entry is not available: NVML reports per process)"
+        }
+    )
 }

@@ -501,7 +501,7 @@ impl MixTab {
         let micros = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), format_micros);
         egui::Grid::new("mix_result")
             .striped(true)
-            .num_columns(11)
+            .num_columns(12)
             .show(ui, |ui| {
                 for header in [
                     "entry",
@@ -515,6 +515,7 @@ impl MixTab {
                     "validity",
                     "p99 alone",
                     "mix / alone",
+                    "CPU cores",
                 ] {
                     ui.label(RichText::new(header).strong());
                 }
@@ -556,6 +557,8 @@ impl MixTab {
                         _ => ui.visuals().text_color(),
                     };
                     ui.label(RichText::new(ratio).color(colour));
+                    ui.label(row.cpu_cores.map_or_else(|| "-".to_owned(), |c| format!("{c:.2}")))
+                        .on_hover_text("Cores the entry's load threads kept busy (thread CPU clocks; with one intra-op thread ONNX Runtime runs the model on them). \"-\": the model runs on ONNX Runtime's pools, whose threads are not the entry's to count.");
                     ui.end_row();
                 }
             });

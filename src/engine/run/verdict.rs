@@ -167,6 +167,23 @@ fn live_validity(snapshot: &crate::metrics::Snapshot, slo: Option<LatencyBound>)
     })
 }
 
+/// Cores the load threads kept busy, where they run the model themselves
+/// (one intra-op thread, no inter-op pool, local sessions without dynamic
+/// batching, whose batcher thread runs the model instead).
+fn load_thread_cores(config: &ProfileConfig, shared: &RunShared) -> Option<f64> {
+    let own_thread = config.intra_threads == 1
+        && !config.parallel_execution
+        && config.remote.is_none()
+        && config.batching.is_none();
+    let wall = shared.worker_wall_nanos.load(Ordering::Relaxed);
+    let workers = shared.workers_timed.load(Ordering::Relaxed);
+    (own_thread && wall > 0 && workers > 0).then(|| {
+        // The workers' summed CPU over their mean life.
+        let cpu = shared.worker_cpu_nanos.load(Ordering::Relaxed) as f64;
+        cpu / (wall as f64 / workers as f64)
+    })
+}
+
 /// What the generator did and cost over the run, and the harness's CPU
 /// over it in nanoseconds (`None` when a thread's CPU could not be read),
 /// and the time spent spinning (open loop).
@@ -196,6 +213,7 @@ pub(super) fn generator_report(
         harness_cpu_share: (cpu_known && process_cpu_secs > 0.0)
             .then(|| (harness_nanos as f64 / 1e9 / process_cpu_secs).min(1.0)),
         process_cores_share: process_cores_share(telemetry),
+        load_thread_cores: load_thread_cores(config, shared).filter(|_| cpu_known),
     };
     let spin_nanos = shared.spin_nanos.load(Ordering::Relaxed);
     (

@@ -43,6 +43,25 @@ pub enum Action {
 }
 
 impl Action {
+    /// The folder of the file this action opens or writes, which the file
+    /// dialogs open in next time.
+    pub fn file_folder(&self) -> Option<PathBuf> {
+        let path = match self {
+            Self::OpenModel(path)
+            | Self::OpenSession(path)
+            | Self::OpenMix(path)
+            | Self::SaveMix(path)
+            | Self::Export { path, .. } => path,
+            _ => return None,
+        };
+        let folder = if path.is_dir() {
+            path.as_path()
+        } else {
+            path.parent()?
+        };
+        (!folder.as_os_str().is_empty()).then(|| folder.to_path_buf())
+    }
+
     /// An error message for the user.
     pub fn error(text: impl Into<String>) -> Self {
         Self::Message(Message::error(text))

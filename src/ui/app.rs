@@ -274,6 +274,13 @@ impl WorkbenchApp {
 
     /// Writes the shown session in the background.
     pub fn export(&mut self, purpose: PickPurpose, path: PathBuf) {
+        if matches!(
+            purpose,
+            PickPurpose::ExportSweep | PickPurpose::ExportSweepCsv
+        ) {
+            self.export_sweep(purpose, path);
+            return;
+        }
         let Some(document) = self
             .shown_session()
             .map(|shown| Arc::clone(&shown.document))
@@ -283,6 +290,29 @@ impl WorkbenchApp {
         };
         match Task::spawn(format!("writing {}", path.display()), move || {
             sessions::export_session(&document, purpose, &path)
+        }) {
+            Ok(task) => self.file_task = Some(task),
+            Err(err) => self.error(format!("{err:#}")),
+        }
+    }
+
+    /// Writes the last sweep as `sweep --export` (JSON) or `--export-csv`
+    /// (its points) would.
+    fn export_sweep(&mut self, purpose: PickPurpose, path: PathBuf) {
+        let Some(result) = self.sweep_result.as_deref().cloned() else {
+            self.error("Nothing to export yet: run a sweep first.");
+            return;
+        };
+        match Task::spawn(format!("writing {}", path.display()), move || {
+            let document = crate::session::SweepDocument::new(result);
+            let written = if purpose == PickPurpose::ExportSweepCsv {
+                document.write_csv(&path).map(|()| "sweep points (CSV)")
+            } else {
+                document.write_json(&path).map(|()| "sweep")
+            };
+            written
+                .map(|what| FileOutcome::Written(format!("Wrote the {what} to {}", path.display())))
+                .map_err(super::error::UiError::Export)
         }) {
             Ok(task) => self.file_task = Some(task),
             Err(err) => self.error(format!("{err:#}")),
@@ -484,6 +514,9 @@ impl WorkbenchApp {
     /// in the same call.
     fn apply_actions(&mut self) {
         while let Some(action) = self.actions.pop() {
+            if let Some(folder) = action.file_folder() {
+                self.settings.last_folder = Some(folder);
+            }
             match action {
                 Action::OpenModel(path) => self.open_model(path),
                 Action::OpenSample(file_name) => self.open_sample(&file_name),
@@ -491,8 +524,12 @@ impl WorkbenchApp {
                 Action::OpenMix(path) => self.open_mix(path),
                 Action::SaveMix(path) => self.save_mix(path),
                 Action::PickFile(purpose) => {
-                    self.files
-                        .pick(purpose, self.settings.use_builtin_picker, &mut self.actions);
+                    self.files.pick(
+                        purpose,
+                        self.settings.use_builtin_picker,
+                        self.settings.last_folder.as_deref(),
+                        &mut self.actions,
+                    );
                 }
                 Action::Export { purpose, path } => self.export(purpose, path),
                 Action::StartRun => self.start_run(),
@@ -521,6 +558,20 @@ impl WorkbenchApp {
             match flatten(result) {
                 Ok(model) => {
                     remember(&mut self.settings.recent_models, model.path.clone());
+                    // Per-model state belongs to the model it was set for.
+                    let mut dropped =
+                        super::config_panel::adopt_model(&mut self.settings.config, &model);
+                    if self.remote.deactivate() {
+                        dropped.push("the remote target (runs now go to this model)".to_owned());
+                    }
+                    self.selection = Selection::default();
+                    self.graph_view = self.graph_view.for_another_model();
+                    if !dropped.is_empty() && self.model.is_some() {
+                        self.info(format!(
+                            "Settings of the previous model were not kept: {}.",
+                            dropped.join(", ")
+                        ));
+                    }
                     if self.settings.config.batch.is_some() && model.batch_symbol.is_none() {
                         self.settings.config.batch = None;
                     }

@@ -16,6 +16,71 @@ use crate::{
     transform::{Int8Mode, Precision, PruneMode, PruneNorm, PruneSpec, TransformSpec},
 };
 
+/// Adapts the run settings to a newly opened model: what belonged to the
+/// previous one (its dims, shapes and input files by name, its precision
+/// and pruning) is dropped; returns a line per thing dropped, for the
+/// message that tells the user.
+pub fn adopt_model(config: &mut ProfileConfig, model: &LoadedModel) -> Vec<String> {
+    let mut dropped = Vec::new();
+    let symbols: Vec<&str> = model
+        .batch_symbol
+        .iter()
+        .chain(&model.other_symbols)
+        .map(String::as_str)
+        .collect();
+    let stale: Vec<String> = config
+        .dims
+        .keys()
+        .filter(|name| !symbols.contains(&name.as_str()))
+        .cloned()
+        .collect();
+    for name in stale {
+        if let Some(value) = config.dims.remove(&name) {
+            dropped.push(format!("dim {name}={value}"));
+        }
+    }
+    let inputs: Vec<&str> = model
+        .summary
+        .inputs
+        .iter()
+        .map(|input| input.name.as_str())
+        .collect();
+    let stale: Vec<String> = config
+        .shapes
+        .keys()
+        .filter(|name| !inputs.contains(&name.as_str()))
+        .cloned()
+        .collect();
+    for name in stale {
+        config.shapes.remove(&name);
+        dropped.push(format!("shape of {name}"));
+    }
+    let before = config.input_files.len();
+    config
+        .input_files
+        .retain(|file| file.name.is_empty() || inputs.contains(&file.name.as_str()));
+    if config.input_files.len() < before {
+        dropped.push(format!(
+            "{} input file(s)",
+            before - config.input_files.len()
+        ));
+    }
+    let transform = &mut config.transform;
+    if transform.precision != Precision::Fp32 {
+        dropped.push(format!(
+            "precision {}",
+            format!("{:?}", transform.precision).to_lowercase()
+        ));
+        transform.precision = Precision::Fp32;
+        transform.int8_mode = Int8Mode::default();
+        transform.fp16_io = false;
+    }
+    if transform.prune.take().is_some() {
+        dropped.push("pruning".to_owned());
+    }
+    dropped
+}
+
 /// Hover help for the Config panel's terms of art.
 fn jargon_help(label: &str) -> Option<&'static str> {
     Some(match label {

@@ -38,6 +38,10 @@ pub enum PickPurpose {
     OpenMix,
     /// Where to save the Mix tab's entries as a mix file.
     SaveMix,
+    /// Where to save the last sweep as JSON (as `sweep --export`).
+    ExportSweep,
+    /// Where to save the last sweep's points as CSV (as `sweep --export-csv`).
+    ExportSweepCsv,
 }
 
 impl PickPurpose {
@@ -48,12 +52,15 @@ impl PickPurpose {
             Self::OpenSession => Action::OpenSession(path),
             Self::OpenMix => Action::OpenMix(path),
             Self::SaveMix => Action::SaveMix(path),
-            Self::ExportJson | Self::ExportCsv | Self::ExportTrace | Self::ExportAnnotated => {
-                Action::Export {
-                    purpose: self,
-                    path,
-                }
-            }
+            Self::ExportJson
+            | Self::ExportCsv
+            | Self::ExportTrace
+            | Self::ExportAnnotated
+            | Self::ExportSweep
+            | Self::ExportSweepCsv => Action::Export {
+                purpose: self,
+                path,
+            },
         }
     }
 }
@@ -72,13 +79,19 @@ impl FileDialogs {
         &mut self,
         purpose: PickPurpose,
         use_builtin_picker: bool,
+        last_folder: Option<&Path>,
         actions: &mut ActionQueue,
     ) {
+        let start = last_folder
+            .filter(|folder| folder.is_dir())
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_default();
         let native_possible =
             !use_builtin_picker && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some();
         if native_possible {
             let started = Instant::now();
-            let dialog = rfd::FileDialog::new();
+            let dialog = rfd::FileDialog::new().set_directory(&start);
             let picked = match purpose {
                 PickPurpose::OpenModel => dialog.add_filter("ONNX model", &["onnx"]).pick_file(),
                 PickPurpose::OpenSession => dialog.add_filter("Session", &["json"]).pick_file(),
@@ -88,6 +101,8 @@ impl FileDialogs {
                 PickPurpose::ExportCsv => dialog.pick_folder(),
                 PickPurpose::OpenMix => dialog.add_filter("Mix", &["toml"]).pick_file(),
                 PickPurpose::SaveMix => dialog.set_file_name("mix.toml").save_file(),
+                PickPurpose::ExportSweep => dialog.set_file_name("sweep.json").save_file(),
+                PickPurpose::ExportSweepCsv => dialog.set_file_name("sweep_points.csv").save_file(),
             };
             match picked {
                 Some(path) => {
@@ -100,7 +115,6 @@ impl FileDialogs {
                 )),
             }
         }
-        let initial = std::env::current_dir().unwrap_or_default();
         let mut dialog = match purpose {
             PickPurpose::OpenModel => {
                 egui_file::FileDialog::open_file().show_files_filter(Box::new(|path: &Path| {
@@ -128,8 +142,14 @@ impl FileDialogs {
                 }))
             }
             PickPurpose::SaveMix => egui_file::FileDialog::save_file().default_filename("mix.toml"),
+            PickPurpose::ExportSweep => {
+                egui_file::FileDialog::save_file().default_filename("sweep.json")
+            }
+            PickPurpose::ExportSweepCsv => {
+                egui_file::FileDialog::save_file().default_filename("sweep_points.csv")
+            }
         }
-        .initial_path(initial);
+        .initial_path(start);
         dialog.open();
         self.picker = Some((dialog, purpose));
     }

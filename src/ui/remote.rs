@@ -68,6 +68,12 @@ fn probe(target: RemoteTarget) -> Result<Probe, String> {
 
 impl RemotePanel {
     /// The target runs go to, once a model with metadata is chosen.
+    /// Stops sending runs to the server (a local model was opened);
+    /// true when they were going there.
+    pub fn deactivate(&mut self) -> bool {
+        std::mem::replace(&mut self.active, false)
+    }
+
     pub fn target(&self) -> Option<RemoteTarget> {
         let probe = self.probe.as_ref()?;
         (self.active && probe.metadata.is_some()).then(|| probe.target.clone())

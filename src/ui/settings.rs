@@ -22,6 +22,9 @@ pub struct Settings {
     pub recent_sessions: Vec<PathBuf>,
     /// Use the built-in file picker even where a native dialog exists.
     pub use_builtin_picker: bool,
+    /// The folder of the last file picked, where the file dialogs open.
+    #[serde(default)]
+    pub last_folder: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -36,6 +39,7 @@ impl Default for Settings {
             recent_models: Vec::new(),
             recent_sessions: Vec::new(),
             use_builtin_picker: false,
+            last_folder: None,
         }
     }
 }

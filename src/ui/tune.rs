@@ -15,6 +15,7 @@ use egui_plot::{
 };
 
 use super::{
+    PickPurpose,
     action::{Action, ActionQueue},
     theme,
 };
@@ -275,7 +276,7 @@ impl TuneTab {
             }
         };
         if let Some(result) = view.result.filter(|_| view.sweep.is_none()) {
-            result_summary_ui(ui, result);
+            result_summary_ui(ui, result, actions);
         }
         if let Some(index) = scatter_ui(ui, &table, &slo) {
             actions.push(Action::ShowSweepPoint(index));
@@ -499,7 +500,23 @@ fn progress_ui(ui: &mut Ui, progress: &SweepProgress) {
 }
 
 /// How the sweep ended and the recommendation.
-fn result_summary_ui(ui: &mut Ui, result: &SweepResult) {
+fn result_summary_ui(ui: &mut Ui, result: &SweepResult, actions: &mut ActionQueue) {
+    ui.horizontal(|ui| {
+        if ui
+            .button("Export sweep…")
+            .on_hover_text("The whole sweep as JSON, as sweep --export writes it")
+            .clicked()
+        {
+            actions.push(Action::PickFile(PickPurpose::ExportSweep));
+        }
+        if ui
+            .button("Export points CSV…")
+            .on_hover_text("A row per point, as sweep --export-csv writes it")
+            .clicked()
+        {
+            actions.push(Action::PickFile(PickPurpose::ExportSweepCsv));
+        }
+    });
     ui.label(format!(
         "Sweep {}: {} points measured, {} skipped, {:.0} s ({:.0} s in points).",
         result.status,

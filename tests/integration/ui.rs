@@ -373,6 +373,24 @@ fn the_tune_tab_sweeps_plots_the_points_and_opens_one() {
     // The table shows each measured point as a button.
     assert!(harness.query_by_label("concurrency=1").is_some());
 
+    // The sweep exports as the CLI writes it.
+    assert!(harness.query_by_label("Export sweep…").is_some());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json = dir.path().join("sweep.json");
+    let csv = dir.path().join("sweep_points.csv");
+    harness
+        .state_mut()
+        .export(onnx_workbench::ui::PickPurpose::ExportSweep, json.clone());
+    step_until(&mut harness, "the sweep JSON", |_| json.exists());
+    harness
+        .state_mut()
+        .export(onnx_workbench::ui::PickPurpose::ExportSweepCsv, csv.clone());
+    step_until(&mut harness, "the sweep CSV", |_| csv.exists());
+    let saved = onnx_workbench::session::SweepDocument::load(&json).expect("a sweep document");
+    assert_eq!(saved.points.len(), 2);
+    let rows = std::fs::read_to_string(&csv).expect("csv");
+    assert_eq!(rows.lines().count(), 3, "{rows}");
+
     // Clicking a point's row shows that point's session.
     harness.get_by_label("concurrency=2").click();
     harness.step();
@@ -664,4 +682,42 @@ fn the_mix_tab_runs_a_mix_file_and_tabulates_each_entry() {
     }
     assert!(harness.query_by_label("Last mix").is_some());
     assert!(harness.query_by_label("mix / alone").is_some());
+}
+
+/// Per-model settings belong to their model: opening another drops the
+/// previous one's dims and precision, and says so.
+#[test]
+fn opening_another_model_drops_the_previous_models_settings() {
+    use onnx_workbench::transform::Precision;
+    let mut harness = harness();
+    harness.get_by_label("transformer.onnx").click();
+    step_until(&mut harness, "the transformer", |app| app.model.is_some());
+    harness
+        .state_mut()
+        .settings
+        .config
+        .dims
+        .insert("seq".to_owned(), 64);
+    harness.get_by_label("int8").click();
+    harness.step();
+    assert_eq!(
+        harness.state().settings.config.transform.precision,
+        Precision::Int8
+    );
+    harness.get_by_label("Start").click();
+    harness.step();
+    harness.get_by_label("mlp.onnx").click();
+    step_until(&mut harness, "the MLP", |app| {
+        app.model
+            .as_ref()
+            .is_some_and(|model| model.path.ends_with("mlp.onnx"))
+    });
+    let config = &harness.state().settings.config;
+    assert!(!config.dims.contains_key("seq"), "{:?}", config.dims);
+    assert_eq!(config.transform.precision, Precision::Fp32);
+    assert!(
+        harness
+            .query_by_label_contains("Settings of the previous model were not kept")
+            .is_some()
+    );
 }

@@ -86,6 +86,19 @@ pub struct GraphView {
     layout_millis: f64,
 }
 
+impl GraphView {
+    /// A fresh view for another model that keeps the user's choices of
+    /// direction and colouring (the search, the collapsed chains and the
+    /// zoom belonged to the previous model).
+    pub fn for_another_model(&self) -> Self {
+        Self {
+            direction: self.direction,
+            colour_by: self.colour_by,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for GraphView {
     fn default() -> Self {
         Self {

@@ -505,7 +505,11 @@ impl WorkbenchApp {
         };
         let mut shown = ShownSession::new(SessionDocument::new(record), None);
         shown.name = format!("sweep: {label}");
-        self.sessions.add(shown);
+        if let Some(dropped) = self.sessions.add(shown) {
+            self.info(format!(
+                "The oldest session left the list ({dropped}); export sessions you want to keep."
+            ));
+        }
         self.tab = Tab::Live;
     }
 
@@ -597,7 +601,13 @@ impl WorkbenchApp {
                 Ok(FileOutcome::Written(message)) => self.info(message),
                 Ok(FileOutcome::Opened(document, path)) => {
                     remember(&mut self.settings.recent_sessions, path.clone());
-                    self.sessions.add(ShownSession::new(*document, Some(path)));
+                    if let Some(dropped) =
+                        self.sessions.add(ShownSession::new(*document, Some(path)))
+                    {
+                        self.info(format!(
+                            "The oldest session left the list ({dropped}); export sessions you want to keep."
+                        ));
+                    }
                     self.tab = Tab::Live;
                 }
                 Err(err) => self.error(format!("{err:#}")),
@@ -621,7 +631,11 @@ impl WorkbenchApp {
                     Err(err) => self.error(format!("Session not written: {err:#}")),
                 }
             }
-            self.sessions.add(ShownSession::new(document, None));
+            if let Some(dropped) = self.sessions.add(ShownSession::new(document, None)) {
+                self.info(format!(
+                    "The oldest session left the list ({dropped}); export sessions you want to keep."
+                ));
+            }
         }
         if self.sweep.as_ref().is_some_and(SweepHandle::is_finished)
             && let Some(sweep) = self.sweep.take()

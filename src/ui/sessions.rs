@@ -47,26 +47,7 @@ impl ShownSession {
             .and_then(|encoded| LatencyHistogram::decode(&encoded.data, encoded.outliers).ok())
             .map(|histogram| histogram.buckets(HISTOGRAM_BUCKETS))
             .unwrap_or_default();
-        let model = document
-            .run
-            .model
-            .as_ref()
-            .map_or("?", |m| m.file_name.as_str())
-            .to_owned();
-        let name = format!(
-            "{model} {} c{}{}{}",
-            document.run.started_at.get(11..19).unwrap_or(""),
-            document.run.config.concurrency,
-            match document.merged_from.len() {
-                0 => String::new(),
-                machines => format!(" merged x{machines}"),
-            },
-            match document.run.status {
-                RunStatus::Completed => "",
-                RunStatus::Stopped => " (stopped)",
-                RunStatus::Failed => " (failed)",
-            }
-        );
+        let name = session_label(&document, from_file.as_deref());
         Self {
             document: Arc::new(document),
             name,
@@ -74,6 +55,63 @@ impl ShownSession {
             from_file,
         }
     }
+}
+
+/// A session's line in lists, enough to tell runs apart: the model (or the
+/// server's model), the start time, the load, and what differs from the
+/// defaults (batch, dims, precision, pruning, sessions, threads); a
+/// session read from a file says so.
+pub fn session_label(document: &SessionDocument, from_file: Option<&std::path::Path>) -> String {
+    let run = &document.run;
+    let config = &run.config;
+    let model = match &config.remote {
+        Some(target) => format!("{} on {}", target.model_name, target.authority),
+        None => run
+            .model
+            .as_ref()
+            .map_or_else(|| "?".to_owned(), |m| m.file_name.clone()),
+    };
+    let mut parts = vec![model, run.started_at.get(11..19).unwrap_or("").to_owned()];
+    parts.push(match config.load {
+        crate::engine::LoadMode::Closed => format!("c{}", config.concurrency),
+        crate::engine::LoadMode::Open { rate_per_sec, .. } => {
+            format!("{}/s", crate::util::format_value(rate_per_sec))
+        }
+    });
+    if let Some(batch) = config.batch {
+        parts.push(format!("b{batch}"));
+    }
+    for (name, value) in &config.dims {
+        parts.push(format!("{name}={value}"));
+    }
+    let transform = &config.transform;
+    if transform.precision != crate::transform::Precision::Fp32 {
+        parts.push(format!("{:?}", transform.precision).to_lowercase());
+    }
+    if let Some(prune) = &transform.prune {
+        parts.push(format!("pruned {:.0} %", prune.sparsity * 100.0));
+    }
+    if let Some(instances) = config.instances {
+        parts.push(format!("{instances} sessions"));
+    }
+    if config.intra_threads != 1 {
+        parts.push(format!("{} threads", config.intra_threads));
+    }
+    if config.generation.is_some() {
+        parts.push("generate".to_owned());
+    }
+    if !document.merged_from.is_empty() {
+        parts.push(format!("merged x{}", document.merged_from.len()));
+    }
+    match run.status {
+        RunStatus::Completed => {}
+        RunStatus::Stopped => parts.push("(stopped)".to_owned()),
+        RunStatus::Failed => parts.push("(failed)".to_owned()),
+    }
+    if let Some(file) = from_file.and_then(|path| path.file_name()) {
+        parts.push(format!("[file {}]", file.to_string_lossy()));
+    }
+    parts.join(" ")
 }
 
 /// The sessions of this app run and the panel that lists and compares them.
@@ -89,14 +127,16 @@ pub struct Sessions {
 
 impl Sessions {
     /// Adds a session and shows it; the oldest is dropped beyond
-    /// [`MAX_HISTORY`], which also clears the comparison pair.
-    pub fn add(&mut self, shown: ShownSession) {
+    /// [`MAX_HISTORY`] (which also clears the comparison pair), and its
+    /// label returned so the user is told.
+    pub fn add(&mut self, shown: ShownSession) -> Option<String> {
         self.history.push(shown);
-        if self.history.len() > MAX_HISTORY {
-            self.history.remove(0);
+        let dropped = (self.history.len() > MAX_HISTORY).then(|| {
             self.compare_pair = (None, None);
-        }
+            self.history.remove(0).name
+        });
         self.shown = Some(self.history.len() - 1);
+        dropped
     }
 
     /// The session on screen.
@@ -107,6 +147,13 @@ impl Sessions {
     /// The Sessions tab: the history with A/B selection, and the comparison.
     pub fn sessions_ui(&mut self, ui: &mut Ui, actions: &mut ActionQueue) {
         ui.label(RichText::new("Sessions of this app run").strong());
+        ui.label(
+            RichText::new(format!(
+                "The last {MAX_HISTORY} are kept in memory; export a session (JSON) to keep it."
+            ))
+            .small()
+            .color(theme::MUTED),
+        );
         if self.history.is_empty() {
             ui.label("None yet: run a profile or open a saved session.");
             return;
@@ -209,4 +256,30 @@ pub fn export_session(
         "Wrote {what} to {}",
         path.display()
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_tell_runs_apart_and_files_from_runs() {
+        let mut document: SessionDocument =
+            serde_json::from_str(include_str!("../../tests/data/sessions/v2.json"))
+                .expect("fixture");
+        let plain = session_label(&document, None);
+        assert!(plain.starts_with("mlp.onnx "), "{plain}");
+        let config = &mut document.run.config;
+        config.transform.precision = crate::transform::Precision::Int8;
+        config.dims.insert("seq".to_owned(), 64);
+        config.load = crate::engine::LoadMode::Open {
+            rate_per_sec: 250.0,
+            arrival: crate::engine::Arrival::Poisson,
+        };
+        let label = session_label(&document, Some(std::path::Path::new("/runs/base.json")));
+        for part in ["int8", "seq=64", "250/s", "[file base.json]"] {
+            assert!(label.contains(part), "{part} in {label}");
+        }
+        assert_ne!(plain, label);
+    }
 }

@@ -130,10 +130,19 @@ pub fn compare_sessions(a: &SessionDocument, b: &SessionDocument) -> SessionComp
             }));
         }
     }
+    // The size of the model that ran: a transformed one's own size, not
+    // its source file's.
+    let model_size = |document: &SessionDocument| {
+        match &document.run.transform {
+            Some(report) if report.size_after_bytes > 0 => Some(report.size_after_bytes),
+            _ => document.run.model.as_ref().map(|m| m.size_bytes),
+        }
+        .map(|bytes| bytes as f64 / 1e6)
+    };
     summary.push(DeltaRow {
         metric: "model size",
-        a: a.run.model.as_ref().map(|m| m.size_bytes as f64 / 1e6),
-        b: b.run.model.as_ref().map(|m| m.size_bytes as f64 / 1e6),
+        a: model_size(a),
+        b: model_size(b),
         higher_is_better: false,
         unit: "MB",
     });
@@ -242,6 +251,19 @@ fn signed_percent_label(delta: f64, is_better: Option<bool>) -> RichText {
     }
 }
 
+/// A summary figure with its unit, as figures are written everywhere:
+/// `65.5k`-style counts in full, times with their own unit, three
+/// significant digits.
+fn figure(value: f64, unit: &str) -> String {
+    match unit {
+        "ms" => format_micros(value * 1000.0),
+        "MB" => crate::util::format_bytes((value * 1e6).round() as u64),
+        "" if value.fract() == 0.0 && value >= 0.0 => crate::util::format_count(value as u64),
+        "" => crate::util::format_value(value),
+        unit => format!("{} {unit}", crate::util::format_value(value)),
+    }
+}
+
 /// Draws a comparison; `a_name` and `b_name` label the two sides.
 pub fn compare_ui(ui: &mut Ui, comparison: &SessionComparison, a_name: &str, b_name: &str) {
     ui.label(RichText::new(format!("A = {a_name}    B = {b_name}")).strong());
@@ -257,9 +279,8 @@ pub fn compare_ui(ui: &mut Ui, comparison: &SessionComparison, a_name: &str, b_n
             ui.label(RichText::new("B vs A").strong());
             ui.end_row();
             for row in &comparison.summary {
-                let value = |v: Option<f64>| {
-                    v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3} {}", row.unit))
-                };
+                let value =
+                    |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| figure(v, row.unit));
                 ui.label(row.metric);
                 ui.label(value(row.a));
                 ui.label(value(row.b));
@@ -355,5 +376,14 @@ mod tests {
             b_mean_micros: 150.0,
         };
         assert!((layer.delta_percent() + 25.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn figures_are_written_with_units_and_sensible_precision() {
+        assert_eq!(figure(65528.625, "inf/s"), "65529 inf/s");
+        assert_eq!(figure(0.0, ""), "0");
+        assert_eq!(figure(1234.0, ""), "1,234");
+        assert_eq!(figure(0.0412, "ms"), "41.2 µs");
+        assert_eq!(figure(3.5, "MB"), crate::util::format_bytes(3_500_000));
     }
 }

@@ -1,5 +1,6 @@
 // Per-layer time over the run: one cell per (layer, time window), coloured
-// by the layer's mean time in that window relative to the largest value.
+// by the layer's mean time in that window relative to the p99 cell; cells
+// above it are clipped and marked.
 // Drawn as one full-viewport triangle pair inside an egui paint callback.
 
 struct Params {
@@ -11,7 +12,8 @@ struct Params {
 };
 
 @group(0) @binding(0) var<uniform> params: Params;
-// rows * cols values in 0..1, row-major; negative means "no data".
+// rows * cols values, row-major: 0..1 on the scale, above 1 clipped,
+// negative means "no data".
 @group(0) @binding(1) var<storage, read> cells: array<f32>;
 
 struct VertexOut {
@@ -52,6 +54,13 @@ fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
     var color = vec3<f32>(0.12, 0.12, 0.12);
     if (value >= 0.0) {
         color = ramp(clamp(value, 0.0, 1.0));
+    }
+    // A cell above the colour scale (clipped): a white top-left corner.
+    if (value > 1.0) {
+        let local = fract(vec2<f32>(in.uv.x * f32(params.cols), in.uv.y * f32(params.rows)));
+        if (local.x + local.y < 0.6) {
+            color = mix(color, vec3<f32>(1.0, 1.0, 1.0), 0.85);
+        }
     }
     if (row == params.highlight_row && col == params.highlight_col) {
         color = mix(color, vec3<f32>(1.0, 1.0, 1.0), 0.45);

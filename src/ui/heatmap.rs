@@ -19,34 +19,63 @@ const HEIGHT: f32 = 180.0;
 /// No cell is highlighted.
 const NO_HIGHLIGHT: u32 = u32::MAX;
 
-/// Cell values ready for the shader: row-major, 0..1, negative = no data.
+/// Cell values ready for the shader: row-major, 0..1 on the colour scale,
+/// above 1 for a cell clipped at its top (drawn marked), negative = no
+/// data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeatmapCells {
     pub rows: usize,
     pub cols: usize,
     pub values: Vec<f32>,
-    /// The largest mean time, in µs (value 1.0).
+    /// The top of the colour scale (value 1.0), in µs: the p99 cell, so one
+    /// outlier does not darken every other cell.
+    pub scale_micros: f32,
+    /// The largest cell, in µs.
     pub max_micros: f32,
+    /// Cells above the scale.
+    pub clipped: usize,
 }
 
-/// Normalizes the first [`MAX_ROWS`] layers of a timeline.
+/// Share of the cells at or under the colour scale's top.
+const SCALE_QUANTILE: f64 = 0.99;
+
+/// Normalizes the first [`MAX_ROWS`] layers of a timeline to a robust
+/// scale: the [`SCALE_QUANTILE`] cell is 1.0.
 pub fn cells(timeline: &LayerTimeline) -> HeatmapCells {
     let rows = timeline.nodes.len().min(MAX_ROWS);
     let cols = timeline.columns.len();
-    let max_micros = timeline
+    let mut measured: Vec<f32> = timeline
         .columns
         .iter()
-        .flat_map(|column| column.mean_micros.iter().take(rows))
-        .fold(0.0f32, |max, value| max.max(*value));
+        .filter(|column| column.runs > 0)
+        .flat_map(|column| column.mean_micros.iter().take(rows).copied())
+        .collect();
+    measured.sort_by(f32::total_cmp);
+    let max_micros = measured.last().copied().unwrap_or(0.0);
+    let scale_micros = if measured.is_empty() {
+        0.0
+    } else {
+        let rank =
+            ((measured.len() as f64 * SCALE_QUANTILE).ceil() as usize).clamp(1, measured.len());
+        measured[rank - 1]
+    };
+    let scale_micros = if scale_micros > 0.0 {
+        scale_micros
+    } else {
+        max_micros
+    };
     let mut values = vec![-1.0f32; rows * cols];
+    let mut clipped = 0;
     for (col, column) in timeline.columns.iter().enumerate() {
         for (row, micros) in column.mean_micros.iter().take(rows).enumerate() {
             if column.runs > 0 {
-                values[row * cols + col] = if max_micros > 0.0 {
-                    micros / max_micros
+                let value = if scale_micros > 0.0 {
+                    micros / scale_micros
                 } else {
                     0.0
                 };
+                clipped += usize::from(value > 1.0);
+                values[row * cols + col] = value;
             }
         }
     }
@@ -54,7 +83,9 @@ pub fn cells(timeline: &LayerTimeline) -> HeatmapCells {
         rows,
         cols,
         values,
+        scale_micros,
         max_micros,
+        clipped,
     }
 }
 
@@ -289,10 +320,19 @@ pub fn heatmap_ui(ui: &mut Ui, timeline: Option<&LayerTimeline>) {
     };
     ui.label(
         RichText::new(format!(
-            "rows: top {} of {} layers by total time; columns: {axis}; brightest = {}",
+            "rows: top {} of {} layers by total time; columns: {axis}; colour scale 0 to {} (the p99 cell){}",
             cells.rows,
             timeline.nodes.len(),
-            format_micros(f64::from(cells.max_micros))
+            format_micros(f64::from(cells.scale_micros)),
+            if cells.clipped > 0 {
+                format!(
+                    "; {} brighter cell(s) clipped, marked with a white corner (up to {})",
+                    cells.clipped,
+                    format_micros(f64::from(cells.max_micros))
+                )
+            } else {
+                String::new()
+            }
         ))
         .small()
         .color(theme::MUTED),
@@ -334,9 +374,37 @@ mod tests {
         let cells = cells(&timeline);
         assert_eq!((cells.rows, cells.cols), (2, 2));
         assert_eq!(cells.values, vec![0.25, -1.0, 1.0, -1.0]);
-        assert_eq!(cells.max_micros, 40.0);
+        assert_eq!(
+            (cells.max_micros, cells.scale_micros, cells.clipped),
+            (40.0, 40.0, 0)
+        );
         let rect = Rect::from_min_size(egui::pos2(0.0, 0.0), Vec2::new(100.0, 100.0));
         assert_eq!(cell_at(rect, &cells, egui::pos2(75.0, 10.0)), Some((0, 1)));
         assert_eq!(cell_at(rect, &cells, egui::pos2(150.0, 10.0)), None);
+    }
+
+    #[test]
+    fn one_outlier_cell_is_clipped_instead_of_setting_the_scale() {
+        // 200 cells of 10 µs and one of 1000 µs.
+        let mut mean_micros = vec![10.0; 201];
+        mean_micros[7] = 1000.0;
+        let timeline = LayerTimeline {
+            axis: TimelineAxis::Seconds,
+            nodes: (0..1).map(|i| format!("n{i}")).collect(),
+            columns: mean_micros
+                .iter()
+                .enumerate()
+                .map(|(index, micros)| TimelineColumn {
+                    index: index as u64,
+                    runs: 1,
+                    mean_micros: vec![*micros],
+                })
+                .collect(),
+        };
+        let cells = cells(&timeline);
+        assert_eq!(cells.scale_micros, 10.0, "the p99 cell sets the scale");
+        assert_eq!(cells.clipped, 1);
+        assert_eq!(cells.values[0], 1.0, "ordinary cells are bright, not black");
+        assert!(cells.values[7] > 1.0, "the outlier is marked as clipped");
     }
 }

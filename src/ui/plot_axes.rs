@@ -31,14 +31,36 @@ pub fn nice_at_least(value: f64) -> f64 {
         .unwrap_or(10.0 * decade)
 }
 
+/// The next smaller step of the 1, 2, 5 sequence that divides `step`
+/// (so its ticks include all of `step`'s): 10 → 5, 5 → 1, 2 → 1, 1 → 0.5.
+fn nested_below(step: f64) -> f64 {
+    let mantissa = step / 10f64.powf(step.log10().floor());
+    if (mantissa - 5.0).abs() < 1e-6 {
+        step / 5.0
+    } else {
+        step / 2.0
+    }
+}
+
 /// The three grid steps for an axis whose labels need `label_points`
-/// between ticks: the finest visible, one between, and the labelled one.
+/// between ticks: the labelled one, and two finer ones that it divides
+/// (nested, so a coarser tick always falls on a finer one and two labels
+/// never stand a step apart), none finer than the visible grid.
 pub fn steps(input: GridInput, label_points: f64) -> [f64; 3] {
-    let finest = nice_at_least(input.base_step_size);
+    let visible = nice_at_least(input.base_step_size);
     let per_point = input.base_step_size / GRID_MIN_POINTS;
-    let labelled = nice_at_least(per_point * label_points).max(finest);
-    let between = nice_at_least((finest * labelled).sqrt()).clamp(finest, labelled);
-    [finest, between, labelled]
+    let labelled = nice_at_least(per_point * label_points).max(visible);
+    // Finer steps only while their lines stay visible.
+    let finer = |step: f64| {
+        let below = nested_below(step);
+        if below >= visible * (1.0 - 1e-9) {
+            below
+        } else {
+            step
+        }
+    };
+    let between = finer(labelled);
+    [finer(between), between, labelled]
 }
 
 /// A plot with this module's grid on both axes.
@@ -152,6 +174,27 @@ mod tests {
             micros[1..].iter().all(|label| label.ends_with(" µs")),
             "{micros:?}"
         );
+    }
+
+    #[test]
+    fn each_step_divides_the_next_so_ticks_never_collide() {
+        for points in [120.0, 180.0, 300.0, 640.0, 1200.0] {
+            for span in [0.003, 0.7, 10.0, 20.0, 687.0, 31_000.0] {
+                let per_point = span / points;
+                let input = GridInput {
+                    bounds: (0.0, span),
+                    base_step_size: per_point * GRID_MIN_POINTS,
+                };
+                let [finest, between, labelled] = steps(input, X_LABEL_POINTS);
+                for (small, large) in [(finest, between), (between, labelled)] {
+                    let ratio = large / small;
+                    assert!(
+                        (ratio - ratio.round()).abs() < 1e-6,
+                        "{small} does not divide {large} (span {span}, {points} points)"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

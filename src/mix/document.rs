@@ -129,6 +129,45 @@ pub struct MixSummaryRow {
 }
 
 impl MixSummaryRow {
+    /// The columns of [`Self::cells`], as the report and the window head
+    /// them.
+    pub const HEADERS: [&'static str; 12] = [
+        "entry",
+        "load",
+        "inf/s",
+        "p50",
+        "p99",
+        "queue p50",
+        "run p50",
+        "SLO",
+        "validity",
+        "p99 alone",
+        "mix/alone",
+        "CPU cores",
+    ];
+
+    /// The row's figures as written: times with their unit, `-` where
+    /// there is none.
+    pub fn cells(&self) -> [String; 12] {
+        let micros = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), format_micros);
+        [
+            self.name.clone(),
+            self.load.clone(),
+            format_value(self.inferences_per_sec),
+            micros(self.p50_micros),
+            micros(self.p99_micros),
+            micros(self.queue_p50_micros),
+            micros(self.run_p50_micros),
+            self.slo.clone(),
+            self.validity.clone(),
+            micros(self.p99_alone_micros),
+            self.interference_ratio
+                .map_or_else(|| "-".to_owned(), |ratio| format!("{ratio:.2}×")),
+            self.cpu_cores
+                .map_or_else(|| "-".to_owned(), |cores| format!("{cores:.2}")),
+        ]
+    }
+
     pub fn new(model: &MixModel) -> Self {
         let run = &model.session.run;
         let summary = run.summary.as_ref();
@@ -208,22 +247,31 @@ pub fn render_mix_report(document: &MixDocument) -> String {
     for warning in &document.warnings {
         let _ = writeln!(text, "warning: {warning}");
     }
+    // Column widths of the text table; negative: left-aligned.
+    const WIDTHS: [i32; 12] = [-14, -18, 10, 10, 10, 10, 10, -22, -9, 10, 9, 9];
+    let pad = |cells: Vec<String>| -> String {
+        cells
+            .iter()
+            .zip(WIDTHS)
+            .map(|(cell, width)| {
+                let w = width.unsigned_abs() as usize;
+                if width < 0 {
+                    format!("{cell:<w$}")
+                } else {
+                    format!("{cell:>w$}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     let _ = writeln!(
         text,
-        "\n{:<14} {:<18} {:>10} {:>10} {:>10} {:>10} {:>10}  {:<22} {:<9} {:>10} {:>7}",
-        "entry",
-        "load",
-        "inf/s",
-        "p50",
-        "p99",
-        "queue p50",
-        "run p50",
-        "SLO",
-        "validity",
-        "p99 alone",
-        "mix/alone"
+        "\n{}",
+        pad(MixSummaryRow::HEADERS
+            .iter()
+            .map(|h| (*h).to_owned())
+            .collect())
     );
-    let micros = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), format_micros);
     for model in &document.models {
         let row = MixSummaryRow::new(model);
         let status = if model.session.run.status == RunStatus::Completed {
@@ -235,22 +283,7 @@ pub fn render_mix_report(document: &MixDocument) -> String {
                 model.session.run.failure.as_deref().unwrap_or("")
             )
         };
-        let _ = writeln!(
-            text,
-            "{:<14} {:<18} {:>10.1} {:>10} {:>10} {:>10} {:>10}  {:<22} {:<9} {:>10} {:>7}{status}",
-            row.name,
-            row.load,
-            row.inferences_per_sec,
-            micros(row.p50_micros),
-            micros(row.p99_micros),
-            micros(row.queue_p50_micros),
-            micros(row.run_p50_micros),
-            row.slo,
-            row.validity,
-            micros(row.p99_alone_micros),
-            row.interference_ratio
-                .map_or_else(|| "-".to_owned(), |ratio| format!("{ratio:.2}×")),
-        );
+        let _ = writeln!(text, "{}{status}", pad(row.cells().to_vec()));
     }
     let hurt: Vec<String> = document
         .models
@@ -301,7 +334,11 @@ fn cpu_line(document: &MixDocument) -> String {
             None => format!("{} -", row.name),
         })
         .collect();
-    let known: f64 = rows.iter().filter_map(|row| row.cpu_cores).sum();
+    // (A float sum starts at -0.0.)
+    let known: f64 = rows.iter().filter_map(|row| row.cpu_cores).sum::<f64>() + 0.0;
+    if rows.iter().all(|row| row.cpu_cores.is_none()) {
+        return "CPU by entry: not available (each entry ran on ONNX Runtime's intra- or inter-op pools, or remotely, whose threads are not the entry's to count; or the session predates the figure). GPU time per entry is not available either: NVML reports per process.".to_owned();
+    }
     let cores = crate::engine::arrivals::CoreBudget::of_machine().cores();
     let unknown = rows.iter().any(|row| row.cpu_cores.is_none());
     format!(

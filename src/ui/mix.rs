@@ -21,8 +21,8 @@ use crate::{
     engine::{Arrival, LoadMode, ProfileConfig},
     metrics::{RunPhase, WindowStats},
     mix::{
-        MixDocument, MixEntry, MixJob, MixSpec, ScaleDocument, ScaleOptions, render_scale_report,
-        start_mix, start_scale,
+        MixDocument, MixEntry, MixJob, MixSpec, MixSummaryRow, ScaleDocument, ScaleOptions,
+        render_scale_report, start_mix, start_scale,
     },
     tune::Slo,
     util::{format_micros, format_value},
@@ -498,45 +498,29 @@ impl MixTab {
         for warning in &document.warnings {
             ui.label(RichText::new(format!("warning: {warning}")).color(theme::WARNING));
         }
-        let micros = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), format_micros);
         egui::Grid::new("mix_result")
             .striped(true)
-            .num_columns(12)
+            .num_columns(MixSummaryRow::HEADERS.len())
             .show(ui, |ui| {
-                for header in [
-                    "entry",
-                    "load",
-                    "inf/s",
-                    "p50",
-                    "p99",
-                    "queue p50",
-                    "run p50",
-                    "SLO",
-                    "validity",
-                    "p99 alone",
-                    "mix / alone",
-                    "CPU cores",
-                ] {
+                for header in MixSummaryRow::HEADERS {
                     ui.label(RichText::new(header).strong());
                 }
                 ui.end_row();
                 for (row, model) in document.summary_rows().into_iter().zip(&document.models) {
-                    ui.label(&row.name);
-                    ui.label(&row.load);
-                    ui.label(format_value(row.inferences_per_sec));
-                    ui.label(micros(row.p50_micros));
-                    ui.label(micros(row.p99_micros));
-                    ui.label(micros(row.queue_p50_micros));
-                    ui.label(micros(row.run_p50_micros));
-                    let colour = if row.slo.ends_with("pass") {
+                    let [name, load, rate, p50, p99, queue, run, slo, validity, alone, ratio, cpu] =
+                        row.cells();
+                    for cell in [name, load, rate, p50, p99, queue, run] {
+                        ui.label(cell);
+                    }
+                    let colour = if slo.ends_with("pass") {
                         theme::GOOD
-                    } else if row.slo.ends_with("fail") {
+                    } else if slo.ends_with("fail") {
                         theme::ERROR
                     } else {
                         theme::MUTED
                     };
-                    ui.label(RichText::new(&row.slo).color(colour));
-                    let validity = ui.label(&row.validity);
+                    ui.label(RichText::new(slo).color(colour));
+                    let validity = ui.label(validity);
                     if let Some(line) = model
                         .session
                         .run
@@ -547,18 +531,14 @@ impl MixTab {
                     {
                         validity.on_hover_text(line);
                     }
-                    ui.label(micros(row.p99_alone_micros));
-                    let ratio = row
-                        .interference_ratio
-                        .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}×"));
+                    ui.label(alone);
                     let colour = match row.interference_ratio {
                         Some(r) if r > 1.5 => theme::ERROR,
                         Some(r) if r > 1.1 => theme::WARNING,
                         _ => ui.visuals().text_color(),
                     };
                     ui.label(RichText::new(ratio).color(colour));
-                    ui.label(row.cpu_cores.map_or_else(|| "-".to_owned(), |c| format!("{c:.2}")))
-                        .on_hover_text("Cores the entry's load threads kept busy (thread CPU clocks; with one intra-op thread ONNX Runtime runs the model on them). \"-\": the model runs on ONNX Runtime's pools, whose threads are not the entry's to count.");
+                    ui.label(cpu).on_hover_text("Cores the entry's load threads kept busy (thread CPU clocks; with one intra-op thread ONNX Runtime runs the model on them). \"-\": the model runs on ONNX Runtime's pools, whose threads are not the entry's to count.");
                     ui.end_row();
                 }
             });

@@ -681,7 +681,7 @@ fn the_mix_tab_runs_a_mix_file_and_tabulates_each_entry() {
         assert!(row.requests_ok > 0, "{row:?}");
     }
     assert!(harness.query_by_label("Last mix").is_some());
-    assert!(harness.query_by_label("mix / alone").is_some());
+    assert!(harness.query_by_label("mix/alone").is_some());
 }
 
 /// Per-model settings belong to their model: opening another drops the

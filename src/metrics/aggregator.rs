@@ -78,6 +78,9 @@ pub struct RunShared {
     pub worker_wall_nanos: AtomicU64,
     /// Load threads whose CPU and wall time were added.
     pub workers_timed: AtomicU64,
+    /// What the start-up is doing (`loading the model`, `creating session
+    /// 2 of 4`...), shown while the phase is `Starting`.
+    stage: Mutex<String>,
 }
 
 impl RunShared {
@@ -106,6 +109,7 @@ impl RunShared {
             worker_cpu_nanos: AtomicU64::new(0),
             worker_wall_nanos: AtomicU64::new(0),
             workers_timed: AtomicU64::new(0),
+            stage: Mutex::new(String::new()),
         }
     }
 
@@ -137,6 +141,18 @@ impl RunShared {
                 self.workers_without_cpu.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Says what the start-up does now.
+    pub fn set_stage(&self, stage: impl Into<String>) {
+        if let Ok(mut current) = self.stage.lock() {
+            *current = stage.into();
+        }
+    }
+
+    /// What the start-up does now (empty before it says).
+    pub fn stage(&self) -> String {
+        self.stage.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Whether the recorders should still keep request spans.

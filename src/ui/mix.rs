@@ -438,9 +438,12 @@ impl MixTab {
             .iter()
             .map(|(name, watch)| (name.clone(), watch.snapshot()))
             .collect();
-        for (name, snapshot) in &snapshots {
+        for ((name, snapshot), (_, watch)) in snapshots.iter().zip(&live.runs) {
             let phase = match snapshot.phase {
-                RunPhase::Starting => "creating its sessions".to_owned(),
+                RunPhase::Starting => match watch.stage() {
+                    stage if stage.is_empty() => "starting".to_owned(),
+                    stage => stage,
+                },
                 RunPhase::Warmup => "warming up".to_owned(),
                 RunPhase::Running => format!(
                     "{} inf/s, p99 {}",

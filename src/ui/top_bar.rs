@@ -107,9 +107,16 @@ fn status_ui(ui: &mut Ui, bar: &TopBar<'_>) {
     if let Some(run) = bar.run {
         let snapshot = run.snapshot();
         let phase = run.phase();
+        let stage = run.stage();
+        // While starting, what the start-up does (converting, checking,
+        // creating sessions) rather than a clock that stands at 0.0 s.
+        let doing = if phase == RunPhase::Starting && !stage.is_empty() {
+            stage
+        } else {
+            format!("{phase} {:.1} s", snapshot.elapsed_secs)
+        };
         ui.label(format!(
-            "{phase} {:.1} s · {} ok · {:.0} inf/s · p99 {}",
-            snapshot.elapsed_secs,
+            "{doing} · {} ok · {:.0} inf/s · p99 {}",
             format_count(snapshot.requests_ok),
             snapshot.inferences_per_sec,
             snapshot

@@ -593,3 +593,39 @@ fn a_model_file_replaced_while_starting_runs_what_was_hashed() {
     let failure = record.failure.expect("failure text");
     assert!(failure.contains("model.onnx"), "{failure}");
 }
+
+/// While a run starts it says what it does (the window shows it instead of
+/// a clock at 0.0 s): a transformed model is converted and checked, then
+/// each session is created in turn.
+#[test]
+fn the_start_up_says_what_it_does() {
+    let config = ProfileConfig {
+        concurrency: 2,
+        duration_secs: Some(0.2),
+        warmup_secs: 0.0,
+        layer_profiling: LayerProfiling::Off,
+        transform: onnx_workbench::transform::TransformSpec {
+            precision: onnx_workbench::transform::Precision::Fp16,
+            ..Default::default()
+        },
+        ..ProfileConfig::default()
+    };
+    let handle = RunHandle::start(repo_path("sample_models/mlp.onnx"), config).expect("start");
+    let mut seen = BTreeSet::new();
+    while !handle.is_finished() {
+        seen.insert(handle.stage());
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    seen.insert(handle.stage());
+    let last = handle.stage();
+    let record = handle.join();
+    assert_eq!(record.status, RunStatus::Completed, "{:?}", record.failure);
+    assert_eq!(last, "creating session 2 of 2", "{seen:?}");
+    assert!(
+        seen.iter().all(|stage| stage.is_empty()
+            || stage == "loading the model"
+            || stage.starts_with("transforming the model (fp16")
+            || stage.starts_with("creating session")),
+        "{seen:?}"
+    );
+}

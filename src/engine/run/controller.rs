@@ -71,6 +71,11 @@ impl RunWatch {
     pub fn phase(&self) -> RunPhase {
         self.shared.phase()
     }
+
+    /// See [`RunHandle::stage`].
+    pub fn stage(&self) -> String {
+        self.shared.stage()
+    }
 }
 
 /// A running (or finished) profiling run.
@@ -116,6 +121,12 @@ impl RunHandle {
     /// The current phase.
     pub fn phase(&self) -> RunPhase {
         self.shared.phase()
+    }
+
+    /// While starting: what the start-up does now (`converting the model
+    /// and checking its outputs`, `creating session 2 of 4`...).
+    pub fn stage(&self) -> String {
+        self.shared.stage()
     }
 
     /// A reader of this run's live state for another thread.
@@ -231,7 +242,8 @@ fn run_phases(
         return super::remote_phase::run(model_path, &target, record, shared, control)
             .map(|()| Ending::Finished);
     }
-    let (runtime, loaded, hints, layout) = load_model(model_path, record)?;
+    shared.set_stage("loading the model");
+    let (runtime, loaded, hints, layout) = load_model(model_path, record, shared)?;
     // Sessions load the bytes that were read and hashed, so a file replaced
     // or deleted while the run starts cannot slip a different model in. A
     // model with external data loads from its file (ONNX Runtime resolves
@@ -245,7 +257,7 @@ fn run_phases(
         Some(layout) => generation_phase::check(record, layout)?,
         None => 0,
     };
-    let Some(sessions) = build_sessions(runtime, model_source, record, control)? else {
+    let Some(sessions) = build_sessions(runtime, model_source, record, shared, control)? else {
         return Ok(Ending::StoppedBeforeLoad);
     };
     if let LoadedModel::File(stamp) = &loaded {
@@ -321,7 +333,11 @@ impl FileStamp {
 /// Reads and checks the model, loads ONNX Runtime and applies the transform.
 /// Returns the runtime, what the sessions load, and what the graph accepts
 /// in its inputs.
-fn load_model(model_path: &Path, record: &mut RunRecord) -> Result<ModelLoaded, RunError> {
+fn load_model(
+    model_path: &Path,
+    record: &mut RunRecord,
+    shared: &RunShared,
+) -> Result<ModelLoaded, RunError> {
     let stamp = FileStamp::of(model_path)?;
     let (info, parse_micros, model, bytes) = load_model_info(model_path)?;
     let hints = inputs::GraphHints::analyse(&model, &record.config.dims);
@@ -346,6 +362,10 @@ fn load_model(model_path: &Path, record: &mut RunRecord) -> Result<ModelLoaded, 
         return Ok((runtime, loaded, hints, layout));
     }
     drop(bytes);
+    shared.set_stage(format!(
+        "transforming the model ({}) and checking its outputs",
+        record.config.transform.label()
+    ));
     let checked =
         crate::engine::verify::apply_checked(&model, &record.config.transform, &record.config)
             .map_err(EngineError::Transform)?;
@@ -368,6 +388,7 @@ fn build_sessions(
     runtime: &Runtime,
     model_source: ModelSource<'_>,
     record: &mut RunRecord,
+    shared: &RunShared,
     control: &Control,
 ) -> Result<Option<Vec<Session>>, RunError> {
     // Sessions beyond the workers would idle, except with batching, where
@@ -385,10 +406,11 @@ fn build_sessions(
         ));
     }
     let mut sessions = Vec::with_capacity(num_instances);
-    for _ in 0..num_instances {
+    for index in 0..num_instances {
         if control.user_stop.load(Ordering::Relaxed) {
             return Ok(None);
         }
+        shared.set_stage(format!("creating session {} of {num_instances}", index + 1));
         let started = Instant::now();
         let built = build_session(runtime, model_source, &record.config, None)?;
         record

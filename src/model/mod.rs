@@ -34,7 +34,7 @@ mod render;
 mod shapes;
 mod tensor;
 #[cfg(test)]
-mod test_util;
+pub(crate) mod test_util;
 mod types;
 pub(crate) mod walk;
 

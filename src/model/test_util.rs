@@ -82,6 +82,19 @@ pub(crate) fn node(
     }
 }
 
+/// A node in the default domain with a given name and no attributes.
+pub(crate) fn named_node(
+    op_type: &str,
+    name: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+) -> NodeProto {
+    NodeProto {
+        name: Some(name.to_owned()),
+        ..node(op_type, inputs, outputs, Vec::new())
+    }
+}
+
 /// An int attribute.
 pub(crate) fn int_attr(name: &str, value: i64) -> AttributeProto {
     AttributeProto {

@@ -343,12 +343,7 @@ mod tests {
     }
 
     fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
-        NodeProto {
-            op_type: Some(op.to_owned()),
-            input: inputs.iter().map(|s| (*s).to_owned()).collect(),
-            output: outputs.iter().map(|s| (*s).to_owned()).collect(),
-            ..Default::default()
-        }
+        crate::model::test_util::node(op, inputs, outputs, Vec::new())
     }
 
     fn model(nodes: Vec<NodeProto>, inputs: Vec<ValueInfoProto>) -> Model {

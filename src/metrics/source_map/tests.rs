@@ -4,15 +4,7 @@
 use super::*;
 use crate::metrics::layers::LayerStats;
 
-fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
-    NodeProto {
-        op_type: Some(op.to_owned()),
-        name: Some(name.to_owned()),
-        input: inputs.iter().map(|s| (*s).to_owned()).collect(),
-        output: outputs.iter().map(|s| (*s).to_owned()).collect(),
-        ..NodeProto::default()
-    }
-}
+use crate::model::test_util::named_node as node;
 
 fn graph(nodes: Vec<NodeProto>, initializers: &[&str]) -> GraphProto {
     GraphProto {

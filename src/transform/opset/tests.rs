@@ -30,15 +30,7 @@ fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
     }
 }
 
-fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
-    NodeProto {
-        op_type: Some(op.to_owned()),
-        name: Some(name.to_owned()),
-        input: inputs.iter().map(|s| (*s).to_owned()).collect(),
-        output: outputs.iter().map(|s| (*s).to_owned()).collect(),
-        ..Default::default()
-    }
-}
+use crate::model::test_util::named_node as node;
 
 fn with_int(mut node: NodeProto, name: &str, value: i64) -> NodeProto {
     node.attribute.push(AttributeProto {

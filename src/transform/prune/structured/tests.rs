@@ -28,15 +28,7 @@ fn int_attr(name: &str, value: i64) -> AttributeProto {
     }
 }
 
-fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
-    NodeProto {
-        op_type: Some(op.to_owned()),
-        name: Some(name.to_owned()),
-        input: inputs.iter().map(|s| (*s).to_owned()).collect(),
-        output: outputs.iter().map(|s| (*s).to_owned()).collect(),
-        ..Default::default()
-    }
-}
+use crate::model::test_util::named_node as node;
 
 fn with(mut node: NodeProto, attribute: AttributeProto) -> NodeProto {
     node.attribute.push(attribute);

@@ -83,6 +83,9 @@ pub struct GuiArgs {
     /// Use sampled per-layer profiling, every Nth run.
     #[arg(long)]
     pub profile_every: Option<u32>,
+    /// Override the remembered input shapes.
+    #[command(flatten)]
+    pub shape: ShapeArgs,
     /// Open this mix file (TOML, as `profile --mix` reads) in the Mix tab.
     #[arg(long, value_name = "MIX.toml")]
     pub mix: Option<PathBuf>,
@@ -209,15 +212,9 @@ pub struct TransformArgs {
     /// Execution provider the result must load on (and accuracy is measured on).
     #[arg(long, value_enum, default_value_t = ExecutionProviderKind::Cpu)]
     pub ep: ExecutionProviderKind,
-    /// First dimension of the accuracy inputs, when it is symbolic (default 1).
-    #[arg(long)]
-    pub batch: Option<i64>,
-    /// Another symbolic dimension of the accuracy inputs, NAME=VALUE (repeatable).
-    #[arg(long = "dim", value_parser = parse_dim)]
-    pub dims: Vec<(String, i64)>,
-    /// One accuracy input's whole shape, INPUT=d0,d1,... (repeatable); sets unnamed dims one by one.
-    #[arg(long = "shape", value_name = "INPUT=DIMS", value_parser = crate::engine::inputs::parse_shape_flag)]
-    pub shapes: Vec<(String, Vec<i64>)>,
+    /// The shapes of the accuracy inputs.
+    #[command(flatten)]
+    pub shape: ShapeArgs,
     /// Real data for the accuracy comparison, one sample per file: NAME=FILE.npy, NAME=DIR (every .npy in DIR, by name) or DIR / FILE.npy for a single-input model (repeatable). The files set the symbolic dims.
     #[arg(long = "input", value_parser = parse_input)]
     pub inputs: Vec<InputFile>,
@@ -246,13 +243,22 @@ pub struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// First dimension for the FLOPs estimate, when it is symbolic (default 1).
+    /// The input shapes of the FLOPs estimate.
+    #[command(flatten)]
+    pub shape: ShapeArgs,
+}
+
+/// `--batch`, `--dim` and `--shape`: the input shapes, one group for every
+/// command that takes them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ShapeArgs {
+    /// First dimension, when it is symbolic (default 1).
     #[arg(long)]
     pub batch: Option<i64>,
-    /// Another symbolic dimension for the FLOPs estimate, NAME=VALUE (repeatable).
+    /// Another symbolic dimension, NAME=VALUE (repeatable).
     #[arg(long = "dim", value_parser = parse_dim)]
     pub dims: Vec<(String, i64)>,
-    /// One input's whole shape for the FLOPs estimate, INPUT=d0,d1,... (repeatable).
+    /// One input's whole shape, INPUT=d0,d1,... (repeatable); sets unnamed dims one by one.
     #[arg(long = "shape", value_name = "INPUT=DIMS", value_parser = crate::engine::inputs::parse_shape_flag)]
     pub shapes: Vec<(String, Vec<i64>)>,
 }
@@ -352,15 +358,8 @@ pub struct ProfileArgs {
     #[arg(long, help_heading = "Session")]
     pub instances: Option<u32>,
 
-    /// First dimension, when it is symbolic (default 1).
-    #[arg(long, help_heading = "Inputs")]
-    pub batch: Option<i64>,
-    /// Another symbolic dimension, NAME=VALUE (repeatable).
-    #[arg(long = "dim", value_parser = parse_dim, help_heading = "Inputs")]
-    pub dims: Vec<(String, i64)>,
-    /// One input's whole shape, INPUT=d0,d1,... (repeatable); sets unnamed dims one by one.
-    #[arg(long = "shape", value_name = "INPUT=DIMS", value_parser = crate::engine::inputs::parse_shape_flag, help_heading = "Inputs")]
-    pub shapes: Vec<(String, Vec<i64>)>,
+    #[command(flatten, next_help_heading = "Inputs")]
+    pub shape: ShapeArgs,
     /// Most memory for the inputs of a run (all input sets times workers), e.g. 8GiB, 512MiB or bytes (default 4GiB; the available memory caps it).
     #[arg(long, value_name = "BYTES", value_parser = crate::engine::inputs::budget::parse_bytes, help_heading = "Inputs")]
     pub max_input_bytes: Option<u64>,
@@ -718,9 +717,9 @@ impl ProfileArgs {
             parallel_execution: self.parallel,
             opt_level: self.opt_level,
             instances: self.instances,
-            batch: self.batch,
-            dims: self.dims.iter().cloned().collect(),
-            shapes: self.shapes.iter().cloned().collect(),
+            batch: self.shape.batch,
+            dims: self.shape.dims.iter().cloned().collect(),
+            shapes: self.shape.shapes.iter().cloned().collect(),
             max_input_bytes: self.max_input_bytes,
             input_files: self.inputs.clone(),
             seed: self.seed,

@@ -127,9 +127,9 @@ pub(super) fn transform(args: &TransformArgs) -> anyhow::Result<u8> {
     }
     let config = ProfileConfig {
         execution_provider: args.ep,
-        batch: args.batch,
-        dims: args.dims.iter().cloned().collect(),
-        shapes: args.shapes.iter().cloned().collect(),
+        batch: args.shape.batch,
+        dims: args.shape.dims.iter().cloned().collect(),
+        shapes: args.shape.shapes.iter().cloned().collect(),
         input_files: args.inputs.clone(),
         seed: args.seed,
         ..ProfileConfig::default()

@@ -17,6 +17,9 @@ pub(super) fn gui(args: GuiArgs) -> anyhow::Result<u8> {
         profile_every: args.profile_every,
         rate: args.rate,
         mix: args.mix,
+        batch: args.shape.batch,
+        dims: args.shape.dims,
+        shapes: args.shape.shapes,
         read_mix: Some(super::read_mix_for_window),
     })?;
     Ok(0)

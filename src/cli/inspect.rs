@@ -39,9 +39,9 @@ fn summary_at_flag_shapes(
 ) -> anyhow::Result<(ModelSummary, Vec<String>)> {
     let mut summary = model.summary();
     let config = ProfileConfig {
-        batch: args.batch,
-        dims: args.dims.iter().cloned().collect(),
-        shapes: args.shapes.iter().cloned().collect(),
+        batch: args.shape.batch,
+        dims: args.shape.dims.iter().cloned().collect(),
+        shapes: args.shape.shapes.iter().cloned().collect(),
         ..ProfileConfig::default()
     };
     config.validate()?;

@@ -102,6 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             duration: None,
             profile_every: None,
             rate: None,
+            shape: args::ShapeArgs::default(),
             mix: None,
         }),
         Some(Command::Gui(args)) => gui::gui(args),

@@ -68,6 +68,10 @@ pub struct GuiOptions {
     pub profile_every: Option<u32>,
     /// Overrides of the remembered config: an open-loop rate, requests/s.
     pub rate: Option<f64>,
+    /// Overrides of the remembered config: the batch, dims and shapes.
+    pub batch: Option<i64>,
+    pub dims: Vec<(String, i64)>,
+    pub shapes: Vec<(String, Vec<i64>)>,
     /// A mix file to open in the Mix tab at start.
     pub mix: Option<PathBuf>,
     /// How mix files are read: the `--mix` parser, which lives with the CLI
@@ -143,6 +147,14 @@ impl WorkbenchApp {
         if let Some(every) = options.profile_every {
             settings.config.layer_profiling = LayerProfiling::Sampled { every };
         }
+        if options.batch.is_some() {
+            settings.config.batch = options.batch;
+        }
+        settings.config.dims.extend(options.dims.iter().cloned());
+        settings
+            .config
+            .shapes
+            .extend(options.shapes.iter().cloned());
         if let Some(rate_per_sec) = options.rate {
             settings.config.load = crate::engine::LoadMode::Open {
                 rate_per_sec,

@@ -721,3 +721,22 @@ fn opening_another_model_drops_the_previous_models_settings() {
             .is_some()
     );
 }
+
+/// `gui --dim` and `--shape` set the opened model's dims (and the model
+/// keeps those that are its own).
+#[test]
+fn the_gui_command_takes_dims() {
+    let options = GuiOptions {
+        model: Some(crate::repo_path("sample_models/transformer.onnx")),
+        dims: vec![("seq".to_owned(), 32), ("other_model_dim".to_owned(), 7)],
+        ..GuiOptions::default()
+    };
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 1000.0))
+        .wgpu()
+        .build_eframe(move |cc| WorkbenchApp::new(cc, options.clone()));
+    step_until(&mut harness, "the model", |app| app.model.is_some());
+    let dims = &harness.state().settings.config.dims;
+    assert_eq!(dims.get("seq"), Some(&32));
+    assert!(!dims.contains_key("other_model_dim"), "{dims:?}");
+}

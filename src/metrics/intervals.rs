@@ -92,7 +92,9 @@ pub fn stability_with_drift(
     let views: Vec<WindowView<'_>> = full
         .iter()
         .map(|(index, window)| WindowView {
-            throughput_per_sec: window.inferences_per_sec,
+            // Requests, the arrivals' unit: the jump rule's Poisson
+            // allowance counts them (a batch of 8 is one arrival).
+            throughput_per_sec: window.requests_per_sec,
             latency: histograms.get(*index).copied().flatten(),
         })
         .collect();

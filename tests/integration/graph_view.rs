@@ -472,3 +472,22 @@ fn graph_layout_of_a_model() {
         );
     }
 }
+
+/// "Fit" keeps a long graph readable: MobileNetV2 blocks (74 nodes, one
+/// tall column) open at a legible zoom from their inputs, with the
+/// overview showing the rest, instead of a sliver at 16 %.
+#[test]
+fn fit_keeps_a_long_graph_readable() {
+    let mut harness = harness_of_height(900.0);
+    harness.step();
+    harness.state_mut().open_model(super::repo_path(
+        "tests/data/models/mobilenet_v2_blocks.onnx",
+    ));
+    step_until(&mut harness, "the model", |app| app.model.is_some());
+    harness.run_steps(3);
+    let view = &harness.state().graph_view;
+    assert!(view.zoom() >= 0.6, "zoom {}", view.zoom());
+    // The first node is in view, at the top.
+    let stem = view.screen_pos_of("stem").expect("the stem is drawn");
+    assert!(stem.y > 0.0 && stem.y < 900.0, "{stem:?}");
+}

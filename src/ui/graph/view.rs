@@ -33,6 +33,10 @@ const LAYER_SPACING_TB: f32 = 80.0;
 const LAYER_SPACING_LR: f32 = 220.0;
 /// Below this zoom no text is drawn.
 const MIN_TEXT_ZOOM: f32 = 0.4;
+/// The least zoom "Fit" goes to: box labels stay legible.
+const READABLE_ZOOM: f32 = 0.6;
+/// Width of the overview in the corner, in points.
+const OVERVIEW_SIZE: f32 = 110.0;
 /// From this zoom on, edges carry their tensor's shape.
 const EDGE_LABEL_ZOOM: f32 = 0.9;
 /// Zoom limits.
@@ -87,6 +91,11 @@ pub struct GraphView {
 }
 
 impl GraphView {
+    /// Screen points per graph unit.
+    pub fn zoom(&self) -> f32 {
+        self.zoom
+    }
+
     /// A fresh view for another model that keeps the user's choices of
     /// direction and colouring (the search, the collapsed chains and the
     /// zoom belonged to the previous model).
@@ -287,15 +296,83 @@ impl GraphView {
         Pos2::ZERO + self.offset + (screen - self.canvas.min) / self.zoom
     }
 
-    /// Shows the whole graph in the canvas.
+    /// Shows the whole graph in the canvas when it stays readable;
+    /// otherwise fits its breadth at a readable zoom (at least
+    /// [`READABLE_ZOOM`]) from its start (the inputs), and the overview in
+    /// the corner shows the rest.
     fn fit(&mut self) {
         let bounds = self.bounds().expand(20.0);
         let size = self.canvas.size();
-        self.zoom = (size.x / bounds.width())
-            .min(size.y / bounds.height())
-            .clamp(ZOOM_RANGE.0, 1.0);
+        let whole = (size.x / bounds.width()).min(size.y / bounds.height());
+        if whole >= READABLE_ZOOM {
+            self.zoom = whole.clamp(ZOOM_RANGE.0, 1.0);
+            let shown = bounds.size() * self.zoom;
+            self.offset = bounds.min.to_vec2() - (size - shown) / (2.0 * self.zoom);
+            return;
+        }
+        let breadth = match self.direction {
+            Direction::TopToBottom => size.x / bounds.width(),
+            Direction::LeftToRight => size.y / bounds.height(),
+        };
+        self.zoom = breadth.clamp(READABLE_ZOOM, 1.0);
         let shown = bounds.size() * self.zoom;
-        self.offset = bounds.min.to_vec2() - (size - shown) / (2.0 * self.zoom);
+        let centred = bounds.min.to_vec2() - (size - shown) / (2.0 * self.zoom);
+        self.offset = match self.direction {
+            Direction::TopToBottom => vec2(centred.x, bounds.min.y),
+            Direction::LeftToRight => vec2(bounds.min.x, centred.y),
+        };
+    }
+
+    /// The overview in the canvas's top-right corner when the graph does
+    /// not fit: every box, and the part in view; a click or drag there
+    /// moves the view.
+    fn overview_ui(&mut self, ui: &Ui, canvas: Rect) {
+        let Some(shown) = &self.shown else { return };
+        let bounds = self.bounds().expand(20.0);
+        let view = Rect::from_min_max(self.to_graph(canvas.min), self.to_graph(canvas.max));
+        if view.contains_rect(bounds) {
+            return;
+        }
+        let scale = (OVERVIEW_SIZE / bounds.width()).min(OVERVIEW_SIZE * 1.6 / bounds.height());
+        let size = bounds.size() * scale;
+        let frame = Rect::from_min_size(
+            pos2(canvas.right() - size.x - 8.0, canvas.top() + 8.0),
+            size,
+        );
+        let to_overview = |p: Pos2| frame.min + (p - bounds.min) * scale;
+        let painter = ui.painter_at(canvas);
+        painter.rect_filled(
+            frame.expand(3.0),
+            CornerRadius::same(3),
+            Color32::from_black_alpha(200),
+        );
+        for item in 0..shown.items.len() {
+            let rect = self.item_rect(shown, item);
+            painter.rect_filled(
+                Rect::from_min_max(to_overview(rect.min), to_overview(rect.max)),
+                CornerRadius::ZERO,
+                Color32::from_gray(110),
+            );
+        }
+        let viewport = Rect::from_min_max(to_overview(view.min), to_overview(view.max))
+            .intersect(frame.expand(2.0));
+        painter.rect_stroke(
+            viewport,
+            CornerRadius::same(1),
+            Stroke::new(1.5, ui.visuals().selection.stroke.color),
+            egui::StrokeKind::Outside,
+        );
+        let response = ui.interact(
+            frame,
+            ui.scope_id().with("graph_overview"),
+            egui::Sense::click_and_drag(),
+        );
+        if (response.clicked() || response.dragged())
+            && let Some(pos) = response.interact_pointer_pos()
+        {
+            let target = bounds.min + (pos - frame.min) / scale;
+            self.offset = target.to_vec2() - canvas.size() / (2.0 * self.zoom);
+        }
     }
 
     /// Centres the camera on model node `node` (expanding its chain), at a
@@ -688,6 +765,7 @@ impl GraphView {
             FontId::proportional(11.0),
             Color32::from_gray(140),
         );
+        self.overview_ui(ui, rect);
         match clicked {
             Some(Some(Ok(chain))) => {
                 self.collapsed.remove(&chain);

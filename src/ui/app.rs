@@ -582,6 +582,12 @@ impl WorkbenchApp {
                     }
                     self.selection = Selection::default();
                     self.graph_view = self.graph_view.for_another_model();
+                    self.layers_tab.state.source_ops = model
+                        .graph
+                        .nodes
+                        .iter()
+                        .map(|node| (node.id.clone(), node.op_type.clone()))
+                        .collect();
                     if !dropped.is_empty() && self.model.is_some() {
                         self.info(format!(
                             "Settings of the previous model were not kept: {}.",

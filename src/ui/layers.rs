@@ -80,6 +80,10 @@ pub struct LayersState {
     pub by_source: bool,
     /// The selection generation the table last scrolled to.
     pub seen_generation: u64,
+    /// The open model's op type per source node id, so a source row shows
+    /// its own op (a BatchNormalization fused into a Conv is still a
+    /// BatchNormalization).
+    pub source_ops: std::collections::HashMap<String, String>,
 }
 
 /// Per-node GPU time from CUPTI, when the run recorded it.
@@ -516,7 +520,22 @@ fn source_table_ui(
                     }
                 });
                 row.col(|ui| {
-                    ui.label(stats.op_types.join(", "));
+                    let kernels = stats.op_types.join(", ");
+                    match state.source_ops.get(&stats.source_node) {
+                        Some(op) if stats.op_types.len() == 1 && stats.op_types[0] == *op => {
+                            ui.label(op);
+                        }
+                        Some(op) => {
+                            ui.label(format!("{op} (in {kernels})")).on_hover_text(
+                                "The source node's op, and the op of the kernel ONNX Runtime ran it in",
+                            );
+                        }
+                        None => {
+                            ui.label(&kernels).on_hover_text(
+                                "The op of the kernel that ran it (open the model to see the source node's own op)",
+                            );
+                        }
+                    }
                 });
                 row.col(|ui| {
                     ui.label(source_text(&stats.optimized_nodes))

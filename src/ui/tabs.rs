@@ -297,7 +297,7 @@ pub fn live_tab_ui(ui: &mut Ui, view: &RunView<'_>) {
 /// The Layers tab; owns how its node table is sorted and shown.
 #[derive(Default)]
 pub struct LayersTab {
-    state: LayersState,
+    pub state: LayersState,
     /// Generative sessions: all runs (`None`), or one phase's report.
     phase: Option<usize>,
 }

@@ -33,6 +33,9 @@ pub struct TopBar<'a> {
     pub runtime_status: Option<&'a Result<RuntimeStatus, UiError>>,
 }
 
+/// Size of the Run/Stop button, the wider label's.
+const RUN_BUTTON_SIZE: egui::Vec2 = egui::vec2(44.0, 0.0);
+
 /// Draws the top bar; buttons push actions.
 pub fn top_bar_ui(ui: &mut Ui, bar: &TopBar<'_>, actions: &mut ActionQueue) {
     ui.horizontal(|ui| {
@@ -43,9 +46,14 @@ pub fn top_bar_ui(ui: &mut Ui, bar: &TopBar<'_>, actions: &mut ActionQueue) {
             actions.push(Action::PickFile(PickPurpose::OpenSession));
         }
         ui.separator();
+        // Run and Stop share one width, so nothing after them moves when a
+        // run starts or ends.
         if bar.run.is_some() {
             if ui
-                .button(RichText::new("Stop").color(theme::ERROR))
+                .add(
+                    egui::Button::new(RichText::new("Stop").color(theme::ERROR))
+                        .min_size(RUN_BUTTON_SIZE),
+                )
                 .clicked()
             {
                 actions.push(Action::StopRun);
@@ -53,7 +61,7 @@ pub fn top_bar_ui(ui: &mut Ui, bar: &TopBar<'_>, actions: &mut ActionQueue) {
         } else {
             let response = ui.add_enabled(
                 bar.can_run,
-                egui::Button::new(RichText::new("Run").strong()),
+                egui::Button::new(RichText::new("Run").strong()).min_size(RUN_BUTTON_SIZE),
             );
             if response.clicked() {
                 actions.push(Action::StartRun);

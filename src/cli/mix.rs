@@ -794,6 +794,14 @@ slo = "p99=10ms"
     }
 
     #[test]
+    fn the_sample_mix_reads() {
+        let spec = read_mix_file(&models_dir().join("mix.toml")).expect("the sample mix");
+        let names: Vec<&str> = spec.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["det", "cls", "rec"]);
+        assert!(spec.entries.iter().all(|entry| entry.model.is_file()));
+    }
+
+    #[test]
     fn a_saved_mix_reads_back_to_the_same_configs() {
         let text = r#"duration = "3s"
 [[model]]

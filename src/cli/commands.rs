@@ -167,26 +167,19 @@ pub(super) fn profile(args: &ProfileArgs) -> anyhow::Result<u8> {
     let document = SessionDocument::new(record);
 
     let mut export_failed = false;
-    let mut report_line = |result: Result<String, crate::session::SessionError>| match result {
-        Ok(message) => eprintln!("{message}"),
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            export_failed = true;
-        }
-    };
     if let Some(path) = &args.export {
-        report_line(
+        export_failed |= export_line(
             write_json(&document, path).map(|()| format!("session written to {}", path.display())),
         );
     }
     if let Some(dir) = &args.export_csv {
-        report_line(
+        export_failed |= export_line(
             write_csv(&document, dir)
                 .map(|paths| format!("{} CSV files written to {}", paths.len(), dir.display())),
         );
     }
     if let Some(path) = &args.export_trace {
-        report_line(
+        export_failed |= export_line(
             write_chrome_trace(&document, path)
                 .map(|()| format!("trace written to {}", path.display())),
         );
@@ -199,13 +192,10 @@ pub(super) fn profile(args: &ProfileArgs) -> anyhow::Result<u8> {
                 "--export-annotated needs the model file: give MODEL (a remote target has no per-node timings)"
             )),
         };
-        match written {
-            Ok(summary) => eprintln!("annotated model written to {} ({summary})", path.display()),
-            Err(err) => {
-                eprintln!("error: {err:#}");
-                export_failed = true;
-            }
-        }
+        export_failed |=
+            export_line(written.map(|summary| {
+                format!("annotated model written to {} ({summary})", path.display())
+            }));
     }
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&document)?);
@@ -306,6 +296,21 @@ fn repeat_line(record: &crate::engine::RunRecord) -> String {
 }
 
 /// Fails early when an export destination cannot be written, before the run.
+/// Prints what an export wrote, or why it could not (with its causes);
+/// returns true when it failed.
+pub(super) fn export_line<E: std::fmt::Display>(outcome: Result<String, E>) -> bool {
+    match outcome {
+        Ok(message) => {
+            eprintln!("{message}");
+            false
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            true
+        }
+    }
+}
+
 pub(super) fn check_output_paths(args: &ProfileArgs) -> Result<(), CliError> {
     for path in [&args.export, &args.export_trace, &args.export_annotated]
         .into_iter()

@@ -18,6 +18,7 @@ use clap::{CommandFactory as _, Parser as _};
 use super::{
     Cli, Command, EXIT_NO_PASSING_POINT, SweepArgs,
     args::{Baseline, ProfileArgs},
+    commands::export_line,
 };
 use crate::{
     engine::LayerProfiling,
@@ -465,25 +466,18 @@ pub(super) fn run(args: &ProfileArgs, mix_file: &Path) -> anyhow::Result<u8> {
         out!("{}", render_mix_report(&document));
     }
     let mut failed_export = false;
-    let mut report = |result: Result<String, crate::session::SessionError>| match result {
-        Ok(message) => eprintln!("{message}"),
-        Err(err) => {
-            eprintln!("error: {err}");
-            failed_export = true;
-        }
-    };
     if let Some(path) = &args.export {
-        report(
+        failed_export |= export_line(
             document
                 .write_json(path)
                 .map(|()| format!("mix written to {}", path.display())),
         );
     }
     if let Some(dir) = &args.export_csv {
-        report(write_mix_csv(&document, dir));
+        failed_export |= export_line(write_mix_csv(&document, dir));
     }
     if let Some(path) = &args.export_trace {
-        report(
+        failed_export |= export_line(
             write_mix_trace(&document, path)
                 .map(|()| format!("trace written to {}", path.display())),
         );
@@ -500,16 +494,13 @@ pub(super) fn run(args: &ProfileArgs, mix_file: &Path) -> anyhow::Result<u8> {
 /// Prints and writes an allocation search. Exit status as [`scale`]'s,
 /// with "found" meaning one value has a confirmed factor.
 fn allocation_output(args: &SweepArgs, document: &AllocationDocument) -> anyhow::Result<u8> {
-    let mut failed_export = false;
-    if let Some(path) = &args.profile.export {
-        match document.write_json(path) {
-            Ok(()) => eprintln!("allocation search written to {}", path.display()),
-            Err(err) => {
-                eprintln!("error: {err}");
-                failed_export = true;
-            }
-        }
-    }
+    let failed_export = args.profile.export.as_ref().is_some_and(|path| {
+        export_line(
+            document
+                .write_json(path)
+                .map(|()| format!("allocation search written to {}", path.display())),
+        )
+    });
     if args.profile.export_csv.is_some() {
         eprintln!(
             "note: --export-csv writes a single scale search; an allocation search is written by --export"
@@ -601,13 +592,11 @@ pub(super) fn scale(args: &SweepArgs, mix_file: &Path) -> anyhow::Result<u8> {
     let document = search_scale(&spec, &options, &mut progress, &stop)?;
     let mut failed_export = false;
     if let Some(path) = &args.profile.export {
-        match document.write_json(path) {
-            Ok(()) => eprintln!("scale search written to {}", path.display()),
-            Err(err) => {
-                eprintln!("error: {err}");
-                failed_export = true;
-            }
-        }
+        failed_export |= export_line(
+            document
+                .write_json(path)
+                .map(|()| format!("scale search written to {}", path.display())),
+        );
     }
     if let Some(dir) = &args.profile.export_csv {
         let path = dir.join("scale.csv");
@@ -615,13 +604,11 @@ pub(super) fn scale(args: &SweepArgs, mix_file: &Path) -> anyhow::Result<u8> {
             .map_err(|err| err.to_string())
             .and_then(|()| document.to_csv().map_err(|err| err.to_string()))
             .and_then(|csv| crate::util::write_atomic(&path, &csv).map_err(|err| err.to_string()));
-        match written {
-            Ok(()) => eprintln!("probes written to {}", path.display()),
-            Err(err) => {
-                eprintln!("error: cannot write {}: {err}", path.display());
-                failed_export = true;
-            }
-        }
+        failed_export |= export_line(
+            written
+                .map(|()| format!("probes written to {}", path.display()))
+                .map_err(|err| format!("cannot write {}: {err}", path.display())),
+        );
     }
     if args.profile.json {
         outln!("{}", serde_json::to_string_pretty(&document)?);

@@ -7,7 +7,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{EXIT_NO_PASSING_POINT, SweepArgs, commands::check_output_paths};
+use super::{
+    EXIT_NO_PASSING_POINT, SweepArgs,
+    commands::{check_output_paths, export_line},
+};
 use crate::{
     session::{SweepDocument, render_sweep_report},
     tune::{Slo, SweepHandle, SweepProgress, SweepSpec, TuneError, VaryDimension},
@@ -123,26 +126,22 @@ pub(super) fn sweep(args: &SweepArgs) -> anyhow::Result<u8> {
     let document = SweepDocument::new(result);
     let mut export_failed = false;
     if let Some(path) = &args.profile.export {
-        match document.write_json(path) {
-            Ok(()) => eprintln!("sweep written to {}", path.display()),
-            Err(err) => {
-                eprintln!("error: {err:#}");
-                export_failed = true;
-            }
-        }
+        export_failed |= export_line(
+            document
+                .write_json(path)
+                .map(|()| format!("sweep written to {}", path.display())),
+        );
     }
     if let Some(dir) = &args.profile.export_csv {
         let path = dir.join("sweep_points.csv");
         let written = std::fs::create_dir_all(dir)
             .map_err(|err| err.to_string())
             .and_then(|()| document.write_csv(&path).map_err(|err| err.to_string()));
-        match written {
-            Ok(()) => eprintln!("points written to {}", path.display()),
-            Err(err) => {
-                eprintln!("error: cannot write {}: {err}", path.display());
-                export_failed = true;
-            }
-        }
+        export_failed |= export_line(
+            written
+                .map(|()| format!("points written to {}", path.display()))
+                .map_err(|err| format!("cannot write {}: {err}", path.display())),
+        );
     }
     if args.profile.json {
         outln!("{}", serde_json::to_string_pretty(&document)?);

@@ -178,7 +178,12 @@ impl AllocationDocument {
 
     /// Parses the document; `path` is only used in messages.
     pub fn from_json(text: &str, path: &std::path::Path) -> Result<Self, SessionError> {
-        crate::session::kinds::parse_kind(text, path, ALLOCATION_KIND, &[ALLOCATION_FORMAT_VERSION])
+        crate::session::kinds::parse_kind(
+            text,
+            path,
+            Some(ALLOCATION_KIND),
+            &[ALLOCATION_FORMAT_VERSION],
+        )
     }
 
     /// Writes the document as pretty JSON, atomically.

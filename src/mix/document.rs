@@ -72,7 +72,7 @@ impl MixDocument {
 
     /// Parses the document; `path` is only used in messages.
     pub fn from_json(text: &str, path: &std::path::Path) -> Result<Self, SessionError> {
-        crate::session::kinds::parse_kind(text, path, MIX_KIND, &[MIX_FORMAT_VERSION])
+        crate::session::kinds::parse_kind(text, path, Some(MIX_KIND), &[MIX_FORMAT_VERSION])
     }
 
     /// Writes the document as pretty JSON, atomically.

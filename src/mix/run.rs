@@ -40,7 +40,7 @@ pub enum MixError {
         "nothing in the mix can fail: give at least one entry an SLO (slo = \"p99=...\") or an open-loop rate"
     )]
     NothingToScale,
-    #[error("--vary {text}: {reason}")]
+    #[error("the entry setting to vary, {text}: {reason}")]
     BadVary { text: String, reason: String },
     #[error("the mix's thread failed: {0}")]
     Thread(String),

@@ -112,7 +112,7 @@ impl ScaleDocument {
 
     /// Parses the document; `path` is only used in messages.
     pub fn from_json(text: &str, path: &std::path::Path) -> Result<Self, SessionError> {
-        crate::session::kinds::parse_kind(text, path, SCALE_KIND, &[SCALE_FORMAT_VERSION])
+        crate::session::kinds::parse_kind(text, path, Some(SCALE_KIND), &[SCALE_FORMAT_VERSION])
     }
 
     /// Writes the document as pretty JSON, atomically.

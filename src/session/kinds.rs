@@ -18,12 +18,13 @@ pub fn document_kind(text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Parses a document of `kind` whose `format_version` is one of
-/// `supported`; `path` is only used in messages.
+/// Parses a document of `kind` (`None`: a session, which has no kind)
+/// whose `format_version` is one of `supported`; `path` is only used in
+/// messages.
 pub fn parse_kind<T: DeserializeOwned>(
     text: &str,
     path: &Path,
-    kind: &str,
+    kind: Option<&str>,
     supported: &[u32],
 ) -> Result<T, SessionError> {
     let not_one = |reason: String| SessionError::NotASession {
@@ -32,7 +33,9 @@ pub fn parse_kind<T: DeserializeOwned>(
     };
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|err| not_one(format!("invalid JSON ({err})")))?;
-    if value.get("kind").and_then(serde_json::Value::as_str) != Some(kind) {
+    if let Some(kind) = kind
+        && value.get("kind").and_then(serde_json::Value::as_str) != Some(kind)
+    {
         return Err(not_one(format!(
             "not a {kind} document (no \"kind\": \"{kind}\")"
         )));
@@ -72,17 +75,22 @@ mod tests {
         assert_eq!(document_kind(r#"{"format_version": 1}"#), None);
         assert_eq!(document_kind("not json"), None);
         let path = Path::new("x.json");
-        let ok: serde_json::Value =
-            parse_kind(r#"{"kind": "mix", "format_version": 1}"#, path, "mix", &[1])
-                .expect("parses");
+        let ok: serde_json::Value = parse_kind(
+            r#"{"kind": "mix", "format_version": 1}"#,
+            path,
+            Some("mix"),
+            &[1],
+        )
+        .expect("parses");
         assert_eq!(ok["kind"], "mix");
-        let other = parse_kind::<serde_json::Value>(r#"{"kind": "sweep"}"#, path, "mix", &[1])
-            .expect_err("another kind");
+        let other =
+            parse_kind::<serde_json::Value>(r#"{"kind": "sweep"}"#, path, Some("mix"), &[1])
+                .expect_err("another kind");
         assert!(other.to_string().contains("not a mix document"), "{other}");
         let newer = parse_kind::<serde_json::Value>(
             r#"{"kind": "mix", "format_version": 9}"#,
             path,
-            "mix",
+            Some("mix"),
             &[1],
         )
         .expect_err("a newer version");

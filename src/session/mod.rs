@@ -131,28 +131,7 @@ impl SessionDocument {
 
     /// Parses session JSON; `path` is only used in messages.
     pub fn from_json(text: &str, path: &Path) -> Result<Self, SessionError> {
-        let not_a_session = |reason: String| SessionError::NotASession {
-            reason,
-            path: path.to_path_buf(),
-        };
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|err| not_a_session(format!("invalid JSON ({err})")))?;
-        let Some(version) = value
-            .get("format_version")
-            .and_then(serde_json::Value::as_u64)
-        else {
-            return Err(not_a_session("no format_version field".to_owned()));
-        };
-        let version = u32::try_from(version).unwrap_or(u32::MAX);
-        if !SUPPORTED_FORMAT_VERSIONS.contains(&version) {
-            return Err(SessionError::UnsupportedVersion {
-                found: version,
-                supported: SUPPORTED_FORMAT_VERSIONS.to_vec(),
-                path: path.to_path_buf(),
-            });
-        }
-        serde_json::from_value(value)
-            .map_err(|err| not_a_session(format!("unexpected content ({err})")))
+        kinds::parse_kind(text, path, None, SUPPORTED_FORMAT_VERSIONS)
     }
 }
 

@@ -182,7 +182,7 @@ impl SweepDocument {
 
     /// Parses sweep JSON; `path` is only used in messages.
     pub fn from_json(text: &str, path: &Path) -> Result<Self, SessionError> {
-        super::kinds::parse_kind(text, path, SWEEP_KIND, SUPPORTED_SWEEP_VERSIONS)
+        super::kinds::parse_kind(text, path, Some(SWEEP_KIND), SUPPORTED_SWEEP_VERSIONS)
     }
 
     /// Writes the document as pretty JSON, atomically.

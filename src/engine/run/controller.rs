@@ -62,25 +62,28 @@ pub struct RunWatch {
 }
 
 impl RunWatch {
-    /// See [`RunHandle::snapshot`].
+    /// The latest published snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.shared.snapshot.load_full()
     }
 
-    /// See [`RunHandle::phase`].
+    /// The current phase.
     pub fn phase(&self) -> RunPhase {
         self.shared.phase()
     }
 
-    /// See [`RunHandle::stage`].
+    /// While starting: what the start-up does now (`converting the model
+    /// and checking its outputs`, `creating session 2 of 4`...).
     pub fn stage(&self) -> String {
         self.shared.stage()
     }
 }
 
-/// A running (or finished) profiling run.
+/// A running (or finished) profiling run. Its live state is read through
+/// the [`RunWatch`] it holds (also handed to other threads by
+/// [`RunHandle::watch`]).
 pub struct RunHandle {
-    shared: Arc<RunShared>,
+    live: RunWatch,
     control: Arc<Control>,
     thread: Option<JoinHandle<RunRecord>>,
     config: ProfileConfig,
@@ -106,34 +109,31 @@ impl RunHandle {
             })
             .map_err(EngineError::Thread)?;
         Ok(Self {
-            shared,
+            live: RunWatch { shared },
             control,
             thread: Some(thread),
             config,
         })
     }
 
-    /// The latest published snapshot.
+    /// See [`RunWatch::snapshot`].
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.shared.snapshot.load_full()
+        self.live.snapshot()
     }
 
-    /// The current phase.
+    /// See [`RunWatch::phase`].
     pub fn phase(&self) -> RunPhase {
-        self.shared.phase()
+        self.live.phase()
     }
 
-    /// While starting: what the start-up does now (`converting the model
-    /// and checking its outputs`, `creating session 2 of 4`...).
+    /// See [`RunWatch::stage`].
     pub fn stage(&self) -> String {
-        self.shared.stage()
+        self.live.stage()
     }
 
     /// A reader of this run's live state for another thread.
     pub fn watch(&self) -> RunWatch {
-        RunWatch {
-            shared: Arc::clone(&self.shared),
-        }
+        self.live.clone()
     }
 
     /// Asks the run to stop now. In-flight inferences are aborted; what was
@@ -145,7 +145,7 @@ impl RunHandle {
     /// A handle that can stop the run from elsewhere (a Ctrl-C handler).
     pub fn stopper(&self) -> RunStopper {
         RunStopper {
-            shared: Arc::clone(&self.shared),
+            shared: Arc::clone(&self.live.shared),
             control: Arc::clone(&self.control),
         }
     }

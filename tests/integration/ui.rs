@@ -16,10 +16,16 @@ fn harness() -> Harness<'static, WorkbenchApp> {
 
 /// The workbench in a window 1400 wide and `height` tall.
 pub(crate) fn harness_of_height(height: f32) -> Harness<'static, WorkbenchApp> {
+    harness_with(height, GuiOptions::default())
+}
+
+/// The workbench started with `options` (as the `gui` command's flags
+/// give them), in a window 1400 wide and `height` tall.
+pub(crate) fn harness_with(height: f32, options: GuiOptions) -> Harness<'static, WorkbenchApp> {
     Harness::builder()
         .with_size(egui::vec2(1400.0, height))
         .wgpu()
-        .build_eframe(|cc| WorkbenchApp::new(cc, GuiOptions::default()))
+        .build_eframe(move |cc| WorkbenchApp::new(cc, options.clone()))
 }
 
 /// Steps the UI in real time until `done` holds.
@@ -491,10 +497,7 @@ fn an_autorun_writes_its_session_when_asked() {
         export_session: Some(path.clone()),
         ..GuiOptions::default()
     };
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1400.0, 900.0))
-        .wgpu()
-        .build_eframe(move |cc| WorkbenchApp::new(cc, options.clone()));
+    let mut harness = harness_with(900.0, options);
     let written = path.clone();
     step_until(&mut harness, "the session file", move |_| written.is_file());
     let document = onnx_workbench::session::SessionDocument::load(&path).expect("a valid session");
@@ -511,10 +514,7 @@ fn unnamed_dims_are_set_one_by_one_in_the_config_panel() {
         model: Some(crate::repo_path("tests/data/models/two_unnamed_dims.onnx")),
         ..GuiOptions::default()
     };
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1400.0, 1000.0))
-        .wgpu()
-        .build_eframe(move |cc| WorkbenchApp::new(cc, options.clone()));
+    let mut harness = harness_with(1000.0, options);
     step_until(&mut harness, "the model", |app| app.model.is_some());
     for (index, value) in [(0, 2.0), (1, 5.0), (2, 7.0)] {
         let fields: Vec<_> = harness
@@ -541,10 +541,7 @@ fn an_open_loop_run_shows_its_validity_badge_and_lateness() {
         rate: Some(300.0),
         ..GuiOptions::default()
     };
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1400.0, 900.0))
-        .wgpu()
-        .build_eframe(move |cc| WorkbenchApp::new(cc, options.clone()));
+    let mut harness = harness_with(900.0, options);
     step_until(&mut harness, "a live verdict", |app| {
         app.live_validity().is_some()
     });
@@ -642,10 +639,7 @@ fn the_mix_tab_runs_a_mix_file_and_tabulates_each_entry() {
         read_mix: Some(onnx_workbench::cli::read_mix_for_window),
         ..GuiOptions::default()
     };
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1400.0, 1000.0))
-        .wgpu()
-        .build_eframe(move |cc| WorkbenchApp::new(cc, options.clone()));
+    let mut harness = harness_with(1000.0, options);
     harness.step();
     assert_eq!(harness.state().tab, onnx_workbench::ui::Tab::Mix);
     let rows = &harness.state().mix.rows;
@@ -731,10 +725,7 @@ fn the_gui_command_takes_dims() {
         dims: vec![("seq".to_owned(), 32), ("other_model_dim".to_owned(), 7)],
         ..GuiOptions::default()
     };
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1400.0, 1000.0))
-        .wgpu()
-        .build_eframe(move |cc| WorkbenchApp::new(cc, options.clone()));
+    let mut harness = harness_with(1000.0, options);
     step_until(&mut harness, "the model", |app| app.model.is_some());
     let dims = &harness.state().settings.config.dims;
     assert_eq!(dims.get("seq"), Some(&32));

@@ -197,13 +197,7 @@ fn judge_entry(name: &str, record: &RunRecord, stability: f64) -> EntryJudgement
 
 /// Pass when every entry passed, fail when one failed, else undecided.
 fn combined(entries: &[EntryJudgement]) -> Decision {
-    if entries.iter().any(|e| e.decision == Decision::Fail) {
-        Decision::Fail
-    } else if entries.iter().any(|e| e.decision == Decision::Undecided) {
-        Decision::Undecided
-    } else {
-        Decision::Pass
-    }
+    Decision::all(entries.iter().map(|entry| entry.decision))
 }
 
 /// The search under way.

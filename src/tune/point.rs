@@ -148,13 +148,7 @@ pub fn judge(record: &RunRecord, slo: &Slo) -> Verdict {
         ));
         decisions.push(Decision::Fail);
     }
-    let decision = if decisions.contains(&Decision::Fail) {
-        Decision::Fail
-    } else if decisions.contains(&Decision::Undecided) {
-        Decision::Undecided
-    } else {
-        Decision::Pass
-    };
+    let decision = Decision::all(decisions);
     Verdict {
         decision,
         details,

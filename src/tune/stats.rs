@@ -78,6 +78,21 @@ pub enum Decision {
     Undecided,
 }
 
+impl Decision {
+    /// The decision of several tests that must all pass: a failure fails
+    /// them, else one undecided leaves them undecided, else they pass
+    /// (none at all pass).
+    pub fn all(decisions: impl IntoIterator<Item = Self>) -> Self {
+        decisions
+            .into_iter()
+            .fold(Self::Pass, |all, decision| match (all, decision) {
+                (Self::Fail, _) | (_, Self::Fail) => Self::Fail,
+                (Self::Undecided, _) | (_, Self::Undecided) => Self::Undecided,
+                _ => Self::Pass,
+            })
+    }
+}
+
 impl std::fmt::Display for Decision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

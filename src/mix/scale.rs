@@ -106,9 +106,9 @@ fn entry_slo(config: &ProfileConfig) -> Slo {
 }
 
 /// The measured period an open-loop entry needs so its highest latency
-/// percentile can pass the test (the fewest requests with none over the
-/// bound, at its rate); `None` for a closed loop or without a bound.
-fn decision_secs(config: &ProfileConfig) -> Option<f64> {
+/// percentile can pass the test, and the fewest requests (none over the
+/// bound) that pass it; `None` for a closed loop or without a bound.
+fn decision_secs(config: &ProfileConfig) -> Option<(f64, u64)> {
     let LoadMode::Open { rate_per_sec, .. } = config.load else {
         return None;
     };
@@ -118,7 +118,8 @@ fn decision_secs(config: &ProfileConfig) -> Option<f64> {
         .map(|bound| bound.percentile.quantile())
         .reduce(f64::max)?;
     let requests = crate::metrics::confidence::min_requests_to_pass(quantile, PASS_CONFIDENCE);
-    Some(DECISION_MARGIN * requests as f64 / rate_per_sec.max(f64::MIN_POSITIVE))
+    let secs = DECISION_MARGIN * requests as f64 / rate_per_sec.max(f64::MIN_POSITIVE);
+    Some((secs, requests))
 }
 
 /// The configs of every entry at `factor`, all with one measured period
@@ -137,7 +138,7 @@ fn probe_configs(spec: &MixSpec, factor: f64) -> Result<Vec<ProfileConfig>, Stri
         .fold(0.0, f64::max);
     let mut duration = asked;
     for (entry, config) in spec.entries.iter().zip(&configs) {
-        let Some(needed) = decision_secs(config) else {
+        let Some((needed, requests)) = decision_secs(config) else {
             continue;
         };
         if needed > MAX_PROBE_SECS.max(asked) {
@@ -148,7 +149,7 @@ fn probe_configs(spec: &MixSpec, factor: f64) -> Result<Vec<ProfileConfig>, Stri
                 entry.name,
                 bound.collect::<Vec<_>>().join("/"),
                 needed,
-                (needed / DECISION_MARGIN * rate_of(config)).round(),
+                requests,
                 load_text(config)
             ));
         }
@@ -159,13 +160,6 @@ fn probe_configs(spec: &MixSpec, factor: f64) -> Result<Vec<ProfileConfig>, Stri
         config.max_requests = None;
     }
     Ok(configs)
-}
-
-fn rate_of(config: &ProfileConfig) -> f64 {
-    match config.load {
-        LoadMode::Open { rate_per_sec, .. } => rate_per_sec,
-        LoadMode::Closed => 0.0,
-    }
 }
 
 /// Judges one entry's run at a factor.

@@ -11,7 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{CliError, EXIT_REQUESTS_FAILED, InspectArgs, ProfileArgs, ReportArgs, TransformArgs};
+use super::{
+    CliError, EXIT_REQUESTS_FAILED, InspectArgs, ProfileArgs, ReportArgs, TransformArgs,
+    export_line,
+};
 use crate::{
     engine::{ProfileConfig, RunHandle, RunStatus, verify::apply_checked},
     metrics::{RunPhase, Snapshot},
@@ -296,21 +299,6 @@ fn repeat_line(record: &crate::engine::RunRecord) -> String {
 }
 
 /// Fails early when an export destination cannot be written, before the run.
-/// Prints what an export wrote, or why it could not (with its causes);
-/// returns true when it failed.
-pub(super) fn export_line<E: std::fmt::Display>(outcome: Result<String, E>) -> bool {
-    match outcome {
-        Ok(message) => {
-            eprintln!("{message}");
-            false
-        }
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            true
-        }
-    }
-}
-
 pub(super) fn check_output_paths(args: &ProfileArgs) -> Result<(), CliError> {
     for path in [&args.export, &args.export_trace, &args.export_annotated]
         .into_iter()

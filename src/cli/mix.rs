@@ -18,7 +18,7 @@ use clap::{CommandFactory as _, Parser as _};
 use super::{
     Cli, Command, EXIT_NO_PASSING_POINT, SweepArgs,
     args::{Baseline, ProfileArgs},
-    commands::export_line,
+    export_line,
 };
 use crate::{
     engine::LayerProfiling,

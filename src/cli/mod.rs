@@ -122,6 +122,21 @@ pub fn read_mix_for_window(path: &std::path::Path) -> Result<crate::mix::MixSpec
     mix::read_mix_file(path).map_err(|err| err.to_string())
 }
 
+/// Prints what an export wrote, or why it could not (with its causes);
+/// returns true when it failed.
+pub(super) fn export_line<E: std::fmt::Display>(outcome: Result<String, E>) -> bool {
+    match outcome {
+        Ok(message) => {
+            eprintln!("{message}");
+            false
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            true
+        }
+    }
+}
+
 /// The error and its causes on one line, `error: cause: cause`, as `{:#}`
 /// prints an [`anyhow::Error`], except that a cause is not repeated when the
 /// message before it already holds its text. The error enums put their

@@ -7,10 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{
-    EXIT_NO_PASSING_POINT, SweepArgs,
-    commands::{check_output_paths, export_line},
-};
+use super::{EXIT_NO_PASSING_POINT, SweepArgs, commands::check_output_paths, export_line};
 use crate::{
     session::{SweepDocument, render_sweep_report},
     tune::{Slo, SweepHandle, SweepProgress, SweepSpec, TuneError, VaryDimension},

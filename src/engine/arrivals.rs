@@ -1,12 +1,20 @@
 //! The open-loop schedule, shared by the workers without a hand-off.
 //!
-//! Any free worker takes the next intended send time from one
-//! [`ArrivalSchedule`] (an atomic step along the arrival sequence) and then
-//! waits for it itself: it sleeps until shortly before and, when spinning is
-//! allowed, spins the last stretch ([`wait_until`]). There is no dispatcher
-//! thread to wake a worker and no channel between them, so the time between
-//! the intended send and the real one (the *send lateness*) is the sleep's
-//! own precision, not a thread hand-over.
+//! Free workers wait for the next intended send time of one
+//! [`ArrivalSchedule`] themselves: each sleeps until shortly before and,
+//! when spinning is allowed, spins the last stretch ([`Waiter::wait_until`]);
+//! then it takes the arrival with one compare-and-swap. There is no
+//! dispatcher thread to wake a worker and no channel between them, so the
+//! time between the intended send and the real one (the *send lateness*)
+//! is the wait's own precision, not a thread hand-over.
+//!
+//! Each worker claims its own arrival ahead of time, so a burst finds
+//! every free worker already waiting. One more free worker, the *backup*,
+//! waits for the earliest claimed arrival not yet sent, and whichever of
+//! the two gets there first sends it ([`ArrivalSchedule::wait_for_next`]).
+//! On a VM whose vCPU is taken away for a few hundred microseconds now and
+//! then, the other one, on another core, still sends on time. This costs
+//! one more wake-up per arrival, not one per idle worker.
 //!
 //! Arrivals stay exact: evenly spaced times are `index × gap`, and Poisson
 //! gaps are drawn from a counter-based generator keyed by the previous
@@ -17,7 +25,7 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicU32, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -33,6 +41,8 @@ const SPIN_STRETCH_NANOS: u64 = 200_000;
 const MAX_SLEEP: Duration = Duration::from_millis(20);
 /// Longest wait to push into a full queue before the stop flag is checked.
 const QUEUE_POLL: Duration = Duration::from_millis(20);
+/// A claim slot that holds no arrival.
+const UNCLAIMED: u64 = u64::MAX;
 
 /// Nanoseconds since `epoch`, saturating.
 #[inline]
@@ -55,6 +65,11 @@ pub struct ArrivalSchedule {
     latest_taken: AtomicU64,
     /// Arrivals taken so far.
     taken: AtomicU64,
+    /// Per worker: the intended time of the arrival it claimed and has not
+    /// sent yet, or `UNCLAIMED`. Whoever clears it sends that arrival.
+    claims: Box<[AtomicU64]>,
+    /// A free worker is waiting as the backup of the earliest claim.
+    backup_taken: AtomicBool,
 }
 
 impl ArrivalSchedule {
@@ -68,7 +83,16 @@ impl ArrivalSchedule {
             next_nanos: AtomicU64::new(0),
             latest_taken: AtomicU64::new(0),
             taken: AtomicU64::new(0),
+            claims: Box::default(),
+            backup_taken: AtomicBool::new(false),
         }
+    }
+
+    /// Gives each of `workers` workers a claim slot for
+    /// [`Self::wait_for_next`] (indexed by worker).
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.claims = (0..workers).map(|_| AtomicU64::new(UNCLAIMED)).collect();
+        self
     }
 
     /// Takes the next arrival: its intended time, in nanos since the epoch.
@@ -98,6 +122,94 @@ impl ArrivalSchedule {
         self.latest_taken.fetch_max(due, Ordering::Relaxed);
         self.taken.fetch_add(1, Ordering::Relaxed);
         due
+    }
+
+    /// Waits for the next arrival that worker `worker` sends, and returns
+    /// its intended time and how the last wait ended: either as the backup
+    /// of the earliest claimed arrival (when no other free worker is), or
+    /// for an arrival it claims itself. It sends the arrival only if it
+    /// gets there before the other of the two, and otherwise goes on to
+    /// the next one. `on_wait` sees every wait, including those for
+    /// arrivals the other sent. `None` when the run stops.
+    pub fn wait_for_next(
+        &self,
+        worker: usize,
+        waiter: &Waiter,
+        epoch: Instant,
+        shared: &RunShared,
+        mut on_wait: impl FnMut(Waited),
+    ) -> Option<(u64, Waited)> {
+        let claim = match self.claims.get(worker) {
+            Some(claim) if self.claims.len() > 1 => claim,
+            _ => {
+                // A lone worker (or one without a slot): nobody backs it up.
+                let due = self.take();
+                let waited = waiter.wait_until(epoch, due, shared);
+                on_wait(waited);
+                return (!shared.is_stopping()).then_some((due, waited));
+            }
+        };
+        loop {
+            if shared.is_stopping() {
+                return None;
+            }
+            // The backup role is held through the wait, and given back
+            // when it ends.
+            if let Some(_backup) = self.backup_role()
+                && let Some((owner, due)) = self.earliest_claim()
+            {
+                let waited = waiter.wait_until(epoch, due, shared);
+                on_wait(waited);
+                if shared.is_stopping() {
+                    return None;
+                }
+                if self.send_claim(owner, due) {
+                    return Some((due, waited));
+                }
+                continue;
+            }
+            let due = self.take();
+            claim.store(due, Ordering::Release);
+            let waited = waiter.wait_until(epoch, due, shared);
+            on_wait(waited);
+            if shared.is_stopping() {
+                claim.store(UNCLAIMED, Ordering::Relaxed);
+                return None;
+            }
+            if self.send_claim(worker, due) {
+                return Some((due, waited));
+            }
+        }
+    }
+
+    /// Takes the backup role unless another free worker has it.
+    fn backup_role(&self) -> Option<BackupRole<'_>> {
+        self.backup_taken
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| BackupRole(&self.backup_taken))
+    }
+
+    /// The worker holding the earliest claimed arrival not sent yet, and
+    /// that arrival's intended time.
+    fn earliest_claim(&self) -> Option<(usize, u64)> {
+        self.claims
+            .iter()
+            .enumerate()
+            .map(|(owner, claim)| (owner, claim.load(Ordering::Acquire)))
+            .filter(|(_, due)| *due != UNCLAIMED)
+            .min_by_key(|(_, due)| *due)
+    }
+
+    /// Clears `owner`'s claim on the arrival due at `due`: true for the one
+    /// of the two waiting workers that gets there first, which sends it.
+    #[inline]
+    fn send_claim(&self, owner: usize, due: u64) -> bool {
+        self.claims.get(owner).is_some_and(|claim| {
+            claim
+                .compare_exchange(due, UNCLAIMED, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        })
     }
 
     /// Intended time of the latest arrival taken so far.
@@ -159,6 +271,16 @@ fn splitmix64(mut state: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// Gives the backup role back on drop.
+#[derive(Debug)]
+struct BackupRole<'a>(&'a AtomicBool);
+
+impl Drop for BackupRole<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// Counts the run's busy threads, so `SpinMode::Auto` spins only while a
@@ -448,5 +570,150 @@ mod tests {
             waiter.wait_until(epoch, due, &shared),
             Waited::Slept { contended: true }
         );
+    }
+
+    #[test]
+    fn workers_and_their_backup_send_each_arrival_once_in_schedule_order() {
+        let single = ArrivalSchedule::new(100_000.0, Arrival::Poisson, 5);
+        let expected: Vec<u64> = (0..2100).map(|_| single.take()).collect();
+        let workers = 4;
+        let schedule =
+            Arc::new(ArrivalSchedule::new(100_000.0, Arrival::Poisson, 5).with_workers(workers));
+        let shared = Arc::new(RunShared::new(0));
+        let epoch = Instant::now();
+        let handles: Vec<_> = (0..workers)
+            .map(|worker| {
+                let schedule = Arc::clone(&schedule);
+                let shared = Arc::clone(&shared);
+                std::thread::Builder::new()
+                    .name(format!("test-worker-{worker}"))
+                    .spawn(move || {
+                        let waiter = Waiter {
+                            mode: SpinMode::On,
+                            cores: Arc::new(CoreBudget::new(8)),
+                        };
+                        let mut sent = Vec::new();
+                        let mut waits = 0;
+                        while let Some((due, _)) =
+                            schedule.wait_for_next(worker, &waiter, epoch, &shared, |_| waits += 1)
+                        {
+                            sent.push(due);
+                            if schedule.taken() >= 2000 {
+                                shared.stop.store(true, Ordering::Relaxed);
+                            }
+                        }
+                        (sent, waits)
+                    })
+                    .expect("spawn")
+            })
+            .collect();
+        let mut sent = Vec::new();
+        let mut waits = 0;
+        for handle in handles {
+            let (mut one, their_waits) = handle.join().expect("join");
+            sent.append(&mut one);
+            waits += their_waits;
+        }
+        sent.sort_unstable();
+        let before_dedup = sent.len();
+        sent.dedup();
+        // No arrival is sent twice, every one sent is the schedule's, and
+        // none is skipped but the claims the stop left unsent.
+        assert_eq!(sent.len(), before_dedup, "an arrival was sent twice");
+        assert!(sent.len() >= 2000 - workers, "{} sent", sent.len());
+        assert!(
+            sent.iter().all(|due| expected.binary_search(due).is_ok()),
+            "an arrival off the schedule was sent"
+        );
+        let through_last = sent.last().map_or(0, |last| {
+            expected.binary_search(last).map_or(0, |index| index + 1)
+        });
+        assert!(
+            through_last - sent.len() <= workers,
+            "{} arrivals skipped",
+            through_last - sent.len()
+        );
+        // Backups waited too: more waits than arrivals sent.
+        assert!(
+            waits > sent.len(),
+            "{waits} waits for {} arrivals",
+            sent.len()
+        );
+    }
+
+    #[test]
+    fn a_lone_worker_claims_its_own_arrivals() {
+        let schedule = ArrivalSchedule::new(100_000.0, Arrival::Constant, 1).with_workers(1);
+        let shared = RunShared::new(0);
+        let waiter = Waiter {
+            mode: SpinMode::On,
+            cores: Arc::new(CoreBudget::new(2)),
+        };
+        let epoch = Instant::now();
+        let sent: Vec<u64> = (0..5)
+            .map(|_| {
+                schedule
+                    .wait_for_next(0, &waiter, epoch, &shared, |_| {})
+                    .expect("not stopped")
+                    .0
+            })
+            .collect();
+        assert_eq!(sent, [0, 10_000, 20_000, 30_000, 40_000]);
+        assert!(nanos_since(epoch) >= 40_000);
+    }
+
+    #[test]
+    fn the_backup_sends_a_claim_its_owner_has_not() {
+        let schedule = ArrivalSchedule::new(1_000.0, Arrival::Constant, 1).with_workers(2);
+        let shared = RunShared::new(0);
+        let waiter = Waiter {
+            mode: SpinMode::On,
+            cores: Arc::new(CoreBudget::new(2)),
+        };
+        let epoch = Instant::now();
+        // Worker 0 claimed arrival 0 and stalls (never comes back to it).
+        let due = schedule.take();
+        schedule.claims[0].store(due, Ordering::Release);
+        assert_eq!(schedule.earliest_claim(), Some((0, 0)));
+        // Worker 1, free, backs it up and sends it.
+        let (sent, _) = schedule
+            .wait_for_next(1, &waiter, epoch, &shared, |_| {})
+            .expect("not stopped");
+        assert_eq!(sent, 0);
+        // The owner, back late, finds it sent.
+        assert!(!schedule.send_claim(0, due));
+        // No claim left to back up: the next free worker claims arrival 1.
+        let (sent, _) = schedule
+            .wait_for_next(1, &waiter, epoch, &shared, |_| {})
+            .expect("not stopped");
+        assert_eq!(sent, 1_000_000);
+    }
+
+    #[test]
+    fn a_stopped_run_leaves_no_claim_behind() {
+        let schedule = ArrivalSchedule::new(10.0, Arrival::Constant, 1).with_workers(2);
+        let shared = Arc::new(RunShared::new(0));
+        schedule.take();
+        let stopper = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("test-stopper".to_owned())
+                .spawn(move || {
+                    std::thread::sleep(Duration::from_millis(30));
+                    shared.stop.store(true, Ordering::Relaxed);
+                })
+                .expect("spawn")
+        };
+        let waiter = Waiter {
+            mode: SpinMode::Off,
+            cores: Arc::new(CoreBudget::new(2)),
+        };
+        // Arrival 1 is due in 100 ms; the stop comes first.
+        assert_eq!(
+            schedule.wait_for_next(0, &waiter, Instant::now(), &shared, |_| {}),
+            None
+        );
+        stopper.join().expect("join");
+        assert_eq!(schedule.earliest_claim(), None);
     }
 }

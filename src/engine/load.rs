@@ -218,24 +218,27 @@ impl Worker {
                 } => {
                     // Free since `now`: take the next arrival and wait for it.
                     let free_since = now;
-                    let due = schedule.take();
                     let run_delay_before = if *oversubscribed {
                         crate::telemetry::thread_run_delay_nanos()
                     } else {
                         None
                     };
-                    let waited = waiter.wait_until(self.epoch, due, &self.shared);
-                    match waited {
-                        Waited::Spun(nanos) => {
-                            tally.spun += 1;
-                            tally.spin_nanos += nanos;
-                        }
-                        Waited::Slept { .. } => tally.slept += 1,
-                        Waited::NotAtAll => {}
-                    }
-                    if self.shared.is_stopping() {
+                    let Some((due, waited)) = schedule.wait_for_next(
+                        usize::from(self.index),
+                        waiter,
+                        self.epoch,
+                        &self.shared,
+                        |waited| match waited {
+                            Waited::Spun(nanos) => {
+                                tally.spun += 1;
+                                tally.spin_nanos += nanos;
+                            }
+                            Waited::Slept { .. } => tally.slept += 1,
+                            Waited::NotAtAll => {}
+                        },
+                    ) else {
                         break;
-                    }
+                    };
                     now = nanos_since(self.epoch);
                     let ready = due.max(free_since);
                     // Woken while every core ran the model: the wait for a

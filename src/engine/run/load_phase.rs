@@ -206,11 +206,10 @@ pub(super) fn run_load(
         LoadMode::Open {
             rate_per_sec,
             arrival,
-        } => Some(Arc::new(ArrivalSchedule::new(
-            rate_per_sec,
-            arrival,
-            config.seed,
-        ))),
+        } => Some(Arc::new(
+            ArrivalSchedule::new(rate_per_sec, arrival, config.seed)
+                .with_workers(config.num_workers() as usize),
+        )),
         LoadMode::Closed => None,
     };
     let waiter = Waiter {

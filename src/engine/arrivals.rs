@@ -465,6 +465,13 @@ pub fn feed_queue(
 mod tests {
     use super::*;
 
+    fn waiter(mode: SpinMode, cores: u32) -> Waiter {
+        Waiter {
+            mode,
+            cores: Arc::new(CoreBudget::new(cores)),
+        }
+    }
+
     #[test]
     fn constant_arrivals_are_evenly_spaced() {
         let schedule = ArrivalSchedule::new(1000.0, Arrival::Constant, 1);
@@ -530,10 +537,7 @@ mod tests {
     #[test]
     fn a_spinning_wait_ends_on_time() {
         let shared = RunShared::new(0);
-        let waiter = Waiter {
-            mode: SpinMode::On,
-            cores: Arc::new(CoreBudget::new(2)),
-        };
+        let waiter = waiter(SpinMode::On, 2);
         let epoch = Instant::now();
         // Within the spin stretch: no sleep, a spin to the due time.
         let due = nanos_since(epoch) + 100_000;
@@ -588,10 +592,7 @@ mod tests {
                 std::thread::Builder::new()
                     .name(format!("test-worker-{worker}"))
                     .spawn(move || {
-                        let waiter = Waiter {
-                            mode: SpinMode::On,
-                            cores: Arc::new(CoreBudget::new(8)),
-                        };
+                        let waiter = waiter(SpinMode::On, 8);
                         let mut sent = Vec::new();
                         let mut waits = 0;
                         while let Some((due, _)) =
@@ -645,10 +646,7 @@ mod tests {
     fn a_lone_worker_claims_its_own_arrivals() {
         let schedule = ArrivalSchedule::new(100_000.0, Arrival::Constant, 1).with_workers(1);
         let shared = RunShared::new(0);
-        let waiter = Waiter {
-            mode: SpinMode::On,
-            cores: Arc::new(CoreBudget::new(2)),
-        };
+        let waiter = waiter(SpinMode::On, 2);
         let epoch = Instant::now();
         let sent: Vec<u64> = (0..5)
             .map(|_| {
@@ -666,10 +664,7 @@ mod tests {
     fn the_backup_sends_a_claim_its_owner_has_not() {
         let schedule = ArrivalSchedule::new(1_000.0, Arrival::Constant, 1).with_workers(2);
         let shared = RunShared::new(0);
-        let waiter = Waiter {
-            mode: SpinMode::On,
-            cores: Arc::new(CoreBudget::new(2)),
-        };
+        let waiter = waiter(SpinMode::On, 2);
         let epoch = Instant::now();
         // Worker 0 claimed arrival 0 and stalls (never comes back to it).
         let due = schedule.take();
@@ -704,10 +699,7 @@ mod tests {
                 })
                 .expect("spawn")
         };
-        let waiter = Waiter {
-            mode: SpinMode::Off,
-            cores: Arc::new(CoreBudget::new(2)),
-        };
+        let waiter = waiter(SpinMode::Off, 2);
         // Arrival 1 is due in 100 ms; the stop comes first.
         assert_eq!(
             schedule.wait_for_next(0, &waiter, Instant::now(), &shared, |_| {}),

@@ -296,11 +296,7 @@ pub fn fill_model_weights(layers: &mut LayerReport, model: ModelSource<'_>) {
     if !layers.nodes.iter().any(missing) {
         return;
     }
-    let loaded = match model {
-        ModelSource::File(path) => crate::model::Model::load(path),
-        ModelSource::Memory(bytes) => crate::model::Model::from_bytes(bytes, None),
-    };
-    let weights = match loaded {
+    let weights = match model.parse() {
         Ok(model) => node_cost::model_weight_shapes(&model.proto),
         Err(err) => {
             tracing::debug!("no weights from the model for the FLOP counts: {err:#}");

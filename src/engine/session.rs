@@ -21,6 +21,16 @@ pub enum ModelSource<'a> {
     Memory(&'a [u8]),
 }
 
+impl ModelSource<'_> {
+    /// Parses the model the sessions load.
+    pub fn parse(self) -> Result<crate::model::Model, crate::model::ModelError> {
+        match self {
+            Self::File(path) => crate::model::Model::load(path),
+            Self::Memory(bytes) => crate::model::Model::from_bytes(bytes, None),
+        }
+    }
+}
+
 /// A session and the provider it really runs on.
 pub struct BuiltSession {
     pub session: Session,

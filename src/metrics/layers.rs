@@ -366,6 +366,30 @@ pub struct LayerReport {
     /// Per-node allocations and the arena peak (`super::memory`).
     #[serde(default)]
     pub memory: Option<super::memory::MemoryReport>,
+    /// The model's own FLOP count at the run's input shapes, which the
+    /// per-node figures of the nodes that execute counted source nodes add
+    /// up to; `None` when it was not made (older sessions, batched or
+    /// generative runs, no mapping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_flops: Option<ModelFlops>,
+}
+
+/// The model's own FLOP count (Conv, ConvTranspose, Einsum, Gemm and MatMul,
+/// as `inspect` counts them; a multiply-add is 2) at the run's input
+/// shapes, and how the per-node figures relate to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelFlops {
+    /// The model's count per inference.
+    pub total: f64,
+    /// The part of it on profiled nodes: less than `total` when counted
+    /// source nodes never ran as kernels (folded into constants at load) or
+    /// were left unmatched.
+    pub on_profiled_nodes: f64,
+    /// Nodes whose kernel computes more than the model's count of their
+    /// source nodes (NCHWc convolutions run channels padded to the block
+    /// size): node name → the kernel's FLOPs per call.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kernel_flops: BTreeMap<String, f64>,
 }
 
 /// Short provider name: `CUDAExecutionProvider` → `CUDA`.
@@ -466,6 +490,7 @@ impl LayerReport {
             machine_peaks: None,
             source_map: None,
             memory: None,
+            model_flops: None,
         }
     }
 
@@ -787,6 +812,7 @@ impl LayerAggregator {
             machine_peaks: None,
             source_map: None,
             memory: None,
+            model_flops: None,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod histogram;
 pub mod intervals;
 pub mod layers;
 pub mod memory;
+pub mod model_flops;
 pub mod node_cost;
 pub mod recorder;
 pub mod repeats;

@@ -16,7 +16,9 @@
 //!   the formula above from the weight's shape. The NCHWc `Conv` of the
 //!   `com.microsoft.nchwc` domain (`*_nchwc` nodes) reports channels padded
 //!   to the block size (e.g. 200 channels run as 208), and its count is of
-//!   the padded work the kernel really does.
+//!   the padded work the kernel really does. Once the node is mapped to the
+//!   model file, [`super::model_flops`] replaces it with the model's count
+//!   and keeps this one apart.
 //! - `ConvTranspose`: `2 · numel(input) · numel(w)/Cin`. ONNX Runtime
 //!   prepacks its weight and never lists it, so the weight's shape is read
 //!   from the model file by node name ([`model_weight_shapes`]); without it

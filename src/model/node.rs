@@ -27,10 +27,15 @@ pub fn default_opset(proto: &ModelProto) -> i64 {
 /// position in `graph.node`) when it has none, which is common in exported
 /// models.
 pub fn node_id(node: &NodeProto, index: usize) -> String {
-    if node.name().is_empty() {
+    id_of(node.name(), index)
+}
+
+/// [`node_id`] from a node's name and index.
+pub fn id_of(name: &str, index: usize) -> String {
+    if name.is_empty() {
         format!("#{index}")
     } else {
-        node.name().to_owned()
+        name.to_owned()
     }
 }
 

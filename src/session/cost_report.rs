@@ -136,6 +136,42 @@ pub fn write_cost_table(
         format_flops(total_flops),
         layers.nodes.len()
     )?;
+    if let Some(model) = &layers.model_flops {
+        let rest = (total_flops - model.on_profiled_nodes).max(0.0);
+        let model_part = if (model.on_profiled_nodes - model.total).abs() < 0.5 {
+            format!(
+                "{} are the model's own count at the run's shapes",
+                format_flops(model.total)
+            )
+        } else {
+            format!(
+                "{} of the model's own {} at the run's shapes (the rest was folded into constants at load or not matched to a kernel)",
+                format_flops(model.on_profiled_nodes),
+                format_flops(model.total)
+            )
+        };
+        writeln!(
+            out,
+            "    {model_part} (Conv, Gemm, MatMul, Einsum, ConvTranspose, as `inspect` counts them); {} element-wise and other, counted per element",
+            format_flops(rest)
+        )?;
+        if !model.kernel_flops.is_empty() {
+            let extra: f64 = model
+                .kernel_flops
+                .iter()
+                .filter_map(|(name, kernel)| {
+                    let node = layers.nodes.iter().find(|node| &node.node == name)?;
+                    Some(kernel - node.flops?)
+                })
+                .sum();
+            writeln!(
+                out,
+                "    {} nodes' kernels compute {} FLOPs beyond that (channels padded to the NCHWc block size, or work counted on another node); not in the figures",
+                model.kernel_flops.len(),
+                format_flops(extra)
+            )?;
+        }
+    }
     match &layers.machine_peaks {
         Some(peaks) => writeln!(
             out,

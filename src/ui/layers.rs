@@ -271,16 +271,14 @@ fn op_chart_ui(ui: &mut Ui, report: &LayerReport) {
         });
 }
 
-fn header_ui(ui: &mut Ui, label: &str, key: SortKey, sort: &mut TableSort) {
+fn header_ui(ui: &mut Ui, label: &str, key: SortKey, sort: &mut TableSort) -> egui::Response {
     let marker = if sort.key == key {
         if sort.descending { " v" } else { " ^" }
     } else {
         ""
     };
-    if ui
-        .button(RichText::new(format!("{label}{marker}")).strong())
-        .clicked()
-    {
+    let response = ui.button(RichText::new(format!("{label}{marker}")).strong());
+    if response.clicked() {
         if sort.key == key {
             sort.descending = !sort.descending;
         } else {
@@ -290,6 +288,26 @@ fn header_ui(ui: &mut Ui, label: &str, key: SortKey, sort: &mut TableSort) {
             };
         }
     }
+    response
+}
+
+/// What the FLOPs column counts, and how it adds up to the model's count.
+fn flops_hover(report: &LayerReport) -> String {
+    let mut text = "Floating-point operations per call (a multiply-add is 2).".to_owned();
+    if let Some(model) = &report.model_flops {
+        text.push_str(&format!(
+            "\nThe nodes that run the model's Conv, Gemm, MatMul, Einsum and ConvTranspose add up to {} of its {} at the run's shapes, as Model and `inspect` count them; element-wise nodes count one operation per element.",
+            format_flops(model.on_profiled_nodes as u64),
+            format_flops(model.total as u64),
+        ));
+        if !model.kernel_flops.is_empty() {
+            text.push_str(&format!(
+                "\n{} kernels compute more than that (NCHWc channels padded to the block size); their padded work is not in the column.",
+                model.kernel_flops.len()
+            ));
+        }
+    }
+    text
 }
 
 fn node_table_ui(
@@ -334,7 +352,9 @@ fn node_table_ui(
     let mut clicked: Option<&LayerStats> = None;
     builder
         .header(row_height + 4.0, |mut header| {
-            header.col(|ui| header_ui(ui, "Node", SortKey::Node, &mut state.sort));
+            header.col(|ui| {
+                header_ui(ui, "Node", SortKey::Node, &mut state.sort);
+            });
             header.col(|ui| {
                 ui.label(RichText::new("Source").strong())
                     .on_hover_text("The nodes of the model file this node runs");
@@ -356,10 +376,15 @@ fn node_table_ui(
                 ("Share", SortKey::Share),
             ];
             for (label, key) in columns {
-                header.col(|ui| header_ui(ui, label, key, &mut state.sort));
+                header.col(|ui| {
+                    header_ui(ui, label, key, &mut state.sort);
+                });
             }
             if has_flops {
-                header.col(|ui| header_ui(ui, "FLOPs", SortKey::Flops, &mut state.sort));
+                header.col(|ui| {
+                    header_ui(ui, "FLOPs", SortKey::Flops, &mut state.sort)
+                        .on_hover_text(flops_hover(report));
+                });
                 header.col(|ui| {
                     ui.label(RichText::new("GFLOP/s").strong());
                 });

@@ -113,14 +113,15 @@ fn flops_of_the_unoptimized_graph_match_hand_counts() {
 }
 
 #[test]
-fn nchwc_convolutions_count_the_work_of_their_blocked_channels() {
+fn nchwc_convolutions_count_the_model_channels_and_keep_the_padded_work_apart() {
     let record = profile(OptLevel::All);
     let layers = record.layers.as_ref().expect("layers");
     // The dilated and strided Convs run as NCHWc Convs named after their
     // outputs; 16 output channels need no padding.
     assert_eq!(node(layers, "b_nchwc").flops, Some(DILATED));
     // 24 output channels are padded to the block size (8 or 16) by ONNX
-    // Runtime: the count is of the channels the kernel computes.
+    // Runtime: the node counts the model's 24, and the kernel's padded
+    // work is kept apart.
     let strided = node(layers, "c_nchwc");
     let channels: f64 = strided
         .output_shapes
@@ -130,9 +131,85 @@ fn nchwc_convolutions_count_the_work_of_their_blocked_channels() {
         .and_then(|dim| dim.parse().ok())
         .expect("output channels");
     assert!(channels >= 24.0 && channels % 8.0 == 0.0, "{channels}");
-    assert_eq!(strided.flops, Some(STRIDED * channels / 24.0));
+    assert_eq!(strided.flops, Some(STRIDED));
+    let model = layers.model_flops.as_ref().expect("the model's count");
+    if channels > 24.0 {
+        assert_eq!(
+            model.kernel_flops.get("c_nchwc"),
+            Some(&(STRIDED * channels / 24.0))
+        );
+    }
     assert_eq!(node(layers, "conv_transpose").flops, Some(TRANSPOSED));
     assert_eq!(node(layers, "fc").flops, Some(GEMM));
+}
+
+#[test]
+fn per_node_flops_add_up_to_what_inspect_counts() {
+    use onnx_workbench::model::{Model, ShapeBinding, estimate_flops_with};
+    for (fixture, batch) in [
+        ("tests/data/models/conv_cost.onnx", None),
+        ("tests/data/models/mobilenet_v2_blocks.onnx", Some(2)),
+    ] {
+        let record = run(
+            &repo_path(fixture),
+            ProfileConfig {
+                opt_level: OptLevel::All,
+                batch,
+                ..quick_config()
+            },
+        );
+        let layers = record.layers.as_ref().expect("layers");
+        // What `inspect` counts at the shapes the run used.
+        let binding = ShapeBinding {
+            input_shapes: record
+                .inputs
+                .iter()
+                .map(|input| (input.name.clone(), input.shape.clone()))
+                .collect(),
+            ..ShapeBinding::default()
+        };
+        let inspect =
+            estimate_flops_with(&Model::load(&repo_path(fixture)).expect("model"), &binding).total
+                as f64;
+        let model = layers.model_flops.as_ref().expect("the model's count");
+        assert_eq!(model.total, inspect, "{fixture}");
+        assert_eq!(model.on_profiled_nodes, inspect, "{fixture}");
+        // The session's model summary is at the run's shapes too.
+        let summary = record.model.as_ref().expect("model info");
+        assert_eq!(
+            summary
+                .summary
+                .flops
+                .as_ref()
+                .map(|flops| flops.total as f64),
+            Some(inspect),
+            "{fixture}"
+        );
+        // The nodes that do the model's arithmetic add up to it; the rest
+        // are element-wise.
+        let convs_and_products: f64 = layers
+            .nodes
+            .iter()
+            .filter(|node| {
+                [
+                    "Conv",
+                    "FusedConv",
+                    "Gemm",
+                    "FusedGemm",
+                    "MatMul",
+                    "ConvTranspose",
+                ]
+                .contains(&node.op_type.as_str())
+            })
+            .filter_map(|node| node.flops)
+            .sum();
+        assert_eq!(convs_and_products, inspect, "{fixture}");
+        let report = render_report(&SessionDocument::new(record));
+        assert!(
+            report.contains("are the model's own count at the run's shapes"),
+            "{report}"
+        );
+    }
 }
 
 #[test]

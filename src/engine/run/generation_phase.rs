@@ -284,7 +284,13 @@ fn phase_pass(
         let mut aggregator = LayerAggregator::new(LayerSource::SeparatePass);
         aggregator.add(selected, 0);
         let mut report = aggregator.report();
-        pass_outputs::map_report(&mut report, model_source, dir.path(), refused.clone());
+        pass_outputs::map_report(
+            &mut report,
+            model_source,
+            &record.config,
+            dir.path(),
+            refused.clone(),
+        );
         report.phase = Some(phase.to_owned());
         for node in &mut report.nodes {
             node.phase = Some(phase.to_owned());
@@ -295,7 +301,13 @@ fn phase_pass(
         return Err("the profile has no node events".to_owned());
     }
     let mut report = combined.report();
-    pass_outputs::map_report(&mut report, model_source, dir.path(), refused);
+    pass_outputs::map_report(
+        &mut report,
+        model_source,
+        &record.config,
+        dir.path(),
+        refused,
+    );
     pass_outputs::attach_memory(&mut report, dir.path(), &profile_path);
     Ok((report, phases))
 }

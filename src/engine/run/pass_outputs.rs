@@ -14,8 +14,12 @@
 //! to a side file, so the write is about one copy of the weights); the load
 //! sessions are not affected.
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
 
+use super::record::RunRecord;
 use crate::{
     engine::{
         EngineError,
@@ -26,7 +30,7 @@ use crate::{
         },
     },
     metrics::{layers::LayerReport, memory, source_map},
-    model::{Model, ModelError},
+    model::{Model, ModelError, ShapeBinding},
 };
 
 /// Why the optimized model could not be read or matched.
@@ -95,6 +99,7 @@ pub(super) fn build_writing_optimized(
 pub(super) fn map_report(
     report: &mut LayerReport,
     model_source: ModelSource<'_>,
+    config: &ProfileConfig,
     dir: &Path,
     refused: Option<String>,
 ) {
@@ -102,7 +107,7 @@ pub(super) fn map_report(
         source_map::mark_unavailable(report, reason);
         return;
     }
-    match read_and_map(model_source, &optimized_path(dir)) {
+    match read_and_map(model_source, config, &optimized_path(dir)) {
         Ok((map, note)) => source_map::apply(report, &map, note),
         Err(err) => source_map::mark_unavailable(report, format!("{err:#}")),
     }
@@ -144,7 +149,7 @@ pub(super) fn map_sampled_report(
             };
             build_session_with_output(runtime, model_source, config, None, outputs)
                 .map_err(MappingError::Session)?;
-            read_and_map(model_source, &optimized_path(dir.path()))
+            read_and_map(model_source, config, &optimized_path(dir.path()))
         });
     match result {
         Ok((map, note)) => source_map::apply(report, &map, note),
@@ -154,23 +159,61 @@ pub(super) fn map_sampled_report(
 
 fn read_and_map(
     model_source: ModelSource<'_>,
+    config: &ProfileConfig,
     optimized: &Path,
 ) -> Result<(source_map::SourceMap, Option<String>), MappingError> {
     if !optimized.is_file() {
         return Err(MappingError::NotWritten);
     }
     let optimized = Model::load(optimized).map_err(MappingError::Optimized)?;
-    let (source, note) = match model_source {
-        ModelSource::File(path) => (Model::load(path).map_err(MappingError::Source)?, None),
-        ModelSource::Memory(bytes) => (
-            Model::from_bytes(bytes, None).map_err(MappingError::Source)?,
-            Some("node ids are those of the transformed model".to_owned()),
-        ),
-    };
+    let source = model_source.parse().map_err(MappingError::Source)?;
+    let note = (!config.transform.is_identity())
+        .then(|| "node ids are those of the transformed model".to_owned());
     let (Some(source_graph), Some(optimized_graph)) =
         (source.proto.graph.as_ref(), optimized.proto.graph.as_ref())
     else {
         return Err(MappingError::NotWritten);
     };
     Ok((source_map::map_graphs(source_graph, optimized_graph), note))
+}
+
+/// Counts the FLOPs of the model that ran (the transformed one, with a
+/// transform) at the run's input shapes: the session's model summary
+/// carries that count, and the per-node figures of the mapped report are
+/// made to add up to it ([`crate::metrics::model_flops`]). Batched runs
+/// (whose profiled shapes vary with the batch) and a model that cannot be
+/// read are left as they are.
+pub(super) fn count_model_flops(record: &mut RunRecord, model_source: ModelSource<'_>) {
+    if record.config.batching.is_some() {
+        return;
+    }
+    let model = match model_source.parse() {
+        Ok(model) => model,
+        Err(err) => {
+            tracing::debug!("no model FLOP count for the per-node figures: {err:#}");
+            return;
+        }
+    };
+    let binding = ShapeBinding {
+        dims: BTreeMap::new(),
+        input_shapes: record
+            .inputs
+            .iter()
+            .map(|input| (input.name.clone(), input.shape.clone()))
+            .collect(),
+    };
+    let estimate = crate::model::estimate_flops_with(&model, &binding);
+    if let Some(layers) = record.layers.as_mut()
+        && layers
+            .source_map
+            .as_ref()
+            .is_some_and(|mapping| mapping.runtime_source_nodes > 0)
+    {
+        crate::metrics::model_flops::count_from_model(layers, &estimate);
+    }
+    if let Some(info) = record.model.as_mut()
+        && info.summary.flops.is_some()
+    {
+        info.summary.flops = Some(estimate);
+    }
 }

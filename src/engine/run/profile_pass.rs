@@ -102,7 +102,13 @@ pub(super) fn profiling_phase(
                     None => {}
                 }
                 let mut report = layers.report();
-                pass_outputs::map_report(&mut report, model_source, dir.path(), refused);
+                pass_outputs::map_report(
+                    &mut report,
+                    model_source,
+                    &record.config,
+                    dir.path(),
+                    refused,
+                );
                 pass_outputs::attach_memory(&mut report, dir.path(), &profile_path);
                 record.timings.ort_session_initialization_micros =
                     report.session_initialization_micros;
@@ -117,16 +123,22 @@ pub(super) fn profiling_phase(
     if let (LayerProfiling::Sampled { .. }, Some(report)) = (layer_profiling, &mut record.layers) {
         pass_outputs::map_sampled_report(report, runtime, model_source, &record.config);
     }
-    if let Some(layers) = record.layers.as_mut()
-        && !control.user_stop.load(Ordering::Relaxed)
-    {
-        crate::engine::peaks::fill_model_weights(layers, model_source);
-        if let Some(note) =
-            crate::engine::peaks::attach_peaks(layers, runtime, &record.config, &record.environment)
-        {
-            record.notes.push(note);
+    if record.layers.is_some() && !control.user_stop.load(Ordering::Relaxed) {
+        if let Some(layers) = record.layers.as_mut() {
+            crate::engine::peaks::fill_model_weights(layers, model_source);
         }
-        shared.layers.store(Some(Arc::new(layers.clone())));
+        pass_outputs::count_model_flops(record, model_source);
+        if let Some(layers) = record.layers.as_mut() {
+            if let Some(note) = crate::engine::peaks::attach_peaks(
+                layers,
+                runtime,
+                &record.config,
+                &record.environment,
+            ) {
+                record.notes.push(note);
+            }
+            shared.layers.store(Some(Arc::new(layers.clone())));
+        }
     }
     if record.execution_provider_used == Some(ExecutionProviderKind::Cuda)
         && matches!(layer_profiling, LayerProfiling::Sampled { .. })

@@ -301,14 +301,13 @@ fn phase_pass(
         return Err("the profile has no node events".to_owned());
     }
     let mut report = combined.report();
-    pass_outputs::map_report(
+    pass_outputs::finish_pass_report(
         &mut report,
         model_source,
         &record.config,
-        dir.path(),
+        (dir.path(), &profile_path),
         refused,
     );
-    pass_outputs::attach_memory(&mut report, dir.path(), &profile_path);
     Ok((report, phases))
 }
 

@@ -113,6 +113,20 @@ pub(super) fn map_report(
     }
 }
 
+/// A separate pass's report made whole: its nodes mapped through the
+/// optimized model in `dir` ([`map_report`]) and the memory statistics
+/// attached ([`attach_memory`]).
+pub(super) fn finish_pass_report(
+    report: &mut LayerReport,
+    model_source: ModelSource<'_>,
+    config: &ProfileConfig,
+    (dir, profile): (&Path, &Path),
+    refused: Option<String>,
+) {
+    map_report(report, model_source, config, dir, refused);
+    attach_memory(report, dir, profile);
+}
+
 /// Reads the node memory statistics in `dir` and the arena statistics of
 /// the profile into `report.memory`.
 pub(super) fn attach_memory(report: &mut LayerReport, dir: &Path, profile: &Path) {

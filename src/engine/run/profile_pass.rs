@@ -102,14 +102,13 @@ pub(super) fn profiling_phase(
                     None => {}
                 }
                 let mut report = layers.report();
-                pass_outputs::map_report(
+                pass_outputs::finish_pass_report(
                     &mut report,
                     model_source,
                     &record.config,
-                    dir.path(),
+                    (dir.path(), &profile_path),
                     refused,
                 );
-                pass_outputs::attach_memory(&mut report, dir.path(), &profile_path);
                 record.timings.ort_session_initialization_micros =
                     report.session_initialization_micros;
                 record.trace.node_events = layers.trace_events;

@@ -98,7 +98,10 @@ impl ModelSummary {
             Some(query) if query != layout.kv_heads => {
                 format!("{query} query heads, {} key/value heads", layout.kv_heads)
             }
-            _ => format!("{} heads", layout.kv_heads),
+            Some(_) => format!("{} heads", layout.kv_heads),
+            // The cache shows the key/value heads only; with grouped-query
+            // attention there are more query heads.
+            None => format!("{} key/value heads", layout.kv_heads),
         };
         let vocab = layout
             .vocab

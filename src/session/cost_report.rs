@@ -164,10 +164,15 @@ pub fn write_cost_table(
                     Some(kernel - node.flops?)
                 })
                 .sum();
+            let nodes = model.kernel_flops.len();
             writeln!(
                 out,
-                "    {} nodes' kernels compute {} FLOPs beyond that (channels padded to the NCHWc block size, or work counted on another node); not in the figures",
-                model.kernel_flops.len(),
+                "    {nodes} {} {} FLOPs beyond that (channels padded to the NCHWc block size, or work counted on another node); not in the figures",
+                if nodes == 1 {
+                    "node's kernel computes"
+                } else {
+                    "nodes' kernels compute"
+                },
                 format_flops(extra)
             )?;
         }

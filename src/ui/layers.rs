@@ -187,10 +187,14 @@ pub fn layers_ui(
             .color(theme::MUTED),
         );
     }
-    match source_rows {
-        Some(rows) if state.by_source => source_table_ui(ui, &rows, state, selection),
-        _ => node_table_ui(ui, report, state, selection, has_gpu_nodes, gpu.attribution),
-    }
+    // The cost columns sit right of the timings: on a narrow window the
+    // table scrolls sideways rather than cutting them off.
+    egui::ScrollArea::horizontal()
+        .id_salt("layers_table_columns")
+        .show(ui, |ui| match source_rows {
+            Some(rows) if state.by_source => source_table_ui(ui, &rows, state, selection),
+            _ => node_table_ui(ui, report, state, selection, has_gpu_nodes, gpu.attribution),
+        });
 }
 
 /// Source node ids, shortened: the first two and a count.
@@ -296,14 +300,19 @@ fn flops_hover(report: &LayerReport) -> String {
     let mut text = "Floating-point operations per call (a multiply-add is 2).".to_owned();
     if let Some(model) = &report.model_flops {
         text.push_str(&format!(
-            "\nThe nodes that run the model's Conv, Gemm, MatMul, Einsum and ConvTranspose add up to {} of its {} at the run's shapes, as Model and `inspect` count them; element-wise nodes count one operation per element.",
+            "\nThe nodes that run the model's Conv, Gemm, MatMul, Einsum and ConvTranspose add up to {} of its {} at the run's input shapes (as `inspect` counts them with those shapes); element-wise nodes count one operation per element.",
             format_flops(model.on_profiled_nodes as u64),
             format_flops(model.total as u64),
         ));
         if !model.kernel_flops.is_empty() {
+            let kernels = model.kernel_flops.len();
             text.push_str(&format!(
-                "\n{} kernels compute more than that (NCHWc channels padded to the block size); their padded work is not in the column.",
-                model.kernel_flops.len()
+                "\n{kernels} {} more than that (NCHWc channels padded to the block size); the padded work is not in the column.",
+                if kernels == 1 {
+                    "kernel computes"
+                } else {
+                    "kernels compute"
+                }
             ));
         }
     }
@@ -629,5 +638,19 @@ mod tests {
             nodes.iter().map(|n| n.node.as_str()).collect::<Vec<_>>(),
             ["a", "b", "c"]
         );
+    }
+
+    #[test]
+    fn the_flops_header_says_how_the_column_adds_up() {
+        let mut report = LayerReport::for_tests(vec![node("a", 10, 1.0)], 10);
+        assert!(!flops_hover(&report).contains("add up"));
+        report.model_flops = Some(crate::metrics::layers::ModelFlops {
+            total: 4.6e9,
+            on_profiled_nodes: 4.6e9,
+            kernel_flops: [("a".to_owned(), 5.0e9)].into_iter().collect(),
+        });
+        let hover = flops_hover(&report);
+        assert!(hover.contains("add up to 4.60 GFLOPs of its 4.60 GFLOPs"), "{hover}");
+        assert!(hover.contains("1 kernel computes more"), "{hover}");
     }
 }

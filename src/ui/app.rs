@@ -108,6 +108,8 @@ pub struct WorkbenchApp {
     /// Actions pushed by the panels, applied after drawing.
     actions: ActionQueue,
     layers_tab: LayersTab,
+    /// The Model tab's FLOP count at the Config's shapes.
+    config_flops: super::model_flops::ConfigFlops,
     /// The Model tab's graph view.
     pub graph_view: GraphView,
     /// The node selected in the graph, the Layers table or the roofline.
@@ -181,6 +183,7 @@ impl WorkbenchApp {
             messages: Messages::default(),
             actions: ActionQueue::default(),
             layers_tab: LayersTab::default(),
+            config_flops: super::model_flops::ConfigFlops::default(),
             graph_view: GraphView::default(),
             selection: Selection::default(),
             files: FileDialogs::default(),
@@ -698,9 +701,15 @@ impl WorkbenchApp {
             }
             Tab::Model => {
                 if !(self.remote.metadata_ui(ui) && self.model.is_none()) {
+                    let config_flops = self.model.as_ref().and_then(|model| {
+                        let shapes =
+                            super::input_shapes::run_shapes(&self.settings.config, model.into());
+                        self.config_flops.update(model, shapes)
+                    });
                     tabs::model_ui(
                         ui,
                         self.model.as_ref(),
+                        config_flops,
                         &mut self.graph_view,
                         view.shown,
                         &mut self.selection,

@@ -6,6 +6,8 @@
 //! dim fields above give them. The stored shape is re-synchronised with those
 //! fields before a run ([`sync_shapes`]), so it never contradicts them.
 
+use std::collections::BTreeMap;
+
 use egui::{RichText, Ui};
 
 use super::{loaded_model::LoadedModel, theme};
@@ -99,6 +101,32 @@ pub fn sync_shapes(config: &mut ProfileConfig, model: ShapeModel<'_>) {
         true
     });
     config.shapes = shapes;
+}
+
+/// Every input's whole shape as a run with `config` would give it: fixed
+/// dims, the batch and dim fields, and the stored unnamed dims (1 when
+/// unset). Inputs of unknown rank are left out.
+pub fn run_shapes(config: &ProfileConfig, model: ShapeModel<'_>) -> BTreeMap<String, Vec<i64>> {
+    model
+        .inputs
+        .iter()
+        .filter_map(|input| {
+            let declared = input.shape.as_deref()?;
+            let stored = config
+                .shapes
+                .get(&input.name)
+                .filter(|shape| shape.len() == declared.len());
+            let shape = declared
+                .iter()
+                .enumerate()
+                .map(|(axis, dim)| match stored {
+                    Some(stored) if model.editable(axis, dim) => stored[axis],
+                    _ => model.bound_value(config, axis, dim),
+                })
+                .collect();
+            Some((input.name.clone(), shape))
+        })
+        .collect()
 }
 
 /// One row per input with unnamed dims. Call inside the Config grid.
@@ -202,6 +230,32 @@ mod tests {
         sync_shapes(&mut config, ShapeModel::from(&model));
         assert_eq!(config.shapes.len(), 1);
         assert_eq!(config.shapes["x"], [4, 3, 48, 192, 7]);
+    }
+
+    #[test]
+    fn run_shapes_bind_every_dim_as_a_run_would() {
+        let model = model(vec![
+            (
+                "x",
+                vec![
+                    Dim::Symbolic("N".into()),
+                    Dim::Fixed(3),
+                    Dim::Unnamed,
+                    Dim::Symbolic("L".into()),
+                ],
+            ),
+            ("mask", vec![Dim::Symbolic("N".into()), Dim::Unnamed]),
+        ]);
+        let mut config = ProfileConfig {
+            batch: Some(4),
+            ..ProfileConfig::default()
+        };
+        config.dims.insert("L".into(), 7);
+        config.shapes.insert("x".into(), vec![4, 3, 48, 7]);
+        let shapes = run_shapes(&config, ShapeModel::from(&model));
+        assert_eq!(shapes["x"], [4, 3, 48, 7]);
+        // No stored value: an unnamed dim is 1.
+        assert_eq!(shapes["mask"], [4, 1]);
     }
 
     #[test]

@@ -650,7 +650,10 @@ mod tests {
             kernel_flops: [("a".to_owned(), 5.0e9)].into_iter().collect(),
         });
         let hover = flops_hover(&report);
-        assert!(hover.contains("add up to 4.60 GFLOPs of its 4.60 GFLOPs"), "{hover}");
+        assert!(
+            hover.contains("add up to 4.60 GFLOPs of its 4.60 GFLOPs"),
+            "{hover}"
+        );
         assert!(hover.contains("1 kernel computes more"), "{hover}");
     }
 }

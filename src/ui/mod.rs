@@ -26,6 +26,7 @@ mod loaded_model;
 mod memory_view;
 mod messages;
 mod mix;
+mod model_flops;
 mod plot_axes;
 mod remote;
 mod roofline;

@@ -12,6 +12,7 @@ use super::{
     layers::{self, LayersState},
     live::{self, LiveData},
     loaded_model::LoadedModel,
+    model_flops::ConfigFlopsView,
     selection::Selection,
     sessions::ShownSession,
     settings::Settings,
@@ -19,6 +20,7 @@ use super::{
 };
 use crate::{
     engine::{OptLevel, ProfileConfig, RunHandle},
+    model::format_flops,
     samples::SAMPLE_MODELS,
     telemetry::EnvironmentInfo,
     util::{format_bytes, format_count, format_micros},
@@ -92,6 +94,7 @@ pub fn start_ui(ui: &mut Ui, settings: &mut Settings, actions: &mut ActionQueue)
 pub fn model_ui(
     ui: &mut Ui,
     model: Option<&LoadedModel>,
+    config_flops: Option<ConfigFlopsView<'_>>,
     graph_view: &mut GraphView,
     shown: Option<&ShownSession>,
     selection: &mut Selection,
@@ -119,6 +122,43 @@ pub fn model_ui(
         format_bytes(summary.param_bytes),
         format_bytes(model.size_bytes)
     ));
+    match config_flops {
+        Some(ConfigFlopsView::Counted(estimate)) => {
+            let shapes = estimate
+                .input_shapes
+                .iter()
+                .map(|(name, shape)| {
+                    let dims: Vec<String> = shape.iter().map(i64::to_string).collect();
+                    format!("{name}={}", dims.join("×"))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            ui.label(format!(
+                "{} per inference at the Config's shapes ({shapes}){}",
+                format_flops(estimate.total),
+                if estimate.not_counted.is_empty() {
+                    ""
+                } else {
+                    "; some ops not counted (see Summary)"
+                }
+            ))
+            .on_hover_text(
+                "Conv, ConvTranspose, Einsum, Gemm and MatMul, a multiply-add being 2, as `inspect --batch/--dim/--shape` counts them; the Summary below counts with every free dim at 1.",
+            );
+        }
+        Some(ConfigFlopsView::Counting) => {
+            ui.label(RichText::new("Counting FLOPs at the Config's shapes…").color(theme::MUTED));
+        }
+        Some(ConfigFlopsView::Failed(message)) => {
+            ui.label(
+                RichText::new(format!(
+                    "FLOPs at the Config's shapes: not counted ({message})"
+                ))
+                .color(theme::MUTED),
+            );
+        }
+        None => {}
+    }
     if let Some(layout) = &summary.generative {
         ui.label(
             RichText::new(format!(

@@ -259,6 +259,41 @@ fn a_bad_model_is_an_error_message_and_the_app_keeps_running() {
 }
 
 #[test]
+fn the_model_tab_counts_flops_at_the_config_batch() {
+    let mut harness = harness();
+    harness.step();
+    harness.get_by_label("cnn.onnx").click();
+    step_until(&mut harness, "the model", |app| app.model.is_some());
+    // At batch 1 the summary's own count serves: no second line.
+    assert!(
+        harness
+            .query_by_label_contains("at the Config's shapes")
+            .is_none()
+    );
+    let at_one = harness
+        .state()
+        .model
+        .as_ref()
+        .and_then(|model| model.summary.flops.as_ref())
+        .expect("counted")
+        .total;
+    harness.get_by_label("Batch").set_value_accesskit(4.0);
+    let started = Instant::now();
+    let expected = format!(
+        "{} per inference at the Config's shapes (image=4×1×28×28)",
+        onnx_workbench::model::format_flops(4 * at_one)
+    );
+    while harness.query_by_label_contains(&expected).is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no count at batch 4"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
 fn the_precision_control_transforms_the_model_for_real() {
     let mut harness = harness();
     harness.step();

@@ -32,12 +32,15 @@ fn model_path(name: &str) -> std::path::PathBuf {
 }
 
 fn session_and_plan(name: &str) -> (ort::session::Session, StepPlan) {
-    let path = model_path(name);
-    let layout = generative::detect(&Model::load(&path).expect("loads")).expect("generative");
+    session_and_plan_of(&model_path(name))
+}
+
+fn session_and_plan_of(path: &std::path::Path) -> (ort::session::Session, StepPlan) {
+    let layout = generative::detect(&Model::load(path).expect("loads")).expect("generative");
     let runtime = runtime::runtime().expect("ONNX Runtime");
     let built = build_session(
         runtime,
-        ModelSource::File(&path),
+        ModelSource::File(path),
         &ProfileConfig::default(),
         None,
     )
@@ -89,6 +92,37 @@ fn the_kv_cache_loop_matches_full_recomputation_on_every_layout() {
         );
         let distinct: std::collections::BTreeSet<_> = full.iter().collect();
         assert!(distinct.len() > 4, "{name}: degenerate tokens {full:?}");
+    }
+}
+
+/// The same check on decoders exported by real toolchains (e.g. optimum's
+/// `text-generation-with-past`), which the repository cannot ship: set
+/// `ONNX_WORKBENCH_DECODERS` to their paths, separated by `:`, and run
+/// `cargo test --test integration -- --ignored exported_decoders`.
+#[test]
+#[ignore = "needs decoders exported outside the repository (ONNX_WORKBENCH_DECODERS)"]
+fn the_kv_cache_loop_matches_full_recomputation_on_exported_decoders() {
+    let paths = std::env::var("ONNX_WORKBENCH_DECODERS")
+        .expect("set ONNX_WORKBENCH_DECODERS to the exported decoders, separated by ':'");
+    let prompt = [5_i64, 17, 42, 8, 33, 2, 99, 64];
+    for path in paths.split(':').filter(|path| !path.is_empty()) {
+        let (mut session, plan) = session_and_plan_of(std::path::Path::new(path));
+        let options = ort::session::RunOptions::new().expect("options");
+        let cached = token_loop::generate(
+            &mut session,
+            &plan,
+            &[prompt.to_vec()],
+            16,
+            &options,
+            |_, _| {},
+        )
+        .expect(path);
+        let full =
+            token_loop::generate_without_cache(&mut session, &plan, &prompt, 16).expect(path);
+        assert_eq!(
+            cached[0], full,
+            "{path}: the cache changed the greedy tokens"
+        );
     }
 }
 

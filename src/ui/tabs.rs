@@ -218,6 +218,18 @@ pub fn model_ui(
                 .as_ref()
                 .map(|report| (std::sync::Arc::as_ptr(&shown.document) as usize, report))
         }),
+        model_flops: match shown {
+            Some(shown) => shown
+                .document
+                .run
+                .model
+                .as_ref()
+                .and_then(|info| info.summary.flops.as_ref()),
+            None => match config_flops {
+                Some(ConfigFlopsView::Counted(estimate)) => Some(estimate),
+                _ => summary.flops.as_ref(),
+            },
+        },
     };
     let height = (ui.available_height() - 60.0).max(420.0);
     graph_view.ui(ui, &input, selection, height);

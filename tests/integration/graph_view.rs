@@ -188,6 +188,7 @@ fn search_jumps_to_a_match_and_chains_collapse_and_expand() {
             let input = GraphInput {
                 graph: &graph,
                 report: None,
+                model_flops: None,
             };
             view.ui(ui, &input, &mut selection, 600.0);
         });
@@ -209,6 +210,7 @@ fn search_jumps_to_a_match_and_chains_collapse_and_expand() {
                 let input = GraphInput {
                     graph: &chain_graph,
                     report: None,
+                    model_flops: None,
                 };
                 view.ui(ui, &input, &mut selection, 600.0);
             });
@@ -229,6 +231,7 @@ fn search_jumps_to_a_match_and_chains_collapse_and_expand() {
                 let input = GraphInput {
                     graph: &chain_graph,
                     report: None,
+                    model_flops: None,
                 };
                 view.ui(ui, &input, &mut selection, 600.0);
             });
@@ -389,6 +392,7 @@ fn graph_view_frame_time_on_2000_nodes() {
             let graph_input = GraphInput {
                 graph: &graph,
                 report: None,
+                model_flops: None,
             };
             let started = thread_cpu_time();
             view.ui(ui, &graph_input, &mut selection, 820.0);

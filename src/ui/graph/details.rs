@@ -97,6 +97,20 @@ pub fn details_ui(
                     RichText::new("No per-layer timings in the shown session.").color(theme::MUTED),
                 );
             }
+            (Some(m), measured) if m.model_only => {
+                ui.label(
+                    RichText::new(
+                        "No per-layer timings yet: run a profile with per-layer profiling.",
+                    )
+                    .color(theme::MUTED),
+                );
+                if let Some(flops) = measured.and_then(|measured| measured.flops) {
+                    ui.label(format!(
+                        "{} by the model's count (before any run)",
+                        format_flops(flops as u64)
+                    ));
+                }
+            }
             (Some(m), _) if !m.has_mapping => {
                 ui.label(RichText::new("No source mapping in this session: its timings are per optimized node (Layers tab).").color(theme::MUTED));
             }

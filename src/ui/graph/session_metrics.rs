@@ -4,9 +4,12 @@
 
 use std::collections::HashMap;
 
-use crate::metrics::{
-    layers::{LayerReport, short_provider},
-    source_view::by_source_node,
+use crate::{
+    metrics::{
+        layers::{LayerReport, short_provider},
+        source_view::by_source_node,
+    },
+    model::{FlopEstimate, node::id_of},
 };
 
 /// One source node's measurements.
@@ -52,11 +55,48 @@ pub struct SessionMetrics {
     pub max_bytes: f64,
     /// Share of the time on inserted, unmatched or unmapped rows.
     pub unplaced_share: f64,
+    /// Only the model's FLOP count, no session: nothing was measured.
+    pub model_only: bool,
 }
 
 impl SessionMetrics {
-    /// The metrics of `report`.
-    pub fn from_report(report: &LayerReport) -> Self {
+    /// The FLOPs of each source node by the model's own count, before any
+    /// run (colouring by FLOPs needs no profile).
+    pub fn from_model_flops(estimate: &FlopEstimate) -> Self {
+        let mut metrics = Self {
+            model_only: true,
+            has_mapping: true,
+            ..Self::default()
+        };
+        metrics.count_flops_from(estimate);
+        metrics
+    }
+
+    /// Replaces the per-source FLOPs with `estimate`'s (the model's count,
+    /// each source node once), which the kernels' figures would count on
+    /// every node of a fused kernel.
+    fn count_flops_from(&mut self, estimate: &FlopEstimate) {
+        for entry in self.by_source.values_mut() {
+            entry.flops = None;
+        }
+        for node in &estimate.by_node {
+            self.by_source
+                .entry(id_of(&node.node_name, node.node_index))
+                .or_default()
+                .flops = Some(node.flops as f64);
+        }
+        self.has_flops = !estimate.by_node.is_empty();
+        self.max_flops = self
+            .by_source
+            .values()
+            .filter_map(|entry| entry.flops)
+            .fold(0.0, f64::max);
+    }
+
+    /// The metrics of `report`. `model_flops`: the model's own count at the
+    /// run's shapes, which the report's per-node figures add up to; each
+    /// source node then gets its own count rather than its kernel's.
+    pub fn from_report(report: &LayerReport, model_flops: Option<&FlopEstimate>) -> Self {
         let mut metrics = Self {
             has_flops: report.nodes.iter().any(|node| node.flops.is_some()),
             has_bytes: report.nodes.iter().any(|node| node.bytes.is_some()),
@@ -112,6 +152,9 @@ impl SessionMetrics {
             metrics.max_flops = metrics.max_flops.max(entry.flops.unwrap_or(0.0));
             metrics.max_bytes = metrics.max_bytes.max(entry.bytes.unwrap_or(0.0));
         }
+        if let Some(estimate) = model_flops.filter(|_| report.model_flops.is_some()) {
+            metrics.count_flops_from(estimate);
+        }
         metrics
     }
 }
@@ -145,7 +188,7 @@ mod tests {
             stats("reorder", 10, NodeOrigin::Inserted, &[], None),
             stats("#3", 30, NodeOrigin::Source, &["#3"], None),
         ]);
-        let metrics = SessionMetrics::from_report(&report);
+        let metrics = SessionMetrics::from_report(&report, None);
         assert!(metrics.has_mapping && metrics.has_flops && metrics.has_bytes);
         let conv = &metrics.by_source["conv"];
         assert_eq!(conv.total_micros, 60);
@@ -166,8 +209,64 @@ mod tests {
             node: "a".to_owned(),
             ..LayerStats::default()
         }]);
-        let metrics = SessionMetrics::from_report(&report);
+        let metrics = SessionMetrics::from_report(&report, None);
         assert!(!metrics.has_mapping);
         assert!(metrics.by_source.is_empty());
+    }
+
+    fn estimate() -> FlopEstimate {
+        FlopEstimate {
+            total: 900,
+            by_node: vec![
+                crate::model::NodeFlops {
+                    node_name: "conv".to_owned(),
+                    node_index: 0,
+                    op_type: "Conv".to_owned(),
+                    flops: 800,
+                },
+                crate::model::NodeFlops {
+                    node_name: String::new(),
+                    node_index: 3,
+                    op_type: "MatMul".to_owned(),
+                    flops: 100,
+                },
+            ],
+            ..FlopEstimate::default()
+        }
+    }
+
+    #[test]
+    fn with_the_model_count_each_source_node_has_its_own_flops() {
+        let mut report = report(vec![LayerStats {
+            node: "fused".to_owned(),
+            origin: NodeOrigin::Fused,
+            source_nodes: vec!["conv".to_owned(), "relu".to_owned()],
+            total_micros: 10,
+            flops: Some(800.0),
+            ..LayerStats::default()
+        }]);
+        report.model_flops = Some(crate::metrics::layers::ModelFlops {
+            total: 900.0,
+            on_profiled_nodes: 800.0,
+            kernel_flops: Default::default(),
+        });
+        // Without the model's count the fused kernel's figure lands on each
+        // of its source nodes; with it, on the Conv only.
+        let kernels = SessionMetrics::from_report(&report, None);
+        assert_eq!(kernels.by_source["relu"].flops, Some(800.0));
+        let model = SessionMetrics::from_report(&report, Some(&estimate()));
+        assert_eq!(model.by_source["conv"].flops, Some(800.0));
+        assert_eq!(model.by_source["relu"].flops, None);
+        assert_eq!(model.by_source["#3"].flops, Some(100.0));
+        assert!(!model.model_only);
+    }
+
+    #[test]
+    fn before_a_run_the_model_count_colours_by_flops() {
+        let metrics = SessionMetrics::from_model_flops(&estimate());
+        assert!(metrics.model_only && metrics.has_flops);
+        assert_eq!(metrics.max_flops, 800.0);
+        assert_eq!(metrics.by_source["#3"].flops, Some(100.0));
+        assert_eq!(metrics.by_source["conv"].share, 0.0);
     }
 }

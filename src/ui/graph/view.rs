@@ -139,6 +139,10 @@ pub struct GraphInput<'a> {
     /// The shown session's layer report, and an identity for caching (the
     /// session document's address).
     pub report: Option<(usize, &'a LayerReport)>,
+    /// The model's own FLOP count: the shown session's (at its run's
+    /// shapes), or without one the open model's, for colouring by FLOPs
+    /// before any run.
+    pub model_flops: Option<&'a crate::model::FlopEstimate>,
 }
 
 impl GraphView {
@@ -215,17 +219,23 @@ impl GraphView {
             self.matches.clear();
             self.fit_pending = true;
         }
-        match input.report {
-            Some((key, report)) => {
-                if self
-                    .metrics
-                    .as_ref()
-                    .is_none_or(|(cached, _)| *cached != key)
-                {
-                    self.metrics = Some((key, Arc::new(SessionMetrics::from_report(report))));
+        let cached = |metrics: &Option<(usize, Arc<SessionMetrics>)>, key: usize| {
+            metrics.as_ref().is_some_and(|(cached, _)| *cached == key)
+        };
+        match (input.report, input.model_flops) {
+            (Some((key, report)), flops) => {
+                if !cached(&self.metrics, key) {
+                    self.metrics =
+                        Some((key, Arc::new(SessionMetrics::from_report(report, flops))));
                 }
             }
-            None => self.metrics = None,
+            (None, Some(flops)) => {
+                let key = std::ptr::from_ref(flops) as usize;
+                if !cached(&self.metrics, key) {
+                    self.metrics = Some((key, Arc::new(SessionMetrics::from_model_flops(flops))));
+                }
+            }
+            (None, None) => self.metrics = None,
         }
         if self.shown.is_none() {
             self.rebuild();
@@ -826,8 +836,22 @@ impl GraphView {
                     return String::new();
                 };
                 let mut text = format!("{} ({})", model_node.id, model_node.op_type);
-                if let Some(measured) = metrics.and_then(|m| m.by_source.get(&model_node.id)) {
-                    text.push_str(&format!("\n{}", details::metrics_line(measured)));
+                match metrics.map(|m| (m.model_only, m.by_source.get(&model_node.id))) {
+                    Some((false, Some(measured))) => {
+                        text.push_str(&format!("\n{}", details::metrics_line(measured)));
+                    }
+                    Some((
+                        true,
+                        Some(NodeMetrics {
+                            flops: Some(flops), ..
+                        }),
+                    )) => {
+                        text.push_str(&format!(
+                            "\n{} by the model's count",
+                            crate::model::format_flops(*flops as u64)
+                        ));
+                    }
+                    _ => {}
                 }
                 text
             }
@@ -846,6 +870,9 @@ fn node_fill(
     let (Some(metrics), Some(measured)) = (metrics, measured) else {
         return unmeasured;
     };
+    if metrics.model_only && colour_by != ColourBy::Flops {
+        return unmeasured;
+    }
     let fraction = match colour_by {
         ColourBy::TimeShare => ratio(measured.share, metrics.max_share),
         ColourBy::Flops => measured.flops.and_then(|v| ratio(v, metrics.max_flops)),
@@ -878,8 +905,10 @@ fn heat(fraction: f64) -> Color32 {
 /// The colour scale and what is missing.
 fn legend_ui(ui: &mut Ui, colour_by: ColourBy, metrics: Option<&SessionMetrics>, has_report: bool) {
     ui.horizontal_wrapped(|ui| {
+        let before_a_run = metrics.is_some_and(|m| m.model_only);
         let missing = match (has_report, metrics) {
-            (false, _) | (_, None) => Some("no per-layer timings in the shown session: nodes are not coloured (run a profile with per-layer profiling)"),
+            (false, Some(_)) if before_a_run && colour_by == ColourBy::Flops => None,
+            (false, _) | (_, None) => Some("no per-layer timings in the shown session: nodes are not coloured (run a profile with per-layer profiling; FLOPs colour without one)"),
             (true, Some(m)) if !m.has_mapping => Some("no source mapping in this session: the timings cannot be placed on the model's nodes"),
             (true, Some(m)) if colour_by == ColourBy::Flops && !m.has_flops => Some("no FLOPs in this session"),
             (true, Some(m)) if colour_by == ColourBy::Bytes && !m.has_bytes => Some("no bytes in this session"),
@@ -891,6 +920,10 @@ fn legend_ui(ui: &mut Ui, colour_by: ColourBy, metrics: Option<&SessionMetrics>,
         }
         let (label, max) = match (colour_by, metrics) {
             (ColourBy::TimeShare, Some(m)) => ("time share", format!("{:.1} %", m.max_share * 100.0)),
+            (ColourBy::Flops, Some(m)) if m.model_only => (
+                "FLOPs (the model's count, before any run)",
+                crate::model::format_flops(m.max_flops as u64),
+            ),
             (ColourBy::Flops, Some(m)) => ("FLOPs", crate::model::format_flops(m.max_flops as u64)),
             (ColourBy::Bytes, Some(m)) => ("bytes", crate::util::format_bytes(m.max_bytes as u64)),
             (_, None) => ("", String::new()),

@@ -14,8 +14,9 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::{
-    BatchSizeCount, ErrorSummary, LatencyHistogram, MAX_ERROR_MESSAGES, MAX_REQUEST_SPANS,
-    MAX_WINDOWS, RequestSpan, RunPhase, Sample, Snapshot, WINDOW_NANOS, WindowStats,
+    BatchSizeCount, CompactHistogram, ErrorSummary, LatencyHistogram, MAX_ERROR_MESSAGES,
+    MAX_REQUEST_SPANS, MAX_WINDOWS, RequestSpan, RunPhase, Sample, Snapshot, WINDOW_NANOS,
+    WindowStats,
     generation::{GenerationPartial, GenerationSummary},
     layers::LayerReport,
     recorder::{Recorder, Tracked, WindowPartial},
@@ -255,10 +256,10 @@ pub struct AggregatorOutput {
 /// only.
 #[derive(Debug, Clone, Default)]
 pub struct WindowParts {
-    pub latency: Option<LatencyHistogram>,
-    pub queue: Option<LatencyHistogram>,
-    pub service: Option<LatencyHistogram>,
-    pub lateness: Option<LatencyHistogram>,
+    pub latency: Option<CompactHistogram>,
+    pub queue: Option<CompactHistogram>,
+    pub service: Option<CompactHistogram>,
+    pub lateness: Option<CompactHistogram>,
     /// Generative runs: the window's TTFT and inter-token gaps.
     pub generation: Option<Box<GenerationPartial>>,
 }
@@ -440,11 +441,16 @@ impl Aggregator {
                     accumulator.latency.count_above_nanos(bound),
                 ));
             }
+            let compact = |histogram: Option<&LatencyHistogram>| {
+                histogram
+                    .filter(|histogram| !histogram.is_empty())
+                    .map(CompactHistogram::of)
+            };
             self.window_parts.push(WindowParts {
-                latency: (!accumulator.latency.is_empty()).then_some(accumulator.latency),
-                queue: accumulator.queue,
-                service: accumulator.service,
-                lateness: accumulator.lateness,
+                latency: compact(Some(&accumulator.latency)),
+                queue: compact(accumulator.queue.as_ref()),
+                service: compact(accumulator.service.as_ref()),
+                lateness: compact(accumulator.lateness.as_ref()),
                 generation: accumulator.generation,
             });
             if windows.len() > MAX_WINDOWS {

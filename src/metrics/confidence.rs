@@ -40,7 +40,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{Binomial, ContinuousCDF, DiscreteCDF, Normal, StudentsT};
 
-use super::histogram::LatencyHistogram;
+use super::histogram::{CompactHistogram, LatencyHistogram};
 
 /// Confidence used when a caller has no preference.
 pub const DEFAULT_CONFIDENCE: f64 = 0.95;
@@ -111,7 +111,7 @@ pub struct WindowView<'a> {
     /// Completed requests per second in the window.
     pub throughput_per_sec: f64,
     /// Latencies of the window, if recorded.
-    pub latency: Option<&'a LatencyHistogram>,
+    pub latency: Option<&'a CompactHistogram>,
 }
 
 /// Verdict of [`interval_stability`].
@@ -244,7 +244,7 @@ fn order_ranks(n: f64, q: f64, half: f64) -> (f64, f64) {
 /// count `B` of samples below the true quantile reaches the nominal level.
 pub fn quantile_interval(
     total: &LatencyHistogram,
-    batches: &[&LatencyHistogram],
+    batches: &[&CompactHistogram],
     quantile: f64,
     confidence: f64,
 ) -> Option<QuantileInterval> {
@@ -540,9 +540,11 @@ const WINDOW_JUMP: f64 = 0.25;
 
 /// The quantile interval of a group of windows, merged.
 fn half_interval(windows: &[WindowView<'_>], q: f64, confidence: f64) -> Option<QuantileInterval> {
-    let batches: Vec<&LatencyHistogram> = windows.iter().filter_map(|w| w.latency).collect();
+    let batches: Vec<&CompactHistogram> = windows.iter().filter_map(|w| w.latency).collect();
     let mut merged = LatencyHistogram::new();
-    batches.iter().for_each(|histogram| merged.merge(histogram));
+    batches
+        .iter()
+        .for_each(|histogram| histogram.merge_into(&mut merged));
     quantile_interval(&merged, &batches, q, confidence)
 }
 
@@ -739,7 +741,11 @@ mod tests {
 
         /// The interval over all windows (`batches`) or none, or over the first half.
         fn interval(&self, quantile: f64, batches: usize) -> QuantileInterval {
-            let windows: Vec<&LatencyHistogram> = self.windows[..batches].iter().collect();
+            let compact: Vec<CompactHistogram> = self.windows[..batches]
+                .iter()
+                .map(CompactHistogram::of)
+                .collect();
+            let windows: Vec<&CompactHistogram> = compact.iter().collect();
             let total = if batches == WINDOWS / 2 {
                 &self.first_half
             } else {
@@ -893,7 +899,8 @@ mod tests {
         assert!(quantile_interval(&LatencyHistogram::new(), &[], 0.99, 0.95).is_none());
         let mut one = LatencyHistogram::new();
         one.record_nanos(1_000);
-        let interval = quantile_interval(&one, &[&one], 0.99, 0.95).expect("one sample");
+        let interval = quantile_interval(&one, &[&CompactHistogram::of(&one)], 0.99, 0.95)
+            .expect("one sample");
         assert!(interval.low_nanos <= 1_000 && interval.high_nanos >= 1_000);
         assert!(interval.is_open_above && interval.method == IntervalMethod::Independent);
         let mut total = LatencyHistogram::new();
@@ -999,9 +1006,10 @@ mod tests {
         rates: &[f64],
         q: Option<f64>,
     ) -> IntervalStability {
+        let compact: Vec<CompactHistogram> = histograms.iter().map(CompactHistogram::of).collect();
         let windows: Vec<WindowView<'_>> = rates
             .iter()
-            .zip(histograms)
+            .zip(&compact)
             .map(|(rate, histogram)| WindowView {
                 throughput_per_sec: *rate,
                 latency: Some(histogram),

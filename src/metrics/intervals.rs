@@ -3,7 +3,7 @@
 //! run-level stability verdict from the 1-second windows.
 
 use super::{
-    LatencyHistogram, LatencySummary, STABILITY_WINDOWS, Stability, WindowStats,
+    CompactHistogram, LatencyHistogram, LatencySummary, STABILITY_WINDOWS, Stability, WindowStats,
     confidence::{self, DEFAULT_CONFIDENCE, IntervalStability, WindowView},
 };
 
@@ -13,7 +13,7 @@ use super::{
 pub fn attach_intervals(
     summary: &mut LatencySummary,
     total: &LatencyHistogram,
-    windows: &[&LatencyHistogram],
+    windows: &[&CompactHistogram],
 ) {
     let interval = |quantile: f64| {
         confidence::quantile_interval(total, windows, quantile, DEFAULT_CONFIDENCE).map(
@@ -35,16 +35,16 @@ pub fn attach_intervals(
 /// The summary of `total` with its intervals over `windows`.
 pub fn summary_with_intervals(
     total: &LatencyHistogram,
-    windows: &[&LatencyHistogram],
+    windows: &[&CompactHistogram],
 ) -> Option<LatencySummary> {
     let mut summary = total.summary()?;
     attach_intervals(&mut summary, total, windows);
     Some(summary)
 }
 
-/// The latency histogram of each window, decoded (`None` where a window
-/// has none: empty, or an older session).
-pub fn window_histograms(windows: &[WindowStats]) -> Vec<Option<LatencyHistogram>> {
+/// The latency histogram of each window, decoded one at a time and kept
+/// compact (`None` where a window has none: empty, or an older session).
+pub fn window_histograms(windows: &[WindowStats]) -> Vec<Option<CompactHistogram>> {
     windows
         .iter()
         .map(|window| {
@@ -52,6 +52,7 @@ pub fn window_histograms(windows: &[WindowStats]) -> Vec<Option<LatencyHistogram
                 .latency_histogram
                 .as_deref()
                 .and_then(|encoded| LatencyHistogram::decode(encoded, 0).ok())
+                .map(|histogram| CompactHistogram::of(&histogram))
         })
         .collect()
 }
@@ -62,7 +63,7 @@ pub fn window_histograms(windows: &[WindowStats]) -> Vec<Option<LatencyHistogram
 /// latency histogram of `windows[i]`, when known.
 pub fn stability_of(
     windows: &[WindowStats],
-    histograms: &[Option<&LatencyHistogram>],
+    histograms: &[Option<&CompactHistogram>],
     quantile: Option<f64>,
 ) -> Stability {
     stability_with_drift(windows, histograms, quantile, confidence::DEFAULT_MAX_DRIFT)
@@ -72,7 +73,7 @@ pub fn stability_of(
 /// the mean) as a parameter.
 pub fn stability_with_drift(
     windows: &[WindowStats],
-    histograms: &[Option<&LatencyHistogram>],
+    histograms: &[Option<&CompactHistogram>],
     quantile: Option<f64>,
     max_drift: f64,
 ) -> Stability {

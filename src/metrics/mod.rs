@@ -28,7 +28,7 @@ pub mod validity;
 use std::time::Duration;
 
 pub use aggregator::{Aggregator, AggregatorOutput, AggregatorSettings, RunShared, WindowParts};
-pub use histogram::{HistogramBucket, LatencyHistogram, LatencySummary};
+pub use histogram::{CompactHistogram, HistogramBucket, LatencyHistogram, LatencySummary};
 use serde::{Deserialize, Serialize};
 
 use crate::telemetry::TelemetrySample;
@@ -209,7 +209,7 @@ impl std::fmt::Display for Stability {
 /// decoding each window's latency histogram; p99 is the percentile judged.
 pub fn stability(windows: &[WindowStats]) -> Stability {
     let histograms = intervals::window_histograms(windows);
-    let refs: Vec<Option<&LatencyHistogram>> = histograms.iter().map(Option::as_ref).collect();
+    let refs: Vec<Option<&CompactHistogram>> = histograms.iter().map(Option::as_ref).collect();
     // Older sessions keep no window histograms: throughput alone is judged.
     let quantile = histograms.iter().any(Option::is_some).then_some(0.99);
     intervals::stability_of(windows, &refs, quantile)

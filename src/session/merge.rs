@@ -621,12 +621,8 @@ fn merged_summary(
     let sum = |field: fn(&RunSummary) -> u64| summaries.iter().map(|(_, s)| field(s)).sum::<u64>();
     let sum_f =
         |field: fn(&RunSummary) -> f64| summaries.iter().map(|(_, s)| field(s)).sum::<f64>();
-    let decoded: Vec<LatencyHistogram> = windows
-        .iter()
-        .filter_map(|window| window.latency_histogram.as_deref())
-        .filter_map(|encoded| LatencyHistogram::decode(encoded, 0).ok())
-        .collect();
-    let window_refs: Vec<&LatencyHistogram> = decoded.iter().collect();
+    let decoded = crate::metrics::intervals::window_histograms(windows);
+    let window_refs: Vec<&crate::metrics::CompactHistogram> = decoded.iter().flatten().collect();
     let latency = crate::metrics::intervals::summary_with_intervals(histogram, &window_refs);
     let stability = stability(windows);
     let dropped_samples = sum(|s| s.dropped_samples);

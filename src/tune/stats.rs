@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Percentile;
-use crate::metrics::{LatencyHistogram, Stability, WindowStats, intervals};
+use crate::metrics::{CompactHistogram, Stability, WindowStats, intervals};
 
 /// Windows that must agree for a point to be stable (perf_analyzer's rule).
 pub const STABLE_WINDOWS: usize = crate::metrics::STABILITY_WINDOWS;
@@ -48,7 +48,7 @@ pub fn point_stability(
     max_drift: f64,
 ) -> PointStability {
     let histograms = intervals::window_histograms(windows);
-    let refs: Vec<Option<&LatencyHistogram>> = histograms.iter().map(Option::as_ref).collect();
+    let refs: Vec<Option<&CompactHistogram>> = histograms.iter().map(Option::as_ref).collect();
     match intervals::stability_with_drift(
         windows,
         &refs,
@@ -212,6 +212,7 @@ pub fn pareto_indices(points: &[(f64, f64)]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::LatencyHistogram;
 
     #[test]
     fn saturated_points_prefer_the_shorter_queue() {

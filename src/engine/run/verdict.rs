@@ -8,7 +8,7 @@ use std::sync::{Arc, atomic::Ordering};
 use crate::{
     engine::{arrivals::ArrivalSchedule, config::ProfileConfig},
     metrics::{
-        AggregatorOutput, GeneratorReport, LatencyHistogram, RunShared, RunSummary, SloOutcome,
+        AggregatorOutput, CompactHistogram, GeneratorReport, RunShared, RunSummary, SloOutcome,
         Stability,
         confidence::{self, SaturationDetector, SloDecision},
         slo::{LatencyBound, Percentile},
@@ -253,7 +253,7 @@ pub(super) fn finish_summary(
 ) {
     use crate::metrics::intervals::{attach_intervals, stability_of};
     let parts = &output.window_parts;
-    let windows_of = |pick: fn(&crate::metrics::WindowParts) -> Option<&LatencyHistogram>| {
+    let windows_of = |pick: fn(&crate::metrics::WindowParts) -> Option<&CompactHistogram>| {
         parts.iter().filter_map(pick).collect::<Vec<_>>()
     };
     if let Some(latency) = &mut summary.latency {
@@ -282,7 +282,7 @@ pub(super) fn finish_summary(
         );
     }
     let slo = config.slo.first().copied();
-    let histograms: Vec<Option<&LatencyHistogram>> =
+    let histograms: Vec<Option<&CompactHistogram>> =
         parts.iter().map(|p| p.latency.as_ref()).collect();
     summary.stability = stability_of(
         &output.windows,

@@ -43,12 +43,16 @@ impl Default for LatencyHistogram {
 /// A histogram's recorded buckets only, for what is kept per window: a
 /// [`LatencyHistogram`] takes about 190 KB whatever it holds (its bucket
 /// array spans 1 ns to an hour), so an hour of 1-second windows would hold
-/// up to 2.7 GB; a window of a few hundred distinct buckets takes a few KB
-/// here. Counts above a bound and merges are exact.
+/// up to 2.7 GB. Here each recorded bucket is two LEB128 varints (the step
+/// from the previous bucket's value, and the count), 2 to 6 bytes, so a
+/// window of a thousand distinct buckets takes a few KB. Counts above a
+/// bound and merges are exact.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompactHistogram {
-    /// `(highest value equivalent to the bucket, count)`, ascending.
-    buckets: Vec<(u64, u64)>,
+    /// `(highest value equivalent to the bucket, count)` per recorded
+    /// bucket, ascending, as varint pairs: the value as a step from the
+    /// previous one.
+    buckets: Vec<u8>,
     len: u64,
     outliers: u64,
 }
@@ -56,12 +60,17 @@ pub struct CompactHistogram {
 impl CompactHistogram {
     /// The recorded buckets of `histogram`.
     pub fn of(histogram: &LatencyHistogram) -> Self {
+        let mut buckets = Vec::new();
+        let mut previous = 0;
+        for bucket in histogram.histogram.iter_recorded() {
+            let value = bucket.value_iterated_to();
+            push_varint(&mut buckets, value - previous);
+            push_varint(&mut buckets, bucket.count_at_value());
+            previous = value;
+        }
+        buckets.shrink_to_fit();
         Self {
-            buckets: histogram
-                .histogram
-                .iter_recorded()
-                .map(|bucket| (bucket.value_iterated_to(), bucket.count_at_value()))
-                .collect(),
+            buckets,
             len: histogram.len(),
             outliers: histogram.outliers,
         }
@@ -77,23 +86,60 @@ impl CompactHistogram {
         self.len == 0
     }
 
+    /// Bytes the buckets take.
+    pub fn stored_bytes(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// `(highest value equivalent to the bucket, count)`, ascending.
+    fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let mut bytes = self.buckets.as_slice();
+        let mut value = 0u64;
+        std::iter::from_fn(move || {
+            let step = take_varint(&mut bytes)?;
+            let count = take_varint(&mut bytes)?;
+            value += step;
+            Some((value, count))
+        })
+    }
+
     /// [`LatencyHistogram::count_above_nanos`] of the histogram it holds.
     pub fn count_above_nanos(&self, bound_nanos: u64) -> u64 {
         let bound = template().highest_equivalent(bound_nanos.min(MAX_TRACKABLE_NANOS));
-        let at_or_below = self.buckets.partition_point(|(value, _)| *value <= bound);
-        self.buckets[at_or_below..]
-            .iter()
+        self.iter()
+            .filter(|(value, _)| *value > bound)
             .map(|(_, count)| count)
             .sum()
     }
 
     /// Adds its values to `histogram`.
     pub fn merge_into(&self, histogram: &mut LatencyHistogram) {
-        for (value, count) in &self.buckets {
-            let _ = histogram.histogram.record_n(*value, *count);
+        for (value, count) in self.iter() {
+            let _ = histogram.histogram.record_n(value, count);
         }
         histogram.outliers += self.outliers;
     }
+}
+
+fn push_varint(bytes: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        bytes.push((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    bytes.push(value as u8);
+}
+
+fn take_varint(bytes: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = bytes.split_first()?;
+        *bytes = rest;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
 }
 
 /// An empty histogram of the shared bounds, for bucket arithmetic.
@@ -405,7 +451,18 @@ mod tests {
         window.record_nanos(MAX_TRACKABLE_NANOS + 1);
         let compact = CompactHistogram::of(&window);
         assert_eq!(compact.len(), window.len());
-        for bound in [0, 1, 999, 1_000, 1_001, 25_000, 123_456, 499_999, 10_000_000, u64::MAX] {
+        for bound in [
+            0,
+            1,
+            999,
+            1_000,
+            1_001,
+            25_000,
+            123_456,
+            499_999,
+            10_000_000,
+            u64::MAX,
+        ] {
             assert_eq!(
                 compact.count_above_nanos(bound),
                 window.count_above_nanos(bound),
@@ -420,10 +477,34 @@ mod tests {
         assert_eq!(merged.len(), twice.len());
         assert_eq!(merged.outliers(), 2);
         for quantile in [0.5, 0.9, 0.99, 0.999] {
-            assert_eq!(merged.quantile_nanos(quantile), twice.quantile_nanos(quantile));
+            assert_eq!(
+                merged.quantile_nanos(quantile),
+                twice.quantile_nanos(quantile)
+            );
         }
         // What a window keeps: its recorded buckets, not the dense array.
-        assert!(compact.buckets.len() < 5_000, "{}", compact.buckets.len());
+        assert!(
+            compact.stored_bytes() < 20_000,
+            "{}",
+            compact.stored_bytes()
+        );
+        let dense_bytes = 8 * 23_000;
+        assert!(compact.stored_bytes() * 10 < dense_bytes);
         assert!(CompactHistogram::of(&LatencyHistogram::new()).is_empty());
+    }
+
+    #[test]
+    fn varints_round_trip() {
+        let values = [0, 1, 127, 128, 300, MAX_TRACKABLE_NANOS, u64::MAX];
+        let mut bytes = Vec::new();
+        for value in values {
+            push_varint(&mut bytes, value);
+        }
+        let mut rest = bytes.as_slice();
+        let decoded: Vec<u64> = std::iter::from_fn(|| take_varint(&mut rest)).collect();
+        assert_eq!(decoded, values);
+        // A truncated varint ends the sequence instead of misreading it.
+        let mut truncated: &[u8] = &[0x80];
+        assert_eq!(take_varint(&mut truncated), None);
     }
 }

@@ -69,27 +69,33 @@ fn every_layout_is_recognised() {
     assert_eq!((gqa.query_heads, gqa.kv_heads), (Some(4), 2));
 }
 
+/// Greedy tokens of `prompt` with the KV cache and by full recomputation,
+/// 16 steps each, on the decoder at `path`: they must agree. Returns them.
+fn cached_tokens_match_recomputation(path: &std::path::Path, prompt: &[i64]) -> Vec<i64> {
+    let (mut session, plan) = session_and_plan_of(path);
+    let name = path.display().to_string();
+    let options = ort::session::RunOptions::new().expect("options");
+    let cached = token_loop::generate(
+        &mut session,
+        &plan,
+        &[prompt.to_vec()],
+        16,
+        &options,
+        |_, _| {},
+    )
+    .expect(&name);
+    let full = token_loop::generate_without_cache(&mut session, &plan, prompt, 16).expect(&name);
+    assert_eq!(
+        cached[0], full,
+        "{name}: the cache changed the greedy tokens"
+    );
+    full
+}
+
 #[test]
 fn the_kv_cache_loop_matches_full_recomputation_on_every_layout() {
-    let prompt = [5_i64, 17, 42, 8, 33];
     for (name, _) in LAYOUTS {
-        let (mut session, plan) = session_and_plan(name);
-        let options = ort::session::RunOptions::new().expect("options");
-        let cached = token_loop::generate(
-            &mut session,
-            &plan,
-            &[prompt.to_vec()],
-            16,
-            &options,
-            |_, _| {},
-        )
-        .expect(name);
-        let full =
-            token_loop::generate_without_cache(&mut session, &plan, &prompt, 16).expect(name);
-        assert_eq!(
-            cached[0], full,
-            "{name}: the cache changed the greedy tokens"
-        );
+        let full = cached_tokens_match_recomputation(&model_path(name), &[5, 17, 42, 8, 33]);
         let distinct: std::collections::BTreeSet<_> = full.iter().collect();
         assert!(distinct.len() > 4, "{name}: degenerate tokens {full:?}");
     }
@@ -104,24 +110,10 @@ fn the_kv_cache_loop_matches_full_recomputation_on_every_layout() {
 fn the_kv_cache_loop_matches_full_recomputation_on_exported_decoders() {
     let paths = std::env::var("ONNX_WORKBENCH_DECODERS")
         .expect("set ONNX_WORKBENCH_DECODERS to the exported decoders, separated by ':'");
-    let prompt = [5_i64, 17, 42, 8, 33, 2, 99, 64];
     for path in paths.split(':').filter(|path| !path.is_empty()) {
-        let (mut session, plan) = session_and_plan_of(std::path::Path::new(path));
-        let options = ort::session::RunOptions::new().expect("options");
-        let cached = token_loop::generate(
-            &mut session,
-            &plan,
-            &[prompt.to_vec()],
-            16,
-            &options,
-            |_, _| {},
-        )
-        .expect(path);
-        let full =
-            token_loop::generate_without_cache(&mut session, &plan, &prompt, 16).expect(path);
-        assert_eq!(
-            cached[0], full,
-            "{path}: the cache changed the greedy tokens"
+        cached_tokens_match_recomputation(
+            std::path::Path::new(path),
+            &[5, 17, 42, 8, 33, 2, 99, 64],
         );
     }
 }

@@ -191,6 +191,7 @@ pub fn layers_ui(
     // table scrolls sideways rather than cutting them off.
     egui::ScrollArea::horizontal()
         .id_salt("layers_table_columns")
+        .auto_shrink([false, false])
         .show(ui, |ui| match source_rows {
             Some(rows) if state.by_source => source_table_ui(ui, &rows, state, selection),
             _ => node_table_ui(ui, report, state, selection, has_gpu_nodes, gpu.attribution),

@@ -38,7 +38,7 @@ use crate::{
     engine::{
         config::{ExecutionProviderKind, ProfileConfig},
         runtime::Runtime,
-        session::{ModelSource, build_session},
+        session::{ModelSource, ParsedOnce, build_session},
     },
     metrics::{
         layers::{LayerReport, LayerStats, MachinePeaks},
@@ -289,20 +289,17 @@ fn check_against_nodes(
 /// the model file, matched by node name, and adds the weight to their
 /// bytes. The model is read only when such a node has no count; a model
 /// that cannot be read leaves them uncounted.
-pub fn fill_model_weights(layers: &mut LayerReport, model: ModelSource<'_>) {
+pub fn fill_model_weights(layers: &mut LayerReport, model: &ParsedOnce<'_>) {
     let missing = |node: &LayerStats| {
         node.flops.is_none() && node_cost::WEIGHT_FROM_MODEL_OPS.contains(&node.op_type.as_str())
     };
     if !layers.nodes.iter().any(missing) {
         return;
     }
-    let weights = match model.parse() {
-        Ok(model) => node_cost::model_weight_shapes(&model.proto),
-        Err(err) => {
-            tracing::debug!("no weights from the model for the FLOP counts: {err:#}");
-            return;
-        }
+    let Some(model) = model.get() else {
+        return;
     };
+    let weights = node_cost::model_weight_shapes(&model.proto);
     for node in layers.nodes.iter_mut().filter(|node| missing(node)) {
         let Some(weight) = weights.get(&node.node) else {
             continue;

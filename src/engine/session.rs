@@ -31,6 +31,37 @@ impl ModelSource<'_> {
     }
 }
 
+/// A model source parsed at most once, on first use: the steps after a
+/// profiling pass that read the model (weights for the FLOP counts, the
+/// model's own count) share one parse.
+pub struct ParsedOnce<'a> {
+    source: ModelSource<'a>,
+    parsed: std::cell::OnceCell<Option<crate::model::Model>>,
+}
+
+impl<'a> ParsedOnce<'a> {
+    pub fn new(source: ModelSource<'a>) -> Self {
+        Self {
+            source,
+            parsed: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The model; `None` when it cannot be read (the steps that need it are
+    /// then left out).
+    pub fn get(&self) -> Option<&crate::model::Model> {
+        self.parsed
+            .get_or_init(|| match self.source.parse() {
+                Ok(model) => Some(model),
+                Err(err) => {
+                    tracing::debug!("cannot read the model again for the FLOP counts: {err:#}");
+                    None
+                }
+            })
+            .as_ref()
+    }
+}
+
 /// A session and the provider it really runs on.
 pub struct BuiltSession {
     pub session: Session,

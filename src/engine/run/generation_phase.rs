@@ -196,8 +196,10 @@ pub(super) fn profile_phases(
     shared.set_phase(RunPhase::Profiling);
     match phase_pass(runtime, model_source, record, step_plan, &config, control) {
         Ok((mut combined, mut phases)) => {
+            // The combined report and each phase's read the weights of one parse.
+            let model = crate::engine::session::ParsedOnce::new(model_source);
             for report in std::iter::once(&mut combined).chain(phases.iter_mut()) {
-                crate::engine::peaks::fill_model_weights(report, model_source);
+                crate::engine::peaks::fill_model_weights(report, &model);
                 if let Some(note) = crate::engine::peaks::attach_peaks(
                     report,
                     runtime,

@@ -26,7 +26,8 @@ use crate::{
         config::ProfileConfig,
         runtime::Runtime,
         session::{
-            BuiltSession, ModelSource, SessionOutputs, build_session, build_session_with_output,
+            BuiltSession, ModelSource, ParsedOnce, SessionOutputs, build_session,
+            build_session_with_output,
         },
     },
     metrics::{layers::LayerReport, memory, source_map},
@@ -197,16 +198,12 @@ fn read_and_map(
 /// made to add up to it ([`crate::metrics::model_flops`]). Batched runs
 /// (whose profiled shapes vary with the batch) and a model that cannot be
 /// read are left as they are.
-pub(super) fn count_model_flops(record: &mut RunRecord, model_source: ModelSource<'_>) {
+pub(super) fn count_model_flops(record: &mut RunRecord, model: &ParsedOnce<'_>) {
     if record.config.batching.is_some() {
         return;
     }
-    let model = match model_source.parse() {
-        Ok(model) => model,
-        Err(err) => {
-            tracing::debug!("no model FLOP count for the per-node figures: {err:#}");
-            return;
-        }
+    let Some(model) = model.get() else {
+        return;
     };
     let binding = ShapeBinding {
         dims: BTreeMap::new(),
@@ -216,7 +213,7 @@ pub(super) fn count_model_flops(record: &mut RunRecord, model_source: ModelSourc
             .map(|input| (input.name.clone(), input.shape.clone()))
             .collect(),
     };
-    let estimate = crate::model::estimate_flops_with(&model, &binding);
+    let estimate = crate::model::estimate_flops_with(model, &binding);
     if let Some(layers) = record.layers.as_mut()
         && layers
             .source_map

@@ -25,7 +25,7 @@ use crate::{
         config::{ExecutionProviderKind, LayerProfiling, ProfileConfig},
         inputs::{InputError, PreparedInputs},
         runtime::Runtime,
-        session::ModelSource,
+        session::{ModelSource, ParsedOnce},
     },
     metrics::{
         RunPhase, RunShared,
@@ -123,10 +123,12 @@ pub(super) fn profiling_phase(
         pass_outputs::map_sampled_report(report, runtime, model_source, &record.config);
     }
     if record.layers.is_some() && !control.user_stop.load(Ordering::Relaxed) {
+        // One parse of the model serves the weights and the model's count.
+        let model = ParsedOnce::new(model_source);
         if let Some(layers) = record.layers.as_mut() {
-            crate::engine::peaks::fill_model_weights(layers, model_source);
+            crate::engine::peaks::fill_model_weights(layers, &model);
         }
-        pass_outputs::count_model_flops(record, model_source);
+        pass_outputs::count_model_flops(record, &model);
         if let Some(layers) = record.layers.as_mut() {
             if let Some(note) = crate::engine::peaks::attach_peaks(
                 layers,

@@ -51,7 +51,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{node::node_id, onnx::ModelProto};
+use crate::model::{ElemType, node::node_id, onnx::ModelProto};
 
 /// One tensor of a node event: element type (ONNX Runtime's name, e.g.
 /// `float`, `int64`) and dims.
@@ -197,7 +197,8 @@ pub const DATA_MOVEMENT_OPS: &[&str] = &[
 pub const WEIGHT_FROM_MODEL_OPS: &[&str] = &["ConvTranspose"];
 
 /// The weight (input 1) shapes of the model's [`WEIGHT_FROM_MODEL_OPS`]
-/// nodes whose weight is an initializer or a `Constant`, by
+/// nodes whose weight is stored (an initializer or a `Constant`) or a
+/// `ConstantOfShape` fill, by
 /// `model::node::node_id`. Profiled nodes match by name, so unnamed nodes
 /// (which ONNX Runtime names itself) are not found.
 pub fn model_weight_shapes(model: &ModelProto) -> BTreeMap<String, TensorShape> {
@@ -205,29 +206,17 @@ pub fn model_weight_shapes(model: &ModelProto) -> BTreeMap<String, TensorShape> 
         return BTreeMap::new();
     };
     let shape_of = |name: &str| -> Option<TensorShape> {
-        let tensor = graph
-            .initializer
-            .iter()
-            .find(|tensor| tensor.name() == name)
-            .or_else(|| {
-                graph
-                    .node
-                    .iter()
-                    .filter(|node| node.op_type() == "Constant")
-                    .find(|node| node.output.iter().any(|output| output == name))
-                    .and_then(|node| node.attribute.iter().find(|attr| attr.name() == "value"))
-                    .and_then(|attr| attr.t.as_ref())
-            })?;
-        let dtype = match tensor.data_type() {
-            1 => "float",
-            10 => "float16",
-            11 => "double",
-            16 => "bfloat16",
+        let (elem_type, dims) = crate::model::weights::stored_or_filled_dims(graph, name)?;
+        let dtype = match elem_type {
+            ElemType::Float => "float",
+            ElemType::Float16 => "float16",
+            ElemType::Double => "double",
+            ElemType::Bfloat16 => "bfloat16",
             _ => "",
         };
         Some(TensorShape {
             dtype: dtype.to_owned(),
-            dims: tensor.dims.clone(),
+            dims,
         })
     };
     graph

@@ -13,6 +13,7 @@ use super::shapes::qualified_op_type;
 use super::tensor::is_external;
 use super::types::{ElemType, TensorInfo, element_count};
 use super::walk::for_each_graph;
+use super::weights::WeightSource;
 use super::{MAX_KNOWN_IR_VERSION, Model};
 
 /// An operator set the model imports.
@@ -57,8 +58,10 @@ pub struct ModelSummary {
     pub node_count: usize,
     /// Nodes per op type, most frequent first, ties by name.
     pub op_histogram: Vec<OpCount>,
-    /// Parameter elements: initializers (with sparse ones and those in
-    /// subgraphs) plus Constant-node tensors, internal or external.
+    /// Parameter elements: the main graph's weights (see
+    /// [`crate::model::weights`]: stored, or computed from constants such as
+    /// `ConstantOfShape` fills), sparse initializers, and the initializers
+    /// and Constant-node tensors of subgraphs, internal or external.
     pub param_count: u64,
     /// Bytes of those parameters, from dims × element size (strings by length).
     pub param_bytes: u64,
@@ -172,6 +175,58 @@ impl ParamTotals {
 }
 
 impl Model {
+    /// Adds the main graph's weights ([`super::weights`]): stored ones as
+    /// they are stored, computed ones (fills, reshaped fills, ...) by their
+    /// element count, from shape inference where the constant nodes alone
+    /// do not tell.
+    fn add_main_graph_weights(
+        &self,
+        graph: &GraphProto,
+        params: &mut ParamTotals,
+        warnings: &mut Vec<String>,
+    ) {
+        let weights = super::weights::weights(graph);
+        let needs_inference = weights.iter().any(|w| w.elements.is_none());
+        let inferred = needs_inference.then(|| super::shapes::infer_shapes(self, &BTreeMap::new()));
+        let mut unknown = Vec::new();
+        for weight in &weights {
+            match weight.source {
+                WeightSource::Initializer(tensor) => params.add_tensor(tensor, warnings),
+                WeightSource::ConstantNode(node) => params.add_constant_node(node, warnings),
+                WeightSource::Computed(_) => {
+                    let elements = weight.elements.or_else(|| {
+                        inferred
+                            .as_ref()?
+                            .shapes
+                            .get(weight.name)
+                            .and_then(|shape| element_count(shape))
+                    });
+                    match elements {
+                        Some(count) => {
+                            let bytes = weight.elem_type.storage_bytes(count).unwrap_or(0);
+                            params.add(count, bytes, false);
+                        }
+                        None => unknown.push(weight.name),
+                    }
+                }
+            }
+        }
+        if !unknown.is_empty() {
+            warnings.push(format!(
+                "{} computed weight{} of unknown size not counted in the parameters: {}{}",
+                unknown.len(),
+                if unknown.len() == 1 { "" } else { "s" },
+                unknown
+                    .iter()
+                    .take(3)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if unknown.len() > 3 { ", …" } else { "" }
+            ));
+        }
+    }
+
     /// Summarizes the model. Reads no external data: external tensors are
     /// counted from their dims.
     pub fn summary(&self) -> ModelSummary {
@@ -237,18 +292,22 @@ impl Model {
         let mut params = ParamTotals::default();
         let mut subgraph_nodes = 0usize;
         let mut graph_count = 0usize;
+        self.add_main_graph_weights(graph, &mut params, &mut warnings);
         for_each_graph(graph, &mut |g| {
             graph_count += 1;
             if graph_count > 1 {
                 subgraph_nodes += g.node.len();
             }
-            for tensor in &g.initializer {
-                params.add_tensor(tensor, &mut warnings);
-            }
             for sparse in &g.sparse_initializer {
                 for tensor in sparse.values.iter().chain(&sparse.indices) {
                     params.add_tensor(tensor, &mut warnings);
                 }
+            }
+            if graph_count == 1 {
+                return;
+            }
+            for tensor in &g.initializer {
+                params.add_tensor(tensor, &mut warnings);
             }
             for node in g
                 .node

@@ -37,6 +37,7 @@ mod tensor;
 pub(crate) mod test_util;
 mod types;
 pub(crate) mod walk;
+pub mod weights;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};

@@ -351,29 +351,49 @@ impl Names {
     }
 }
 
-/// Removes initializers named in `candidates` and `Constant` nodes producing
-/// them once nothing reads them any more.
-pub(crate) fn remove_unused(graph: &mut GraphProto, candidates: &HashSet<String>) {
-    let used: HashSet<&str> = graph
-        .node
-        .iter()
-        .flat_map(|node| node.input.iter().map(String::as_str))
-        .chain(graph.output.iter().map(|o| o.name()))
-        .collect();
-    let dead: HashSet<String> = candidates
-        .iter()
-        .filter(|name| !used.contains(name.as_str()))
-        .cloned()
-        .collect();
-    graph.initializer.retain(|t| !dead.contains(t.name()));
-    graph.node.retain(|node| {
-        !(node.op_type() == "Constant"
-            && node
-                .output
-                .first()
-                .is_some_and(|output| dead.contains(output)))
-    });
-    graph.value_info.retain(|info| !dead.contains(info.name()));
+/// Removes the constants in `candidates` that nothing reads any more
+/// (initializers with their graph input entries, `Constant` and
+/// `ConstantOfShape` nodes, then their own unused shape operands).
+pub(crate) fn remove_dead(graph: &mut GraphProto, candidates: &HashSet<String>) {
+    let mut candidates = candidates.clone();
+    loop {
+        let used: HashSet<String> = graph
+            .node
+            .iter()
+            .flat_map(|node| node.input.iter().cloned())
+            .chain(graph.output.iter().map(|o| o.name().to_owned()))
+            .collect();
+        let dead: HashSet<String> = candidates
+            .iter()
+            .filter(|name| !used.contains(*name))
+            .cloned()
+            .collect();
+        let mut next: HashSet<String> = HashSet::new();
+        let before = graph.node.len() + graph.initializer.len();
+        graph.node.retain(|node| {
+            let is_dead = matches!(node.op_type(), "Constant" | "ConstantOfShape")
+                && node.output.first().is_some_and(|o| dead.contains(o));
+            if is_dead {
+                next.extend(node.input.iter().cloned());
+            }
+            !is_dead
+        });
+        let initializers: HashSet<String> = graph
+            .initializer
+            .iter()
+            .filter(|t| dead.contains(t.name()))
+            .map(|t| t.name().to_owned())
+            .collect();
+        graph
+            .initializer
+            .retain(|t| !initializers.contains(t.name()));
+        graph.input.retain(|i| !initializers.contains(i.name()));
+        graph.value_info.retain(|info| !dead.contains(info.name()));
+        if graph.node.len() + graph.initializer.len() == before || next.is_empty() {
+            break;
+        }
+        candidates = next;
+    }
 }
 
 /// The node's display name: its name, or `op_type#index` when unnamed.

@@ -15,9 +15,10 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::graph::{
-    self, ConstRef, FLOAT, Names, attr_float, attr_int, const_tensor, default_opset, find_const,
-    int_attr, is_default_domain, node_label,
+    self, FLOAT, Names, attr_float, attr_int, default_opset, int_attr, is_default_domain,
+    node_label,
 };
+use super::weights::{self, ConstInfo};
 use super::{Int8Mode, SkipReason, SkippedLayer, TransformError};
 use crate::model::onnx::{ModelProto, NodeProto, TensorProto};
 
@@ -131,7 +132,7 @@ pub(crate) fn quantize_keeping(
             continue;
         }
         let plan = plan_layer(graph, node, &types, mode);
-        let (weight_ref, weight, axis) = match plan {
+        let (weight_info, weight, axis) = match plan {
             Ok(plan) => plan,
             Err(reason) => {
                 report.skipped.push(SkippedLayer {
@@ -143,12 +144,8 @@ pub(crate) fn quantize_keeping(
                 continue;
             }
         };
-        let Some(weight_tensor) = const_tensor(graph, weight_ref) else {
-            new_nodes.push(node.clone());
-            continue;
-        };
-        let mut values = graph::float_values(weight_tensor)?;
-        let mut dims: Vec<usize> = weight_tensor.dims.iter().map(|d| *d as usize).collect();
+        let mut values = weights::values(graph, &weight_info)?;
+        let mut dims = weight_info.dims.clone();
         let mut axis = axis;
         // Gemm with transB: the dynamic form is a MatMul, so store W^T.
         if mode == Int8Mode::Dynamic
@@ -252,7 +249,7 @@ pub(crate) fn quantize_keeping(
     }
     graph.node = new_nodes;
     graph.initializer.extend(new_initializers);
-    graph::remove_unused(graph, &replaced_weights);
+    graph::remove_dead(graph, &replaced_weights);
     Ok(report)
 }
 
@@ -263,24 +260,18 @@ fn plan_layer(
     node: &NodeProto,
     types: &std::collections::HashMap<String, i32>,
     mode: Int8Mode,
-) -> Result<(ConstRef, String, usize), SkipReason> {
+) -> Result<(ConstInfo, String, usize), SkipReason> {
     let activation = node.input.first().map(String::as_str).unwrap_or_default();
     let weight = node.input.get(1).cloned().unwrap_or_default();
     if types.get(activation) != Some(&FLOAT) {
         return Err(SkipReason::from("activation is not float32"));
     }
-    let Some(weight_ref) = find_const(graph, &weight) else {
+    let Some(info) = weights::lookup(graph, &weight) else {
         return Err(SkipReason::from(
-            "weight is not a constant (initializer or Constant node)",
+            "weight is not a float32 constant (initializer, Constant node or ConstantOfShape fill)",
         ));
     };
-    let Some(tensor) = const_tensor(graph, weight_ref) else {
-        return Err(SkipReason::from("weight is not readable"));
-    };
-    if tensor.data_type() != FLOAT {
-        return Err(SkipReason::from("weight is not float32"));
-    }
-    let rank = tensor.dims.len();
+    let rank = info.dims.len();
     let axis = match node.op_type() {
         "MatMul" if rank == 2 => 1,
         "MatMul" => {
@@ -303,7 +294,7 @@ fn plan_layer(
         "Conv" if rank >= 3 => {
             if mode == Int8Mode::Dynamic
                 && let Some(bias) = node.input.get(2).filter(|b| !b.is_empty())
-                && find_const(graph, bias).is_none()
+                && weights::lookup(graph, bias).is_none()
             {
                 return Err(SkipReason::from("Conv bias is not a constant"));
             }
@@ -311,7 +302,7 @@ fn plan_layer(
         }
         _ => return Err(SkipReason::from(format!("weight has rank {rank}"))),
     };
-    Ok((weight_ref, weight, axis))
+    Ok((info, weight, axis))
 }
 
 /// Emits the dynamic-quantization nodes replacing `node`.
@@ -442,14 +433,14 @@ fn bias_tensor(
     let Some(bias) = node.input.get(2).filter(|b| !b.is_empty()) else {
         return Ok(None);
     };
-    let constant = find_const(graph, bias).and_then(|at| const_tensor(graph, at));
+    let constant = weights::lookup(graph, bias);
     if node.op_type() == "Conv" {
-        let Some(tensor) = constant else {
+        let Some(info) = constant else {
             return Err(TransformError::Unsupported(format!(
                 "Conv bias {bias:?} is not a constant"
             )));
         };
-        let values = graph::float_values(tensor)?;
+        let values = weights::values(graph, &info)?;
         return Ok(Some(Bias::New(Box::new(graph::float_tensor(
             &names.fresh(&format!("{bias}_reshaped")),
             scale_dims,
@@ -460,18 +451,19 @@ fn bias_tensor(
     if beta == 1.0 {
         return Ok(Some(Bias::Existing(bias.clone())));
     }
-    let Some(tensor) = constant else {
+    let Some(info) = constant else {
         return Err(TransformError::Unsupported(format!(
             "Gemm with beta={beta} and a non-constant C"
         )));
     };
-    let values: Vec<f32> = graph::float_values(tensor)?
+    let values: Vec<f32> = weights::values(graph, &info)?
         .iter()
         .map(|v| v * beta)
         .collect();
+    let dims: Vec<i64> = info.dims.iter().map(|d| *d as i64).collect();
     Ok(Some(Bias::New(Box::new(graph::float_tensor(
         &names.fresh(&format!("{bias}_beta")),
-        &tensor.dims,
+        &dims,
         &values,
     )))))
 }

@@ -21,6 +21,7 @@ mod graph;
 pub mod int8;
 pub mod opset;
 pub mod prune;
+mod weights;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -345,6 +346,7 @@ pub fn apply_with_blocked_ops(
         ..TransformReport::default()
     };
     report.opset_upgrade = opset::upgrade_for(&mut proto, spec, &mut report.notes)?;
+    let fills_before = weights::fill_count(&proto);
     if let Some(prune_spec) = &spec.prune {
         report.prune = Some(prune::prune(&mut proto, prune_spec, &spec.keep_nodes)?);
         if prune_spec.mode == PruneMode::Unstructured {
@@ -379,6 +381,14 @@ pub fn apply_with_blocked_ops(
             }
             report.int8 = Some(int8_report);
         }
+    }
+    let written_out = fills_before.saturating_sub(weights::fill_count(&proto));
+    if written_out > 0 {
+        report.notes.push(format!(
+            "{written_out} weight{} stored as ConstantOfShape fills (a few bytes each) {} written out as values, so the file grows",
+            if written_out == 1 { "" } else { "s" },
+            if written_out == 1 { "is" } else { "are" },
+        ));
     }
     report.size_after_bytes = prost::Message::encoded_len(&proto) as u64;
     Ok((Model::from_proto(proto, None), report))

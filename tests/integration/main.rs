@@ -16,6 +16,7 @@ mod inputs;
 mod inspect;
 mod merge;
 mod mix;
+mod model_zoo;
 mod node_cost;
 mod opset;
 mod profile;

@@ -135,3 +135,13 @@ pub const TRITON: Venv = Venv {
     requirements: "tests/remote/triton-requirements.txt",
     imports: "pytriton, onnxruntime",
 };
+
+/// The `onnx` wheel, for the published models its backend tests ship
+/// (`tests/integration/model_zoo.rs`).
+pub const ONNX: Venv = Venv {
+    dir: ".venv-onnx",
+    env_var: "ONNX_WORKBENCH_ONNX_PYTHON",
+    base_pythons: &["python3"],
+    requirements: "tests/data/models/requirements.txt",
+    imports: "onnx",
+};

@@ -8,10 +8,8 @@ use std::collections::HashSet;
 
 use super::{PruneReport, PrunedLayer, flops_by_node};
 use crate::model::onnx::ModelProto;
-use crate::transform::graph::{
-    self, ConstRef, FLOAT, const_tensor, const_tensor_mut, find_const, is_default_domain,
-    node_label,
-};
+use crate::transform::graph::{self, is_default_domain, node_label};
+use crate::transform::weights::{self, ConstInfo};
 use crate::transform::{PruneScope, PruneSpec, SkippedLayer, TransformError};
 
 /// Indices of the `count` smallest-magnitude values (ties by position), so
@@ -32,7 +30,7 @@ struct Candidate {
     label: String,
     op_type: String,
     weight: String,
-    at: ConstRef,
+    info: ConstInfo,
     values: Vec<f32>,
 }
 
@@ -60,14 +58,10 @@ pub(super) fn prune_unstructured(
             op_type: node.op_type().to_owned(),
             reason: reason.to_owned(),
         };
-        let Some(at) = find_const(graph, &weight) else {
-            report
-                .skipped
-                .push(skip("weight is not a constant (activation × activation)"));
-            continue;
-        };
-        let Some(tensor) = const_tensor(graph, at).filter(|t| t.data_type() == FLOAT) else {
-            report.skipped.push(skip("weight is not float32"));
+        let Some(info) = weights::lookup(graph, &weight) else {
+            report.skipped.push(skip(
+                "weight is not a float32 constant (an activation, or another type)",
+            ));
             continue;
         };
         if !seen_weights.insert(weight.clone()) {
@@ -80,9 +74,9 @@ pub(super) fn prune_unstructured(
             node_index,
             label,
             op_type: node.op_type().to_owned(),
+            values: weights::values(graph, &info)?,
             weight,
-            at,
-            values: graph::float_values(tensor)?,
+            info,
         });
     }
     if candidates.is_empty() {
@@ -147,6 +141,8 @@ pub(super) fn prune_unstructured(
 
     let mut total = 0u64;
     let mut total_zero = 0u64;
+    let mut names = graph::Names::new(graph);
+    let mut dead_fills: HashSet<String> = HashSet::new();
     for (candidate, indices) in candidates.iter_mut().zip(zeroed) {
         let params = candidate.values.len() as u64;
         let nonzero_before = candidate.values.iter().filter(|v| **v != 0.0).count() as u64;
@@ -156,9 +152,13 @@ pub(super) fn prune_unstructured(
             }
         }
         let nonzero_after = candidate.values.iter().filter(|v| **v != 0.0).count() as u64;
-        if let Some(tensor) = const_tensor_mut(graph, candidate.at) {
-            graph::set_float_values(tensor, &candidate.values);
-        }
+        dead_fills.extend(weights::store_values(
+            graph,
+            &candidate.weight,
+            &candidate.info,
+            &candidate.values,
+            &mut names,
+        ));
         let achieved = if params == 0 {
             0.0
         } else {
@@ -188,6 +188,7 @@ pub(super) fn prune_unstructured(
             group: None,
         });
     }
+    graph::remove_dead(graph, &dead_fills);
     report.overall_sparsity = if total == 0 {
         0.0
     } else {

@@ -108,24 +108,13 @@ impl ModelGraph {
 
         let mut nodes = Vec::new();
         let mut producer: HashMap<String, usize> = HashMap::new();
-        let mut constants_omitted = 0;
-        // Values known without any graph input: initializers, and the
-        // outputs of nodes that only read such values (`Constant`, weights
-        // made by `ConstantOfShape` and reshaped by `Unsqueeze`, …).
-        let mut constant: HashSet<&str> = initializers.clone();
+        // Nodes that only compute constants (`Constant`, weights made by
+        // `ConstantOfShape` and reshaped by `Unsqueeze`, …), as the model's
+        // one definition of a weight has them.
+        let folded = crate::model::weights::folded_nodes(graph);
+        let constants_omitted = folded.len();
         for (index, node) in graph.node.iter().enumerate() {
-            let has_subgraph = node
-                .attribute
-                .iter()
-                .any(|attribute| attribute.g.is_some() || !attribute.graphs.is_empty());
-            if !has_subgraph
-                && node
-                    .input
-                    .iter()
-                    .all(|input| input.is_empty() || constant.contains(input.as_str()))
-            {
-                constant.extend(node.output.iter().map(String::as_str));
-                constants_omitted += 1;
+            if folded.contains(&index) {
                 continue;
             }
             let op_type = if crate::model::node::is_default_domain(node) {

@@ -4,11 +4,12 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::channels;
 use super::groups::{Follow, Plan, Seg};
-use super::weights;
 use crate::model::onnx::{GraphProto, tensor_shape_proto, type_proto};
 use crate::transform::TransformError;
 use crate::transform::graph::{const_tensor, const_tensor_mut, find_const};
+use crate::transform::weights;
 
 /// The indices along an axis laid out by `segs` that stay, and whether any
 /// goes. `keep[space]` lists a space's kept channels (`None`: all stay).
@@ -46,7 +47,7 @@ pub(super) fn apply(
     for edit in &plan.edits {
         let (indices, changed) = kept_indices(&edit.segs, &keep);
         if changed {
-            weights::shrink(graph, &edit.tensor, edit.axis, &indices)?;
+            channels::shrink(graph, &edit.tensor, edit.axis, &indices)?;
             edited.insert(edit.tensor.clone());
         }
     }

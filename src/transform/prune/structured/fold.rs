@@ -6,9 +6,9 @@
 
 use std::collections::HashSet;
 
-use super::weights::{self, Source};
 use crate::model::onnx::{AttributeProto, GraphProto, TensorProto, attribute_proto::AttributeType};
 use crate::transform::graph::{self, attr, const_tensor, find_const};
+use crate::transform::weights::{self, Source};
 
 /// The dims a Reshape to `shape` gives a tensor of `dims` (0 copies, -1
 /// takes the rest), if valid.
@@ -159,51 +159,6 @@ fn fresh_name(graph: &GraphProto, base: &str) -> String {
         counter += 1;
     }
     candidate
-}
-
-/// Removes the constants in `candidates` that nothing reads any more
-/// (initializers with their graph input entries, `Constant` and
-/// `ConstantOfShape` nodes, then their own unused shape operands).
-pub(super) fn remove_dead(graph: &mut GraphProto, candidates: &HashSet<String>) {
-    let mut candidates = candidates.clone();
-    loop {
-        let used: HashSet<String> = graph
-            .node
-            .iter()
-            .flat_map(|node| node.input.iter().cloned())
-            .chain(graph.output.iter().map(|o| o.name().to_owned()))
-            .collect();
-        let dead: HashSet<String> = candidates
-            .iter()
-            .filter(|name| !used.contains(*name))
-            .cloned()
-            .collect();
-        let mut next: HashSet<String> = HashSet::new();
-        let before = graph.node.len() + graph.initializer.len();
-        graph.node.retain(|node| {
-            let is_dead = matches!(node.op_type(), "Constant" | "ConstantOfShape")
-                && node.output.first().is_some_and(|o| dead.contains(o));
-            if is_dead {
-                next.extend(node.input.iter().cloned());
-            }
-            !is_dead
-        });
-        let initializers: HashSet<String> = graph
-            .initializer
-            .iter()
-            .filter(|t| dead.contains(t.name()))
-            .map(|t| t.name().to_owned())
-            .collect();
-        graph
-            .initializer
-            .retain(|t| !initializers.contains(t.name()));
-        graph.input.retain(|i| !initializers.contains(i.name()));
-        graph.value_info.retain(|info| !dead.contains(info.name()));
-        if graph.node.len() + graph.initializer.len() == before || next.is_empty() {
-            break;
-        }
-        candidates = next;
-    }
 }
 
 #[cfg(test)]

@@ -25,10 +25,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use super::weights::{self, ConstInfo};
 use crate::model::node::node_id;
 use crate::model::onnx::{GraphProto, NodeProto};
 use crate::transform::graph::{attr_int, find_const, is_default_domain};
+use crate::transform::weights::{self, ConstInfo};
 
 /// Ops applied element by element on their first input.
 const UNARY: &[&str] = &[

@@ -11,11 +11,11 @@
 //! (`apply.rs`), and reports the real parameter and FLOP fractions removed.
 
 mod apply;
+mod channels;
 mod fold;
 mod groups;
 #[cfg(test)]
 mod tests;
-mod weights;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -23,6 +23,7 @@ use super::{PruneGroup, PruneReport, PrunedLayer, flops_by_node};
 use crate::model::Model;
 use crate::model::node::node_id;
 use crate::model::onnx::{GraphProto, ModelProto};
+use crate::transform::weights;
 use crate::transform::{PruneNorm, PruneSpec, SkippedLayer, TransformError};
 use groups::{Plan, seg_total};
 
@@ -35,7 +36,7 @@ pub fn smallest_l1_channels(
     axis: usize,
     count: usize,
 ) -> Vec<usize> {
-    let norms = weights::axis_norms(values, dims, axis, false);
+    let norms = channels::axis_norms(values, dims, axis, false);
     lowest(&norms, count)
 }
 
@@ -248,7 +249,7 @@ pub(crate) fn prune_structured(
         return Err(TransformError::NoGraph);
     };
     // Node indices change from here on: the report is complete.
-    fold::remove_dead(graph, &maybe_dead);
+    crate::transform::graph::remove_dead(graph, &maybe_dead);
     report.model_params_before = params_before;
     report.model_params_after = weights::float_weight_elements(graph);
     report.overall_sparsity = if params_before == 0 {
@@ -337,7 +338,7 @@ fn group_scores(
             continue;
         };
         let values = weights::values(graph, &info)?;
-        let index_norms = weights::axis_norms(&values, &info.dims, edit.axis, squared);
+        let index_norms = channels::axis_norms(&values, &info.dims, edit.axis, squared);
         if index_norms.len() != seg_total(&edit.segs) {
             continue;
         }

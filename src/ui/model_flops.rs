@@ -11,7 +11,7 @@ use std::{
 };
 
 use super::{loaded_model::LoadedModel, tasks::Task};
-use crate::model::{FlopEstimate, Model, ShapeBinding, estimate_flops_with};
+use crate::model::{FlopEstimate, Model, ShapeBinding, estimate_flops_with, infer_shapes_with};
 
 /// Input name to whole shape.
 pub type InputShapes = BTreeMap<String, Vec<i64>>;
@@ -20,7 +20,16 @@ pub type InputShapes = BTreeMap<String, Vec<i64>>;
 type CountKey = (PathBuf, InputShapes);
 
 /// A count, or why it could not be made.
-type Counted = Result<FlopEstimate, String>;
+type Counted = Result<ConfigCount, String>;
+
+/// The FLOPs and every value's shape at the Config's input shapes.
+#[derive(Debug, Clone)]
+pub struct ConfigCount {
+    /// The model's FLOPs.
+    pub flops: FlopEstimate,
+    /// Each value's shape, by name (the graph view's edge labels).
+    pub shapes: std::sync::Arc<BTreeMap<String, Vec<i64>>>,
+}
 
 /// What the Model tab shows of the count at the Config's shapes.
 #[derive(Debug, Clone, Copy)]
@@ -28,7 +37,7 @@ pub enum ConfigFlopsView<'a> {
     /// Being counted.
     Counting,
     /// Counted.
-    Counted(&'a FlopEstimate),
+    Counted(&'a ConfigCount),
     /// The model could not be read again, or the count could not start.
     Failed(&'a str),
 }
@@ -79,8 +88,8 @@ impl ConfigFlops {
             }
         }
         Some(match &self.counted {
-            Some((counted_key, Ok(estimate))) if *counted_key == key => {
-                ConfigFlopsView::Counted(estimate)
+            Some((counted_key, Ok(count))) if *counted_key == key => {
+                ConfigFlopsView::Counted(count)
             }
             Some((counted_key, Err(message))) if *counted_key == key => {
                 ConfigFlopsView::Failed(message)
@@ -93,13 +102,14 @@ impl ConfigFlops {
 /// Reads the model at `path` and counts its FLOPs at `shapes`.
 fn count_at(path: &Path, shapes: InputShapes) -> Counted {
     let model = Model::load(path).map_err(|err| format!("{err:#}"))?;
-    Ok(estimate_flops_with(
-        &model,
-        &ShapeBinding {
-            dims: BTreeMap::new(),
-            input_shapes: shapes,
-        },
-    ))
+    let binding = ShapeBinding {
+        dims: BTreeMap::new(),
+        input_shapes: shapes,
+    };
+    Ok(ConfigCount {
+        flops: estimate_flops_with(&model, &binding),
+        shapes: std::sync::Arc::new(infer_shapes_with(&model, &binding).shapes),
+    })
 }
 
 #[cfg(test)]
@@ -126,7 +136,11 @@ mod tests {
         let started = std::time::Instant::now();
         let total = loop {
             match flops.update(&model, four.clone()) {
-                Some(ConfigFlopsView::Counted(estimate)) => break estimate.total,
+                Some(ConfigFlopsView::Counted(count)) => {
+                    // The shapes follow too: the image input at batch 4.
+                    assert_eq!(count.shapes.get("image"), Some(&vec![4, 1, 28, 28]));
+                    break count.flops.total;
+                }
                 Some(ConfigFlopsView::Counting) => {
                     assert!(started.elapsed().as_secs() < 30, "never counted");
                     std::thread::sleep(std::time::Duration::from_millis(5));

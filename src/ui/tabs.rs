@@ -123,7 +123,8 @@ pub fn model_ui(
         format_bytes(model.size_bytes)
     ));
     match config_flops {
-        Some(ConfigFlopsView::Counted(estimate)) => {
+        Some(ConfigFlopsView::Counted(count)) => {
+            let estimate = &count.flops;
             let shapes = estimate
                 .input_shapes
                 .iter()
@@ -226,9 +227,13 @@ pub fn model_ui(
                 .as_ref()
                 .and_then(|info| info.summary.flops.as_ref()),
             None => match config_flops {
-                Some(ConfigFlopsView::Counted(estimate)) => Some(estimate),
+                Some(ConfigFlopsView::Counted(count)) => Some(&count.flops),
                 _ => summary.flops.as_ref(),
             },
+        },
+        config_shapes: match config_flops {
+            Some(ConfigFlopsView::Counted(count)) => Some(&count.shapes),
+            _ => None,
         },
     };
     let height = (ui.available_height() - 60.0).max(420.0);

@@ -189,6 +189,7 @@ fn search_jumps_to_a_match_and_chains_collapse_and_expand() {
                 graph: &graph,
                 report: None,
                 model_flops: None,
+                config_shapes: None,
             };
             view.ui(ui, &input, &mut selection, 600.0);
         });
@@ -211,6 +212,7 @@ fn search_jumps_to_a_match_and_chains_collapse_and_expand() {
                     graph: &chain_graph,
                     report: None,
                     model_flops: None,
+                    config_shapes: None,
                 };
                 view.ui(ui, &input, &mut selection, 600.0);
             });
@@ -232,6 +234,7 @@ fn search_jumps_to_a_match_and_chains_collapse_and_expand() {
                     graph: &chain_graph,
                     report: None,
                     model_flops: None,
+                    config_shapes: None,
                 };
                 view.ui(ui, &input, &mut selection, 600.0);
             });
@@ -278,6 +281,7 @@ fn chain_fixture() -> ModelGraph {
                 from,
                 to,
                 shape: "1×8".to_owned(),
+                tensor: format!("t{from}"),
             })
             .collect(),
         ..ModelGraph::default()
@@ -393,6 +397,7 @@ fn graph_view_frame_time_on_2000_nodes() {
                 graph: &graph,
                 report: None,
                 model_flops: None,
+                config_shapes: None,
             };
             let started = thread_cpu_time();
             view.ui(ui, &graph_input, &mut selection, 820.0);
@@ -494,4 +499,56 @@ fn fit_keeps_a_long_graph_readable() {
     // The first node is in view, at the top.
     let stem = view.screen_pos_of("stem").expect("the stem is drawn");
     assert!(stem.y > 0.0 && stem.y < 900.0, "{stem:?}");
+}
+
+/// The shapes in the node details (and the edge labels drawn from the same
+/// map) follow the Config's input shapes once they are counted; without
+/// them the model's defaults show, and say so.
+#[test]
+fn node_shapes_follow_the_config_shapes() {
+    use onnx_workbench::model::{ShapeBinding, infer_shapes_with};
+    let model = Model::load(&super::repo_path("sample_models/cnn.onnx")).expect("model");
+    let graph = std::sync::Arc::new(ModelGraph::from_model(&model));
+    let first = graph
+        .nodes
+        .iter()
+        .find(|node| node.inputs.iter().any(|(name, _)| name == "image"))
+        .expect("a node reading the image")
+        .id
+        .clone();
+    let binding = ShapeBinding {
+        input_shapes: [("image".to_owned(), vec![4, 1, 28, 28])].into(),
+        ..ShapeBinding::default()
+    };
+    let at_batch_4 = std::sync::Arc::new(infer_shapes_with(&model, &binding).shapes);
+    for (config_shapes, expected) in [
+        (None, "image: 1×1×28×28"),
+        (Some(&at_batch_4), "image: 4×1×28×28"),
+    ] {
+        let mut view = GraphView::default();
+        let mut selection = Selection::default();
+        selection.select_source(&first);
+        let mut harness = Harness::builder()
+            .with_size(egui::vec2(1400.0, 800.0))
+            .build_ui(|ui| {
+                let input = GraphInput {
+                    graph: &graph,
+                    report: None,
+                    model_flops: None,
+                    config_shapes,
+                };
+                view.ui(ui, &input, &mut selection, 600.0);
+            });
+        harness.run();
+        assert!(
+            harness.query_by_label(expected).is_some(),
+            "{expected} not shown"
+        );
+        let note = if config_shapes.is_some() {
+            "Shapes at the Config's input shapes."
+        } else {
+            "Shapes from the model alone, symbolic dims set to batch=1"
+        };
+        assert!(harness.query_by_label_contains(note).is_some(), "{note}");
+    }
 }

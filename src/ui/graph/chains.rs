@@ -80,6 +80,8 @@ pub struct ShownGraph {
     pub items: Vec<ShownItem>,
     /// Edges between boxes, with their shape labels.
     pub edge_shapes: Vec<String>,
+    /// The tensor each edge carries (for labels at other shapes).
+    pub edge_tensors: Vec<String>,
     /// The layout of `items`.
     pub layout: Layout,
     /// The box each model node is in.
@@ -118,29 +120,30 @@ impl ShownGraph {
             };
         }
         let mut edges = Vec::new();
-        let mut edge_shapes = Vec::new();
+        let mut labels = Vec::new();
         for edge in &graph.edges {
             let from = item_of_node[edge.from];
             let to = item_of_node[edge.to];
             if from != to {
                 edges.push((from, to));
-                edge_shapes.push(edge.shape.clone());
+                labels.push((edge.shape.clone(), edge.tensor.clone()));
             }
         }
         let layout = layout(items.len(), &edges, params);
         // The layout drops duplicate edges; keep the labels aligned with it.
-        let mut shape_of: HashMap<(usize, usize), String> = HashMap::new();
-        for (edge, shape) in edges.iter().zip(edge_shapes) {
-            shape_of.entry(*edge).or_insert(shape);
+        let mut label_of: HashMap<(usize, usize), (String, String)> = HashMap::new();
+        for (edge, label) in edges.iter().zip(labels) {
+            label_of.entry(*edge).or_insert(label);
         }
-        let edge_shapes = layout
+        let (edge_shapes, edge_tensors) = layout
             .edges
             .iter()
-            .map(|(from, to, _)| shape_of.get(&(*from, *to)).cloned().unwrap_or_default())
-            .collect();
+            .map(|(from, to, _)| label_of.get(&(*from, *to)).cloned().unwrap_or_default())
+            .unzip();
         Self {
             items,
             edge_shapes,
+            edge_tensors,
             layout,
             item_of_node,
         }
@@ -170,6 +173,7 @@ mod tests {
                     from,
                     to,
                     shape: String::new(),
+                    tensor: String::new(),
                 })
                 .collect(),
             ..ModelGraph::default()

@@ -2,6 +2,8 @@
 //! shapes, and what the shown session measured for it (time, FLOPs, bytes,
 //! providers, the optimized nodes that run it).
 
+use std::collections::BTreeMap;
+
 use egui::{RichText, Ui};
 
 use super::{
@@ -37,6 +39,7 @@ pub fn metrics_line(measured: &NodeMetrics) -> String {
 pub fn details_ui(
     ui: &mut Ui,
     graph: Option<&ModelGraph>,
+    config_shapes: Option<&BTreeMap<String, Vec<i64>>>,
     metrics: Option<&SessionMetrics>,
     selection: &mut Selection,
 ) {
@@ -66,7 +69,13 @@ pub fn details_ui(
                 );
             }
         }
-        if !graph.shape_note.is_empty() {
+        if config_shapes.is_some() {
+            ui.label(
+                RichText::new("Shapes at the Config's input shapes.")
+                    .small()
+                    .color(theme::MUTED),
+            );
+        } else if !graph.shape_note.is_empty() {
             ui.label(
                 RichText::new(format!(
                     "Shapes from the model alone, {} (the profiled shapes are below).",
@@ -82,7 +91,14 @@ pub fn details_ui(
             }
             ui.label(RichText::new(title).strong());
             for (name, shape) in tensors {
-                let shape = if shape.is_empty() { "?" } else { shape };
+                let at_config = config_shapes
+                    .and_then(|shapes| shapes.get(name))
+                    .map(|dims| super::model_graph::shape_text(dims));
+                let shape = match &at_config {
+                    Some(text) => text.as_str(),
+                    None if shape.is_empty() => "?",
+                    None => shape,
+                };
                 ui.label(
                     RichText::new(format!("{name}: {shape}"))
                         .monospace()

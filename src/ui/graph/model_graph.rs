@@ -51,6 +51,16 @@ pub struct GraphEdge {
     pub to: usize,
     /// The tensor's shape (`1×3×224×224`), empty when unknown.
     pub shape: String,
+    /// The tensor's name.
+    pub tensor: String,
+}
+
+/// A shape as the view writes it: `1×3×224×224`.
+pub fn shape_text(dims: &[i64]) -> String {
+    dims.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join("×")
 }
 
 /// The graph the view draws, read once per model (in the background).
@@ -79,12 +89,7 @@ impl ModelGraph {
             shapes
                 .shapes
                 .get(tensor)
-                .map(|dims| {
-                    dims.iter()
-                        .map(i64::to_string)
-                        .collect::<Vec<_>>()
-                        .join("×")
-                })
+                .map(|dims| shape_text(dims))
                 .unwrap_or_default()
         };
         let shape_note = if shapes.dims_used.is_empty() {
@@ -177,6 +182,7 @@ impl ModelGraph {
                         from,
                         to: consumer,
                         shape: shape.clone(),
+                        tensor: tensor.clone(),
                     });
                 }
             }
@@ -196,6 +202,7 @@ impl ModelGraph {
                     from,
                     to: index,
                     shape: shape_of(output.name()),
+                    tensor: output.name().to_owned(),
                 });
             }
         }
@@ -228,6 +235,7 @@ impl ModelGraph {
                     from: index - 1,
                     to: index,
                     shape: "1×64×56×56".to_owned(),
+                    tensor: format!("t{index}"),
                 });
             }
             if index >= width && index % width == 0 {
@@ -235,6 +243,7 @@ impl ModelGraph {
                     from: index - width,
                     to: index,
                     shape: "1×64×56×56".to_owned(),
+                    tensor: format!("t{index}"),
                 });
             }
             if index >= 10 && index % 7 == 0 {
@@ -242,6 +251,7 @@ impl ModelGraph {
                     from: index - 10,
                     to: index,
                     shape: "1×64×56×56".to_owned(),
+                    tensor: format!("t{index}"),
                 });
             }
         }

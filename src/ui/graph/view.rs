@@ -7,7 +7,10 @@
 //! shape labels only when zoomed in. The layout is rebuilt only when the
 //! model, the direction or the collapsed chains change.
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashSet},
+    sync::Arc,
+};
 
 use egui::{
     Align2, Color32, CornerRadius, FontId, Pos2, Rect, Response, RichText, Sense, Shape, Stroke,
@@ -18,7 +21,7 @@ use super::{
     chains::{Chain, ShownGraph, ShownItem, find_chains},
     details,
     layout::LayoutParams,
-    model_graph::{ModelGraph, NodeKind},
+    model_graph::{ModelGraph, NodeKind, shape_text},
     session_metrics::{NodeMetrics, SessionMetrics},
 };
 use crate::{metrics::layers::LayerReport, ui::selection::Selection};
@@ -39,6 +42,8 @@ const READABLE_ZOOM: f32 = 0.6;
 const OVERVIEW_SIZE: f32 = 110.0;
 /// From this zoom on, edges carry their tensor's shape.
 const EDGE_LABEL_ZOOM: f32 = 0.9;
+/// The colour of edge labels.
+const LABEL_GREY: Color32 = Color32::from_gray(170);
 /// Zoom limits.
 const ZOOM_RANGE: (f32, f32) = (0.002, 4.0);
 /// Search matches kept (the count is still exact).
@@ -85,6 +90,9 @@ pub struct GraphView {
     matches: Vec<usize>,
     match_cursor: usize,
     metrics: Option<(usize, Arc<SessionMetrics>)>,
+    /// Shapes at the Config's input shapes, when they differ from the
+    /// model's defaults.
+    config_shapes: Option<Arc<BTreeMap<String, Vec<i64>>>>,
     seen_generation: u64,
     /// Time spent building the last layout, in milliseconds.
     layout_millis: f64,
@@ -125,6 +133,7 @@ impl Default for GraphView {
             matches: Vec::new(),
             match_cursor: 0,
             metrics: None,
+            config_shapes: None,
             seen_generation: 0,
             layout_millis: 0.0,
         }
@@ -143,6 +152,9 @@ pub struct GraphInput<'a> {
     /// shapes), or without one the open model's, for colouring by FLOPs
     /// before any run.
     pub model_flops: Option<&'a crate::model::FlopEstimate>,
+    /// Each value's shape at the Config's input shapes, when they differ
+    /// from the model's defaults (edge labels and the details follow them).
+    pub config_shapes: Option<&'a Arc<BTreeMap<String, Vec<i64>>>>,
 }
 
 impl GraphView {
@@ -195,6 +207,7 @@ impl GraphView {
                                 details::details_ui(
                                     ui,
                                     self.graph.as_deref(),
+                                    self.config_shapes.as_deref(),
                                     metrics.as_deref(),
                                     selection,
                                 );
@@ -237,6 +250,7 @@ impl GraphView {
             }
             (None, None) => self.metrics = None,
         }
+        self.config_shapes = input.config_shapes.cloned();
         if self.shown.is_none() {
             self.rebuild();
         }
@@ -635,22 +649,13 @@ impl GraphView {
                 ));
             }
             if zoom >= EDGE_LABEL_ZOOM
-                && let (Some(label), [a, b, ..]) = (shown.edge_shapes.get(index), screen.as_slice())
-                && !label.is_empty()
+                && let [a, b, ..] = screen.as_slice()
             {
-                labels.push((pos2((a.x + b.x) / 2.0, (a.y + b.y) / 2.0), label.clone()));
+                labels.push((index, pos2((a.x + b.x) / 2.0, (a.y + b.y) / 2.0)));
             }
             painter.add(Shape::line(screen, edge_stroke));
         }
-        for (pos, label) in labels {
-            painter.text(
-                pos + vec2(4.0, 0.0),
-                Align2::LEFT_CENTER,
-                label,
-                FontId::monospace(10.0),
-                Color32::from_gray(170),
-            );
-        }
+        self.edge_labels(ui, &painter, shown, labels);
 
         // Boxes.
         let matches: BTreeSet<usize> = self
@@ -788,6 +793,48 @@ impl GraphView {
     }
 
     /// Pan by dragging, zoom by scrolling or pinching around the cursor.
+    /// Draws the shape labels of the edges at `labels` (edge index, screen
+    /// point): at the Config's shapes when they are known, once per tensor
+    /// (a tensor read by several nodes leaves its producer once), and never
+    /// over a label already drawn.
+    fn edge_labels(
+        &self,
+        ui: &Ui,
+        painter: &egui::Painter,
+        shown: &ShownGraph,
+        labels: Vec<(usize, Pos2)>,
+    ) {
+        let mut drawn_tensors: HashSet<&str> = HashSet::new();
+        let mut taken: Vec<Rect> = Vec::new();
+        for (index, pos) in labels {
+            let tensor = shown.edge_tensors.get(index).map_or("", String::as_str);
+            if !tensor.is_empty() && !drawn_tensors.insert(tensor) {
+                continue;
+            }
+            let text = match self
+                .config_shapes
+                .as_ref()
+                .and_then(|shapes| shapes.get(tensor))
+            {
+                Some(dims) => shape_text(dims),
+                None => shown.edge_shapes.get(index).cloned().unwrap_or_default(),
+            };
+            if text.is_empty() {
+                continue;
+            }
+            let galley = ui
+                .fonts_mut(|fonts| fonts.layout_no_wrap(text, FontId::monospace(10.0), LABEL_GREY));
+            let rect = Align2::LEFT_CENTER
+                .anchor_size(pos + vec2(4.0, 0.0), galley.size())
+                .expand(1.0);
+            if taken.iter().any(|other| other.intersects(rect)) {
+                continue;
+            }
+            taken.push(rect);
+            painter.galley(rect.min + vec2(1.0, 1.0), galley, LABEL_GREY);
+        }
+    }
+
     fn camera_input(&mut self, ui: &Ui, response: &Response) {
         if response.dragged() {
             self.offset -= response.drag_delta() / self.zoom;

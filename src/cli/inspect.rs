@@ -46,7 +46,7 @@ fn summary_at_flag_shapes(
     };
     config.validate()?;
     let declared = declared_inputs(&summary.inputs);
-    let (shapes, notes) = resolve_flag_shapes(&declared, &config)?;
+    let (shapes, notes) = resolve_flag_shapes(&declared, &config, &summary.dim_defaults)?;
     if summary.flops.is_some() {
         let binding = ShapeBinding {
             dims: BTreeMap::new(),

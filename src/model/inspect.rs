@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::external::external_data_info;
-use super::flops::{FLOP_OP_TYPES, FlopEstimate, estimate_flops};
+use super::flops::{FLOP_OP_TYPES, FlopEstimate, estimate_flops_with};
 use super::onnx::{GraphProto, NodeProto, TensorProto};
 use super::shapes::qualified_op_type;
 use super::tensor::is_external;
@@ -67,7 +67,8 @@ pub struct ModelSummary {
     pub param_bytes: u64,
     /// Bytes of those parameters stored in external data files.
     pub external_data_bytes: u64,
-    /// FLOPs per inference with every symbolic dim = 1; `None` when the model
+    /// FLOPs per inference at the dims a run with nothing set uses (batch 1,
+    /// the chosen [`Self::dim_defaults`], other open dims 1); `None` when the model
     /// has no Conv, ConvTranspose, Einsum, MatMul or Gemm node and no node
     /// it cannot count.
     pub flops: Option<FlopEstimate>,
@@ -77,6 +78,10 @@ pub struct ModelSummary {
     /// A decoder with a KV cache: its layout, layers, heads and cache size.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generative: Option<super::generative::DecoderLayout>,
+    /// Sizes chosen for dynamic dims a run leaves unset (image size,
+    /// sequence length; see [`super::dim_defaults`]); none for decoders.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dim_defaults: Vec<super::DimDefault>,
 }
 
 /// Running totals of parameters.
@@ -327,8 +332,6 @@ impl Model {
         let has_flop_nodes = graph.node.iter().any(|node| {
             super::node::is_default_domain(node) && FLOP_OP_TYPES.contains(&node.op_type())
         });
-        let flops = Some(estimate_flops(self, &BTreeMap::new()))
-            .filter(|estimate| has_flop_nodes || !estimate.not_counted.is_empty());
         let generative = match super::generative::detect_from(&inputs, &outputs, graph) {
             Ok(layout) => Some(layout),
             Err(err @ super::generative::LayoutError::Malformed(_)) => {
@@ -337,8 +340,17 @@ impl Model {
             }
             Err(_) => None,
         };
+        let dim_defaults = if generative.is_some() {
+            Vec::new()
+        } else {
+            super::dim_defaults(proto, &inputs)
+        };
+        let binding = super::dim_defaults::default_binding(&dim_defaults, &inputs);
+        let flops = Some(estimate_flops_with(self, &binding))
+            .filter(|estimate| has_flop_nodes || !estimate.not_counted.is_empty());
 
         ModelSummary {
+            dim_defaults,
             ir_version,
             opsets,
             producer_name: proto.producer_name().to_owned(),

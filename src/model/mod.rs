@@ -24,6 +24,7 @@
 )]
 pub mod onnx;
 
+mod dim_defaults;
 mod error;
 mod external;
 mod flops;
@@ -44,6 +45,7 @@ use std::path::{Path, PathBuf};
 
 use prost::Message as _;
 
+pub use dim_defaults::{DimDefault, dim_defaults};
 pub use error::ModelError;
 pub use external::{ExternalDataInfo, external_data_info, resolve_external_data};
 pub use flops::{

@@ -306,8 +306,16 @@ pub fn config_ui(
                 } else {
                     other_symbols
                 };
+                let defaults = model.map_or(&[][..], |model| &model.summary.dim_defaults[..]);
                 for symbol in other_symbols {
-                    let mut value = config.dims.get(symbol).copied().unwrap_or(1);
+                    let chosen = super::input_shapes::chosen_default(defaults, symbol)
+                        .filter(|_| !config.dims.contains_key(symbol));
+                    let mut value = config
+                        .dims
+                        .get(symbol)
+                        .copied()
+                        .or(chosen.map(|chosen| chosen.value))
+                        .unwrap_or(1);
                     let label = ui.label(format!("Dim '{symbol}'"));
                     if ui
                         .add(egui::DragValue::new(&mut value).range(1..=1_000_000))
@@ -317,6 +325,22 @@ pub fn config_ui(
                         config.dims.insert(symbol.clone(), value);
                     }
                     ui.end_row();
+                    if let Some(chosen) = chosen {
+                        ui.label("");
+                        // The kind ("image height"), the why on hover: the
+                        // panel keeps its width.
+                        let kind = chosen.reason.split(':').next().unwrap_or_default();
+                        ui.label(
+                            RichText::new(format!("chosen default: {kind}"))
+                                .small()
+                                .color(theme::MUTED),
+                        )
+                        .on_hover_text(format!(
+                            "{}. The model leaves this dim open: a run uses this size until you set one, and warns that it was chosen.",
+                            chosen.reason
+                        ));
+                        ui.end_row();
+                    }
                 }
                 if let Some(inputs) = remote_inputs {
                     use super::input_shapes::{ShapeModel, shapes_ui};

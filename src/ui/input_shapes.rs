@@ -13,8 +13,15 @@ use egui::{RichText, Ui};
 use super::{loaded_model::LoadedModel, theme};
 use crate::{
     engine::ProfileConfig,
-    model::{Dim, TensorInfo},
+    model::{Dim, DimDefault, TensorInfo},
 };
+
+/// The size chosen for the dim named `symbol`, when the model has one.
+pub fn chosen_default<'a>(defaults: &'a [DimDefault], symbol: &str) -> Option<&'a DimDefault> {
+    defaults
+        .iter()
+        .find(|d| d.symbol.as_deref() == Some(symbol))
+}
 
 /// What the editor needs of a model: its inputs and what sets their batch.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +32,8 @@ pub struct ShapeModel<'a> {
     /// A dynamic first dim, named or not, is the batch (a model on a
     /// server, whose metadata names no dims): the Batch field sets it.
     pub dynamic_batch_axis: bool,
+    /// Sizes chosen for dims left unset (image size, sequence length).
+    pub defaults: &'a [DimDefault],
 }
 
 impl<'a> From<&'a LoadedModel> for ShapeModel<'a> {
@@ -33,6 +42,7 @@ impl<'a> From<&'a LoadedModel> for ShapeModel<'a> {
             inputs: &model.summary.inputs,
             batch_symbol: model.batch_symbol.as_deref(),
             dynamic_batch_axis: false,
+            defaults: &model.summary.dim_defaults,
         }
     }
 }
@@ -44,6 +54,7 @@ impl<'a> ShapeModel<'a> {
             inputs,
             batch_symbol: None,
             dynamic_batch_axis: true,
+            defaults: &[],
         }
     }
 
@@ -59,9 +70,22 @@ impl<'a> ShapeModel<'a> {
             Dim::Fixed(value) => *value,
             Dim::Symbolic(name) if axis == 0 && self.batch_symbol == Some(name.as_str()) => batch,
             _ if axis == 0 && self.dynamic_batch_axis => batch,
-            Dim::Symbolic(name) => config.dims.get(name).copied().unwrap_or(1),
+            Dim::Symbolic(name) => config
+                .dims
+                .get(name)
+                .copied()
+                .or_else(|| chosen_default(self.defaults, name).map(|d| d.value))
+                .unwrap_or(1),
             Dim::Unnamed => 1,
         }
+    }
+
+    /// The chosen size of unnamed dim `axis` of `input`, else 1.
+    fn unnamed_default(&self, input: &str, axis: usize) -> i64 {
+        self.defaults
+            .iter()
+            .find(|d| d.symbol.is_none() && d.input == input && d.axis == axis)
+            .map_or(1, |d| d.value)
     }
 
     fn declared_shape(&self, name: &str) -> Option<&[Dim]> {
@@ -104,8 +128,8 @@ pub fn sync_shapes(config: &mut ProfileConfig, model: ShapeModel<'_>) {
 }
 
 /// Every input's whole shape as a run with `config` would give it: fixed
-/// dims, the batch and dim fields, and the stored unnamed dims (1 when
-/// unset). Inputs of unknown rank are left out.
+/// dims, the batch and dim fields, and the stored unnamed dims (the chosen
+/// default, else 1, when unset). Inputs of unknown rank are left out.
 pub fn run_shapes(config: &ProfileConfig, model: ShapeModel<'_>) -> BTreeMap<String, Vec<i64>> {
     model
         .inputs
@@ -121,6 +145,7 @@ pub fn run_shapes(config: &ProfileConfig, model: ShapeModel<'_>) -> BTreeMap<Str
                 .enumerate()
                 .map(|(axis, dim)| match stored {
                     Some(stored) if model.editable(axis, dim) => stored[axis],
+                    None if model.editable(axis, dim) => model.unnamed_default(&input.name, axis),
                     _ => model.bound_value(config, axis, dim),
                 })
                 .collect();
@@ -143,7 +168,11 @@ pub fn shapes_ui(ui: &mut Ui, config: &mut ProfileConfig, model: ShapeModel<'_>)
             .get(&input.name)
             .filter(|shape| shape.len() == declared.len())
             .cloned()
-            .unwrap_or_else(|| vec![1; declared.len()]);
+            .unwrap_or_else(|| {
+                (0..declared.len())
+                    .map(|axis| model.unnamed_default(&input.name, axis))
+                    .collect()
+            });
         let mut changed = false;
         let label = ui
             .label(format!("Shape '{}'", input.name))
@@ -274,6 +303,7 @@ mod tests {
             inputs: &inputs,
             batch_symbol: None,
             dynamic_batch_axis: true,
+            defaults: &[],
         };
         let mut config = ProfileConfig {
             batch: Some(2),

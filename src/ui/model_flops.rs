@@ -1,5 +1,5 @@
 //! The Model tab's FLOP count at the Config's input shapes. The model's
-//! summary counts with every free dim at 1; this one follows the batch,
+//! summary counts at batch 1 and the chosen default dims; this one follows the batch,
 //! dims and shapes a run would use, so the Model tab, `inspect` with the
 //! same flags and the session of that run give one figure. It is counted
 //! in the background (the model file is read again) whenever the shapes

@@ -144,7 +144,7 @@ pub fn model_ui(
                 }
             ))
             .on_hover_text(
-                "Conv, ConvTranspose, Einsum, Gemm and MatMul, a multiply-add being 2, as `inspect --batch/--dim/--shape` counts them; the Summary below counts with every free dim at 1.",
+                "Conv, ConvTranspose, Einsum, Gemm and MatMul, a multiply-add being 2, as `inspect --batch/--dim/--shape` counts them; the Summary below counts at batch 1 with the chosen default dims.",
             );
         }
         Some(ConfigFlopsView::Counting) => {

@@ -90,7 +90,7 @@ fn unset_dims_are_noted_and_bad_flags_refused() {
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("dim 'W' not set (--dim W=N); using 1"),
+        stderr.contains("dim 'W' not set (--dim W=N); using 640, the chosen default"),
         "{stderr}"
     );
 

@@ -301,7 +301,7 @@ fn global_pruning_and_skip_first_last_are_reported() {
         prune
             .skipped
             .iter()
-            .all(|s| s.reason.contains("not a constant"))
+            .all(|s| s.reason.contains("not a float32 constant"))
     );
 }
 

@@ -766,3 +766,75 @@ fn the_gui_command_takes_dims() {
     assert_eq!(dims.get("seq"), Some(&32));
     assert!(!dims.contains_key("other_model_dim"), "{dims:?}");
 }
+
+/// Dynamic image dims take a chosen size, not 1: the Config panel shows it
+/// as a chosen default, the run uses it and warns that it was chosen, and a
+/// value typed in replaces it.
+#[test]
+fn open_image_dims_take_a_chosen_size_and_say_so() {
+    use egui_kittest::kittest::NodeT as _;
+    let options = GuiOptions {
+        model: Some(crate::repo_path("tests/data/models/dynamic_image.onnx")),
+        ..GuiOptions::default()
+    };
+    let mut harness = harness_with(1000.0, options);
+    step_until(&mut harness, "the model", |app| app.model.is_some());
+    harness.step();
+    let field_value = |harness: &Harness<'static, WorkbenchApp>, label: &str| {
+        harness
+            .query_all_by_label(label)
+            .find(|node| node.accesskit_node().role() == egui::accesskit::Role::SpinButton)
+            .and_then(|node| node.accesskit_node().numeric_value())
+    };
+    assert_eq!(field_value(&harness, "Dim 'H'"), Some(224.0));
+    assert_eq!(field_value(&harness, "Dim 'W'"), Some(224.0));
+    assert!(
+        harness
+            .query_by_label("chosen default: image height")
+            .is_some()
+    );
+    let document = short_run(&mut harness, 0.0);
+    assert_eq!(document.run.inputs[0].shape, [1, 3, 224, 224]);
+    let warning = document
+        .run
+        .warnings
+        .iter()
+        .find(|w| w.contains("sizes chosen for dims the model leaves open"))
+        .expect("a warning on the chosen sizes");
+    assert!(
+        warning.contains("H=224") && warning.contains("W=224"),
+        "{warning}"
+    );
+    assert!(
+        harness
+            .query_by_label_contains("sizes chosen for dims")
+            .is_some()
+    );
+
+    // A height typed in replaces the chosen one; the width stays chosen.
+    harness
+        .query_all_by_label("Dim 'H'")
+        .find(|node| node.accesskit_node().role() == egui::accesskit::Role::SpinButton)
+        .expect("the H field")
+        .set_value_accesskit(96.0);
+    harness.step();
+    harness.step();
+    assert_eq!(harness.state().settings.config.dims.get("H"), Some(&96));
+    assert!(
+        harness
+            .query_by_label("chosen default: image height")
+            .is_none()
+    );
+    let document = short_run(&mut harness, 0.0);
+    assert_eq!(document.run.inputs[0].shape, [1, 3, 96, 224]);
+    let warning = document
+        .run
+        .warnings
+        .iter()
+        .find(|w| w.contains("sizes chosen"))
+        .expect("W is still chosen");
+    assert!(
+        !warning.contains("H=") && warning.contains("W=224"),
+        "{warning}"
+    );
+}

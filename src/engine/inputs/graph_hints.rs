@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::{
-    Model, infer_shapes,
+    DimDefault, Model, infer_shapes,
     node::{attr_int, is_default_domain, node_id},
 };
 
@@ -122,6 +122,9 @@ pub struct GraphHints {
     /// Shapes of values known without the inputs' dims (initializers,
     /// constants, and shape inference with the config's dims).
     pub shapes: BTreeMap<String, Vec<i64>>,
+    /// Sizes chosen for the dynamic dims a run leaves unset
+    /// ([`crate::model::dim_defaults`]).
+    pub dim_defaults: Vec<DimDefault>,
 }
 
 /// How an input's synthetic values are chosen, once shapes are known.
@@ -227,12 +230,23 @@ impl GraphHints {
                 frontier = next;
             }
         }
+        let dim_defaults = model.chosen_dims();
         let shapes = if roles.is_empty() {
             BTreeMap::new()
         } else {
-            infer_shapes(model, dims).shapes
+            // The dims a run uses: the config's, else the chosen defaults.
+            let mut bound: BTreeMap<String, i64> = dim_defaults
+                .iter()
+                .filter_map(|d| Some((d.symbol.clone()?, d.value)))
+                .collect();
+            bound.extend(dims.iter().map(|(name, value)| (name.clone(), *value)));
+            infer_shapes(model, &bound).shapes
         };
-        Self { roles, shapes }
+        Self {
+            roles,
+            shapes,
+            dim_defaults,
+        }
     }
 
     /// How `input`'s values are chosen, given the resolved shapes of the
@@ -311,6 +325,38 @@ impl GraphHints {
         ));
         Some(ResolvedHint::IndexBelow(bound))
     }
+}
+
+/// The chosen default sizes a run used (`name=value` with why), for dims
+/// nothing set: no `--dim`, no `--shape`, no input file.
+pub fn chosen_dims_used(
+    specs: &[super::InputSpec],
+    config: &crate::engine::ProfileConfig,
+    defaults: &[DimDefault],
+) -> Vec<String> {
+    defaults
+        .iter()
+        .filter(|d| {
+            d.symbol
+                .as_ref()
+                .is_none_or(|symbol| !config.dims.contains_key(symbol))
+        })
+        .filter(|d| !config.shapes.contains_key(&d.input))
+        .filter(|d| {
+            specs.iter().any(|spec| {
+                spec.name == d.input
+                    && matches!(spec.source, super::InputSource::Synthetic)
+                    && spec.shape.get(d.axis) == Some(&d.value)
+            })
+        })
+        .map(|d| {
+            let name = d
+                .symbol
+                .clone()
+                .unwrap_or_else(|| format!("{} axis {}", d.input, d.axis));
+            format!("{name}={} ({})", d.value, d.reason)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use rand_distr::{Distribution as _, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-pub use graph_hints::{GraphHints, ResolvedHint};
+pub use graph_hints::{GraphHints, ResolvedHint, chosen_dims_used};
 pub use resolve::{
     EvalInputs, EvalSample, declared_shape_text, prepare, prepare_eval, resolve_flag_shapes,
 };

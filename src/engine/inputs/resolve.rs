@@ -15,7 +15,7 @@ use super::{
     SYNTHETIC_INT_RANGE, TensorData, UNKNOWN_DIM_PLACEHOLDER, budget, files, generate, image,
     shape_flag,
 };
-use crate::{engine::config::ProfileConfig, transform::SyntheticKind};
+use crate::{engine::config::ProfileConfig, model::DimDefault, transform::SyntheticKind};
 
 /// Resolves shapes and builds the data of a run: synthetic data, or the
 /// `.npy` files given, which set the symbolic dims of their input. Every
@@ -33,7 +33,14 @@ pub fn prepare(
     let mut notes = Vec::new();
     let mut shapes: Option<Vec<Vec<i64>>> = None;
     for variant in 0..num_variants {
-        let sample_shapes = resolve_shapes(declared, config, &loaded, variant, &mut notes)?;
+        let sample_shapes = resolve_shapes(
+            declared,
+            config,
+            &hints.dim_defaults,
+            &loaded,
+            variant,
+            &mut notes,
+        )?;
         match &shapes {
             None => shapes = Some(sample_shapes),
             Some(first) => {
@@ -104,11 +111,12 @@ pub fn prepare(
 pub fn resolve_flag_shapes(
     declared: &[DeclaredInput],
     config: &ProfileConfig,
+    defaults: &[DimDefault],
 ) -> Result<(Vec<Vec<i64>>, Vec<String>), InputError> {
     check_declared(declared, config)?;
     let no_files = vec![Vec::new(); declared.len()];
     let mut notes = Vec::new();
-    let shapes = resolve_shapes(declared, config, &no_files, 0, &mut notes)?;
+    let shapes = resolve_shapes(declared, config, defaults, &no_files, 0, &mut notes)?;
     Ok((shapes, notes))
 }
 
@@ -158,7 +166,14 @@ pub fn prepare_eval(
     let mut image_inputs: Vec<(String, i64)> = Vec::new();
     let mut noise_inputs: Vec<String> = Vec::new();
     for sample in 0..num_samples {
-        let shapes = resolve_shapes(declared, config, &loaded, sample, &mut notes)?;
+        let shapes = resolve_shapes(
+            declared,
+            config,
+            &hints.dim_defaults,
+            &loaded,
+            sample,
+            &mut notes,
+        )?;
         check_budget(declared, &shapes, num_samples as u64, config)?;
         let input_shapes = shapes_by_name(declared, &shapes);
         let seed = config.seed.wrapping_add(1000 * sample as u64);
@@ -467,6 +482,7 @@ fn bind_file_dims(
 fn resolve_shapes(
     declared: &[DeclaredInput],
     config: &ProfileConfig,
+    defaults: &[DimDefault],
     loaded: &[Vec<files::LoadedFile>],
     sample: usize,
     notes: &mut Vec<String>,
@@ -566,11 +582,24 @@ fn resolve_shapes(
                     } else {
                         format!("dim '{symbol}' not set (--dim {symbol}=N)")
                     };
-                    let note = format!("{label}; using 1");
+                    let chosen = defaults.iter().find(|d| {
+                        (d.input == input.name && d.axis == axis)
+                            || (!symbol.is_empty() && d.symbol.as_deref() == Some(symbol))
+                    });
+                    let (value, note) = match chosen {
+                        Some(chosen) => (
+                            chosen.value,
+                            format!(
+                                "{label}; using {}, the chosen default ({})",
+                                chosen.value, chosen.reason
+                            ),
+                        ),
+                        None => (1, format!("{label}; using 1")),
+                    };
                     if !notes.contains(&note) {
                         notes.push(note);
                     }
-                    1
+                    value
                 }
             };
             shape.push(value);

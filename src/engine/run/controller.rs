@@ -456,6 +456,13 @@ fn prepare_load(
         .map_err(EngineError::from)?;
     record.inputs = prepared.specs.clone();
     record.notes.extend(prepared.notes.iter().cloned());
+    let chosen = inputs::chosen_dims_used(&record.inputs, &record.config, &hints.dim_defaults);
+    if !chosen.is_empty() {
+        record.warnings.push(format!(
+            "sizes chosen for dims the model leaves open, not set by you: {}. Set them to the sizes you serve.",
+            chosen.join("; ")
+        ));
+    }
     let batch_size = prepared.batch_size();
 
     // With batching, requests are built per batch from the prepared data;

@@ -22,6 +22,7 @@ pub mod remote;
 mod run;
 pub mod runtime;
 pub mod session;
+mod speed_check;
 pub mod target;
 pub mod verify;
 

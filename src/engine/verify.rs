@@ -146,7 +146,9 @@ pub fn apply_checked(
     }
     let (transformed, mut report, bytes) =
         load_transformed(runtime, model, spec, config, &mut Vec::new())?;
-    let mut accuracy = measure_accuracy(runtime, &original, &bytes, config, spec)?;
+    let probe = AccuracyProbe::new(runtime, &original, config, spec)?;
+    let mut accuracy = probe.compare(runtime, &bytes)?;
+    probe.add_speed(runtime, &original, &bytes, &mut accuracy);
     if config.generation.is_some() {
         accuracy.next_token =
             next_token_accuracy(runtime, model, &original, &transformed, &bytes, config)?;
@@ -228,7 +230,12 @@ fn apply_budgeted(
             report,
         })
     };
-    let found = super::budget::search(model, spec, &mut check, &mut unconverted)?;
+    let mut found = super::budget::search(model, spec, &mut check, &mut unconverted)?;
+    if found.bytes != original
+        && let Some(accuracy) = found.report.accuracy.as_mut()
+    {
+        probe.add_speed(runtime, original, &found.bytes, accuracy);
+    }
     Ok(CheckedTransform {
         model: found.model,
         bytes: found.bytes,
@@ -437,6 +444,42 @@ impl AccuracyProbe {
         })
     }
 
+    /// Adds the speed of `transformed` against `original` on the probe's
+    /// first input set ([`super::speed_check`]) to `accuracy`; a check that
+    /// cannot run is a warning there, not a failed transform.
+    pub fn add_speed(
+        &self,
+        runtime: &Runtime,
+        original: &[u8],
+        transformed: &[u8],
+        accuracy: &mut AccuracyReport,
+    ) {
+        let Some(sample) = self.samples.first() else {
+            return;
+        };
+        let measured = (|| -> Result<_, VerifyError> {
+            let session = |bytes: &[u8]| {
+                build_session(runtime, ModelSource::Memory(bytes), &self.config, None)
+                    .map(|built| built.session)
+            };
+            let (mut before, mut after) = (session(original)?, session(transformed)?);
+            let declared = inputs::declared_inputs(&after)?;
+            let before_values = to_values(&sample.tensors, &sample.shapes, None)?;
+            let after_values = to_values(&sample.tensors, &sample.shapes, Some(&declared))?;
+            super::speed_check::paired((&mut before, &before_values), (&mut after, &after_values))
+                .map_err(|source| VerifyError::Run {
+                    message: clean_ort_message(source.message()),
+                    source,
+                })
+        })();
+        match measured {
+            Ok(speed) => accuracy.speed = speed,
+            Err(err) => accuracy.warnings.push(format!(
+                "the speed against the original was not measured: {err}"
+            )),
+        }
+    }
+
     /// Input sets the probe runs.
     pub fn num_samples(&self) -> usize {
         self.samples.len()
@@ -509,6 +552,7 @@ impl AccuracyProbe {
             warnings: self.warnings.clone(),
             task,
             next_token: None,
+            speed: None,
         })
     }
 }

@@ -60,6 +60,103 @@ pub struct AccuracyReport {
     /// Generative decoders: next-token agreement over a fixed prompt set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_token: Option<NextTokenAgreement>,
+    /// The transformed model's speed against the original's, measured
+    /// beside the accuracy on the same inputs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speed: Option<SpeedCheck>,
+}
+
+/// One request at a time through the original and the transformed model,
+/// interleaved (ABBA) on the same input set with the same session options,
+/// so drift in the machine's speed hits both alike. Client-side wall time
+/// of `Session::run`; it says how the lever pays for one request, not under
+/// the load the run then measures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SpeedCheck {
+    /// Calls of each model measured (after two warm-up calls each).
+    pub pairs: usize,
+    /// Median latency of the original, µs.
+    pub original_median_micros: f64,
+    /// Median latency of the transformed model, µs.
+    pub transformed_median_micros: f64,
+    /// Median over pairs of original / transformed latency: above 1 the
+    /// transformed model is faster.
+    pub speedup: f64,
+    /// 95 % confidence interval of that median (order statistics of the
+    /// pair ratios; distribution-free).
+    pub speedup_low: f64,
+    /// See `speedup_low`.
+    pub speedup_high: f64,
+}
+
+impl SpeedCheck {
+    /// The figures from paired latencies `(original, transformed)` in µs;
+    /// `None` without pairs.
+    pub fn from_pairs(pairs: &[(f64, f64)]) -> Option<Self> {
+        if pairs.is_empty() {
+            return None;
+        }
+        let median = |mut values: Vec<f64>| -> f64 {
+            values.sort_by(f64::total_cmp);
+            let n = values.len();
+            if n % 2 == 1 {
+                values[n / 2]
+            } else {
+                (values[n / 2 - 1] + values[n / 2]) / 2.0
+            }
+        };
+        let mut ratios: Vec<f64> = pairs
+            .iter()
+            .map(|(original, transformed)| original / transformed.max(f64::MIN_POSITIVE))
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        // Ranks of the median's 95 % interval: n/2 ± 1.96·√n/2.
+        let n = ratios.len() as f64;
+        let half_width = 1.96 * n.sqrt() / 2.0;
+        let low = ((n / 2.0 - half_width).floor().max(1.0) as usize).min(ratios.len()) - 1;
+        let high = ((n / 2.0 + half_width).ceil() as usize).clamp(1, ratios.len()) - 1;
+        Some(Self {
+            pairs: pairs.len(),
+            original_median_micros: median(pairs.iter().map(|p| p.0).collect()),
+            transformed_median_micros: median(pairs.iter().map(|p| p.1).collect()),
+            speedup: median(ratios.clone()),
+            speedup_low: ratios[low],
+            speedup_high: ratios[high],
+        })
+    }
+
+    /// "1.32× faster than the original (95 % CI 1.25–1.40×)", "5.50× slower
+    /// than the original (speed 0.18×, 95 % CI ...)", or no difference shown
+    /// when the interval spans 1.
+    pub fn verdict(&self) -> String {
+        let interval = format!("95 % CI {:.2}–{:.2}×", self.speedup_low, self.speedup_high);
+        if self.speedup_low > 1.0 {
+            format!("{:.2}× faster than the original ({interval})", self.speedup)
+        } else if self.speedup_high < 1.0 {
+            format!(
+                "{:.2}× slower than the original (speed {:.2}×, {interval})",
+                1.0 / self.speedup.max(f64::MIN_POSITIVE),
+                self.speedup
+            )
+        } else {
+            format!(
+                "no difference from the original shown ({:.2}×, {interval})",
+                self.speedup
+            )
+        }
+    }
+
+    /// The one line the report and the window show.
+    pub fn line(&self) -> String {
+        format!(
+            "{}: median {} vs {} per request, {} interleaved calls each, one at a time",
+            self.verdict(),
+            crate::util::format_micros(self.transformed_median_micros),
+            crate::util::format_micros(self.original_median_micros),
+            self.pairs
+        )
+    }
 }
 
 /// How often a transformed decoder picks the original's next token, over a
@@ -324,6 +421,9 @@ impl AccuracyReport {
         for warning in &self.warnings {
             writeln!(out, "WARNING: {warning}")?;
         }
+        if let Some(speed) = &self.speed {
+            writeln!(out, "Speed       {}", speed.line())?;
+        }
         writeln!(out, "Accuracy    {}", self.input_source)?;
         if let Some(next) = &self.next_token {
             writeln!(
@@ -466,5 +566,41 @@ mod tests {
         assert_eq!(top_k_hits(&scores, 6, &[4, 2]), (0, 1));
         // Out-of-range labels count as misses.
         assert_eq!(top_k_hits(&scores, 6, &[9, -1]), (0, 0));
+    }
+
+    #[test]
+    fn the_speed_check_takes_medians_and_a_distribution_free_interval() {
+        // Original 2 ms, transformed 1 ms with a slow outlier: 2x faster.
+        let mut pairs: Vec<(f64, f64)> = (0..20).map(|_| (2000.0, 1000.0)).collect();
+        pairs.push((2000.0, 8000.0));
+        let check = SpeedCheck::from_pairs(&pairs).expect("pairs");
+        assert_eq!(check.pairs, 21);
+        assert_eq!(check.speedup, 2.0);
+        assert_eq!(check.transformed_median_micros, 1000.0);
+        assert!(check.speedup_low > 1.0, "{check:?}");
+        assert!(
+            check
+                .verdict()
+                .starts_with("2.00× faster than the original"),
+            "{}",
+            check.verdict()
+        );
+        // Alternating faster and slower: the interval spans 1.
+        let mixed: Vec<(f64, f64)> = (0..30)
+            .map(|i| {
+                if i % 2 == 0 {
+                    (1000.0, 900.0)
+                } else {
+                    (900.0, 1000.0)
+                }
+            })
+            .collect();
+        let check = SpeedCheck::from_pairs(&mixed).expect("pairs");
+        assert!(
+            check.speedup_low < 1.0 && check.speedup_high > 1.0,
+            "{check:?}"
+        );
+        assert!(check.verdict().starts_with("no difference from the original shown"));
+        assert!(SpeedCheck::from_pairs(&[]).is_none());
     }
 }

@@ -30,8 +30,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Model, ModelError};
 pub use accuracy::{
-    AccuracyReport, NextTokenAgreement, OutputAccuracy, OutputComparison, SyntheticKind,
-    TaskAccuracy,
+    AccuracyReport, NextTokenAgreement, OutputAccuracy, OutputComparison, SpeedCheck,
+    SyntheticKind, TaskAccuracy,
 };
 pub use budget::{AccuracyBudget, BudgetLimit, BudgetReport, LayerSensitivity};
 pub use fp16::{Fp16Report, KeptNode};

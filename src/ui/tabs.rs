@@ -529,6 +529,17 @@ fn transform_accuracy_ui(ui: &mut Ui, transform: &crate::transform::TransformRep
     for warning in &accuracy.warnings {
         ui.label(RichText::new(format!("Accuracy warning: {warning}")).color(theme::WARNING));
     }
+    if let Some(speed) = &accuracy.speed {
+        let colour = if speed.speedup_high < 1.0 {
+            theme::WARNING
+        } else {
+            ui.visuals().text_color()
+        };
+        ui.label(RichText::new(format!("Speed: {}", speed.line())).color(colour))
+            .on_hover_text(
+                "Measured beside the accuracy: the original and the transformed model, one request at a time, interleaved on the same input set with the same session options. The load run below measures the transformed model under concurrency.",
+            );
+    }
     if let Some(task) = &accuracy.task {
         ui.label(format!(
             "Task accuracy ({} labelled rows): top-1 {:.2}% -> {:.2}% ({:+.2} pt), top-5 {:.2}% -> {:.2}%",

@@ -305,6 +305,11 @@ fn the_precision_control_transforms_the_model_for_real() {
     assert!(transform.size_after_bytes < transform.size_before_bytes);
     let accuracy = transform.accuracy.as_ref().expect("accuracy measured");
     assert!(accuracy.worst_relative_l2_error() < 1e-2);
+    // The speed against the original, measured beside the accuracy.
+    let speed = accuracy.speed.as_ref().expect("speed measured");
+    assert!(speed.pairs >= 5 && speed.speedup > 0.0, "{speed:?}");
+    assert!(speed.speedup_low <= speed.speedup && speed.speedup <= speed.speedup_high);
+    assert!(harness.query_by_label_contains("Speed: ").is_some());
 }
 
 #[test]

@@ -600,7 +600,11 @@ mod tests {
             check.speedup_low < 1.0 && check.speedup_high > 1.0,
             "{check:?}"
         );
-        assert!(check.verdict().starts_with("no difference from the original shown"));
+        assert!(
+            check
+                .verdict()
+                .starts_with("no difference from the original shown")
+        );
         assert!(SpeedCheck::from_pairs(&[]).is_none());
     }
 }

@@ -56,6 +56,11 @@ pub struct Int8Report {
     pub quantized: Vec<QuantizedLayer>,
     /// MatMul/Gemm/Conv nodes left in float, with the reason.
     pub skipped: Vec<SkippedLayer>,
+    /// The nodes the rewrite made, by name, to the id
+    /// ([`crate::model::node::node_id`]) of the node they replace, so a
+    /// quantized layer's time is found under the original layer.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub node_origins: std::collections::BTreeMap<String, String>,
 }
 
 /// Symmetric per-channel quantization of `values` laid out with `dims`,
@@ -131,6 +136,7 @@ pub(crate) fn quantize_keeping(
             new_nodes.push(node.clone());
             continue;
         }
+        let first_new = new_nodes.len();
         let plan = plan_layer(graph, node, &types, mode);
         let (weight_info, weight, axis) = match plan {
             Ok(plan) => plan,
@@ -244,6 +250,14 @@ pub(crate) fn quantize_keeping(
                     &mut new_initializers,
                     &mut new_nodes,
                 )?;
+            }
+        }
+        let original = crate::model::node::node_id(node, index);
+        for made in new_nodes.get(first_new..).unwrap_or_default() {
+            if made.name() != node.name() {
+                report
+                    .node_origins
+                    .insert(made.name().to_owned(), original.clone());
             }
         }
     }

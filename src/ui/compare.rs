@@ -1,5 +1,9 @@
-//! Comparing two sessions: summary deltas and a per-layer delta table matched
-//! by node name, with the nodes found in only one of them.
+//! Comparing two sessions: summary deltas and a per-layer delta table, with
+//! the layers found in only one of them. Layers are matched by the node of
+//! the model file they compute (the layer reports' source mapping, taken
+//! back through an int8 rewrite's node origins), so a fp32 run and an int8
+//! or pruned run of the same model line up; without a mapping, by the
+//! optimized node's name.
 
 use egui::{RichText, Ui};
 use egui_extras::{Column, TableBuilder};
@@ -65,6 +69,8 @@ pub struct SessionComparison {
     pub layers: Vec<LayerDelta>,
     pub only_in_a: Vec<String>,
     pub only_in_b: Vec<String>,
+    /// Whether layers were matched by source node (else by optimized name).
+    pub by_source_node: bool,
     /// Warnings on the accuracy figures of A and B (degenerate outputs).
     pub accuracy_warnings: Vec<String>,
 }
@@ -191,40 +197,27 @@ pub fn compare_sessions(a: &SessionDocument, b: &SessionDocument) -> SessionComp
         })
         .collect();
 
-    let (empty_a, empty_b) = (Vec::new(), Vec::new());
-    let nodes_a = a
-        .run
-        .layers
-        .as_ref()
-        .map_or(&empty_a, |layers| &layers.nodes);
-    let nodes_b = b
-        .run
-        .layers
-        .as_ref()
-        .map_or(&empty_b, |layers| &layers.nodes);
-    let by_name_b: std::collections::BTreeMap<&str, &crate::metrics::layers::LayerStats> = nodes_b
-        .iter()
-        .map(|node| (node.node.as_str(), node))
-        .collect();
+    let (times_a, times_b, by_source_node) = match (by_original_node(a), by_original_node(b)) {
+        (Some(times_a), Some(times_b)) => (times_a, times_b, true),
+        _ => (by_optimized_name(a), by_optimized_name(b), false),
+    };
     let mut layers = Vec::new();
     let mut only_in_a = Vec::new();
-    for node in nodes_a {
-        match by_name_b.get(node.node.as_str()) {
-            Some(other) => layers.push(LayerDelta {
-                node: node.node.clone(),
-                op_type: node.op_type.clone(),
-                a_mean_micros: node.mean_micros,
-                b_mean_micros: other.mean_micros,
+    for (node, (a_mean, ops)) in &times_a {
+        match times_b.get(node) {
+            Some((b_mean, _)) => layers.push(LayerDelta {
+                node: node.clone(),
+                op_type: ops.join(", "),
+                a_mean_micros: *a_mean,
+                b_mean_micros: *b_mean,
             }),
-            None => only_in_a.push(node.node.clone()),
+            None => only_in_a.push(node.clone()),
         }
     }
-    let names_a: std::collections::BTreeSet<&str> =
-        nodes_a.iter().map(|node| node.node.as_str()).collect();
-    let mut only_in_b: Vec<String> = nodes_b
-        .iter()
-        .filter(|node| !names_a.contains(node.node.as_str()))
-        .map(|node| node.node.clone())
+    let mut only_in_b: Vec<String> = times_b
+        .keys()
+        .filter(|node| !times_a.contains_key(*node))
+        .cloned()
         .collect();
     layers.sort_by(|x, y| {
         let dx = (x.b_mean_micros - x.a_mean_micros).abs();
@@ -238,8 +231,80 @@ pub fn compare_sessions(a: &SessionDocument, b: &SessionDocument) -> SessionComp
         layers,
         only_in_a,
         only_in_b,
+        by_source_node,
         accuracy_warnings,
     }
+}
+
+/// Mean time per call and op types, by layer.
+type LayerTimes = std::collections::BTreeMap<String, (f64, Vec<String>)>;
+
+/// Each optimized node's mean time per call, credited once to every node of
+/// the original model it computes (an int8 rewrite's nodes count as the
+/// layer they replace); `None` when the report has no source mapping.
+fn by_original_node(document: &SessionDocument) -> Option<LayerTimes> {
+    use crate::metrics::{
+        layers::NodeOrigin,
+        source_view::{INSERTED_ROW, UNMATCHED_ROW},
+    };
+    let report = document.run.layers.as_ref()?;
+    if report
+        .nodes
+        .iter()
+        .all(|node| node.origin == NodeOrigin::Unknown)
+    {
+        return None;
+    }
+    let origins = document
+        .run
+        .transform
+        .as_ref()
+        .and_then(|transform| transform.int8.as_ref())
+        .map(|int8| &int8.node_origins);
+    let mut times = LayerTimes::new();
+    for node in &report.nodes {
+        let mut ids: std::collections::BTreeSet<&str> = node
+            .source_nodes
+            .iter()
+            .map(|source| {
+                origins
+                    .and_then(|origins| origins.get(source))
+                    .unwrap_or(source)
+                    .as_str()
+            })
+            .collect();
+        if ids.is_empty() {
+            ids.insert(if node.origin == NodeOrigin::Inserted {
+                INSERTED_ROW
+            } else {
+                UNMATCHED_ROW
+            });
+        }
+        for id in ids {
+            let entry = times.entry(id.to_owned()).or_default();
+            entry.0 += node.mean_micros;
+            if !entry.1.contains(&node.op_type) {
+                entry.1.push(node.op_type.clone());
+            }
+        }
+    }
+    Some(times)
+}
+
+/// Each optimized node's mean time per call, by its name.
+fn by_optimized_name(document: &SessionDocument) -> LayerTimes {
+    document
+        .run
+        .layers
+        .iter()
+        .flat_map(|layers| &layers.nodes)
+        .map(|node| {
+            (
+                node.node.clone(),
+                (node.mean_micros, vec![node.op_type.clone()]),
+            )
+        })
+        .collect()
 }
 
 fn signed_percent_label(delta: f64, is_better: Option<bool>) -> RichText {
@@ -292,9 +357,25 @@ pub fn compare_ui(ui: &mut Ui, comparison: &SessionComparison, a_name: &str, b_n
             }
         });
     ui.add_space(8.0);
-    ui.label(RichText::new(format!("Layers in both ({})", comparison.layers.len())).strong());
+    let matched_by = if comparison.by_source_node {
+        "by the model's nodes"
+    } else {
+        "by optimized node name"
+    };
+    ui.label(
+        RichText::new(format!(
+            "Layers in both, {matched_by} ({})",
+            comparison.layers.len()
+        ))
+        .strong(),
+    )
+    .on_hover_text(if comparison.by_source_node {
+        "Each row is a node of the model file; its time is that of the kernels that compute it (an int8 layer's quantize, integer and rescale nodes together). A kernel fused from several nodes counts on each."
+    } else {
+        "The sessions have no source mapping: layers are matched by the optimized nodes' names, which a transform or another optimization level changes."
+    });
     if comparison.layers.is_empty() {
-        ui.label("No node names match. Compare runs at the same --opt-level (or 'disable', which keeps the file's names).");
+        ui.label("No layers match. Compare runs with per-layer profiling of the same model.");
     }
     let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
     TableBuilder::new(ui)

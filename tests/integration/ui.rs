@@ -843,3 +843,46 @@ fn open_image_dims_take_a_chosen_size_and_say_so() {
         "{warning}"
     );
 }
+
+/// A fp32 run against an int8 run of the same model: layers line up by the
+/// model's nodes (the int8 rewrite's quantize, integer and rescale nodes
+/// count as the layer they replace), and the compare view says so.
+#[test]
+fn comparing_fp32_with_int8_matches_layers_by_the_models_nodes() {
+    use onnx_workbench::{
+        engine::ProfileConfig,
+        model::{Model, node::node_id},
+        session::SessionDocument,
+        transform::Precision,
+        ui::{compare_sessions, compare_ui},
+    };
+    let path = crate::repo_path("sample_models/cnn.onnx");
+    let fp32 = crate::run(&path, crate::quick_config());
+    let mut config: ProfileConfig = crate::quick_config();
+    config.transform.precision = Precision::Int8;
+    let int8 = crate::run(&path, config);
+    assert!(int8.transform.is_some(), "{:?}", int8.failure);
+    let (a, b) = (SessionDocument::new(fp32), SessionDocument::new(int8));
+    let comparison = compare_sessions(&a, &b);
+    assert!(comparison.by_source_node);
+    let model = Model::load(&path).expect("model");
+    let graph = model.proto.graph.as_ref().expect("graph");
+    for (index, node) in graph.node.iter().enumerate() {
+        if matches!(node.op_type(), "Conv" | "Gemm" | "MatMul") {
+            let id = node_id(node, index);
+            assert!(
+                comparison.layers.iter().any(|layer| layer.node == id),
+                "{id} not matched: only in A {:?}, only in B {:?}",
+                comparison.only_in_a,
+                comparison.only_in_b
+            );
+        }
+    }
+    let mut harness = Harness::new_ui(|ui| compare_ui(ui, &comparison, "fp32", "int8"));
+    harness.run();
+    assert!(
+        harness
+            .query_by_label_contains("Layers in both, by the model's nodes")
+            .is_some()
+    );
+}

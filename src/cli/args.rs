@@ -651,7 +651,7 @@ pub fn latency_bounds(items: &[String]) -> Vec<crate::metrics::slo::LatencyBound
     slo.latency
 }
 
-fn parse_budget(text: &str) -> Result<BudgetLimit, crate::transform::budget::BudgetError> {
+fn parse_budget(text: &str) -> Result<BudgetLimit, crate::transform::BudgetError> {
     text.parse()
 }
 

@@ -15,10 +15,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
 use crate::model::Model;
-use crate::transform::budget::{
-    self, BudgetError, BudgetLimit, BudgetReport, BudgetUnit, LayerSensitivity,
+use crate::transform::budget;
+use crate::transform::{
+    AccuracyReport, BudgetError, BudgetLimit, BudgetReport, BudgetUnit, LayerSensitivity,
+    TransformReport, TransformSpec,
 };
-use crate::transform::{AccuracyReport, TransformReport, TransformSpec};
 
 /// One checked candidate: the model, its bytes, and its report with the
 /// accuracy filled in.
@@ -85,7 +86,7 @@ pub fn search<E: From<BudgetError>>(
         .into());
     }
 
-    if units.len() > budget::MAX_BUDGET_UNITS {
+    if units.len() > crate::transform::MAX_BUDGET_UNITS {
         return Err(BudgetError::TooManyUnits(units.len()).into());
     }
     let mut rows: Vec<LayerSensitivity> = Vec::with_capacity(units.len());

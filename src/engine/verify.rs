@@ -46,7 +46,7 @@ pub enum VerifyError {
     Transform(#[from] TransformError),
     /// The accuracy budget could not be met or searched.
     #[error(transparent)]
-    Budget(#[from] crate::transform::budget::BudgetError),
+    Budget(#[from] crate::transform::BudgetError),
     /// ONNX Runtime could not be loaded, or could not load or run a model.
     #[error("ONNX Runtime: {0:#}")]
     Runtime(#[source] Box<EngineError>),

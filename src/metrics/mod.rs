@@ -20,6 +20,7 @@ pub mod model_flops;
 pub mod node_cost;
 pub mod recorder;
 pub mod repeats;
+mod run_shared;
 pub mod slo;
 pub mod source_map;
 pub mod source_view;
@@ -27,8 +28,9 @@ pub mod validity;
 
 use std::time::Duration;
 
-pub use aggregator::{Aggregator, AggregatorOutput, AggregatorSettings, RunShared, WindowParts};
+pub use aggregator::{Aggregator, AggregatorOutput, AggregatorSettings, WindowParts};
 pub use histogram::{CompactHistogram, HistogramBucket, LatencyHistogram, LatencySummary};
+pub use run_shared::RunShared;
 use serde::{Deserialize, Serialize};
 
 use crate::telemetry::TelemetrySample;

@@ -5,7 +5,7 @@
 
 use std::{collections::VecDeque, path::PathBuf};
 
-use super::{PickPurpose, Tab, messages::Message};
+use super::messages::Message;
 use crate::tune::SweepSpec;
 
 /// One request from a panel to the app.
@@ -94,6 +94,50 @@ impl ActionQueue {
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
     }
+}
+
+/// The central panel's tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    /// Open a model: file, samples, recent files.
+    Start,
+    /// The open model's summary.
+    Model,
+    /// The running or shown session's plots.
+    Live,
+    /// Per-layer timings.
+    Layers,
+    /// The sessions of this app run, and their comparison.
+    Sessions,
+    /// A sweep under a latency SLO.
+    Tune,
+    /// Several models under load at once.
+    Mix,
+}
+
+/// Why a file is being picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickPurpose {
+    /// An `.onnx` model to open.
+    OpenModel,
+    /// A saved `.json` session to open.
+    OpenSession,
+    /// Where to save the shown session as JSON.
+    ExportJson,
+    /// A folder for the shown session's CSV tables.
+    ExportCsv,
+    /// Where to save the shown session as a Chrome trace.
+    ExportTrace,
+    /// Where to save a copy of the session's model annotated with its timings.
+    ExportAnnotated,
+    /// A mix file (`.toml`) to open in the Mix tab.
+    OpenMix,
+    /// Where to save the Mix tab's entries as a mix file.
+    SaveMix,
+    /// Where to save the last sweep as JSON (as `sweep --export`).
+    ExportSweep,
+    /// Where to save the last sweep's points as CSV (as `sweep --export-csv`).
+    ExportSweepCsv,
 }
 
 #[cfg(test)]

@@ -8,11 +8,11 @@ use std::{collections::VecDeque, path::PathBuf, sync::Arc, time::Duration};
 use egui::Ui;
 
 use super::{
-    action::{Action, ActionQueue},
+    action::{Action, ActionQueue, PickPurpose, Tab},
     config_panel,
     error::{UiError, flatten},
     eval_data,
-    files::{self, FileDialogs, PickPurpose},
+    files::{self, FileDialogs},
     graph::GraphView,
     heatmap,
     loaded_model::LoadedModel,
@@ -21,7 +21,7 @@ use super::{
     selection::Selection,
     sessions::{self, FileOutcome, Sessions, ShownSession},
     settings::{Settings, remember},
-    tabs::{self, LayersTab, RunView, Tab},
+    tabs::{self, LayersTab, RunView},
     tasks::Task,
     top_bar::{self, TopBar},
     tune::{TuneTab, TuneView},

@@ -11,38 +11,13 @@ use std::{
 use egui::{RichText, Ui};
 
 use super::{
-    action::{Action, ActionQueue},
+    action::{Action, ActionQueue, PickPurpose},
     settings::Settings,
     theme,
 };
 
 /// A native dialog that returns nothing faster than this had no backend.
 const DIALOG_BACKEND_MISSING: Duration = Duration::from_millis(150);
-
-/// Why a file is being picked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PickPurpose {
-    /// An `.onnx` model to open.
-    OpenModel,
-    /// A saved `.json` session to open.
-    OpenSession,
-    /// Where to save the shown session as JSON.
-    ExportJson,
-    /// A folder for the shown session's CSV tables.
-    ExportCsv,
-    /// Where to save the shown session as a Chrome trace.
-    ExportTrace,
-    /// Where to save a copy of the session's model annotated with its timings.
-    ExportAnnotated,
-    /// A mix file (`.toml`) to open in the Mix tab.
-    OpenMix,
-    /// Where to save the Mix tab's entries as a mix file.
-    SaveMix,
-    /// Where to save the last sweep as JSON (as `sweep --export`).
-    ExportSweep,
-    /// Where to save the last sweep's points as CSV (as `sweep --export-csv`).
-    ExportSweepCsv,
-}
 
 impl PickPurpose {
     /// What to do with the file picked for this purpose.

@@ -43,15 +43,14 @@ mod top_bar;
 mod tune;
 
 pub use crate::samples::{SAMPLE_MODELS, sample_model_path};
+pub use action::{PickPurpose, Tab};
 pub use app::{GuiOptions, WorkbenchApp};
 pub use compare::{SessionComparison, compare_sessions, compare_ui};
-pub use files::PickPurpose;
 pub use mix::{MixRow, MixTab};
 pub use runtime_status::RuntimeStatus;
 pub use selection::Selection;
 pub use sensitivity::SensitivityChart;
 pub use settings::Settings;
-pub use tabs::Tab;
 pub use tune::{PointRow, PointTable, TuneTab};
 
 /// Application id used for persisted settings.

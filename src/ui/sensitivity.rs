@@ -255,7 +255,7 @@ pub(super) fn chart_ui(ui: &mut Ui, report: &BudgetReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transform::budget::{BudgetUnit, LayerSensitivity};
+    use crate::transform::{BudgetUnit, LayerSensitivity};
 
     #[test]
     fn chart_bars_follow_the_report() {

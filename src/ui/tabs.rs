@@ -5,7 +5,7 @@
 use egui::{Color32, RichText, Ui};
 
 use super::{
-    PickPurpose,
+    PickPurpose, Tab,
     action::{Action, ActionQueue},
     files,
     graph::{GraphInput, GraphView},
@@ -25,25 +25,6 @@ use crate::{
     telemetry::EnvironmentInfo,
     util::{format_bytes, format_count, format_micros},
 };
-
-/// The central panel's tabs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tab {
-    /// Open a model: file, samples, recent files.
-    Start,
-    /// The open model's summary.
-    Model,
-    /// The running or shown session's plots.
-    Live,
-    /// Per-layer timings.
-    Layers,
-    /// The sessions of this app run, and their comparison.
-    Sessions,
-    /// A sweep under a latency SLO.
-    Tune,
-    /// Several models under load at once.
-    Mix,
-}
 
 /// The row of tab buttons.
 pub fn tab_bar_ui(ui: &mut Ui, tab: &mut Tab) {

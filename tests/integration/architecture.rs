@@ -4,9 +4,10 @@
 //! - a module imports only the modules below it (`use crate::…`, grouped
 //!   `use crate::{…}`, `super::` paths and inline `crate::x::f()` calls all
 //!   count; unit tests at the end of a file do not);
-//! - no two files import each other, directly or through a loop of files
-//!   (a folder's `mod.rs`, which declares and re-exports its children, is the
-//!   folder itself and not counted as a file in a loop).
+//! - no two files import each other, directly or through a loop of files.
+//!   A name imported through a folder's `mod.rs` counts as an import of the
+//!   file that defines it (the re-exports are followed), and of the `mod.rs`
+//!   itself only for what it defines; so a hub cannot hide a loop.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -224,6 +225,96 @@ fn resolve(module: &[String], relative: &str) -> Option<Vec<String>> {
     Some(base)
 }
 
+/// Where a name a hub offers comes from.
+enum HubName {
+    /// `pub use child::…::Name`: the absolute path it re-exports.
+    Reexport(Vec<String>),
+    /// An item the hub defines itself.
+    Defined,
+}
+
+/// The names a hub (`mod.rs`) offers: its `pub use` re-exports (relative
+/// to the hub, or `crate::`/`super::` paths) and the items it defines.
+fn names_of_hub(hub: &SourceFile) -> BTreeMap<String, HubName> {
+    let mut names = BTreeMap::new();
+    let code = &hub.code;
+    for statement in code.split(';') {
+        let statement = statement.trim();
+        let Some(tree) = ["pub use ", "pub(crate) use ", "pub(super) use "]
+            .iter()
+            .find_map(|prefix| statement.strip_prefix(prefix))
+        else {
+            continue;
+        };
+        let tree: String = tree.chars().filter(|c| !c.is_whitespace()).collect();
+        for relative in expand(&tree) {
+            let absolute = if relative.starts_with("crate::")
+                || relative.starts_with("super::")
+                || relative.starts_with("self::")
+            {
+                resolve(&hub.module, &relative)
+            } else {
+                let mut path = hub.module.clone();
+                path.extend(relative.split("::").map(str::to_owned));
+                Some(path)
+            };
+            if let Some(absolute) = absolute
+                && let Some(name) = absolute.last()
+            {
+                names.insert(name.clone(), HubName::Reexport(absolute.clone()));
+            }
+        }
+    }
+    for keyword in ["struct", "enum", "fn", "const", "static", "type", "trait"] {
+        let pattern = format!("{keyword} ");
+        for (index, _) in code.match_indices(&pattern) {
+            let before = code[..index].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            let name: String = code[index + pattern.len()..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                names.entry(name).or_insert(HubName::Defined);
+            }
+        }
+    }
+    names
+}
+
+/// The file that defines what `path` names: the longest module prefix,
+/// followed through hub re-exports; a hub only when it defines the name
+/// (or the path names the folder itself).
+fn defining_file<'a>(
+    path: &[String],
+    by_module: &BTreeMap<Vec<String>, &'a SourceFile>,
+    hub_names: &BTreeMap<&Path, BTreeMap<String, HubName>>,
+) -> Option<&'a SourceFile> {
+    let mut path = path.to_vec();
+    // Re-exports of re-exports, a few deep at most.
+    for _ in 0..8 {
+        let target = (1..=path.len())
+            .rev()
+            .find_map(|len| by_module.get(&path[..len]))?;
+        if !target.is_hub {
+            return Some(target);
+        }
+        let name = path.get(target.module.len())?;
+        match hub_names.get(target.path.as_path())?.get(name) {
+            Some(HubName::Reexport(absolute)) if absolute.as_slice() != path.as_slice() => {
+                let mut next = absolute.clone();
+                next.extend(path[target.module.len() + 1..].iter().cloned());
+                path = next;
+            }
+            Some(HubName::Defined) => return Some(target),
+            _ => return None,
+        }
+    }
+    None
+}
+
 fn layer_of(module: &[String]) -> Option<usize> {
     let top = module.first()?;
     LAYERS.iter().position(|layer| layer == top)
@@ -277,17 +368,22 @@ fn no_files_import_each_other_in_a_loop() {
     let files = source_files();
     let by_module: BTreeMap<Vec<String>, &SourceFile> =
         files.iter().map(|f| (f.module.clone(), f)).collect();
-    // Edges between files; a hub (mod.rs) is never a target.
+    // Edges between files. A name imported through a hub (`use super::X`
+    // where `mod.rs` re-exports `X` from a child) is an edge to the file
+    // that defines it, so a hub cannot hide a loop; a name the hub defines
+    // itself is an edge to the hub's file.
+    let hub_names: BTreeMap<&Path, BTreeMap<String, HubName>> = files
+        .iter()
+        .filter(|file| file.is_hub)
+        .map(|file| (file.path.as_path(), names_of_hub(file)))
+        .collect();
     let mut edges: BTreeMap<&Path, BTreeSet<&Path>> = BTreeMap::new();
     for file in &files {
         for path in imported_paths(file) {
-            let target = (1..=path.len())
-                .rev()
-                .find_map(|len| by_module.get(&path[..len]));
-            if let Some(target) = target
-                && !target.is_hub
-                && target.path != file.path
-            {
+            let Some(target) = defining_file(&path, &by_module, &hub_names) else {
+                continue;
+            };
+            if target.path != file.path {
                 edges
                     .entry(file.path.as_path())
                     .or_default()

@@ -15,8 +15,7 @@ use onnx_workbench::{
     },
     model::Model,
     transform::{
-        self, AccuracyBudget, BudgetLimit, BudgetReport, Precision, TransformSpec,
-        budget::BudgetError,
+        self, AccuracyBudget, BudgetError, BudgetLimit, BudgetReport, Precision, TransformSpec,
     },
 };
 

@@ -24,9 +24,8 @@ use rand_distr::{Distribution as _, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 pub use graph_hints::{GraphHints, ResolvedHint, chosen_dims_used};
-pub use resolve::{
-    EvalInputs, EvalSample, declared_shape_text, prepare, prepare_eval, resolve_flag_shapes,
-};
+pub use resolve::{EvalInputs, EvalSample, prepare, prepare_eval, resolve_flag_shapes};
+pub use shape_flag::declared_shape_text;
 pub use shape_flag::parse_shape_flag;
 
 /// The dim name some exporters give every unknown dim; files never bind it

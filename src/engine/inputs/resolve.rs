@@ -364,27 +364,6 @@ fn check_declared(declared: &[DeclaredInput], config: &ProfileConfig) -> Result<
     Ok(())
 }
 
-/// A declared shape as text, symbols by name: `[batch, 3, H, W]` (`?` for
-/// an unnamed dynamic dim).
-pub fn declared_shape_text(input: &DeclaredInput) -> String {
-    let dims: Vec<String> = input
-        .shape
-        .iter()
-        .enumerate()
-        .map(|(axis, dim)| {
-            if *dim >= 0 {
-                dim.to_string()
-            } else {
-                match input.symbols.get(axis).map(String::as_str) {
-                    Some(symbol) if !symbol.is_empty() => symbol.to_owned(),
-                    _ => "?".to_owned(),
-                }
-            }
-        })
-        .collect();
-    format!("[{}]", dims.join(", "))
-}
-
 /// The dims sample `sample`'s files set: symbol name → value, checked
 /// against fixed dims, `--dim` and `--batch`, and between inputs.
 fn bind_file_dims(
@@ -403,7 +382,7 @@ fn bind_file_dims(
                 name: input.name.clone(),
                 path: file.path.clone(),
                 file_shape: file.shape.clone(),
-                declared: declared_shape_text(input),
+                declared: shape_flag::declared_shape_text(input),
             });
         }
         for (axis, (&dim, &got)) in input.shape.iter().zip(&file.shape).enumerate() {
@@ -418,7 +397,7 @@ fn bind_file_dims(
                         fixed: dim,
                         declared: format!(
                             "{} (the file's shape is {:?})",
-                            declared_shape_text(input),
+                            shape_flag::declared_shape_text(input),
                             file.shape
                         ),
                     });
@@ -518,7 +497,7 @@ fn resolve_shapes(
                         "{} has shape {file_shape:?} (files set the shape; drop --shape or use a matching file)",
                         file.path.display()
                     ),
-                    declared: declared_shape_text(input),
+                    declared: shape_flag::declared_shape_text(input),
                 });
             }
             shapes.push(file_shape);

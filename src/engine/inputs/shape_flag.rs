@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{DeclaredInput, InputError, UNKNOWN_DIM_PLACEHOLDER, declared_shape_text};
+use super::{DeclaredInput, InputError, UNKNOWN_DIM_PLACEHOLDER};
 use crate::engine::config::ProfileConfig;
 
 /// A shape as `--shape` writes it: `1,3,48,192`.
@@ -143,6 +143,27 @@ pub fn parse_shape_flag(text: &str) -> Result<(String, Vec<i64>), InputError> {
             .collect::<Result<_, _>>()?
     };
     Ok((name.trim().to_owned(), shape))
+}
+
+/// A declared shape as text, symbols by name: `[batch, 3, H, W]` (`?` for
+/// an unnamed dynamic dim).
+pub fn declared_shape_text(input: &DeclaredInput) -> String {
+    let dims: Vec<String> = input
+        .shape
+        .iter()
+        .enumerate()
+        .map(|(axis, dim)| {
+            if *dim >= 0 {
+                dim.to_string()
+            } else {
+                match input.symbols.get(axis).map(String::as_str) {
+                    Some(symbol) if !symbol.is_empty() => symbol.to_owned(),
+                    _ => "?".to_owned(),
+                }
+            }
+        })
+        .collect();
+    format!("[{}]", dims.join(", "))
 }
 
 #[cfg(test)]

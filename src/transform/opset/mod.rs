@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Int8Mode, Precision, TransformSpec, graph};
+use super::{Int8Mode, OpsetError, Precision, TransformSpec, graph};
 use crate::model::Model;
 use crate::model::node::{default_opset, is_default_domain, is_default_domain_name, node_id};
 use crate::model::onnx::{GraphProto, ModelProto, OperatorSetIdProto, TensorProto, type_proto};
@@ -112,50 +112,6 @@ pub(super) fn write_text(out: &mut String, upgrade: Option<&OpsetUpgrade>) -> st
         Some(upgrade) => writeln!(out, "note: {}", upgrade.summary()),
         None => Ok(()),
     }
-}
-
-/// Why the opset cannot be raised.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OpsetError {
-    /// The model has no main graph.
-    #[error("the model has no graph")]
-    NoGraph,
-    /// The target is below the model's opset.
-    #[error("the model has opset {from}; lowering it to {target} is not supported")]
-    Downgrade {
-        /// The model's opset.
-        from: i64,
-        /// The requested opset.
-        target: i64,
-    },
-    /// The target is beyond what the converter knows.
-    #[error("opset {target} is not supported (the converter goes up to {max})")]
-    TargetTooNew {
-        /// The requested opset.
-        target: i64,
-        /// [`MAX_TARGET_OPSET`].
-        max: i64,
-    },
-    /// A node's op changed between the two opsets and cannot be adapted.
-    #[error(
-        "cannot raise the opset from {from_opset} to {target}: {op} node {node} changes from {op}-{from_version} to {op}-{to_version}: {reason}"
-    )]
-    Blocked {
-        /// Op type.
-        op: String,
-        /// The node, as `node_id` names it (`outer/attribute/node` inside subgraphs).
-        node: String,
-        /// The op's schema version at the model's opset.
-        from_version: i64,
-        /// The schema version that cannot be reached.
-        to_version: i64,
-        /// The model's opset.
-        from_opset: i64,
-        /// The requested opset.
-        target: i64,
-        /// What changed, or why the adapter cannot keep the node's meaning.
-        reason: String,
-    },
 }
 
 /// Raises the default-domain opset of `proto` to `target`, rewriting the

@@ -17,7 +17,7 @@ use super::{PruneMode, PruneScope, PruneSpec, SkippedLayer, TransformError};
 use crate::model::onnx::ModelProto;
 use crate::model::{Model, estimate_flops};
 
-pub(crate) use render::{structured_label_details, write_prune_text};
+pub(crate) use render::write_prune_text;
 pub use structured::{channels_to_keep, smallest_l1_channels};
 pub use unstructured::smallest_magnitudes;
 

@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 
 use super::PruneReport;
 use crate::model::format_flops;
-use crate::transform::{PruneNorm, PruneSpec};
 use crate::util::format_count;
 
 /// Percent removed going from `before` to `after`.
@@ -138,28 +137,10 @@ pub(crate) fn write_prune_text(out: &mut String, prune: &PruneReport) -> std::fm
     Ok(())
 }
 
-/// Appends the structured settings that differ from the defaults (channel
-/// floor, rounding, L2 norm) to the last part of a spec label.
-pub(crate) fn structured_label_details(spec: &PruneSpec, parts: &mut [String]) {
-    let mut details = Vec::new();
-    if spec.min_channels > 1 {
-        details.push(format!("at least {} channels", spec.min_channels));
-    }
-    if spec.round_to > 1 {
-        details.push(format!("multiples of {}", spec.round_to));
-    }
-    if spec.norm == PruneNorm::L2 {
-        details.push("L2".to_owned());
-    }
-    if let (Some(last), false) = (parts.last_mut(), details.is_empty()) {
-        last.push_str(&format!(" [{}]", details.join(", ")));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transform::{PruneGroup, PruneMode, TransformSpec};
+    use crate::transform::{PruneGroup, PruneMode, PruneNorm, PruneSpec, TransformSpec};
 
     #[test]
     fn the_headline_states_what_was_removed_model_wide() {

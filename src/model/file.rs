@@ -184,9 +184,9 @@ fn validate_model(proto: &onnx::ModelProto) -> Result<(), ModelError> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::model::estimate_flops;
     use crate::model::test_util::*;
-    use super::*;
 
     #[test]
     fn missing_file_is_a_clear_error() {

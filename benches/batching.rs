@@ -6,13 +6,16 @@
 //! Run with `cargo bench --bench batching -- [MODEL] [SECONDS]`. Prints two
 //! Markdown tables.
 
+#[expect(dead_code, reason = "this benchmark takes no medians")]
+mod common;
+
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
 use onnx_workbench::engine::{
-    BatchingConfig, LayerProfiling, ProfileConfig, RunHandle, RunRecord, RunStatus,
+    BatchingConfig, LayerProfiling, ProfileConfig, RunRecord,
     inputs::{self, TensorData},
     runtime::runtime,
     session::{ModelSource, build_session},
@@ -43,11 +46,7 @@ fn batched(concurrency: u32, seconds: f64, max_batch: u32, delay_micros: u64) ->
 }
 
 fn engine(model: &Path, config: &ProfileConfig) -> RunRecord {
-    let record = RunHandle::start(model.to_path_buf(), config.clone())
-        .expect("start")
-        .join();
-    assert_eq!(record.status, RunStatus::Completed, "{:?}", record.failure);
-    record
+    common::engine_run(model, config)
 }
 
 /// (requests/s, p99 µs, mean batch rows) of a run.

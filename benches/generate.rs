@@ -8,6 +8,8 @@
 //! `sample_models/decoder.onnx`). Prints one Markdown table row per
 //! concurrency level.
 
+mod common;
+
 use std::{
     path::{Path, PathBuf},
     sync::{
@@ -18,7 +20,7 @@ use std::{
 };
 
 use onnx_workbench::engine::{
-    LayerProfiling, ProfileConfig, RunHandle, RunStatus,
+    LayerProfiling, ProfileConfig,
     generate::GenerationConfig,
     runtime::runtime,
     session::{ModelSource, build_session},
@@ -168,20 +170,11 @@ fn bare_loop(model: &Path, config: &ProfileConfig) -> f64 {
 }
 
 fn engine(model: &Path, config: &ProfileConfig) -> f64 {
-    let record = RunHandle::start(model.to_path_buf(), config.clone())
-        .expect("start")
-        .join();
-    assert_eq!(record.status, RunStatus::Completed, "{:?}", record.failure);
-    record
+    common::engine_run(model, config)
         .summary
         .and_then(|summary| summary.generation)
         .expect("generation summary")
         .output_tokens_per_sec
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn main() {
@@ -210,7 +203,7 @@ fn main() {
             bare.push(bare_loop(&model, &config));
             ours.push(engine(&model, &config));
         }
-        let (bare, ours) = (median(&mut bare), median(&mut ours));
+        let (bare, ours) = (common::median(&mut bare), common::median(&mut ours));
         // Per token of one stream: the time each token took more (or less).
         let per_token_micros = f64::from(concurrency) * 1e6 * (1.0 / ours - 1.0 / bare);
         println!(

@@ -5,6 +5,8 @@
 //! Prints one Markdown table row per concurrency level; the ratio is the
 //! median engine throughput over the median bare-loop throughput.
 
+mod common;
+
 use std::{
     path::{Path, PathBuf},
     sync::{
@@ -15,7 +17,7 @@ use std::{
 };
 
 use onnx_workbench::engine::{
-    LayerProfiling, ProfileConfig, RunHandle, RunStatus, inputs,
+    LayerProfiling, ProfileConfig, inputs,
     runtime::runtime,
     session::{ModelSource, build_session},
 };
@@ -74,16 +76,10 @@ fn bare_loop(model: &Path, config: &ProfileConfig) -> f64 {
 }
 
 fn engine(model: &Path, config: &ProfileConfig) -> f64 {
-    let record = RunHandle::start(model.to_path_buf(), config.clone())
-        .expect("start")
-        .join();
-    assert_eq!(record.status, RunStatus::Completed, "{:?}", record.failure);
-    record.summary.expect("summary").inferences_per_sec
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    common::engine_run(model, config)
+        .summary
+        .expect("summary")
+        .inferences_per_sec
 }
 
 fn main() {
@@ -120,8 +116,8 @@ fn main() {
         let (min_ratio, max_ratio) = ratios
             .iter()
             .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
-        let paired = median(&mut ratios);
-        let (bare, ours) = (median(&mut bare), median(&mut ours));
+        let paired = common::median(&mut ratios);
+        let (bare, ours) = (common::median(&mut bare), common::median(&mut ours));
         println!(
             "| {concurrency} | {bare:.0} | {ours:.0} | {:.1} % | {paired:.1} % ({min_ratio:.1} to {max_ratio:.1} %) |",
             100.0 * ours / bare

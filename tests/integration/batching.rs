@@ -363,9 +363,7 @@ fn a_user_stop_ends_a_batched_run_and_keeps_what_was_measured() {
 fn the_window_configures_batching_and_plots_the_batch_size() {
     use egui_kittest::kittest::Queryable as _;
 
-    use onnx_workbench::ui::WorkbenchApp;
-
-    use crate::ui::{harness_of_height, step_until};
+    use crate::ui::{harness_of_height, run_to_the_end, step_until};
 
     let mut harness = harness_of_height(1200.0);
     harness.step();
@@ -392,26 +390,7 @@ fn the_window_configures_batching_and_plots_the_batch_size() {
     assert_eq!(batching.max_batch, 4);
     assert_eq!(config.num_instances(), 1);
 
-    step_until(&mut harness, "ONNX Runtime", |app| {
-        app.runtime_status.is_some()
-    });
-    harness.get_by_label("Run").click();
-    step_until(&mut harness, "the run to start", WorkbenchApp::is_running);
-    step_until(&mut harness, "the run to finish", |app| {
-        !app.is_running() && !app.sessions.history.is_empty()
-    });
-    let document = harness
-        .state()
-        .shown_session()
-        .expect("a session")
-        .document
-        .clone();
-    assert_eq!(
-        document.run.status,
-        RunStatus::Completed,
-        "{:?}",
-        document.run.failure
-    );
+    let document = run_to_the_end(&mut harness);
     let report = document.run.batching.as_ref().expect("batching report");
     assert!(report.batch_sizes.iter().all(|entry| entry.size <= 4));
     harness.get_by_label("Live").click();

@@ -61,6 +61,14 @@ pub(crate) fn short_run(
         .set_value_accesskit(warmup_secs);
     harness.get_by_label("Off").click();
     harness.step();
+    run_to_the_end(harness)
+}
+
+/// Presses Run once ONNX Runtime is found, waits for the run to finish and
+/// returns its session, which must have completed.
+pub(crate) fn run_to_the_end(
+    harness: &mut Harness<'static, WorkbenchApp>,
+) -> std::sync::Arc<onnx_workbench::session::SessionDocument> {
     step_until(harness, "ONNX Runtime", |app| app.runtime_status.is_some());
     let before = harness.state().sessions.history.len();
     harness.get_by_label("Run").click();

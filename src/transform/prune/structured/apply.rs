@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::channels;
-use super::groups::{Follow, Plan, Seg};
+use super::plan::{Follow, Plan, Seg};
 use crate::model::onnx::{GraphProto, tensor_shape_proto, type_proto};
 use crate::transform::TransformError;
 use crate::transform::graph::{const_tensor, const_tensor_mut, find_const};

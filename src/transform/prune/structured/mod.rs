@@ -14,6 +14,7 @@ mod apply;
 mod channels;
 mod fold;
 mod groups;
+mod plan;
 #[cfg(test)]
 mod tests;
 
@@ -25,7 +26,7 @@ use crate::model::node::node_id;
 use crate::model::onnx::{GraphProto, ModelProto};
 use crate::transform::weights;
 use crate::transform::{PruneNorm, PruneSpec, SkippedLayer, TransformError};
-use groups::{Plan, seg_total};
+use plan::{Plan, seg_total};
 
 /// Output channels with the smallest L1 norm along `axis` of a tensor laid
 /// out with `dims`: the `count` channels to remove, ascending by (norm,
@@ -324,7 +325,7 @@ fn group_scores(
 ) -> Result<Vec<f64>, TransformError> {
     let squared = norm == PruneNorm::L2;
     let mut scores = vec![0f64; channels];
-    let edits: Vec<groups::Edit> = plan.edits.iter().filter(|e| e.scored).cloned().collect();
+    let edits: Vec<plan::Edit> = plan.edits.iter().filter(|e| e.scored).cloned().collect();
     for edit in edits {
         let in_group: Vec<bool> = edit
             .segs

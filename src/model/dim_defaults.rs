@@ -113,7 +113,7 @@ fn input_defaults(
         (
             axis,
             DEFAULT_SEQUENCE_LENGTH,
-            "sequence length: a typical request's".to_owned(),
+            format!("sequence length: {DEFAULT_SEQUENCE_LENGTH} tokens, a typical request"),
         )
     };
     if is_integer && shape.len() == 2 && dynamic(1) {

@@ -482,10 +482,58 @@ impl std::error::Error for ConfigError {
     }
 }
 
+/// How requests reach the sessions, decided once from the config; the
+/// run's stages match on it instead of each testing for batching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatch {
+    /// Each worker runs its own requests, one at a time, on its own
+    /// session or one borrowed from the pool; each has its own input values.
+    PerWorker {
+        /// The workers.
+        workers: u32,
+    },
+    /// Clients queue requests; one batch executor per session concatenates
+    /// queued requests along the first dim and runs them together. Inputs
+    /// and outputs must batch, and profiled shapes vary with the batch.
+    Batched,
+}
+
+impl Dispatch {
+    /// The sessions worth creating for `instances` requested: a session
+    /// beyond the workers would idle; with batching each session has an
+    /// executor of its own.
+    pub fn usable_sessions(self, instances: u32) -> u32 {
+        match self {
+            Self::PerWorker { workers } => instances.min(workers),
+            Self::Batched => instances,
+        }
+    }
+
+    /// Sets of input values to make: one per worker, or one (the first run;
+    /// batches are built from the prepared data).
+    pub fn value_sets(self) -> usize {
+        match self {
+            Self::PerWorker { workers } => workers as usize,
+            Self::Batched => 1,
+        }
+    }
+}
+
 impl ProfileConfig {
     /// Number of load workers.
     pub fn num_workers(&self) -> u32 {
         self.concurrency.max(1)
+    }
+
+    /// How requests reach the sessions.
+    pub fn dispatch(&self) -> Dispatch {
+        if self.batching.is_some() {
+            Dispatch::Batched
+        } else {
+            Dispatch::PerWorker {
+                workers: self.num_workers(),
+            }
+        }
     }
 
     /// Number of ONNX Runtime sessions in the pool: one per worker by
@@ -683,6 +731,27 @@ impl ProfileConfig {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_dispatch_is_decided_once_from_the_config() {
+        let per_worker = ProfileConfig {
+            concurrency: 4,
+            ..ProfileConfig::default()
+        };
+        assert_eq!(per_worker.dispatch(), Dispatch::PerWorker { workers: 4 });
+        assert_eq!(per_worker.dispatch().value_sets(), 4);
+        // Sessions beyond the workers would idle.
+        assert_eq!(per_worker.dispatch().usable_sessions(6), 4);
+        let batched = ProfileConfig {
+            concurrency: 4,
+            batching: Some(BatchingConfig::default()),
+            ..ProfileConfig::default()
+        };
+        assert_eq!(batched.dispatch(), Dispatch::Batched);
+        assert_eq!(batched.dispatch().value_sets(), 1);
+        // Each session has a batch executor of its own.
+        assert_eq!(batched.dispatch().usable_sessions(6), 6);
+    }
     use super::*;
 
     #[test]

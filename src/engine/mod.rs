@@ -27,8 +27,8 @@ pub mod target;
 pub mod verify;
 
 pub use config::{
-    Arrival, BatchingConfig, ConvAlgoSearch, CudaOptions, ExecutionProviderKind, InputFile,
-    LayerProfiling, LoadMode, OptLevel, ProfileConfig,
+    Arrival, BatchingConfig, ConvAlgoSearch, CudaOptions, Dispatch, ExecutionProviderKind,
+    InputFile, LayerProfiling, LoadMode, OptLevel, ProfileConfig,
 };
 pub use field::Field;
 pub use run::{

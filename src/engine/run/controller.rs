@@ -391,15 +391,10 @@ fn build_sessions(
     shared: &RunShared,
     control: &Control,
 ) -> Result<Option<Vec<Session>>, RunError> {
-    // Sessions beyond the workers would idle, except with batching, where
-    // each session has its own executor whatever the client count.
-    let num_workers = if record.config.batching.is_some() {
-        usize::MAX
-    } else {
-        record.config.num_workers() as usize
-    };
-    let num_instances = (record.config.num_instances() as usize).min(num_workers);
-    if record.config.num_instances() as usize > num_workers {
+    let dispatch = record.config.dispatch();
+    let num_instances = dispatch.usable_sessions(record.config.num_instances()) as usize;
+    let num_workers = record.config.num_workers() as usize;
+    if record.config.num_instances() as usize > num_instances {
         record.notes.push(format!(
             "{} session instances requested for {num_workers} workers; only {num_workers} can be used",
             record.config.num_instances()
@@ -448,7 +443,8 @@ fn prepare_load(
     let Some(first_session) = sessions.first() else {
         return Err(RunError::NoSession);
     };
-    if record.config.batching.is_some() {
+    let dispatch = record.config.dispatch();
+    if dispatch == crate::engine::Dispatch::Batched {
         inputs::check_batchable(first_session).map_err(EngineError::from)?;
     }
     let prepared = inputs::declared_inputs(first_session)
@@ -465,14 +461,7 @@ fn prepare_load(
     }
     let batch_size = prepared.batch_size();
 
-    // With batching, requests are built per batch from the prepared data;
-    // one set of values serves the first run.
-    let num_value_sets = if record.config.batching.is_some() {
-        1
-    } else {
-        record.config.num_workers() as usize
-    };
-    let worker_inputs = (0..num_value_sets)
+    let worker_inputs = (0..dispatch.value_sets())
         .map(|_| prepared.to_values())
         .collect::<Result<Vec<_>, _>>()
         .map_err(EngineError::from)?;

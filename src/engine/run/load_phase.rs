@@ -95,10 +95,9 @@ pub(super) fn run_load(
         generators,
     } = plan;
     let config = record.config.clone();
-    let num_workers = if config.batching.is_some() {
-        config.num_workers() as usize
-    } else {
-        worker_inputs.len()
+    let num_workers = match config.dispatch() {
+        crate::engine::Dispatch::Batched => config.num_workers() as usize,
+        crate::engine::Dispatch::PerWorker { .. } => worker_inputs.len(),
     };
     let run_options = Arc::new(RunOptions::new().map_err(RunError::RunOptions)?);
     if let Ok(mut terminator) = control.terminator.lock() {

@@ -199,7 +199,7 @@ fn read_and_map(
 /// (whose profiled shapes vary with the batch) and a model that cannot be
 /// read are left as they are.
 pub(super) fn count_model_flops(record: &mut RunRecord, model: &ParsedOnce<'_>) {
-    if record.config.batching.is_some() {
+    if record.config.dispatch() == crate::engine::Dispatch::Batched {
         return;
     }
     let Some(model) = model.get() else {

@@ -226,20 +226,7 @@ impl super::Model {
         let Some(graph) = self.proto.graph.as_ref() else {
             return Vec::new();
         };
-        let mut warnings = Vec::new();
-        let initializers: std::collections::HashSet<&str> =
-            graph.initializer.iter().map(|t| t.name()).collect();
-        let inputs: Vec<TensorInfo> = graph
-            .input
-            .iter()
-            .filter(|input| !initializers.contains(input.name()))
-            .map(|input| TensorInfo::from_value_info(input, &mut warnings))
-            .collect();
-        let outputs: Vec<TensorInfo> = graph
-            .output
-            .iter()
-            .map(|output| TensorInfo::from_value_info(output, &mut warnings))
-            .collect();
+        let (inputs, outputs) = super::inspect::graph_io(graph, &mut Vec::new());
         if super::generative::detect_from(&inputs, &outputs, graph).is_ok() {
             return Vec::new();
         }

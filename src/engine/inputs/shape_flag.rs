@@ -168,18 +168,8 @@ pub fn declared_shape_text(input: &DeclaredInput) -> String {
 
 #[cfg(test)]
 mod tests {
-    use ort::value::TensorElementType;
-
     use super::*;
-
-    fn input(name: &str, shape: &[i64], symbols: &[&str]) -> DeclaredInput {
-        DeclaredInput {
-            name: name.to_owned(),
-            dtype: TensorElementType::Float32,
-            shape: shape.to_vec(),
-            symbols: symbols.iter().map(|s| (*s).to_owned()).collect(),
-        }
-    }
+    use crate::engine::inputs::tests::declared as input;
 
     #[test]
     fn shapes_parse() {

@@ -3,7 +3,8 @@ use ort::value::TensorElementType;
 use super::*;
 use crate::{engine::config::ProfileConfig, transform::SyntheticKind};
 
-fn declared(name: &str, shape: &[i64], symbols: &[&str]) -> DeclaredInput {
+/// A float32 input declared with `shape` (-1 for dynamic) and `symbols`.
+pub(super) fn declared(name: &str, shape: &[i64], symbols: &[&str]) -> DeclaredInput {
     DeclaredInput {
         name: name.to_owned(),
         dtype: TensorElementType::Float32,

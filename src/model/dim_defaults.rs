@@ -19,7 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::node::{attr, is_default_domain};
+use super::node::is_default_domain;
 use super::onnx::{GraphProto, ModelProto};
 use super::shapes::{DEFAULT_DIM_VALUE, ShapeBinding};
 use super::tensor::inline_int_values;
@@ -202,17 +202,7 @@ fn resize_sizes(graph: &GraphProto, input: &str, spatial: [usize; 2]) -> Option<
             return None;
         }
         let sizes_name = node.input.get(3).filter(|name| !name.is_empty())?;
-        let tensor = graph
-            .initializer
-            .iter()
-            .find(|t| t.name() == sizes_name)
-            .or_else(|| {
-                graph
-                    .node
-                    .iter()
-                    .find(|n| n.op_type() == "Constant" && n.output.first() == Some(sizes_name))
-                    .and_then(|n| attr(n, "value")?.t.as_ref())
-            })?;
+        let tensor = super::weights::stored_tensor(graph, sizes_name)?;
         let sizes = inline_int_values(tensor)?;
         Some([*sizes.get(spatial[0])?, *sizes.get(spatial[1])?])
     })

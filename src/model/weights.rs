@@ -257,6 +257,26 @@ pub struct Fill<'a> {
     pub value: Option<&'a TensorProto>,
 }
 
+/// The tensor stored under `name`: an initializer, or the `value` of a
+/// default-domain `Constant` node.
+pub fn stored_tensor<'a>(graph: &'a GraphProto, name: &str) -> Option<&'a TensorProto> {
+    graph
+        .initializer
+        .iter()
+        .find(|tensor| tensor.name() == name)
+        .or_else(|| {
+            graph
+                .node
+                .iter()
+                .find(|node| {
+                    node.op_type() == "Constant"
+                        && is_default_domain(node)
+                        && node.output.first().is_some_and(|o| o == name)
+                })
+                .and_then(|node| attr(node, "value")?.t.as_ref())
+        })
+}
+
 /// The `ConstantOfShape` fill that makes `name`, if its shape is stored.
 pub fn fill_of<'a>(graph: &'a GraphProto, name: &str) -> Option<Fill<'a>> {
     let (index, node) = graph.node.iter().enumerate().find(|(_, node)| {
@@ -265,17 +285,7 @@ pub fn fill_of<'a>(graph: &'a GraphProto, name: &str) -> Option<Fill<'a>> {
             && node.output.first().is_some_and(|o| o == name)
     })?;
     let shape = node.input.first()?;
-    let tensor = graph
-        .initializer
-        .iter()
-        .find(|t| t.name() == shape)
-        .or_else(|| {
-            graph
-                .node
-                .iter()
-                .find(|n| n.op_type() == "Constant" && n.output.first() == Some(shape))
-                .and_then(|n| attr(n, "value")?.t.as_ref())
-        })?;
+    let tensor = stored_tensor(graph, shape)?;
     let dims = inline_int_values(tensor).filter(|dims| dims.iter().all(|d| *d >= 0))?;
     Some(Fill {
         node: index,
@@ -287,21 +297,7 @@ pub fn fill_of<'a>(graph: &'a GraphProto, name: &str) -> Option<Fill<'a>> {
 
 /// The element type and dims of the weight `name`, when stored or filled.
 pub fn stored_or_filled_dims(graph: &GraphProto, name: &str) -> Option<(ElemType, Vec<i64>)> {
-    let stored = graph
-        .initializer
-        .iter()
-        .find(|tensor| tensor.name() == name)
-        .or_else(|| {
-            graph
-                .node
-                .iter()
-                .find(|n| {
-                    n.op_type() == "Constant"
-                        && is_default_domain(n)
-                        && n.output.first().is_some_and(|o| o == name)
-                })
-                .and_then(|n| attr(n, "value")?.t.as_ref())
-        });
+    let stored = stored_tensor(graph, name);
     if let Some(tensor) = stored {
         return Some((ElemType::from_code(tensor.data_type()), tensor.dims.clone()));
     }

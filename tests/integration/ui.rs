@@ -794,10 +794,7 @@ fn open_image_dims_take_a_chosen_size_and_say_so() {
     step_until(&mut harness, "the model", |app| app.model.is_some());
     harness.step();
     let field_value = |harness: &Harness<'static, WorkbenchApp>, label: &str| {
-        harness
-            .query_all_by_label(label)
-            .find(|node| node.accesskit_node().role() == egui::accesskit::Role::SpinButton)
-            .and_then(|node| node.accesskit_node().numeric_value())
+        spin_button(harness, label).and_then(|node| node.accesskit_node().numeric_value())
     };
     assert_eq!(field_value(&harness, "Dim 'H'"), Some(224.0));
     assert_eq!(field_value(&harness, "Dim 'W'"), Some(224.0));
@@ -806,14 +803,19 @@ fn open_image_dims_take_a_chosen_size_and_say_so() {
             .query_by_label("chosen default: image height")
             .is_some()
     );
+    // The run's warning on the sizes it chose.
+    let chosen_sizes = |document: &onnx_workbench::session::SessionDocument| {
+        document
+            .run
+            .warnings
+            .iter()
+            .find(|w| w.contains("sizes chosen for dims the model leaves open"))
+            .cloned()
+            .expect("a warning on the chosen sizes")
+    };
     let document = short_run(&mut harness, 0.0);
     assert_eq!(document.run.inputs[0].shape, [1, 3, 224, 224]);
-    let warning = document
-        .run
-        .warnings
-        .iter()
-        .find(|w| w.contains("sizes chosen for dims the model leaves open"))
-        .expect("a warning on the chosen sizes");
+    let warning = chosen_sizes(&document);
     assert!(
         warning.contains("H=224") && warning.contains("W=224"),
         "{warning}"
@@ -825,9 +827,7 @@ fn open_image_dims_take_a_chosen_size_and_say_so() {
     );
 
     // A height typed in replaces the chosen one; the width stays chosen.
-    harness
-        .query_all_by_label("Dim 'H'")
-        .find(|node| node.accesskit_node().role() == egui::accesskit::Role::SpinButton)
+    spin_button(&harness, "Dim 'H'")
         .expect("the H field")
         .set_value_accesskit(96.0);
     harness.step();
@@ -840,12 +840,7 @@ fn open_image_dims_take_a_chosen_size_and_say_so() {
     );
     let document = short_run(&mut harness, 0.0);
     assert_eq!(document.run.inputs[0].shape, [1, 3, 96, 224]);
-    let warning = document
-        .run
-        .warnings
-        .iter()
-        .find(|w| w.contains("sizes chosen"))
-        .expect("W is still chosen");
+    let warning = chosen_sizes(&document);
     assert!(
         !warning.contains("H=") && warning.contains("W=224"),
         "{warning}"
@@ -893,4 +888,15 @@ fn comparing_fp32_with_int8_matches_layers_by_the_models_nodes() {
             .query_by_label_contains("Layers in both, by the model's nodes")
             .is_some()
     );
+}
+
+/// The number field labelled `label` (its label is a node of its own).
+fn spin_button<'h>(
+    harness: &'h Harness<'static, WorkbenchApp>,
+    label: &'h str,
+) -> Option<egui_kittest::Node<'h>> {
+    use egui_kittest::kittest::NodeT as _;
+    harness
+        .query_all_by_label(label)
+        .find(|node| node.accesskit_node().role() == egui::accesskit::Role::SpinButton)
 }

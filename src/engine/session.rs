@@ -32,11 +32,11 @@ impl ModelSource<'_> {
 }
 
 /// A model source parsed at most once, on first use: the steps after a
-/// profiling pass that read the model (weights for the FLOP counts, the
-/// model's own count) share one parse.
+/// profiling pass that read the model (the source mapping of every report,
+/// weights for the FLOP counts, the model's own count) share one parse.
 pub struct ParsedOnce<'a> {
     source: ModelSource<'a>,
-    parsed: std::cell::OnceCell<Option<crate::model::Model>>,
+    parsed: std::cell::OnceCell<Result<crate::model::Model, String>>,
 }
 
 impl<'a> ParsedOnce<'a> {
@@ -47,18 +47,25 @@ impl<'a> ParsedOnce<'a> {
         }
     }
 
+    /// Where the model comes from.
+    pub fn source(&self) -> ModelSource<'a> {
+        self.source
+    }
+
+    /// The model, or why it cannot be read.
+    pub fn read(&self) -> Result<&crate::model::Model, &str> {
+        self.parsed
+            .get_or_init(|| self.source.parse().map_err(|err| format!("{err:#}")))
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
     /// The model; `None` when it cannot be read (the steps that need it are
     /// then left out).
     pub fn get(&self) -> Option<&crate::model::Model> {
-        self.parsed
-            .get_or_init(|| match self.source.parse() {
-                Ok(model) => Some(model),
-                Err(err) => {
-                    tracing::debug!("cannot read the model again for the FLOP counts: {err:#}");
-                    None
-                }
-            })
-            .as_ref()
+        self.read()
+            .inspect_err(|err| tracing::debug!("cannot read the model again: {err}"))
+            .ok()
     }
 }
 

@@ -194,10 +194,11 @@ pub(super) fn profile_phases(
         return;
     };
     shared.set_phase(RunPhase::Profiling);
-    match phase_pass(runtime, model_source, record, step_plan, &config, control) {
+    // One parse of the model serves the mapping and the weights of the
+    // combined report and each phase's.
+    let model = crate::engine::session::ParsedOnce::new(model_source);
+    match phase_pass(runtime, &model, record, step_plan, &config, control) {
         Ok((mut combined, mut phases)) => {
-            // The combined report and each phase's read the weights of one parse.
-            let model = crate::engine::session::ParsedOnce::new(model_source);
             for report in std::iter::once(&mut combined).chain(phases.iter_mut()) {
                 crate::engine::peaks::fill_model_weights(report, &model);
                 if let Some(note) = crate::engine::peaks::attach_peaks(
@@ -220,7 +221,7 @@ pub(super) fn profile_phases(
 
 fn phase_pass(
     runtime: &Runtime,
-    model_source: ModelSource<'_>,
+    model: &crate::engine::session::ParsedOnce<'_>,
     record: &RunRecord,
     step_plan: &StepPlan,
     config: &GenerationConfig,
@@ -233,7 +234,7 @@ fn phase_pass(
     let prefix = dir.path().join("profile");
     let (mut built, refused) = pass_outputs::build_writing_optimized(
         runtime,
-        model_source,
+        model.source(),
         &record.config,
         &prefix,
         dir.path(),
@@ -273,6 +274,7 @@ fn phase_pass(
     let parsed = parse_profile_file(&profile_path).map_err(|err| err.to_string())?;
     let steps = output as usize;
     let warmup_runs = steps;
+    let mapping = pass_outputs::mapping_in(model, &record.config, dir.path(), refused);
     let mut combined = LayerAggregator::new(LayerSource::SeparatePass);
     combined.add(parsed.clone(), warmup_runs);
     let mut phases = Vec::new();
@@ -286,13 +288,7 @@ fn phase_pass(
         let mut aggregator = LayerAggregator::new(LayerSource::SeparatePass);
         aggregator.add(selected, 0);
         let mut report = aggregator.report();
-        pass_outputs::map_report(
-            &mut report,
-            model_source,
-            &record.config,
-            dir.path(),
-            refused.clone(),
-        );
+        pass_outputs::apply_mapping(&mut report, &mapping);
         report.phase = Some(phase.to_owned());
         for node in &mut report.nodes {
             node.phase = Some(phase.to_owned());
@@ -303,13 +299,7 @@ fn phase_pass(
         return Err("the profile has no node events".to_owned());
     }
     let mut report = combined.report();
-    pass_outputs::finish_pass_report(
-        &mut report,
-        model_source,
-        &record.config,
-        (dir.path(), &profile_path),
-        refused,
-    );
+    pass_outputs::finish_pass_report(&mut report, &mapping, (dir.path(), &profile_path));
     Ok((report, phases))
 }
 

@@ -46,7 +46,7 @@ enum MappingError {
     #[error("cannot read the optimized model: {0}")]
     Optimized(#[source] ModelError),
     #[error("cannot read the model file: {0}")]
-    Source(#[source] ModelError),
+    Source(String),
 }
 
 /// Where ONNX Runtime writes the optimized graph inside `dir`.
@@ -95,36 +95,41 @@ pub(super) fn build_writing_optimized(
     }
 }
 
-/// Maps the report's nodes through the optimized model in `dir`, or records
-/// why it could not (`refused`: why ONNX Runtime wrote none).
-pub(super) fn map_report(
-    report: &mut LayerReport,
-    model_source: ModelSource<'_>,
+/// A report's nodes mapped to the model that ran, or why they are not.
+pub(super) type Mapping = Result<(source_map::SourceMap, Option<String>), String>;
+
+/// The mapping through the optimized model in `dir`, or why there is none
+/// (`refused`: why ONNX Runtime wrote none). Computed once per pass and
+/// applied to each of its reports.
+pub(super) fn mapping_in(
+    model: &ParsedOnce<'_>,
     config: &ProfileConfig,
     dir: &Path,
     refused: Option<String>,
-) {
+) -> Mapping {
     if let Some(reason) = refused {
-        source_map::mark_unavailable(report, reason);
-        return;
+        return Err(reason);
     }
-    match read_and_map(model_source, config, &optimized_path(dir)) {
-        Ok((map, note)) => source_map::apply(report, &map, note),
-        Err(err) => source_map::mark_unavailable(report, format!("{err:#}")),
+    read_and_map(model, config, &optimized_path(dir)).map_err(|err| format!("{err:#}"))
+}
+
+/// Applies a mapping to a report, or records why there is none.
+pub(super) fn apply_mapping(report: &mut LayerReport, mapping: &Mapping) {
+    match mapping {
+        Ok((map, note)) => source_map::apply(report, map, note.clone()),
+        Err(reason) => source_map::mark_unavailable(report, reason.clone()),
     }
 }
 
-/// A separate pass's report made whole: its nodes mapped through the
-/// optimized model in `dir` ([`map_report`]) and the memory statistics
-/// attached ([`attach_memory`]).
+/// A separate pass's report made whole: its nodes mapped
+/// ([`apply_mapping`]) and the memory statistics in `dir` attached
+/// ([`attach_memory`]).
 pub(super) fn finish_pass_report(
     report: &mut LayerReport,
-    model_source: ModelSource<'_>,
-    config: &ProfileConfig,
+    mapping: &Mapping,
     (dir, profile): (&Path, &Path),
-    refused: Option<String>,
 ) {
-    map_report(report, model_source, config, dir, refused);
+    apply_mapping(report, mapping);
     attach_memory(report, dir, profile);
 }
 
@@ -149,7 +154,7 @@ pub(super) fn attach_memory(report: &mut LayerReport, dir: &Path, profile: &Path
 pub(super) fn map_sampled_report(
     report: &mut LayerReport,
     runtime: &Runtime,
-    model_source: ModelSource<'_>,
+    model: &ParsedOnce<'_>,
     config: &ProfileConfig,
 ) {
     let result = tempfile::Builder::new()
@@ -162,9 +167,9 @@ pub(super) fn map_sampled_report(
                 optimized_model: Some(&optimized),
                 node_memory_stats: None,
             };
-            build_session_with_output(runtime, model_source, config, None, outputs)
+            build_session_with_output(runtime, model.source(), config, None, outputs)
                 .map_err(MappingError::Session)?;
-            read_and_map(model_source, config, &optimized_path(dir.path()))
+            read_and_map(model, config, &optimized_path(dir.path()))
         });
     match result {
         Ok((map, note)) => source_map::apply(report, &map, note),
@@ -173,7 +178,7 @@ pub(super) fn map_sampled_report(
 }
 
 fn read_and_map(
-    model_source: ModelSource<'_>,
+    model: &ParsedOnce<'_>,
     config: &ProfileConfig,
     optimized: &Path,
 ) -> Result<(source_map::SourceMap, Option<String>), MappingError> {
@@ -181,7 +186,9 @@ fn read_and_map(
         return Err(MappingError::NotWritten);
     }
     let optimized = Model::load(optimized).map_err(MappingError::Optimized)?;
-    let source = model_source.parse().map_err(MappingError::Source)?;
+    let source = model
+        .read()
+        .map_err(|err| MappingError::Source(err.to_owned()))?;
     let note = (!config.transform.is_identity())
         .then(|| "node ids are those of the transformed model".to_owned());
     let (Some(source_graph), Some(optimized_graph)) =

@@ -77,6 +77,9 @@ pub(super) fn profiling_phase(
     control: &Control,
 ) {
     let layer_profiling = record.config.layer_profiling;
+    // One parse of the model serves the source mapping, the weights and the
+    // model's count.
+    let model = ParsedOnce::new(model_source);
     if !control.user_stop.load(Ordering::Relaxed)
         && let LayerProfiling::SeparatePass { runs } = layer_profiling
     {
@@ -102,12 +105,11 @@ pub(super) fn profiling_phase(
                     None => {}
                 }
                 let mut report = layers.report();
+                let mapping = pass_outputs::mapping_in(&model, &record.config, dir.path(), refused);
                 pass_outputs::finish_pass_report(
                     &mut report,
-                    model_source,
-                    &record.config,
+                    &mapping,
                     (dir.path(), &profile_path),
-                    refused,
                 );
                 record.timings.ort_session_initialization_micros =
                     report.session_initialization_micros;
@@ -120,11 +122,9 @@ pub(super) fn profiling_phase(
         }
     }
     if let (LayerProfiling::Sampled { .. }, Some(report)) = (layer_profiling, &mut record.layers) {
-        pass_outputs::map_sampled_report(report, runtime, model_source, &record.config);
+        pass_outputs::map_sampled_report(report, runtime, &model, &record.config);
     }
     if record.layers.is_some() && !control.user_stop.load(Ordering::Relaxed) {
-        // One parse of the model serves the weights and the model's count.
-        let model = ParsedOnce::new(model_source);
         if let Some(layers) = record.layers.as_mut() {
             crate::engine::peaks::fill_model_weights(layers, &model);
         }

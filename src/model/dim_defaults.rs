@@ -216,7 +216,7 @@ impl super::Model {
         let Some(graph) = self.proto.graph.as_ref() else {
             return Vec::new();
         };
-        let (inputs, outputs) = super::inspect::graph_io(graph, &mut Vec::new());
+        let (inputs, outputs) = super::types::graph_io(graph, &mut Vec::new());
         if super::generative::detect_from(&inputs, &outputs, graph).is_ok() {
             return Vec::new();
         }

@@ -255,7 +255,7 @@ impl Model {
 
         let empty_graph = GraphProto::default();
         let graph = proto.graph.as_ref().unwrap_or(&empty_graph);
-        let (inputs, outputs) = graph_io(graph, &mut warnings);
+        let (inputs, outputs) = super::types::graph_io(graph, &mut warnings);
 
         let mut op_counts: HashMap<String, usize> = HashMap::new();
         for node in &graph.node {
@@ -368,38 +368,6 @@ impl Model {
             ));
         }
     }
-}
-
-/// The inputs a caller feeds (graph inputs that are not initializers,
-/// sparse ones included) and the outputs of `graph`; problems with their
-/// declared types become warnings.
-pub(super) fn graph_io(
-    graph: &GraphProto,
-    warnings: &mut Vec<String>,
-) -> (Vec<TensorInfo>, Vec<TensorInfo>) {
-    let initializer_names = graph
-        .initializer
-        .iter()
-        .map(TensorProto::name)
-        .chain(
-            graph
-                .sparse_initializer
-                .iter()
-                .filter_map(|s| s.values.as_ref().map(TensorProto::name)),
-        )
-        .collect::<std::collections::HashSet<_>>();
-    let inputs: Vec<TensorInfo> = graph
-        .input
-        .iter()
-        .filter(|input| !initializer_names.contains(input.name()))
-        .map(|input| TensorInfo::from_value_info(input, warnings))
-        .collect();
-    let outputs: Vec<TensorInfo> = graph
-        .output
-        .iter()
-        .map(|output| TensorInfo::from_value_info(output, warnings))
-        .collect();
-    (inputs, outputs)
 }
 
 /// `ai.onnx` for the default domain, the domain otherwise.

@@ -340,6 +340,38 @@ pub(crate) fn element_count(dims: &[i64]) -> Option<u64> {
     })
 }
 
+/// The inputs a caller feeds (graph inputs that are not initializers,
+/// sparse ones included) and the outputs of `graph`; problems with their
+/// declared types become warnings.
+pub(crate) fn graph_io(
+    graph: &super::onnx::GraphProto,
+    warnings: &mut Vec<String>,
+) -> (Vec<TensorInfo>, Vec<TensorInfo>) {
+    let initializer_names = graph
+        .initializer
+        .iter()
+        .map(super::onnx::TensorProto::name)
+        .chain(
+            graph
+                .sparse_initializer
+                .iter()
+                .filter_map(|s| s.values.as_ref().map(super::onnx::TensorProto::name)),
+        )
+        .collect::<std::collections::HashSet<_>>();
+    let inputs: Vec<TensorInfo> = graph
+        .input
+        .iter()
+        .filter(|input| !initializer_names.contains(input.name()))
+        .map(|input| TensorInfo::from_value_info(input, warnings))
+        .collect();
+    let outputs: Vec<TensorInfo> = graph
+        .output
+        .iter()
+        .map(|output| TensorInfo::from_value_info(output, warnings))
+        .collect();
+    (inputs, outputs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -120,6 +120,15 @@ pub fn estimate_flops(model: &Model, dims: &BTreeMap<String, i64>) -> FlopEstima
 
 /// [`estimate_flops`] with whole input shapes (`--shape`) as well as dims.
 pub fn estimate_flops_with(model: &Model, binding: &ShapeBinding) -> FlopEstimate {
+    estimate_flops_and_shapes(model, binding).0
+}
+
+/// [`estimate_flops_with`], and every value's shape from the same shape
+/// propagation (what [`shapes::infer_shapes_with`] gives), by name.
+pub fn estimate_flops_and_shapes(
+    model: &Model,
+    binding: &ShapeBinding,
+) -> (FlopEstimate, BTreeMap<String, Vec<i64>>) {
     let (inferred, state) = shapes::infer_state(model, binding);
     let mut by_node = Vec::new();
     let mut nodes_without_shapes = 0;
@@ -189,7 +198,7 @@ pub fn estimate_flops_with(model: &Model, binding: &ShapeBinding) -> FlopEstimat
                 .collect()
         })
         .unwrap_or_default();
-    FlopEstimate {
+    let estimate = FlopEstimate {
         total: by_op_type
             .iter()
             .fold(0u64, |sum, (_, flops)| sum.saturating_add(*flops)),
@@ -208,7 +217,8 @@ pub fn estimate_flops_with(model: &Model, binding: &ShapeBinding) -> FlopEstimat
             })
             .collect(),
         shape_losses: inferred.losses,
-    }
+    };
+    (estimate, inferred.shapes)
 }
 
 /// Product of dims as u64, `None` on negative dims; saturates on overflow.

@@ -47,7 +47,7 @@ pub use external::{ExternalDataInfo, external_data_info, resolve_external_data};
 pub use file::{MAX_KNOWN_IR_VERSION, Model};
 pub use flops::{
     FLOP_OP_TYPES, FlopEstimate, NodeFlops, UncountedOp, UncountedReason, estimate_flops,
-    estimate_flops_with,
+    estimate_flops_and_shapes, estimate_flops_with,
 };
 pub use inspect::{ModelSummary, OpCount, OpsetInfo};
 pub use render::{format_flops, format_shape};

@@ -11,7 +11,7 @@ use std::{
 };
 
 use super::{loaded_model::LoadedModel, tasks::Task};
-use crate::model::{FlopEstimate, Model, ShapeBinding, estimate_flops_with, infer_shapes_with};
+use crate::model::{FlopEstimate, Model, ShapeBinding, estimate_flops_and_shapes};
 
 /// Input name to whole shape.
 pub type InputShapes = BTreeMap<String, Vec<i64>>;
@@ -106,9 +106,10 @@ fn count_at(path: &Path, shapes: InputShapes) -> Counted {
         dims: BTreeMap::new(),
         input_shapes: shapes,
     };
+    let (flops, shapes) = estimate_flops_and_shapes(&model, &binding);
     Ok(ConfigCount {
-        flops: estimate_flops_with(&model, &binding),
-        shapes: std::sync::Arc::new(infer_shapes_with(&model, &binding).shapes),
+        flops,
+        shapes: std::sync::Arc::new(shapes),
     })
 }
 

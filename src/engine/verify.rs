@@ -144,11 +144,11 @@ pub fn apply_checked(
     if spec.accuracy_budget.is_some() {
         return apply_budgeted(runtime, model, &original, spec, config);
     }
-    let (transformed, mut report, bytes) =
+    let (transformed, mut report, bytes, mut session) =
         load_transformed(runtime, model, spec, config, &mut Vec::new())?;
     let probe = AccuracyProbe::new(runtime, &original, config, spec)?;
-    let mut accuracy = probe.compare(runtime, &bytes)?;
-    probe.add_speed(runtime, &original, &bytes, &mut accuracy);
+    let mut accuracy = probe.compare_session(&mut session)?;
+    probe.add_speed(&mut session, &mut accuracy);
     if config.generation.is_some() {
         accuracy.next_token =
             next_token_accuracy(runtime, model, &original, &transformed, &bytes, config)?;
@@ -207,9 +207,9 @@ fn apply_budgeted(
     // every later candidate (each would otherwise rediscover them).
     let mut rejections = Vec::new();
     let mut check = |candidate: &TransformSpec| -> Result<Candidate, VerifyError> {
-        let (model, mut report, bytes) =
+        let (model, mut report, bytes, mut session) =
             load_transformed(runtime, model, candidate, config, &mut rejections)?;
-        report.accuracy = Some(probe.compare(runtime, &bytes)?);
+        report.accuracy = Some(probe.compare_session(&mut session)?);
         Ok(Candidate {
             model,
             bytes,
@@ -234,7 +234,7 @@ fn apply_budgeted(
     if found.bytes != original
         && let Some(accuracy) = found.report.accuracy.as_mut()
     {
-        probe.add_speed(runtime, original, &found.bytes, accuracy);
+        probe.add_speed_of(runtime, &found.bytes, accuracy);
     }
     Ok(CheckedTransform {
         model: found.model,
@@ -244,7 +244,8 @@ fn apply_budgeted(
 }
 
 /// Applies `spec` and loads the result in ONNX Runtime with `config`,
-/// keeping float16 ops the provider has no kernel for in float32.
+/// keeping float16 ops the provider has no kernel for in float32; returns
+/// the session it loaded, which the accuracy and speed checks run.
 /// `rejections` (op, ONNX Runtime's message) are the ops already known to
 /// lack one; new ones are added.
 fn load_transformed(
@@ -253,18 +254,18 @@ fn load_transformed(
     spec: &TransformSpec,
     config: &ProfileConfig,
     rejections: &mut Vec<(String, String)>,
-) -> Result<(Model, TransformReport, Vec<u8>), VerifyError> {
+) -> Result<(Model, TransformReport, Vec<u8>, Session), VerifyError> {
     let mut blocked: BTreeSet<String> = rejections.iter().map(|(op, _)| op.clone()).collect();
     let mut attempts = 0;
-    let (transformed, mut report, bytes) = loop {
+    let (transformed, mut report, bytes, session) = loop {
         let (transformed, mut report) = transform::apply_with_blocked_ops(model, spec, &blocked)?;
         let bytes = transformed.to_bytes();
         match build_session(runtime, ModelSource::Memory(&bytes), config, None) {
-            Ok(_) => {
+            Ok(built) => {
                 if let Some(fp16_report) = report.fp16.as_mut() {
                     fp16_report.rejected_by_runtime.clone_from(rejections);
                 }
-                break (transformed, report, bytes);
+                break (transformed, report, bytes, built.session);
             }
             Err(EngineError::Session { message, source }) => {
                 let rejected_op = missing_kernel_op(&message);
@@ -291,7 +292,7 @@ fn load_transformed(
         ));
     }
     report.notes.extend(execution_provider_notes(spec, config));
-    Ok((transformed, report, bytes))
+    Ok((transformed, report, bytes, session))
 }
 
 /// What the execution provider means for the transform's speed, so a lever
@@ -358,6 +359,8 @@ struct LabelledOutput {
 /// search) are each compared with one run per sample.
 pub struct AccuracyProbe {
     config: ProfileConfig,
+    /// The original's session, kept for the speed check.
+    original: std::sync::Mutex<Session>,
     samples: Vec<EvalSample>,
     output_names: Vec<String>,
     /// `reference[k]`: the original's outputs on sample `k`.
@@ -434,6 +437,7 @@ impl AccuracyProbe {
             None => None,
         };
         Ok(Self {
+            original: std::sync::Mutex::new(session),
             config: config.clone(),
             samples: eval.samples,
             output_names,
@@ -444,39 +448,48 @@ impl AccuracyProbe {
         })
     }
 
-    /// Adds the speed of `transformed` against `original` on the probe's
-    /// first input set ([`super::speed_check`]) to `accuracy`; a check that
-    /// cannot run is a warning there, not a failed transform.
-    pub fn add_speed(
-        &self,
-        runtime: &Runtime,
-        original: &[u8],
-        transformed: &[u8],
-        accuracy: &mut AccuracyReport,
-    ) {
+    /// Adds the speed of the transformed model in `transformed` against
+    /// the original's session on the probe's first input set
+    /// ([`super::speed_check`]) to `accuracy`; a check that cannot run is a
+    /// warning there, not a failed transform.
+    pub fn add_speed(&self, transformed: &mut Session, accuracy: &mut AccuracyReport) {
         let Some(sample) = self.samples.first() else {
             return;
         };
         let measured = (|| -> Result<_, VerifyError> {
-            let session = |bytes: &[u8]| {
-                build_session(runtime, ModelSource::Memory(bytes), &self.config, None)
-                    .map(|built| built.session)
-            };
-            let (mut before, mut after) = (session(original)?, session(transformed)?);
-            let declared = inputs::declared_inputs(&after)?;
+            // A panic elsewhere while holding it leaves the session usable.
+            let mut original = self
+                .original
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let declared = inputs::declared_inputs(transformed)?;
             let before_values = to_values(&sample.tensors, &sample.shapes, None)?;
             let after_values = to_values(&sample.tensors, &sample.shapes, Some(&declared))?;
-            super::speed_check::paired((&mut before, &before_values), (&mut after, &after_values))
-                .map_err(|source| VerifyError::Run {
-                    message: clean_ort_message(source.message()),
-                    source,
-                })
+            super::speed_check::paired(
+                (&mut original, &before_values),
+                (transformed, &after_values),
+            )
+            .map_err(|source| VerifyError::Run {
+                message: clean_ort_message(source.message()),
+                source,
+            })
         })();
         match measured {
             Ok(speed) => accuracy.speed = speed,
-            Err(err) => accuracy.warnings.push(format!(
-                "the speed against the original was not measured: {err}"
-            )),
+            Err(err) => accuracy.warnings.push(speed_not_measured(&err)),
+        }
+    }
+
+    /// [`Self::add_speed`] on a new session of `transformed` (serialized).
+    pub fn add_speed_of(
+        &self,
+        runtime: &Runtime,
+        transformed: &[u8],
+        accuracy: &mut AccuracyReport,
+    ) {
+        match self.session_of(runtime, transformed) {
+            Ok(mut session) => self.add_speed(&mut session, accuracy),
+            Err(err) => accuracy.warnings.push(speed_not_measured(&err)),
         }
     }
 
@@ -492,19 +505,23 @@ impl AccuracyProbe {
         runtime: &Runtime,
         transformed: &[u8],
     ) -> Result<AccuracyReport, VerifyError> {
-        let mut session = build_session(
-            runtime,
-            ModelSource::Memory(transformed),
-            &self.config,
-            None,
-        )?
-        .session;
-        let declared = inputs::declared_inputs(&session)?;
+        self.compare_session(&mut self.session_of(runtime, transformed)?)
+    }
+
+    /// A session of `model` (serialized, self-contained) with the probe's
+    /// config.
+    fn session_of(&self, runtime: &Runtime, model: &[u8]) -> Result<Session, VerifyError> {
+        Ok(build_session(runtime, ModelSource::Memory(model), &self.config, None)?.session)
+    }
+
+    /// [`Self::compare`] on a session of the transformed model.
+    pub fn compare_session(&self, session: &mut Session) -> Result<AccuracyReport, VerifyError> {
+        let declared = inputs::declared_inputs(session)?;
         let mut per_output = vec![OutputComparison::default(); self.output_names.len()];
         let mut class_scores: Vec<f64> = Vec::new();
         for (sample, expected) in self.samples.iter().zip(&self.reference) {
             let values = to_values(&sample.tensors, &sample.shapes, Some(&declared))?;
-            let actual = run_once(&mut session, &values, &self.output_names)?;
+            let actual = run_once(session, &values, &self.output_names)?;
             for (name, ((_, want), (_, got))) in
                 self.output_names.iter().zip(expected.iter().zip(&actual))
             {
@@ -555,6 +572,11 @@ impl AccuracyProbe {
             speed: None,
         })
     }
+}
+
+/// The accuracy warning of a speed check that could not run.
+fn speed_not_measured(err: &VerifyError) -> String {
+    format!("the speed against the original was not measured: {err}")
 }
 
 /// One warning per output of the original that is degenerate on the

@@ -327,38 +327,6 @@ impl GraphHints {
     }
 }
 
-/// The chosen default sizes a run used (`name=value` with why), for dims
-/// nothing set: no `--dim`, no `--shape`, no input file.
-pub fn chosen_dims_used(
-    specs: &[super::InputSpec],
-    config: &crate::engine::ProfileConfig,
-    defaults: &[DimDefault],
-) -> Vec<String> {
-    defaults
-        .iter()
-        .filter(|d| {
-            d.symbol
-                .as_ref()
-                .is_none_or(|symbol| !config.dims.contains_key(symbol))
-        })
-        .filter(|d| !config.shapes.contains_key(&d.input))
-        .filter(|d| {
-            specs.iter().any(|spec| {
-                spec.name == d.input
-                    && matches!(spec.source, super::InputSource::Synthetic)
-                    && spec.shape.get(d.axis) == Some(&d.value)
-            })
-        })
-        .map(|d| {
-            let name = d
-                .symbol
-                .clone()
-                .unwrap_or_else(|| format!("{} axis {}", d.input, d.axis));
-            format!("{name}={} ({})", d.value, d.reason)
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

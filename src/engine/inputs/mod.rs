@@ -23,7 +23,7 @@ mod tests;
 
 pub use declared::{DeclaredInput, check_batchable, declared_inputs};
 pub use error::{InputError, NpyError};
-pub use graph_hints::{GraphHints, ResolvedHint, chosen_dims_used};
+pub use graph_hints::{GraphHints, ResolvedHint};
 pub use prepared::PreparedInputs;
 pub use resolve::{EvalInputs, EvalSample, prepare, prepare_eval, resolve_flag_shapes};
 pub use shape_flag::declared_shape_text;

@@ -12,6 +12,9 @@ pub struct PreparedInputs {
     pub variants: Vec<Vec<TensorData>>,
     /// Choices made for the user, printed and saved (e.g. unnamed dims set to 1).
     pub notes: Vec<String>,
+    /// The dims that took the model's chosen default size, as `name=value
+    /// (why)`: nothing set them (no `dims`, `shapes` or input file).
+    pub chosen_dims: Vec<String>,
 }
 
 impl PreparedInputs {

@@ -31,6 +31,7 @@ pub fn prepare(
     let loaded = files::load(declared, &config.input_files, files::MAX_INPUT_FILE_BYTES)?;
     let num_variants = loaded.iter().map(Vec::len).max().unwrap_or(0).max(1);
     let mut notes = Vec::new();
+    let mut chosen_dims = Vec::new();
     let mut shapes: Option<Vec<Vec<i64>>> = None;
     for variant in 0..num_variants {
         let sample_shapes = resolve_shapes(
@@ -39,7 +40,7 @@ pub fn prepare(
             &hints.dim_defaults,
             &loaded,
             variant,
-            &mut notes,
+            (&mut notes, &mut chosen_dims),
         )?;
         match &shapes {
             None => shapes = Some(sample_shapes),
@@ -102,6 +103,7 @@ pub fn prepare(
         specs,
         variants,
         notes,
+        chosen_dims,
     })
 }
 
@@ -116,7 +118,14 @@ pub fn resolve_flag_shapes(
     check_declared(declared, config)?;
     let no_files = vec![Vec::new(); declared.len()];
     let mut notes = Vec::new();
-    let shapes = resolve_shapes(declared, config, defaults, &no_files, 0, &mut notes)?;
+    let shapes = resolve_shapes(
+        declared,
+        config,
+        defaults,
+        &no_files,
+        0,
+        (&mut notes, &mut Vec::new()),
+    )?;
     Ok((shapes, notes))
 }
 
@@ -172,7 +181,7 @@ pub fn prepare_eval(
             &hints.dim_defaults,
             &loaded,
             sample,
-            &mut notes,
+            (&mut notes, &mut Vec::new()),
         )?;
         check_budget(declared, &shapes, num_samples as u64, config)?;
         let input_shapes = shapes_by_name(declared, &shapes);
@@ -464,7 +473,7 @@ fn resolve_shapes(
     defaults: &[DimDefault],
     loaded: &[Vec<files::LoadedFile>],
     sample: usize,
-    notes: &mut Vec<String>,
+    (notes, chosen_dims): (&mut Vec<String>, &mut Vec<String>),
 ) -> Result<Vec<Vec<i64>>, InputError> {
     let mut bound = bind_file_dims(declared, config, loaded, sample)?;
     for (symbol, (value, here)) in shape_flag::bound_symbols(declared, config)? {
@@ -566,13 +575,24 @@ fn resolve_shapes(
                             || (!symbol.is_empty() && d.symbol.as_deref() == Some(symbol))
                     });
                     let (value, note) = match chosen {
-                        Some(chosen) => (
-                            chosen.value,
-                            format!(
-                                "{label}; using {}, the chosen default ({})",
-                                chosen.value, chosen.reason
-                            ),
-                        ),
+                        Some(chosen) => {
+                            let name = if symbol.is_empty() {
+                                format!("{} axis {axis}", input.name)
+                            } else {
+                                symbol.to_owned()
+                            };
+                            let used = format!("{name}={} ({})", chosen.value, chosen.reason);
+                            if !chosen_dims.contains(&used) {
+                                chosen_dims.push(used);
+                            }
+                            (
+                                chosen.value,
+                                format!(
+                                    "{label}; using {}, the chosen default ({})",
+                                    chosen.value, chosen.reason
+                                ),
+                            )
+                        }
                         None => (1, format!("{label}; using 1")),
                     };
                     if !notes.contains(&note) {

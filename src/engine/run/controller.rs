@@ -452,11 +452,10 @@ fn prepare_load(
         .map_err(EngineError::from)?;
     record.inputs = prepared.specs.clone();
     record.notes.extend(prepared.notes.iter().cloned());
-    let chosen = inputs::chosen_dims_used(&record.inputs, &record.config, &hints.dim_defaults);
-    if !chosen.is_empty() {
+    if !prepared.chosen_dims.is_empty() {
         record.warnings.push(format!(
             "sizes chosen for dims the model leaves open, not set by you: {}. Set them to the sizes you serve.",
-            chosen.join("; ")
+            prepared.chosen_dims.join("; ")
         ));
     }
     let batch_size = prepared.batch_size();

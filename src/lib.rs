@@ -39,8 +39,10 @@
 //! stopped or fails part-way still returns its partial results. Writes that
 //! matter go to a temporary file that is then renamed.
 
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod engine;
+pub mod field;
 pub mod metrics;
 pub mod mix;
 pub mod model;

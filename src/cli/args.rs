@@ -777,15 +777,20 @@ impl ProfileArgs {
 }
 
 /// The flag that sets `field`, as CLI errors name it.
-pub fn flag_of(field: crate::engine::Field) -> &'static str {
-    use crate::engine::Field;
+pub fn flag_of(field: crate::field::Field) -> &'static str {
+    use crate::field::Field;
     match field {
         Field::Concurrency => "--concurrency",
         Field::Rate => "--rate",
         Field::Instances => "--instances",
         Field::Batch => "--batch",
         Field::Dims => "--dim",
+        Field::Shapes => "--shape",
         Field::Inputs => "--input",
+        Field::MaxInputBytes => "--max-input-bytes",
+        Field::Synthetic => "--synthetic",
+        Field::Labels => "--labels",
+        Field::LabelsOutput => "--labels-output",
         Field::Duration => "--duration",
         Field::Warmup => "--warmup",
         Field::Confidence => "--confidence",
@@ -794,13 +799,33 @@ pub fn flag_of(field: crate::engine::Field) -> &'static str {
         Field::IoBinding => "--io-binding",
         Field::CudaGraph => "--cuda-graph",
         Field::ExecutionProvider => "--ep",
+        Field::AllowFallback => "--allow-fallback",
+        Field::OptLevel => "--opt-level",
         Field::MaxBatch => "--max-batch",
         Field::BatchDelay => "--batch-delay",
         Field::PreferredBatch => "--preferred-batch",
         Field::Target => "--target",
+        Field::ModelName => "--model-name",
+        Field::Timeout => "--timeout",
+        Field::GrpcChannels => "--grpc-channels",
+        Field::Header => "--header",
+        Field::MetricsUrl => "--metrics-url",
         Field::Generate => "--generate",
+        Field::MaxKvBytes => "--max-kv-bytes",
         Field::Transform => "--precision/--prune",
+        Field::SkipFirstLast => "--skip-first-last",
+        Field::Vary => "--vary",
+        Field::Slo => "--slo",
+        Field::Search => "--search",
+        Field::Stability => "--stability",
+        Field::Mix => "--mix",
     }
+}
+
+/// [`flag_of`] as the [`FieldNames`](crate::field::FieldNames)
+/// the CLI speaks.
+pub fn flag_name(field: crate::field::Field) -> String {
+    flag_of(field).to_owned()
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub(super) fn gui(args: GuiArgs) -> anyhow::Result<u8> {
         batch: args.shape.batch,
         dims: args.shape.dims,
         shapes: args.shape.shapes,
-        read_mix: Some(super::read_mix_for_window),
+        command_line: Some(super::command_line_for_window()),
     })?;
     Ok(0)
 }

@@ -279,7 +279,11 @@ pub fn parse_mix(text: &str, file: &str, base: &Path) -> Result<MixSpec, MixFile
         if let Err(err) = config.validate() {
             return Err(error(
                 lines.sections.get(section).copied(),
-                format!("model {name:?}: {err}"),
+                // A mix file's problem names the file's keys.
+                format!(
+                    "model {name:?}: {}",
+                    err.render(&|field| field.key().to_owned())
+                ),
             ));
         }
         entries.push(MixEntry {
@@ -808,7 +812,7 @@ precision = "fp16"
 shapes = { "input" = [1, 256] }
 "#;
         let spec = parse_mix(text, "mix.toml", &models_dir()).expect("parses");
-        let saved = crate::mix::to_mix_toml(&spec);
+        let saved = super::super::mix_toml::to_mix_toml(&spec);
         let again = parse_mix(&saved, "saved.toml", &models_dir())
             .unwrap_or_else(|err| panic!("{err}\n{saved}"));
         assert_eq!(again, spec, "{saved}");

@@ -36,7 +36,9 @@ mod gui;
 mod inspect;
 mod merge;
 mod mix;
+pub mod mix_toml;
 mod remote;
+pub mod reproduce;
 mod setup;
 mod sweep;
 
@@ -87,6 +89,8 @@ pub enum CliError {
 
 /// Runs a parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    // Errors and notes name the flags; the window, when started, its labels.
+    crate::field::speak(Some(args::flag_name));
     if cli.version {
         doctor::print_version();
         return Ok(0);
@@ -116,9 +120,21 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-/// Reads a mix file for the window (which cannot depend on the CLI): the
-/// same parser as `--mix`, its error as text.
-pub fn read_mix_for_window(path: &std::path::Path) -> Result<crate::mix::MixSpec, String> {
+/// What the window borrows from the command line (it cannot import it):
+/// mix files read and written as `--mix` reads them, and the `profile`
+/// command that reproduces a config.
+#[cfg(feature = "gui")]
+pub fn command_line_for_window() -> crate::ui::CommandLine {
+    crate::ui::CommandLine {
+        read_mix: read_mix_for_window,
+        write_mix: mix_toml::to_mix_toml,
+        reproduce: reproduce::profile_command,
+    }
+}
+
+/// Reads a mix file: the same parser as `--mix`, its error as text.
+#[cfg(feature = "gui")]
+fn read_mix_for_window(path: &std::path::Path) -> Result<crate::mix::MixSpec, String> {
     mix::read_mix_file(path).map_err(|err| err.to_string())
 }
 
@@ -157,15 +173,6 @@ pub fn error_report(err: &anyhow::Error) -> String {
             report.push_str(text);
         }
         previous = message;
-    }
-    // Core config errors name fields; here they are flags.
-    for cause in err.chain() {
-        if let Some(config) = cause.downcast_ref::<crate::engine::config::ConfigError>() {
-            report = report.replace(
-                &config.to_string(),
-                &config.render(&|field| args::flag_of(field).to_owned()),
-            );
-        }
     }
     report
 }

@@ -164,7 +164,7 @@ mod tests {
         ])
         .expect("parse");
         let err = config.validate().expect_err("batching remotely");
-        let text = err.render(&|field| super::super::args::flag_of(field).to_owned());
+        let text = err.render(&super::super::args::flag_name);
         assert!(text.starts_with("--max-batch has no meaning"), "{text}");
     }
 }

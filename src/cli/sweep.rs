@@ -120,7 +120,7 @@ pub(super) fn sweep(args: &SweepArgs) -> anyhow::Result<u8> {
         }
     }
     let result = handle.join()?;
-    let document = SweepDocument::new(result);
+    let document = SweepDocument::new(result, super::reproduce::profile_command);
     let mut export_failed = false;
     if let Some(path) = &args.profile.export {
         export_failed |= export_line(
@@ -228,6 +228,8 @@ mod tests {
             "p99=1ms",
         ]);
         let err = args.to_spec().expect_err("unknown key");
+        // The CLI's thread names fields by their flags.
+        crate::field::speak(Some(crate::cli::args::flag_name));
         assert!(err.to_string().contains("unknown --vary key"), "{err}");
         let args = parse(&["onnx-workbench", "sweep", "m.onnx", "--slo", "p99=1ms"]);
         let err = args.to_spec().expect_err("nothing varies");

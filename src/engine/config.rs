@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::field::Field;
+use crate::field::Field;
 
 /// Default number of separate-pass profiling runs.
 pub const DEFAULT_PROFILE_RUNS: u32 = 50;
@@ -22,7 +22,8 @@ pub const MAX_BATCH_ROWS: u32 = 65_536;
 pub const MAX_BATCH_DELAY_MICROS: u64 = 10_000_000;
 
 /// Which execution provider to run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionProviderKind {
     /// ONNX Runtime's default CPU provider.
@@ -43,7 +44,8 @@ impl std::fmt::Display for ExecutionProviderKind {
 
 /// How cuDNN picks a convolution algorithm (the CUDA provider's
 /// `cudnn_conv_algo_search`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum ConvAlgoSearch {
     /// Benchmark every algorithm on first use and keep the fastest (slow
@@ -88,7 +90,8 @@ pub struct CudaOptions {
 }
 
 /// Graph optimization level, as ONNX Runtime names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum OptLevel {
     /// No graph optimizations: node names match the model file.
@@ -126,7 +129,8 @@ impl std::fmt::Display for OptLevel {
 }
 
 /// Whether waiting workers spin the last stretch before an arrival.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum SpinMode {
     /// Spin only while a core is idle for it (the threads running the
@@ -152,7 +156,8 @@ impl std::fmt::Display for SpinMode {
 }
 
 /// How requests arrive in open-loop mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Arrival {
     /// Exponential inter-arrival times (a Poisson process), seeded.
@@ -346,8 +351,9 @@ impl Default for ProfileConfig {
 }
 
 /// Why a config cannot run. The message names each [`Field`] through the
-/// namer given to [`ConfigError::render`]: the CLI's flags, the window's
-/// labels; `Display` uses the mix-file keys ([`Field::key`]).
+/// namer given to [`ConfigError::render`]; `Display` names them as the
+/// thread does ([`crate::field::speak`]): the CLI's flags, the window's
+/// labels, or the mix-file keys ([`Field::key`]).
 #[derive(Debug, PartialEq)]
 pub enum ConfigError {
     Remote(super::target::TargetError),
@@ -469,7 +475,7 @@ impl ConfigError {
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.render(&|field| field.key().to_owned()))
+        f.write_str(&self.render(&Field::name))
     }
 }
 

@@ -5,6 +5,7 @@
 //! header is its key alone (`KEY=***`); one read back from a session has
 //! no value and must be given again to be sent.
 
+use crate::field::Field;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::telemetry::prometheus::AgentConfig;
@@ -42,24 +43,27 @@ pub struct Header {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeaderError {
     #[error(
-        "--header: expected KEY=VALUE or KEY=env:VARIABLE (what was given is not repeated: it may be a secret)"
+        "{}: expected KEY=VALUE or KEY=env:VARIABLE (what was given is not repeated: it may be a secret)",
+        Field::Header
     )]
     Form,
     #[error(
-        "--header {0:?}: not a valid header name (letters, digits and - _ . only; names ending in -bin are binary gRPC metadata, which is not supported)"
-    )]
+        "{header} {0:?}: not a valid header name (letters, digits and - _ . only; names ending in -bin are binary gRPC metadata, which is not supported)", header = Field::Header)]
     Key(String),
     #[error(
-        "--header {key}={REDACTED}: the value must be visible ASCII (no line breaks or control characters)"
+        "{} {key}={REDACTED}: the value must be visible ASCII (no line breaks or control characters)",
+        Field::Header
     )]
     Value { key: String },
-    #[error("--header {key}=env:{variable}: the environment variable {variable} is not set")]
+    #[error(
+        "{} {key}=env:{variable}: the environment variable {variable} is not set",
+        Field::Header
+    )]
     MissingVariable { key: String, variable: String },
-    #[error("--header {0}: given more than once")]
+    #[error("{header} {0}: given more than once", header = Field::Header)]
     Duplicate(String),
     #[error(
-        "header {0:?} has no value: values are never saved, so a reopened session or remembered target must be given --header {0}=VALUE again"
-    )]
+        "header {0:?} has no value: values are never saved, so a reopened session or remembered target must be given {header} {0}=VALUE again", header = Field::Header)]
     NoValue(String),
 }
 

@@ -12,7 +12,6 @@ pub mod binding;
 pub mod budget;
 pub mod config;
 pub mod cuda_libs;
-pub mod field;
 pub mod generate;
 pub mod headers;
 pub mod inputs;
@@ -30,7 +29,6 @@ pub use config::{
     Arrival, BatchingConfig, ConvAlgoSearch, CudaOptions, Dispatch, ExecutionProviderKind,
     InputFile, LayerProfiling, LoadMode, OptLevel, ProfileConfig,
 };
-pub use field::Field;
 pub use run::{
     BatchingReport, EncodedHistogram, ModelInfo, RunHandle, RunRecord, RunStatus, RunStopper,
     RunWatch, StartupTimings, StopReason, TraceData,
@@ -69,12 +67,14 @@ pub enum EngineError {
     },
     #[error(
         "the CUDA execution provider could not be registered: {reason}. \
-         Use --ep cpu, or --allow-fallback to run on the CPU with a warning."
+         Choose the CPU with {}, or {} to run on the CPU with a warning.",
+        crate::field::Field::ExecutionProvider,
+        crate::field::Field::AllowFallback
     )]
     CudaUnavailable { reason: String },
     #[error(transparent)]
     Inputs(#[from] inputs::InputError),
-    #[error("--generate: {0}")]
+    #[error("{generate}: {0}", generate = crate::field::Field::Generate)]
     Generation(String),
     #[error("transform failed: {0}")]
     Transform(#[from] verify::VerifyError),

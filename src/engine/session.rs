@@ -187,7 +187,8 @@ pub fn build_session_with_output(
                     return Err(EngineError::CudaUnavailable { reason });
                 }
                 fallback_warning = Some(format!(
-                    "CUDA was requested but could not be registered, so this run uses the CPU (--allow-fallback): {reason}"
+                    "CUDA was requested but could not be registered, so this run uses the CPU ({}): {reason}",
+                    crate::field::Field::AllowFallback
                 ));
                 builder = recovered;
             }

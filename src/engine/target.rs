@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::field::Field;
+
 use super::headers::Headers;
 
 /// Default time a request may take before it counts as failed.
@@ -98,24 +100,30 @@ impl TargetUrl {
 /// Why a target was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TargetError {
-    #[error("--target {0:?}: expected grpc://HOST:PORT or http://HOST:PORT")]
+    #[error("{target} {0:?}: expected grpc://HOST:PORT or http://HOST:PORT", target = Field::Target)]
     BadScheme(String),
-    #[error("--target {0:?}: expected HOST:PORT after the scheme (no path)")]
+    #[error("{target} {0:?}: expected HOST:PORT after the scheme (no path)", target = Field::Target)]
     BadAuthority(String),
     #[error(
-        "--target {0:?}: https is not supported; use a plain http:// endpoint or a TLS-terminating proxy"
-    )]
+        "{target} {0:?}: https is not supported; use a plain http:// endpoint or a TLS-terminating proxy", target = Field::Target)]
     Https(String),
-    #[error("--target needs --model-name (the model's name on the server)")]
+    #[error(
+        "{} needs {} (the model's name on the server)",
+        Field::Target,
+        Field::ModelName
+    )]
     NoModelName,
-    #[error("--model-name must not be empty or contain '/'")]
+    #[error("{} must not be empty or contain '/'", Field::ModelName)]
     BadModelName,
-    #[error("--timeout must be between 1 ms and 1 h")]
+    #[error("{} must be between 1 ms and 1 h", Field::Timeout)]
     BadTimeout,
-    #[error("--grpc-channels must be at least 1 and is for grpc:// targets only")]
+    #[error(
+        "{} must be at least 1 and is for grpc:// targets only",
+        Field::GrpcChannels
+    )]
     BadChannels,
     #[error("{0} has no meaning against a remote server: {reason}", reason = not_remote_reason(*.0))]
-    NotRemote(super::Field),
+    NotRemote(crate::field::Field),
     #[error(transparent)]
     Header(#[from] super::headers::HeaderError),
 }
@@ -173,7 +181,7 @@ impl RemoteTarget {
 
     /// The rules of a remote run: what a local-only option would mean here.
     /// `local` lists the local options and whether each is set.
-    pub fn check(&self, local: &[(super::Field, bool)]) -> Result<(), TargetError> {
+    pub fn check(&self, local: &[(crate::field::Field, bool)]) -> Result<(), TargetError> {
         if self.timeout_millis == 0 || self.timeout_millis > MAX_TIMEOUT_MILLIS {
             return Err(TargetError::BadTimeout);
         }
@@ -196,8 +204,8 @@ impl RemoteTarget {
 }
 
 /// Why a local option is refused remotely.
-pub fn not_remote_reason(field: super::Field) -> &'static str {
-    use super::Field;
+pub fn not_remote_reason(field: crate::field::Field) -> &'static str {
+    use crate::field::Field;
     match field {
         Field::MaxBatch => {
             "batching happens on the server (e.g. Triton's dynamic batcher); send more concurrent requests instead"
@@ -272,11 +280,11 @@ mod tests {
         let target = RemoteTarget::parse("grpc://h:1", Some("m"), None, None).expect("target");
         assert!(
             target
-                .check(&[(super::super::Field::MaxBatch, false)])
+                .check(&[(crate::field::Field::MaxBatch, false)])
                 .is_ok()
         );
         let err = target
-            .check(&[(super::super::Field::MaxBatch, true)])
+            .check(&[(crate::field::Field::MaxBatch, true)])
             .expect_err("batching")
             .to_string();
         assert!(err.contains("max_batch") && err.contains("server"), "{err}");

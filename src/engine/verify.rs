@@ -13,6 +13,7 @@
 //!   them, and compares any number of candidates with [`OutputComparison`]
 //!   and, given labels, top-1/top-5; [`measure_accuracy`] is one comparison.
 
+use crate::field::Field;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -85,7 +86,7 @@ pub enum VerifyError {
     #[error("accuracy inputs: {0}")]
     Inputs(#[from] InputError),
     /// The labels do not fit the model's outputs or the evaluated rows.
-    #[error("--labels {}: {problem}", path.display())]
+    #[error("{} {}: {problem}", Field::Labels, path.display())]
     Labels {
         /// The labels file.
         path: std::path::PathBuf,
@@ -593,7 +594,8 @@ fn reference_warnings(
     };
     let hint = if config.input_files.is_empty() {
         format!(
-            "Measure on real data instead: --input {input}=FILE.npy (or --input {input}=DIR, a folder of .npy files, one sample each)"
+            "Measure on real data instead: {inputs} {input}=FILE.npy (or {inputs} {input}=DIR, a folder of .npy files, one sample each)",
+            inputs = Field::Inputs
         )
     } else {
         "Check that these .npy files hold representative, preprocessed data".to_owned()
@@ -634,15 +636,13 @@ fn labelled_output(
     let is_class_output = |shape: &[i64]| matches!(shape, [_, classes] if *classes > 1);
     let output = match wanted {
         Some(name) => {
-            let index = output_names
-                .iter()
-                .position(|n| n == name)
-                .ok_or_else(|| {
-                    labels_error(format!(
-                        "--labels-output {name}: the model has no output of that name; its outputs are: {}",
-                        output_names.join(", ")
-                    ))
-                })?;
+            let index = output_names.iter().position(|n| n == name).ok_or_else(|| {
+                labels_error(format!(
+                    "{} {name}: the model has no output of that name; its outputs are: {}",
+                    Field::LabelsOutput,
+                    output_names.join(", ")
+                ))
+            })?;
             if !is_class_output(&first[index].0) {
                 return Err(labels_error(format!(
                     "output '{name}' has shape {:?}; labels need a [rows, classes] output",

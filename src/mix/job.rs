@@ -41,7 +41,9 @@ impl<T: Send + 'static> MixJob<T> {
         let (thread_stop, thread_live) = (Arc::clone(&stop), Arc::clone(&live));
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || work(&thread_stop, &thread_live))
+            .spawn(crate::field::carried(move || {
+                work(&thread_stop, &thread_live)
+            }))
             .map_err(|err| MixError::Thread(err.to_string()))?;
         Ok(Self {
             thread: Some(thread),

@@ -17,7 +17,6 @@ mod job;
 mod run;
 mod scale;
 mod scale_document;
-mod toml_file;
 
 pub use allocation::{
     ALLOCATION_KIND, AllocationDocument, AllocationSearch, EntryVary, render_allocation_report,
@@ -37,4 +36,3 @@ pub use scale_document::{
     EntryJudgement, Limiting, SCALE_FORMAT_VERSION, SCALE_KIND, ScaleDocument, ScaleProbe,
     ScaleRecommendation, render_scale_report,
 };
-pub use toml_file::to_mix_toml;

@@ -39,8 +39,7 @@ pub enum AnnotateError {
     #[error("the session does not say which model file it profiled")]
     NoModelPath,
     #[error(
-        "the session's layers are not mapped to the model file (a session recorded before source mapping, or the mapping failed: {0}); profile again, or with --opt-level disable"
-    )]
+        "the session's layers are not mapped to the model file (a session recorded before source mapping, or the mapping failed: {0}); profile again, or with {opt_level} disable", opt_level = crate::field::Field::OptLevel)]
     NotMapped(String),
     #[error(
         "the session profiled a transformed copy of the model (precision, pruning or opset), whose nodes differ from the file; annotate a session of the model as it is"

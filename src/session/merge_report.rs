@@ -54,16 +54,21 @@ pub(super) fn write_sources(out: &mut String, sources: &[MergedSource]) -> std::
 }
 
 /// What GPU readings came from, for the report: NVML samples, readings
-/// scraped from `--metrics-url`, or both.
-pub(super) fn gpu_sources_text(samples: &[crate::telemetry::GpuSample]) -> &'static str {
+/// scraped from the metrics URL, or both.
+pub(super) fn gpu_sources_text(samples: &[crate::telemetry::GpuSample]) -> String {
     use crate::telemetry::GpuSource;
     let scraped = samples
         .iter()
         .filter(|sample| sample.source == GpuSource::Prometheus)
         .count();
     match scraped {
-        0 => "NVML samples",
-        n if n == samples.len() => "readings scraped from --metrics-url",
-        _ => "NVML samples and readings scraped from --metrics-url",
+        0 => "NVML samples".to_owned(),
+        n if n == samples.len() => {
+            format!("readings scraped from {}", crate::field::Field::MetricsUrl)
+        }
+        _ => format!(
+            "NVML samples and readings scraped from {}",
+            crate::field::Field::MetricsUrl
+        ),
     }
 }

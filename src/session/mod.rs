@@ -31,8 +31,8 @@ pub use merge::{MergeError, MergedSource, merge_sessions};
 pub use report::render_report;
 use serde::{Deserialize, Serialize};
 pub use sweep::{
-    SUPPORTED_SWEEP_VERSIONS, SWEEP_FORMAT_VERSION, SWEEP_KIND, SweepDocument, SweepPoint,
-    SweepRecommendation, render_sweep_report,
+    Reproduce, SUPPORTED_SWEEP_VERSIONS, SWEEP_FORMAT_VERSION, SWEEP_KIND, SweepDocument,
+    SweepPoint, SweepRecommendation, render_sweep_report,
 };
 
 use crate::engine::RunRecord;

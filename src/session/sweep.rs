@@ -105,6 +105,11 @@ pub struct SweepRecommendation {
     pub confirmation: Option<Box<SweepPoint>>,
 }
 
+/// How a front end writes the command that runs `config` on `model` again.
+/// The core does not speak the CLI: the CLI hands in its own
+/// (`cli::reproduce::profile_command`), and the window the one it was given.
+pub type Reproduce = fn(&std::path::Path, &crate::engine::ProfileConfig) -> String;
+
 /// A sweep as saved on disk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepDocument {
@@ -137,13 +142,15 @@ pub struct SweepDocument {
 }
 
 impl SweepDocument {
-    /// Wraps a finished sweep.
-    pub fn new(result: SweepResult) -> Self {
+    /// Wraps a finished sweep; `reproduce` writes the command that runs the
+    /// recommended config again (the CLI's `profile` command line).
+    pub fn new(result: SweepResult, reproduce: Reproduce) -> Self {
+        let model = result.model;
         let recommendation = result.recommendation.map(|r| SweepRecommendation {
             point: r.point,
+            command: reproduce(&model, &r.config),
             config: r.config,
             confirmed: r.confirmed,
-            command: r.command,
             margin: r.margin,
             confirmation: r.confirmation.map(|c| Box::new(SweepPoint::new(*c))),
         });
@@ -152,7 +159,7 @@ impl SweepDocument {
             kind: SWEEP_KIND.to_owned(),
             tool: ToolInfo::this_build(),
             exported_at: crate::util::rfc3339_now(),
-            model: result.model,
+            model,
             status: result.status,
             search: result.spec.search,
             dimensions: result.spec.dimensions,

@@ -64,7 +64,10 @@ pub enum ScrapeError {
         message: String,
     },
     /// Only plain `http://` URLs are scraped.
-    #[error("'{url}' is not an http:// URL (HTTPS is not supported for --metrics-url)")]
+    #[error(
+        "'{url}' is not an http:// URL (HTTPS is not supported for {})",
+        crate::field::Field::MetricsUrl
+    )]
     UnsupportedUrl {
         /// The URL as given.
         url: String,
@@ -98,9 +101,10 @@ impl ScrapeReport {
     pub fn note(&self) -> Option<String> {
         (self.num_ok == 0 && self.num_failed == 0 && self.num_without_gpu > 0).then(|| {
             format!(
-                "--metrics-url {}: the server reports no GPU (no {UTILIZATION_METRIC} or \
+                "{} {}: the server reports no GPU (no {UTILIZATION_METRIC} or \
                  {MEMORY_USED_METRIC} series); its inference counters still give the server's \
                  times where the statistics API is unavailable",
+                crate::field::Field::MetricsUrl,
                 self.url
             )
         })
@@ -114,12 +118,15 @@ impl ScrapeReport {
             None
         } else if self.num_ok == 0 {
             Some(format!(
-                "--metrics-url {}: no GPU readings ({} scrape(s) failed; first: {first})",
-                self.url, self.num_failed
+                "{} {}: no GPU readings ({} scrape(s) failed; first: {first})",
+                crate::field::Field::MetricsUrl,
+                self.url,
+                self.num_failed
             ))
         } else if self.num_failed > 0 {
             Some(format!(
-                "--metrics-url {}: {} of {} scrapes failed (first: {first})",
+                "{} {}: {} of {} scrapes failed (first: {first})",
+                crate::field::Field::MetricsUrl,
                 self.url,
                 self.num_failed,
                 self.num_failed + self.num_ok

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 /// Which synthetic data the accuracy check feeds when no `.npy` files are
 /// given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum SyntheticKind {
     /// Image-like data for inputs that look like images (float

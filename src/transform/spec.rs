@@ -11,7 +11,8 @@ use super::SyntheticKind;
 pub const DEFAULT_ACCURACY_SAMPLES: usize = 8;
 
 /// Numeric precision of the transformed model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Precision {
     /// Unchanged float32.
@@ -23,8 +24,35 @@ pub enum Precision {
     Int8,
 }
 
+impl Precision {
+    /// Every precision.
+    pub const ALL: [Self; 3] = [Self::Fp32, Self::Fp16, Self::Int8];
+
+    /// The precision's name: `fp32`, `fp16`, `int8`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fp32 => "fp32",
+            Self::Fp16 => "fp16",
+            Self::Int8 => "int8",
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = ();
+
+    /// A precision by its [`name`](Precision::name), in any case.
+    fn from_str(text: &str) -> Result<Self, ()> {
+        Self::ALL
+            .into_iter()
+            .find(|precision| precision.name().eq_ignore_ascii_case(text.trim()))
+            .ok_or(())
+    }
+}
+
 /// How int8 weights are used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Int8Mode {
     /// DynamicQuantizeLinear + MatMulInteger/ConvInteger: integer compute.
@@ -35,7 +63,8 @@ pub enum Int8Mode {
 }
 
 /// Per-layer targets or one threshold over all layers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum PruneScope {
     /// Every layer reaches the target sparsity.
@@ -46,7 +75,8 @@ pub enum PruneScope {
 }
 
 /// Which weights pruning removes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum PruneMode {
     /// Single weights set to zero; shapes stay.
@@ -57,7 +87,8 @@ pub enum PruneMode {
 }
 
 /// The norm that scores a channel in structured pruning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum PruneNorm {
     /// Sum of absolute values.
@@ -309,7 +340,8 @@ pub enum BudgetError {
     NoUnits(String),
     /// A top-1 budget without task accuracy.
     #[error(
-        "a top-1 budget needs labels (--labels FILE.npy) and a class output; the accuracy report has no top-1 figures"
+        "a top-1 budget needs labels ({} FILE.npy) and a class output; the accuracy report has no top-1 figures",
+        crate::field::Field::Labels
     )]
     NeedsLabels,
     /// More units than a search takes on.

@@ -22,7 +22,8 @@ pub mod search;
 mod spec;
 pub mod stats;
 
-pub use point::{MeasuredPoint, Verdict, judge, profile_command, profile_flags};
+use crate::field::Field;
+pub use point::{MeasuredPoint, Verdict, judge};
 pub use runner::{
     PointBrief, Recommendation, SkippedPoint, SweepHandle, SweepProgress, SweepResult, SweepStatus,
 };
@@ -35,34 +36,45 @@ pub use spec::{
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TuneError {
     #[error(
-        "unknown --vary key '{0}': use concurrency, rate, batch, instances, intra-threads, max-batch, batch-delay or precision"
-    )]
+        "unknown {vary} key '{0}': use concurrency, rate, batch, instances, intra-threads, max-batch, batch-delay or precision", vary = Field::Vary)]
     UnknownKey(String),
-    #[error("expected KEY=v1,v2,... in --vary, got '{0}'")]
+    #[error("expected KEY=v1,v2,... in {vary}, got '{0}'", vary = Field::Vary)]
     NotKeyValues(String),
-    #[error("--vary {key}: '{value}' is not a valid value ({reason})")]
+    #[error("{} {key}: '{value}' is not a valid value ({reason})", Field::Vary)]
     BadValue {
         key: String,
         value: String,
         reason: String,
     },
-    #[error("--vary {0} is given twice")]
+    #[error("{vary} {0} is given twice", vary = Field::Vary)]
     DuplicateKey(String),
     #[error(
         "expected an SLO like p99=20ms or throughput>=500, got '{0}' (percentiles: p50, p90, p95, p99, p99.9)"
     )]
     BadSlo(String),
-    #[error("give at least one --slo (for example --slo p99=20ms)")]
+    #[error("give at least one {} (for example p99=20ms)", Field::Slo)]
     NoSlo,
-    #[error("--search {search} varies {key} itself: do not also --vary {key}")]
+    #[error(
+        "{} {search} varies {key} itself: do not also give {key} in {}",
+        Field::Search,
+        Field::Vary
+    )]
     SearchVaried { search: SearchMode, key: VaryKey },
-    #[error("--search scale scales the entries of a mix: give --mix MIX.toml")]
+    #[error(
+        "{} scale scales the entries of a mix: give a mix file ({})",
+        Field::Search,
+        Field::Mix
+    )]
     ScaleNeedsMix,
-    #[error("nothing to sweep: give --vary KEY=v1,v2,... or --search rate|concurrency")]
+    #[error(
+        "nothing to sweep: give {} KEY=v1,v2,... or {} rate|concurrency",
+        Field::Vary,
+        Field::Search
+    )]
     NothingToSweep,
     #[error("the grid has {0} points; at most {max} are allowed", max = spec::MAX_GRID_POINTS)]
     TooManyPoints(usize),
-    #[error("--stability must be a percentage above 0, got {0}")]
+    #[error("{stability} must be a percentage above 0, got {0}", stability = Field::Stability)]
     BadStability(f64),
     #[error("the base configuration is invalid: {0}")]
     BaseConfig(String),

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     SearchMode, SweepSpec, TuneError, VaryKey,
-    point::{MeasuredPoint, judge, profile_command},
+    point::{MeasuredPoint, judge},
     search::{Probe, SATURATION_GAIN, early_stop_reason, grid_order, search_highest_passing},
     stats::{Decision, lowest_latency_near_best, pareto_indices, point_stability},
 };
@@ -52,8 +52,6 @@ pub struct Recommendation {
     /// Index into the points.
     pub point: usize,
     pub config: ProfileConfig,
-    /// The `profile` command that reproduces it.
-    pub command: String,
     /// Headroom to the first latency bound (0.25 = 25 % under it).
     pub margin: Option<f64>,
     /// True when the fresh confirmation run passed too.
@@ -160,11 +158,11 @@ impl SweepHandle {
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("wb-sweep".to_owned())
-            .spawn(move || {
+            .spawn(crate::field::carried(move || {
                 let mut runner = Runner::new(model, spec, thread_shared);
                 runner.run();
                 runner.finish()
-            })
+            }))
             .map_err(|err| TuneError::Thread(err.to_string()))?;
         Ok(Self {
             shared,
@@ -839,11 +837,9 @@ impl Runner {
         let point = &self.points[index];
         let config = point.config.clone();
         let margin = point.verdict.margin;
-        let command = profile_command(&self.model, &config);
         let mut recommendation = Recommendation {
             point: index,
             config: config.clone(),
-            command,
             margin,
             confirmed: false,
             confirmation: None,

@@ -106,9 +106,8 @@ impl VaryKey {
                 Ok(micros.to_string())
             }
             Self::Precision => {
-                let precision = <Precision as clap::ValueEnum>::from_str(text, true)
-                    .map_err(|_| bad("fp32, fp16 or int8"))?;
-                Ok(format!("{precision:?}").to_lowercase())
+                let precision: Precision = text.parse().map_err(|()| bad("fp32, fp16 or int8"))?;
+                Ok(precision.name().to_owned())
             }
         }
     }
@@ -150,8 +149,7 @@ impl VaryKey {
                     .delay_micros = value.parse().map_err(|_| bad())?;
             }
             Self::Precision => {
-                config.transform.precision =
-                    <Precision as clap::ValueEnum>::from_str(&value, true).map_err(|_| bad())?;
+                config.transform.precision = value.parse().map_err(|()| bad())?;
             }
         }
         Ok(())
@@ -345,7 +343,8 @@ impl Slo {
 }
 
 /// How the sweep walks the space.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum SearchMode {
     /// Every combination of the `--vary` values.
@@ -413,9 +412,10 @@ impl SweepSpec {
             return Err(TuneError::NoSlo);
         }
         if self.slo.generation.is_set() && self.base.generation.is_none() {
-            return Err(TuneError::BaseConfig(
-                "ttft/itl/tpot/e2e objectives judge generative runs: add --generate".to_owned(),
-            ));
+            return Err(TuneError::BaseConfig(format!(
+                "ttft/itl/tpot/e2e objectives judge generative runs: turn on {}",
+                crate::field::Field::Generate
+            )));
         }
         if !(self.stability.is_finite() && self.stability > 0.0) {
             return Err(TuneError::BadStability(self.stability * 100.0));

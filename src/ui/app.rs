@@ -43,8 +43,18 @@ const RUN_REPAINT_INTERVAL: Duration = crate::metrics::DEFAULT_PUBLISH_INTERVAL;
 /// How often the UI repaints while background work is in progress.
 const TASK_REPAINT_INTERVAL: Duration = Duration::from_millis(50);
 
-/// Reads a mix file: the mix, or the error as text.
-pub type ReadMix = fn(&std::path::Path) -> Result<crate::mix::MixSpec, String>;
+/// What the window borrows from the command line, which `ui` cannot
+/// import: the mix file format (its keys are the CLI's flags) and the
+/// `profile` command that runs a config again.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandLine {
+    /// Reads a mix file: the mix, or the error as text.
+    pub read_mix: fn(&std::path::Path) -> Result<crate::mix::MixSpec, String>,
+    /// Writes a mix as a mix file.
+    pub write_mix: fn(&crate::mix::MixSpec) -> String,
+    /// The `profile` command line that runs a config on a model again.
+    pub reproduce: crate::session::Reproduce,
+}
 
 /// Start-up options from the command line.
 #[derive(Debug, Clone, Default)]
@@ -74,9 +84,10 @@ pub struct GuiOptions {
     pub shapes: Vec<(String, Vec<i64>)>,
     /// A mix file to open in the Mix tab at start.
     pub mix: Option<PathBuf>,
-    /// How mix files are read: the `--mix` parser, which lives with the CLI
-    /// (its keys are the CLI's flags). `None`: the Mix tab cannot open files.
-    pub read_mix: Option<ReadMix>,
+    /// The command line's mix files and `profile` command. `None` (a window
+    /// not started by the binary): the Mix tab cannot read or save files,
+    /// and the Tune tab shows no command.
+    pub command_line: Option<CommandLine>,
 }
 
 /// The workbench app.
@@ -124,6 +135,8 @@ pub struct WorkbenchApp {
 impl WorkbenchApp {
     /// Creates the app, restoring persisted settings.
     pub fn new(cc: &eframe::CreationContext<'_>, options: GuiOptions) -> Self {
+        // Errors and notes made for the window name its labels, not flags.
+        crate::field::speak(Some(super::config_panel::quoted_label));
         let stored: Option<Settings> = cc
             .storage
             .and_then(|storage| eframe::get_value(storage, eframe::APP_KEY));
@@ -209,11 +222,11 @@ impl WorkbenchApp {
 
     /// Reads a mix file into the Mix tab.
     pub fn open_mix(&mut self, path: PathBuf) {
-        let Some(read) = self.options.read_mix else {
+        let Some(command_line) = self.options.command_line else {
             self.error("This window cannot read mix files; open it with onnx-workbench gui.");
             return;
         };
-        match read(&path) {
+        match (command_line.read_mix)(&path) {
             Ok(spec) => {
                 let count = spec.entries.len();
                 self.mix.load(spec, path.clone());
@@ -225,6 +238,10 @@ impl WorkbenchApp {
 
     /// Writes the Mix tab's entries as a mix file.
     fn save_mix(&mut self, path: PathBuf) {
+        let Some(command_line) = self.options.command_line else {
+            self.error("This window cannot write mix files; open it with onnx-workbench gui.");
+            return;
+        };
         let spec = match self.mix.spec() {
             Ok(spec) => spec,
             Err(problems) => {
@@ -232,7 +249,7 @@ impl WorkbenchApp {
                 return;
             }
         };
-        match crate::util::write_atomic(&path, crate::mix::to_mix_toml(&spec).as_bytes()) {
+        match crate::util::write_atomic(&path, (command_line.write_mix)(&spec).as_bytes()) {
             Ok(()) => {
                 self.info(format!("Mix saved to {}", path.display()));
                 self.mix.file = Some(path);
@@ -318,8 +335,12 @@ impl WorkbenchApp {
             self.error("Nothing to export yet: run a sweep first.");
             return;
         };
+        let Some(command_line) = self.options.command_line else {
+            self.error("This window cannot write sweeps; open it with onnx-workbench gui.");
+            return;
+        };
         match Task::spawn(format!("writing {}", path.display()), move || {
-            let document = crate::session::SweepDocument::new(result);
+            let document = crate::session::SweepDocument::new(result, command_line.reproduce);
             let written = if purpose == PickPurpose::ExportSweepCsv {
                 document.write_csv(&path).map(|()| "sweep points (CSV)")
             } else {
@@ -739,6 +760,7 @@ impl WorkbenchApp {
                     blocked: self.start_blocked(),
                     sweep: self.sweep.as_ref(),
                     result: self.sweep_result.as_deref(),
+                    reproduce: self.options.command_line.map(|line| line.reproduce),
                 };
                 self.tune.tune_ui(ui, &tune_view, &mut self.actions);
             }

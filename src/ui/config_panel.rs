@@ -103,16 +103,23 @@ fn jargon_help(label: &str) -> Option<&'static str> {
     })
 }
 
-/// The Config panel's label of `field`, as the window's errors name it.
-pub fn label_of(field: crate::engine::Field) -> &'static str {
-    use crate::engine::Field;
+/// The window's label of `field`, as the window's errors name it: the
+/// Config panel's, the Tune form's or the remote form's; a setting the
+/// window has no control for is named with the command line's flag.
+pub fn label_of(field: crate::field::Field) -> &'static str {
+    use crate::field::Field;
     match field {
         Field::Concurrency => "Concurrency",
         Field::Rate => "Rate (req/s)",
         Field::Instances => "Session instances",
         Field::Batch => "Batch",
         Field::Dims => "Dimensions",
-        Field::Inputs => "Input files",
+        Field::Shapes => "Input shapes",
+        Field::Inputs => "Inputs (.npy or folder)",
+        Field::MaxInputBytes => "input size limit (gui --max-input-bytes)",
+        Field::Synthetic => "Synthetic data",
+        Field::Labels => "Labels (.npy)",
+        Field::LabelsOutput => "labels output (profile --labels-output)",
         Field::Duration => "Duration (s)",
         Field::Warmup => "Warm-up (s)",
         Field::Confidence => "SLO confidence",
@@ -121,13 +128,33 @@ pub fn label_of(field: crate::engine::Field) -> &'static str {
         Field::IoBinding => "I/O binding",
         Field::CudaGraph => "CUDA graph",
         Field::ExecutionProvider => "Execution provider",
+        Field::AllowFallback => "Allow CPU fallback",
+        Field::OptLevel => "Optimization",
         Field::MaxBatch => "Max batch (rows)",
         Field::BatchDelay => "Batch delay (µs)",
         Field::PreferredBatch => "Preferred sizes",
-        Field::Target => "Remote target",
+        Field::Target => "Server URL",
+        Field::ModelName => "Model name",
+        Field::Timeout => "request timeout (profile --timeout)",
+        Field::GrpcChannels => "gRPC channels (profile --grpc-channels)",
+        Field::Header => "Header",
+        Field::MetricsUrl => "Metrics URL",
         Field::Generate => "Generate",
+        Field::MaxKvBytes => "KV cache limit (profile --max-kv-bytes)",
         Field::Transform => "Precision / Prune weights",
+        Field::SkipFirstLast => "Keep first and last layer dense",
+        Field::Vary => "values to vary",
+        Field::Slo => "SLO",
+        Field::Search => "Search",
+        Field::Stability => "Stability (%)",
+        Field::Mix => "Mix",
     }
+}
+
+/// [`label_of`] in quotes: the [`FieldNames`](crate::field::FieldNames)
+/// the window speaks.
+pub fn quoted_label(field: crate::field::Field) -> String {
+    format!("\"{}\"", label_of(field))
 }
 
 /// Problems that stop `config` from running `model`, for the Config panel.
@@ -139,7 +166,7 @@ pub fn config_problems(
 ) -> Vec<String> {
     let mut problems = Vec::new();
     if let Err(err) = config.validate() {
-        problems.push(err.render(&|field| format!("\"{}\"", label_of(field))));
+        problems.push(err.render(&quoted_label));
     }
     if let Some(model) = model
         && let (Some(fixed), Some(batch)) = (model.fixed_batch, config.batch)

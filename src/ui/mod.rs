@@ -44,7 +44,7 @@ mod tune;
 
 pub use crate::samples::{SAMPLE_MODELS, sample_model_path};
 pub use action::{PickPurpose, Tab};
-pub use app::{GuiOptions, WorkbenchApp};
+pub use app::{CommandLine, GuiOptions, WorkbenchApp};
 pub use compare::{SessionComparison, compare_sessions, compare_ui};
 pub use mix::{MixRow, MixTab};
 pub use runtime_status::RuntimeStatus;

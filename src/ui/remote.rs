@@ -171,9 +171,9 @@ impl RemotePanel {
         let (sender, receiver) = crossbeam_channel::bounded(1);
         let spawned = std::thread::Builder::new()
             .name("wb-ui-remote".to_owned())
-            .spawn(move || {
+            .spawn(crate::field::carried(move || {
                 let _ = sender.send(probe(target));
-            });
+            }));
         match spawned {
             Ok(_) => {
                 self.pending = Some(receiver);

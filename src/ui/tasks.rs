@@ -33,7 +33,7 @@ impl<T: Send + 'static> Task<T> {
     ) -> Result<Self, TaskError> {
         let handle = std::thread::Builder::new()
             .name("wb-ui-task".to_owned())
-            .spawn(work)
+            .spawn(crate::field::carried(work))
             .map_err(|source| TaskError::Spawn { source })?;
         Ok(Self {
             label: label.into(),

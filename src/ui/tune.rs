@@ -92,6 +92,9 @@ pub struct TuneView<'a> {
     pub sweep: Option<&'a SweepHandle>,
     /// The last sweep's result, once it has ended.
     pub result: Option<&'a SweepResult>,
+    /// Writes the command that reproduces the recommendation (the CLI's);
+    /// `None` in a window the binary did not start.
+    pub reproduce: Option<crate::session::Reproduce>,
 }
 
 /// One point of the scatter and the table.
@@ -276,7 +279,7 @@ impl TuneTab {
             }
         };
         if let Some(result) = view.result.filter(|_| view.sweep.is_none()) {
-            result_summary_ui(ui, result, actions);
+            result_summary_ui(ui, result, view.reproduce, actions);
         }
         if let Some(index) = scatter_ui(ui, &table, &slo) {
             actions.push(Action::ShowSweepPoint(index));
@@ -500,7 +503,12 @@ fn progress_ui(ui: &mut Ui, progress: &SweepProgress) {
 }
 
 /// How the sweep ended and the recommendation.
-fn result_summary_ui(ui: &mut Ui, result: &SweepResult, actions: &mut ActionQueue) {
+fn result_summary_ui(
+    ui: &mut Ui,
+    result: &SweepResult,
+    reproduce: Option<crate::session::Reproduce>,
+    actions: &mut ActionQueue,
+) {
     ui.horizontal(|ui| {
         if ui
             .button("Export sweep…")
@@ -573,16 +581,20 @@ fn result_summary_ui(ui: &mut Ui, result: &SweepResult, actions: &mut ActionQueu
                 );
             }
             // The whole command, wrapped, and a button that copies it.
+            let Some(reproduce) = reproduce else {
+                return;
+            };
+            let command = reproduce(&result.model, &recommendation.config);
             ui.horizontal(|ui| {
                 if ui
                     .button("Copy command")
                     .on_hover_text("Copies the profile command that reproduces the recommendation")
                     .clicked()
                 {
-                    ui.ctx().copy_text(recommendation.command.clone());
+                    ui.ctx().copy_text(command.clone());
                 }
                 ui.add(
-                    egui::TextEdit::multiline(&mut recommendation.command.as_str())
+                    egui::TextEdit::multiline(&mut command.as_str())
                         .code_editor()
                         .desired_rows(1)
                         .desired_width(f32::INFINITY),

@@ -92,9 +92,9 @@ fn npy_files_set_the_dynamic_dims_and_fixed_dims_must_match() {
         ..ProfileConfig::default()
     };
     let err = accuracy_of("tests/data/models/dynamic_image.onnx", &int8(), &config)
-        .expect_err("--dim H=32 against 16")
+        .expect_err("dims H=32 against 16")
         .to_string();
-    assert!(err.contains("--dim H=32") && err.contains("16"), "{err}");
+    assert!(err.contains("dims H=32") && err.contains("16"), "{err}");
 
     // The same file drives a profile run: the shape comes from the file.
     let config = ProfileConfig {
@@ -195,7 +195,7 @@ fn degenerate_reference_outputs_give_a_warning_and_healthy_ones_none() {
         .expect("saturated");
     assert_eq!(saturated.warnings.len(), 1, "{:?}", saturated.warnings);
     let warning = &saturated.warnings[0];
-    for part in ["'y'", "saturated", "not informative", "--input x=FILE.npy"] {
+    for part in ["'y'", "saturated", "not informative", "inputs x=FILE.npy"] {
         assert!(warning.contains(part), "{part} missing in: {warning}");
     }
     let dead = accuracy_of("tests/data/models/dead_relu.onnx", &int8(), &config).expect("dead");

@@ -19,6 +19,7 @@ use crate::repo_path;
 /// The layers, lowest first. A module may import those before it.
 const LAYERS: &[&str] = &[
     "util",
+    "field",
     "model",
     "transform",
     "telemetry",

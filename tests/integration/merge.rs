@@ -326,7 +326,7 @@ fn metrics_url_fills_the_gpu_series() {
     let served = server.finish();
     assert_eq!(record.status, RunStatus::Completed, "{:?}", record.failure);
     assert!(
-        !record.warnings.iter().any(|w| w.contains("--metrics-url")),
+        !record.warnings.iter().any(|w| w.contains("metrics_url")),
         "{:?}",
         record.warnings
     );

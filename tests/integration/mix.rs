@@ -267,7 +267,7 @@ fn a_mix_sweeps_only_by_scale() {
     ]);
     assert!(!alone.status.success());
     let stderr = String::from_utf8_lossy(&alone.stderr);
-    assert!(stderr.contains("give --mix"), "{stderr}");
+    assert!(stderr.contains("(--mix)"), "{stderr}");
 }
 
 /// `--vary det.instances=1,2` with the scale search: one search per value,

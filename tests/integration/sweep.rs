@@ -71,7 +71,7 @@ fn a_small_sweep_writes_the_document_pareto_and_a_confirmed_recommendation() {
     assert_eq!(document.skipped.len(), 2, "{stdout}");
     for skipped in &document.skipped {
         assert!(skipped.label.contains("concurrency=2"), "{skipped:?}");
-        assert!(skipped.reason.contains("io_binding"), "{skipped:?}");
+        assert!(skipped.reason.contains("--io-binding"), "{skipped:?}");
     }
     for point in &document.points {
         assert_eq!(point.config.concurrency, 1);
@@ -184,7 +184,7 @@ fn a_small_sweep_writes_the_document_pareto_and_a_confirmed_recommendation() {
     assert!(text.contains("concurrency=1 intra-threads=2"), "{text}");
     assert!(text.contains("Pareto set: #"), "{text}");
     assert!(
-        text.contains("io_binding needs one session per worker"),
+        text.contains("--io-binding needs one session per worker"),
         "{text}"
     );
     let json = workbench(&["report", "--json", export_arg]);

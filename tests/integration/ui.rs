@@ -14,9 +14,16 @@ fn harness() -> Harness<'static, WorkbenchApp> {
     harness_of_height(1000.0)
 }
 
-/// The workbench in a window 1400 wide and `height` tall.
+/// The workbench in a window 1400 wide and `height` tall, started as the
+/// binary starts it (with the command line's mix files and commands).
 pub(crate) fn harness_of_height(height: f32) -> Harness<'static, WorkbenchApp> {
-    harness_with(height, GuiOptions::default())
+    harness_with(
+        height,
+        GuiOptions {
+            command_line: Some(onnx_workbench::cli::command_line_for_window()),
+            ..GuiOptions::default()
+        },
+    )
 }
 
 /// The workbench started with `options` (as the `gui` command's flags
@@ -69,18 +76,7 @@ pub(crate) fn short_run(
 pub(crate) fn run_to_the_end(
     harness: &mut Harness<'static, WorkbenchApp>,
 ) -> std::sync::Arc<onnx_workbench::session::SessionDocument> {
-    step_until(harness, "ONNX Runtime", |app| app.runtime_status.is_some());
-    let before = harness.state().sessions.history.len();
-    harness.get_by_label("Run").click();
-    step_until(harness, "the run", move |app| {
-        !app.is_running() && app.sessions.history.len() > before
-    });
-    let document = harness
-        .state()
-        .shown_session()
-        .expect("session")
-        .document
-        .clone();
+    let document = run_and_wait(harness);
     assert_eq!(
         document.run.status,
         RunStatus::Completed,
@@ -88,6 +84,25 @@ pub(crate) fn run_to_the_end(
         document.run.failure
     );
     document
+}
+
+/// Presses Run once ONNX Runtime is found and returns the session the run
+/// left, whether it completed or failed.
+fn run_and_wait(
+    harness: &mut Harness<'static, WorkbenchApp>,
+) -> std::sync::Arc<onnx_workbench::session::SessionDocument> {
+    step_until(harness, "ONNX Runtime", |app| app.runtime_status.is_some());
+    let before = harness.state().sessions.history.len();
+    harness.get_by_label("Run").click();
+    step_until(harness, "the run", move |app| {
+        !app.is_running() && app.sessions.history.len() > before
+    });
+    harness
+        .state()
+        .shown_session()
+        .expect("session")
+        .document
+        .clone()
 }
 
 /// Opens the MLP sample from the start page, waits for ONNX Runtime, and
@@ -684,7 +699,7 @@ fn the_mix_tab_runs_a_mix_file_and_tabulates_each_entry() {
     .expect("write the mix");
     let options = GuiOptions {
         mix: Some(mix.clone()),
-        read_mix: Some(onnx_workbench::cli::read_mix_for_window),
+        command_line: Some(onnx_workbench::cli::command_line_for_window()),
         ..GuiOptions::default()
     };
     let mut harness = harness_with(1000.0, options);
@@ -778,6 +793,53 @@ fn the_gui_command_takes_dims() {
     let dims = &harness.state().settings.config.dims;
     assert_eq!(dims.get("seq"), Some(&32));
     assert!(!dims.contains_key("other_model_dim"), "{dims:?}");
+}
+
+/// A run that fails names the window's fields in its message, as the Live
+/// tab shows it: the labels of the Config panel, not the command line's
+/// flags (the message is written on the run's own thread).
+#[test]
+fn a_failed_run_names_the_window_fields_not_flags() {
+    use ndarray_npy::WriteNpyExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("x.npy");
+    ndarray::ArrayD::<f32>::zeros(vec![1, 3, 16, 16])
+        .write_npy(std::fs::File::create(&file).expect("create"))
+        .expect("write npy");
+    let options = GuiOptions {
+        model: Some(crate::repo_path("tests/data/models/dynamic_image.onnx")),
+        ..GuiOptions::default()
+    };
+    let mut harness = harness_with(1000.0, options);
+    step_until(&mut harness, "the model", |app| app.model.is_some());
+    harness.step();
+    // A file of height 16, and the height field at 32.
+    harness.state_mut().settings.config.input_files = vec![onnx_workbench::engine::InputFile {
+        name: "x".to_owned(),
+        path: file,
+    }];
+    spin_button(&harness, "Dim 'H'")
+        .expect("the H field")
+        .set_value_accesskit(32.0);
+    harness.step();
+    let document = run_and_wait(&mut harness);
+    assert_eq!(document.run.status, RunStatus::Failed);
+    let failure = document.run.failure.clone().expect("the failure");
+    assert!(
+        failure.contains("\"Dimensions\" H=32 contradicts input 'x'"),
+        "{failure}"
+    );
+    assert!(!failure.contains("--"), "{failure}");
+    harness.state_mut().tab = Tab::Live;
+    harness.step();
+    // The Live tab and the message bar both show it.
+    assert!(
+        harness
+            .query_all_by_label_contains("\"Dimensions\" H=32")
+            .count()
+            >= 2,
+        "the window shows the failure"
+    );
 }
 
 /// Dynamic image dims take a chosen size, not 1: the Config panel shows it

@@ -171,7 +171,10 @@ pub fn spawn(load: BatchedLoad) -> (Vec<JoinHandle<()>>, Option<std::io::Error>)
         if spawn_error.is_some() {
             return;
         }
-        match std::thread::Builder::new().name(name).spawn(body) {
+        match std::thread::Builder::new()
+            .name(name)
+            .spawn(crate::field::carried(body))
+        {
             Ok(handle) => handles.push(handle),
             Err(err) => {
                 shared.stop.store(true, Ordering::Relaxed);

@@ -42,16 +42,18 @@ pub enum GenerationSetupError {
         origin: String,
     },
     #[error(
-        "the KV cache of {sequences} concurrent sequences at {tokens} tokens needs about {} (past and present alive during a step), more than the {} {budget}; lower --concurrency, --batch or the lengths",
+        "the KV cache of {sequences} concurrent sequences at {tokens} tokens needs about {} (past and present alive during a step), more than the {} {budget}; lower {}, {} or the lengths",
         crate::util::format_bytes(*.bytes),
-        crate::util::format_bytes(*.available)
+        crate::util::format_bytes(*.available),
+        crate::field::Field::Concurrency,
+        crate::field::Field::Batch
     )]
     KvCacheTooLarge {
         sequences: u64,
         tokens: u64,
         bytes: u64,
         available: u64,
-        budget: &'static str,
+        budget: String,
     },
     #[error(transparent)]
     Step(#[from] GenerateError),
@@ -67,9 +69,14 @@ pub fn check_run(
     available_bytes: Option<u64>,
 ) -> Result<u64, GenerationSetupError> {
     let (limit, budget) = match (config.max_kv_bytes, available_bytes) {
-        (Some(flag), Some(available)) if available < flag => (Some(available), "available"),
-        (Some(flag), _) => (Some(flag), "of --max-kv-bytes"),
-        (None, available) => (available, "available"),
+        (Some(flag), Some(available)) if available < flag => {
+            (Some(available), "available".to_owned())
+        }
+        (Some(flag), _) => (
+            Some(flag),
+            format!("of {}", crate::field::Field::MaxKvBytes),
+        ),
+        (None, available) => (available, "available".to_owned()),
     };
     let (prompt, output) = config.longest();
     let needed = u64::from(prompt) + u64::from(output);

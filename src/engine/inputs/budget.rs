@@ -3,6 +3,7 @@
 //! checked with checked arithmetic before anything is allocated, against
 //! `--max-input-bytes` and the memory the machine has available.
 
+use crate::field::Field;
 use ort::value::TensorElementType;
 
 use super::InputError;
@@ -80,9 +81,10 @@ pub fn check(
     let limit = available.map_or(flag_limit, |available| flag_limit.min(available));
     let limit_text = || {
         let flag = match max_input_bytes {
-            Some(bytes) => format!("--max-input-bytes {bytes}"),
+            Some(bytes) => format!("{} {bytes}", Field::MaxInputBytes),
             None => format!(
-                "--max-input-bytes, default {}",
+                "{}, default {}",
+                Field::MaxInputBytes,
                 bytes_text(DEFAULT_MAX_INPUT_BYTES)
             ),
         };
@@ -187,7 +189,7 @@ mod tests {
         assert!(
             text.contains("'x'")
                 && text.contains("[2147483648, 3]")
-                && text.contains("--max-input-bytes"),
+                && text.contains("raise max_input_bytes"),
             "{text}"
         );
         let overflow = vec![vec![i64::MAX, i64::MAX]];
@@ -196,7 +198,7 @@ mod tests {
         let small = vec![vec![1, 3, 224, 224]];
         check(&["x"], &f32s, &small, 4, None).expect("fits");
         let err = check(&["x"], &f32s, &small, 4, Some(1000)).expect_err("flag");
-        assert!(err.to_string().contains("--max-input-bytes 1000"), "{err}");
+        assert!(err.to_string().contains("max_input_bytes 1000"), "{err}");
         // Each input fits, both together do not.
         let two = vec![vec![100], vec![100]];
         let err = check(&["a", "b"], &[f32s[0], f32s[0]], &two, 1, Some(600)).expect_err("sum");

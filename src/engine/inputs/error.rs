@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use ort::value::TensorElementType;
 
+use crate::field::Field;
+
 /// Why a `.npy` file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
@@ -30,7 +32,11 @@ pub enum NpyError {
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error(
-        "input '{name}' of shape {shape:?} {detail}; set smaller dims with --shape, --dim or --batch, or raise --max-input-bytes"
+        "input '{name}' of shape {shape:?} {detail}; set smaller dims with {}, {} or {}, or raise {}",
+        Field::Shapes,
+        Field::Dims,
+        Field::Batch,
+        Field::MaxInputBytes
     )]
     TooLarge {
         name: String,
@@ -39,7 +45,11 @@ pub enum InputError {
         detail: String,
     },
     #[error(
-        "the inputs together {detail}; set smaller dims with --shape, --dim or --batch, or raise --max-input-bytes"
+        "the inputs together {detail}; set smaller dims with {}, {} or {}, or raise {}",
+        Field::Shapes,
+        Field::Dims,
+        Field::Batch,
+        Field::MaxInputBytes
     )]
     AllTooLarge {
         /// The bytes needed, the copies and the limit, as text.
@@ -47,13 +57,22 @@ pub enum InputError {
     },
     #[error("input '{name}': allocating {elements} elements failed")]
     Allocation { name: String, elements: u64 },
-    #[error("--shape {text}: {problem}")]
+    #[error("{} {text}: {problem}", Field::Shapes)]
     BadShapeFlag { text: String, problem: String },
-    #[error("--max-input-bytes {text}: expected bytes like 4294967296, 512MiB or 8GiB")]
+    #[error(
+        "{} {text}: expected bytes like 4294967296, 512MiB or 8GiB",
+        Field::MaxInputBytes
+    )]
     BadByteSize { text: String },
-    #[error("--shape {name}=…: the model has no input of that name; its inputs are: {known}")]
+    #[error(
+        "{} {name}=…: the model has no input of that name; its inputs are: {known}",
+        Field::Shapes
+    )]
     ShapeUnknownInput { name: String, known: String },
-    #[error("--shape {name}={given}: {problem}; the model declares {declared}")]
+    #[error(
+        "{} {name}={given}: {problem}; the model declares {declared}",
+        Field::Shapes
+    )]
     ShapeContradicts {
         name: String,
         /// The shape given, as text.
@@ -67,8 +86,9 @@ pub enum InputError {
     #[error("input '{name}' has dtype {dtype}, which onnx-workbench cannot generate")]
     UnsupportedDtype { name: String, dtype: String },
     #[error(
-        "--batch {batch} cannot be applied: input '{name}' has a fixed first dimension of {fixed}; \
-         this model only runs with batch {fixed}"
+        "{} {batch} cannot be applied: input '{name}' has a fixed first dimension of {fixed}; \
+         this model only runs with batch {fixed}",
+        Field::Batch
     )]
     FixedBatch {
         name: String,
@@ -84,21 +104,30 @@ pub enum InputError {
         name: String,
         shape: Vec<i64>,
     },
-    #[error("input '{name}' has no dimensions, so --batch {batch} cannot be applied")]
+    #[error(
+        "input '{name}' has no dimensions, so {} {batch} cannot be applied",
+        Field::Batch
+    )]
     ScalarBatch { name: String, batch: i64 },
     #[error(
-        "--dim {name}: the model has no symbolic dimension of that name; its symbolic dims are: {known}"
+        "{} {name}: the model has no symbolic dimension of that name; its symbolic dims are: {known}",
+        Field::Dims
     )]
     UnknownDim { name: String, known: String },
     #[error(
-        "--dim {name}={dim_value} conflicts with --batch {batch}, which sets the same dimension"
+        "{} {name}={dim_value} conflicts with {} {batch}, which sets the same dimension",
+        Field::Dims,
+        Field::Batch
     )]
     DimConflictsWithBatch {
         name: String,
         dim_value: i64,
         batch: i64,
     },
-    #[error("--input {name}=…: the model has no input of that name; its inputs are: {known}")]
+    #[error(
+        "{} {name}=…: the model has no input of that name; its inputs are: {known}",
+        Field::Inputs
+    )]
     UnknownInput { name: String, known: String },
     #[error("input '{name}': cannot read {}: {source}", path.display())]
     ReadFile {
@@ -108,8 +137,8 @@ pub enum InputError {
         source: NpyError,
     },
     #[error(
-        "--input {}: the model has {count} inputs ({known}); say which one: --input NAME={}",
-        path.display(), path.display()
+        "{} {}: the model has {count} inputs ({known}); say which one it is for: NAME={}",
+        Field::Inputs, path.display(), path.display()
     )]
     NameNeeded {
         path: PathBuf,
@@ -130,7 +159,8 @@ pub enum InputError {
     )]
     SampleCounts { counts: String },
     #[error(
-        "the --input files hold {total_bytes} bytes together, more than the limit of {max_bytes} bytes; use fewer or smaller files"
+        "the input files ({}) hold {total_bytes} bytes together, more than the limit of {max_bytes} bytes; use fewer or smaller files",
+        Field::Inputs
     )]
     TooMuchData { total_bytes: u64, max_bytes: u64 },
     #[error("labels {}: {problem}", path.display())]
@@ -159,7 +189,7 @@ pub enum InputError {
         declared: String,
     },
     #[error(
-        "{flag} contradicts input '{name}': {} has {got} in axis {axis}; drop the flag (the file sets the dim) or use a matching file",
+        "{flag} contradicts input '{name}': {} has {got} in axis {axis}; drop that setting (the file sets the dim) or use a matching file",
         path.display()
     )]
     FileContradictsFlag {

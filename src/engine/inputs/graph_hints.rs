@@ -7,6 +7,7 @@
 //! Inputs are followed to their consumers through Cast, Identity, Unsqueeze
 //! and the like.
 
+use crate::field::Field;
 use std::collections::BTreeMap;
 
 use crate::model::{
@@ -278,13 +279,17 @@ impl GraphHints {
             return match chosen {
                 Some(values) => {
                     note(format!(
-                        "input '{input}' feeds {what}, a shape-like operand: set to {values:?} (--input gives other values)"
+                        "input '{input}' feeds {what}, a shape-like operand: set to {values:?} ({} gives other values)",
+                        Field::Inputs
                     ));
                     Some(ResolvedHint::Values(values))
                 }
                 None => {
                     note(format!(
-                        "input '{input}' feeds {what}, a shape-like operand whose valid values are not known for these shapes; synthetic values may be refused (give them with --input, or larger dims with --shape or --dim)"
+                        "input '{input}' feeds {what}, a shape-like operand whose valid values are not known for these shapes; synthetic values may be refused (give them with {}, or larger dims with {} or {})",
+                        Field::Inputs,
+                        Field::Shapes,
+                        Field::Dims
                     ));
                     None
                 }
@@ -297,7 +302,8 @@ impl GraphHints {
             };
             let Some(shape) = shape_of(data) else {
                 note(format!(
-                    "input '{input}' feeds {what} (indices), but the shape of '{data}' is not known; synthetic indices may be out of range (give them with --input)"
+                    "input '{input}' feeds {what} (indices), but the shape of '{data}' is not known; synthetic indices may be out of range (give them with {})",
+                    Field::Inputs
                 ));
                 continue;
             };

@@ -6,6 +6,7 @@
 //! before anything is allocated, and synthetic values follow what the graph
 //! accepts (`graph_hints.rs`).
 
+use crate::field::Field;
 use std::collections::BTreeMap;
 
 use ort::value::TensorElementType;
@@ -220,10 +221,10 @@ pub fn prepare_eval(
         samples.push(EvalSample { tensors, shapes });
     }
     if kind == SyntheticKind::Image && image_inputs.is_empty() && !noise_inputs.is_empty() {
-        notes.push(
-            "--synthetic image: no input is a float [N, C, H, W] tensor, so noise was used"
-                .to_owned(),
-        );
+        notes.push(format!(
+            "{} image: no input is a float [N, C, H, W] tensor, so noise was used",
+            Field::Synthetic
+        ));
     }
     let description = describe(
         num_samples,
@@ -418,7 +419,7 @@ fn bind_file_dims(
                 && batch != got
             {
                 return Err(InputError::FileContradictsFlag {
-                    flag: format!("--batch {batch}"),
+                    flag: format!("{} {batch}", Field::Batch),
                     name: input.name.clone(),
                     path: file.path.clone(),
                     axis,
@@ -434,7 +435,7 @@ fn bind_file_dims(
                 && flag != got
             {
                 return Err(InputError::FileContradictsFlag {
-                    flag: format!("--dim {symbol}={flag}"),
+                    flag: format!("{} {symbol}={flag}", Field::Dims),
                     name: input.name.clone(),
                     path: file.path.clone(),
                     axis,
@@ -503,8 +504,9 @@ fn resolve_shapes(
                     name: input.name.clone(),
                     given: shape_flag::shape_text(given),
                     problem: format!(
-                        "{} has shape {file_shape:?} (files set the shape; drop --shape or use a matching file)",
-                        file.path.display()
+                        "{} has shape {file_shape:?} (files set the shape; drop {} or use a matching file)",
+                        file.path.display(),
+                        Field::Shapes
                     ),
                     declared: shape_flag::declared_shape_text(input),
                 });
@@ -566,9 +568,9 @@ fn resolve_shapes(
                     let label = if symbol.is_empty() {
                         format!("input '{}' dim {axis} is unnamed", input.name)
                     } else if axis == 0 {
-                        format!("batch dim '{symbol}' not set (--batch)")
+                        format!("batch dim '{symbol}' not set ({})", Field::Batch)
                     } else {
-                        format!("dim '{symbol}' not set (--dim {symbol}=N)")
+                        format!("dim '{symbol}' not set ({} {symbol}=N)", Field::Dims)
                     };
                     let chosen = defaults.iter().find(|d| {
                         (d.input == input.name && d.axis == axis)

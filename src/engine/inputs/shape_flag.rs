@@ -2,6 +2,7 @@
 //! model's rank and fixed dims, `--batch`, `--dim` and the input's files.
 //! The named symbolic dims it sets bind the same symbol on other inputs.
 
+use crate::field::Field;
 use std::collections::BTreeMap;
 
 use super::{DeclaredInput, InputError, UNKNOWN_DIM_PLACEHOLDER};
@@ -60,7 +61,8 @@ pub fn check(declared: &[DeclaredInput], config: &ProfileConfig) -> Result<(), I
                 && batch != given
             {
                 return Err(contradicts(format!(
-                    "axis 0 is {given}, but --batch {batch} sets it"
+                    "axis 0 is {given}, but {} {batch} sets it",
+                    Field::Batch
                 )));
             }
             let symbol = input.symbols.get(axis).map(String::as_str).unwrap_or("");
@@ -73,7 +75,8 @@ pub fn check(declared: &[DeclaredInput], config: &ProfileConfig) -> Result<(), I
                 && value != given
             {
                 return Err(contradicts(format!(
-                    "axis {axis} is {given}, but --dim {symbol}={value} sets it"
+                    "axis {axis} is {given}, but {} {symbol}={value} sets it",
+                    Field::Dims
                 )));
             }
         }
@@ -98,7 +101,12 @@ pub fn bound_symbols(
             if dim >= 0 || symbol.is_empty() || symbol == UNKNOWN_DIM_PLACEHOLDER {
                 continue;
             }
-            let here = format!("--shape {}={} axis {axis}", input.name, shape_text(shape));
+            let here = format!(
+                "{} {}={} axis {axis}",
+                Field::Shapes,
+                input.name,
+                shape_text(shape)
+            );
             match bound.get(symbol) {
                 Some((value, first)) if *value != given => {
                     return Err(InputError::SymbolMismatch {
@@ -220,7 +228,7 @@ mod tests {
             dims: [("N".to_owned(), 4)].into(),
             ..ProfileConfig::default()
         };
-        let err = check(&declared, &named).expect_err("--dim N=4");
-        assert!(err.to_string().contains("--dim N=4"), "{err}");
+        let err = check(&declared, &named).expect_err("dims N=4");
+        assert!(err.to_string().contains("dims N=4"), "{err}");
     }
 }

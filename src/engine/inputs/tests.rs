@@ -175,15 +175,15 @@ fn files_set_symbolic_dims_and_shared_symbols_must_agree() {
         dims: [("H".to_owned(), 32)].into(),
         ..ProfileConfig::default()
     };
-    let err = prepare(&inputs, &config, &GraphHints::default()).expect_err("--dim contradicts");
-    assert!(err.to_string().contains("--dim H=32"), "{err}");
+    let err = prepare(&inputs, &config, &GraphHints::default()).expect_err("dims contradict");
+    assert!(err.to_string().contains("dims H=32"), "{err}");
     let config = ProfileConfig {
         input_files: vec![file("x", &x)],
         batch: Some(4),
         ..ProfileConfig::default()
     };
-    let err = prepare(&inputs, &config, &GraphHints::default()).expect_err("--batch contradicts");
-    assert!(err.to_string().contains("--batch 4"), "{err}");
+    let err = prepare(&inputs, &config, &GraphHints::default()).expect_err("batch contradicts");
+    assert!(err.to_string().contains("batch 4 contradicts"), "{err}");
 
     let fixed = [declared("x", &[-1, 3, 32, 32], &["N", "", "", ""])];
     let config = ProfileConfig {

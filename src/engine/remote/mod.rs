@@ -69,7 +69,7 @@ pub enum RemoteError {
     Encode { name: String, reason: String },
     #[error("{0}")]
     Request(String),
-    #[error("no answer within {0} ms (--timeout)")]
+    #[error("no answer within {0} ms ({timeout})", timeout = crate::field::Field::Timeout)]
     Timeout(u64),
     #[error("stopped")]
     Aborted,

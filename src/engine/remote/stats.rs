@@ -355,7 +355,8 @@ pub fn sample(
         },
         (Err(why), None) => {
             report.note = Some(format!(
-                "{why}; no server-side times (Triton's --metrics-url would give them)"
+                "{why}; no server-side times (Triton's metrics, {}, would give them)",
+                crate::field::Field::MetricsUrl
             ));
             return report;
         }

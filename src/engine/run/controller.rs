@@ -101,12 +101,12 @@ impl RunHandle {
         let thread_config = config.clone();
         let thread = std::thread::Builder::new()
             .name("wb-run".to_owned())
-            .spawn(move || {
+            .spawn(crate::field::carried(move || {
                 let record = RunRecord::new(thread_config);
                 let record = controller(&model_path, record, &thread_shared, &thread_control);
                 thread_shared.set_phase(RunPhase::Finished);
                 record
-            })
+            }))
             .map_err(EngineError::Thread)?;
         Ok(Self {
             live: RunWatch { shared },

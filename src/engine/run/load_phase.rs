@@ -196,7 +196,9 @@ pub(super) fn run_load(
         let parser_shared = Arc::clone(shared);
         std::thread::Builder::new()
             .name("wb-layer-parser".to_owned())
-            .spawn(move || parse_sampled_profiles(&profile_rx, &parser_shared))
+            .spawn(crate::field::carried(move || {
+                parse_sampled_profiles(&profile_rx, &parser_shared)
+            }))
     });
 
     // Open loop: one schedule that the workers (or, with the dynamic
@@ -224,7 +226,7 @@ pub(super) fn run_load(
             Some(
                 std::thread::Builder::new()
                     .name("wb-arrivals".to_owned())
-                    .spawn(move || {
+                    .spawn(crate::field::carried(move || {
                         let unsent = arrivals::feed_queue(
                             &feed_schedule,
                             &schedule_tx,
@@ -234,7 +236,7 @@ pub(super) fn run_load(
                         );
                         feed_shared.add_harness_cpu_of_this_thread();
                         unsent
-                    }),
+                    })),
             )
         }
         _ => {
@@ -502,7 +504,7 @@ fn spawn_workers(
         };
         match std::thread::Builder::new()
             .name(format!("wb-worker-{index}"))
-            .spawn(move || worker.run())
+            .spawn(crate::field::carried(move || worker.run()))
         {
             Ok(handle) => workers.push(handle),
             Err(err) => {

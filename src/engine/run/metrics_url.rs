@@ -2,6 +2,7 @@
 //! NVML sampler, its GPU readings added to the record's GPU series (marked
 //! with their source) and its failures turned into a warning.
 
+use crate::field::Field;
 use std::{sync::Arc, time::Instant};
 
 use super::record::RunRecord;
@@ -39,7 +40,9 @@ pub(super) fn start(
     {
         Some(Ok(headers)) => headers,
         Some(Err(err)) => {
-            record.warnings.push(format!("--metrics-url {url}: {err}"));
+            record
+                .warnings
+                .push(format!("{} {url}: {err}", Field::MetricsUrl));
             return None;
         }
         None => crate::engine::headers::HttpHeaders::default(),
@@ -53,7 +56,9 @@ pub(super) fn start(
     ) {
         Ok(scraper) => Some(scraper),
         Err(err) => {
-            record.warnings.push(format!("--metrics-url {url}: {err}"));
+            record
+                .warnings
+                .push(format!("{} {url}: {err}", Field::MetricsUrl));
             None
         }
     }

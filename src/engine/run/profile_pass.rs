@@ -145,9 +145,10 @@ pub(super) fn profiling_phase(
         && matches!(layer_profiling, LayerProfiling::Sampled { .. })
         && record.gpu_kernels_note.is_none()
     {
-        record.gpu_kernels_note = Some(
-            "per-node GPU time (CUPTI) is recorded in the separate profiling pass only; with --profile-every the node times are launch times".to_owned(),
-        );
+        record.gpu_kernels_note = Some(format!(
+            "per-node GPU time (CUPTI) is recorded in the separate profiling pass only; with {} the node times are launch times",
+            crate::field::Field::ProfileEvery
+        ));
     }
 }
 

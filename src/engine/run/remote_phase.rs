@@ -120,7 +120,7 @@ pub(super) fn run(
         let warmup = Duration::from_secs_f64(record.config.warmup_secs);
         std::thread::Builder::new()
             .name("wb-server-stats".to_owned())
-            .spawn(move || {
+            .spawn(crate::field::carried(move || {
                 stats::sample(
                     &mut probe,
                     metrics,
@@ -128,7 +128,7 @@ pub(super) fn run(
                     &stop,
                     warmup,
                 )
-            })
+            }))
             .map_err(EngineError::Thread)?
     };
 

@@ -100,9 +100,10 @@ pub(super) fn prune_unstructured(
             }
         }
         if candidates.is_empty() {
-            return Err(TransformError::NothingToPrune(
-                "every prunable layer is the first or the last one (--skip-first-last)".to_owned(),
-            ));
+            return Err(TransformError::NothingToPrune(format!(
+                "every prunable layer is the first or the last one ({})",
+                crate::field::Field::SkipFirstLast
+            )));
         }
     }
 

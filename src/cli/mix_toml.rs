@@ -3,8 +3,8 @@
 //! set its config ([`profile_flags`]), in snake_case, so the file reads
 //! back (through the CLI's parser) to the same configs.
 
-use super::MixSpec;
-use crate::tune::profile_flags;
+use super::reproduce::profile_flags;
+use crate::mix::MixSpec;
 
 /// Flags whose repeated `NAME=VALUE` values become one table.
 const TABLE_FLAGS: [(&str, &str); 3] = [("dim", "dims"), ("shape", "shapes"), ("input", "inputs")];

@@ -127,7 +127,7 @@ impl std::fmt::Display for RunPhase {
 }
 
 /// One 1-second window of the measured period.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WindowStats {
     /// Start, in seconds since the measurement began.
     pub start_secs: f64,
@@ -402,33 +402,13 @@ mod tests {
 
     fn window(rate: f64, duration_secs: f64) -> WindowStats {
         WindowStats {
-            ttft_p50_micros: None,
-            ttft_p99_micros: None,
-            itl_p50_micros: None,
-            itl_p99_micros: None,
-            output_tokens_per_sec: None,
-            kv_cache_bytes: None,
             start_secs: 0.0,
             duration_secs,
             requests: rate as u64,
-            errors: 0,
             inferences: rate as u64,
             inferences_per_sec: rate,
             requests_per_sec: rate,
-            p50_micros: None,
-            mean_micros: None,
-            p95_micros: None,
-            p99_micros: None,
-            queue_p50_micros: None,
-            queue_p99_micros: None,
-            mean_batch_size: None,
-            service_p50_micros: None,
-            service_p99_micros: None,
-            lateness_p50_micros: None,
-            lateness_p99_micros: None,
-            process_cpu_percent: None,
-            rss_bytes: None,
-            latency_histogram: None,
+            ..WindowStats::default()
         }
     }
 

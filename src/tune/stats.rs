@@ -244,33 +244,14 @@ mod tests {
             histogram.record_nanos((median_micros * spread * 1000.0) as u64);
         }
         WindowStats {
-            ttft_p50_micros: None,
-            ttft_p99_micros: None,
-            itl_p50_micros: None,
-            itl_p99_micros: None,
-            output_tokens_per_sec: None,
-            kv_cache_bytes: None,
             start_secs: 0.0,
             duration_secs: 1.0,
             requests: count,
-            errors: 0,
             inferences: count,
             inferences_per_sec: rate,
             requests_per_sec: rate,
-            p50_micros: None,
-            mean_micros: None,
-            p95_micros: None,
-            p99_micros: None,
-            queue_p50_micros: None,
-            queue_p99_micros: None,
-            service_p50_micros: None,
-            service_p99_micros: None,
-            lateness_p50_micros: None,
-            lateness_p99_micros: None,
-            process_cpu_percent: None,
-            rss_bytes: None,
-            mean_batch_size: None,
             latency_histogram: histogram.encode().ok(),
+            ..WindowStats::default()
         }
     }
 

@@ -146,33 +146,14 @@ mod tests {
             source: None,
         };
         let client = [WindowStats {
-            ttft_p50_micros: None,
-            ttft_p99_micros: None,
-            itl_p50_micros: None,
-            itl_p99_micros: None,
-            output_tokens_per_sec: None,
-            kv_cache_bytes: None,
             start_secs: 1.0,
             duration_secs: 1.0,
             requests: 10,
-            errors: 0,
             inferences: 10,
             inferences_per_sec: 10.0,
             requests_per_sec: 10.0,
             p50_micros: Some(4_000.0),
-            mean_micros: None,
-            p95_micros: None,
-            p99_micros: None,
-            queue_p50_micros: None,
-            queue_p99_micros: None,
-            service_p50_micros: None,
-            service_p99_micros: None,
-            lateness_p50_micros: None,
-            lateness_p99_micros: None,
-            process_cpu_percent: None,
-            rss_bytes: None,
-            mean_batch_size: None,
-            latency_histogram: None,
+            ..WindowStats::default()
         }];
         let series = series(&stats, &client, 1.0);
         let named = |name: &str| {

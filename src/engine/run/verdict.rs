@@ -40,8 +40,10 @@ pub(super) struct EndWatch {
     slo: Option<(LatencyBound, f64)>,
     early_stop: bool,
     capacity_per_sec: Option<f64>,
-    /// Closed windows at the last look at the snapshot.
-    seen_windows: usize,
+    /// The start of the newest closed window at the last look at the
+    /// snapshot. (Not their count: once the history is capped at an hour,
+    /// the count stays the same while windows keep closing.)
+    seen_window_start: Option<f64>,
     /// `(seconds, arrivals taken)` over the last [`CAPACITY_SPAN_SECS`]:
     /// a saturated loop takes arrivals as fast as it completes requests.
     taken: std::collections::VecDeque<(f64, u64)>,
@@ -61,7 +63,7 @@ impl EndWatch {
                 .map(|bound| (*bound, config.slo_confidence)),
             early_stop: config.early_stop,
             capacity_per_sec: None,
-            seen_windows: 0,
+            seen_window_start: None,
             taken: std::collections::VecDeque::new(),
             cpu_at_start: crate::telemetry::thread_cpu_nanos(),
         }
@@ -108,10 +110,11 @@ impl EndWatch {
             }
         }
         let snapshot = shared.snapshot.load();
-        if snapshot.windows.len() == self.seen_windows {
+        let newest = snapshot.windows.last().map(|window| window.start_secs);
+        if newest == self.seen_window_start {
             return None;
         }
-        self.seen_windows = snapshot.windows.len();
+        self.seen_window_start = newest;
         shared.live_validity.store(Some(Arc::new(live_validity(
             &snapshot,
             self.slo.map(|s| s.0),
@@ -405,4 +408,45 @@ fn final_validity(
         dropped_samples: summary.dropped_samples,
         cores_wanted_and_got: cores_wanted.zip(cores_got),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Snapshot, WindowStats};
+
+    /// A snapshot holding the hour of windows the history keeps, the last
+    /// one starting at `last_start` seconds.
+    fn capped_history(last_start: f64) -> Snapshot {
+        let windows = (0..3600)
+            .map(|k| WindowStats {
+                start_secs: last_start - f64::from(3599 - k),
+                duration_secs: 1.0,
+                requests: 100,
+                ..WindowStats::default()
+            })
+            .collect();
+        Snapshot {
+            windows: Arc::new(windows),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn the_live_verdict_keeps_up_after_the_history_is_capped() {
+        let shared = RunShared::new(0);
+        let mut watch = EndWatch::new(&ProfileConfig::default(), None);
+        shared.snapshot.store(Arc::new(capped_history(4000.0)));
+        assert_eq!(watch.check(1, 0, &shared), None);
+        assert!(shared.live_validity.load().is_some());
+        // The same windows again: nothing new to judge.
+        shared.live_validity.store(None);
+        assert_eq!(watch.check(2, 0, &shared), None);
+        assert!(shared.live_validity.load().is_none());
+        // One more window closed and the oldest dropped: as many windows as
+        // before, but a new one to judge.
+        shared.snapshot.store(Arc::new(capped_history(4001.0)));
+        assert_eq!(watch.check(3, 0, &shared), None);
+        assert!(shared.live_validity.load().is_some());
+    }
 }

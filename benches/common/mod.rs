@@ -6,9 +6,12 @@ use onnx_workbench::engine::{ProfileConfig, RunHandle, RunRecord, RunStatus};
 
 /// Runs `model` with `config` through the engine; the run must complete.
 pub fn engine_run(model: &Path, config: &ProfileConfig) -> RunRecord {
-    let record = RunHandle::start(model.to_path_buf(), config.clone())
-        .expect("start")
-        .join();
+    let record = RunHandle::start(
+        onnx_workbench::engine::ModelRef::File(model.to_path_buf()),
+        config.clone(),
+    )
+    .expect("start")
+    .join();
     assert_eq!(record.status, RunStatus::Completed, "{:?}", record.failure);
     record
 }

@@ -244,7 +244,8 @@ fn run_repeated(
     let repeats = args.repeat.max(1);
     let mut records = Vec::new();
     for index in 0..repeats {
-        let handle = RunHandle::start(args.model.clone().unwrap_or_default(), config.clone())?;
+        let model = crate::engine::ModelRef::of(args.model.clone(), &config)?;
+        let handle = RunHandle::start(model, config.clone())?;
         if let Ok(mut slot) = current.lock() {
             *slot = Some(handle.stopper());
         }

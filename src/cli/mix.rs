@@ -288,7 +288,7 @@ pub fn parse_mix(text: &str, file: &str, base: &Path) -> Result<MixSpec, MixFile
         }
         entries.push(MixEntry {
             name,
-            model: model_path.unwrap_or_default(),
+            model: model_path,
             config,
         });
     }
@@ -789,7 +789,11 @@ slo = "p99=10ms"
         let spec = read_mix_file(&models_dir().join("mix.toml")).expect("the sample mix");
         let names: Vec<&str> = spec.entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["det", "cls", "rec"]);
-        assert!(spec.entries.iter().all(|entry| entry.model.is_file()));
+        assert!(
+            spec.entries
+                .iter()
+                .all(|entry| entry.model.as_deref().is_some_and(std::path::Path::is_file))
+        );
     }
 
     #[test]

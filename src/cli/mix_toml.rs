@@ -15,8 +15,8 @@ pub fn to_mix_toml(spec: &MixSpec) -> String {
     for entry in &spec.entries {
         let mut table = toml::Table::new();
         table.insert("name".to_owned(), entry.name.clone().into());
-        if !entry.model.as_os_str().is_empty() {
-            table.insert("path".to_owned(), entry.model.display().to_string().into());
+        if let Some(model) = &entry.model {
+            table.insert("path".to_owned(), model.display().to_string().into());
         }
         for (flag, value) in profile_flags(&entry.config) {
             if let Some((_, key)) = TABLE_FLAGS.iter().find(|(name, _)| *name == flag) {

@@ -167,7 +167,7 @@ pub fn error_report(err: &anyhow::Error) -> String {
         let text = message.trim();
         let already_said = !text.is_empty()
             && (previous.contains(text)
-                || previous.contains(&crate::engine::session::clean_ort_message(text)));
+                || previous.contains(&crate::engine::clean_ort_message(text)));
         if !already_said {
             report.push_str(": ");
             report.push_str(text);

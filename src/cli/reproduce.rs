@@ -42,9 +42,9 @@ fn secs_flag(secs: f64) -> String {
 }
 
 /// The `profile` command line that runs `config` on `model` again.
-pub fn profile_command(model: &Path, config: &ProfileConfig) -> String {
+pub fn profile_command(model: Option<&Path>, config: &ProfileConfig) -> String {
     let mut args: Vec<String> = vec!["onnx-workbench".to_owned(), "profile".to_owned()];
-    if !model.as_os_str().is_empty() {
+    if let Some(model) = model {
         args.push(shell_quote(&model.display().to_string()));
     }
     for (name, value) in profile_flags(config) {
@@ -256,14 +256,14 @@ mod tests {
         VaryKey::Precision
             .apply("int8", &mut config)
             .expect("precision");
-        let command = profile_command(Path::new("my model.onnx"), &config);
+        let command = profile_command(Some(Path::new("my model.onnx")), &config);
         assert_eq!(
             command,
             "onnx-workbench profile 'my model.onnx' --batch 8 --concurrency 4 --rate 250 \
              --max-batch 16 --batch-delay 1000us --duration 3s --warmup 500ms \
              --no-layer-profile --precision int8"
         );
-        let plain = profile_command(Path::new("m.onnx"), &ProfileConfig::default());
+        let plain = profile_command(Some(Path::new("m.onnx")), &ProfileConfig::default());
         assert_eq!(plain, "onnx-workbench profile m.onnx --duration 10s");
     }
 
@@ -274,7 +274,7 @@ mod tests {
             max_input_bytes: Some(1 << 30),
             ..ProfileConfig::default()
         };
-        let command = profile_command(Path::new("m.onnx"), &config);
+        let command = profile_command(Some(Path::new("m.onnx")), &config);
         assert!(
             command.contains("--shape x=1,3,48,192 --max-input-bytes 1073741824"),
             "{command}"
@@ -290,7 +290,7 @@ mod tests {
             .parse_into("ttft=60ms,itl=1500us")
             .expect("slo");
         config.generation = Some(generation);
-        let command = profile_command(Path::new("decoder.onnx"), &config);
+        let command = profile_command(Some(Path::new("decoder.onnx")), &config);
         assert!(
             command.ends_with(
                 "--generate --prompt-tokens 64 --new-tokens 16 --slo ttft=60ms,itl=1500us"
@@ -318,7 +318,7 @@ mod tests {
             remote: Some(target),
             ..ProfileConfig::default()
         };
-        let command = profile_command(Path::new(""), &config);
+        let command = profile_command(None, &config);
         assert_eq!(
             command,
             "onnx-workbench profile --target grpc://server:8001 --model-name resnet \
@@ -332,7 +332,7 @@ mod tests {
             metrics_url: Some("http://server:8002/metrics".to_owned()),
             ..ProfileConfig::default()
         };
-        let command = profile_command(Path::new("m.onnx"), &config);
+        let command = profile_command(Some(Path::new("m.onnx")), &config);
         assert!(
             command.ends_with("--metrics-url http://server:8002/metrics"),
             "{command}"

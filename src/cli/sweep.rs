@@ -99,7 +99,7 @@ pub(super) fn sweep(args: &SweepArgs) -> anyhow::Result<u8> {
     if let Some(model) = &args.profile.model {
         crate::model::Model::load(model)?;
     }
-    let handle = SweepHandle::start(args.profile.model.clone().unwrap_or_default(), spec)?;
+    let handle = SweepHandle::start(args.profile.model.clone(), spec)?;
     if let Err(err) = ctrlc::set_handler(handle.stopper()) {
         tracing::warn!("Ctrl-C will not stop the sweep cleanly: {err}");
     }

@@ -13,7 +13,7 @@ use ort::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{config::ExecutionProviderKind, session::clean_ort_message};
+use super::{config::ExecutionProviderKind, error::clean_ort_message};
 
 /// Why inputs or outputs could not be bound, or host copies not timed.
 #[derive(Debug, thiserror::Error)]

@@ -5,9 +5,9 @@
 //! header is its key alone (`KEY=***`); one read back from a session has
 //! no value and must be given again to be sent.
 
-use crate::field::Field;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::field::Field;
 use crate::telemetry::prometheus::AgentConfig;
 
 /// How a header's value is shown anywhere it could be seen.

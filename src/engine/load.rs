@@ -30,7 +30,7 @@ use ort::{
 
 use super::{
     arrivals::{ArrivalSchedule, Waited, Waiter},
-    session::clean_ort_message,
+    error::clean_ort_message,
 };
 use crate::metrics::{RunShared, Sample, recorder::Recorder};
 

@@ -6,9 +6,9 @@ use std::path::Path;
 use ort::{ep, session::Session};
 
 use super::{
-    EngineError,
     config::{ExecutionProviderKind, ProfileConfig},
     cuda_libs,
+    error::{EngineError, clean_ort_message},
     runtime::{Flavour, ORT_VERSION, Runtime, cache_dir_for},
 };
 
@@ -291,34 +291,9 @@ fn cuda_failure_reason(message: &str, library_path: &Path) -> String {
     reason
 }
 
-/// ONNX Runtime prefixes messages with `[ONNXRuntimeError] : 10 : INVALID_GRAPH :`;
-/// keep the category, drop the numeric code.
-pub fn clean_ort_message(message: &str) -> String {
-    let trimmed = message.trim();
-    let Some(rest) = trimmed.strip_prefix("[ONNXRuntimeError] :") else {
-        return trimmed.to_owned();
-    };
-    let mut parts = rest.splitn(3, ':');
-    let _code = parts.next();
-    match (parts.next(), parts.next()) {
-        (Some(category), Some(detail)) => format!("{}: {}", category.trim(), detail.trim()),
-        _ => trimmed.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ort_messages_lose_their_numeric_prefix() {
-        let message = "[ONNXRuntimeError] : 10 : INVALID_GRAPH : Load model failed: No Op registered for NoSuchOp";
-        assert_eq!(
-            clean_ort_message(message),
-            "INVALID_GRAPH: Load model failed: No Op registered for NoSuchOp"
-        );
-        assert_eq!(clean_ort_message("plain"), "plain");
-    }
 
     #[test]
     fn cuda_reason_names_the_missing_library() {

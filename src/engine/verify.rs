@@ -13,7 +13,6 @@
 //!   them, and compares any number of candidates with [`OutputComparison`]
 //!   and, given labels, top-1/top-5; [`measure_accuracy`] is one comparison.
 
-use crate::field::Field;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -22,98 +21,23 @@ use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, TensorElementType};
 
 use super::{
-    EngineError,
     budget::Candidate,
     config::{ExecutionProviderKind, InputFile, ProfileConfig},
-    inputs::{self, DeclaredInput, EvalSample, InputError, TensorData},
+    error::{EngineError, VerifyError, clean_ort_message},
+    inputs::{self, DeclaredInput, EvalSample, TensorData},
     runtime::{self, Runtime},
-    session::{ModelSource, build_session, clean_ort_message},
+    session::{ModelSource, build_session},
 };
+use crate::field::Field;
 use crate::model::Model;
 use crate::transform::{
-    self, AccuracyReport, Int8Mode, OutputComparison, Precision, TaskAccuracy, TransformError,
-    TransformReport, TransformSpec,
+    self, AccuracyReport, Int8Mode, OutputComparison, Precision, TaskAccuracy, TransformReport,
+    TransformSpec,
     accuracy::{degenerate_output, is_probability_rows, top_k_hits},
 };
 
 /// Retries of the float16 conversion with ops the runtime rejected.
 const MAX_FP16_RETRIES: usize = 16;
-
-/// Why a checked transform failed.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    /// The rewrite itself failed.
-    #[error(transparent)]
-    Transform(#[from] TransformError),
-    /// The accuracy budget could not be met or searched.
-    #[error(transparent)]
-    Budget(#[from] crate::transform::BudgetError),
-    /// ONNX Runtime could not be loaded, or could not load or run a model.
-    #[error("ONNX Runtime: {0:#}")]
-    Runtime(#[source] Box<EngineError>),
-    /// The next-token comparison of a decoder could not run.
-    #[error("the next-token comparison failed: {0}")]
-    NextToken(String),
-    /// ONNX Runtime rejected the transformed model.
-    #[error("ONNX Runtime rejected the transformed model: {message}")]
-    Rejected {
-        /// ONNX Runtime's message.
-        message: String,
-        #[source]
-        source: Option<ort::Error>,
-    },
-    /// A tensor could not be handed to ONNX Runtime, or an inference failed.
-    #[error("ONNX Runtime: {message}")]
-    Run {
-        /// ONNX Runtime's message.
-        message: String,
-        #[source]
-        source: ort::Error,
-    },
-    /// An output of the transformed model has another size than the original's.
-    #[error(
-        "ONNX Runtime: output {name:?} has {after} elements after the transform, {before} before"
-    )]
-    OutputSize {
-        /// Output name.
-        name: String,
-        /// Elements before the transform.
-        before: usize,
-        /// Elements after the transform.
-        after: usize,
-    },
-    /// The evaluation inputs could not be built (files, dims, dtypes).
-    #[error("accuracy inputs: {0}")]
-    Inputs(#[from] InputError),
-    /// The labels do not fit the model's outputs or the evaluated rows.
-    #[error("{} {}: {problem}", Field::Labels, path.display())]
-    Labels {
-        /// The labels file.
-        path: std::path::PathBuf,
-        /// What does not fit.
-        problem: String,
-    },
-    /// A model output could not be read.
-    #[error("ONNX Runtime: output {name:?} is {problem}")]
-    Output {
-        /// Output name.
-        name: String,
-        /// What is wrong with it, e.g. `missing`.
-        problem: &'static str,
-    },
-}
-
-impl From<EngineError> for VerifyError {
-    fn from(err: EngineError) -> Self {
-        Self::Runtime(Box::new(err))
-    }
-}
-
-impl From<runtime::RuntimeError> for VerifyError {
-    fn from(err: runtime::RuntimeError) -> Self {
-        Self::Runtime(Box::new(EngineError::Runtime(err)))
-    }
-}
 
 /// A checked transform: the model, its bytes and the report with accuracy.
 #[derive(Debug, Clone)]

@@ -21,8 +21,8 @@ pub const SOLO_MAX_SECS: f64 = 5.0;
 pub struct MixEntry {
     /// Unique within the mix.
     pub name: String,
-    /// The model file (empty for a remote entry).
-    pub model: PathBuf,
+    /// The model file; `None` for a served model given by name only.
+    pub model: Option<PathBuf>,
     /// Its run: load, SLO, session settings.
     pub config: ProfileConfig,
 }
@@ -106,10 +106,13 @@ fn solo_config(entry: &MixEntry) -> ProfileConfig {
 }
 
 fn start(entry: &MixEntry, config: ProfileConfig) -> Result<RunHandle, MixError> {
-    RunHandle::start(entry.model.clone(), config).map_err(|err| MixError::Entry {
-        name: entry.name.clone(),
-        message: err.to_string(),
-    })
+    crate::engine::ModelRef::of(entry.model.clone(), &config)
+        .map_err(crate::engine::EngineError::from)
+        .and_then(|model| RunHandle::start(model, config))
+        .map_err(|err| MixError::Entry {
+            name: entry.name.clone(),
+            message: err.to_string(),
+        })
 }
 
 /// What a mix under way tells its caller.

@@ -591,7 +591,7 @@ mod tests {
     fn entry(name: &str, load: LoadMode, concurrency: u32) -> MixEntry {
         MixEntry {
             name: name.to_owned(),
-            model: std::path::PathBuf::from("m.onnx"),
+            model: Some(std::path::PathBuf::from("m.onnx")),
             config: ProfileConfig {
                 load,
                 concurrency,

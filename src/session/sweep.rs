@@ -108,7 +108,7 @@ pub struct SweepRecommendation {
 /// How a front end writes the command that runs `config` on `model` again.
 /// The core does not speak the CLI: the CLI hands in its own
 /// (`cli::reproduce::profile_command`), and the window the one it was given.
-pub type Reproduce = fn(&std::path::Path, &crate::engine::ProfileConfig) -> String;
+pub type Reproduce = fn(Option<&std::path::Path>, &crate::engine::ProfileConfig) -> String;
 
 /// A sweep as saved on disk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,8 +119,9 @@ pub struct SweepDocument {
     pub tool: ToolInfo,
     /// When the document was written (RFC 3339, UTC).
     pub exported_at: String,
-    /// The model file as given.
-    pub model: PathBuf,
+    /// The model file as given; `None` for a served model given by name
+    /// only (each point's config names its server).
+    pub model: Option<PathBuf>,
     pub status: SweepStatus,
     pub search: SearchMode,
     pub dimensions: Vec<VaryDimension>,
@@ -148,7 +149,7 @@ impl SweepDocument {
         let model = result.model;
         let recommendation = result.recommendation.map(|r| SweepRecommendation {
             point: r.point,
-            command: reproduce(&model, &r.config),
+            command: reproduce(model.as_deref(), &r.config),
             config: r.config,
             confirmed: r.confirmed,
             margin: r.margin,
@@ -294,10 +295,20 @@ fn pad(text: &str, width: usize) -> String {
 pub fn render_sweep_report(document: &SweepDocument) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let model = document.model.file_name().map_or_else(
-        || document.model.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let model = match &document.model {
+        Some(path) => path.file_name().map_or_else(
+            || path.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        ),
+        None => document
+            .points
+            .iter()
+            .find_map(|point| point.config.remote.as_ref())
+            .map_or_else(
+                || "a served model".to_owned(),
+                |target| format!("{} on {}", target.model_name, target.url),
+            ),
+    };
     let _ = writeln!(
         out,
         "Sweep of {model} ({} search): {} points measured, {} skipped ({})",

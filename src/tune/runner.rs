@@ -85,7 +85,8 @@ impl std::fmt::Display for SweepStatus {
 /// Everything a sweep produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepResult {
-    pub model: PathBuf,
+    /// The model file; `None` for a served model given by name only.
+    pub model: Option<PathBuf>,
     pub spec: SweepSpec,
     pub status: SweepStatus,
     pub points: Vec<MeasuredPoint>,
@@ -152,7 +153,7 @@ pub struct SweepHandle {
 impl SweepHandle {
     /// Checks `spec` and starts the sweep of `model` on the `wb-sweep`
     /// thread. Points run one at a time through the engine.
-    pub fn start(model: PathBuf, spec: SweepSpec) -> Result<Self, TuneError> {
+    pub fn start(model: Option<PathBuf>, spec: SweepSpec) -> Result<Self, TuneError> {
         spec.validate()?;
         let shared = Arc::new(Shared::default());
         let thread_shared = Arc::clone(&shared);
@@ -239,7 +240,7 @@ enum Measured {
 
 /// The state of the sweep thread.
 struct Runner {
-    model: PathBuf,
+    model: Option<PathBuf>,
     spec: SweepSpec,
     shared: Arc<Shared>,
     started: Instant,
@@ -269,7 +270,7 @@ fn label_of(values: &[(VaryKey, String)]) -> String {
 }
 
 impl Runner {
-    fn new(model: PathBuf, mut spec: SweepSpec, shared: Arc<Shared>) -> Self {
+    fn new(model: Option<PathBuf>, mut spec: SweepSpec, shared: Arc<Shared>) -> Self {
         // The sweep measures load; per-layer timings are for `profile` of the
         // recommendation.
         spec.base.layer_profiling = LayerProfiling::Off;
@@ -418,8 +419,11 @@ impl Runner {
         config: &ProfileConfig,
     ) -> Result<(crate::engine::RunRecord, f64), String> {
         let started = Instant::now();
-        let handle =
-            RunHandle::start(self.model.clone(), config.clone()).map_err(|err| err.to_string())?;
+        let handle = crate::engine::ModelRef::of(self.model.clone(), config)
+            .map_err(|err| err.to_string())
+            .and_then(|model| {
+                RunHandle::start(model, config.clone()).map_err(|err| err.to_string())
+            })?;
         if let Ok(mut current) = self.shared.current.lock() {
             *current = Some(handle.stopper());
         }

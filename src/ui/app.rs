@@ -3,7 +3,12 @@
 //! sweep), and the actions the panels push, applied once per frame after
 //! drawing.
 
-use std::{collections::VecDeque, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    collections::VecDeque,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use egui::Ui;
 
@@ -28,7 +33,8 @@ use super::{
 };
 use crate::{
     engine::{
-        LayerProfiling, ProfileConfig, RunHandle, RunRecord, RunStatus, runtime::RuntimeError,
+        LayerProfiling, ModelRef, ProfileConfig, RunHandle, RunRecord, RunStatus,
+        runtime::RuntimeError,
     },
     model::ModelError,
     samples::sample_model_path,
@@ -403,10 +409,10 @@ impl WorkbenchApp {
     /// The current config as a run of the open model uses it (a batch size
     /// only when the model has a batch symbol, only its own named dims), or
     /// why it cannot run.
-    fn run_config(&self) -> Result<(PathBuf, ProfileConfig), String> {
+    fn run_config(&self) -> Result<(ModelRef, ProfileConfig), String> {
         if let Some(target) = self.remote.target() {
             let mut config = self.settings.config.clone();
-            config.remote = Some(target);
+            config.remote = Some(target.clone());
             // The token loop belongs to a local generative model; a server
             // is driven one request at a time.
             config.generation = None;
@@ -418,8 +424,8 @@ impl WorkbenchApp {
                 &mut config,
                 super::input_shapes::ShapeModel::remote(&inputs),
             );
-            let path = self.model.as_ref().map(|m| m.path.clone());
-            return Ok((path.unwrap_or_default(), config));
+            let file = self.model.as_ref().map(|m| m.path.clone());
+            return Ok((ModelRef::Served { target, file }, config));
         }
         let Some(model) = &self.model else {
             return Err("Open a model first.".to_owned());
@@ -436,7 +442,7 @@ impl WorkbenchApp {
             .dims
             .retain(|name, _| model.other_symbols.contains(name));
         super::input_shapes::sync_shapes(&mut config, model.into());
-        Ok((model.path.clone(), config))
+        Ok((ModelRef::File(model.path.clone()), config))
     }
 
     /// Why a run or a sweep cannot start now, if it cannot.
@@ -459,14 +465,14 @@ impl WorkbenchApp {
             self.error("A sweep is in progress: stop it or wait for it before a run.");
             return;
         }
-        let (path, config) = match self.run_config() {
+        let (model, config) = match self.run_config() {
             Ok(run) => run,
             Err(reason) => {
                 self.error(format!("Cannot run: {reason}"));
                 return;
             }
         };
-        match RunHandle::start(path, config) {
+        match RunHandle::start(model, config) {
             Ok(handle) => {
                 self.run = Some(handle);
                 self.frame_cpu_secs.clear();
@@ -490,7 +496,7 @@ impl WorkbenchApp {
             self.error(format!("Cannot start the sweep: {reason}"));
             return;
         }
-        let (path, config) = match self.run_config() {
+        let (model, config) = match self.run_config() {
             Ok(run) => run,
             Err(reason) => {
                 self.error(format!("Cannot start the sweep: {reason}"));
@@ -498,7 +504,7 @@ impl WorkbenchApp {
             }
         };
         spec.base = config;
-        match SweepHandle::start(path, spec) {
+        match SweepHandle::start(model.file().map(Path::to_path_buf), spec) {
             Ok(handle) => {
                 self.sweep = Some(handle);
                 self.sweep_result = None;

@@ -42,8 +42,8 @@ const ENTRY_COLOURS: [Color32; 6] = [
 #[derive(Debug, Clone)]
 pub struct MixRow {
     pub name: String,
-    /// The model file (empty for a remote entry).
-    pub model: PathBuf,
+    /// The model file; `None` for a served model given by name only.
+    pub model: Option<PathBuf>,
     /// Its settings; load and SLO are edited here, the rest comes from the
     /// mix file or the Config panel when the entry was added.
     pub config: ProfileConfig,
@@ -52,7 +52,7 @@ pub struct MixRow {
 }
 
 impl MixRow {
-    fn new(name: String, model: PathBuf, config: ProfileConfig) -> Self {
+    fn new(name: String, model: Option<PathBuf>, config: ProfileConfig) -> Self {
         let slo_text = config
             .slo
             .iter()
@@ -154,7 +154,7 @@ impl MixTab {
             name = format!("{stem}-{n}");
             n += 1;
         }
-        self.rows.push(MixRow::new(name, model, config));
+        self.rows.push(MixRow::new(name, Some(model), config));
     }
 
     /// True while a mix or a scale search runs.
@@ -389,15 +389,16 @@ impl MixTab {
                             egui::TextEdit::singleline(&mut row.name).id_salt(("mix_name", index)),
                         )
                         .labelled_by(headers[0]);
-                        let model = match &row.config.remote {
-                            Some(target) => target.describe(),
-                            None => row
-                                .model
-                                .file_name()
-                                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                        let (model, file) = match (&row.config.remote, &row.model) {
+                            (Some(target), _) => (target.describe(), target.describe()),
+                            (None, Some(path)) => (
+                                path.file_name()
+                                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                                path.display().to_string(),
+                            ),
+                            (None, None) => (String::new(), String::new()),
                         };
-                        ui.label(model)
-                            .on_hover_text(row.model.display().to_string());
+                        ui.label(model).on_hover_text(file);
                         load_ui(ui, index, &mut row.config, headers[2]);
                         ui.add_sized(
                             [130.0, 20.0],

@@ -584,7 +584,7 @@ fn result_summary_ui(
             let Some(reproduce) = reproduce else {
                 return;
             };
-            let command = reproduce(&result.model, &recommendation.config);
+            let command = reproduce(result.model.as_deref(), &recommendation.config);
             ui.horizontal(|ui| {
                 if ui
                     .button("Copy command")

@@ -48,7 +48,7 @@ fn accuracy_of(
     model: &str,
     spec: &TransformSpec,
     config: &ProfileConfig,
-) -> Result<AccuracyReport, verify::VerifyError> {
+) -> Result<AccuracyReport, onnx_workbench::engine::VerifyError> {
     let model = Model::load(&repo_path(model)).expect("model loads");
     verify::apply_checked(&model, spec, config)
         .map(|checked| checked.report.accuracy.expect("accuracy measured"))

@@ -336,7 +336,7 @@ fn outputs_are_split_back_to_their_requests() {
 #[test]
 fn a_user_stop_ends_a_batched_run_and_keeps_what_was_measured() {
     let handle = onnx_workbench::engine::RunHandle::start(
-        repo_path("sample_models/mlp.onnx"),
+        onnx_workbench::engine::ModelRef::File(repo_path("sample_models/mlp.onnx")),
         ProfileConfig {
             duration_secs: Some(60.0),
             ..batched(8, 8, 5000)

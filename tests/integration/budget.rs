@@ -8,10 +8,10 @@ use std::process::Command;
 
 use onnx_workbench::{
     engine::{
-        ProfileConfig,
+        ProfileConfig, VerifyError,
         runtime::runtime,
         session::{ModelSource, build_session},
-        verify::{self, CheckedTransform, VerifyError},
+        verify::{self, CheckedTransform},
     },
     model::Model,
     transform::{

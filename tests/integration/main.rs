@@ -34,7 +34,7 @@ mod verdicts;
 
 use std::path::{Path, PathBuf};
 
-use onnx_workbench::engine::{LayerProfiling, ProfileConfig, RunHandle, RunRecord};
+use onnx_workbench::engine::{LayerProfiling, ModelRef, ProfileConfig, RunHandle, RunRecord};
 
 /// Runs the built binary with `args` and, for each `(name, value)` in
 /// `envs`, that environment variable.
@@ -76,7 +76,7 @@ pub fn quick_config() -> ProfileConfig {
 
 /// Runs `model` with `config` to the end.
 pub fn run(model: &Path, config: ProfileConfig) -> RunRecord {
-    RunHandle::start(model.to_path_buf(), config)
+    RunHandle::start(ModelRef::File(model.to_path_buf()), config)
         .expect("start")
         .join()
 }

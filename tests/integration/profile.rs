@@ -6,7 +6,7 @@ use ndarray::{Array2, ArrayD};
 use ndarray_npy::WriteNpyExt as _;
 use onnx_workbench::{
     engine::{
-        Arrival, ExecutionProviderKind, InputFile, LayerProfiling, LoadMode, OptLevel,
+        Arrival, ExecutionProviderKind, InputFile, LayerProfiling, LoadMode, ModelRef, OptLevel,
         ProfileConfig, RunHandle, RunStatus, StopReason, inputs::InputSource,
     },
     metrics::layers::LayerSource,
@@ -223,7 +223,7 @@ fn overloaded_open_loop_shows_the_queue_growing() {
 #[test]
 fn stop_is_prompt_and_keeps_partial_results() {
     let handle = RunHandle::start(
-        repo_path("sample_models/transformer.onnx"),
+        ModelRef::File(repo_path("sample_models/transformer.onnx")),
         ProfileConfig {
             duration_secs: Some(120.0),
             warmup_secs: 0.0,
@@ -491,7 +491,7 @@ fn a_stop_in_every_phase_ends_cleanly_with_partial_results() {
         RunPhase::Profiling,
     ] {
         let handle = RunHandle::start(
-            repo_path("sample_models/transformer.onnx"),
+            ModelRef::File(repo_path("sample_models/transformer.onnx")),
             ProfileConfig {
                 duration_secs: Some(1.5),
                 warmup_secs: 1.0,
@@ -560,7 +560,7 @@ fn a_model_file_replaced_while_starting_runs_what_was_hashed() {
     for delay_ms in [0, 1, 5, 20] {
         std::fs::write(&path, &first).expect("write");
         let handle = RunHandle::start(
-            path.clone(),
+            ModelRef::File(path.clone()),
             ProfileConfig {
                 duration_secs: Some(0.2),
                 warmup_secs: 0.0,
@@ -589,7 +589,7 @@ fn a_model_file_replaced_while_starting_runs_what_was_hashed() {
         assert_eq!(record.inputs[0].name, input_of(ran), "delay {delay_ms} ms");
     }
     std::fs::remove_file(&path).expect("delete");
-    let record = RunHandle::start(path.clone(), ProfileConfig::default())
+    let record = RunHandle::start(ModelRef::File(path.clone()), ProfileConfig::default())
         .expect("start")
         .join();
     assert_eq!(record.status, RunStatus::Failed);
@@ -613,7 +613,8 @@ fn the_start_up_says_what_it_does() {
         },
         ..ProfileConfig::default()
     };
-    let handle = RunHandle::start(repo_path("sample_models/mlp.onnx"), config).expect("start");
+    let handle = RunHandle::start(ModelRef::File(repo_path("sample_models/mlp.onnx")), config)
+        .expect("start");
     let mut seen = BTreeSet::new();
     while !handle.is_finished() {
         seen.insert(handle.stage());

@@ -4,13 +4,12 @@
 
 use std::{
     net::TcpListener,
-    path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use onnx_workbench::engine::{
-    LoadMode, ProfileConfig, RunHandle, RunRecord, RunStatus, StopReason,
+    LoadMode, ModelRef, ProfileConfig, RunHandle, RunRecord, RunStatus, StopReason,
     target::{Protocol, RemoteTarget},
 };
 
@@ -136,7 +135,7 @@ fn remote_config(target: RemoteTarget) -> ProfileConfig {
 
 /// A run without a local model file.
 fn run_remote(config: ProfileConfig) -> RunRecord {
-    RunHandle::start(PathBuf::new(), config)
+    RunHandle::start(ModelRef::of(None, &config).expect("a served model"), config)
         .expect("start")
         .join()
 }
@@ -212,9 +211,12 @@ fn closed_and_open_loop_over_grpc_and_rest_with_metadata_inputs() {
     config.shapes.clear();
     config.batch = Some(2);
     config.dims = [("H".to_owned(), 8), ("W".to_owned(), 12)].into();
-    let record = RunHandle::start(repo_path(MODEL), config)
-        .expect("start")
-        .join();
+    let record = RunHandle::start(
+        ModelRef::of(Some(repo_path(MODEL)), &config).expect("a served model"),
+        config,
+    )
+    .expect("start")
+    .join();
     assert_served(&record, "rest closed with model");
     assert_eq!(record.inputs[0].shape, vec![2, 3, 8, 12]);
     assert_eq!(

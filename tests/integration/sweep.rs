@@ -208,7 +208,8 @@ fn a_stopped_sweep_keeps_what_it_measured() {
         slo,
     );
     spec.max_retries = 0;
-    let handle = SweepHandle::start(repo_path("sample_models/mlp.onnx"), spec).expect("start");
+    let handle =
+        SweepHandle::start(Some(repo_path("sample_models/mlp.onnx")), spec).expect("start");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while handle.progress().points_done == 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));

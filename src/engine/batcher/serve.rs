@@ -39,9 +39,9 @@ use ort::{
 use super::{BatchFormer, BatchPolicy, MAX_PENDING_REQUESTS, Pending, shape_key};
 use crate::{
     engine::{
+        error::clean_ort_message,
         inputs::{PreparedInputs, TensorData},
         load::{POLL, nanos_since},
-        session::clean_ort_message,
     },
     metrics::{
         RunShared, Sample,

@@ -21,7 +21,7 @@ use crate::model::{
 /// Why a generation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
-    #[error("{}", crate::engine::session::clean_ort_message(.0.message()))]
+    #[error("{}", crate::engine::clean_ort_message(.0.message()))]
     Run(#[source] ort::Error),
     #[error("cannot build the step's inputs: {0}")]
     Value(#[source] ort::Error),

@@ -3,10 +3,10 @@
 //! checked with checked arithmetic before anything is allocated, against
 //! `--max-input-bytes` and the memory the machine has available.
 
-use crate::field::Field;
 use ort::value::TensorElementType;
 
 use super::InputError;
+use crate::field::Field;
 
 /// Default of `--max-input-bytes`: 4 GiB.
 pub const DEFAULT_MAX_INPUT_BYTES: u64 = 4 << 30;

@@ -7,9 +7,9 @@
 //! Inputs are followed to their consumers through Cast, Identity, Unsqueeze
 //! and the like.
 
-use crate::field::Field;
 use std::collections::BTreeMap;
 
+use crate::field::Field;
 use crate::model::{
     DimDefault, Model, infer_shapes,
     node::{attr_int, is_default_domain, node_id},

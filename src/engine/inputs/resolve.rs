@@ -6,7 +6,6 @@
 //! before anything is allocated, and synthetic values follow what the graph
 //! accepts (`graph_hints.rs`).
 
-use crate::field::Field;
 use std::collections::BTreeMap;
 
 use ort::value::TensorElementType;
@@ -16,6 +15,7 @@ use super::{
     SYNTHETIC_INT_RANGE, TensorData, UNKNOWN_DIM_PLACEHOLDER, budget, files, generate, image,
     shape_flag,
 };
+use crate::field::Field;
 use crate::{engine::config::ProfileConfig, model::DimDefault, transform::SyntheticKind};
 
 /// Resolves shapes and builds the data of a run: synthetic data, or the

@@ -2,11 +2,11 @@
 //! model's rank and fixed dims, `--batch`, `--dim` and the input's files.
 //! The named symbolic dims it sets bind the same symbol on other inputs.
 
-use crate::field::Field;
 use std::collections::BTreeMap;
 
 use super::{DeclaredInput, InputError, UNKNOWN_DIM_PLACEHOLDER};
 use crate::engine::config::ProfileConfig;
+use crate::field::Field;
 
 /// A shape as `--shape` writes it: `1,3,48,192`.
 pub fn shape_text(shape: &[i64]) -> String {

@@ -5,7 +5,7 @@
 //! becomes a failed record, so partial results are always kept.
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     sync::{Arc, atomic::Ordering},
     thread::JoinHandle,
     time::Instant,
@@ -24,6 +24,7 @@ use crate::{
         EngineError, binding,
         config::{ExecutionProviderKind, ProfileConfig},
         inputs::{self, PreparedInputs},
+        model_ref::ModelRef,
         runtime::{self, Runtime},
         session::{ModelSource, build_session},
     },
@@ -90,10 +91,10 @@ pub struct RunHandle {
 }
 
 impl RunHandle {
-    /// Starts a run of `model_path` with `config` on a new thread and returns
-    /// at once. Every failure, including a missing ONNX Runtime, ends up in the
+    /// Starts a run of `model` with `config` on a new thread and returns at
+    /// once. Every failure, including a missing ONNX Runtime, ends up in the
     /// returned [`RunRecord`].
-    pub fn start(model_path: PathBuf, config: ProfileConfig) -> Result<Self, EngineError> {
+    pub fn start(model: ModelRef, config: ProfileConfig) -> Result<Self, EngineError> {
         let shared = Arc::new(RunShared::new(u64::MAX));
         let control = Arc::new(Control::default());
         let thread_shared = Arc::clone(&shared);
@@ -103,7 +104,7 @@ impl RunHandle {
             .name("wb-run".to_owned())
             .spawn(crate::field::carried(move || {
                 let record = RunRecord::new(thread_config);
-                let record = controller(&model_path, record, &thread_shared, &thread_control);
+                let record = controller(&model, record, &thread_shared, &thread_control);
                 thread_shared.set_phase(RunPhase::Finished);
                 record
             }))
@@ -192,12 +193,12 @@ enum Ending {
 /// The body of the `wb-run` thread: runs the phases, then sets the status.
 /// This is the one place where an error becomes a failed record.
 fn controller(
-    model_path: &Path,
+    model: &ModelRef,
     mut record: RunRecord,
     shared: &Arc<RunShared>,
     control: &Control,
 ) -> RunRecord {
-    match run_phases(model_path, &mut record, shared, control) {
+    match run_phases(model, &mut record, shared, control) {
         Ok(Ending::Finished) => {
             record.finished_at = crate::util::rfc3339_now();
             record.status = if control.user_stop.load(Ordering::Relaxed) {
@@ -227,7 +228,7 @@ fn controller(
 /// after the profiling pass has run, so the record keeps both what the load
 /// measured and the layer report.
 fn run_phases(
-    model_path: &Path,
+    model: &ModelRef,
     record: &mut RunRecord,
     shared: &Arc<RunShared>,
     control: &Control,
@@ -238,10 +239,13 @@ fn run_phases(
     if let Some(note) = record.config.queue_clients_beyond_cores(cores) {
         record.notes.push(note);
     }
-    if let Some(target) = record.config.remote.clone() {
-        return super::remote_phase::run(model_path, &target, record, shared, control)
-            .map(|()| Ending::Finished);
-    }
+    let model_path = match model {
+        ModelRef::File(path) => path.as_path(),
+        ModelRef::Served { target, file } => {
+            return super::remote_phase::run(file.as_deref(), target, record, shared, control)
+                .map(|()| Ending::Finished);
+        }
+    };
     shared.set_stage("loading the model");
     let (runtime, loaded, hints, layout) = load_model(model_path, record, shared)?;
     // Sessions load the bytes that were read and hashed, so a file replaced

@@ -2,10 +2,10 @@
 //! NVML sampler, its GPU readings added to the record's GPU series (marked
 //! with their source) and its failures turned into a warning.
 
-use crate::field::Field;
 use std::{sync::Arc, time::Instant};
 
 use super::record::RunRecord;
+use crate::field::Field;
 use crate::{
     metrics::RunShared,
     telemetry::{

@@ -34,7 +34,7 @@ use crate::{
 
 /// Runs a remote run: checks, inputs, first request, load.
 pub(super) fn run(
-    model_path: &Path,
+    model_file: Option<&Path>,
     target: &RemoteTarget,
     record: &mut RunRecord,
     shared: &Arc<RunShared>,
@@ -42,7 +42,7 @@ pub(super) fn run(
 ) -> Result<(), RunError> {
     // A local model, if given, is for inspection and shapes only.
     let mut hints = inputs::GraphHints::default();
-    if !model_path.as_os_str().is_empty() {
+    if let Some(model_path) = model_file {
         let (info, parse_micros, model, _bytes) = load_model_info(model_path)?;
         hints = inputs::GraphHints::analyse(&model, &record.config.dims);
         record.model = Some(info);

@@ -169,11 +169,13 @@ pub fn format_value(value: f64) -> String {
         3
     };
     let text = format!("{value:.decimals$}");
-    if text.contains('.') {
+    let text = if text.contains('.') {
         text.trim_end_matches('0').trim_end_matches('.').to_owned()
     } else {
         text
-    }
+    };
+    // -0.0, or a negative value that rounds to zero.
+    if text == "-0" { "0".to_owned() } else { text }
 }
 
 /// Formats a count with thousands separators: `1,234,567`.
@@ -228,6 +230,9 @@ mod tests {
         assert_eq!(format_value(0.125), "0.125");
         assert_eq!(format_value(15.000_000_01), "15");
         assert_eq!(format_value(f64::NAN), "-");
+        assert_eq!(format_value(-0.0), "0");
+        assert_eq!(format_value(-0.000_1), "0");
+        assert_eq!(format_value(-2.5), "-2.5");
     }
 
     #[test]

@@ -439,7 +439,8 @@ fn window_stats(
         mean_batch_size: (batches > 0).then(|| batch_rows as f64 / batches as f64),
         latency_histogram: (!accumulator.latency.is_empty())
             .then(|| accumulator.latency.encode().ok())
-            .flatten(),
+            .flatten()
+            .map(Into::into),
         ttft_p50_micros: quantile(generation.map(|g| &g.ttft), 0.50),
         ttft_p99_micros: quantile(generation.map(|g| &g.ttft), 0.99),
         itl_p50_micros: quantile(generation.map(|g| &g.itl), 0.50),

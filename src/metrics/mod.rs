@@ -163,9 +163,11 @@ pub struct WindowStats {
     pub mean_batch_size: Option<f64>,
     /// The window's end-to-end latency histogram, encoded as
     /// [`histogram::HISTOGRAM_ENCODING`] (a few hundred bytes), so windows of
-    /// several sessions merge exactly; `None` when empty or older.
+    /// several sessions merge exactly; `None` when empty or older. Shared,
+    /// not copied, when the run's history is copied for a snapshot: a
+    /// window is never changed once closed.
     #[serde(default)]
-    pub latency_histogram: Option<String>,
+    pub latency_histogram: Option<std::sync::Arc<str>>,
     /// Generative runs: time to first token and inter-token gaps (always
     /// written, so every row of `timeseries.csv` has the same columns).
     #[serde(default)]

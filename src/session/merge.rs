@@ -567,7 +567,8 @@ fn merge_windows(sources: &[Source<'_>], origin_micros: u64) -> (Vec<WindowStats
                 mean_batch_size: None,
                 latency_histogram: (sum.is_complete && !sum.histogram.is_empty())
                     .then(|| sum.histogram.encode().ok())
-                    .flatten(),
+                    .flatten()
+                    .map(Into::into),
                 ttft_p50_micros: None,
                 ttft_p99_micros: None,
                 itl_p50_micros: None,
@@ -793,7 +794,7 @@ mod tests {
             process_cpu_percent: None,
             rss_bytes: None,
             mean_batch_size: None,
-            latency_histogram: histogram.encode().ok(),
+            latency_histogram: histogram.encode().ok().map(Into::into),
         }
     }
 

@@ -250,7 +250,7 @@ mod tests {
             inferences: count,
             inferences_per_sec: rate,
             requests_per_sec: rate,
-            latency_histogram: histogram.encode().ok(),
+            latency_histogram: histogram.encode().ok().map(Into::into),
             ..WindowStats::default()
         }
     }

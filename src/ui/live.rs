@@ -241,7 +241,7 @@ fn generation_ui(ui: &mut Ui, windows: &[WindowStats], max_points: usize) {
                 theme::P95,
             ),
         ];
-        time_plot("ttft_itl", "latency (ms)")
+        time_plot("ttft_itl", "latency")
             .y_axis_formatter(plot_axes::millis)
             .show(&mut columns[1], |plot| {
                 for (name, points, color) in lines {

@@ -63,15 +63,21 @@ pub fn steps(input: GridInput, label_points: f64) -> [f64; 3] {
     [finer(between), between, labelled]
 }
 
-/// A plot with this module's grid on both axes.
+/// A plot with this module's grid on both axes, and plain non-negative
+/// numbers on its y axis unless the plot names another formatter.
 pub fn plot(id: &str) -> Plot<'static> {
     Plot::new(id.to_owned())
         .x_grid_spacer(uniform_grid_spacer(|input| steps(input, X_LABEL_POINTS)))
         .y_grid_spacer(uniform_grid_spacer(|input| steps(input, Y_LABEL_POINTS)))
+        .y_axis_formatter(number)
 }
 
-/// Seconds: `0 s`, `2.5 s`.
+/// Seconds since the measurement began: `0 s`, `2.5 s` (none before it:
+/// an empty plot's axis spans both sides of zero).
 pub fn seconds(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
+    if mark.value < 0.0 {
+        return String::new();
+    }
     format!("{} s", format_value(mark.value))
 }
 
@@ -95,8 +101,12 @@ pub fn millis(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String 
     format_micros(mark.value * 1000.0)
 }
 
-/// A plain number: `0.25`, `1500`.
+/// A plain count or share: `0.25`, `1500` (every plotted quantity is
+/// non-negative, so the empty plot's negative half is left bare).
 pub fn number(mark: GridMark, _range: &std::ops::RangeInclusive<f64>) -> String {
+    if mark.value < 0.0 {
+        return String::new();
+    }
     format_value(mark.value)
 }
 
@@ -168,6 +178,19 @@ mod tests {
         assert_eq!(
             drawn_labels((0.0, 10.0), 300.0, X_LABEL_POINTS, 60.0, seconds),
             ["0 s", "5 s", "10 s"]
+        );
+        // An empty plot spans both sides of zero: no negative times or
+        // counts, and no "-0".
+        let empty_time = drawn_labels((-0.5, 0.5), 400.0, X_LABEL_POINTS, 60.0, seconds);
+        assert!(
+            empty_time.iter().all(|label| !label.starts_with('-')),
+            "{empty_time:?}"
+        );
+        let empty_count = drawn_labels((-1.0, 1.0), 120.0, Y_LABEL_POINTS, 20.0, number);
+        assert!(empty_count.contains(&"0".to_owned()), "{empty_count:?}");
+        assert!(
+            empty_count.iter().all(|label| !label.starts_with('-')),
+            "{empty_count:?}"
         );
         let micros = drawn_labels((0.0, 0.003), 180.0, Y_LABEL_POINTS, 20.0, millis);
         assert!(

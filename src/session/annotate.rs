@@ -14,7 +14,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::SessionDocument;
+use super::document::SessionDocument;
 use crate::{
     engine::{OptLevel, runtime::sha256_hex},
     metrics::layers::{LayerReport, NodeOrigin, short_provider},

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{SessionDocument, SessionError, cost_report::LayerCsvRow};
+use super::{cost_report::LayerCsvRow, document::SessionDocument, error::SessionError};
 use crate::{engine::LoadMode, util::write_atomic};
 
 /// Writes the session document as pretty JSON.

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::SessionError;
+use super::error::SessionError;
 
 /// The `kind` of a JSON document, when it is JSON with one.
 pub fn document_kind(text: &str) -> Option<String> {

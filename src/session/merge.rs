@@ -16,9 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-use super::SessionDocument;
+use super::document::{MergedSource, SessionDocument};
 use crate::{
     engine::{EncodedHistogram, LoadMode, RunRecord, RunStatus},
     metrics::{
@@ -32,28 +30,6 @@ use crate::{
 /// below which the merge warns that throughputs add up machines that did not
 /// all run at once.
 pub const MIN_OVERLAP_FRACTION: f64 = 0.9;
-
-/// One source session of a merged session: its machine and its summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MergedSource {
-    /// The session file's name as given (no folder).
-    pub file_name: String,
-    /// The load machine's host name.
-    pub host_name: String,
-    /// When its run started (RFC 3339).
-    pub started_at: String,
-    /// Start of its measurement after the merged one's, in seconds.
-    pub offset_secs: f64,
-    /// How its run ended.
-    pub status: RunStatus,
-    /// Its worker threads (closed-loop clients, open-loop servers).
-    pub concurrency: u32,
-    /// Its open-loop rate, requests per second; `None` in closed loop.
-    #[serde(default)]
-    pub rate_per_sec: Option<f64>,
-    /// Its own summary.
-    pub summary: Option<RunSummary>,
-}
 
 /// Why sessions cannot be merged.
 #[derive(Debug, thiserror::Error)]

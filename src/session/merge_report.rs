@@ -1,7 +1,7 @@
 //! The text of a merged session in the report: one line per source
 //! machine, and where GPU readings came from.
 
-use super::merge::MergedSource;
+use super::document::MergedSource;
 
 /// The per-machine lines of a merged session's report (nothing for a
 /// session of one run).

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::SessionDocument;
+use super::document::SessionDocument;
 use crate::{
     engine::{LayerProfiling, LoadMode, RunStatus},
     metrics::LatencySummary,

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{SessionDocument, SessionError, ToolInfo};
+use super::{
+    document::{SessionDocument, ToolInfo, read_document},
+    error::SessionError,
+};
 use crate::{
     engine::ProfileConfig,
     metrics::RunSummary,
@@ -185,7 +188,7 @@ impl SweepDocument {
 
     /// Reads a sweep file of any supported version.
     pub fn load(path: &Path) -> Result<Self, SessionError> {
-        Self::from_json(&super::read_document(path)?, path)
+        Self::from_json(&read_document(path)?, path)
     }
 
     /// Parses sweep JSON; `path` is only used in messages.

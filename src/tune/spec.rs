@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::TuneError;
+use crate::field::Field;
 use crate::{
     engine::{Arrival, BatchingConfig, LoadMode, ProfileConfig},
     transform::Precision,
@@ -452,6 +452,56 @@ impl SweepSpec {
             .validate()
             .map_err(|err| TuneError::BaseConfig(err.to_string()))
     }
+}
+
+/// Why a sweep could not be set up or a value not parsed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TuneError {
+    #[error(
+        "unknown {vary} key '{0}': use concurrency, rate, batch, instances, intra-threads, max-batch, batch-delay or precision", vary = Field::Vary)]
+    UnknownKey(String),
+    #[error("expected KEY=v1,v2,... in {vary}, got '{0}'", vary = Field::Vary)]
+    NotKeyValues(String),
+    #[error("{} {key}: '{value}' is not a valid value ({reason})", Field::Vary)]
+    BadValue {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("{vary} {0} is given twice", vary = Field::Vary)]
+    DuplicateKey(String),
+    #[error(
+        "expected an SLO like p99=20ms or throughput>=500, got '{0}' (percentiles: p50, p90, p95, p99, p99.9)"
+    )]
+    BadSlo(String),
+    #[error("give at least one {} (for example p99=20ms)", Field::Slo)]
+    NoSlo,
+    #[error(
+        "{} {search} varies {key} itself: do not also give {key} in {}",
+        Field::Search,
+        Field::Vary
+    )]
+    SearchVaried { search: SearchMode, key: VaryKey },
+    #[error(
+        "{} scale scales the entries of a mix: give a mix file ({})",
+        Field::Search,
+        Field::Mix
+    )]
+    ScaleNeedsMix,
+    #[error(
+        "nothing to sweep: give {} KEY=v1,v2,... or {} rate|concurrency",
+        Field::Vary,
+        Field::Search
+    )]
+    NothingToSweep,
+    #[error("the grid has {0} points; at most {max} are allowed", max = MAX_GRID_POINTS)]
+    TooManyPoints(usize),
+    #[error("{stability} must be a percentage above 0, got {0}", stability = Field::Stability)]
+    BadStability(f64),
+    #[error("the base configuration is invalid: {0}")]
+    BaseConfig(String),
+    #[error("cannot start the sweep thread: {0}")]
+    Thread(String),
 }
 
 #[cfg(test)]

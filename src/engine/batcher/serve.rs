@@ -36,7 +36,7 @@ use ort::{
     value::DynValue,
 };
 
-use super::{BatchFormer, BatchPolicy, MAX_PENDING_REQUESTS, Pending, shape_key};
+use super::former::{BatchFormer, BatchPolicy, MAX_PENDING_REQUESTS, Pending, shape_key};
 use crate::{
     engine::{
         error::clean_ort_message,

@@ -14,7 +14,8 @@ use std::{
 use ort::session::{Session, SessionInputValue};
 
 use super::{
-    Control, RunError, generation_phase,
+    control::{Control, RunError},
+    generation_phase,
     load_phase::{self, LoadPlan},
     profile_pass,
     record::{RunRecord, RunStatus, StopReason, describe_runtime, load_model_info, micros_since},

@@ -13,7 +13,7 @@ use std::{
 use ort::session::{RunOptions, Session};
 
 use super::{
-    Control, RunError,
+    control::{Control, RunError},
     load_phase::LoadPlan,
     pass_outputs,
     record::{RunRecord, micros_since},

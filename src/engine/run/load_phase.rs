@@ -20,7 +20,8 @@ use ort::{
 };
 
 use super::{
-    Control, RunError, metrics_url,
+    control::{Control, RunError},
+    metrics_url,
     record::{LoadFigures, RunRecord, StopReason},
     verdict::{self, EarlyEnd, EndWatch},
 };

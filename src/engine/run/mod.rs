@@ -1,6 +1,7 @@
 //! The run controller: everything a profiling run does, on its own thread,
 //! producing a [`RunRecord`] even when it fails part-way.
 //!
+//! - `control`: how a stop reaches a run in flight, and why a run failed.
 //! - `record`: the record types and how measurements become parts of them.
 //! - `controller`: [`RunHandle`], [`RunStopper`] and the `wb-run` thread,
 //!   written as phase functions that return `Result`.
@@ -13,6 +14,7 @@
 //! - `pass_outputs`: what ONNX Runtime writes beside the profile (the optimized
 //!   model, tying nodes to the model file; per-node memory).
 
+mod control;
 mod controller;
 mod generation_phase;
 mod gpu_time;
@@ -29,40 +31,3 @@ pub use record::{
     BatchingReport, EncodedHistogram, ModelInfo, RunRecord, RunStatus, StartupTimings, StopReason,
     TraceData,
 };
-
-use std::sync::{Arc, Mutex, atomic::AtomicBool};
-
-use ort::session::RunOptions;
-
-use super::{EngineError, binding::BindingError};
-
-/// Shared between the handle and the controller thread (and the phases it
-/// runs): how a stop reaches a run in flight.
-#[derive(Default)]
-struct Control {
-    /// Set by [`RunStopper::stop`].
-    user_stop: AtomicBool,
-    /// The run options of the load, so a stop can abort in-flight runs.
-    terminator: Mutex<Option<Arc<RunOptions>>>,
-}
-
-/// Why a run failed. Whatever was measured before is kept in the record.
-#[derive(Debug, thiserror::Error)]
-enum RunError {
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    #[error("ONNX Runtime could not create a session for this model: no session was created")]
-    NoSession,
-    #[error("ONNX Runtime could not create a session for this model: I/O binding failed: {0}")]
-    Binding(#[source] BindingError),
-    #[error("cannot create run options: {0}")]
-    RunOptions(#[source] ort::Error),
-    #[error("could not start every worker thread: {0}")]
-    WorkerSpawn(#[source] std::io::Error),
-    #[error("a load worker panicked: {}", .0.join("; "))]
-    WorkerPanicked(Vec<String>),
-    #[error("the metrics aggregator failed; no metrics were kept")]
-    AggregatorFailed,
-    #[error(transparent)]
-    Remote(#[from] crate::engine::remote::RemoteError),
-}

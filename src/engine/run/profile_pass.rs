@@ -14,7 +14,7 @@ use std::{
 use ort::session::SessionInputValue;
 
 use super::{
-    Control,
+    control::Control,
     gpu_time::{self, GpuTimeError},
     pass_outputs,
     record::RunRecord,

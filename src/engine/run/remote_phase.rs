@@ -15,7 +15,7 @@ use std::{
 };
 
 use super::{
-    Control, RunError,
+    control::{Control, RunError},
     load_phase::{self, LoadPlan},
     record::{RunRecord, StopReason, describe_runtime, load_model_info, micros_since},
 };

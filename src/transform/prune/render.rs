@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::PruneReport;
+use super::report::PruneReport;
 use crate::model::format_flops;
 use crate::util::format_count;
 

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use super::{PruneReport, PrunedLayer, flops_by_node};
+use super::report::{PruneReport, PrunedLayer, flops_by_node};
 use crate::model::onnx::ModelProto;
 use crate::transform::graph::{self, is_default_domain, node_label};
 use crate::transform::weights::{self, ConstInfo};

@@ -20,7 +20,7 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{PruneGroup, PruneReport, PrunedLayer, flops_by_node};
+use super::report::{PruneGroup, PruneReport, PrunedLayer, flops_by_node};
 use crate::model::Model;
 use crate::model::node::node_id;
 use crate::model::onnx::{GraphProto, ModelProto};

@@ -116,3 +116,56 @@ pub fn stability_with_drift(
         IntervalStability::NotEnoughData { reason } => Stability::NotEnoughData { reason },
     }
 }
+
+/// Judges the full windows of a run (see [`stability_of`]),
+/// decoding each window's latency histogram; p99 is the percentile judged.
+pub fn stability(windows: &[WindowStats]) -> Stability {
+    let histograms = window_histograms(windows);
+    let refs: Vec<Option<&CompactHistogram>> = histograms.iter().map(Option::as_ref).collect();
+    // Older sessions keep no window histograms: throughput alone is judged.
+    let quantile = histograms.iter().any(Option::is_some).then_some(0.99);
+    stability_of(windows, &refs, quantile)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(rate: f64, duration_secs: f64) -> WindowStats {
+        WindowStats {
+            start_secs: 0.0,
+            duration_secs,
+            requests: rate as u64,
+            inferences: rate as u64,
+            inferences_per_sec: rate,
+            requests_per_sec: rate,
+            ..WindowStats::default()
+        }
+    }
+
+    #[test]
+    fn stability_needs_three_full_windows() {
+        let windows = [window(100.0, 1.0), window(100.0, 1.0), window(100.0, 0.4)];
+        assert!(matches!(
+            stability(&windows),
+            Stability::NotEnoughData { .. }
+        ));
+    }
+
+    #[test]
+    fn stability_flags_a_throughput_jump() {
+        let stable = [
+            window(1000.0, 1.0),
+            window(1040.0, 1.0),
+            window(1000.0, 1.0),
+        ];
+        let Stability::Stable { spread } = stability(&stable) else {
+            panic!("expected stable")
+        };
+        assert!((spread - 40.0 / (3040.0 / 3.0)).abs() < 1e-9);
+        let unstable = [window(1000.0, 1.0), window(600.0, 1.0), window(1000.0, 1.0)];
+        let verdict = stability(&unstable);
+        assert!(matches!(verdict, Stability::Unstable { .. }), "{verdict}");
+        assert!(verdict.to_string().contains("600"), "{verdict}");
+    }
+}

@@ -9,41 +9,10 @@
 //! run values) and a prediction interval for one more run, the range a
 //! fresh run of the same configuration should fall in.
 
-use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF as _, StudentsT};
 
-use super::{RunSummary, slo::Percentile};
-
-/// One figure over the runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RepeatedFigure {
-    /// `inferences_per_sec`, `p50_micros`, ... as in the summary.
-    pub name: String,
-    /// Each run's value, in order.
-    pub values: Vec<f64>,
-    pub mean: f64,
-    /// Sample standard deviation over the runs.
-    pub sd: f64,
-    /// Interval of the mean at the stated confidence.
-    pub mean_ci: [f64; 2],
-    /// Where one more run's value should fall, at the stated confidence.
-    pub next_run: [f64; 2],
-}
-
-/// The figures of repeated runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AcrossRuns {
-    pub runs: u32,
-    pub confidence: f64,
-    pub figures: Vec<RepeatedFigure>,
-}
-
-impl AcrossRuns {
-    /// The figure called `name`.
-    pub fn figure(&self, name: &str) -> Option<&RepeatedFigure> {
-        self.figures.iter().find(|figure| figure.name == name)
-    }
-}
+pub use super::summary::{AcrossRuns, RepeatedFigure};
+use super::{slo::Percentile, summary::RunSummary};
 
 /// Mean, intervals of the mean and of one more value, from `values`
 /// (at least two).

@@ -45,8 +45,8 @@ struct ServerCsvRow {
 
 fn server_rows(stats: &crate::engine::remote::ServerStatsReport) -> Vec<ServerCsvRow> {
     let source = match stats.source {
-        Some(crate::engine::remote::stats::StatsSource::StatisticsApi) => "statistics_api",
-        Some(crate::engine::remote::stats::StatsSource::Metrics) => "metrics",
+        Some(crate::engine::remote::StatsSource::StatisticsApi) => "statistics_api",
+        Some(crate::engine::remote::StatsSource::Metrics) => "metrics",
         None => "",
     };
     stats

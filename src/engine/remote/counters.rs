@@ -227,3 +227,113 @@ impl ServerWindow {
             + self.compute_output_micros
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_triton_json_and_makes_windows() {
+        let body = br#"{"model_stats":[{"name":"m","version":"1","inference_stats":{
+            "success":{"count":10,"ns":5000000},"queue":{"count":10,"ns":1000000},
+            "compute_input":{"count":10,"ns":200000},"compute_infer":{"count":10,"ns":3000000},
+            "compute_output":{"count":10,"ns":100000}}}]}"#;
+        let later = StatsTotals::from_json(body).expect("stats");
+        assert_eq!(later.success_count, 10);
+        let window = StatsTotals::default().window_to(&later, 3);
+        assert_eq!(window.index, 3);
+        assert_eq!(window.requests, 10);
+        assert!((window.queue_micros - 100.0).abs() < 1e-9);
+        assert!((window.compute_infer_micros - 300.0).abs() < 1e-9);
+        assert!((window.server_micros() - 430.0).abs() < 1e-9);
+        let quiet = later.window_to(&later, 4);
+        assert_eq!(quiet.requests, 0);
+        assert_eq!(quiet.queue_micros, 0.0);
+        assert!(StatsTotals::from_json(b"{}").is_err());
+    }
+
+    /// Lines of a real Triton 2.51 `/metrics` (PyTriton, CPU only), with a
+    /// second version and another model added.
+    const TRITON_METRICS: &str = r#"# HELP nv_inference_request_success Number of successful inference requests, all batch sizes
+# TYPE nv_inference_request_success counter
+nv_inference_request_success{model="dyn",version="1"} 4683
+nv_inference_request_success{model="dyn",version="2"} 17
+nv_inference_request_success{model="other",version="1"} 99
+# TYPE nv_inference_request_failure counter
+nv_inference_request_failure{model="dyn",reason="OTHER",version="1"} 0
+# TYPE nv_inference_count counter
+nv_inference_count{model="dyn",version="1"} 4683
+# TYPE nv_inference_exec_count counter
+nv_inference_exec_count{model="dyn",version="1"} 1401
+# TYPE nv_inference_queue_duration_us counter
+nv_inference_queue_duration_us{model="dyn",version="1"} 11542065
+# TYPE nv_inference_compute_input_duration_us counter
+nv_inference_compute_input_duration_us{model="dyn",version="1"} 162043
+# TYPE nv_inference_compute_infer_duration_us counter
+nv_inference_compute_infer_duration_us{model="dyn",version="1"} 17389945
+# TYPE nv_inference_compute_output_duration_us counter
+nv_inference_compute_output_duration_us{model="dyn",version="1"} 1283763
+# TYPE nv_inference_pending_request_count gauge
+nv_inference_pending_request_count{model="dyn",version="1"} 0
+# HELP nv_cpu_utilization CPU utilization rate [0.0 - 1.0]
+# TYPE nv_cpu_utilization gauge
+nv_cpu_utilization 0.25
+"#;
+
+    #[test]
+    fn reads_a_models_counters_from_triton_metrics() {
+        let totals = StatsTotals::from_metrics(TRITON_METRICS, "dyn", Some("1")).expect("reads");
+        assert_eq!(totals.success_count, 4683);
+        assert_eq!(totals.queue_nanos, 11_542_065_000);
+        assert_eq!(totals.compute_infer_nanos, 17_389_945_000);
+        assert_eq!(totals.inference_count, 4683);
+        assert_eq!(totals.execution_count, 1401);
+        // Without a version, the versions are summed; other models never.
+        let all = StatsTotals::from_metrics(TRITON_METRICS, "dyn", None).expect("reads");
+        assert_eq!(all.success_count, 4700);
+        let window = StatsTotals::default().window_to(&totals, 0);
+        let batch = window.executed_batch().expect("batch");
+        assert!((batch - 4683.0 / 1401.0).abs() < 1e-9, "{batch}");
+        assert!((window.queue_micros - 11_542_065.0 / 4683.0).abs() < 1e-6);
+        let err = StatsTotals::from_metrics(TRITON_METRICS, "absent", None).expect_err("none");
+        assert!(err.contains("absent"), "{err}");
+        assert!(StatsTotals::from_metrics("nv_cpu_utilization 0.2\n", "dyn", None).is_err());
+    }
+
+    #[test]
+    fn a_counter_that_goes_down_counts_from_zero() {
+        let before = StatsTotals {
+            success_count: 1000,
+            queue_nanos: 5_000_000,
+            ..StatsTotals::default()
+        };
+        let after = StatsTotals {
+            success_count: 10,
+            queue_nanos: 20_000,
+            inference_count: 10,
+            execution_count: 5,
+            ..StatsTotals::default()
+        };
+        let window = before.window_to(&after, 7);
+        assert!(window.counter_reset);
+        assert_eq!(window.requests, 10);
+        assert!((window.queue_micros - 2.0).abs() < 1e-9);
+        assert_eq!(window.executed_batch(), Some(2.0));
+        assert!(!StatsTotals::default().window_to(&before, 0).counter_reset);
+    }
+
+    #[test]
+    fn sums_proto_versions() {
+        let entry = |count, ns| proto::ModelStatistics {
+            inference_stats: Some(proto::InferStatistics {
+                success: Some(proto::StatisticDuration { count, ns }),
+                queue: Some(proto::StatisticDuration { count, ns }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let totals = StatsTotals::from_proto(&[entry(2, 10), entry(3, 20)]);
+        assert_eq!(totals.success_count, 5);
+        assert_eq!(totals.queue_nanos, 30);
+    }
+}

@@ -9,10 +9,12 @@ use std::{
 };
 
 use super::{
-    ENV_CACHE_DIR, ENV_DYLIB_PATH, Flavour, LIB_FILE_NAME, LibrarySource, ORT_VERSION,
-    RuntimeError, cache_dir_for,
+    error::RuntimeError,
+    library::{
+        ENV_CACHE_DIR, ENV_DYLIB_PATH, Flavour, LIB_FILE_NAME, LibrarySource, ORT_VERSION,
+        cache_dir_for, python,
+    },
     provision::{provision, provision_gpu},
-    python,
 };
 
 /// Why an installed `onnxruntime` Python package cannot be used.

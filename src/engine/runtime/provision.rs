@@ -17,104 +17,16 @@ use std::{
 use sha2::{Digest as _, Sha256};
 
 use super::{
-    CUDA_PROVIDER_FILE_NAME, ENV_CACHE_DIR, Flavour, LIB_FILE_NAME, ORT_VERSION, RuntimeError,
-    cache_dir_for, python,
+    error::{ProvisionError, RuntimeError},
+    library::{
+        CUDA_PROVIDER_FILE_NAME, Flavour, LIB_FILE_NAME, ORT_VERSION, cache_dir_for, python,
+    },
     wheels::{
         CPU_WHEELS, CUDA_PLATFORM_TAGS_AARCH64, CUDA_PLATFORM_TAGS_X86_64, CUDA_WHEELS, GPU_WHEELS,
         PinnedCudaWheel, PinnedWheel,
     },
 };
 use crate::engine::cuda_libs::{CudaLibraries, LIBRARIES, search_dirs};
-
-/// Why a provisioning step failed. [`RuntimeError::Provision`] wraps it.
-#[derive(Debug, thiserror::Error)]
-pub enum ProvisionError {
-    #[error("no cache folder could be determined; set {ENV_CACHE_DIR}")]
-    NoCacheDir,
-    #[error("cannot create {}: {source}", path.display())]
-    Create {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot lock {}: {source}", path.display())]
-    Lock {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot create a temporary folder: {source}")]
-    TempDir {
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot list {}: {source}", path.display())]
-    List {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot write in {}: {source}", dir.display())]
-    WriteIn {
-        dir: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot write {}: {source}", path.display())]
-    Persist {
-        path: PathBuf,
-        #[source]
-        source: tempfile::PersistError,
-    },
-    #[error("could not run `{python} -m pip`: {source}")]
-    RunPip {
-        python: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// pip exited with an error; `last_line` is the last line it printed.
-    #[error("pip download failed: {last_line}")]
-    PipFailed { last_line: String },
-    #[error("pip did not save a {prefix}*.whl")]
-    WheelNotSaved { prefix: String },
-    #[error("sha256 mismatch for {}: expected {expected}, got {actual}", path.display())]
-    Sha256Mismatch {
-        path: PathBuf,
-        expected: String,
-        actual: String,
-    },
-    #[error("the wheel is not a valid zip: {source}")]
-    InvalidZip {
-        #[source]
-        source: zip::result::ZipError,
-    },
-    #[error("cannot read the wheel: {source}")]
-    ReadWheel {
-        #[source]
-        source: zip::result::ZipError,
-    },
-    #[error("cannot extract {name}: {source}")]
-    Extract {
-        name: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The wheel was fetched and checked but held no main library.
-    #[error("{LIB_FILE_NAME} was not in {wheel}")]
-    LibraryNotInWheel { wheel: &'static str },
-}
 
 /// The pinned wheel of a flavour for this machine.
 fn pinned_wheel(flavour: Flavour) -> Result<&'static PinnedWheel, RuntimeError> {

@@ -12,8 +12,9 @@ use std::{
 };
 
 use super::{
-    CliError, EXIT_REQUESTS_FAILED, InspectArgs, ProfileArgs, ReportArgs, TransformArgs,
-    export_line,
+    InspectArgs, ProfileArgs, ReportArgs, TransformArgs,
+    error::{CliError, EXIT_REQUESTS_FAILED},
+    output::export_line,
 };
 use crate::{
     engine::{ProfileConfig, RunHandle, RunStatus, verify::apply_checked},

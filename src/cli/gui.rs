@@ -20,7 +20,7 @@ pub(super) fn gui(args: GuiArgs) -> anyhow::Result<u8> {
         batch: args.shape.batch,
         dims: args.shape.dims,
         shapes: args.shape.shapes,
-        command_line: Some(super::command_line_for_window()),
+        command_line: Some(command_line_for_window()),
     })?;
     Ok(0)
 }
@@ -29,5 +29,23 @@ pub(super) fn gui(args: GuiArgs) -> anyhow::Result<u8> {
 /// build one that has it.
 #[cfg(not(feature = "gui"))]
 pub(super) fn gui(_args: GuiArgs) -> anyhow::Result<u8> {
-    Err(super::CliError::NoGui.into())
+    Err(super::error::CliError::NoGui.into())
+}
+
+/// What the window borrows from the command line (it cannot import it):
+/// mix files read and written as `--mix` reads them, and the `profile`
+/// command that reproduces a config.
+#[cfg(feature = "gui")]
+pub fn command_line_for_window() -> crate::ui::CommandLine {
+    crate::ui::CommandLine {
+        read_mix: read_mix_for_window,
+        write_mix: super::mix_toml::to_mix_toml,
+        reproduce: super::reproduce::profile_command,
+    }
+}
+
+/// Reads a mix file: the same parser as `--mix`, its error as text.
+#[cfg(feature = "gui")]
+fn read_mix_for_window(path: &std::path::Path) -> Result<crate::mix::MixSpec, String> {
+    super::mix::read_mix_file(path).map_err(|err| err.to_string())
 }

@@ -16,9 +16,10 @@ use std::{
 use clap::{CommandFactory as _, Parser as _};
 
 use super::{
-    Cli, Command, EXIT_NO_PASSING_POINT, SweepArgs,
+    Cli, Command, SweepArgs,
     args::{Baseline, ProfileArgs},
-    export_line,
+    error::EXIT_NO_PASSING_POINT,
+    output::export_line,
 };
 use crate::{
     engine::LayerProfiling,

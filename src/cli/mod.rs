@@ -32,60 +32,28 @@ macro_rules! out {
 mod args;
 mod commands;
 mod doctor;
+mod error;
 mod gui;
 mod inspect;
 mod merge;
 mod mix;
 pub mod mix_toml;
+mod output;
 mod remote;
 pub mod reproduce;
 mod setup;
 mod sweep;
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use args::{
     ArgError, Cli, Command, GuiArgs, InspectArgs, ProfileArgs, ReportArgs, SetupArgs, SweepArgs,
     TransformArgs, TransformFlags,
 };
-
-use crate::engine::runtime::RuntimeError;
-
-/// Exit status of a finished run with failed requests.
-pub const EXIT_REQUESTS_FAILED: u8 = 3;
-/// Exit status of a sweep in which no stable point passed the SLO.
-pub const EXIT_NO_PASSING_POINT: u8 = 4;
-
-/// Why a command failed before or apart from its run.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error("ONNX Runtime could not be set up: {0}")]
-    Setup(#[source] RuntimeError),
-    #[error("the GPU build of ONNX Runtime could not be set up: {0}")]
-    SetupGpu(#[source] RuntimeError),
-    #[error("nothing to do: give --precision fp16|int8 and/or --prune SPARSITY")]
-    NothingToDo,
-    #[error("--compare takes two mixes or two sessions; got a {a} and a {b}")]
-    CompareKinds { a: String, b: String },
-    #[error(
-        "cannot write {}: the folder {} does not exist",
-        path.display(),
-        dir.display()
-    )]
-    MissingFolder { path: PathBuf, dir: PathBuf },
-    #[error("cannot write {}: it is a folder", path.display())]
-    IsAFolder { path: PathBuf },
-    /// `gui`, or no command, in a binary built without the `gui` feature.
-    #[error(
-        "this onnx-workbench was built without the GUI (the `gui` cargo feature is off); \
-         build it with the default features (`cargo build --release`, without \
-         `--no-default-features`) to get the desktop workbench, or use the headless \
-         commands (see --help)"
-    )]
-    NoGui,
-}
+pub use error::{CliError, EXIT_NO_PASSING_POINT, EXIT_REQUESTS_FAILED};
+#[cfg(feature = "gui")]
+pub use gui::command_line_for_window;
 
 /// Runs a parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -117,39 +85,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Report(args)) => commands::report(&args),
         Some(Command::Transform(args)) => commands::transform(&args),
         Some(Command::Sweep(args)) => sweep::sweep(&args),
-    }
-}
-
-/// What the window borrows from the command line (it cannot import it):
-/// mix files read and written as `--mix` reads them, and the `profile`
-/// command that reproduces a config.
-#[cfg(feature = "gui")]
-pub fn command_line_for_window() -> crate::ui::CommandLine {
-    crate::ui::CommandLine {
-        read_mix: read_mix_for_window,
-        write_mix: mix_toml::to_mix_toml,
-        reproduce: reproduce::profile_command,
-    }
-}
-
-/// Reads a mix file: the same parser as `--mix`, its error as text.
-#[cfg(feature = "gui")]
-fn read_mix_for_window(path: &std::path::Path) -> Result<crate::mix::MixSpec, String> {
-    mix::read_mix_file(path).map_err(|err| err.to_string())
-}
-
-/// Prints what an export wrote, or why it could not (with its causes);
-/// returns true when it failed.
-pub(super) fn export_line<E: std::fmt::Display>(outcome: Result<String, E>) -> bool {
-    match outcome {
-        Ok(message) => {
-            eprintln!("{message}");
-            false
-        }
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            true
-        }
     }
 }
 
@@ -197,6 +132,7 @@ pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::runtime::RuntimeError;
 
     #[test]
     fn a_cause_already_in_the_message_is_not_repeated() {

@@ -1,7 +1,7 @@
 //! `setup`: provisions the pinned ONNX Runtime now, or with `--gpu` the GPU
 //! build and the CUDA libraries it needs.
 
-use super::{CliError, SetupArgs, doctor::print_cuda_libraries};
+use super::{SetupArgs, doctor::print_cuda_libraries, error::CliError};
 use crate::engine::runtime;
 
 /// `setup`: exits 1 when CUDA libraries are still missing after `--gpu`.

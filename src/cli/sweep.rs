@@ -7,7 +7,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{EXIT_NO_PASSING_POINT, SweepArgs, commands::check_output_paths, export_line};
+use super::{
+    SweepArgs, commands::check_output_paths, error::EXIT_NO_PASSING_POINT, output::export_line,
+};
 use crate::{
     session::{SweepDocument, render_sweep_report},
     tune::{Slo, SweepHandle, SweepProgress, SweepSpec, TuneError, VaryDimension},

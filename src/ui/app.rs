@@ -49,6 +49,9 @@ const RUN_REPAINT_INTERVAL: Duration = crate::metrics::DEFAULT_PUBLISH_INTERVAL;
 /// How often the UI repaints while background work is in progress.
 const TASK_REPAINT_INTERVAL: Duration = Duration::from_millis(50);
 
+/// Application id used for persisted settings.
+pub const APP_ID: &str = "onnx-workbench";
+
 /// What the window borrows from the command line, which `ui` cannot
 /// import: the mix file format (its keys are the CLI's flags) and the
 /// `profile` command that runs a config again.
@@ -155,7 +158,7 @@ impl WorkbenchApp {
                 .and_then(|storage| storage.get_string(eframe::APP_KEY))
                 .is_some()
                 || cc.storage.is_some()
-                    && eframe::storage_dir(super::APP_ID)
+                    && eframe::storage_dir(APP_ID)
                         .and_then(|dir| std::fs::metadata(dir.join("app.ron")).ok())
                         .is_some_and(|file| file.len() > 0));
         let mut settings = stored.unwrap_or_default();

@@ -44,7 +44,7 @@ mod tune;
 
 pub use crate::samples::{SAMPLE_MODELS, sample_model_path};
 pub use action::{PickPurpose, Tab};
-pub use app::{CommandLine, GuiOptions, WorkbenchApp};
+pub use app::{APP_ID, CommandLine, GuiOptions, WorkbenchApp};
 pub use compare::{SessionComparison, compare_sessions, compare_ui};
 pub use mix::{MixRow, MixTab};
 pub use runtime_status::RuntimeStatus;
@@ -52,9 +52,6 @@ pub use selection::Selection;
 pub use sensitivity::SensitivityChart;
 pub use settings::Settings;
 pub use tune::{PointRow, PointTable, TuneTab};
-
-/// Application id used for persisted settings.
-pub const APP_ID: &str = "onnx-workbench";
 
 /// Opens the window; returns when it is closed.
 pub fn run(options: GuiOptions) -> anyhow::Result<()> {

@@ -795,6 +795,19 @@ fn the_gui_command_takes_dims() {
     assert!(!dims.contains_key("other_model_dim"), "{dims:?}");
 }
 
+/// The workbench started on the model at `path` (in the repository), once
+/// the model is open.
+fn harness_on(path: &str) -> Harness<'static, WorkbenchApp> {
+    let options = GuiOptions {
+        model: Some(crate::repo_path(path)),
+        ..GuiOptions::default()
+    };
+    let mut harness = harness_with(1000.0, options);
+    step_until(&mut harness, "the model", |app| app.model.is_some());
+    harness.step();
+    harness
+}
+
 /// A run that fails names the window's fields in its message, as the Live
 /// tab shows it: the labels of the Config panel, not the command line's
 /// flags (the message is written on the run's own thread).
@@ -806,13 +819,7 @@ fn a_failed_run_names_the_window_fields_not_flags() {
     ndarray::ArrayD::<f32>::zeros(vec![1, 3, 16, 16])
         .write_npy(std::fs::File::create(&file).expect("create"))
         .expect("write npy");
-    let options = GuiOptions {
-        model: Some(crate::repo_path("tests/data/models/dynamic_image.onnx")),
-        ..GuiOptions::default()
-    };
-    let mut harness = harness_with(1000.0, options);
-    step_until(&mut harness, "the model", |app| app.model.is_some());
-    harness.step();
+    let mut harness = harness_on("tests/data/models/dynamic_image.onnx");
     // A file of height 16, and the height field at 32.
     harness.state_mut().settings.config.input_files = vec![onnx_workbench::engine::InputFile {
         name: "x".to_owned(),
@@ -848,13 +855,7 @@ fn a_failed_run_names_the_window_fields_not_flags() {
 #[test]
 fn open_image_dims_take_a_chosen_size_and_say_so() {
     use egui_kittest::kittest::NodeT as _;
-    let options = GuiOptions {
-        model: Some(crate::repo_path("tests/data/models/dynamic_image.onnx")),
-        ..GuiOptions::default()
-    };
-    let mut harness = harness_with(1000.0, options);
-    step_until(&mut harness, "the model", |app| app.model.is_some());
-    harness.step();
+    let mut harness = harness_on("tests/data/models/dynamic_image.onnx");
     let field_value = |harness: &Harness<'static, WorkbenchApp>, label: &str| {
         spin_button(harness, label).and_then(|node| node.accesskit_node().numeric_value())
     };

@@ -2,10 +2,11 @@
 //! small float tensors where scales or sizes go through float arithmetic
 //! (`Shape -> Cast -> Mul -> Cast` before a Resize).
 
-use super::onnx::NodeProto;
-use super::{
-    MAX_CONST_ELEMENTS, State, attr, attr_int, checked_product, element_count, shape_op, slice_len,
-};
+use super::rules::{checked_product, shape_op, slice_len};
+use super::state::{MAX_CONST_ELEMENTS, State};
+use crate::model::node::{attr, attr_int};
+use crate::model::onnx::NodeProto;
+use crate::model::types::element_count;
 
 /// Folds small integer tensors through shape arithmetic so that a later
 /// Reshape / Unsqueeze / Slice sees its constant inputs.

@@ -4,48 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use super::onnx::{NodeProto, TensorProto};
-use super::{NodeShapes, State, attr, attr_int, attr_ints, attr_string, broadcast, normalize_axis};
-use crate::model::tensor::{inline_bytes, is_external};
-use crate::model::types::ElemType;
+use super::rules::{broadcast, normalize_axis};
+use super::state::{NodeShapes, State};
+use crate::model::node::{attr, attr_int, attr_ints, attr_string};
+use crate::model::onnx::NodeProto;
 
 /// Largest dim a float computation (scales, ranges) may give; above it the
 /// value is taken as nonsense rather than a shape.
 const MAX_FLOAT_DIM: f64 = 1e15;
-
-/// Values of an inline float, double or float16 tensor, as `f64`; `None`
-/// for other types, external data or inconsistent data.
-pub(super) fn float_values(tensor: &TensorProto) -> Option<Vec<f64>> {
-    let elem_type = ElemType::from_code(tensor.data_type());
-    if is_external(tensor) {
-        return None;
-    }
-    let bytes = match elem_type {
-        ElemType::Float | ElemType::Double | ElemType::Float16 => inline_bytes(tensor).ok()?,
-        _ => return None,
-    };
-    let values = match elem_type {
-        ElemType::Float => bytes
-            .chunks_exact(4)
-            .map(|chunk| <[u8; 4]>::try_from(chunk).map(|b| f64::from(f32::from_le_bytes(b))))
-            .collect::<Result<Vec<_>, _>>()
-            .ok()?,
-        ElemType::Double => bytes
-            .chunks_exact(8)
-            .map(|chunk| <[u8; 8]>::try_from(chunk).map(f64::from_le_bytes))
-            .collect::<Result<Vec<_>, _>>()
-            .ok()?,
-        _ => bytes
-            .chunks_exact(2)
-            .map(|chunk| {
-                <[u8; 2]>::try_from(chunk)
-                    .map(|b| f64::from(half::f16::from_bits(u16::from_le_bytes(b))))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .ok()?,
-    };
-    Some(values)
-}
 
 /// A float computed for a dim, as a dim: finite, not negative, not absurd.
 fn float_dim(value: f64) -> Option<i64> {

@@ -1,7 +1,9 @@
 //! Shape rules of the windowed ops: Conv, ConvTranspose and the pools.
 
-use super::onnx::NodeProto;
-use super::{State, attr_int, attr_ints, attr_string, div_ceil};
+use super::rules::div_ceil;
+use super::state::State;
+use crate::model::node::{attr_int, attr_ints, attr_string};
+use crate::model::onnx::NodeProto;
 
 /// Spatial geometry shared by Conv and the pools.
 struct Window {

@@ -1,9 +1,14 @@
 //! Tests of the shape rules.
 
+use std::collections::BTreeMap;
+
+use super::rules::slice_len;
 use super::*;
 use crate::model::ElemType;
+use crate::model::Model;
 use crate::model::estimate_flops;
 use crate::model::onnx::AttributeProto;
+use crate::model::onnx::{self, NodeProto, TensorProto};
 use crate::model::test_util::*;
 
 /// A model with one float input `x` of the given dims, these nodes and

@@ -1,9 +1,13 @@
 //! Tests of the resampling, padding, tiling, range, Einsum and data-dependent
 //! shape rules, float folding, whole input shapes and the loss report.
 
+use std::collections::BTreeMap;
+
 use super::*;
+use crate::model::Model;
 use crate::model::estimate_flops_with;
 use crate::model::onnx::AttributeProto;
+use crate::model::onnx::{self, NodeProto, TensorProto};
 use crate::model::test_util::*;
 use crate::model::{ElemType, UncountedReason};
 

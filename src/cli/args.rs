@@ -92,6 +92,9 @@ pub struct GuiArgs {
     /// Override the remembered load with an open loop at this rate (requests/s, Poisson).
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Most memory for the inputs of a run, e.g. 8GiB (as `profile --max-input-bytes`; the window has no field for it).
+    #[arg(long, value_name = "BYTES", value_parser = crate::engine::inputs::budget::parse_bytes)]
+    pub max_input_bytes: Option<u64>,
 }
 
 /// Transform flags, shared by `transform` and `profile`.

@@ -16,6 +16,7 @@ pub(super) fn gui(args: GuiArgs) -> anyhow::Result<u8> {
         duration_secs: args.duration.map(|d| d.as_secs_f64()),
         profile_every: args.profile_every,
         rate: args.rate,
+        max_input_bytes: args.max_input_bytes,
         mix: args.mix,
         batch: args.shape.batch,
         dims: args.shape.dims,

@@ -76,6 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             rate: None,
             shape: args::ShapeArgs::default(),
             mix: None,
+            max_input_bytes: None,
         }),
         Some(Command::Gui(args)) => gui::gui(args),
         Some(Command::Doctor) => doctor::doctor(),

@@ -81,6 +81,9 @@ pub struct GuiOptions {
     pub export_session: Option<PathBuf>,
     /// Overrides of the remembered config: concurrency (workers).
     pub concurrency: Option<u32>,
+    /// Overrides of the remembered config: the memory limit of a run's
+    /// inputs, in bytes (the window has no field for it).
+    pub max_input_bytes: Option<u64>,
     /// Overrides of the remembered config: run duration, in seconds.
     pub duration_secs: Option<f64>,
     /// Overrides of the remembered config: profile every Nth run.
@@ -162,6 +165,9 @@ impl WorkbenchApp {
                         .and_then(|dir| std::fs::metadata(dir.join("app.ron")).ok())
                         .is_some_and(|file| file.len() > 0));
         let mut settings = stored.unwrap_or_default();
+        if let Some(bytes) = options.max_input_bytes {
+            settings.config.max_input_bytes = Some(bytes);
+        }
         if let Some(concurrency) = options.concurrency {
             settings.config.concurrency = concurrency;
         }

@@ -780,19 +780,25 @@ fn opening_another_model_drops_the_previous_models_settings() {
 }
 
 /// `gui --dim` and `--shape` set the opened model's dims (and the model
-/// keeps those that are its own).
+/// keeps those that are its own); `--max-input-bytes` its input limit.
 #[test]
 fn the_gui_command_takes_dims() {
     let options = GuiOptions {
         model: Some(crate::repo_path("sample_models/transformer.onnx")),
         dims: vec![("seq".to_owned(), 32), ("other_model_dim".to_owned(), 7)],
+        max_input_bytes: Some(1 << 30),
         ..GuiOptions::default()
     };
     let mut harness = harness_with(1000.0, options);
     step_until(&mut harness, "the model", |app| app.model.is_some());
-    let dims = &harness.state().settings.config.dims;
-    assert_eq!(dims.get("seq"), Some(&32));
-    assert!(!dims.contains_key("other_model_dim"), "{dims:?}");
+    let config = &harness.state().settings.config;
+    assert_eq!(config.dims.get("seq"), Some(&32));
+    assert!(
+        !config.dims.contains_key("other_model_dim"),
+        "{:?}",
+        config.dims
+    );
+    assert_eq!(config.max_input_bytes, Some(1 << 30));
 }
 
 /// The workbench started on the model at `path` (in the repository), once

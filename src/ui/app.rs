@@ -421,7 +421,7 @@ impl WorkbenchApp {
     fn run_config(&self) -> Result<(ModelRef, ProfileConfig), String> {
         if let Some(target) = self.remote.target() {
             let mut config = self.settings.config.clone();
-            config.remote = Some(target.clone());
+            config.remote = Some(target);
             // The token loop belongs to a local generative model; a server
             // is driven one request at a time.
             config.generation = None;
@@ -434,7 +434,8 @@ impl WorkbenchApp {
                 super::input_shapes::ShapeModel::remote(&inputs),
             );
             let file = self.model.as_ref().map(|m| m.path.clone());
-            return Ok((ModelRef::Served { target, file }, config));
+            let model = ModelRef::of(file, &config).map_err(|err| err.to_string())?;
+            return Ok((model, config));
         }
         let Some(model) = &self.model else {
             return Err("Open a model first.".to_owned());

@@ -166,7 +166,8 @@ pub fn config_problems(
 ) -> Vec<String> {
     let mut problems = Vec::new();
     if let Err(err) = config.validate() {
-        problems.push(err.render(&quoted_label));
+        // The window's thread names fields by their labels.
+        problems.push(err.to_string());
     }
     if let Some(model) = model
         && let (Some(fixed), Some(batch)) = (model.fixed_batch, config.batch)

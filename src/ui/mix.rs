@@ -13,7 +13,6 @@ use egui_plot::{Line, PlotPoints};
 use super::{
     PickPurpose,
     action::{Action, ActionQueue},
-    config_panel::quoted_label,
     live::{series, time_plot},
     plot_axes, theme,
 };
@@ -195,7 +194,7 @@ impl MixTab {
                 Err(err) => problems.push(format!("{name}: SLO: {err}")),
             }
             if let Err(err) = config.validate() {
-                problems.push(format!("{name}: {}", err.render(&quoted_label)));
+                problems.push(format!("{name}: {err}"));
             }
             entries.push(MixEntry {
                 name: name.to_owned(),
